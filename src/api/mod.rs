@@ -1,0 +1,133 @@
+//! The provider client: submit, query, download over HTTP; normalises every response variant of
+//! the reference and classifies every outcome. It decides no policy: the executor does.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// The API key. Never printed: `Debug` and `Display` show a placeholder.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+    /// The key itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+impl std::fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// e.g. `https://api.gravitex.ai` (no trailing `/v1`).
+    pub base_url: String,
+    pub api_key: ApiKey,
+    /// Per-request timeout (submit and query; downloads time out per chunk).
+    pub timeout: Duration,
+}
+
+/// A submit the provider accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub task_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Waiting,
+    Running,
+    Succeeded,
+    Failed,
+    /// Not terminal; the caller gives up after a bounded number.
+    Unknown,
+}
+
+/// One query's answer, normalised over the flat, envelope and legacy shapes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskState {
+    pub status: TaskStatus,
+    /// Result URL on success.
+    pub url: Option<String>,
+    /// The provider's reason on failure.
+    pub error: Option<String>,
+    /// 0 to 100 when the provider says.
+    pub progress: Option<u8>,
+}
+
+/// A finished download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    /// Lower-case hex SHA-256 of the file.
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Every outcome that is not a success, classified for the executor's policy.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// 429: no task was created.
+    #[error("rate limited (HTTP 429){}", retry_after.map(|d| format!(", retry after {d:?}")).unwrap_or_default())]
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx, or a network failure before the request was sent: safe to retry.
+    #[error("transient error{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Transient {
+        status: Option<u16>,
+        message: String,
+    },
+    /// 400 and other refusals: retrying the same request will not help.
+    #[error("refused (HTTP {status}): {message}")]
+    Permanent { status: u16, message: String },
+    /// 401/403: the key is wrong or not allowed.
+    #[error("not authorised (HTTP {status}): {message}")]
+    Auth { status: u16, message: String },
+    /// The request was sent but no answer came (timeout, dropped connection, unreadable body).
+    #[error("no answer after the request was sent: {message}")]
+    Ambiguous { message: String },
+    /// A result URL answered 403/404/410: it has expired (downloads only).
+    #[error("result URL is gone (HTTP {status})")]
+    Gone { status: u16 },
+    /// Local I/O while downloading.
+    #[error("writing {path}: {message}")]
+    Io { path: String, message: String },
+}
+
+/// The HTTP client. Cheap to clone; connections are reused.
+#[derive(Debug, Clone)]
+pub struct Client {
+    _private: (),
+}
+
+impl Client {
+    pub fn new(_config: ClientConfig) -> Result<Client, ApiError> {
+        todo!("issue 3")
+    }
+
+    /// `POST {base}/v1/video/generations`.
+    pub async fn submit(&self, _body: &serde_json::Value) -> Result<Submitted, ApiError> {
+        todo!("issue 3")
+    }
+
+    /// `GET {base}/v1/video/generations/{task_id}` (task id percent-encoded).
+    pub async fn query(&self, _task_id: &str) -> Result<TaskState, ApiError> {
+        todo!("issue 3")
+    }
+
+    /// Streams `url` to a temporary file beside `dest`, then renames it to `dest`.
+    /// Sends no API key (result URLs are storage links).
+    pub async fn download(&self, _url: &str, _dest: &Path) -> Result<Downloaded, ApiError> {
+        todo!("issue 3")
+    }
+}

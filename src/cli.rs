@@ -1,0 +1,195 @@
+//! Command-line flags (clap derive) and the dispatch to [`crate::commands`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::Error;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shotlist",
+    version,
+    about = "Declarative batch runner for Wan 2.7 video generation"
+)]
+pub struct Cli {
+    /// Config file (TOML); default ./shotlist.toml, then the user config dir's shotlist/config.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Less output: errors and the final summary only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More output (repeat for debug logs).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests without sending anything; exit 2 when any has an error.
+    Validate(ValidateArgs),
+    /// Show the request graph a manifest expands to, with totals and estimated cost.
+    Plan(PlanArgs),
+    /// Run a manifest: submit, poll, download, write results.
+    Run(RunArgs),
+    /// Summarise a manifest's journal against its plan, without network.
+    Status(StatusArgs),
+    /// Serve the built-in simulator of the provider API.
+    Sim(SimArgs),
+    /// Print the JSON Schema of the manifest.
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
+    pub format: ValidateFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub manifest: PathBuf,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub manifest: PathBuf,
+    /// Run against the built-in simulator, started in this process (no key needed).
+    #[arg(long, conflicts_with = "base_url")]
+    pub sim: bool,
+    /// Provider base URL.
+    #[arg(long, env = "GRAVITEX_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Tasks in flight at most.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: Option<u32>,
+    /// Output folder (default: the manifest's output.dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Fixed poll interval, e.g. 200ms or 5s (default: 5s growing to 15s).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub poll: Option<Duration>,
+    /// Only shots whose id matches GLOB (repeatable); the upstreams they need come along.
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Submit shots that failed in an earlier run again.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Submit shots whose earlier submit has an unknown outcome again (may pay twice).
+    #[arg(long)]
+    pub resubmit_unknown: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub manifest: PathBuf,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+    /// Output folder (default: the manifest's output.dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// Flat bodies, as on the provider's public page.
+    #[default]
+    Doc,
+    /// `{code, message, data}` envelope of the gateway source.
+    Envelope,
+    /// Legacy envelope with upper-case statuses and `fail_reason`.
+    Legacy,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SimArgs {
+    /// Port on 127.0.0.1; 0 picks a free one and prints it.
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Accept only this bearer key (default: any non-empty key).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// Time a task takes from submit to success.
+    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    pub gen_time: Duration,
+    /// Relative jitter on gen-time, 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub jitter: f64,
+    #[arg(long, value_enum, default_value_t = Shape::Doc)]
+    pub shape: Shape,
+    /// Tasks in flight per key; past it, 429 and no task created.
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<usize>,
+    /// Probability of a spurious 429 on submit.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub p429: f64,
+    /// Probability of a 502 on any API request.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub p502: f64,
+    /// Probability that a submit creates its task but its response is lost.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub p_lost: f64,
+    /// Probability that a task ends failed.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    pub fail_rate: f64,
+    /// How long result URLs stay downloadable.
+    #[arg(long, value_name = "DUR", default_value = "24h", value_parser = parse_duration)]
+    pub url_ttl: Duration,
+    /// Seed of the simulator's randomness: same seed, same run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (write e.g. 300ms, 5s, 2m)"))
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a number between 0 and 1")),
+    }
+}
+
+/// Runs one parsed command and returns its exit code.
+pub fn dispatch(cli: Cli) -> Result<u8, Error> {
+    let global = crate::commands::Global {
+        config: cli.config,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    match cli.command {
+        Command::Validate(args) => crate::commands::validate::run(&global, &args),
+        Command::Plan(args) => crate::commands::plan::run(&global, &args),
+        Command::Run(args) => crate::commands::run::run(&global, &args),
+        Command::Status(args) => crate::commands::status::run(&global, &args),
+        Command::Sim(args) => crate::commands::sim::run(&global, &args),
+        Command::Schema => crate::commands::schema::run(&global),
+    }
+}

@@ -1,0 +1,164 @@
+//! The TOML config: where and how to run, never what to make.
+//!
+//! Looked up as `--config FILE`, else `./shotlist.toml`, else the user config dir's
+//! `shotlist/config.toml`. Precedence is flags > environment > config > defaults; this module
+//! only reads the file, callers apply the precedence.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default provider base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.gravitex.ai";
+/// Default environment variable holding the API key.
+pub const DEFAULT_KEY_ENV: &str = "GRAVITEX_API_KEY";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub api: ApiSection,
+    #[serde(default)]
+    pub run: RunSection,
+    /// Price per second of video: `[pricing.<model or alias>] "720P" = 0.10`.
+    #[serde(default)]
+    pub pricing: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Where this config was read from, if anywhere.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    pub base_url: Option<String>,
+    /// Name of the environment variable that holds the key (default `GRAVITEX_API_KEY`).
+    pub api_key_env: Option<String>,
+    /// The key itself; prefer `api_key_env` so the key stays out of files.
+    pub api_key: Option<String>,
+    /// Per-request timeout, e.g. `30s`.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    pub concurrency: Option<u32>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub poll: Option<Duration>,
+    pub submits_per_minute: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    #[diagnostic(help("pass an existing file to --config, or remove the flag"))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    #[diagnostic(help("see the Config section of the README for the keys shotlist reads"))]
+    Parse { path: PathBuf, message: String },
+}
+
+fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    s.map(|s| {
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("`{s}`: {e} (write e.g. 30s)")))
+    })
+    .transpose()
+}
+
+impl Config {
+    /// Reads the config from `explicit`, else the usual places; no file found is not an error.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(path) = explicit {
+            return Self::read(path);
+        }
+        let local = PathBuf::from("shotlist.toml");
+        if local.is_file() {
+            return Self::read(&local);
+        }
+        if let Some(dir) = dirs::config_dir() {
+            let user = dir.join("shotlist").join("config.toml");
+            if user.is_file() {
+                return Self::read(&user);
+            }
+        }
+        Ok(Config::default())
+    }
+
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.path = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// The environment variable the key is read from.
+    pub fn key_env(&self) -> &str {
+        self.api.api_key_env.as_deref().unwrap_or(DEFAULT_KEY_ENV)
+    }
+
+    /// Price per second for a model (full id or alias) at a resolution, if configured.
+    pub fn price_per_second(
+        &self,
+        model_id: &str,
+        alias: Option<&str>,
+        resolution: &str,
+    ) -> Option<f64> {
+        [Some(model_id), alias]
+            .into_iter()
+            .flatten()
+            .find_map(|m| self.pricing.get(m)?.get(resolution).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_all_sections() {
+        let c = Config::parse(
+            "[api]\nbase_url = \"http://127.0.0.1:1\"\ntimeout = \"20s\"\n[run]\nconcurrency = 8\npoll = \"2s\"\n[pricing.t2v]\n720P = 0.1\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.api.timeout, Some(Duration::from_secs(20)));
+        assert_eq!(c.run.concurrency, Some(8));
+        assert_eq!(
+            c.price_per_second("wan2.7-t2v-2026-04-25", Some("t2v"), "720P"),
+            Some(0.1)
+        );
+        assert_eq!(
+            c.price_per_second("wan2.7-t2v-2026-04-25", Some("t2v"), "1080P"),
+            None
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let err = Config::parse("[run]\nconcurency = 8\n", Path::new("c.toml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("c.toml"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+        assert!(text.contains("concurency"), "{text}");
+    }
+}

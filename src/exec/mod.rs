@@ -1,0 +1,1 @@
+//! The executor: the only async stage; one owner of run state.

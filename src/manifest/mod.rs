@@ -1,0 +1,1 @@
+//! The manifest stage: YAML and CSV into raw types that keep source locations.

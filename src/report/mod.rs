@@ -1,0 +1,1 @@
+//! results.csv and results.json.

@@ -1,0 +1,7 @@
+//! The one integration test binary: real processes, real HTTP on loopback, temp dirs.
+
+mod api;
+mod plan;
+mod run;
+mod sim;
+mod support;
