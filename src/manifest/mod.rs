@@ -8,7 +8,7 @@ mod ordered;
 mod raw;
 mod table;
 
-pub use load::{LoadError, parse_manifest};
+pub use load::{LoadError, closest as closest_key, parse_manifest};
 pub use ordered::OrderedMap;
 pub use raw::{
     BoolOrTemplate, DataSource, IntOrTemplate, RawDefaults, RawManifest, RawMedia, RawOutput,
