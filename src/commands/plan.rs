@@ -56,7 +56,16 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
 
 /// A table of shots in execution order, then totals.
 pub fn render_text(plan: &Plan, totals: &Totals) -> String {
-    let header = ["#", "id", "model", "dur", "res", "ratio", "seed", "depends on"];
+    let header = [
+        "#",
+        "id",
+        "model",
+        "dur",
+        "res",
+        "ratio",
+        "seed",
+        "depends on",
+    ];
     let order = plan.topological_order();
     let rows: Vec<[String; 8]> = order
         .iter()
@@ -124,13 +133,19 @@ pub fn render_text(plan: &Plan, totals: &Totals) -> String {
     }
     match totals.estimated_cost {
         Some(c) if totals.cost_incomplete => {
-            let _ = writeln!(out, "estimated cost: {c:.2} (some models have no [pricing] in the config)");
+            let _ = writeln!(
+                out,
+                "estimated cost: {c:.2} (some models have no [pricing] in the config)"
+            );
         }
         Some(c) => {
             let _ = writeln!(out, "estimated cost: {c:.2}");
         }
         None => {
-            let _ = writeln!(out, "estimated cost: add [pricing] to the config to see one");
+            let _ = writeln!(
+                out,
+                "estimated cost: add [pricing] to the config to see one"
+            );
         }
     }
     out

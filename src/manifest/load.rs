@@ -83,9 +83,7 @@ mod tests {
 
     #[test]
     fn merge_keys_and_anchors_expand() {
-        let m = parse_manifest(
-            "version: 1\nbase: &b {model: i2v}\n",
-        );
+        let m = parse_manifest("version: 1\nbase: &b {model: i2v}\n");
         assert!(m.is_err(), "unknown top-level key must be refused");
         let m = parse_manifest(
             "version: 1\ndefaults: &d\n  duration: 7\nshots:\n  - <<: *d\n    id: a\n    prompt: x\n",

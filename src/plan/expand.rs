@@ -122,8 +122,11 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
     let name = match &raw.name {
         Some(n) => {
             if !is_safe_component(&n.value) {
-                sink.error(Loc::of(n), format!("name `{}` is not a usable folder name", n.value))
-                    .help("use letters, digits, `.`, `_` and `-`, no `/` or `..`");
+                sink.error(
+                    Loc::of(n),
+                    format!("name `{}` is not a usable folder name", n.value),
+                )
+                .help("use letters, digits, `.`, `_` and `-`, no `/` or `..`");
             }
             n.value.clone()
         }
@@ -166,7 +169,14 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
             sink,
         );
         if let Some(c) = compiled {
-            expand_shot(&c, &templates, &vars, raw.seed.as_ref(), sink, &mut instances);
+            expand_shot(
+                &c,
+                &templates,
+                &vars,
+                raw.seed.as_ref(),
+                sink,
+                &mut instances,
+            );
         }
     }
     if raw.shots.value.is_empty() {
@@ -189,7 +199,8 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
     }
 }
 
-fn load_tables<'a>(dir: &Path, raw: &'a RawManifest, sink: &mut Sink) -> HashMap<String, Table> {
+/// Tables that loaded; a table that failed is reported once and its shots are skipped.
+fn load_tables(dir: &Path, raw: &RawManifest, sink: &mut Sink) -> HashMap<String, Option<Table>> {
     let mut tables = HashMap::new();
     for (name, source) in raw.data.iter() {
         let loc = Loc::of(source);
@@ -214,6 +225,7 @@ fn load_tables<'a>(dir: &Path, raw: &'a RawManifest, sink: &mut Sink) -> HashMap
                         if let Some(h) = e.help {
                             d.help(h);
                         }
+                        tables.insert(name.value.clone(), None);
                         continue;
                     }
                 }
@@ -247,7 +259,7 @@ fn load_tables<'a>(dir: &Path, raw: &'a RawManifest, sink: &mut Sink) -> HashMap
                 }
             }
         };
-        tables.insert(name.value.clone(), table);
+        tables.insert(name.value.clone(), Some(table));
     }
     tables
 }
@@ -279,7 +291,13 @@ struct Compiler<'a, 'b> {
 }
 
 impl Compiler<'_, '_> {
-    fn text(&mut self, field: &str, s: &Spanned<String>, from_defaults: bool, allow_id: bool) -> Option<Field<Compiled>> {
+    fn text(
+        &mut self,
+        field: &str,
+        s: &Spanned<String>,
+        from_defaults: bool,
+        allow_id: bool,
+    ) -> Option<Field<Compiled>> {
         let loc = Loc::of(s);
         let label = format!("shots[{}].{field}", self.index);
         match self.templates.compile(&label, &s.value) {
@@ -372,20 +390,28 @@ impl Compiler<'_, '_> {
                     (Some(t), Some(col)) if !t.headers.iter().any(|h| h == col) => {
                         let cols: Vec<&str> = t.headers.iter().map(String::as_str).collect();
                         let help = suggestion(col, &cols, "columns");
-                        self.fail(loc, format!("{field}: table `{}` has no column `{col}`", t.name))
-                            .help(help);
+                        self.fail(
+                            loc,
+                            format!("{field}: table `{}` has no column `{col}`", t.name),
+                        )
+                        .help(help);
                     }
                     _ => {}
                 },
                 "matrix" => {
-                    let keys: Vec<&str> = self.scope.matrix_keys.iter().map(String::as_str).collect();
+                    let keys: Vec<&str> =
+                        self.scope.matrix_keys.iter().map(String::as_str).collect();
                     if keys.is_empty() {
-                        self.fail(loc, format!("{field}: `matrix` is only defined in a shot with `matrix:`"));
+                        self.fail(
+                            loc,
+                            format!("{field}: `matrix` is only defined in a shot with `matrix:`"),
+                        );
                     } else if let Some(k) = attr
                         && !keys.contains(&k)
                     {
                         let help = suggestion(k, &keys, "matrix keys");
-                        self.fail(loc, format!("{field}: the matrix has no key `{k}`")).help(help);
+                        self.fail(loc, format!("{field}: the matrix has no key `{k}`"))
+                            .help(help);
                     }
                 }
                 "vars" => {
@@ -394,14 +420,20 @@ impl Compiler<'_, '_> {
                         && !keys.contains(&k)
                     {
                         let help = suggestion(k, &keys, "vars");
-                        self.fail(loc, format!("{field}: `vars` has no `{k}`")).help(help);
+                        self.fail(loc, format!("{field}: `vars` has no `{k}`"))
+                            .help(help);
                     }
                 }
                 "id" if !allow_id => {
                     self.fail(loc, "id: the id template cannot use `id`".into())
                         .help("build the id from row, matrix, take and vars");
                 }
-                _ => {}
+                "id" | "take" | "range" | "dict" | "namespace" | "debug" | "loop" | "self"
+                | "super" | "varargs" | "kwargs" | "caller" => {}
+                other => {
+                    self.fail(loc, format!("{field}: `{other}` is not defined"))
+                        .help("templates see row (with for_each), matrix, take, vars and, outside `id`, id");
+                }
             }
         }
     }
@@ -425,7 +457,7 @@ fn compile_shot<'a>(
     shot_spanned: &Spanned<RawShot>,
     defaults: &RawDefaults,
     file_template: Option<&Spanned<String>>,
-    tables: &'a HashMap<String, Table>,
+    tables: &'a HashMap<String, Option<Table>>,
     var_keys: &[String],
     templates: &mut Templates,
     sink: &mut Sink,
@@ -435,12 +467,16 @@ fn compile_shot<'a>(
     let table = match &shot.for_each {
         None => None,
         Some(fe) => match tables.get(&fe.value) {
-            Some(t) => Some(t),
+            Some(Some(t)) => Some(t),
+            Some(None) => return None,
             None => {
                 let mut names: Vec<&str> = tables.keys().map(String::as_str).collect();
                 names.sort();
-                sink.error(Loc::of(fe), format!("for_each: no data table named `{}`", fe.value))
-                    .help(suggestion(&fe.value, &names, "tables under `data:`"));
+                sink.error(
+                    Loc::of(fe),
+                    format!("for_each: no data table named `{}`", fe.value),
+                )
+                .help(suggestion(&fe.value, &names, "tables under `data:`"));
                 return None;
             }
         },
@@ -448,13 +484,19 @@ fn compile_shot<'a>(
     let mut matrix = Vec::new();
     if let Some(m) = &shot.matrix {
         if m.value.is_empty() {
-            sink.error(Loc::of(m), "matrix: needs at least one key with a list of values");
+            sink.error(
+                Loc::of(m),
+                "matrix: needs at least one key with a list of values",
+            );
             ok = false;
         }
         for (key, values) in m.value.iter() {
             if values.is_empty() {
-                sink.error(Loc::of(key), format!("matrix.{}: the list of values is empty", key.value))
-                    .help("an empty list would expand this shot to nothing");
+                sink.error(
+                    Loc::of(key),
+                    format!("matrix.{}: the list of values is empty", key.value),
+                )
+                .help("an empty list would expand this shot to nothing");
                 ok = false;
             }
             matrix.push((
@@ -507,8 +549,14 @@ fn compile_shot<'a>(
         pick(&shot.prompt_file, &defaults.prompt_file),
     ) {
         (Some((p, _)), Some((f, _))) if shot.prompt.is_some() == shot.prompt_file.is_some() => {
-            c.fail(Loc::of(f), "a shot has either `prompt` or `prompt_file`, not both".into())
-                .help(format!("remove one of them (prompt at line {})", p.referenced.line()));
+            c.fail(
+                Loc::of(f),
+                "a shot has either `prompt` or `prompt_file`, not both".into(),
+            )
+            .help(format!(
+                "remove one of them (prompt at line {})",
+                p.referenced.line()
+            ));
             None
         }
         (Some((p, d)), f) if f.is_none() || shot.prompt.is_some() => c.text("prompt", p, d, true),
@@ -522,19 +570,29 @@ fn compile_shot<'a>(
                 })
             }
             Err(e) => {
-                c.fail(Loc::of(f), format!("prompt_file `{}`: {}", f.value, e.message))
-                    .help("prompt files are read relative to the manifest's folder");
+                c.fail(
+                    Loc::of(f),
+                    format!("prompt_file `{}`: {}", f.value, e.message),
+                )
+                .help("prompt files are read relative to the manifest's folder");
                 None
             }
         },
         (None, None) => {
-            c.fail(Loc::of(&shot.id), "this shot has no `prompt` (or `prompt_file`)".into())
-                .help("every model needs a prompt; add `prompt:` to the shot or to `defaults`");
+            c.fail(
+                Loc::of(&shot.id),
+                "this shot has no `prompt` (or `prompt_file`)".into(),
+            )
+            .help("every model needs a prompt; add `prompt:` to the shot or to `defaults`");
             None
         }
         _ => None,
     };
-    let negative_prompt = c.opt_text("negative_prompt", &shot.negative_prompt, &defaults.negative_prompt);
+    let negative_prompt = c.opt_text(
+        "negative_prompt",
+        &shot.negative_prompt,
+        &defaults.negative_prompt,
+    );
     let audio_url = c.opt_text("audio_url", &shot.audio_url, &defaults.audio_url);
     let media = pick(&shot.media, &defaults.media).map(|(list, d)| {
         let items = list
@@ -550,7 +608,10 @@ fn compile_shot<'a>(
                         value: Compiled::Literal(m.kind.value.clone()),
                     },
                     url: m.url.as_ref().and_then(|u| c.text("media.url", u, d, true)),
-                    shot: m.shot.as_ref().and_then(|u| c.text("media.shot", u, d, true)),
+                    shot: m
+                        .shot
+                        .as_ref()
+                        .and_then(|u| c.text("media.shot", u, d, true)),
                     voice: m
                         .reference_voice
                         .as_ref()
@@ -564,7 +625,11 @@ fn compile_shot<'a>(
     let seed = c.num("seed", &shot.seed, &defaults.seed);
     let resolution = c.opt_text("resolution", &shot.resolution, &defaults.resolution);
     let ratio = c.opt_text("ratio", &shot.ratio, &defaults.ratio);
-    let prompt_extend = c.flag("prompt_extend", &shot.prompt_extend, &defaults.prompt_extend);
+    let prompt_extend = c.flag(
+        "prompt_extend",
+        &shot.prompt_extend,
+        &defaults.prompt_extend,
+    );
     let watermark = c.flag("watermark", &shot.watermark, &defaults.watermark);
     let output = match pick(&shot.output, &defaults.output) {
         Some((s, d)) => c.text("output", s, d, true),
@@ -630,10 +695,7 @@ fn combinations(matrix: &[(String, Vec<Value>)]) -> Vec<Value> {
         }
         combos = next;
     }
-    combos
-        .into_iter()
-        .map(Value::from_pairs)
-        .collect()
+    combos.into_iter().map(Value::from_pairs).collect()
 }
 
 fn expand_shot(
@@ -673,7 +735,10 @@ fn expand_shot(
                 row: r.number,
             })
         });
-        let row_value = row.as_ref().map(|(_, v)| v.clone()).unwrap_or(Value::UNDEFINED);
+        let row_value = row
+            .as_ref()
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::UNDEFINED);
         for combo in &combos {
             for take in 1..=c.takes {
                 let base = context! {
@@ -727,15 +792,20 @@ struct Renderer<'a, 'b> {
 impl Renderer<'_, '_> {
     fn fail(&mut self, loc: Option<Loc>, message: String) -> &mut super::Diagnostic {
         self.ok = false;
-        let from = self.data.map(describe_row).unwrap_or_default();
         let shot = self.shot.clone();
         self.sink
-            .error(loc, format!("{message}{from}"))
+            .error(loc, message)
             .shot(shot.as_deref())
             .data(self.data)
     }
 
-    fn render(&mut self, field: &str, loc: Option<Loc>, t: &Compiled, ctx: &Value) -> Option<String> {
+    fn render(
+        &mut self,
+        field: &str,
+        loc: Option<Loc>,
+        t: &Compiled,
+        ctx: &Value,
+    ) -> Option<String> {
         match self.templates.render(t, ctx) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -760,17 +830,29 @@ impl Renderer<'_, '_> {
             }
         };
         let from = match (&f.value, self.data) {
-            (Num::Template(_), Some(d)) => format!(" from {}", describe_row(d).trim_start().trim_start_matches("(from ").trim_end_matches(')')),
+            (Num::Template(_), Some(d)) => format!(
+                " from {}",
+                describe_row(d)
+                    .trim_start()
+                    .trim_start_matches("(from ")
+                    .trim_end_matches(')')
+            ),
             _ => String::new(),
         };
         match value {
             None => {
-                self.fail_plain(f.loc, format!("{field}: {text:?}{from} is not a whole number"))
-                    .help(format!("{field} takes a whole number, e.g. 5"));
+                self.fail_plain(
+                    f.loc,
+                    format!("{field}: {text:?}{from} is not a whole number"),
+                )
+                .help(format!("{field} takes a whole number, e.g. 5"));
                 None
             }
             Some(v) if v > max => {
-                self.fail_plain(f.loc, format!("{field}: {v}{from} is above the limit {max}"));
+                self.fail_plain(
+                    f.loc,
+                    format!("{field}: {v}{from} is above the limit {max}"),
+                );
                 None
             }
             Some(v) => Some(v),
@@ -840,7 +922,9 @@ fn render_instance(
         }
     };
     let prompt_field = c.prompt.as_ref()?;
-    let prompt = r.text("prompt", prompt_field, ctx).map(|p| p.trim_end().to_owned());
+    let prompt = r
+        .text("prompt", prompt_field, ctx)
+        .map(|p| p.trim_end().to_owned());
     let optional = |r: &mut Renderer<'_, '_>, name: &str, f: &Option<Field<Compiled>>| {
         let f = f.as_ref()?;
         let text = r.text(name, f, ctx)?;
@@ -860,20 +944,36 @@ fn render_instance(
                 Compiled::Literal(k) => k.clone(),
                 Compiled::Named(_) => String::new(),
             };
-            let url = item.url.as_ref().map(|u| (r.text("media.url", u, ctx), u.loc));
-            let shot = item.shot.as_ref().map(|s| (r.text("media.shot", s, ctx), s.loc));
-            let voice = item
-                .voice
+            let url = item
+                .url
                 .as_ref()
-                .and_then(|v| Some((r.text("media.reference_voice", v, ctx)?.trim().to_owned(), v.loc)));
+                .map(|u| (r.text("media.url", u, ctx), u.loc));
+            let shot = item
+                .shot
+                .as_ref()
+                .map(|s| (r.text("media.shot", s, ctx), s.loc));
+            let voice = item.voice.as_ref().and_then(|v| {
+                Some((
+                    r.text("media.reference_voice", v, ctx)?.trim().to_owned(),
+                    v.loc,
+                ))
+            });
             let (target, target_loc) = match (url, shot) {
                 (Some(_), Some((_, loc))) => {
-                    r.fail(loc, format!("media `{kind}`: give either `url` or `shot`, not both"));
+                    r.fail(
+                        loc,
+                        format!("media `{kind}`: give either `url` or `shot`, not both"),
+                    );
                     continue;
                 }
                 (None, None) => {
-                    r.fail(item.loc, format!("media `{kind}`: needs a `url` or a `shot`"))
-                        .help("`{type: first_frame, url: https://…}` or `{type: first_clip, shot: <id>}`");
+                    r.fail(
+                        item.loc,
+                        format!("media `{kind}`: needs a `url` or a `shot`"),
+                    )
+                    .help(
+                        "`{type: first_frame, url: https://…}` or `{type: first_clip, shot: <id>}`",
+                    );
                     continue;
                 }
                 (Some((Some(u), loc)), None) => (Target::Url(u.trim().to_owned()), loc),
@@ -890,11 +990,13 @@ fn render_instance(
         }
     }
     let duration = match &c.duration {
-        Some(f) => r.number("duration", f, ctx, u64::from(u32::MAX)).map(|d| Field {
-            loc: f.loc,
-            from_defaults: f.from_defaults,
-            value: d as u32,
-        }),
+        Some(f) => r
+            .number("duration", f, ctx, u64::from(u32::MAX))
+            .map(|d| Field {
+                loc: f.loc,
+                from_defaults: f.from_defaults,
+                value: d as u32,
+            }),
         None => Some(Field {
             loc: None,
             from_defaults: true,
@@ -1011,4 +1113,3 @@ pub fn is_safe_component(name: &str) -> bool {
         && !name.contains(['/', '\\', '\0'])
         && !name.chars().any(char::is_control)
 }
-

@@ -20,7 +20,10 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
                 .error(inst.id_loc, format!("duplicate id `{}`", inst.id))
                 .shot(Some(&inst.id))
                 .data(inst.data.as_ref());
-            let first_at = f.id_loc.map(|l| format!(" at line {}", l.line)).unwrap_or_default();
+            let first_at = f
+                .id_loc
+                .map(|l| format!(" at line {}", l.line))
+                .unwrap_or_default();
             d.help(format!(
                 "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
                 f.id,
@@ -49,11 +52,16 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
     for (inst, body) in &checked {
         let mut depends_on: Vec<String> = Vec::new();
         for m in &inst.media {
-            let Target::Shot(up) = &m.target else { continue };
+            let Target::Shot(up) = &m.target else {
+                continue;
+            };
             match by_id.get(up.as_str()) {
                 None => {
                     let d = sink
-                        .error(m.target_loc, format!("media `{}`: no shot has the id `{up}`", m.kind))
+                        .error(
+                            m.target_loc,
+                            format!("media `{}`: no shot has the id `{up}`", m.kind),
+                        )
                         .shot(Some(&inst.id))
                         .data(inst.data.as_ref());
                     if by_id.len() <= 10_000 {
@@ -77,7 +85,9 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
                             )
                             .shot(Some(&inst.id))
                             .data(inst.data.as_ref())
-                            .help(format!("shorten `{up}` to at most {hi} s or use another media type"));
+                            .help(format!(
+                                "shorten `{up}` to at most {hi} s or use another media type"
+                            ));
                         }
                     }
                     if !depends_on.contains(up) {
@@ -120,7 +130,10 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
         let key = {
             let shots = &plan.shots;
             super::seed::shot_key(&shots[i].body, |up| {
-                index.get(up).map(|&u| shots[u].key.clone()).filter(|k| !k.is_empty())
+                index
+                    .get(up)
+                    .map(|&u| shots[u].key.clone())
+                    .filter(|k| !k.is_empty())
             })
         };
         plan.shots[i].key = key;
@@ -130,7 +143,11 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
 
 /// Reports each cycle once, naming its members in order.
 fn report_cycles(shots: &[PlannedShot], checked: &[(Instance, Value)], sink: &mut Sink) {
-    let index: HashMap<&str, usize> = shots.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = shots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
     let mut state = vec![0u8; shots.len()];
     for start in 0..shots.len() {
         if state[start] != 0 {
@@ -142,7 +159,9 @@ fn report_cycles(shots: &[PlannedShot], checked: &[(Instance, Value)], sink: &mu
             let ups = &shots[node].depends_on;
             if let Some(up) = ups.get(*next) {
                 *next += 1;
-                let Some(&u) = index.get(up.as_str()) else { continue };
+                let Some(&u) = index.get(up.as_str()) else {
+                    continue;
+                };
                 match state[u] {
                     0 => {
                         state[u] = 1;
@@ -150,16 +169,19 @@ fn report_cycles(shots: &[PlannedShot], checked: &[(Instance, Value)], sink: &mu
                     }
                     1 => {
                         let pos = stack.iter().position(|&(n, _)| n == u).unwrap_or(0);
-                        let mut members: Vec<&str> = stack[pos..].iter().map(|&(n, _)| shots[n].id.as_str()).collect();
-                        members.reverse();
+                        let mut members: Vec<&str> = stack[pos..]
+                            .iter()
+                            .map(|&(n, _)| shots[n].id.as_str())
+                            .collect();
                         members.push(shots[u].id.as_str());
-                        let inst = &checked[u].0;
+                        let inst = &checked[node].0;
+                        let edge = Target::Shot(shots[u].id.clone());
                         sink.error(
-                            inst.media.iter().find(|m| m.target == Target::Shot(shots[node].id.clone())).and_then(|m| m.target_loc).or(inst.id_loc),
+                            inst.media.iter().find(|m| m.target == edge).and_then(|m| m.target_loc).or(inst.id_loc),
                             format!("shots form a cycle: {}", members.join(" → ")),
                         )
                         .shot(Some(&inst.id))
-                        .help("a shot cannot need its own video, directly or through others");
+                        .help("each shot needs the next one's video; a shot cannot need its own video, directly or through others");
                     }
                     _ => {}
                 }

@@ -39,7 +39,9 @@ impl miette::Diagnostic for Shown {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -65,7 +67,10 @@ fn span_at(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
                 .map(|(b, _)| b)
                 .unwrap_or(content.len());
             let len = content[col_byte..].trim_end().len().max(1);
-            return Some((offset + col_byte, len.min(content.len().saturating_sub(col_byte)).max(0)));
+            return Some((
+                offset + col_byte,
+                len.min(content.len().saturating_sub(col_byte)).max(0),
+            ));
         }
         offset += l.len();
     }
@@ -109,15 +114,13 @@ pub fn render_human_with(diagnostics: &[Diagnostic], color: bool) -> String {
             .clone();
         let name = display_path(&d.file);
         let (source, label) = match (text, d.line, d.column) {
-            (Some(text), Some(line), column) => {
-                match span_at(&text, line, column.unwrap_or(1)) {
-                    Some((start, len)) => (
-                        Some(NamedSource::new(name.clone(), text)),
-                        Some(LabeledSpan::new(Some(label_text(d)), start, len)),
-                    ),
-                    None => (None, None),
-                }
-            }
+            (Some(text), Some(line), column) => match span_at(&text, line, column.unwrap_or(1)) {
+                Some((start, len)) => (
+                    Some(NamedSource::new(name.clone(), text)),
+                    Some(LabeledSpan::new(Some(label_text(d)), start, len)),
+                ),
+                None => (None, None),
+            },
             _ => (None, None),
         };
         let mut message = d.message.clone();
@@ -162,7 +165,10 @@ pub fn render_github(diagnostics: &[Diagnostic]) -> String {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut props = vec![format!("file={}", escape_property(&d.file.display().to_string()))];
+        let mut props = vec![format!(
+            "file={}",
+            escape_property(&d.file.display().to_string())
+        )];
         if let Some(l) = d.line {
             props.push(format!("line={l}"));
         }
@@ -176,13 +182,19 @@ pub fn render_github(diagnostics: &[Diagnostic]) -> String {
         if let Some(h) = &d.help {
             message = format!("{message}\nhelp: {h}");
         }
-        out.push_str(&format!("::{kind} {}::{}\n", props.join(","), escape_data(&message)));
+        out.push_str(&format!(
+            "::{kind} {}::{}\n",
+            props.join(","),
+            escape_data(&message)
+        ));
     }
     out
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

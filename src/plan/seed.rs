@@ -87,6 +87,9 @@ mod tests {
     #[test]
     fn canonical_sorts_keys_at_every_level() {
         let v: Value = serde_json::json!({"b": 1, "a": {"z": [true, null], "y": "é\""}});
-        assert_eq!(canonical_json(&v), r#"{"a":{"y":"é\"","z":[true,null]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"y":"é\"","z":[true,null]},"b":1}"#
+        );
     }
 }

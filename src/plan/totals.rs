@@ -34,18 +34,29 @@ impl Totals {
     pub fn of(plan: &Plan, config: &Config) -> Totals {
         let mut lines: BTreeMap<(String, String), (usize, u64)> = BTreeMap::new();
         for s in &plan.shots {
-            let e = lines.entry((s.model.clone(), s.resolution.clone())).or_default();
+            let e = lines
+                .entry((s.model.clone(), s.resolution.clone()))
+                .or_default();
             e.0 += 1;
             e.1 += u64::from(s.duration);
         }
         let by_model: Vec<TotalsLine> = lines
             .into_iter()
             .map(|((model, resolution), (shots, seconds))| {
-                let alias = super::model::MODELS.iter().find(|m| m.id == model).map(|m| m.alias);
+                let alias = super::model::MODELS
+                    .iter()
+                    .find(|m| m.id == model)
+                    .map(|m| m.alias);
                 let cost = config
                     .price_per_second(&model, alias, &resolution)
                     .map(|p| p * seconds as f64);
-                TotalsLine { model, resolution, shots, seconds, cost }
+                TotalsLine {
+                    model,
+                    resolution,
+                    shots,
+                    seconds,
+                    cost,
+                }
             })
             .collect();
         let priced: Vec<f64> = by_model.iter().filter_map(|l| l.cost).collect();

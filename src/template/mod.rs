@@ -88,12 +88,17 @@ impl Templates {
         }
         self.count += 1;
         let name = format!("<{label}#{}>", self.count);
-        self.env.add_template_owned(name.clone(), source.to_owned())?;
+        self.env
+            .add_template_owned(name.clone(), source.to_owned())?;
         Ok(Compiled::Named(name))
     }
 
     /// Compiles a `when:` filter expression as a template that renders `1` when it holds.
-    pub fn compile_condition(&mut self, label: &str, expr: &str) -> Result<Compiled, TemplateError> {
+    pub fn compile_condition(
+        &mut self,
+        label: &str,
+        expr: &str,
+    ) -> Result<Compiled, TemplateError> {
         if expr.contains("%}") || expr.contains("{%") || expr.contains("{{") {
             return Err(TemplateError {
                 message: "`when` is an expression, e.g. `row.active == 'yes'`, not a template"
@@ -170,8 +175,14 @@ mod tests {
     fn conditions_and_variables() {
         let mut t = Templates::new(Path::new("."));
         let c = t.compile_condition("w", "row.a == 'yes'").unwrap();
-        assert!(t.holds(&c, &context! { row => context! { a => "yes" } }).unwrap());
-        assert!(!t.holds(&c, &context! { row => context! { a => "no" } }).unwrap());
+        assert!(
+            t.holds(&c, &context! { row => context! { a => "yes" } })
+                .unwrap()
+        );
+        assert!(
+            !t.holds(&c, &context! { row => context! { a => "no" } })
+                .unwrap()
+        );
         let id = t.compile("id", "x-{{ take }}-{{ row.sku }}").unwrap();
         assert!(t.uses(&id, "take"));
         assert!(t.uses(&id, "row"));
