@@ -112,8 +112,13 @@ impl Client {
 
     /// `GET {base}/v1/video/generations/{task_id}` (task id percent-encoded).
     ///
-    /// An unreadable 200 is `Transient`: asking again is harmless.
+    /// An unreadable 200 is `Transient`: asking again is harmless. An empty, `.` or `..` id is
+    /// refused as `Permanent { status: 0 }` without a request.
     pub async fn query(&self, task_id: &str) -> Result<TaskState, ApiError> {
+        if matches!(task_id, "" | "." | "..") {
+            // URL rules resolve dot segments even when encoded: this could reach another path.
+            return Err(setup(format!("task id {task_id:?} cannot be queried")));
+        }
         let url = format!(
             "{}/{}",
             self.generations,
