@@ -10,7 +10,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::RETRY_AFTER;
 use serde_json::Value;
 
-use super::error_body::{classify, shorten};
+use super::error_body::{classify, json_reason, shorten};
 use super::response::{submit_task_id, task_state};
 use super::{ApiError, ApiKey, ClientConfig, Submitted, TaskState};
 
@@ -104,9 +104,14 @@ impl Client {
         })?;
         match submit_task_id(&json) {
             Some(task_id) => Ok(Submitted { task_id }),
-            None => Err(ambiguous(
-                "the submit was accepted but its answer names no task id".into(),
-            )),
+            None => {
+                let said = json_reason(&json)
+                    .map(|r| format!(": {}", shorten(&r)))
+                    .unwrap_or_default();
+                Err(ambiguous(format!(
+                    "the submit was accepted but its answer names no task id{said}"
+                )))
+            }
         }
     }
 

@@ -63,7 +63,8 @@ pub fn reason(status: u16, body: &[u8]) -> String {
     }
 }
 
-fn json_reason(v: &Value) -> Option<String> {
+/// The reason a JSON body gives, if it gives one.
+pub fn json_reason(v: &Value) -> Option<String> {
     let obj = v.as_object()?;
     match obj.get("error") {
         Some(Value::Object(e)) => return coded(word(e.get("code")), word(e.get("message"))),

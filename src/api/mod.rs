@@ -9,8 +9,6 @@ mod response;
 use std::time::Duration;
 
 pub use client::Client;
-pub use error_body::{parse_retry_after, reason as provider_reason};
-pub use response::{status_word, task_state};
 
 /// The API key. Never printed: `Debug` and `Display` show a placeholder.
 #[derive(Clone)]
@@ -95,8 +93,9 @@ pub enum ApiError {
         status: Option<u16>,
         message: String,
     },
-    /// 400 and other refusals: retrying the same request will not help.
-    #[error("refused (HTTP {status}): {message}")]
+    /// 400 and other refusals: retrying the same request will not help. `status` 0: refused
+    /// before sending (bad base URL, unusable task id or result URL).
+    #[error("refused{}: {message}", if *status == 0 { String::new() } else { format!(" (HTTP {status})") })]
     Permanent { status: u16, message: String },
     /// 401/403: the key is wrong or not allowed.
     #[error("not authorised (HTTP {status}): {message}")]

@@ -103,3 +103,35 @@ async fn base_url_with_trailing_slash_or_v1_hits_the_same_path() {
     let paths: Vec<_> = fake.seen().into_iter().map(|s| s.path).collect();
     assert_eq!(paths, vec!["/v1/video/generations"; 3]);
 }
+
+#[tokio::test]
+async fn accepted_error_envelope_is_ambiguous_and_keeps_the_reason() {
+    let got = submit_answering(json!({"code": "fail_to_fetch_task",
+        "message": "{\"code\":\"InternalError\",\"message\":\"upstream busy\"}", "data": null}))
+    .await;
+    match got {
+        Err(ApiError::Ambiguous { message }) => {
+            assert!(
+                message.ends_with("no task id: InternalError: upstream busy"),
+                "{message}"
+            )
+        }
+        other => panic!("expected Ambiguous, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_bad_base_url_says_what_to_use() {
+    let err = shotlist::api::Client::new(shotlist::api::ClientConfig {
+        base_url: "api.gravitex.ai".into(),
+        api_key: shotlist::api::ApiKey::new(KEY),
+        timeout: std::time::Duration::from_secs(1),
+    })
+    .expect_err("not a URL");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("refused: base URL \"api.gravitex.ai\""),
+        "{text}"
+    );
+    assert!(text.contains("https://api.gravitex.ai"), "{text}");
+}
