@@ -51,8 +51,8 @@ pub(super) enum Call {
 }
 
 impl Client {
-    /// Builds the client. A bad base URL or a TLS set-up failure is reported as
-    /// `Permanent { status: 0 }`: nothing was sent and retrying will not help.
+    /// Builds the client. A bad base URL (a trailing `/` or `/v1` is tolerated), a zero timeout
+    /// or a TLS set-up failure is `Permanent { status: 0 }`: nothing was sent.
     pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let base = config.base_url.trim().trim_end_matches('/');
@@ -62,10 +62,17 @@ impl Client {
                 "base URL {base:?} is not a URL ({e}); use e.g. https://api.gravitex.ai"
             ))
         })?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.cannot_be_a_base() {
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.cannot_be_a_base()
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+        {
             return Err(setup(format!(
-                "base URL {base:?} must be http(s), e.g. https://api.gravitex.ai"
+                "base URL {base:?} must be a plain http(s) URL, e.g. https://api.gravitex.ai"
             )));
+        }
+        if config.timeout.is_zero() {
+            return Err(setup("the request timeout must be more than 0s".into()));
         }
         let http = reqwest::Client::builder()
             .tls_backend_rustls()

@@ -61,7 +61,7 @@ async fn no_output_of_any_error_or_client_contains_the_key() {
             .expect_err("gone"),
     );
     errors.push(
-        client_for(&refused().await, Duration::from_millis(300))
+        client_for(&refused().await, Duration::from_secs(1))
             .submit(&json!({}))
             .await
             .expect_err("refused"),
@@ -69,7 +69,7 @@ async fn no_output_of_any_error_or_client_contains_the_key() {
     for how in [Misbehave::HangUp, Misbehave::Silent] {
         let (base, _) = misbehaving(how).await;
         errors.push(
-            client_for(&base, Duration::from_millis(300))
+            client_for(&base, Duration::from_secs(1))
                 .submit(&json!({}))
                 .await
                 .expect_err("lost"),
@@ -99,7 +99,13 @@ async fn no_output_of_any_error_or_client_contains_the_key() {
 
 #[tokio::test]
 async fn a_bad_base_url_is_refused_at_construction_without_the_key() {
-    for base in ["not a url", "ftp://example.com", ""] {
+    for base in [
+        "not a url",
+        "ftp://example.com",
+        "",
+        "https://h/?k=v",
+        "mailto:x@y",
+    ] {
         let got = shotlist::api::Client::new(ClientConfig {
             base_url: base.into(),
             api_key: ApiKey::new(KEY),

@@ -9,7 +9,7 @@ use shotlist::api::ApiError;
 
 use super::fake::{Misbehave, client_for, misbehaving, refused};
 
-const SHORT: Duration = Duration::from_millis(400);
+const SHORT: Duration = Duration::from_secs(1);
 
 #[tokio::test]
 async fn connection_refused_is_transient() {
