@@ -57,7 +57,11 @@ impl Client {
                 return Err(ApiError::RateLimited { retry_after });
             }
             let body = response.bytes().await.unwrap_or_default();
-            return Err(classify(status, None, &body));
+            // Storage refusing a link says nothing about our API key: never `Auth`.
+            return Err(match classify(status, None, &body) {
+                ApiError::Auth { status, message } => ApiError::Permanent { status, message },
+                other => other,
+            });
         }
 
         let tmp = tempfile::Builder::new()

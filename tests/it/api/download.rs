@@ -220,3 +220,19 @@ async fn a_non_http_url_is_refused_without_a_request() {
     );
     assert!(fake.seen().is_empty());
 }
+
+#[tokio::test]
+async fn storage_401_is_not_an_auth_error() {
+    let fake = Fake::always(|| raw(401, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = fake
+        .client()
+        .download(&format!("{}/v", fake.base), &dir.path().join("v"))
+        .await
+        .expect_err("error");
+    assert!(
+        matches!(err, ApiError::Permanent { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(entries(dir.path()).is_empty());
+}
