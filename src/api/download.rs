@@ -71,7 +71,9 @@ impl Client {
             .map_err(io_error(dir))?;
         let tmp_path = tmp.path().to_path_buf();
         let handle = tmp.as_file().try_clone().map_err(io_error(&tmp_path))?;
-        let mut file = tokio::fs::File::from_std(handle);
+        // Network chunks are small; batching them saves a blocking-pool hop per chunk.
+        let mut file =
+            tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(handle));
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         while let Some(chunk) = response.chunk().await.map_err(|e| ApiError::Transient {
@@ -83,7 +85,10 @@ impl Client {
             file.write_all(&chunk).await.map_err(io_error(&tmp_path))?;
         }
         file.flush().await.map_err(io_error(&tmp_path))?;
-        file.sync_all().await.map_err(io_error(&tmp_path))?;
+        file.get_ref()
+            .sync_all()
+            .await
+            .map_err(io_error(&tmp_path))?;
         drop(file);
         tmp.persist(dest).map_err(|e| io_error(dest)(e.error))?;
         sync_dir(dir);
