@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::header::RETRY_AFTER;
+use reqwest::header::{LOCATION, RETRY_AFTER};
 use serde_json::Value;
 
 use super::error_body::{classify, json_reason, shorten};
@@ -20,6 +20,9 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// Redirects a download may follow.
+const MAX_REDIRECTS: usize = 10;
 
 /// The HTTP client. Cheap to clone; connections are reused.
 #[derive(Clone)]
@@ -74,8 +77,26 @@ impl Client {
         if config.timeout.is_zero() {
             return Err(setup("the request timeout must be more than 0s".into()));
         }
+        let generations = format!("{base}/v1/video/generations");
+        let api = generations.clone();
+        // Result links may redirect (CDNs); the API must not: a redirected POST can turn into a
+        // GET, and a redirect usually means a wrong base URL the user should fix.
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            let from_api = attempt
+                .previous()
+                .first()
+                .is_some_and(|u| u.as_str().starts_with(&api));
+            if from_api {
+                attempt.stop()
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .tls_backend_rustls()
+            .redirect(redirects)
             .connect_timeout(config.timeout)
             .read_timeout(config.timeout)
             .user_agent(concat!("shotlist/", env!("CARGO_PKG_VERSION")))
@@ -83,7 +104,7 @@ impl Client {
             .map_err(|e| setup(format!("cannot set up HTTP: {}", describe(&e))))?;
         Ok(Client {
             http,
-            generations: format!("{base}/v1/video/generations"),
+            generations,
             key: config.api_key,
             timeout: config.timeout,
         })
@@ -164,6 +185,17 @@ impl Client {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("elsewhere");
+            return Err(ApiError::Permanent {
+                status: status.as_u16(),
+                message: shorten(&format!("the API redirects to {to}; check the base URL")),
+            });
+        }
         let body = response.bytes().await;
         if status.is_success() {
             return body

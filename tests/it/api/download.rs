@@ -236,3 +236,32 @@ async fn storage_401_is_not_an_auth_error() {
     );
     assert!(entries(dir.path()).is_empty());
 }
+
+#[tokio::test]
+async fn download_redirects_are_followed_without_the_key() {
+    let fake = Fake::start(|seen| match seen.path.as_str() {
+        "/signed/v.mp4" => Reply {
+            status: 302,
+            headers: vec![("location", "/cdn/v.mp4".into())],
+            body: vec![],
+        },
+        "/cdn/v.mp4" => raw(200, "the video"),
+        _ => raw(404, ""),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("v.mp4");
+    let got = fake
+        .client()
+        .download(&format!("{}/signed/v.mp4", fake.base), &dest)
+        .await
+        .expect("download");
+    assert_eq!(got.bytes, 9);
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "the video");
+    let seen = fake.seen();
+    assert_eq!(
+        seen.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(),
+        ["/signed/v.mp4", "/cdn/v.mp4"]
+    );
+    assert!(seen.iter().all(|s| s.header("authorization").is_none()));
+}

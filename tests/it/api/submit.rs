@@ -135,3 +135,31 @@ fn a_bad_base_url_says_what_to_use() {
     );
     assert!(text.contains("https://api.gravitex.ai"), "{text}");
 }
+
+#[tokio::test]
+async fn an_api_redirect_is_not_followed_and_names_the_target() {
+    let fake = Fake::always(|| super::fake::Reply {
+        status: 301,
+        headers: vec![(
+            "location",
+            "https://api.gravitex.ai/v1/video/generations".into(),
+        )],
+        body: vec![],
+    })
+    .await;
+    let got = fake.client().submit(&body()).await;
+    match got {
+        Err(ApiError::Permanent {
+            status: 301,
+            message,
+        }) => {
+            assert!(
+                message.contains("redirects to https://api.gravitex.ai/v1/video/generations"),
+                "{message}"
+            );
+            assert!(message.contains("base URL"), "{message}");
+        }
+        other => panic!("expected Permanent 301, got {other:?}"),
+    }
+    assert_eq!(fake.seen().len(), 1, "the redirect was not followed");
+}
