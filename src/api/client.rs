@@ -54,8 +54,9 @@ pub(super) enum Call {
 }
 
 impl Client {
-    /// Builds the client. A bad base URL (a trailing `/` or `/v1` is tolerated), a zero timeout
-    /// or a TLS set-up failure is `Permanent { status: 0 }`: nothing was sent.
+    /// Builds the client. A bad base URL (a trailing `/` or `/v1` is tolerated), a key that
+    /// cannot go in a header (surrounding whitespace is trimmed), a zero timeout or a TLS set-up
+    /// failure is `Permanent { status: 0 }`: nothing was sent.
     pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let base = config.base_url.trim().trim_end_matches('/');
@@ -73,6 +74,13 @@ impl Client {
             return Err(setup(format!(
                 "base URL {base:?} must be a plain http(s) URL, e.g. https://api.gravitex.ai"
             )));
+        }
+        // Keys pasted from files often end in a newline; no key contains whitespace.
+        let key = ApiKey::new(config.api_key.expose().trim());
+        if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose())).is_err() {
+            return Err(setup(
+                "the API key has characters that cannot be sent in an HTTP header".into(),
+            ));
         }
         if config.timeout.is_zero() {
             return Err(setup("the request timeout must be more than 0s".into()));
@@ -105,7 +113,7 @@ impl Client {
         Ok(Client {
             http,
             generations,
-            key: config.api_key,
+            key,
             timeout: config.timeout,
         })
     }
@@ -222,11 +230,14 @@ impl Client {
         )
     }
 
-    /// A transport failure: before the request left (connect) it is transient; after, a submit
-    /// is ambiguous and a read is transient.
+    /// A transport failure: a request that could not be built is permanent; before the request
+    /// left (connect) it is transient; after, a submit is ambiguous and a read is transient.
     pub(super) fn transport(&self, e: &reqwest::Error, call: Call) -> ApiError {
         let message = self.scrub(describe(e));
-        if e.is_connect() || call == Call::Read || e.is_builder() {
+        if e.is_builder() {
+            return setup(message);
+        }
+        if e.is_connect() || call == Call::Read {
             ApiError::Transient {
                 status: None,
                 message,

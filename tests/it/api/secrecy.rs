@@ -119,3 +119,31 @@ async fn a_bad_base_url_is_refused_at_construction_without_the_key() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_key_with_a_trailing_newline_is_trimmed_and_one_with_a_control_character_refused() {
+    let fake = super::fake::Fake::always(|| json(200, json!({"task_id": "t"}))).await;
+    let client = shotlist::api::Client::new(ClientConfig {
+        base_url: fake.base.clone(),
+        api_key: ApiKey::new(format!("{KEY}\n")),
+        timeout: Duration::from_secs(5),
+    })
+    .expect("client");
+    client.submit(&json!({})).await.expect("accepted");
+    assert_eq!(
+        fake.seen()[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+
+    let err = shotlist::api::Client::new(ClientConfig {
+        base_url: fake.base.clone(),
+        api_key: ApiKey::new(format!("sk-ab\u{7}{KEY}")),
+        timeout: Duration::from_secs(5),
+    })
+    .expect_err("refused");
+    assert!(
+        matches!(&err, ApiError::Permanent { status: 0, message } if message.contains("API key")),
+        "{err:?}"
+    );
+    assert_clean("key error", &format!("{err} {err:?}"));
+}
