@@ -265,3 +265,28 @@ async fn download_redirects_are_followed_without_the_key() {
     );
     assert!(seen.iter().all(|s| s.header("authorization").is_none()));
 }
+
+#[tokio::test]
+async fn a_body_that_stalls_times_out_per_read_and_leaves_nothing() {
+    let (base, _) = misbehaving(Misbehave::Stall(
+        b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\ncontent-length: 100000\r\n\r\nthe first bytes",
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("v.mp4");
+    let client = super::fake::client_for(&base, std::time::Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let err = client
+        .download(&format!("{base}/v.mp4"), &dest)
+        .await
+        .expect_err("error");
+    assert!(
+        matches!(&err, ApiError::Transient { status: None, message } if message.contains("timed out")),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the read timeout applies"
+    );
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+}

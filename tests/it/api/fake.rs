@@ -159,6 +159,8 @@ pub enum Misbehave {
     Silent,
     /// Sends these bytes (e.g. a head promising more body than follows), then closes.
     Truncated(&'static [u8]),
+    /// Sends these bytes, then keeps the connection open without another word.
+    Stall(&'static [u8]),
 }
 
 /// A raw TCP server; returns its base URL and a counter of requests it read in full.
@@ -178,6 +180,12 @@ pub async fn misbehaving(how: Misbehave) -> (String, Arc<Mutex<usize>>) {
                 match how {
                     Misbehave::HangUp => drop(socket),
                     Misbehave::Silent => {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        drop(socket);
+                    }
+                    Misbehave::Stall(bytes) => {
+                        let _ = socket.write_all(bytes).await;
+                        let _ = socket.flush().await;
                         tokio::time::sleep(Duration::from_secs(60)).await;
                         drop(socket);
                     }
