@@ -160,11 +160,7 @@ impl Client {
             // URL rules resolve dot segments even when encoded: this could reach another path.
             return Err(setup(format!("task id {task_id:?} cannot be queried")));
         }
-        let url = format!(
-            "{}/{}",
-            self.generations,
-            utf8_percent_encode(task_id, SEGMENT)
-        );
+        let url = format!("{}/{}", self.generations, segment(task_id));
         let request = self
             .http
             .get(url)
@@ -258,6 +254,11 @@ impl Client {
     }
 }
 
+/// `text` as one URL path segment.
+fn segment(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT).to_string()
+}
+
 fn setup(message: String) -> ApiError {
     ApiError::Permanent { status: 0, message }
 }
@@ -282,5 +283,23 @@ pub(super) fn describe(e: &reqwest::Error) -> String {
         what.to_string()
     } else {
         shorten(&format!("{what}: {root}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_task_id_is_one_segment_that_decodes_back(id in "\\PC{0,40}") {
+            let encoded = segment(&id);
+            prop_assert!(encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+            let decoded = percent_encoding::percent_decode_str(&encoded).decode_utf8().unwrap();
+            prop_assert_eq!(decoded, id.as_str());
+        }
     }
 }
