@@ -356,7 +356,21 @@ async fn an_unknown_task_or_another_keys_task_is_permanent() {
         matches!(&e, ApiError::Permanent { status: 400, message } if message.contains("task_not_exist")),
         "{e:?}"
     );
-    assert_eq!(count(&stats(&sim).await, "query", "400"), 2);
+    // Odd ids stay one path segment: they reach the query route and are simply unknown.
+    for odd in ["video_../x", "a/b?c#d", "视频 1", "%2F"] {
+        let e = mine.query(odd).await.unwrap_err();
+        assert!(
+            matches!(&e, ApiError::Permanent { status: 400, message } if message.contains("task_not_exist")),
+            "{odd:?}: {e:?}"
+        );
+    }
+    let stats = stats(&sim).await;
+    assert_eq!(count(&stats, "query", "400"), 6);
+    assert_eq!(
+        count(&stats, "other", "404"),
+        0,
+        "every query reached the query route"
+    );
 }
 
 #[tokio::test]
