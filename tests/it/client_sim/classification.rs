@@ -116,8 +116,10 @@ async fn random_429s_are_rate_limited_with_or_without_retry_after() {
     let client = client(&sim);
     let mut hints = Vec::new();
     for n in 0..16 {
-        match client.submit(&t2v(&format!("try {n}"))).await {
-            Err(ApiError::RateLimited { retry_after }) => hints.push(retry_after),
+        let e = client.submit(&t2v(&format!("try {n}"))).await.unwrap_err();
+        assert_no_key(&e);
+        match e {
+            ApiError::RateLimited { retry_after } => hints.push(retry_after),
             other => panic!("try {n}: {other:?}"),
         }
     }
@@ -140,6 +142,7 @@ async fn bad_gateway_is_transient_on_submit_and_query_and_creates_no_task() {
     let mut messages = Vec::new();
     for n in 0..16 {
         let e = client.submit(&t2v(&format!("try {n}"))).await.unwrap_err();
+        assert_no_key(&e);
         match e {
             ApiError::Transient {
                 status: Some(502),
@@ -247,6 +250,7 @@ async fn broken_bodies_are_permanent_and_name_the_rule() {
             "{rule}: nested JSON not unwrapped: {message}"
         );
         assert!(e.to_string().contains("HTTP 400"), "{e}");
+        assert_no_key(&e);
     }
     let stats = stats(&sim).await;
     assert_eq!(stats["tasks_created"], 0);

@@ -3,6 +3,7 @@
 //! many tasks at once. Each test checks what the client returned *and* what the simulator says
 //! happened (`GET /__sim/stats`), so a client that "succeeds" by skipping work still fails.
 
+mod base_url;
 mod bodies;
 mod classification;
 mod concurrency;
