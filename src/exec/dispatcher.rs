@@ -36,6 +36,7 @@ pub(super) struct Dispatcher<'a> {
     rec: Vec<ShotRecord>,
     counts: [usize; Status::ALL.len()],
     selected: Vec<bool>,
+    total_selected: usize,
     ups: Vec<Vec<usize>>,
     downs: Vec<Vec<usize>>,
     index: HashMap<&'a str, usize>,
@@ -117,6 +118,7 @@ impl<'a> Dispatcher<'a> {
             out_dir,
             rec,
             counts,
+            total_selected: selection.selected.iter().filter(|&&s| s).count(),
             selected: selection.selected,
             ups,
             downs,
@@ -158,9 +160,8 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn progress_counts(&self) -> Counts {
-        let total = self.selected.iter().filter(|&&s| s).count();
         Counts {
-            total,
+            total: self.total_selected,
             waiting: self.count(&[Status::Waiting, Status::Ready, Status::Delayed]),
             in_flight: self.in_flight() + self.count(&[Status::Downloading]),
             done: self.count(&[Status::Succeeded]),
