@@ -1,8 +1,14 @@
 //! The provider client: submit, query, download over HTTP; normalises every response variant of
 //! the reference and classifies every outcome. It decides no policy: the executor does.
 
-use std::path::Path;
+mod client;
+mod download;
+mod error_body;
+mod response;
+
 use std::time::Duration;
+
+pub use client::Client;
 
 /// The API key. Never printed: `Debug` and `Display` show a placeholder.
 #[derive(Clone)]
@@ -87,8 +93,9 @@ pub enum ApiError {
         status: Option<u16>,
         message: String,
     },
-    /// 400 and other refusals: retrying the same request will not help.
-    #[error("refused (HTTP {status}): {message}")]
+    /// 400 and other refusals: retrying the same request will not help. `status` 0: refused
+    /// before sending (bad base URL, unusable task id or result URL).
+    #[error("refused{}: {message}", if *status == 0 { String::new() } else { format!(" (HTTP {status})") })]
     Permanent { status: u16, message: String },
     /// 401/403: the key is wrong or not allowed.
     #[error("not authorised (HTTP {status}): {message}")]
@@ -102,32 +109,4 @@ pub enum ApiError {
     /// Local I/O while downloading.
     #[error("writing {path}: {message}")]
     Io { path: String, message: String },
-}
-
-/// The HTTP client. Cheap to clone; connections are reused.
-#[derive(Debug, Clone)]
-pub struct Client {
-    _private: (),
-}
-
-impl Client {
-    pub fn new(_config: ClientConfig) -> Result<Client, ApiError> {
-        todo!("issue 3")
-    }
-
-    /// `POST {base}/v1/video/generations`.
-    pub async fn submit(&self, _body: &serde_json::Value) -> Result<Submitted, ApiError> {
-        todo!("issue 3")
-    }
-
-    /// `GET {base}/v1/video/generations/{task_id}` (task id percent-encoded).
-    pub async fn query(&self, _task_id: &str) -> Result<TaskState, ApiError> {
-        todo!("issue 3")
-    }
-
-    /// Streams `url` to a temporary file beside `dest`, then renames it to `dest`.
-    /// Sends no API key (result URLs are storage links).
-    pub async fn download(&self, _url: &str, _dest: &Path) -> Result<Downloaded, ApiError> {
-        todo!("issue 3")
-    }
 }

@@ -1,7 +1,93 @@
+//! `shotlist sim`: serves the simulator until Ctrl-C (or SIGTERM), printing its URL first so
+//! scripts and CI can read the port it picked.
+
+use std::io::Write;
+
 use crate::cli::SimArgs;
 use crate::commands::Global;
 use crate::error::Error;
+use crate::sim::SimConfig;
 
-pub fn run(_global: &Global, _args: &SimArgs) -> Result<u8, Error> {
-    todo!("issue 3")
+/// Maps the flags onto the simulator's settings, refusing values that make no sense.
+pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
+    if args.key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+        return Err(Error::Usage(
+            "--key is empty; give the key clients must send, or leave --key out to accept any"
+                .into(),
+        ));
+    }
+    if args.rate_limit == Some(0) {
+        return Err(Error::Usage(
+            "--rate-limit 0 would refuse every submit; give at least 1, or leave it out".into(),
+        ));
+    }
+    Ok(SimConfig {
+        key: args.key.clone(),
+        gen_time: args.gen_time,
+        jitter: args.jitter,
+        shape: args.shape,
+        rate_limit: args.rate_limit,
+        p429: args.p429,
+        p502: args.p502,
+        p_lost: args.p_lost,
+        fail_rate: args.fail_rate,
+        url_ttl: args.url_ttl,
+        seed: args.seed,
+    })
+}
+
+pub fn run(global: &Global, args: &SimArgs) -> Result<u8, Error> {
+    let config = config(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    runtime.block_on(serve(global, config, args.port))
+}
+
+async fn serve(global: &Global, config: SimConfig, port: u16) -> Result<u8, Error> {
+    let handle = crate::sim::start(config, port).await.map_err(|e| {
+        Error::io(
+            format!("cannot listen on 127.0.0.1:{port} (is it in use? --port 0 picks a free one)"),
+            e,
+        )
+    })?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "shotlist sim listening on {}", handle.base_url())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::io("cannot write to stdout", e))?;
+    drop(stdout);
+    if !global.quiet {
+        eprintln!(
+            "point shotlist at it with --base-url {url} (or GRAVITEX_BASE_URL={url}); stats at {url}/__sim/stats; Ctrl-C stops",
+            url = handle.base_url()
+        );
+    }
+    stop_signal().await;
+    handle.shutdown().await;
+    if !global.quiet {
+        eprintln!("shotlist sim stopped");
+    }
+    Ok(crate::error::exit::OK)
+}
+
+#[cfg(unix)]
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn stop_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }

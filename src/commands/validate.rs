@@ -1,7 +1,54 @@
-use crate::cli::ValidateArgs;
-use crate::commands::Global;
-use crate::error::Error;
+//! `shotlist validate`: plan manifests without sending anything; exit 2 when any has an error.
 
-pub fn run(_global: &Global, _args: &ValidateArgs) -> Result<u8, Error> {
-    todo!("issue 2")
+use std::io::IsTerminal;
+
+use crate::cli::{ValidateArgs, ValidateFormat};
+use crate::commands::Global;
+use crate::error::{Error, exit};
+use crate::plan::{self, Severity};
+
+pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
+    let mut all = Vec::new();
+    let mut summaries = Vec::new();
+    let mut invalid = false;
+    for manifest in &args.manifests {
+        match plan::load_and_plan(manifest) {
+            Ok(planned) => {
+                summaries.push(format!(
+                    "{}: valid, {} shot(s), {} warning(s)",
+                    manifest.display(),
+                    planned.plan.shots.len(),
+                    planned.warnings.len()
+                ));
+                all.extend(planned.warnings);
+            }
+            Err(rejected) => {
+                invalid = true;
+                let errors = rejected
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .count();
+                summaries.push(format!(
+                    "{}: invalid, {errors} error(s)",
+                    manifest.display()
+                ));
+                all.extend(rejected.diagnostics);
+            }
+        }
+    }
+    match args.format {
+        ValidateFormat::Human => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            eprint!("{}", plan::render_human_with(&all, color));
+            if !global.quiet || invalid {
+                for s in summaries {
+                    println!("{s}");
+                }
+            }
+        }
+        ValidateFormat::Json => println!("{}", plan::render_json(&all)),
+        ValidateFormat::Github => print!("{}", plan::render_github(&all)),
+    }
+    Ok(if invalid { exit::INVALID } else { exit::OK })
 }

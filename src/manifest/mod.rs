@@ -1,1 +1,17 @@
 //! The manifest stage: YAML and CSV into raw types that keep source locations.
+//!
+//! Nothing here judges meaning: the raw types mirror the YAML so the JSON Schema can be generated
+//! from them, and the plan stage turns them into a validated request graph.
+
+mod load;
+mod ordered;
+mod raw;
+mod table;
+
+pub use load::{LoadError, closest as closest_key, parse_manifest};
+pub use ordered::OrderedMap;
+pub use raw::{
+    BoolOrTemplate, DataSource, IntOrTemplate, RawDefaults, RawManifest, RawMedia, RawOutput,
+    RawShot, Scalar,
+};
+pub use table::{Row, Table, TableError, read_csv, read_csv_text};

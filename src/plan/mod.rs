@@ -1,8 +1,24 @@
 //! The plan stage: raw manifest → validated request graph. Pure: no network, no clock.
+//!
+//! [`load_and_plan`] reads the manifest and its tables, expands every shot over rows, matrix
+//! and takes, renders templates, applies defaults, derives seeds, builds the exact request
+//! bodies and keys, and checks every rule of the reference, collecting all problems at once.
 
+mod body;
+mod check;
+mod diagnostic;
+mod expand;
 mod graph;
+mod links;
+pub mod model;
+mod render;
+pub mod seed;
+mod totals;
 
+pub use diagnostic::DataLocation;
 pub use graph::{Plan, PlannedShot};
+pub use render::{render_github, render_human_with, render_json};
+pub use totals::{Totals, TotalsLine};
 
 use std::path::Path;
 
@@ -16,6 +32,9 @@ pub struct Diagnostic {
     pub column: Option<usize>,
     pub shot: Option<String>,
     pub help: Option<String>,
+    /// The data row that produced the problem, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataLocation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -39,11 +58,60 @@ pub struct Rejected {
 }
 
 /// Loads a manifest (and the tables it names) and plans it.
-pub fn load_and_plan(_manifest: &Path) -> Result<Planned, Rejected> {
-    todo!("issue 2")
+pub fn load_and_plan(manifest: &Path) -> Result<Planned, Rejected> {
+    let text = match std::fs::read(manifest) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => {
+                return Err(Rejected {
+                    diagnostics: vec![
+                        Diagnostic::error(manifest, None, "the manifest is not valid UTF-8")
+                            .with_help("save the file as UTF-8"),
+                    ],
+                });
+            }
+        },
+        Err(e) => {
+            return Err(Rejected {
+                diagnostics: vec![
+                    Diagnostic::error(manifest, None, format!("cannot read the manifest: {e}"))
+                        .with_help("pass the path of a manifest YAML file"),
+                ],
+            });
+        }
+    };
+    plan_text(manifest, &text)
 }
 
-/// Renders diagnostics for a terminal (miette graphical, with source snippets).
-pub fn render_human(_diagnostics: &[Diagnostic]) -> String {
-    todo!("issue 2")
+/// Plans manifest `text` as if read from `manifest` (its folder anchors data and templates).
+pub fn plan_text(manifest: &Path, text: &str) -> Result<Planned, Rejected> {
+    let raw = match crate::manifest::parse_manifest(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let mut d = Diagnostic::error(manifest, None, e.message);
+            d.line = e.line;
+            d.column = e.column;
+            d.help = e.help;
+            return Err(Rejected {
+                diagnostics: vec![d],
+            });
+        }
+    };
+    let mut diags = diagnostic::Sink::new(manifest);
+    let plan = expand::plan(manifest, &raw, &mut diags);
+    let diagnostics = diags.finish();
+    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        Err(Rejected { diagnostics })
+    } else {
+        Ok(Planned {
+            plan,
+            warnings: diagnostics,
+        })
+    }
+}
+
+/// Renders diagnostics for a terminal (miette graphical, with source snippets), without color
+/// so the output is deterministic.
+pub fn render_human(diagnostics: &[Diagnostic]) -> String {
+    render_human_with(diagnostics, false)
 }

@@ -1,10 +1,28 @@
 //! The built-in simulator of the provider API: a strict stand-in over real HTTP. It validates
 //! bodies with its own rules, written from the reference, never with the planner's.
+//!
+//! [`rules`] judges submit bodies, [`task`] keeps task state, [`shape`] writes each response
+//! variant, [`stats`] counts what happened, [`video`] is the clip served, [`server`] wires the
+//! routes. See `docs/simulator.md` for the knobs and the stats document.
 
-use std::net::SocketAddr;
+pub mod rules;
+pub mod server;
+pub mod shape;
+pub mod stats;
+pub mod task;
+pub mod video;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
 pub use crate::cli::Shape;
+pub use server::TASK_ID_HEADER;
+pub use task::FAIL_MARKER;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -42,7 +60,17 @@ impl Default for SimConfig {
 /// A running simulator; dropping it (or `shutdown`) stops the server.
 pub struct SimHandle {
     pub addr: SocketAddr,
-    _private: (),
+    sim: Arc<server::Sim>,
+    stop: Option<oneshot::Sender<()>>,
+    serving: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish()
+    }
 }
 
 impl SimHandle {
@@ -51,12 +79,55 @@ impl SimHandle {
         format!("http://{}", self.addr)
     }
 
-    pub async fn shutdown(self) {
-        todo!("issue 3")
+    /// The document `GET /__sim/stats` serves, read in process; `with_tasks` adds the task list.
+    pub fn stats(&self, with_tasks: bool) -> serde_json::Value {
+        self.sim.stats(with_tasks)
+    }
+
+    /// Stops accepting, lets requests in progress finish (5 s at most), and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut serving) = self.serving.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut serving)
+                .await
+                .is_err()
+        {
+            serving.abort();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
 /// Binds 127.0.0.1:`port` (0 picks one) and serves in the background on the current runtime.
-pub async fn start(_config: SimConfig, _port: u16) -> std::io::Result<SimHandle> {
-    todo!("issue 3")
+pub async fn start(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    let addr = listener.local_addr()?;
+    let sim = Arc::new(server::Sim::new(config, addr));
+    let app = server::router(Arc::clone(&sim));
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok(SimHandle {
+        addr,
+        sim,
+        stop: Some(stop),
+        serving: Some(serving),
+    })
 }

@@ -1,0 +1,305 @@
+//! The HTTP side of the client: one pooled `reqwest::Client` (rustls with the ring provider),
+//! bearer auth on the API only, and the mapping of transport failures onto [`ApiError`]. The
+//! line that matters is whether the request may have reached the provider: a connect failure
+//! means nothing was sent (transient), anything after that on a submit may have created a paid
+//! task (ambiguous).
+
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{LOCATION, RETRY_AFTER};
+use serde_json::Value;
+
+use super::error_body::{classify, json_reason, shorten};
+use super::response::{submit_task_id, task_state};
+use super::{ApiError, ApiKey, ClientConfig, Submitted, TaskState};
+
+/// Everything but RFC 3986 unreserved characters is escaped, so an id is always one segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Redirects a download may follow.
+const MAX_REDIRECTS: usize = 10;
+
+/// The HTTP client. Cheap to clone; connections are reused.
+#[derive(Clone)]
+pub struct Client {
+    pub(super) http: reqwest::Client,
+    /// `{base}/v1/video/generations`, no trailing slash.
+    generations: String,
+    key: ApiKey,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("generations", &self.generations)
+            .field("key", &self.key)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Whether a failure can have happened after the provider got the request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Call {
+    /// Not idempotent: a lost answer may hide a created task.
+    Submit,
+    /// Idempotent reads: asking again is harmless.
+    Read,
+}
+
+impl Client {
+    /// Builds the client. A bad base URL (a trailing `/` or `/v1` is tolerated), a key that
+    /// cannot go in a header (surrounding whitespace is trimmed), a zero timeout or a TLS set-up
+    /// failure is `Permanent { status: 0 }`: nothing was sent.
+    pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let base = config.base_url.trim().trim_end_matches('/');
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        let parsed = reqwest::Url::parse(base).map_err(|e| {
+            setup(format!(
+                "base URL {base:?} is not a URL ({e}); use e.g. https://api.gravitex.ai"
+            ))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.cannot_be_a_base()
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+        {
+            return Err(setup(format!(
+                "base URL {base:?} must be a plain http(s) URL, e.g. https://api.gravitex.ai"
+            )));
+        }
+        // Keys pasted from files often end in a newline; no key contains whitespace.
+        let key = ApiKey::new(config.api_key.expose().trim());
+        if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose())).is_err() {
+            return Err(setup(
+                "the API key has characters that cannot be sent in an HTTP header".into(),
+            ));
+        }
+        if config.timeout.is_zero() {
+            return Err(setup("the request timeout must be more than 0s".into()));
+        }
+        let generations = format!("{base}/v1/video/generations");
+        let api = generations.clone();
+        // Result links may redirect (CDNs); the API must not: a redirected POST can turn into a
+        // GET, and a redirect usually means a wrong base URL the user should fix.
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            let from_api = attempt
+                .previous()
+                .first()
+                .is_some_and(|u| u.as_str().starts_with(&api));
+            if from_api {
+                attempt.stop()
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        });
+        let http = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .redirect(redirects)
+            .connect_timeout(config.timeout)
+            .read_timeout(config.timeout)
+            .user_agent(concat!("shotlist/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| setup(format!("cannot set up HTTP: {}", describe(&e))))?;
+        Ok(Client {
+            http,
+            generations,
+            key,
+            timeout: config.timeout,
+        })
+    }
+
+    /// `POST {base}/v1/video/generations`.
+    ///
+    /// A 2xx whose body names no task id (or cannot be read or parsed) is `Ambiguous`: the
+    /// provider may have created a task we cannot see.
+    pub async fn submit(&self, body: &Value) -> Result<Submitted, ApiError> {
+        let request = self
+            .http
+            .post(&self.generations)
+            .bearer_auth(self.key.expose())
+            .timeout(self.timeout)
+            .json(body);
+        let answer = self.call(request, Call::Submit).await?;
+        let ambiguous = |why: String| ApiError::Ambiguous {
+            message: self.scrub(why),
+        };
+        let json: Value = serde_json::from_slice(&answer).map_err(|e| {
+            ambiguous(format!(
+                "the submit was accepted but its answer is not JSON ({e})"
+            ))
+        })?;
+        match submit_task_id(&json) {
+            Some(task_id) => Ok(Submitted { task_id }),
+            None => {
+                let said = json_reason(&json)
+                    .map(|r| format!(": {}", shorten(&r)))
+                    .unwrap_or_default();
+                Err(ambiguous(format!(
+                    "the submit was accepted but its answer names no task id{said}"
+                )))
+            }
+        }
+    }
+
+    /// `GET {base}/v1/video/generations/{task_id}` (task id percent-encoded).
+    ///
+    /// An unreadable 200 is `Transient`: asking again is harmless. An empty, `.` or `..` id is
+    /// refused as `Permanent { status: 0 }` without a request.
+    pub async fn query(&self, task_id: &str) -> Result<TaskState, ApiError> {
+        if matches!(task_id, "" | "." | "..") {
+            // URL rules resolve dot segments even when encoded: this could reach another path.
+            return Err(setup(format!("task id {task_id:?} cannot be queried")));
+        }
+        let url = format!("{}/{}", self.generations, segment(task_id));
+        let request = self
+            .http
+            .get(url)
+            .bearer_auth(self.key.expose())
+            .timeout(self.timeout);
+        let answer = self.call(request, Call::Read).await?;
+        let transient = |why: String| ApiError::Transient {
+            status: Some(200),
+            message: self.scrub(why),
+        };
+        let json: Value = serde_json::from_slice(&answer)
+            .map_err(|e| transient(format!("the query answer is not JSON ({e})")))?;
+        task_state(&json).map_err(transient)
+    }
+
+    /// Sends one API request and returns the body of a 2xx answer; anything else is classified.
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        call: Call,
+    ) -> Result<Vec<u8>, ApiError> {
+        let response = request.send().await.map_err(|e| self.transport(&e, call))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("elsewhere");
+            return Err(ApiError::Permanent {
+                status: status.as_u16(),
+                message: shorten(&format!("the API redirects to {to}; check the base URL")),
+            });
+        }
+        let body = response.bytes().await;
+        if status.is_success() {
+            return body
+                .map(|b| b.to_vec())
+                .map_err(|e| self.transport(&e, call));
+        }
+        let body = body.map(|b| b.to_vec()).unwrap_or_default();
+        Err(
+            match classify(status.as_u16(), retry_after.as_deref(), &body) {
+                ApiError::Transient { status, message } => ApiError::Transient {
+                    status,
+                    message: self.scrub(message),
+                },
+                ApiError::Permanent { status, message } => ApiError::Permanent {
+                    status,
+                    message: self.scrub(message),
+                },
+                ApiError::Auth { status, message } => ApiError::Auth {
+                    status,
+                    message: self.scrub(message),
+                },
+                other => other,
+            },
+        )
+    }
+
+    /// A transport failure: a request that could not be built is permanent; before the request
+    /// left (connect) it is transient; after, a submit is ambiguous and a read is transient.
+    pub(super) fn transport(&self, e: &reqwest::Error, call: Call) -> ApiError {
+        let message = self.scrub(describe(e));
+        if e.is_builder() {
+            return setup(message);
+        }
+        if e.is_connect() || call == Call::Read {
+            ApiError::Transient {
+                status: None,
+                message,
+            }
+        } else {
+            ApiError::Ambiguous { message }
+        }
+    }
+
+    /// Removes the key from text that came from outside (a provider may echo it back).
+    pub(super) fn scrub(&self, text: String) -> String {
+        let key = self.key.expose();
+        if key.is_empty() || !text.contains(key) {
+            text
+        } else {
+            text.replace(key, "***")
+        }
+    }
+}
+
+/// `text` as one URL path segment.
+fn segment(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+fn setup(message: String) -> ApiError {
+    ApiError::Permanent { status: 0, message }
+}
+
+/// A short description of a transport error: what happened and its root cause, without the URL
+/// (result URLs carry storage signatures).
+pub(super) fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "the answer broke off"
+    } else {
+        "the connection failed"
+    };
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    if std::ptr::addr_eq(root, e as &dyn std::error::Error) {
+        what.to_string()
+    } else {
+        shorten(&format!("{what}: {root}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_task_id_is_one_segment_that_decodes_back(id in "\\PC{0,40}") {
+            let encoded = segment(&id);
+            prop_assert!(encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+            let decoded = percent_encoding::percent_decode_str(&encoded).decode_utf8().unwrap();
+            prop_assert_eq!(decoded, id.as_str());
+        }
+    }
+}

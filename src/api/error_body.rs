@@ -1,0 +1,255 @@
+//! Error bodies and the classification of non-success HTTP answers. The provider's refusals come
+//! in three shapes (a `code`/`message` envelope whose message may itself be Alibaba's error as a
+//! JSON string, an OpenAI-style `error` object, or nothing at all); users need the real reason,
+//! short, so this digs it out and maps the status onto [`ApiError`].
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::ApiError;
+
+/// Longest reason kept from a provider body, in characters.
+const MAX_REASON: usize = 300;
+
+/// Classifies a non-2xx answer of the API (submit or query).
+pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> ApiError {
+    match status {
+        429 => ApiError::RateLimited {
+            retry_after: retry_after.and_then(parse_retry_after),
+        },
+        401 | 403 => ApiError::Auth {
+            status,
+            message: reason(status, body),
+        },
+        408 | 500..=599 => ApiError::Transient {
+            status: Some(status),
+            message: reason(status, body),
+        },
+        _ => ApiError::Permanent {
+            status,
+            message: reason(status, body),
+        },
+    }
+}
+
+/// `Retry-After` in delay-seconds form (the HTTP-date form is not used by the provider).
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The provider's reason for a refusal, from any of the three body shapes; the status's
+/// canonical phrase when the body says nothing useful.
+pub fn reason(status: u16, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let fallback = || status_phrase(status);
+    if text.is_empty() {
+        return fallback();
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => json_reason(&v)
+            .map(|r| shorten(&r))
+            .unwrap_or_else(fallback),
+        Err(_) if text.starts_with('<') => fallback(),
+        Err(_) => shorten(text),
+    }
+}
+
+/// The reason a JSON body gives, if it gives one.
+pub fn json_reason(v: &Value) -> Option<String> {
+    let obj = v.as_object()?;
+    match obj.get("error") {
+        Some(Value::Object(e)) => return coded(word(e.get("code")), word(e.get("message"))),
+        Some(Value::String(s)) if !s.trim().is_empty() => return Some(nested_reason(s)),
+        _ => {}
+    }
+    coded(word(obj.get("code")), word(obj.get("message")))
+}
+
+/// `code: message`, unwrapping a nested JSON message; the code is left out when the message
+/// already says it (`task_not_exist`) or the nested error brings its own.
+fn coded(code: Option<&str>, message: Option<&str>) -> Option<String> {
+    match (code, message) {
+        (_, Some(m)) if parse_nested(m).is_some() => Some(nested_reason(m)),
+        (Some(c), Some(m)) if !m.contains(c) => Some(format!("{c}: {m}")),
+        (_, Some(m)) => Some(m.to_string()),
+        (Some(c), None) => Some(c.to_string()),
+        (None, None) => None,
+    }
+}
+
+/// A message that is itself a JSON error (Alibaba's `{"request_id", "code", "message"}` inside
+/// the gateway's `fail_to_fetch_task`) becomes `Code: message`; any other text is kept.
+pub fn nested_reason(message: &str) -> String {
+    parse_nested(message).unwrap_or_else(|| message.trim().to_string())
+}
+
+fn parse_nested(message: &str) -> Option<String> {
+    let t = message.trim();
+    if !t.starts_with('{') {
+        return None;
+    }
+    let v: Value = serde_json::from_str(t).ok()?;
+    let obj = v.as_object()?;
+    let inner = match obj.get("error") {
+        Some(Value::Object(e)) => e,
+        _ => obj,
+    };
+    let code = word(inner.get("code"));
+    let msg = word(inner.get("message")).map(nested_reason);
+    match (code, msg) {
+        (Some(c), Some(m)) if !m.starts_with(c) => Some(format!("{c}: {m}")),
+        (_, Some(m)) => Some(m),
+        (Some(c), None) => Some(c.to_string()),
+        (None, None) => None,
+    }
+}
+
+fn word(v: Option<&Value>) -> Option<&str> {
+    v.and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+fn status_phrase(status: u16) -> String {
+    let phrase = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason());
+    match phrase {
+        Some(p) => format!("{p} (no reason given)"),
+        None => "no reason given".to_string(),
+    }
+}
+
+/// One line, at most [`MAX_REASON`] characters.
+pub fn shorten(s: &str) -> String {
+    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX_REASON {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(MAX_REASON - 1).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_fail_to_fetch_task_shows_alibaba_reason() {
+        let body = br#"{"code":"fail_to_fetch_task","message":"{\"request_id\":\"r-1\",\"code\":\"InvalidParameter\",\"message\":\"duration must be between 2 and 15\"}","data":null}"#;
+        assert_eq!(
+            reason(400, body),
+            "InvalidParameter: duration must be between 2 and 15"
+        );
+    }
+
+    #[test]
+    fn code_message_envelope() {
+        assert_eq!(
+            reason(
+                400,
+                br#"{"code":"task_not_exist","message":"task_not_exist","data":null}"#
+            ),
+            "task_not_exist"
+        );
+        assert_eq!(
+            reason(
+                400,
+                br#"{"code":"invalid_request","message":"model is required","data":null}"#
+            ),
+            "invalid_request: model is required"
+        );
+    }
+
+    #[test]
+    fn openai_error_object() {
+        assert_eq!(
+            reason(
+                401,
+                br#"{"error":{"message":"Invalid token","type":"new_api_error","code":"invalid_api_key"}}"#
+            ),
+            "invalid_api_key: Invalid token"
+        );
+        assert_eq!(
+            reason(
+                400,
+                br#"{"error":{"message":"bad model","type":"x","code":null}}"#
+            ),
+            "bad model"
+        );
+    }
+
+    #[test]
+    fn empty_html_and_text_bodies() {
+        assert_eq!(reason(429, b""), "Too Many Requests (no reason given)");
+        assert_eq!(
+            reason(502, b"<html><body>502 Bad Gateway</body></html>"),
+            "Bad Gateway (no reason given)"
+        );
+        assert_eq!(reason(400, b"  plain\n text "), "plain text");
+        assert_eq!(reason(400, b"{}"), "Bad Request (no reason given)");
+    }
+
+    #[test]
+    fn long_reasons_are_cut() {
+        let long = "x".repeat(5000);
+        let r = reason(400, long.as_bytes());
+        assert_eq!(r.chars().count(), MAX_REASON);
+        assert!(r.ends_with('…'));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(" 1.5 "),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn classification_by_status() {
+        assert!(matches!(
+            classify(429, Some("3"), b""),
+            ApiError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(3)
+        ));
+        assert!(matches!(
+            classify(429, None, b""),
+            ApiError::RateLimited { retry_after: None }
+        ));
+        assert!(matches!(
+            classify(401, None, b""),
+            ApiError::Auth { status: 401, .. }
+        ));
+        assert!(matches!(
+            classify(403, None, b""),
+            ApiError::Auth { status: 403, .. }
+        ));
+        for s in [500, 502, 503, 504] {
+            assert!(matches!(
+                classify(s, None, b""),
+                ApiError::Transient { status: Some(x), .. } if x == s
+            ));
+        }
+        assert!(matches!(
+            classify(400, None, b""),
+            ApiError::Permanent { status: 400, .. }
+        ));
+        assert!(matches!(
+            classify(404, None, b""),
+            ApiError::Permanent { status: 404, .. }
+        ));
+    }
+}

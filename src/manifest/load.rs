@@ -1,0 +1,99 @@
+//! YAML text into [`RawManifest`], with a located, helpful error when the shape is wrong.
+
+use serde_saphyr::Error as YamlError;
+
+use super::RawManifest;
+
+/// The YAML could not become a manifest: where, what, and what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct LoadError {
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub help: Option<String>,
+}
+
+/// Parses manifest text. Anchors, aliases and merge keys (`<<: *base`) are expanded.
+pub fn parse_manifest(text: &str) -> Result<RawManifest, LoadError> {
+    serde_saphyr::from_str::<RawManifest>(text).map_err(|e| describe(&e))
+}
+
+fn describe(err: &YamlError) -> LoadError {
+    let (line, column) = match err.location() {
+        Some(loc) if loc.line() > 0 => (Some(loc.line() as usize), Some(loc.column() as usize)),
+        _ => (None, None),
+    };
+    let inner = err.without_snippet();
+    let (message, help) = match inner {
+        YamlError::SerdeUnknownField {
+            field, expected, ..
+        } => {
+            let known = expected.join(", ");
+            let help = match closest(field, expected) {
+                Some(s) => format!("did you mean `{s}`? Known keys here: {known}"),
+                None => format!("known keys here: {known}"),
+            };
+            (format!("unknown key `{field}`"), Some(help))
+        }
+        YamlError::SerdeMissingField { field, .. } => (
+            format!("missing required key `{field}`"),
+            Some(format!("add `{field}:` here")),
+        ),
+        other => (clean(&other.to_string()), None),
+    };
+    LoadError {
+        message,
+        line,
+        column,
+        help,
+    }
+}
+
+/// The candidate closest to `word`, when it is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(word, c), *c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// serde-saphyr's message without its own location suffix (we report the location separately).
+fn clean(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message);
+    match first.find(" at line ") {
+        Some(i) => first[..i].to_owned(),
+        None => first.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_suggests_the_close_one() {
+        let err = parse_manifest("version: 1\nshots:\n  - id: a\n    promt: hi\n").unwrap_err();
+        assert_eq!(err.message, "unknown key `promt`");
+        assert_eq!((err.line, err.column), (Some(4), Some(5)));
+        assert!(err.help.unwrap().starts_with("did you mean `prompt`?"));
+    }
+
+    #[test]
+    fn merge_keys_and_anchors_expand() {
+        let m = parse_manifest("version: 1\nbase: &b {model: i2v}\n");
+        assert!(m.is_err(), "unknown top-level key must be refused");
+        let m = parse_manifest(
+            "version: 1\ndefaults: &d\n  duration: 7\nshots:\n  - <<: *d\n    id: a\n    prompt: x\n",
+        )
+        .unwrap();
+        let shot = &m.shots.value[0].value;
+        assert_eq!(
+            shot.duration.as_ref().unwrap().value,
+            super::super::IntOrTemplate::Int(7)
+        );
+        assert_eq!(shot.id.referenced.line(), 6);
+    }
+}

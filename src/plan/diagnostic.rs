@@ -1,0 +1,153 @@
+//! Building and collecting [`Diagnostic`]s.
+
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::Spanned;
+
+use super::{Diagnostic, Severity};
+
+/// The CSV file (or inline table) and 1-based data row behind a problem.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DataLocation {
+    /// Table name in the manifest.
+    pub table: String,
+    /// The CSV file; `None` for inline rows.
+    pub file: Option<PathBuf>,
+    pub row: usize,
+}
+
+/// A line and column in the manifest (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Loc {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Loc {
+    pub fn of<T>(s: &Spanned<T>) -> Option<Loc> {
+        let l = s.referenced;
+        (l.line() > 0).then(|| Loc {
+            line: l.line() as usize,
+            column: l.column() as usize,
+        })
+    }
+}
+
+impl Diagnostic {
+    pub fn new(
+        severity: Severity,
+        file: &Path,
+        loc: Option<Loc>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity,
+            message: message.into(),
+            file: file.to_owned(),
+            line: loc.map(|l| l.line),
+            column: loc.map(|l| l.column),
+            shot: None,
+            help: None,
+            data: None,
+        }
+    }
+
+    pub fn error(file: &Path, loc: Option<Loc>, message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, file, loc, message)
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Most diagnostics kept; a broken template over a huge table would otherwise repeat per row.
+const MAX_DIAGNOSTICS: usize = 200;
+
+/// Collects diagnostics for one manifest.
+pub struct Sink {
+    pub file: PathBuf,
+    items: Vec<Diagnostic>,
+    dropped: usize,
+    dropped_errors: usize,
+    scratch: Diagnostic,
+}
+
+impl Sink {
+    pub fn new(file: &Path) -> Self {
+        Sink {
+            file: file.to_owned(),
+            items: Vec::new(),
+            dropped: 0,
+            dropped_errors: 0,
+            scratch: Diagnostic::error(file, None, ""),
+        }
+    }
+
+    /// Adds a diagnostic and hands it back for annotation.
+    pub fn push(&mut self, d: Diagnostic) -> &mut Diagnostic {
+        if self.items.len() < MAX_DIAGNOSTICS {
+            self.items.push(d);
+            let last = self.items.len() - 1;
+            &mut self.items[last]
+        } else {
+            self.dropped += 1;
+            if d.severity == Severity::Error {
+                self.dropped_errors += 1;
+            }
+            self.scratch = d;
+            &mut self.scratch
+        }
+    }
+
+    pub fn error(&mut self, loc: Option<Loc>, message: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::new(Severity::Error, &self.file, loc, message);
+        self.push(d)
+    }
+
+    pub fn warning(&mut self, loc: Option<Loc>, message: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::new(Severity::Warning, &self.file, loc, message);
+        self.push(d)
+    }
+
+    pub fn finish(mut self) -> Vec<Diagnostic> {
+        if self.dropped > 0 {
+            let severity = if self.dropped_errors > 0 {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            let d = Diagnostic::new(
+                severity,
+                &self.file,
+                None,
+                format!("… and {} more problems not shown", self.dropped),
+            );
+            self.items.push(d);
+        }
+        self.items
+    }
+}
+
+/// Chained setters on a pushed diagnostic.
+pub trait Annotate {
+    fn shot(&mut self, id: Option<&str>) -> &mut Self;
+    fn help(&mut self, help: impl Into<String>) -> &mut Self;
+    fn data(&mut self, data: Option<&DataLocation>) -> &mut Self;
+}
+
+impl Annotate for Diagnostic {
+    fn shot(&mut self, id: Option<&str>) -> &mut Self {
+        self.shot = id.map(str::to_owned);
+        self
+    }
+    fn help(&mut self, help: impl Into<String>) -> &mut Self {
+        self.help = Some(help.into());
+        self
+    }
+    fn data(&mut self, data: Option<&DataLocation>) -> &mut Self {
+        self.data = data.cloned();
+        self
+    }
+}

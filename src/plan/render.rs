@@ -1,0 +1,202 @@
+//! Diagnostics for people (miette graphical with source snippets), JSON and GitHub annotations.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+
+use super::{Diagnostic, Severity};
+
+struct Shown {
+    message: String,
+    severity: Severity,
+    help: Option<String>,
+    source: Option<NamedSource<String>>,
+    label: Option<LabeledSpan>,
+}
+
+impl fmt::Debug for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Shown {}
+
+impl miette::Diagnostic for Shown {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.label
+            .clone()
+            .map(|l| Box::new(std::iter::once(l)) as Box<dyn Iterator<Item = LabeledSpan>>)
+    }
+}
+
+/// Byte offset and length of the token at a 1-based line and (character) column.
+fn span_at(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            let content = l.trim_end_matches(['\n', '\r']);
+            let col_byte = content
+                .char_indices()
+                .nth(column.saturating_sub(1))
+                .map(|(b, _)| b)
+                .unwrap_or(content.len());
+            let len = content[col_byte..].trim_end().len().max(1);
+            return Some((
+                offset + col_byte,
+                len.min(content.len().saturating_sub(col_byte)).max(0),
+            ));
+        }
+        offset += l.len();
+    }
+    None
+}
+
+fn label_text(d: &Diagnostic) -> String {
+    let mut parts = Vec::new();
+    if let Some(shot) = &d.shot {
+        parts.push(format!("shot `{shot}`"));
+    }
+    if let Some(data) = &d.data {
+        match &data.file {
+            Some(f) => parts.push(format!("{} row {}", f.display(), data.row)),
+            None => parts.push(format!("table `{}` row {}", data.table, data.row)),
+        }
+    }
+    if parts.is_empty() {
+        "here".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Renders diagnostics with source snippets; `color` adds ANSI colors.
+pub fn render_human_with(diagnostics: &[Diagnostic], color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
+    let mut sources: HashMap<PathBuf, Option<String>> = HashMap::new();
+    let mut out = String::new();
+    for d in diagnostics {
+        let text = sources
+            .entry(d.file.clone())
+            .or_insert_with(|| std::fs::read_to_string(&d.file).ok())
+            .clone();
+        let name = display_path(&d.file);
+        let (source, label) = match (text, d.line, d.column) {
+            (Some(text), Some(line), column) => match span_at(&text, line, column.unwrap_or(1)) {
+                Some((start, len)) => (
+                    Some(NamedSource::new(name.clone(), text)),
+                    Some(LabeledSpan::new(Some(label_text(d)), start, len)),
+                ),
+                None => (None, None),
+            },
+            _ => (None, None),
+        };
+        let mut message = d.message.clone();
+        if source.is_none() {
+            let at = match (d.line, d.column) {
+                (Some(l), Some(c)) => format!("{name}:{l}:{c}"),
+                (Some(l), None) => format!("{name}:{l}"),
+                _ => name.clone(),
+            };
+            message = format!("{at}: {message}");
+            if d.shot.is_some() || d.data.is_some() {
+                message = format!("{message} [{}]", label_text(d));
+            }
+        }
+        let shown = Shown {
+            message,
+            severity: d.severity,
+            help: d.help.clone(),
+            source,
+            label,
+        };
+        let _ = handler.render_report(&mut out, &shown);
+        out.push('\n');
+    }
+    out
+}
+
+fn display_path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A JSON array of diagnostics: `{severity, message, file, line, column, shot, help, data?}`.
+pub fn render_json(diagnostics: &[Diagnostic]) -> String {
+    serde_json::to_string_pretty(diagnostics).unwrap_or_else(|_| "[]".into())
+}
+
+/// GitHub Actions workflow commands: `::error file=…,line=…,col=…::message`.
+pub fn render_github(diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        let kind = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut props = vec![format!(
+            "file={}",
+            escape_property(&d.file.display().to_string())
+        )];
+        if let Some(l) = d.line {
+            props.push(format!("line={l}"));
+        }
+        if let Some(c) = d.column {
+            props.push(format!("col={c}"));
+        }
+        let mut message = d.message.clone();
+        if d.shot.is_some() || d.data.is_some() {
+            message = format!("{message} [{}]", label_text(d));
+        }
+        if let Some(h) = &d.help {
+            message = format!("{message}\nhelp: {h}");
+        }
+        out.push_str(&format!(
+            "::{kind} {}::{}\n",
+            props.join(","),
+            escape_data(&message)
+        ));
+    }
+    out
+}
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}

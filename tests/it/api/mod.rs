@@ -1,0 +1,10 @@
+//! The provider client against loopback fakes: every response shape, every error class, the
+//! transport failures that decide retry versus "unknown", downloads, and key secrecy.
+
+mod download;
+mod errors;
+mod fake;
+mod query;
+mod secrecy;
+mod submit;
+mod transport;

@@ -1,0 +1,142 @@
+//! The real `shotlist sim` binary: it prints the URL it listens on, serves, and refuses bad flags.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use serde_json::Value;
+
+use super::super::support::shotlist;
+use super::{KEY, client, t2v};
+
+/// Kills the child when the test ends, whatever happens.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shotlist_sim_prints_its_url_and_serves_it() {
+    let child = shotlist()
+        .args([
+            "sim",
+            "--port",
+            "0",
+            "--gen-time",
+            "0s",
+            "--key",
+            KEY,
+            "--shape",
+            "envelope",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shotlist sim");
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await
+    .unwrap()
+    .expect("read the first line");
+    let base = line
+        .trim()
+        .strip_prefix("shotlist sim listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert!(!base.ends_with(":0"), "{base}");
+
+    let client = client();
+    let submitted: Value = client
+        .post(format!("{base}/v1/video/generations"))
+        .bearer_auth(KEY)
+        .json(&t2v("from the binary"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        submitted["object"], "video",
+        "--shape envelope applies: {submitted}"
+    );
+    let wrong = client
+        .post(format!("{base}/v1/video/generations"))
+        .bearer_auth("sk-not-it")
+        .json(&t2v("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401, "--key applies");
+    let stats: Value = client
+        .get(format!("{base}/__sim/stats?summary=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["tasks_created"], 1);
+    assert!(stats.get("tasks").is_none(), "summary omits the list");
+
+    let pid = running.0.id().to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(signalled.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "sim did not stop on SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(running.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("--base-url"), "{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    assert!(!stderr.contains(KEY), "the key is never printed: {stderr}");
+}
+
+#[test]
+fn shotlist_sim_refuses_senseless_flags_with_exit_2() {
+    for (args, expected) in [
+        (vec!["sim", "--rate-limit", "0"], "--rate-limit"),
+        (vec!["sim", "--key", ""], "--key"),
+        (vec!["sim", "--p502", "1.5"], "between 0 and 1"),
+        (vec!["sim", "--gen-time", "soon"], "5s"),
+    ] {
+        let output = shotlist().args(&args).output().expect("run shotlist sim");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn shotlist_sim_reports_a_busy_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = shotlist()
+        .args(["sim", "--port", &port])
+        .output()
+        .expect("run shotlist sim");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("--port 0"), "{stderr}");
+}
