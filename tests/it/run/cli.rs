@@ -231,7 +231,7 @@ fn ctrl_c_stops_keeps_state_and_says_how_to_resume() {
         out.stderr
     );
     let created = sim.stats()["tasks_created"].as_u64().unwrap();
-    assert!(created >= 1 && created <= 2, "{created}");
+    assert!((1..=2).contains(&created), "{created}");
 
     let resumed = crate::support::Run::from(run_cmd(&p, &sim, &["-q"]).output().unwrap());
     resumed.code(0);
