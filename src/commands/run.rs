@@ -1,7 +1,235 @@
+//! `shotlist run`: plan, then execute against the provider (or the in-process simulator).
+
+use std::time::Duration;
+
+use crate::api::{ApiKey, Client, ClientConfig};
 use crate::cli::RunArgs;
 use crate::commands::Global;
+use crate::config::{Config, DEFAULT_BASE_URL};
 use crate::error::Error;
+use crate::exec::{self, ExecError, Outcome, ProgressMode, ResumeFlags, RunOptions, Stop};
+use crate::plan::{self, Plan, Severity};
+use crate::report::ResultStatus;
 
-pub fn run(_global: &Global, _args: &RunArgs) -> Result<u8, Error> {
-    todo!("issue 4")
+/// Default tasks in flight.
+pub const DEFAULT_CONCURRENCY: u32 = 4;
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Poll interval of `--sim` runs when `--poll` is not given: the demo should be quick.
+const SIM_POLL: Duration = Duration::from_millis(500);
+
+pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
+    init_tracing(global);
+    let config = Config::load(global.config.as_deref())?;
+    let mut plan = load_plan(global, &args.manifest)?;
+    if let Some(out) = &args.out {
+        plan.out_dir = out.clone();
+    }
+    let concurrency = args
+        .concurrency
+        .or(config.run.concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY);
+    if concurrency == 0 {
+        return Err(Error::Usage(
+            "[run] concurrency must be at least 1 (in the config)".into(),
+        ));
+    }
+    exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
+    let endpoint = if args.sim {
+        None
+    } else {
+        Some(endpoint(args, &config)?)
+    };
+    let poll = args
+        .poll
+        .or(config.run.poll)
+        .or(args.sim.then_some(SIM_POLL));
+    let opts = RunOptions {
+        concurrency: concurrency as usize,
+        poll,
+        only: args.only.clone(),
+        flags: ResumeFlags {
+            retry_failed: args.retry_failed,
+            resubmit_unknown: args.resubmit_unknown,
+        },
+        submits_per_minute: config.run.submits_per_minute,
+        progress: if global.quiet {
+            ProgressMode::Quiet
+        } else {
+            ProgressMode::Auto
+        },
+        handle_ctrl_c: true,
+    };
+    let timeout = config.api.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    let outcome = runtime.block_on(async {
+        let (base_url, api_key, sim) = match endpoint {
+            Some((url, key)) => (url, key, None),
+            None => {
+                let sim = crate::sim::start(
+                    crate::sim::SimConfig {
+                        gen_time: Duration::from_secs(2),
+                        ..Default::default()
+                    },
+                    0,
+                )
+                .await
+                .map_err(|e| Error::io("cannot start the simulator", e))?;
+                if !global.quiet {
+                    eprintln!(
+                        "simulator listening on {} (nothing is billed)",
+                        sim.base_url()
+                    );
+                }
+                (sim.base_url(), ApiKey::new("sk-sim-demo"), Some(sim))
+            }
+        };
+        let client = Client::new(ClientConfig {
+            base_url,
+            api_key,
+            timeout,
+        })
+        .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
+        if !global.quiet {
+            eprintln!(
+                "running {} shot(s) from {} with up to {} in flight; output in {}",
+                plan.shots.len(),
+                args.manifest.display(),
+                concurrency,
+                plan.out_dir.display()
+            );
+        }
+        let outcome = exec::execute(&plan, client, opts)
+            .await
+            .map_err(exec_error)?;
+        if let Some(sim) = sim {
+            sim.shutdown().await;
+        }
+        Ok::<Outcome, Error>(outcome)
+    })?;
+    drop(runtime);
+    summarise(global, &plan, &outcome);
+    Ok(outcome.exit_code())
+}
+
+/// Plans the manifest; on errors prints them and returns the exit-2 error.
+pub fn load_plan(global: &Global, manifest: &std::path::Path) -> Result<Plan, Error> {
+    match plan::load_and_plan(manifest) {
+        Ok(planned) => {
+            if !planned.warnings.is_empty() && !global.quiet {
+                eprint!("{}", plan::render_human(&planned.warnings));
+            }
+            Ok(planned.plan)
+        }
+        Err(rejected) => {
+            eprint!("{}", plan::render_human(&rejected.diagnostics));
+            let count = rejected
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            Err(Error::Invalid {
+                file: manifest.to_owned(),
+                count,
+            })
+        }
+    }
+}
+
+/// Base URL and key by precedence: flags > environment > config > defaults.
+fn endpoint(args: &RunArgs, config: &Config) -> Result<(String, ApiKey), Error> {
+    let base_url = args
+        .base_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| config.api.base_url.clone())
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+    let env_name = config.key_env();
+    let key = std::env::var(env_name)
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .or_else(|| config.api.api_key.clone().filter(|k| !k.trim().is_empty()));
+    match key {
+        Some(key) => Ok((base_url, ApiKey::new(key.trim()))),
+        None => Err(Error::Usage(format!(
+            "no API key: set the {env_name} environment variable (or `api_key_env` / `api_key` \
+             under [api] in the config), or try the built-in simulator with `shotlist run --sim \
+             MANIFEST`; nothing was sent"
+        ))),
+    }
+}
+
+fn exec_error(e: ExecError) -> Error {
+    match e {
+        ExecError::Select(e) => Error::Usage(e.to_string()),
+        other => Error::Fatal(other.to_string()),
+    }
+}
+
+fn init_tracing(global: &Global) {
+    let level = match global.verbose {
+        0 => return,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .try_init();
+}
+
+fn summarise(global: &Global, plan: &Plan, outcome: &Outcome) {
+    if !outcome.came_along.is_empty() && !global.quiet {
+        eprintln!(
+            "also ran the upstreams the selected shots need: {}",
+            outcome.came_along.join(", ")
+        );
+    }
+    let mut parts = Vec::new();
+    for status in [
+        ResultStatus::Succeeded,
+        ResultStatus::Failed,
+        ResultStatus::Skipped,
+        ResultStatus::Unknown,
+        ResultStatus::Expired,
+        ResultStatus::Pending,
+    ] {
+        let n = outcome.rows.iter().filter(|r| r.status == status).count();
+        if n > 0 || status == ResultStatus::Succeeded {
+            parts.push(format!("{n} {}", status.as_str()));
+        }
+    }
+    let results = plan.out_dir.join(crate::report::CSV_FILE);
+    match &outcome.stop {
+        Stop::Finished => {}
+        Stop::Interrupted => eprintln!(
+            "interrupted: every submit is journalled; run the same command again to resume \
+             (tasks already sent are polled, not resent):\n  {}",
+            resume_command()
+        ),
+        Stop::Fatal(message) => eprintln!(
+            "error: the run stopped: {message}\nstate is saved; fix the cause and run the same \
+             command again to resume:\n  {}",
+            resume_command()
+        ),
+    }
+    eprintln!("{}; results in {}", parts.join(", "), results.display());
+}
+
+fn resume_command() -> String {
+    std::env::args()
+        .map(|a| {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\*?[]".contains(c))
+            {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -1,7 +1,171 @@
-use crate::cli::StatusArgs;
+//! `shotlist status`: the plan against the journal, without network.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::cli::{StatusArgs, TextOrJson};
 use crate::commands::Global;
 use crate::error::Error;
+use crate::exec::{self, resume::Start};
+use crate::journal::{self, Phase};
 
-pub fn run(_global: &Global, _args: &StatusArgs) -> Result<u8, Error> {
-    todo!("issue 4")
+/// One shot's standing, as `status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    Done,
+    InFlight,
+    ToDownload,
+    Failed,
+    Expired,
+    Unknown,
+    NotStarted,
+}
+
+impl Standing {
+    fn label(self) -> &'static str {
+        match self {
+            Standing::Done => "done",
+            Standing::InFlight => "in flight",
+            Standing::ToDownload => "to download",
+            Standing::Failed => "failed",
+            Standing::Expired => "expired",
+            Standing::Unknown => "unknown",
+            Standing::NotStarted => "not started",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ShotStatus<'a> {
+    id: &'a str,
+    key: &'a str,
+    status: Standing,
+    task_id: Option<String>,
+    attempts: u32,
+    file: Option<String>,
+    error: Option<String>,
+}
+
+pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
+    let mut plan = super::run::load_plan(global, &args.manifest)?;
+    if let Some(out) = &args.out {
+        plan.out_dir = out.clone();
+    }
+    let path = plan.out_dir.join(journal::FILE_NAME);
+    let (history, torn) = journal::replay_file(&path)
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let videos = plan.out_dir.join("videos");
+    let now = SystemTime::now();
+    let mut shots = Vec::with_capacity(plan.shots.len());
+    for shot in &plan.shots {
+        let h = history.get(&shot.key);
+        let start = exec::resume::decide(h, now, Default::default(), |file, sha| {
+            exec::job::safe_dest(&videos, file)
+                .and_then(|p| exec::sha256_file(&p))
+                .is_some_and(|got| got == sha)
+        });
+        let standing = match (start, h.map(|h| h.phase())) {
+            (Start::Done, _) => Standing::Done,
+            (Start::Poll { .. }, _) => Standing::InFlight,
+            (Start::Download { .. }, _) => Standing::ToDownload,
+            (Start::Hold { status, .. }, _) => match status {
+                crate::report::ResultStatus::Unknown => Standing::Unknown,
+                crate::report::ResultStatus::Expired => Standing::Expired,
+                _ => Standing::Failed,
+            },
+            (Start::Submit, Some(Phase::Failed)) => Standing::Failed,
+            (Start::Submit, _) => Standing::NotStarted,
+        };
+        shots.push(ShotStatus {
+            id: &shot.id,
+            key: &shot.key,
+            status: standing,
+            task_id: h.and_then(|h| h.task_id.clone()),
+            attempts: h.map_or(0, |h| h.attempts),
+            file: h
+                .and_then(|h| h.file.clone())
+                .filter(|_| standing == Standing::Done),
+            error: h
+                .and_then(|h| h.error.clone())
+                .filter(|_| standing != Standing::Done),
+        });
+    }
+    let mut counts: BTreeMap<Standing, usize> = BTreeMap::new();
+    for s in &shots {
+        *counts.entry(s.status).or_default() += 1;
+    }
+    match args.format {
+        TextOrJson::Json => {
+            let counts: BTreeMap<&str, usize> = [
+                Standing::Done,
+                Standing::InFlight,
+                Standing::ToDownload,
+                Standing::Failed,
+                Standing::Expired,
+                Standing::Unknown,
+                Standing::NotStarted,
+            ]
+            .into_iter()
+            .map(|s| {
+                let key = match s {
+                    Standing::Done => "done",
+                    Standing::InFlight => "in_flight",
+                    Standing::ToDownload => "to_download",
+                    Standing::Failed => "failed",
+                    Standing::Expired => "expired",
+                    Standing::Unknown => "unknown",
+                    Standing::NotStarted => "not_started",
+                };
+                (key, counts.get(&s).copied().unwrap_or(0))
+            })
+            .collect();
+            let doc = serde_json::json!({
+                "name": plan.name,
+                "out_dir": plan.out_dir,
+                "total": shots.len(),
+                "counts": counts,
+                "shots": shots,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
+            );
+        }
+        TextOrJson::Text => {
+            println!(
+                "{} ({} shots, output in {})",
+                plan.name,
+                shots.len(),
+                plan.out_dir.display()
+            );
+            let line: Vec<String> = counts
+                .iter()
+                .map(|(s, n)| format!("{n} {}", s.label()))
+                .collect();
+            println!("{}", line.join(", "));
+            for s in &shots {
+                if matches!(
+                    s.status,
+                    Standing::Failed | Standing::Expired | Standing::Unknown
+                ) {
+                    println!(
+                        "  {} {}: {}",
+                        s.status.label(),
+                        s.id,
+                        s.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    if torn > 0 && !global.quiet {
+        eprintln!(
+            "note: {torn} unreadable line(s) in {} were ignored (a crash mid-write)",
+            path.display()
+        );
+    }
+    Ok(crate::error::exit::OK)
 }

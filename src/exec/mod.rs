@@ -1,1 +1,168 @@
 //! The executor: the only async stage; one owner of run state.
+//!
+//! [`execute`] replays the journal, decides each shot's first step ([`resume`]), then hands the
+//! run to a dispatcher loop that alone changes state: per-shot jobs ([`job`]) submit, poll and
+//! download, and report back over a channel. Paid work is never sent twice by accident: every
+//! submit is journalled before it leaves, and anything whose outcome is unclear is held.
+
+pub mod backoff;
+mod dispatcher;
+pub mod job;
+pub mod limiter;
+pub mod poll;
+pub mod progress;
+pub mod resume;
+pub mod select;
+pub mod state;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use dispatcher::sha256_file;
+pub use progress::ProgressMode;
+pub use resume::ResumeFlags;
+
+use crate::api::Client;
+use crate::journal::{self, Journal, JournalError};
+use crate::plan::Plan;
+use crate::report::{ReportError, ResultRow};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Tasks in flight at most (`-j`).
+    pub concurrency: usize,
+    /// Fixed poll interval (`--poll`); also scales retry waits down.
+    pub poll: Option<Duration>,
+    /// `--only` globs.
+    pub only: Vec<String>,
+    pub flags: ResumeFlags,
+    pub submits_per_minute: Option<u32>,
+    pub progress: ProgressMode,
+    /// Stop on Ctrl-C (the CLI); embedders may handle signals themselves.
+    pub handle_ctrl_c: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: 4,
+            poll: None,
+            only: Vec::new(),
+            flags: ResumeFlags::default(),
+            submits_per_minute: None,
+            progress: ProgressMode::Auto,
+            handle_ctrl_c: false,
+        }
+    }
+}
+
+/// Why the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// Every selected shot reached a final state.
+    Finished,
+    /// Ctrl-C.
+    Interrupted,
+    /// Bad key, disk: the message says which.
+    Fatal(String),
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The results rows, plan order.
+    pub rows: Vec<ResultRow>,
+    pub stop: Stop,
+    /// Every selected shot succeeded.
+    pub all_succeeded: bool,
+    /// Upstreams run only because an `--only` shot needed them.
+    pub came_along: Vec<String>,
+}
+
+impl Outcome {
+    /// The documented exit code.
+    pub fn exit_code(&self) -> u8 {
+        use crate::error::exit;
+        match self.stop {
+            Stop::Fatal(_) => exit::FATAL,
+            Stop::Interrupted => exit::INTERRUPTED,
+            Stop::Finished if self.all_succeeded => exit::OK,
+            Stop::Finished => exit::SOME_FAILED,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Select(#[from] select::SelectError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs `plan` (into `plan.out_dir`) with `client`: writes `plan.json`, appends to the
+/// journal, downloads into `videos/`, keeps the results current.
+pub async fn execute(plan: &Plan, client: Client, opts: RunOptions) -> Result<Outcome, ExecError> {
+    let out = &plan.out_dir;
+    let io = |context: String| move |source| ExecError::Io { context, source };
+    std::fs::create_dir_all(out.join("videos")).map_err(io(format!(
+        "cannot create {}",
+        out.join("videos").display()
+    )))?;
+    let plan_json = serde_json::to_vec_pretty(plan).map_err(|e| ExecError::Io {
+        context: "cannot serialise the plan".into(),
+        source: std::io::Error::other(e),
+    })?;
+    crate::report::write_atomic(&out.join("plan.json"), &plan_json)?;
+    let journal_path: PathBuf = out.join(journal::FILE_NAME);
+    let (history, _torn) = journal::replay_file(&journal_path)
+        .map_err(io(format!("cannot read {}", journal_path.display())))?;
+    let journal = Journal::open(&journal_path)?;
+    let (mut dispatcher, starts, came_along) =
+        dispatcher::Dispatcher::new(plan, client, &opts, &history, journal)?;
+    drop(history);
+    dispatcher.start(starts);
+    let mut outcome = dispatcher.run(opts.handle_ctrl_c).await?;
+    outcome.came_along = came_along;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::plan::{Plan, PlannedShot};
+
+    /// A plan of t2v shots with the given upstream ids.
+    pub fn plan_of(shots: &[(&str, &[&str])]) -> Plan {
+        Plan {
+            name: "t".into(),
+            manifest: "m.yaml".into(),
+            out_dir: "out".into(),
+            shots: shots
+                .iter()
+                .map(|(id, ups)| PlannedShot {
+                    id: (*id).into(),
+                    key: format!("key-{id}"),
+                    model: "wan2.7-t2v-2026-04-25".into(),
+                    duration: 5,
+                    resolution: "720P".into(),
+                    ratio: Some("16:9".into()),
+                    seed: None,
+                    source: None,
+                    row: None,
+                    depends_on: ups.iter().map(|u| (*u).into()).collect(),
+                    file: format!("{id}.mp4"),
+                    body: serde_json::json!({"model": "wan2.7-t2v-2026-04-25", "prompt": id}),
+                })
+                .collect(),
+        }
+    }
+}

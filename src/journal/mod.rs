@@ -1,1 +1,21 @@
 //! The append-only journal of a run, written before the fact.
+//!
+//! Every generation is paid work, so the journal is the source of truth for what was sent:
+//! `submitting` is on disk before the POST leaves, `submitted` as soon as the task id is known.
+//! A rerun replays it ([`replay`]) to decide, per request key, what must not be sent again.
+
+mod entry;
+mod replay;
+mod writer;
+
+pub use entry::{Entry, EventKind};
+pub use replay::{History, Phase, replay, replay_file};
+pub use writer::{Journal, JournalError};
+
+/// The journal's file name inside the output folder.
+pub const FILE_NAME: &str = "journal.jsonl";
+
+/// Now, as the RFC 3339 text the journal stores.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

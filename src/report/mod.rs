@@ -1,1 +1,213 @@
-//! results.csv and results.json.
+//! results.csv and results.json: one row per shot in plan order, so results join back to the
+//! input by `source` and `row`.
+//!
+//! Both files are rewritten whole through a temporary file and a rename, so a reader (or a
+//! crash) never sees half a table.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub const CSV_FILE: &str = "results.csv";
+pub const JSON_FILE: &str = "results.json";
+
+/// A shot's final (or current) state, as users see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultStatus {
+    Succeeded,
+    Failed,
+    Skipped,
+    Unknown,
+    Expired,
+    Pending,
+}
+
+impl ResultStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultStatus::Succeeded => "succeeded",
+            ResultStatus::Failed => "failed",
+            ResultStatus::Skipped => "skipped",
+            ResultStatus::Unknown => "unknown",
+            ResultStatus::Expired => "expired",
+            ResultStatus::Pending => "pending",
+        }
+    }
+}
+
+/// One row of the results table; field order is column order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultRow {
+    pub id: String,
+    pub status: ResultStatus,
+    pub model: String,
+    pub duration: u32,
+    pub resolution: String,
+    pub ratio: Option<String>,
+    pub seed: Option<u32>,
+    pub task_id: Option<String>,
+    pub url: Option<String>,
+    pub file: Option<String>,
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
+    pub attempts: u32,
+    pub submitted_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub elapsed_s: Option<f64>,
+    pub error: Option<String>,
+    pub source: Option<String>,
+    pub row: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub struct ReportError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Seconds between two RFC 3339 times, to a tenth.
+pub fn elapsed_between(from: Option<&str>, to: Option<&str>) -> Option<f64> {
+    let from = humantime::parse_rfc3339_weak(from?).ok()?;
+    let to = humantime::parse_rfc3339_weak(to?).ok()?;
+    let secs = to.duration_since(from).ok()?.as_secs_f64();
+    Some((secs * 10.0).round() / 10.0)
+}
+
+/// Writes both files into `dir` atomically.
+pub fn write(dir: &Path, rows: &[ResultRow]) -> Result<(), ReportError> {
+    let mut csv_buf = Vec::with_capacity(rows.len() * 256 + 256);
+    {
+        let mut w = csv::Writer::from_writer(&mut csv_buf);
+        for row in rows {
+            w.serialize(row).map_err(|e| ReportError {
+                path: dir.join(CSV_FILE),
+                source: std::io::Error::other(e),
+            })?;
+        }
+        if rows.is_empty() {
+            w.write_record(HEADER).map_err(|e| ReportError {
+                path: dir.join(CSV_FILE),
+                source: std::io::Error::other(e),
+            })?;
+        }
+        w.flush().map_err(|source| ReportError {
+            path: dir.join(CSV_FILE),
+            source,
+        })?;
+    }
+    write_atomic(&dir.join(CSV_FILE), &csv_buf)?;
+    let mut json_buf = serde_json::to_vec_pretty(rows).map_err(|e| ReportError {
+        path: dir.join(JSON_FILE),
+        source: std::io::Error::other(e),
+    })?;
+    json_buf.push(b'\n');
+    write_atomic(&dir.join(JSON_FILE), &json_buf)
+}
+
+/// The column names, in order.
+pub const HEADER: [&str; 19] = [
+    "id",
+    "status",
+    "model",
+    "duration",
+    "resolution",
+    "ratio",
+    "seed",
+    "task_id",
+    "url",
+    "file",
+    "sha256",
+    "bytes",
+    "attempts",
+    "submitted_at",
+    "finished_at",
+    "elapsed_s",
+    "error",
+    "source",
+    "row",
+];
+
+/// Replaces `path` with `data` through a temporary file in the same folder.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ReportError> {
+    let err = |source| ReportError {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.write_all(data).map_err(err)?;
+    tmp.as_file().sync_data().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str) -> ResultRow {
+        ResultRow {
+            id: id.into(),
+            status: ResultStatus::Failed,
+            model: "wan2.7-t2v-2026-04-25".into(),
+            duration: 5,
+            resolution: "720P".into(),
+            ratio: Some("16:9".into()),
+            seed: None,
+            task_id: Some("t1".into()),
+            url: None,
+            file: None,
+            sha256: None,
+            bytes: None,
+            attempts: 1,
+            submitted_at: None,
+            finished_at: None,
+            elapsed_s: None,
+            error: Some("moderation, \"quoted\"".into()),
+            source: Some("products".into()),
+            row: Some(3),
+        }
+    }
+
+    #[test]
+    fn csv_has_header_in_order_and_quotes_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[row("a"), row("b")]).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CSV_FILE)).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), HEADER.join(","));
+        assert_eq!(
+            lines.next().unwrap(),
+            "a,failed,wan2.7-t2v-2026-04-25,5,720P,16:9,,t1,,,,,1,,,,\"moderation, \"\"quoted\"\"\",products,3"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(JSON_FILE)).unwrap()).unwrap();
+        assert_eq!(json[1]["id"], "b");
+        assert_eq!(json[1]["status"], "failed");
+        assert_eq!(json[1]["row"], 3);
+    }
+
+    #[test]
+    fn empty_table_still_has_a_header() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[]).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CSV_FILE)).unwrap();
+        assert_eq!(text.trim_end(), HEADER.join(","));
+    }
+
+    #[test]
+    fn elapsed_is_seconds_between_stamps() {
+        assert_eq!(
+            elapsed_between(
+                Some("2026-11-24T02:00:00.000Z"),
+                Some("2026-11-24T02:01:30.250Z")
+            ),
+            Some(90.3)
+        );
+        assert_eq!(elapsed_between(None, Some("2026-11-24T02:00:00Z")), None);
+    }
+}

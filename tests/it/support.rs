@@ -86,3 +86,56 @@ impl Run {
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A `shotlist sim` child process on a free port; killed on drop.
+pub struct SimProcess {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl SimProcess {
+    /// Starts `shotlist sim --port 0 <args>` and reads the URL it prints.
+    pub fn start(args: &[&str]) -> SimProcess {
+        use std::io::BufRead;
+        let mut child = shotlist()
+            .args(["-q", "sim", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start shotlist sim");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("sim stdout"))
+            .read_line(&mut line)
+            .expect("sim prints its URL");
+        let url = line
+            .split_whitespace()
+            .last()
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        SimProcess { child, url }
+    }
+
+    /// `GET /__sim/stats` (with the task list) over plain HTTP.
+    pub fn stats(&self) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to sim");
+        write!(
+            stream,
+            "GET /__sim/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send stats request");
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("read stats");
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("stats JSON: {e}\n{text}"))
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,681 @@
+//! The dispatcher: the one owner of run state. It alone decides what to submit, writes the
+//! journal, the progress and the results; jobs only report events to it.
+//!
+//! Each turn it handles every event that has arrived, writes the journal lines they imply with
+//! one fsync, and only then starts the submits it chose, so a `submitting` line is always on
+//! disk before its POST leaves, without one disk sync per request.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::backoff::Backoff;
+use super::job::{self, Event, JobContext};
+use super::limiter::Limiter;
+use super::progress::{Counts, Progress};
+use super::resume::{Start, can_feed, decide};
+use super::select::select;
+use super::state::{ShotRecord, Status};
+use super::{ExecError, Outcome, RunOptions, Stop};
+use crate::api::{ApiError, Client};
+use crate::journal::{Entry, EventKind, History, Journal};
+use crate::plan::Plan;
+use crate::report::{self, ResultRow};
+
+/// Bounded retries of a submit answered with 5xx.
+pub const MAX_SERVER_RETRIES: u32 = 5;
+
+pub(super) struct Dispatcher<'a> {
+    plan: &'a Plan,
+    out_dir: PathBuf,
+    rec: Vec<ShotRecord>,
+    counts: [usize; Status::ALL.len()],
+    selected: Vec<bool>,
+    total_selected: usize,
+    ups: Vec<Vec<usize>>,
+    downs: Vec<Vec<usize>>,
+    index: HashMap<&'a str, usize>,
+    chain: Vec<usize>,
+    ready: BinaryHeap<(usize, Reverse<usize>)>,
+    delayed: Vec<(Instant, usize)>,
+    limiter: Limiter,
+    backoff: Backoff,
+    journal: Journal,
+    batch: Vec<Entry>,
+    ctx: Arc<JobContext>,
+    rx: mpsc::UnboundedReceiver<Event>,
+    jobs: JoinSet<()>,
+    progress: Progress,
+    stop: Option<Stop>,
+    results_dirty: bool,
+    results_at: Instant,
+    results_every: Duration,
+}
+
+impl<'a> Dispatcher<'a> {
+    pub(super) fn new(
+        plan: &'a Plan,
+        client: Client,
+        opts: &RunOptions,
+        history: &HashMap<String, History>,
+        journal: Journal,
+    ) -> Result<(Dispatcher<'a>, Vec<Start>, Vec<String>), ExecError> {
+        let n = plan.shots.len();
+        let out_dir = plan.out_dir.clone();
+        let videos_dir = out_dir.join("videos");
+        let now = SystemTime::now();
+        let starts: Vec<Start> = plan
+            .shots
+            .iter()
+            .map(|shot| {
+                decide(history.get(&shot.key), now, opts.flags, |file, sha| {
+                    job::safe_dest(&videos_dir, file)
+                        .is_some_and(|p| sha256_file(&p).is_some_and(|got| got == sha))
+                })
+            })
+            .collect();
+        let selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+        let index: HashMap<&str, usize> = plan
+            .shots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let mut ups = vec![Vec::new(); n];
+        let mut downs = vec![Vec::new(); n];
+        for (i, shot) in plan.shots.iter().enumerate() {
+            for up in &shot.depends_on {
+                if let Some(&u) = index.get(up.as_str()) {
+                    ups[i].push(u);
+                    downs[u].push(i);
+                }
+            }
+        }
+        let backoff = opts.poll.map_or(Backoff::PROVIDER, Backoff::scaled_to);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ctx = Arc::new(JobContext {
+            client,
+            tx,
+            poll: opts.poll,
+            backoff,
+            videos_dir,
+            downloads: tokio::sync::Semaphore::new(opts.concurrency.max(4)),
+        });
+        let rec: Vec<ShotRecord> = plan
+            .shots
+            .iter()
+            .map(|s| ShotRecord::from_history(history.get(&s.key)))
+            .collect();
+        let mut counts = [0; Status::ALL.len()];
+        counts[Status::Pending.index()] = n;
+        let d = Dispatcher {
+            plan,
+            out_dir,
+            rec,
+            counts,
+            total_selected: selection.selected.iter().filter(|&&s| s).count(),
+            selected: selection.selected,
+            ups,
+            downs,
+            index,
+            chain: plan.chain_lengths(),
+            ready: BinaryHeap::new(),
+            delayed: Vec::new(),
+            limiter: Limiter::new(opts.concurrency, backoff, opts.submits_per_minute),
+            backoff,
+            journal,
+            batch: Vec::new(),
+            ctx,
+            rx,
+            jobs: JoinSet::new(),
+            progress: Progress::new(opts.progress),
+            stop: None,
+            results_dirty: true,
+            results_at: Instant::now(),
+            results_every: Duration::from_secs(1),
+        };
+        Ok((d, starts, selection.came_along))
+    }
+
+    fn set(&mut self, i: usize, status: Status) {
+        self.counts[self.rec[i].status.index()] -= 1;
+        self.counts[status.index()] += 1;
+        self.rec[i].status = status;
+        if status.is_terminal() {
+            self.results_dirty = true;
+        }
+    }
+
+    fn count(&self, statuses: &[Status]) -> usize {
+        statuses.iter().map(|s| self.counts[s.index()]).sum()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.count(&[Status::Submitting, Status::InFlight])
+    }
+
+    fn progress_counts(&self) -> Counts {
+        Counts {
+            total: self.total_selected,
+            waiting: self.count(&[Status::Waiting, Status::Ready, Status::Delayed]),
+            in_flight: self.in_flight() + self.count(&[Status::Downloading]),
+            done: self.count(&[Status::Succeeded]),
+            failed: self.count(&[
+                Status::Failed,
+                Status::Skipped,
+                Status::Unknown,
+                Status::Expired,
+            ]),
+        }
+    }
+
+    fn entry(&self, i: usize, kind: EventKind) -> Entry {
+        let shot = &self.plan.shots[i];
+        Entry::new(kind, &shot.id, &shot.key)
+    }
+
+    /// Applies each shot's first step.
+    pub(super) fn start(&mut self, starts: Vec<Start>) {
+        for (i, start) in starts.into_iter().enumerate() {
+            if !self.selected[i] {
+                let status = match start {
+                    Start::Done => Status::Succeeded,
+                    Start::Hold { status, .. } => hold_status(status),
+                    _ => Status::Pending,
+                };
+                self.set(i, status);
+                continue;
+            }
+            match start {
+                Start::Done => self.set(i, Status::Succeeded),
+                Start::Download { url } => {
+                    self.set(i, Status::Downloading);
+                    let file = self.plan.shots[i].file.clone();
+                    self.jobs
+                        .spawn(job::download(self.ctx.clone(), i, url, file));
+                }
+                Start::Poll { task_id } => {
+                    self.set(i, Status::InFlight);
+                    let file = self.plan.shots[i].file.clone();
+                    self.jobs
+                        .spawn(job::poll(self.ctx.clone(), i, task_id, file));
+                }
+                Start::Submit => self.set(i, Status::Waiting),
+                Start::Hold { status, reason } => {
+                    if status == report::ResultStatus::Unknown && self.rec[i].submit_open {
+                        let e = self.entry(i, EventKind::Unknown).error(&reason);
+                        self.batch.push(e);
+                    }
+                    self.rec[i].error = Some(reason);
+                    self.set(i, hold_status(status));
+                }
+            }
+        }
+        for i in self.plan.topological_order() {
+            if self.rec[i].status == Status::Waiting {
+                self.check_ready(i);
+            }
+        }
+    }
+
+    /// Queues `i` when every upstream has a URL; skips it when one never will.
+    fn check_ready(&mut self, i: usize) {
+        let mut all = true;
+        for k in 0..self.ups[i].len() {
+            let u = self.ups[i][k];
+            let up = &self.rec[u];
+            match up.status {
+                Status::Succeeded | Status::Downloading if up.url.is_some() => {}
+                Status::Failed | Status::Skipped | Status::Unknown | Status::Expired => {
+                    let reason = format!(
+                        "upstream `{}` is {}",
+                        self.plan.shots[u].id,
+                        up.status.result().as_str()
+                    );
+                    self.skip(i, reason);
+                    return;
+                }
+                _ => all = false,
+            }
+        }
+        if all {
+            self.set(i, Status::Ready);
+            self.ready.push((self.chain[i], Reverse(i)));
+        }
+    }
+
+    /// Marks `i` skipped (journalled) and everything waiting below it.
+    fn skip(&mut self, i: usize, reason: String) {
+        let mut stack = vec![(i, reason)];
+        while let Some((i, reason)) = stack.pop() {
+            if !matches!(
+                self.rec[i].status,
+                Status::Waiting | Status::Ready | Status::Delayed
+            ) {
+                continue;
+            }
+            let e = self.entry(i, EventKind::Skipped).error(&reason);
+            self.batch.push(e);
+            self.progress
+                .log(&format!("skipped {}: {reason}", self.plan.shots[i].id));
+            self.rec[i].error = Some(reason);
+            self.set(i, Status::Skipped);
+            for &d in &self.downs[i] {
+                if self.selected[d] {
+                    stack.push((
+                        d,
+                        format!("upstream `{}` is skipped", self.plan.shots[i].id),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn skip_below(&mut self, i: usize) {
+        let status = self.rec[i].status.result().as_str();
+        for k in 0..self.downs[i].len() {
+            let d = self.downs[i][k];
+            if self.selected[d] {
+                let reason = format!("upstream `{}` is {status}", self.plan.shots[i].id);
+                self.skip(d, reason);
+            }
+        }
+    }
+
+    /// Chooses the submits that may leave now; journals `submitting` for each.
+    fn choose(&mut self, now: Instant) -> Vec<(usize, serde_json::Value)> {
+        let mut k = 0;
+        while k < self.delayed.len() {
+            if self.delayed[k].0 <= now {
+                let (_, i) = self.delayed.swap_remove(k);
+                self.set(i, Status::Ready);
+                self.ready.push((self.chain[i], Reverse(i)));
+            } else {
+                k += 1;
+            }
+        }
+        let mut chosen = Vec::new();
+        let wall = SystemTime::now();
+        while self.stop.is_none()
+            && self.in_flight() < self.limiter.limit()
+            && self.limiter.may_submit(now)
+        {
+            let Some((_, Reverse(i))) = self.ready.pop() else {
+                break;
+            };
+            if self.rec[i].status != Status::Ready {
+                continue;
+            }
+            if let Some(&u) = self.ups[i]
+                .iter()
+                .find(|&&u| !can_feed(self.rec[u].finished_at.as_deref(), wall))
+            {
+                let reason = format!(
+                    "upstream `{}`'s result URL is older than 23 h and can no longer feed this \
+                     shot; re-running `{}` is your call",
+                    self.plan.shots[u].id, self.plan.shots[u].id
+                );
+                self.skip(i, reason);
+                continue;
+            }
+            let body = self.plan.shots[i]
+                .resolved_body(|id| self.index.get(id).and_then(|&u| self.rec[u].url.clone()));
+            let Some(body) = body else {
+                self.skip(i, "an upstream has no result URL".into());
+                continue;
+            };
+            self.rec[i].attempts += 1;
+            self.rec[i].error = None;
+            let e = self
+                .entry(i, EventKind::Submitting)
+                .attempt(self.rec[i].attempts);
+            self.batch.push(e);
+            self.set(i, Status::Submitting);
+            self.limiter.on_submit(now);
+            chosen.push((i, body));
+        }
+        chosen
+    }
+
+    fn handle(&mut self, event: Event) {
+        let now = Instant::now();
+        match event {
+            Event::Submitted { idx, task_id } => {
+                let e = self.entry(idx, EventKind::Submitted).task_id(&task_id);
+                self.rec[idx].submitted_at = Some(e.ts.clone());
+                self.rec[idx].task_id = Some(task_id);
+                self.batch.push(e);
+                self.set(idx, Status::InFlight);
+                self.limiter.on_accepted();
+            }
+            Event::SubmitError { idx, error } => self.submit_error(idx, error, now),
+            Event::Succeeded { idx, url } => {
+                let mut e = self.entry(idx, EventKind::Succeeded).url(&url);
+                e.task_id.clone_from(&self.rec[idx].task_id);
+                self.rec[idx].finished_at = Some(e.ts.clone());
+                self.rec[idx].url = Some(url);
+                self.batch.push(e);
+                self.set(idx, Status::Downloading);
+                for k in 0..self.downs[idx].len() {
+                    let d = self.downs[idx][k];
+                    if self.selected[d] && self.rec[d].status == Status::Waiting {
+                        self.check_ready(d);
+                    }
+                }
+            }
+            Event::Failed { idx, error } => {
+                let e = self.entry(idx, EventKind::Failed).error(&error);
+                self.rec[idx].finished_at = Some(e.ts.clone());
+                self.batch.push(e);
+                self.fail(idx, Status::Failed, error);
+            }
+            Event::GaveUp { idx, error } => {
+                let error =
+                    format!("{error}; the task stays recorded, so running again polls it again");
+                self.fail(idx, Status::Unknown, error);
+            }
+            Event::AuthLost { idx, error } => {
+                self.progress
+                    .error(&format!("error: {}: {error}", self.plan.shots[idx].id));
+                self.rec[idx].error = Some(error.clone());
+                self.set(idx, Status::Pending);
+                self.stop_fatal(format!("the provider refused the API key: {error}"));
+            }
+            Event::Downloaded { idx, done } => {
+                let file = self.plan.shots[idx].file.clone();
+                let e =
+                    self.entry(idx, EventKind::Downloaded)
+                        .file(&file, &done.sha256, done.bytes);
+                self.batch.push(e);
+                let r = &mut self.rec[idx];
+                r.file = Some(file);
+                r.sha256 = Some(done.sha256);
+                r.bytes = Some(done.bytes);
+                r.error = None;
+                self.set(idx, Status::Succeeded);
+                self.progress
+                    .log(&format!("done {}", self.plan.shots[idx].id));
+            }
+            Event::DownloadError { idx, error } => match error {
+                ApiError::Gone { .. } => {
+                    let msg = format!("download failed, the result URL expired: {error}");
+                    let e = self.entry(idx, EventKind::Expired).error(&msg);
+                    self.batch.push(e);
+                    self.fail(idx, Status::Expired, msg);
+                }
+                ApiError::Io { .. } => {
+                    let msg = format!("download failed: {error}");
+                    self.fail(idx, Status::Failed, msg.clone());
+                    self.stop_fatal(msg);
+                }
+                other => {
+                    let msg = format!(
+                        "download failed: {other}; running again downloads it again (nothing is resubmitted)"
+                    );
+                    self.fail(idx, Status::Failed, msg);
+                }
+            },
+        }
+    }
+
+    fn submit_error(&mut self, i: usize, error: ApiError, now: Instant) {
+        let msg = error.to_string();
+        match error {
+            ApiError::RateLimited { retry_after } => {
+                let e = self.entry(i, EventKind::Refused).error(&msg);
+                self.batch.push(e);
+                self.set(i, Status::Ready);
+                self.ready.push((self.chain[i], Reverse(i)));
+                let others = self.in_flight();
+                let wait = self.limiter.on_rate_limited(others, retry_after, now);
+                tracing::debug!(
+                    "429: pausing submits for {wait:?}, in flight at most {}",
+                    self.limiter.limit()
+                );
+            }
+            ApiError::Transient { .. } => {
+                let e = self.entry(i, EventKind::Refused).error(&msg);
+                self.batch.push(e);
+                let r = &mut self.rec[i];
+                r.server_errors += 1;
+                if r.server_errors > MAX_SERVER_RETRIES {
+                    let error = format!("gave up after {MAX_SERVER_RETRIES} retries: {msg}");
+                    let e = self.entry(i, EventKind::Failed).error(&error);
+                    self.batch.push(e);
+                    self.fail(i, Status::Failed, error);
+                } else {
+                    let wait = self.backoff.wait(r.server_errors - 1);
+                    self.delayed.push((now + wait, i));
+                    self.set(i, Status::Delayed);
+                }
+            }
+            ApiError::Permanent { .. } => {
+                let e = self.entry(i, EventKind::Failed).error(&msg);
+                self.rec[i].finished_at = Some(e.ts.clone());
+                self.batch.push(e);
+                self.fail(i, Status::Failed, msg);
+            }
+            ApiError::Auth { .. } => {
+                let e = self.entry(i, EventKind::Refused).error(&msg);
+                self.batch.push(e);
+                self.set(i, Status::Pending);
+                self.stop_fatal(format!("the provider refused the API key: {msg}"));
+            }
+            ApiError::Ambiguous { .. } | ApiError::Gone { .. } | ApiError::Io { .. } => {
+                let error = format!(
+                    "submit sent but its outcome is unknown ({msg}); a task may exist and be \
+                     billed, so it is not resent: --resubmit-unknown sends it again"
+                );
+                let e = self.entry(i, EventKind::Unknown).error(&error);
+                self.batch.push(e);
+                self.fail(i, Status::Unknown, error);
+            }
+        }
+    }
+
+    fn fail(&mut self, i: usize, status: Status, error: String) {
+        self.progress.log(&format!(
+            "{} {}: {error}",
+            status.result().as_str(),
+            self.plan.shots[i].id
+        ));
+        self.rec[i].error = Some(error);
+        self.set(i, status);
+        self.skip_below(i);
+    }
+
+    fn stop_fatal(&mut self, message: String) {
+        if !matches!(self.stop, Some(Stop::Fatal(_))) {
+            self.stop = Some(Stop::Fatal(message));
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), ExecError> {
+        self.journal.append_all(&self.batch)?;
+        self.batch.clear();
+        Ok(())
+    }
+
+    pub(super) fn rows(&self) -> Vec<ResultRow> {
+        self.plan
+            .shots
+            .iter()
+            .zip(&self.rec)
+            .map(|(shot, rec)| rec.row(shot))
+            .collect()
+    }
+
+    fn write_results(&mut self, force: bool) -> Result<(), ExecError> {
+        if !force && (!self.results_dirty || self.results_at.elapsed() < self.results_every) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        report::write(&self.out_dir, &self.rows())?;
+        self.results_dirty = false;
+        self.results_at = Instant::now();
+        self.results_every = Duration::from_secs(1).max(started.elapsed() * 10);
+        Ok(())
+    }
+
+    /// Runs until every selected shot is settled, the user interrupts or a fatal error stops it.
+    pub(super) async fn run(mut self, handle_ctrl_c: bool) -> Result<Outcome, ExecError> {
+        self.flush()?;
+        let ctrl_c = async {
+            if handle_ctrl_c {
+                let _ = tokio::signal::ctrl_c().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(ctrl_c);
+        let mut interrupted = false;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let now = Instant::now();
+            let chosen = self.choose(now);
+            self.flush()?;
+            for (i, body) in chosen {
+                let file = self.plan.shots[i].file.clone();
+                self.jobs
+                    .spawn(job::submit(self.ctx.clone(), i, body, file));
+            }
+            self.write_results(false)?;
+            self.progress.update(self.progress_counts(), false);
+
+            match &self.stop {
+                Some(Stop::Fatal(_)) => break,
+                Some(_) if self.count(&[Status::Submitting]) == 0 => break,
+                Some(_) => {}
+                None => {
+                    if self.jobs.is_empty() && self.ready.is_empty() && self.delayed.is_empty() {
+                        let mut any = false;
+                        while let Ok(ev) = self.rx.try_recv() {
+                            self.handle(ev);
+                            any = true;
+                        }
+                        if !any {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
+
+            let wake = self.next_wake();
+            tokio::select! {
+                biased;
+                Some(ev) = self.rx.recv() => {
+                    self.handle(ev);
+                    for _ in 0..4096 {
+                        match self.rx.try_recv() {
+                            Ok(ev) => self.handle(ev),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                joined = self.jobs.join_next(), if !self.jobs.is_empty() => {
+                    if let Some(Err(e)) = joined
+                        && e.is_panic()
+                    {
+                        self.progress.error(&format!("error: a task panicked: {e}"));
+                    }
+                }
+                () = &mut ctrl_c, if !interrupted => {
+                    interrupted = true;
+                    if self.stop.is_none() {
+                        self.stop = Some(Stop::Interrupted);
+                    }
+                    self.progress.error(
+                        "interrupted: no new submits; waiting for submits already sent to answer \
+                         (Ctrl-C again to quit at once)",
+                    );
+                    tokio::spawn(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                        eprintln!("interrupted again: quitting now");
+                        std::process::exit(i32::from(crate::error::exit::INTERRUPTED));
+                    });
+                }
+                () = sleep_until_opt(wake) => {}
+                _ = tick.tick() => {}
+            }
+        }
+        self.flush()?;
+        self.jobs.abort_all();
+        self.write_results(true)?;
+        self.progress.update(self.progress_counts(), true);
+        self.progress.finish();
+        let stop = self.stop.take().unwrap_or(Stop::Finished);
+        let rows = self.rows();
+        let all_succeeded = self
+            .selected
+            .iter()
+            .zip(&self.rec)
+            .all(|(&s, r)| !s || r.status == Status::Succeeded);
+        Ok(Outcome {
+            rows,
+            stop,
+            all_succeeded,
+            came_along: Vec::new(),
+        })
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let delayed = self.delayed.iter().map(|&(t, _)| t).min();
+        let submit = if !self.ready.is_empty() && self.in_flight() < self.limiter.limit() {
+            self.limiter.next_submit_at()
+        } else {
+            None
+        };
+        match (delayed, submit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn hold_status(status: report::ResultStatus) -> Status {
+    match status {
+        report::ResultStatus::Succeeded => Status::Succeeded,
+        report::ResultStatus::Failed => Status::Failed,
+        report::ResultStatus::Skipped => Status::Skipped,
+        report::ResultStatus::Unknown => Status::Unknown,
+        report::ResultStatus::Expired => Status::Expired,
+        report::ResultStatus::Pending => Status::Pending,
+    }
+}
+
+/// Lower-case hex SHA-256 of a file, `None` when it cannot be read.
+pub fn sha256_file(path: &std::path::Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Some(
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}

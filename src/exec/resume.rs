@@ -1,0 +1,315 @@
+//! What a run does with each shot given what the journal says about its key.
+//!
+//! The rules are DESIGN.md's "Identity, journal and resume": a verified download is done; an
+//! unfinished task is polled again, never resubmitted; an unknown or failed outcome is resent
+//! only when the user asks; a result URL that is too old cannot be used any more.
+
+use std::time::{Duration, SystemTime};
+
+use crate::journal::{History, Phase};
+use crate::report::ResultStatus;
+
+/// The gateway fails unfinished tasks after this long.
+pub const TASK_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Result URLs stay downloadable about this long.
+pub const URL_TTL: Duration = Duration::from_secs(24 * 3600);
+/// An upstream URL older than this cannot feed a dependant (it may expire before use).
+pub const FEED_TTL: Duration = Duration::from_secs(23 * 3600);
+
+/// The user's resend choices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResumeFlags {
+    pub retry_failed: bool,
+    pub resubmit_unknown: bool,
+}
+
+/// The first step for one shot in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Downloaded earlier and the file still matches: nothing to do.
+    Done,
+    /// Succeeded earlier, video not on disk, URL still fresh: download again.
+    Download { url: String },
+    /// Submitted earlier, not finished: poll this task id.
+    Poll { task_id: String },
+    /// Submit (first time, or a resend the flags allow).
+    Submit,
+    /// Not sent; stays in this state with this reason.
+    Hold {
+        status: ResultStatus,
+        reason: String,
+    },
+}
+
+fn age(ts: Option<&str>, now: SystemTime) -> Option<Duration> {
+    let t = humantime::parse_rfc3339_weak(ts?).ok()?;
+    Some(now.duration_since(t).unwrap_or_default())
+}
+
+/// Decides the first step. `file_matches(file, sha256)` says whether the recorded download is
+/// still on disk with that hash.
+pub fn decide(
+    history: Option<&History>,
+    now: SystemTime,
+    flags: ResumeFlags,
+    file_matches: impl FnOnce(&str, &str) -> bool,
+) -> Start {
+    let Some(h) = history else {
+        return Start::Submit;
+    };
+    let url_fresh = || {
+        h.url
+            .clone()
+            .filter(|_| age(h.finished_at.as_deref(), now).is_some_and(|a| a < URL_TTL))
+    };
+    let resend_or = |allowed: bool, status: ResultStatus, reason: String| {
+        if allowed {
+            Start::Submit
+        } else {
+            Start::Hold { status, reason }
+        }
+    };
+    match h.phase() {
+        Phase::NotStarted => Start::Submit,
+        Phase::Downloaded => {
+            let file = h.file.as_deref().unwrap_or_default();
+            let sha = h.sha256.as_deref().unwrap_or_default();
+            if file_matches(file, sha) {
+                Start::Done
+            } else if let Some(url) = url_fresh() {
+                Start::Download { url }
+            } else {
+                resend_or(
+                    flags.retry_failed,
+                    ResultStatus::Expired,
+                    format!(
+                        "videos/{file} is missing or changed and its URL has expired; \
+                         --retry-failed generates it again"
+                    ),
+                )
+            }
+        }
+        Phase::Succeeded => match url_fresh() {
+            Some(url) => Start::Download { url },
+            None => resend_or(
+                flags.retry_failed,
+                ResultStatus::Expired,
+                "the result URL expired before the video was downloaded; \
+                 --retry-failed generates it again"
+                    .into(),
+            ),
+        },
+        Phase::InFlight => {
+            let task_id = h.task_id.clone().unwrap_or_default();
+            if age(h.submitted_at.as_deref(), now).is_some_and(|a| a < TASK_TTL) {
+                Start::Poll { task_id }
+            } else {
+                resend_or(
+                    flags.retry_failed,
+                    ResultStatus::Failed,
+                    format!(
+                        "task {task_id} was submitted over 24 h ago and never finished \
+                         (the provider fails such tasks); --retry-failed submits it again"
+                    ),
+                )
+            }
+        }
+        Phase::Unknown => resend_or(
+            flags.resubmit_unknown,
+            ResultStatus::Unknown,
+            "an earlier submit's outcome is unknown (a task may exist and be billed); \
+             --resubmit-unknown sends it again"
+                .into(),
+        ),
+        Phase::Failed => resend_or(
+            flags.retry_failed,
+            ResultStatus::Failed,
+            format!(
+                "{} (--retry-failed submits it again)",
+                h.error.as_deref().unwrap_or("failed in an earlier run")
+            ),
+        ),
+        Phase::Expired => resend_or(
+            flags.retry_failed,
+            ResultStatus::Expired,
+            "the result URL expired before the video was downloaded; \
+             --retry-failed generates it again"
+                .into(),
+        ),
+    }
+}
+
+/// Whether an upstream URL stamped `finished_at` may still feed a dependant.
+pub fn can_feed(finished_at: Option<&str>, now: SystemTime) -> bool {
+    age(finished_at, now).is_some_and(|a| a < FEED_TTL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Entry, EventKind, replay};
+
+    const KEY: &str = "k";
+
+    fn at(secs_ago: u64, event: EventKind) -> Entry {
+        let mut e = Entry::new(event, "a", KEY);
+        e.ts = humantime::format_rfc3339_millis(SystemTime::now() - Duration::from_secs(secs_ago))
+            .to_string();
+        e
+    }
+
+    fn start(events: &[Entry], flags: ResumeFlags, file_ok: bool) -> Start {
+        let map = replay(events);
+        decide(map.get(KEY), SystemTime::now(), flags, |_, _| file_ok)
+    }
+
+    const NONE: ResumeFlags = ResumeFlags {
+        retry_failed: false,
+        resubmit_unknown: false,
+    };
+
+    fn done_events(secs_ago: u64) -> Vec<Entry> {
+        vec![
+            at(secs_ago, EventKind::Submitting),
+            at(secs_ago, EventKind::Submitted).task_id("t"),
+            at(secs_ago, EventKind::Succeeded).url("http://v/1.mp4"),
+            at(secs_ago, EventKind::Downloaded).file("a.mp4", "ff", 3),
+        ]
+    }
+
+    #[test]
+    fn new_key_is_submitted() {
+        assert_eq!(start(&[], NONE, false), Start::Submit);
+    }
+
+    #[test]
+    fn verified_download_is_done() {
+        assert_eq!(start(&done_events(10), NONE, true), Start::Done);
+    }
+
+    #[test]
+    fn changed_file_with_fresh_url_is_downloaded_again() {
+        assert_eq!(
+            start(&done_events(10), NONE, false),
+            Start::Download {
+                url: "http://v/1.mp4".into()
+            }
+        );
+    }
+
+    #[test]
+    fn changed_file_with_old_url_is_held_as_expired() {
+        let s = start(&done_events(25 * 3600), NONE, false);
+        assert!(matches!(
+            s,
+            Start::Hold {
+                status: ResultStatus::Expired,
+                ..
+            }
+        ));
+        assert_eq!(
+            start(
+                &done_events(25 * 3600),
+                ResumeFlags {
+                    retry_failed: true,
+                    resubmit_unknown: false
+                },
+                false
+            ),
+            Start::Submit
+        );
+    }
+
+    #[test]
+    fn unfinished_task_is_polled_while_young() {
+        let events = [
+            at(60, EventKind::Submitting),
+            at(60, EventKind::Submitted).task_id("t7"),
+        ];
+        assert_eq!(
+            start(&events, NONE, false),
+            Start::Poll {
+                task_id: "t7".into()
+            }
+        );
+        let old = [
+            at(90_000, EventKind::Submitting),
+            at(90_000, EventKind::Submitted).task_id("t7"),
+        ];
+        assert!(matches!(
+            start(&old, NONE, false),
+            Start::Hold {
+                status: ResultStatus::Failed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn open_submit_is_unknown_and_resent_only_with_the_flag() {
+        let events = [at(5, EventKind::Submitting)];
+        assert!(matches!(
+            start(&events, NONE, false),
+            Start::Hold {
+                status: ResultStatus::Unknown,
+                ..
+            }
+        ));
+        let flags = ResumeFlags {
+            retry_failed: true,
+            resubmit_unknown: false,
+        };
+        assert!(matches!(start(&events, flags, false), Start::Hold { .. }));
+        let flags = ResumeFlags {
+            retry_failed: false,
+            resubmit_unknown: true,
+        };
+        assert_eq!(start(&events, flags, false), Start::Submit);
+    }
+
+    #[test]
+    fn failed_is_resent_only_with_retry_failed() {
+        let events = [
+            at(5, EventKind::Submitting),
+            at(5, EventKind::Submitted).task_id("t"),
+            at(5, EventKind::Failed).error("DataInspectionFailed"),
+        ];
+        match start(&events, NONE, false) {
+            Start::Hold { status, reason } => {
+                assert_eq!(status, ResultStatus::Failed);
+                assert!(reason.contains("DataInspectionFailed"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let flags = ResumeFlags {
+            retry_failed: true,
+            resubmit_unknown: false,
+        };
+        assert_eq!(start(&events, flags, false), Start::Submit);
+    }
+
+    #[test]
+    fn succeeded_not_downloaded_is_downloaded_not_resubmitted() {
+        let events = [
+            at(5, EventKind::Submitting),
+            at(5, EventKind::Submitted).task_id("t"),
+            at(5, EventKind::Succeeded).url("http://v/2.mp4"),
+        ];
+        assert_eq!(
+            start(&events, NONE, false),
+            Start::Download {
+                url: "http://v/2.mp4".into()
+            }
+        );
+    }
+
+    #[test]
+    fn feeding_urls_must_be_younger_than_23_hours() {
+        let now = SystemTime::now();
+        let stamp =
+            |ago: u64| humantime::format_rfc3339_millis(now - Duration::from_secs(ago)).to_string();
+        assert!(can_feed(Some(&stamp(22 * 3600)), now));
+        assert!(!can_feed(Some(&stamp(23 * 3600 + 1)), now));
+        assert!(!can_feed(None, now));
+    }
+}

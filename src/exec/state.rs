@@ -1,0 +1,140 @@
+//! Each shot's run state, as the dispatcher alone keeps it, and its results row.
+
+use crate::journal::History;
+use crate::plan::PlannedShot;
+use crate::report::{ResultRow, ResultStatus, elapsed_between};
+
+/// Where a shot is in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Not acted on in this run (not selected, or stopped before its turn).
+    Pending,
+    /// Waiting for upstreams.
+    Waiting,
+    /// Upstreams done; queued for a submit slot.
+    Ready,
+    /// Waiting out a backoff before its next submit.
+    Delayed,
+    /// POST in progress.
+    Submitting,
+    /// Submitted, not finished: being polled.
+    InFlight,
+    /// Succeeded; video being downloaded.
+    Downloading,
+    Succeeded,
+    Failed,
+    Skipped,
+    Unknown,
+    Expired,
+}
+
+impl Status {
+    pub const ALL: [Status; 12] = [
+        Status::Pending,
+        Status::Waiting,
+        Status::Ready,
+        Status::Delayed,
+        Status::Submitting,
+        Status::InFlight,
+        Status::Downloading,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Skipped,
+        Status::Unknown,
+        Status::Expired,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Finished for this run, one way or another.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Succeeded
+                | Status::Failed
+                | Status::Skipped
+                | Status::Unknown
+                | Status::Expired
+        )
+    }
+
+    pub fn result(self) -> ResultStatus {
+        match self {
+            Status::Succeeded => ResultStatus::Succeeded,
+            Status::Failed => ResultStatus::Failed,
+            Status::Skipped => ResultStatus::Skipped,
+            Status::Unknown => ResultStatus::Unknown,
+            Status::Expired => ResultStatus::Expired,
+            _ => ResultStatus::Pending,
+        }
+    }
+}
+
+/// What is known about one shot: from the journal, then from this run.
+#[derive(Debug, Clone)]
+pub struct ShotRecord {
+    pub status: Status,
+    pub task_id: Option<String>,
+    pub url: Option<String>,
+    /// When the task finished (stamps the URL's age).
+    pub finished_at: Option<String>,
+    pub submitted_at: Option<String>,
+    pub file: Option<String>,
+    pub sha256: Option<String>,
+    pub bytes: Option<u64>,
+    pub attempts: u32,
+    pub error: Option<String>,
+    /// 5xx answers to this run's submits.
+    pub server_errors: u32,
+    /// The journal ends with a `submitting` that has no answer (a crash mid-POST).
+    pub submit_open: bool,
+}
+
+impl ShotRecord {
+    pub fn from_history(h: Option<&History>) -> ShotRecord {
+        let h = h.cloned().unwrap_or_default();
+        ShotRecord {
+            status: Status::Pending,
+            task_id: h.task_id,
+            url: h.url,
+            finished_at: h.finished_at,
+            submitted_at: h.submitted_at,
+            file: h.file,
+            sha256: h.sha256,
+            bytes: h.bytes,
+            attempts: h.attempts,
+            error: h.error,
+            server_errors: 0,
+            submit_open: h.submit_open,
+        }
+    }
+
+    /// The results row for `shot`.
+    pub fn row(&self, shot: &PlannedShot) -> ResultRow {
+        let status = self.status.result();
+        let done = status == ResultStatus::Succeeded;
+        ResultRow {
+            id: shot.id.clone(),
+            status,
+            model: shot.model.clone(),
+            duration: shot.duration,
+            resolution: shot.resolution.clone(),
+            ratio: shot.ratio.clone(),
+            seed: shot.seed,
+            task_id: self.task_id.clone(),
+            url: self.url.clone(),
+            file: if done { self.file.clone() } else { None },
+            sha256: if done { self.sha256.clone() } else { None },
+            bytes: if done { self.bytes } else { None },
+            attempts: self.attempts,
+            submitted_at: self.submitted_at.clone(),
+            finished_at: self.finished_at.clone(),
+            elapsed_s: elapsed_between(self.submitted_at.as_deref(), self.finished_at.as_deref()),
+            error: if done { None } else { self.error.clone() },
+            source: shot.source.clone(),
+            row: shot.row,
+        }
+    }
+}

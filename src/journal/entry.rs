@@ -1,0 +1,100 @@
+//! One journal line and its event kinds.
+
+use serde::{Deserialize, Serialize};
+
+/// What happened (or is about to happen) to one shot's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// About to POST the request (written before it leaves).
+    Submitting,
+    /// The provider accepted the submit; `task_id` is set.
+    Submitted,
+    /// The provider answered the submit with 429 or 5xx: no task was created.
+    Refused,
+    /// The task succeeded; `url` is set.
+    Succeeded,
+    /// The task (or its submit) failed for good; `error` is set.
+    Failed,
+    /// The video is on disk; `file`, `sha256` and `bytes` are set.
+    Downloaded,
+    /// A submit whose outcome cannot be known: resent only with `--resubmit-unknown`.
+    Unknown,
+    /// Not run because an upstream did not give a usable video; `error` says why.
+    Skipped,
+    /// The result URL expired before the video was downloaded.
+    Expired,
+}
+
+/// One line of `journal.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// RFC 3339 time of writing.
+    pub ts: String,
+    pub event: EventKind,
+    /// The shot id (for people reading the journal; resume goes by `key`).
+    pub id: String,
+    /// The shot's request key.
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+}
+
+impl Entry {
+    /// An entry stamped now with no optional fields.
+    pub fn new(event: EventKind, id: &str, key: &str) -> Entry {
+        Entry {
+            ts: super::now_rfc3339(),
+            event,
+            id: id.to_owned(),
+            key: key.to_owned(),
+            task_id: None,
+            url: None,
+            error: None,
+            file: None,
+            sha256: None,
+            bytes: None,
+            attempt: None,
+        }
+    }
+
+    pub fn task_id(mut self, task_id: impl Into<String>) -> Entry {
+        self.task_id = Some(task_id.into());
+        self
+    }
+    pub fn url(mut self, url: impl Into<String>) -> Entry {
+        self.url = Some(url.into());
+        self
+    }
+    pub fn error(mut self, error: impl Into<String>) -> Entry {
+        self.error = Some(error.into());
+        self
+    }
+    pub fn attempt(mut self, attempt: u32) -> Entry {
+        self.attempt = Some(attempt);
+        self
+    }
+    pub fn file(mut self, file: &str, sha256: &str, bytes: u64) -> Entry {
+        self.file = Some(file.to_owned());
+        self.sha256 = Some(sha256.to_owned());
+        self.bytes = Some(bytes);
+        self
+    }
+
+    /// The entry's time, if it parses.
+    pub fn time(&self) -> Option<std::time::SystemTime> {
+        humantime::parse_rfc3339_weak(&self.ts).ok()
+    }
+}

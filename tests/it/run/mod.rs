@@ -1,0 +1,210 @@
+//! Integration tests of the executor: real runs over loopback HTTP against the simulator.
+//!
+//! `lib` runs hand-built plans through `shotlist::exec::execute` against an in-test simulator,
+//! so every fault can be injected exactly; `cli` drives the real binary (plan, run, status,
+//! SIGKILL). Every test asserts on the results files and on the simulator's own stats.
+
+mod cli;
+mod faults;
+mod resume;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shotlist::api::{ApiKey, Client, ClientConfig};
+use shotlist::exec::{Outcome, ProgressMode, ResumeFlags, RunOptions};
+use shotlist::plan::{Plan, PlannedShot};
+use shotlist::sim::{SimConfig, SimHandle};
+
+pub const KEY: &str = "sk-run-test-0123456789";
+pub const POLL: Duration = Duration::from_millis(40);
+
+/// Simulator defaults for these tests: quick tasks.
+pub fn sim_config() -> SimConfig {
+    SimConfig {
+        gen_time: Duration::from_millis(150),
+        ..SimConfig::default()
+    }
+}
+
+pub async fn start_sim(config: SimConfig) -> SimHandle {
+    shotlist::sim::start(config, 0).await.expect("start sim")
+}
+
+pub fn t2v_body(prompt: &str) -> Value {
+    json!({
+        "model": "wan2.7-t2v-2026-04-25",
+        "prompt": prompt,
+        "duration": 5,
+        "metadata": {
+            "input": {"prompt": prompt},
+            "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5,
+                           "prompt_extend": false, "watermark": false}
+        }
+    })
+}
+
+pub fn i2v_after_body(prompt: &str, upstream: &str) -> Value {
+    json!({
+        "model": "wan2.7-i2v-2026-04-25",
+        "prompt": prompt,
+        "duration": 5,
+        "metadata": {
+            "input": {"prompt": prompt, "media": [{"type": "first_clip", "shot": upstream}]},
+            "parameters": {"resolution": "720P", "duration": 5,
+                           "prompt_extend": false, "watermark": false}
+        }
+    })
+}
+
+/// A shot; `upstream` makes it an i2v continuation of that shot.
+pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
+    let body = match upstream {
+        Some(up) => i2v_after_body(prompt, up),
+        None => t2v_body(prompt),
+    };
+    let key = blake3::hash(body.to_string().as_bytes())
+        .to_hex()
+        .to_string();
+    PlannedShot {
+        id: id.into(),
+        key,
+        model: body["model"].as_str().unwrap_or_default().into(),
+        duration: 5,
+        resolution: "720P".into(),
+        ratio: upstream.is_none().then(|| "16:9".into()),
+        seed: None,
+        source: Some("table".into()),
+        row: Some(1),
+        depends_on: upstream.map(|u| vec![u.to_owned()]).unwrap_or_default(),
+        file: format!("{id}.mp4"),
+        body,
+    }
+}
+
+/// `n` independent t2v shots `s0..s{n-1}` with distinct prompts.
+pub fn flat_plan(out: &Path, n: usize, tag: &str) -> Plan {
+    plan(
+        out,
+        (0..n)
+            .map(|i| shot(&format!("s{i}"), &format!("{tag} shot {i}"), None))
+            .collect(),
+    )
+}
+
+pub fn plan(out: &Path, shots: Vec<PlannedShot>) -> Plan {
+    Plan {
+        name: "test".into(),
+        manifest: "test.yaml".into(),
+        out_dir: out.to_owned(),
+        shots,
+    }
+}
+
+pub fn client(sim: &SimHandle, key: &str) -> Client {
+    Client::new(ClientConfig {
+        base_url: sim.base_url(),
+        api_key: ApiKey::new(key),
+        timeout: Duration::from_secs(5),
+    })
+    .expect("client")
+}
+
+pub fn opts(concurrency: usize) -> RunOptions {
+    RunOptions {
+        concurrency,
+        poll: Some(POLL),
+        progress: ProgressMode::Quiet,
+        ..RunOptions::default()
+    }
+}
+
+pub fn flags(retry_failed: bool, resubmit_unknown: bool) -> ResumeFlags {
+    ResumeFlags {
+        retry_failed,
+        resubmit_unknown,
+    }
+}
+
+pub async fn execute(plan: &Plan, sim: &SimHandle, opts: RunOptions) -> Outcome {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        shotlist::exec::execute(plan, client(sim, KEY), opts),
+    )
+    .await
+    .expect("run finished within a minute")
+    .expect("run")
+}
+
+/// `GET /__sim/stats` over plain HTTP (not the project's client).
+pub fn stats(base_url: &str) -> Value {
+    use std::io::{Read, Write};
+    let addr = base_url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to sim");
+    write!(
+        stream,
+        "GET /__sim/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send stats request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read stats");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("stats JSON: {e}\n{text}"))
+}
+
+pub async fn stats_of(sim: &SimHandle) -> Value {
+    let url = sim.base_url();
+    tokio::task::spawn_blocking(move || stats(&url))
+        .await
+        .expect("stats task")
+}
+
+/// How many sim tasks were created for each prompt.
+pub fn created_per_prompt(stats: &Value) -> std::collections::BTreeMap<String, usize> {
+    let mut map = std::collections::BTreeMap::new();
+    for t in stats["tasks"].as_array().expect("tasks list in stats") {
+        *map.entry(t["prompt"].as_str().unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    map
+}
+
+pub fn count(stats: &Value, route: &str, status: &str) -> u64 {
+    stats["requests"][route][status].as_u64().unwrap_or(0)
+}
+
+pub fn results_json(out: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(out.join("results.json")).expect("results.json");
+    serde_json::from_str(&text).expect("results JSON")
+}
+
+pub fn results_csv(out: &Path) -> Vec<csv::StringRecord> {
+    let mut r = csv::Reader::from_path(out.join("results.csv")).expect("results.csv");
+    r.records().map(|r| r.expect("csv row")).collect()
+}
+
+pub fn status_of(rows: &[Value], id: &str) -> String {
+    rows.iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no row {id}"))["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn journal_events(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("journal.jsonl"))
+        .expect("journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("journal line"))
+        .collect()
+}
+
+/// The statuses of the results table, in plan order.
+pub fn statuses(out: &Path) -> Vec<String> {
+    results_json(out)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}

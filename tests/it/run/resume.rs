@@ -1,0 +1,137 @@
+//! Reruns: what a second run sends (nothing, unless the journal and the flags say so).
+
+use std::time::Duration;
+
+use shotlist::sim::SimConfig;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_of_a_finished_plan_sends_nothing() {
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![shot("a", "twice a", None), shot("b", "twice b", Some("a"))],
+    );
+    assert_eq!(execute(&p, &sim, opts(2)).await.exit_code(), 0);
+    let before = stats_of(&sim).await;
+    let journal_before = journal_events(&out).len();
+    assert_eq!(execute(&p, &sim, opts(2)).await.exit_code(), 0);
+    let after = stats_of(&sim).await;
+    assert_eq!(before["requests"], after["requests"]);
+    assert_eq!(after["tasks_created"], 2);
+    assert_eq!(journal_events(&out).len(), journal_before);
+    assert_eq!(statuses(&out), ["succeeded", "succeeded"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_video_with_a_fresh_url_is_downloaded_not_resubmitted() {
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 2, "redownload");
+    execute(&p, &sim, opts(2)).await;
+    std::fs::write(out.join("videos/s1.mp4"), b"tampered").unwrap();
+    let outcome = execute(&p, &sim, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 0);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 2);
+    assert_eq!(count(&stats, "download", "200"), 3);
+    let row = &results_json(&out)[1];
+    assert_eq!(
+        row["sha256"].as_str().unwrap(),
+        shotlist::exec::sha256_file(&out.join("videos/s1.mp4")).unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_polls_its_tasks_again_instead_of_resubmitting() {
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_millis(1500),
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 4, "interrupted");
+    // Cut the run off while its tasks are generating (the future and its tasks are dropped).
+    let cut = tokio::time::timeout(
+        Duration::from_millis(600),
+        shotlist::exec::execute(&p, client(&sim, KEY), opts(4)),
+    )
+    .await;
+    assert!(cut.is_err(), "the run should still have been going");
+    assert_eq!(stats_of(&sim).await["tasks_created"], 4);
+    let outcome = execute(&p, &sim, opts(4)).await;
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.rows);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 4);
+    assert_eq!(count(&stats, "submit", "200"), 4);
+    assert!(results_json(&out).iter().all(|r| r["attempts"] == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_submits_are_unknown_and_resent_only_when_asked() {
+    let lossy = start_sim(SimConfig {
+        p_lost: 1.0,
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![
+            shot("a", "lost a", None),
+            shot("b", "lost b needs a", Some("a")),
+        ],
+    );
+    let outcome = execute(&p, &lossy, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown", "skipped"]);
+    assert_eq!(stats_of(&lossy).await["tasks_created"], 1);
+    assert!(
+        journal_events(&out)
+            .iter()
+            .any(|e| e["event"] == "unknown" && e["id"] == "a")
+    );
+
+    let fine = start_sim(sim_config()).await;
+    let outcome = execute(&p, &fine, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown", "skipped"]);
+    let stats = stats_of(&fine).await;
+    assert_eq!(count(&stats, "submit", "200"), 0);
+    assert_eq!(stats["tasks_created"], 0);
+
+    let mut o = opts(2);
+    o.flags = flags(false, true);
+    assert_eq!(execute(&p, &fine, o).await.exit_code(), 0);
+    assert_eq!(statuses(&out), ["succeeded", "succeeded"]);
+    assert_eq!(stats_of(&fine).await["tasks_created"], 2);
+    assert_eq!(results_json(&out)[0]["attempts"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_runs_the_selection_and_the_upstreams_it_needs() {
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![
+            shot("open", "only open", None),
+            shot("follow", "only follow", Some("open")),
+            shot("other", "only other", None),
+        ],
+    );
+    let mut o = opts(2);
+    o.only = vec!["fol*".into()];
+    let outcome = execute(&p, &sim, o).await;
+    assert_eq!(outcome.exit_code(), 0);
+    assert_eq!(outcome.came_along, ["open"]);
+    assert_eq!(statuses(&out), ["succeeded", "succeeded", "pending"]);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 2);
+}
