@@ -11,11 +11,12 @@ use super::graph::{Plan, PlannedShot};
 use super::model;
 
 pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot> {
-    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(checked.len());
-    let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(checked.len());
-    for (i, (inst, _)) in checked.iter().enumerate() {
+    let (instances, mut bodies): (Vec<Instance>, Vec<Value>) = checked.into_iter().unzip();
+    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(instances.len());
+    let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(instances.len());
+    for (i, inst) in instances.iter().enumerate() {
         if let Some(&first) = by_id.get(inst.id.as_str()) {
-            let f = &checked[first].0;
+            let f = &instances[first];
             let d = sink
                 .error(inst.id_loc, format!("duplicate id `{}`", inst.id))
                 .shot(Some(&inst.id))
@@ -37,7 +38,7 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
                 inst.file.loc.or(inst.id_loc),
                 format!(
                     "output file `{}` is also the file of shot `{}`; one would overwrite the other",
-                    inst.file.value, checked[first].0.id
+                    inst.file.value, instances[first].id
                 ),
             )
             .shot(Some(&inst.id))
@@ -48,8 +49,8 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
         }
     }
 
-    let mut shots: Vec<PlannedShot> = Vec::with_capacity(checked.len());
-    for (inst, body) in &checked {
+    let mut shots: Vec<PlannedShot> = Vec::with_capacity(instances.len());
+    for (inst, body) in instances.iter().zip(bodies.iter_mut()) {
         let mut depends_on: Vec<String> = Vec::new();
         for m in &inst.media {
             let Target::Shot(up) = &m.target else {
@@ -72,7 +73,7 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
                     }
                 }
                 Some(&u) => {
-                    let upstream = &checked[u].0;
+                    let upstream = &instances[u];
                     if let Some((lo, hi)) = model::upstream_limit(&m.kind) {
                         let d = upstream.duration.value;
                         if d < lo || d > hi {
@@ -108,11 +109,11 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
             row: inst.data.as_ref().map(|d| d.row),
             depends_on,
             file: inst.file.value.clone(),
-            body: body.clone(),
+            body: std::mem::take(body),
         });
     }
 
-    report_cycles(&shots, &checked, sink);
+    report_cycles(&shots, &instances, sink);
 
     let mut plan = Plan {
         name: String::new(),
@@ -142,7 +143,7 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
 }
 
 /// Reports each cycle once, naming its members in order.
-fn report_cycles(shots: &[PlannedShot], checked: &[(Instance, Value)], sink: &mut Sink) {
+fn report_cycles(shots: &[PlannedShot], instances: &[Instance], sink: &mut Sink) {
     let index: HashMap<&str, usize> = shots
         .iter()
         .enumerate()
@@ -174,7 +175,7 @@ fn report_cycles(shots: &[PlannedShot], checked: &[(Instance, Value)], sink: &mu
                             .map(|&(n, _)| shots[n].id.as_str())
                             .collect();
                         members.push(shots[u].id.as_str());
-                        let inst = &checked[node].0;
+                        let inst = &instances[node];
                         let edge = Target::Shot(shots[u].id.clone());
                         sink.error(
                             inst.media.iter().find(|m| m.target == edge).and_then(|m| m.target_loc).or(inst.id_loc),

@@ -85,6 +85,14 @@ mod tests {
         }
     }
 
+    #[test]
+    fn documented_worked_example() {
+        // docs/planning.md walks through this one by hand.
+        let hash = blake3::hash(b"20261124:teaser-A1-16x9");
+        assert!(hash.to_hex().starts_with("ca728e4f"));
+        assert_eq!(0x4f8e_72ca_u32 & 0x7FFF_FFFF, 1334735562);
+    }
+
     const GOLDEN: [u32; 3] = [1334735562, 1148222863, 1056676324];
 
     #[test]
