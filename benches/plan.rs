@@ -47,14 +47,19 @@ shots:
     let planned = shotlist::plan::load_and_plan(&manifest)
         .unwrap_or_else(|r| panic!("{}", shotlist::plan::render_human(&r.diagnostics)));
     let planned_at = start.elapsed();
-    let json = serde_json::to_vec(&planned.plan).expect("serialise");
+    // Streamed to a file, as `shotlist plan --format json -o FILE` does.
+    let out = dir.path().join("plan.json");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&out).expect("create"));
+    serde_json::to_writer(&mut file, &planned.plan).expect("serialise");
+    std::io::Write::flush(&mut file).expect("flush");
     let total = start.elapsed();
+    let json_len = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     println!(
         "rows={rows} shots={} plan={:.3}s plan+json={:.3}s json_bytes={} peak_rss_mb={:.1}",
         planned.plan.shots.len(),
         planned_at.as_secs_f64(),
         total.as_secs_f64(),
-        json.len(),
+        json_len,
         peak_rss_kb() as f64 / 1024.0
     );
 }

@@ -183,14 +183,7 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
         sink.error(Loc::of(&raw.shots), "the manifest has no shots")
             .help("add at least one entry under `shots:`");
     }
-    let checked: Vec<_> = instances
-        .into_iter()
-        .map(|inst| {
-            let body = super::check::check(&inst, sink);
-            (inst, body)
-        })
-        .collect();
-    let shots = super::links::link(checked, sink);
+    let shots = super::links::link(instances, sink);
     Plan {
         name,
         manifest: manifest.to_owned(),
@@ -704,41 +697,37 @@ fn expand_shot(
     vars: &Value,
     batch_seed: Option<&Spanned<u64>>,
     sink: &mut Sink,
-    out: &mut Vec<Instance>,
+    out: &mut Vec<super::links::Linkable>,
 ) {
-    let rows: Vec<Option<(&crate::manifest::Row, Value)>> = match c.table {
+    let keys: Vec<Value> = c
+        .table
+        .map(|t| t.headers.iter().map(|h| Value::from(h.as_str())).collect())
+        .unwrap_or_default();
+    let rows: Vec<Option<&crate::manifest::Row>> = match c.table {
         None => vec![None],
-        Some(t) => t
-            .rows
-            .iter()
-            .map(|r| {
-                let row = Value::from_pairs(
-                    t.headers
-                        .iter()
-                        .zip(&r.values)
-                        .map(|(h, v)| (h.as_str(), Value::from(v.as_str()))),
-                );
-                Some((r, row))
-            })
-            .collect(),
+        Some(t) => t.rows.iter().map(Some).collect(),
     };
     let combos = if c.matrix.is_empty() {
         vec![Value::UNDEFINED]
     } else {
         combinations(&c.matrix)
     };
-    for row in &rows {
-        let data = row.as_ref().and_then(|(r, _)| {
+    for row in rows {
+        let data = row.and_then(|r| {
             c.table.map(|t| DataLocation {
                 table: t.name.clone(),
                 file: t.file.clone(),
                 row: r.number,
             })
         });
-        let row_value = row
-            .as_ref()
-            .map(|(_, v)| v.clone())
-            .unwrap_or(Value::UNDEFINED);
+        let row_value = match row {
+            Some(r) => Value::from_pairs(
+                keys.iter()
+                    .cloned()
+                    .zip(r.values.iter().map(|v| Value::from(v.as_str()))),
+            ),
+            None => Value::UNDEFINED,
+        };
         for combo in &combos {
             for take in 1..=c.takes {
                 let base = context! {
@@ -774,7 +763,8 @@ fn expand_shot(
                 r.shot = Some(id.clone());
                 let ctx = context! { id => id.clone(), ..base };
                 if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed) {
-                    out.push(inst);
+                    let body = super::check::check(&inst, r.sink);
+                    out.push(super::links::Linkable::new(inst, body));
                 }
             }
         }

@@ -5,115 +5,159 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::diagnostic::{Annotate, Sink};
+use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::{Instance, Target};
 use super::graph::{Plan, PlannedShot};
-use super::model;
+use super::model::{self, Model};
 
-pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot> {
-    let (instances, mut bodies): (Vec<Instance>, Vec<Value>) = checked.into_iter().unzip();
-    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(instances.len());
-    let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(instances.len());
-    for (i, inst) in instances.iter().enumerate() {
-        if let Some(&first) = by_id.get(inst.id.as_str()) {
-            let f = &instances[first];
-            let d = sink
-                .error(inst.id_loc, format!("duplicate id `{}`", inst.id))
-                .shot(Some(&inst.id))
-                .data(inst.data.as_ref());
-            let first_at = f
-                .id_loc
-                .map(|l| format!(" at line {}", l.line))
-                .unwrap_or_default();
-            d.help(format!(
-                "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
-                f.id,
-                f.data.as_ref().map(super::expand::describe_row).unwrap_or_default()
-            ));
-            continue;
-        }
-        by_id.insert(&inst.id, i);
-        if let Some(&first) = by_file.get(inst.file.value.as_str()) {
-            sink.error(
-                inst.file.loc.or(inst.id_loc),
-                format!(
-                    "output file `{}` is also the file of shot `{}`; one would overwrite the other",
-                    inst.file.value, instances[first].id
-                ),
-            )
-            .shot(Some(&inst.id))
-            .data(inst.data.as_ref())
-            .help("make the output template unique per shot, e.g. `{{ id }}.mp4`");
-        } else {
-            by_file.insert(&inst.file.value, i);
+/// What linking needs of a checked shot; the rendered fields are dropped early to save memory.
+pub struct Linkable {
+    id: String,
+    id_loc: Option<Loc>,
+    data: Option<DataLocation>,
+    model: Model,
+    duration: u32,
+    resolution: String,
+    ratio: Option<String>,
+    seed: Option<u32>,
+    file: String,
+    file_loc: Option<Loc>,
+    /// `shot:` media: (media type, upstream id, where it was written).
+    refs: Vec<(String, String, Option<Loc>)>,
+    body: Value,
+}
+
+impl Linkable {
+    pub fn new(inst: Instance, body: Value) -> Self {
+        let ratio = super::body::sent_ratio(&inst);
+        let refs = inst
+            .media
+            .into_iter()
+            .filter_map(|m| match m.target {
+                Target::Shot(up) => Some((m.kind, up, m.target_loc)),
+                Target::Url(_) => None,
+            })
+            .collect();
+        Linkable {
+            id: inst.id,
+            id_loc: inst.id_loc,
+            data: inst.data,
+            model: inst.model,
+            duration: inst.duration.value,
+            resolution: inst.resolution.value,
+            ratio,
+            seed: inst.seed.map(|s| s.value),
+            file: inst.file.value,
+            file_loc: inst.file.loc,
+            refs,
+            body,
         }
     }
+}
 
-    let mut shots: Vec<PlannedShot> = Vec::with_capacity(instances.len());
-    for (inst, body) in instances.iter().zip(bodies.iter_mut()) {
-        let mut depends_on: Vec<String> = Vec::new();
-        for m in &inst.media {
-            let Target::Shot(up) = &m.target else {
+pub fn link(shots_in: Vec<Linkable>, sink: &mut Sink) -> Vec<PlannedShot> {
+    let mut depends: Vec<Vec<String>> = Vec::with_capacity(shots_in.len());
+    {
+        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(shots_in.len());
+        let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(shots_in.len());
+        for (i, s) in shots_in.iter().enumerate() {
+            if let Some(&first) = by_id.get(s.id.as_str()) {
+                let f = &shots_in[first];
+                let first_at = f
+                    .id_loc
+                    .map(|l| format!(" at line {}", l.line))
+                    .unwrap_or_default();
+                sink.error(s.id_loc, format!("duplicate id `{}`", s.id))
+                    .shot(Some(&s.id))
+                    .data(s.data.as_ref())
+                    .help(format!(
+                        "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
+                        f.id,
+                        f.data.as_ref().map(super::expand::describe_row).unwrap_or_default()
+                    ));
                 continue;
-            };
-            match by_id.get(up.as_str()) {
-                None => {
-                    let d = sink
-                        .error(
-                            m.target_loc,
-                            format!("media `{}`: no shot has the id `{up}`", m.kind),
-                        )
-                        .shot(Some(&inst.id))
-                        .data(inst.data.as_ref());
-                    if by_id.len() <= 10_000 {
-                        let ids: Vec<&str> = by_id.keys().copied().collect();
-                        if let Some(s) = crate::manifest::closest_key(up, &ids) {
-                            d.help(format!("did you mean `{s}`?"));
+            }
+            by_id.insert(&s.id, i);
+            if let Some(&first) = by_file.get(s.file.as_str()) {
+                sink.error(
+                    s.file_loc.or(s.id_loc),
+                    format!(
+                        "output file `{}` is also the file of shot `{}`; one would overwrite the other",
+                        s.file, shots_in[first].id
+                    ),
+                )
+                .shot(Some(&s.id))
+                .data(s.data.as_ref())
+                .help("make the output template unique per shot, e.g. `{{ id }}.mp4`");
+            } else {
+                by_file.insert(&s.file, i);
+            }
+        }
+        for s in &shots_in {
+            let mut depends_on: Vec<String> = Vec::new();
+            for (kind, up, loc) in &s.refs {
+                match by_id.get(up.as_str()) {
+                    None => {
+                        let d = sink
+                            .error(*loc, format!("media `{kind}`: no shot has the id `{up}`"))
+                            .shot(Some(&s.id))
+                            .data(s.data.as_ref());
+                        if by_id.len() <= 10_000 {
+                            let ids: Vec<&str> = by_id.keys().copied().collect();
+                            if let Some(close) = crate::manifest::closest_key(up, &ids) {
+                                d.help(format!("did you mean `{close}`?"));
+                            }
                         }
                     }
-                }
-                Some(&u) => {
-                    let upstream = &instances[u];
-                    if let Some((lo, hi)) = model::upstream_limit(&m.kind) {
-                        let d = upstream.duration.value;
-                        if d < lo || d > hi {
-                            sink.error(
-                                m.target_loc,
-                                format!(
-                                    "media `{}`: shot `{up}` lasts {d} s, but {} takes {lo}-{hi} s",
-                                    m.kind, m.kind
-                                ),
-                            )
-                            .shot(Some(&inst.id))
-                            .data(inst.data.as_ref())
-                            .help(format!(
-                                "shorten `{up}` to at most {hi} s or use another media type"
-                            ));
+                    Some(&u) => {
+                        let upstream = &shots_in[u];
+                        if let Some((lo, hi)) = model::upstream_limit(kind) {
+                            let d = upstream.duration;
+                            if d < lo || d > hi {
+                                sink.error(
+                                    *loc,
+                                    format!(
+                                        "media `{kind}`: shot `{up}` lasts {d} s, but {kind} takes {lo}-{hi} s"
+                                    ),
+                                )
+                                .shot(Some(&s.id))
+                                .data(s.data.as_ref())
+                                .help(format!(
+                                    "shorten `{up}` to at most {hi} s or use another media type"
+                                ));
+                            }
                         }
-                    }
-                    if !depends_on.contains(up) {
-                        depends_on.push(up.clone());
+                        if !depends_on.contains(up) {
+                            depends_on.push(up.clone());
+                        }
                     }
                 }
             }
+            depends.push(depends_on);
         }
+    }
+
+    let mut refs_of: Vec<Vec<(String, String, Option<Loc>)>> = Vec::with_capacity(shots_in.len());
+    let mut shots: Vec<PlannedShot> = Vec::with_capacity(shots_in.len());
+    for (s, depends_on) in shots_in.into_iter().zip(depends) {
+        refs_of.push(s.refs);
         shots.push(PlannedShot {
-            id: inst.id.clone(),
+            id: s.id,
             key: String::new(),
-            model: inst.model.id.to_owned(),
-            duration: inst.duration.value,
-            resolution: inst.resolution.value.clone(),
-            ratio: super::body::sent_ratio(inst),
-            seed: inst.seed.as_ref().map(|s| s.value),
-            source: inst.data.as_ref().map(|d| d.table.clone()),
-            row: inst.data.as_ref().map(|d| d.row),
+            model: s.model.id.to_owned(),
+            duration: s.duration,
+            resolution: s.resolution,
+            ratio: s.ratio,
+            seed: s.seed,
+            source: s.data.as_ref().map(|d| d.table.clone()),
+            row: s.data.as_ref().map(|d| d.row),
             depends_on,
-            file: inst.file.value.clone(),
-            body: std::mem::take(body),
+            file: s.file,
+            body: s.body,
         });
     }
 
-    report_cycles(&shots, &instances, sink);
+    report_cycles(&shots, &refs_of, sink);
 
     let mut plan = Plan {
         name: String::new(),
@@ -121,29 +165,35 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
         out_dir: Default::default(),
         shots,
     };
-    let index: HashMap<String, usize> = plan
+    let order = plan.topological_order();
+    let index: HashMap<&str, usize> = plan
         .shots
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.id.clone(), i))
+        .map(|(i, s)| (s.id.as_str(), i))
         .collect();
-    for i in plan.topological_order() {
-        let key = {
-            let shots = &plan.shots;
-            super::seed::shot_key(&shots[i].body, |up| {
-                index
-                    .get(up)
-                    .map(|&u| shots[u].key.clone())
-                    .filter(|k| !k.is_empty())
-            })
-        };
-        plan.shots[i].key = key;
+    let mut keys: Vec<String> = vec![String::new(); plan.shots.len()];
+    for i in order {
+        keys[i] = super::seed::shot_key(&plan.shots[i].body, |up| {
+            index
+                .get(up)
+                .map(|&u| keys[u].as_str())
+                .filter(|k| !k.is_empty())
+        });
+    }
+    drop(index);
+    for (shot, key) in plan.shots.iter_mut().zip(keys) {
+        shot.key = key;
     }
     plan.shots
 }
 
 /// Reports each cycle once, naming its members in order.
-fn report_cycles(shots: &[PlannedShot], instances: &[Instance], sink: &mut Sink) {
+fn report_cycles(
+    shots: &[PlannedShot],
+    refs_of: &[Vec<(String, String, Option<Loc>)>],
+    sink: &mut Sink,
+) {
     let index: HashMap<&str, usize> = shots
         .iter()
         .enumerate()
@@ -175,14 +225,13 @@ fn report_cycles(shots: &[PlannedShot], instances: &[Instance], sink: &mut Sink)
                             .map(|&(n, _)| shots[n].id.as_str())
                             .collect();
                         members.push(shots[u].id.as_str());
-                        let inst = &instances[node];
-                        let edge = Target::Shot(shots[u].id.clone());
-                        sink.error(
-                            inst.media.iter().find(|m| m.target == edge).and_then(|m| m.target_loc).or(inst.id_loc),
-                            format!("shots form a cycle: {}", members.join(" → ")),
-                        )
-                        .shot(Some(&inst.id))
-                        .help("each shot needs the next one's video; a shot cannot need its own video, directly or through others");
+                        let loc = refs_of[node]
+                            .iter()
+                            .find(|(_, id, _)| *id == shots[u].id)
+                            .and_then(|r| r.2);
+                        sink.error(loc, format!("shots form a cycle: {}", members.join(" → ")))
+                            .shot(Some(&shots[node].id))
+                            .help("each shot needs the next one's video; a shot cannot need its own video, directly or through others");
                     }
                     _ => {}
                 }

@@ -12,23 +12,28 @@ pub fn derive_seed(batch_seed: u64, shot_id: &str) -> u32 {
 /// Canonical JSON: object keys sorted, no whitespace; independent of serde_json's map order.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();
-    write_canonical(value, &mut out);
+    write_canonical(value, &mut out, &|_| None);
     out
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// Writes `value` canonically; a string under an object key `shot` is passed to `shot` first,
+/// which may stand something else in its place.
+fn write_canonical<'k>(value: &Value, out: &mut String, shot: &dyn Fn(&str) -> Option<&'k str>) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push('{');
             for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
+                write_str(k, out);
                 out.push(':');
-                write_canonical(v, out);
+                match v {
+                    Value::String(s) if k == "shot" => write_str(shot(s).unwrap_or(s), out),
+                    _ => write_canonical(v, out, shot),
+                }
             }
             out.push('}');
         }
@@ -38,33 +43,27 @@ fn write_canonical(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_canonical(v, out);
+                write_canonical(v, out, shot);
             }
             out.push(']');
         }
+        Value::String(s) => write_str(s, out),
         other => out.push_str(&other.to_string()),
+    }
+}
+
+fn write_str(s: &str, out: &mut String) {
+    if let Ok(quoted) = serde_json::to_string(s) {
+        out.push_str(&quoted);
     }
 }
 
 /// A shot's key: BLAKE3 hex of the canonical body, each `shot:` media item naming its
 /// upstream's key instead of its id.
-pub fn shot_key(body: &Value, key_of: impl Fn(&str) -> Option<String>) -> String {
-    let mut body = body.clone();
-    if let Some(media) = body
-        .pointer_mut("/metadata/input/media")
-        .and_then(Value::as_array_mut)
-    {
-        for item in media {
-            if let Some(Value::String(shot)) = item.get_mut("shot")
-                && let Some(key) = key_of(shot)
-            {
-                *shot = key;
-            }
-        }
-    }
-    blake3::hash(canonical_json(&body).as_bytes())
-        .to_hex()
-        .to_string()
+pub fn shot_key<'k>(body: &Value, key_of: impl Fn(&str) -> Option<&'k str>) -> String {
+    let mut text = String::with_capacity(512);
+    write_canonical(body, &mut text, &key_of);
+    blake3::hash(text.as_bytes()).to_hex().to_string()
 }
 
 #[cfg(test)]
