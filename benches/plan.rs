@@ -43,6 +43,7 @@ shots:
     )
     .expect("write manifest");
 
+    let cpu_start = cpu_seconds();
     let start = Instant::now();
     let planned = shotlist::plan::load_and_plan(&manifest)
         .unwrap_or_else(|r| panic!("{}", shotlist::plan::render_human(&r.diagnostics)));
@@ -53,15 +54,24 @@ shots:
     serde_json::to_writer(&mut file, &planned.plan).expect("serialise");
     std::io::Write::flush(&mut file).expect("flush");
     let total = start.elapsed();
+    let cpu = cpu_seconds() - cpu_start;
     let json_len = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     println!(
-        "rows={rows} shots={} plan={:.3}s plan+json={:.3}s json_bytes={} peak_rss_mb={:.1}",
+        "rows={rows} shots={} plan={:.3}s plan+json={:.3}s cpu={cpu:.3}s json_bytes={} peak_rss_mb={:.1}",
         planned.plan.shots.len(),
         planned_at.as_secs_f64(),
         total.as_secs_f64(),
         json_len,
         peak_rss_kb() as f64 / 1024.0
     );
+}
+
+/// CPU time this process has used (on a shared machine, wall time also counts waiting).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e9)
 }
 
 /// Peak resident set size of this process, from /proc/self/status (Linux).

@@ -156,7 +156,7 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
         .unwrap_or_default();
     let file_template = raw.output.as_ref().and_then(|o| o.file.as_ref());
 
-    let mut instances = Vec::new();
+    let mut instances = super::links::Collected::default();
     for (index, shot) in raw.shots.value.iter().enumerate() {
         let compiled = compile_shot(
             index,
@@ -183,6 +183,9 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
         sink.error(Loc::of(&raw.shots), "the manifest has no shots")
             .help("add at least one entry under `shots:`");
     }
+    // The tables and templates are no longer needed: free them before linking.
+    drop(tables);
+    drop(templates);
     let shots = super::links::link(instances, sink);
     Plan {
         name,
@@ -697,7 +700,7 @@ fn expand_shot(
     vars: &Value,
     batch_seed: Option<&Spanned<u64>>,
     sink: &mut Sink,
-    out: &mut Vec<super::links::Linkable>,
+    out: &mut super::links::Collected,
 ) {
     let keys: Vec<Value> = c
         .table
@@ -712,6 +715,11 @@ fn expand_shot(
     } else {
         combinations(&c.matrix)
     };
+    out.reserve(
+        rows.len()
+            .saturating_mul(combos.len())
+            .saturating_mul(c.takes as usize),
+    );
     for row in rows {
         let data = row.and_then(|r| {
             c.table.map(|t| DataLocation {
@@ -764,7 +772,7 @@ fn expand_shot(
                 let ctx = context! { id => id.clone(), ..base };
                 if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed) {
                     let body = super::check::check(&inst, r.sink);
-                    out.push(super::links::Linkable::new(inst, body));
+                    out.push(inst, body);
                 }
             }
         }

@@ -1,5 +1,8 @@
 //! Graph rules over all expanded shots: unique ids and file names, `shot:` references,
 //! cycles, upstream durations; then keys in topological order.
+//!
+//! Shots are collected straight into their final [`PlannedShot`] form, with the little that
+//! diagnostics need kept beside them, so a 100,000-row table is planned in one pass of memory.
 
 use std::collections::HashMap;
 
@@ -8,27 +11,31 @@ use serde_json::Value;
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::{Instance, Target};
 use super::graph::{Plan, PlannedShot};
-use super::model::{self, Model};
+use super::model;
 
-/// What linking needs of a checked shot; the rendered fields are dropped early to save memory.
-pub struct Linkable {
-    id: String,
+/// Where a collected shot came from, for diagnostics while linking.
+struct Origin {
     id_loc: Option<Loc>,
     data: Option<DataLocation>,
-    model: Model,
-    duration: u32,
-    resolution: String,
-    ratio: Option<String>,
-    seed: Option<u32>,
-    file: String,
     file_loc: Option<Loc>,
     /// `shot:` media: (media type, upstream id, where it was written).
     refs: Vec<(String, String, Option<Loc>)>,
-    body: Value,
 }
 
-impl Linkable {
-    pub fn new(inst: Instance, body: Value) -> Self {
+/// Checked shots in plan order, ready to link.
+#[derive(Default)]
+pub struct Collected {
+    shots: Vec<PlannedShot>,
+    origins: Vec<Origin>,
+}
+
+impl Collected {
+    pub fn reserve(&mut self, n: usize) {
+        self.shots.reserve(n);
+        self.origins.reserve(n);
+    }
+
+    pub fn push(&mut self, inst: Instance, body: Value) {
         let ratio = super::body::sent_ratio(&inst);
         let refs = inst
             .media
@@ -38,41 +45,48 @@ impl Linkable {
                 Target::Url(_) => None,
             })
             .collect();
-        Linkable {
+        self.shots.push(PlannedShot {
             id: inst.id,
-            id_loc: inst.id_loc,
-            data: inst.data,
-            model: inst.model,
+            key: String::new(),
+            model: inst.model.id.to_owned(),
             duration: inst.duration.value,
             resolution: inst.resolution.value,
             ratio,
             seed: inst.seed.map(|s| s.value),
+            source: inst.data.as_ref().map(|d| d.table.clone()),
+            row: inst.data.as_ref().map(|d| d.row),
+            depends_on: Vec::new(),
             file: inst.file.value,
+            body,
+        });
+        self.origins.push(Origin {
+            id_loc: inst.id_loc,
+            data: inst.data,
             file_loc: inst.file.loc,
             refs,
-            body,
-        }
+        });
     }
 }
 
-pub fn link(shots_in: Vec<Linkable>, sink: &mut Sink) -> Vec<PlannedShot> {
-    let mut depends: Vec<Vec<String>> = Vec::with_capacity(shots_in.len());
+pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
+    let Collected { mut shots, origins } = collected;
+    let mut depends: Vec<Vec<String>> = Vec::with_capacity(shots.len());
     {
-        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(shots_in.len());
-        let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(shots_in.len());
-        for (i, s) in shots_in.iter().enumerate() {
+        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(shots.len());
+        let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(shots.len());
+        for (i, (s, o)) in shots.iter().zip(&origins).enumerate() {
             if let Some(&first) = by_id.get(s.id.as_str()) {
-                let f = &shots_in[first];
+                let f = &origins[first];
                 let first_at = f
                     .id_loc
                     .map(|l| format!(" at line {}", l.line))
                     .unwrap_or_default();
-                sink.error(s.id_loc, format!("duplicate id `{}`", s.id))
+                sink.error(o.id_loc, format!("duplicate id `{}`", s.id))
                     .shot(Some(&s.id))
-                    .data(s.data.as_ref())
+                    .data(o.data.as_ref())
                     .help(format!(
                         "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
-                        f.id,
+                        s.id,
                         f.data.as_ref().map(super::expand::describe_row).unwrap_or_default()
                     ));
                 continue;
@@ -80,28 +94,28 @@ pub fn link(shots_in: Vec<Linkable>, sink: &mut Sink) -> Vec<PlannedShot> {
             by_id.insert(&s.id, i);
             if let Some(&first) = by_file.get(s.file.as_str()) {
                 sink.error(
-                    s.file_loc.or(s.id_loc),
+                    o.file_loc.or(o.id_loc),
                     format!(
                         "output file `{}` is also the file of shot `{}`; one would overwrite the other",
-                        s.file, shots_in[first].id
+                        s.file, shots[first].id
                     ),
                 )
                 .shot(Some(&s.id))
-                .data(s.data.as_ref())
+                .data(o.data.as_ref())
                 .help("make the output template unique per shot, e.g. `{{ id }}.mp4`");
             } else {
                 by_file.insert(&s.file, i);
             }
         }
-        for s in &shots_in {
+        for (s, o) in shots.iter().zip(&origins) {
             let mut depends_on: Vec<String> = Vec::new();
-            for (kind, up, loc) in &s.refs {
+            for (kind, up, loc) in &o.refs {
                 match by_id.get(up.as_str()) {
                     None => {
                         let d = sink
                             .error(*loc, format!("media `{kind}`: no shot has the id `{up}`"))
                             .shot(Some(&s.id))
-                            .data(s.data.as_ref());
+                            .data(o.data.as_ref());
                         if by_id.len() <= 10_000 {
                             let ids: Vec<&str> = by_id.keys().copied().collect();
                             if let Some(close) = crate::manifest::closest_key(up, &ids) {
@@ -110,9 +124,8 @@ pub fn link(shots_in: Vec<Linkable>, sink: &mut Sink) -> Vec<PlannedShot> {
                         }
                     }
                     Some(&u) => {
-                        let upstream = &shots_in[u];
                         if let Some((lo, hi)) = model::upstream_limit(kind) {
-                            let d = upstream.duration;
+                            let d = shots[u].duration;
                             if d < lo || d > hi {
                                 sink.error(
                                     *loc,
@@ -121,7 +134,7 @@ pub fn link(shots_in: Vec<Linkable>, sink: &mut Sink) -> Vec<PlannedShot> {
                                     ),
                                 )
                                 .shot(Some(&s.id))
-                                .data(s.data.as_ref())
+                                .data(o.data.as_ref())
                                 .help(format!(
                                     "shorten `{up}` to at most {hi} s or use another media type"
                                 ));
@@ -136,28 +149,12 @@ pub fn link(shots_in: Vec<Linkable>, sink: &mut Sink) -> Vec<PlannedShot> {
             depends.push(depends_on);
         }
     }
-
-    let mut refs_of: Vec<Vec<(String, String, Option<Loc>)>> = Vec::with_capacity(shots_in.len());
-    let mut shots: Vec<PlannedShot> = Vec::with_capacity(shots_in.len());
-    for (s, depends_on) in shots_in.into_iter().zip(depends) {
-        refs_of.push(s.refs);
-        shots.push(PlannedShot {
-            id: s.id,
-            key: String::new(),
-            model: s.model.id.to_owned(),
-            duration: s.duration,
-            resolution: s.resolution,
-            ratio: s.ratio,
-            seed: s.seed,
-            source: s.data.as_ref().map(|d| d.table.clone()),
-            row: s.data.as_ref().map(|d| d.row),
-            depends_on,
-            file: s.file,
-            body: s.body,
-        });
+    for (s, d) in shots.iter_mut().zip(depends) {
+        s.depends_on = d;
     }
 
-    report_cycles(&shots, &refs_of, sink);
+    report_cycles(&shots, &origins, sink);
+    drop(origins);
 
     let mut plan = Plan {
         name: String::new(),
@@ -189,19 +186,19 @@ pub fn link(shots_in: Vec<Linkable>, sink: &mut Sink) -> Vec<PlannedShot> {
 }
 
 /// Reports each cycle once, naming its members in order.
-fn report_cycles(
-    shots: &[PlannedShot],
-    refs_of: &[Vec<(String, String, Option<Loc>)>],
-    sink: &mut Sink,
-) {
+fn report_cycles(shots: &[PlannedShot], origins: &[Origin], sink: &mut Sink) {
     let index: HashMap<&str, usize> = shots
         .iter()
         .enumerate()
+        .filter(|(_, s)| !s.depends_on.is_empty())
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
+    if index.is_empty() {
+        return;
+    }
     let mut state = vec![0u8; shots.len()];
     for start in 0..shots.len() {
-        if state[start] != 0 {
+        if state[start] != 0 || shots[start].depends_on.is_empty() {
             continue;
         }
         let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
@@ -225,7 +222,8 @@ fn report_cycles(
                             .map(|&(n, _)| shots[n].id.as_str())
                             .collect();
                         members.push(shots[u].id.as_str());
-                        let loc = refs_of[node]
+                        let loc = origins[node]
+                            .refs
                             .iter()
                             .find(|(_, id, _)| *id == shots[u].id)
                             .and_then(|r| r.2);

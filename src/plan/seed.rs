@@ -1,5 +1,7 @@
 //! Seeds and keys: the two values derived by hashing, so users can reproduce them.
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 
 /// A shot's derived seed: `u32::from_le_bytes(BLAKE3("{batch_seed}:{shot_id}")[..4]) & 0x7FFF_FFFF`.
@@ -21,10 +23,19 @@ pub fn canonical_json(value: &Value) -> String {
 fn write_canonical<'k>(value: &Value, out: &mut String, shot: &dyn Fn(&str) -> Option<&'k str>) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let sorted = map.keys().is_sorted();
+            let mut entries: Vec<_> = Vec::new();
+            if !sorted {
+                entries = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            }
+            let iter: Box<dyn Iterator<Item = (&String, &Value)>> = if sorted {
+                Box::new(map.iter())
+            } else {
+                Box::new(entries.into_iter())
+            };
             out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
+            for (i, (k, v)) in iter.enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -52,10 +63,25 @@ fn write_canonical<'k>(value: &Value, out: &mut String, shot: &dyn Fn(&str) -> O
     }
 }
 
+/// A JSON string literal, escaped exactly as serde_json does.
 fn write_str(s: &str, out: &mut String) {
-    if let Ok(quoted) = serde_json::to_string(s) {
-        out.push_str(&quoted);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
     }
+    out.push('"');
 }
 
 /// A shot's key: BLAKE3 hex of the canonical body, each `shot:` media item naming its
@@ -93,6 +119,20 @@ mod tests {
     }
 
     const GOLDEN: [u32; 3] = [1334735562, 1148222863, 1056676324];
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        for s in [
+            "plain",
+            "q\"uote\\",
+            "ctl\n\r\t\u{8}\u{c}\u{1}\u{1f}",
+            "é 東京 \u{7f}",
+        ] {
+            let mut out = String::new();
+            write_str(s, &mut out);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
+    }
 
     #[test]
     fn canonical_sorts_keys_at_every_level() {
