@@ -720,59 +720,113 @@ fn expand_shot(
             .saturating_mul(combos.len())
             .saturating_mul(c.takes as usize),
     );
-    for row in rows {
-        let data = row.and_then(|r| {
-            c.table.map(|t| DataLocation {
-                table: t.name.clone(),
-                file: t.file.clone(),
-                row: r.number,
-            })
-        });
-        let row_value = match row {
-            Some(r) => Value::from_pairs(
-                keys.iter()
-                    .cloned()
-                    .zip(r.values.iter().map(|v| Value::from(v.as_str()))),
-            ),
-            None => Value::UNDEFINED,
-        };
-        for combo in &combos {
-            for take in 1..=c.takes {
-                let base = context! {
-                    row => row_value.clone(),
-                    matrix => combo.clone(),
-                    take => take,
-                    vars => vars.clone(),
-                };
-                let mut r = Renderer {
-                    templates,
-                    sink: &mut *sink,
-                    data: data.as_ref(),
-                    shot: None,
-                    ok: true,
-                };
-                if let Some(w) = &c.when {
-                    match templates.holds(&w.value, &base) {
-                        Ok(true) => {}
-                        Ok(false) => continue,
-                        Err(e) => {
-                            r.fail(w.loc, format!("when: {}", e.message));
-                            continue;
+    let job = RowJob {
+        c,
+        templates,
+        vars,
+        batch_seed,
+        keys: &keys,
+        combos: &combos,
+    };
+    // Big tables render on two threads; results are joined back in row order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    if threads < 2 || rows.len() < PARALLEL_ROWS {
+        job.run(&rows, sink, out);
+        return;
+    }
+    let (first, second) = rows.split_at(rows.len() / 2);
+    let mut second_sink = Sink::new(&sink.file);
+    let mut second_out = super::links::Collected::default();
+    std::thread::scope(|scope| {
+        scope.spawn(|| job.run(second, &mut second_sink, &mut second_out));
+        job.run(first, sink, out);
+    });
+    sink.absorb(second_sink);
+    out.append(second_out);
+}
+
+/// Tables at least this long are expanded on two threads.
+const PARALLEL_ROWS: usize = 4096;
+
+/// Everything a thread needs to expand some rows of one shot.
+struct RowJob<'a, 'b> {
+    c: &'a CompiledShot<'b>,
+    templates: &'a Templates,
+    vars: &'a Value,
+    batch_seed: Option<&'a Spanned<u64>>,
+    keys: &'a [Value],
+    combos: &'a [Value],
+}
+
+impl RowJob<'_, '_> {
+    fn run(
+        &self,
+        rows: &[Option<&crate::manifest::Row>],
+        sink: &mut Sink,
+        out: &mut super::links::Collected,
+    ) {
+        let RowJob {
+            c,
+            templates,
+            vars,
+            batch_seed,
+            keys,
+            combos,
+        } = *self;
+        for &row in rows {
+            let data = row.and_then(|r| {
+                c.table.map(|t| DataLocation {
+                    table: t.name.clone(),
+                    file: t.file.clone(),
+                    row: r.number,
+                })
+            });
+            let row_value = match row {
+                Some(r) => Value::from_pairs(
+                    keys.iter()
+                        .cloned()
+                        .zip(r.values.iter().map(|v| Value::from(v.as_str()))),
+                ),
+                None => Value::UNDEFINED,
+            };
+            for combo in combos {
+                for take in 1..=c.takes {
+                    let base = context! {
+                        row => row_value.clone(),
+                        matrix => combo.clone(),
+                        take => take,
+                        vars => vars.clone(),
+                    };
+                    let mut r = Renderer {
+                        templates,
+                        sink: &mut *sink,
+                        data: data.as_ref(),
+                        shot: None,
+                        ok: true,
+                    };
+                    if let Some(w) = &c.when {
+                        match templates.holds(&w.value, &base) {
+                            Ok(true) => {}
+                            Ok(false) => continue,
+                            Err(e) => {
+                                r.fail(w.loc, format!("when: {}", e.message));
+                                continue;
+                            }
                         }
                     }
-                }
-                let Some(mut id) = r.text("id", &c.id, &base) else {
-                    continue;
-                };
-                id = id.trim().to_owned();
-                if c.takes > 1 && !c.id_uses_take {
-                    id = format!("{id}-take{take}");
-                }
-                r.shot = Some(id.clone());
-                let ctx = context! { id => id.clone(), ..base };
-                if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed) {
-                    let body = super::check::check(&inst, r.sink);
-                    out.push(inst, body);
+                    let Some(mut id) = r.text("id", &c.id, &base) else {
+                        continue;
+                    };
+                    id = id.trim().to_owned();
+                    if c.takes > 1 && !c.id_uses_take {
+                        id = format!("{id}-take{take}");
+                    }
+                    r.shot = Some(id.clone());
+                    let ctx = context! { id => id.clone(), ..base };
+                    if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed) {
+                        let body = super::check::check(&inst, r.sink);
+                        out.push(inst, body);
+                    }
                 }
             }
         }

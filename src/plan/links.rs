@@ -35,6 +35,12 @@ impl Collected {
         self.origins.reserve(n);
     }
 
+    /// Appends shots collected elsewhere (in plan order after these).
+    pub fn append(&mut self, mut other: Collected) {
+        self.shots.append(&mut other.shots);
+        self.origins.append(&mut other.origins);
+    }
+
     pub fn push(&mut self, inst: Instance, body: Value) {
         let ratio = super::body::sent_ratio(&inst);
         let refs = inst
