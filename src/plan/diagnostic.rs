@@ -65,6 +65,9 @@ impl Diagnostic {
 /// Most diagnostics kept; a broken template over a huge table would otherwise repeat per row.
 const MAX_DIAGNOSTICS: usize = 200;
 
+/// A warning's message and place; with the index of its first copy and how many repeats.
+type RepeatKey = (String, Option<usize>, Option<usize>);
+
 /// Collects diagnostics for one manifest.
 pub struct Sink {
     pub file: PathBuf,
@@ -73,7 +76,7 @@ pub struct Sink {
     dropped_errors: usize,
     scratch: Diagnostic,
     /// A warning repeated at the same place (one per expanded shot) is kept once and counted.
-    repeats: std::collections::HashMap<(String, Option<usize>, Option<usize>), (usize, usize)>,
+    repeats: std::collections::HashMap<RepeatKey, (usize, usize)>,
 }
 
 impl Sink {
