@@ -59,7 +59,11 @@ fn write_canonical<'k>(value: &Value, out: &mut String, shot: &dyn Fn(&str) -> O
             out.push(']');
         }
         Value::String(s) => write_str(s, out),
-        other => out.push_str(&other.to_string()),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => out.push_str("null"),
     }
 }
 
