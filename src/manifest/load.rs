@@ -40,7 +40,7 @@ fn describe(err: &YamlError) -> LoadError {
             format!("missing required key `{field}`"),
             Some(format!("add `{field}:` here")),
         ),
-        other => (clean(&other.to_string()), None),
+        other => explain(&clean(&other.to_string())),
     };
     LoadError {
         message,
@@ -58,6 +58,46 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+/// Plainer words for the shapes serde reports by type name.
+fn explain(message: &str) -> (String, Option<String>) {
+    let known: [(&str, &str, &str); 6] = [
+        (
+            "untagged enum IntOrTemplate",
+            "expected a whole number or a template",
+            "write e.g. `duration: 5` or `duration: \"{{ row.seconds }}\"`",
+        ),
+        (
+            "untagged enum BoolOrTemplate",
+            "expected true, false or a template",
+            "write e.g. `watermark: false`",
+        ),
+        (
+            "untagged enum DataSource",
+            "a data table is a CSV path or `{ rows: [...] }`",
+            "e.g. `products: data/products.csv` or `cities: { rows: [{ name: Paris }] }`",
+        ),
+        (
+            "untagged enum Scalar",
+            "expected a plain value (text, number or true/false)",
+            "lists and mappings cannot be used here",
+        ),
+        (
+            "expected sequence start",
+            "expected a list here",
+            "write one `- item` per line, or `[a, b]`",
+        ),
+        (
+            "expected mapping start",
+            "expected a mapping (`key: value` lines) here",
+            "indent the keys under this one",
+        ),
+    ];
+    match known.iter().find(|(k, _, _)| message.contains(k)) {
+        Some((_, m, h)) => ((*m).to_owned(), Some((*h).to_owned())),
+        None => (message.to_owned(), None),
+    }
 }
 
 /// serde-saphyr's message without its own location suffix (we report the location separately).

@@ -135,9 +135,10 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "shotlist".into()),
     };
+    let base = manifest.parent().unwrap_or(Path::new(""));
     let out_dir = match raw.output.as_ref().and_then(|o| o.dir.as_ref()) {
-        Some(d) => dir.join(&d.value),
-        None => dir.join("out").join(&name),
+        Some(d) => base.join(&d.value),
+        None => base.join("out").join(&name),
     };
 
     let tables = load_tables(&dir, raw, sink);
@@ -737,6 +738,7 @@ fn expand_shot(
     let (first, second) = rows.split_at(rows.len() / 2);
     let mut second_sink = Sink::new(&sink.file);
     let mut second_out = super::links::Collected::default();
+    second_out.reserve(second.len().saturating_mul(combos.len()));
     std::thread::scope(|scope| {
         scope.spawn(|| job.run(second, &mut second_sink, &mut second_out));
         job.run(first, sink, out);
