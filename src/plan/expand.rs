@@ -510,6 +510,24 @@ fn compile_shot<'a>(
         Some(t) => t.value,
         None => 1,
     };
+    let expansions = table
+        .map_or(1, |t| t.rows.len())
+        .saturating_mul(
+            matrix
+                .iter()
+                .map(|(_, v)| v.len().max(1))
+                .product::<usize>(),
+        )
+        .saturating_mul(takes as usize);
+    if expansions > MAX_EXPANSIONS {
+        let loc = shot.takes.as_ref().map_or(Loc::of(&shot.id), Loc::of);
+        sink.error(
+            loc,
+            format!("this shot expands to {expansions} shots, more than the {MAX_EXPANSIONS} one manifest may plan"),
+        )
+        .help("split the table or lower `takes` / the matrix");
+        return None;
+    }
     let scope = Scope {
         table,
         matrix_keys: matrix.iter().map(|(k, _)| k.clone()).collect(),
@@ -746,6 +764,9 @@ fn expand_shot(
     sink.absorb(second_sink);
     out.append(second_out);
 }
+
+/// Most shots one manifest shot may expand to (rows × matrix combinations × takes).
+const MAX_EXPANSIONS: usize = 1_000_000;
 
 /// Tables at least this long are expanded on two threads.
 const PARALLEL_ROWS: usize = 4096;
