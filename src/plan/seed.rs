@@ -23,28 +23,13 @@ pub fn canonical_json(value: &Value) -> String {
 fn write_canonical<'k>(value: &Value, out: &mut String, shot: &dyn Fn(&str) -> Option<&'k str>) {
     match value {
         Value::Object(map) => {
-            let sorted = map.keys().is_sorted();
-            let mut entries: Vec<_> = Vec::new();
-            if !sorted {
-                entries = map.iter().collect();
-                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            }
-            let iter: Box<dyn Iterator<Item = (&String, &Value)>> = if sorted {
-                Box::new(map.iter())
-            } else {
-                Box::new(entries.into_iter())
-            };
             out.push('{');
-            for (i, (k, v)) in iter.enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_str(k, out);
-                out.push(':');
-                match v {
-                    Value::String(s) if k == "shot" => write_str(shot(s).unwrap_or(s), out),
-                    _ => write_canonical(v, out, shot),
-                }
+            if map.keys().is_sorted() {
+                write_entries(map.iter(), out, shot);
+            } else {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                write_entries(entries.into_iter(), out, shot);
             }
             out.push('}');
         }
@@ -64,6 +49,24 @@ fn write_canonical<'k>(value: &Value, out: &mut String, shot: &dyn Fn(&str) -> O
         }
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Null => out.push_str("null"),
+    }
+}
+
+fn write_entries<'v, 'k>(
+    entries: impl Iterator<Item = (&'v String, &'v Value)>,
+    out: &mut String,
+    shot: &dyn Fn(&str) -> Option<&'k str>,
+) {
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(k, out);
+        out.push(':');
+        match v {
+            Value::String(s) if k == "shot" => write_str(shot(s).unwrap_or(s), out),
+            _ => write_canonical(v, out, shot),
+        }
     }
 }
 
