@@ -15,8 +15,17 @@ pub struct LoadError {
 }
 
 /// Parses manifest text. Anchors, aliases and merge keys (`<<: *base`) are expanded.
-pub fn parse_manifest(text: &str) -> Result<RawManifest, LoadError> {
-    serde_saphyr::from_str::<RawManifest>(text).map_err(|e| describe(&e))
+/// Unknown keys are all reported at once; other shape errors one at a time.
+pub fn parse_manifest(text: &str) -> Result<RawManifest, Vec<LoadError>> {
+    serde_saphyr::from_str::<RawManifest>(text).map_err(|e| {
+        if matches!(e.without_snippet(), YamlError::SerdeUnknownField { .. }) {
+            let all = super::keys::unknown_keys(text);
+            if !all.is_empty() {
+                return all;
+            }
+        }
+        vec![describe(&e)]
+    })
 }
 
 fn describe(err: &YamlError) -> LoadError {
@@ -115,7 +124,9 @@ mod tests {
 
     #[test]
     fn unknown_key_suggests_the_close_one() {
-        let err = parse_manifest("version: 1\nshots:\n  - id: a\n    promt: hi\n").unwrap_err();
+        let err = parse_manifest("version: 1\nshots:\n  - id: a\n    promt: hi\n")
+            .unwrap_err()
+            .remove(0);
         assert_eq!(err.message, "unknown key `promt`");
         assert_eq!((err.line, err.column), (Some(4), Some(5)));
         assert!(err.help.unwrap().starts_with("did you mean `prompt`?"));
