@@ -1,7 +1,7 @@
 //! `shotlist plan`: the request graph a manifest expands to, with totals and estimated cost.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal, Write};
 
 use serde::Serialize;
 
@@ -33,24 +33,32 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     }
     let config = Config::load(global.config.as_deref())?;
     let totals = Totals::of(&planned.plan, &config);
-    let text = match args.format {
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let written = match args.format {
         TextOrJson::Json => {
             let json = PlanJson {
                 plan: &planned.plan,
                 totals: &totals,
             };
-            let mut s = serde_json::to_string_pretty(&json)
-                .map_err(|e| Error::Fatal(format!("cannot serialise the plan: {e}")))?;
-            s.push('\n');
-            s
+            serde_json::to_writer_pretty(&mut out, &json)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
         }
-        TextOrJson::Text => render_text(&planned.plan, &totals),
+        TextOrJson::Text => out.write_all(render_text(&planned.plan, &totals).as_bytes()),
     };
-    match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?,
-        None => print!("{text}"),
-    }
+    let target = args
+        .output
+        .as_ref()
+        .map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io(format!("cannot write {target}"), e))?;
     Ok(exit::OK)
 }
 

@@ -15,8 +15,17 @@ pub struct LoadError {
 }
 
 /// Parses manifest text. Anchors, aliases and merge keys (`<<: *base`) are expanded.
-pub fn parse_manifest(text: &str) -> Result<RawManifest, LoadError> {
-    serde_saphyr::from_str::<RawManifest>(text).map_err(|e| describe(&e))
+/// Unknown keys are all reported at once; other shape errors one at a time.
+pub fn parse_manifest(text: &str) -> Result<RawManifest, Vec<LoadError>> {
+    serde_saphyr::from_str::<RawManifest>(text).map_err(|e| {
+        if matches!(e.without_snippet(), YamlError::SerdeUnknownField { .. }) {
+            let all = super::keys::unknown_keys(text);
+            if !all.is_empty() {
+                return all;
+            }
+        }
+        vec![describe(&e)]
+    })
 }
 
 fn describe(err: &YamlError) -> LoadError {
@@ -40,7 +49,7 @@ fn describe(err: &YamlError) -> LoadError {
             format!("missing required key `{field}`"),
             Some(format!("add `{field}:` here")),
         ),
-        other => (clean(&other.to_string()), None),
+        other => explain(&clean(&other.to_string())),
     };
     LoadError {
         message,
@@ -60,6 +69,46 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// Plainer words for the shapes serde reports by type name.
+fn explain(message: &str) -> (String, Option<String>) {
+    let known: [(&str, &str, &str); 6] = [
+        (
+            "untagged enum IntOrTemplate",
+            "expected a whole number or a template",
+            "write e.g. `duration: 5` or `duration: \"{{ row.seconds }}\"`",
+        ),
+        (
+            "untagged enum BoolOrTemplate",
+            "expected true, false or a template",
+            "write e.g. `watermark: false`",
+        ),
+        (
+            "untagged enum DataSource",
+            "a data table is a CSV path or `{ rows: [...] }`",
+            "e.g. `products: data/products.csv` or `cities: { rows: [{ name: Paris }] }`",
+        ),
+        (
+            "untagged enum Scalar",
+            "expected a plain value (text, number or true/false)",
+            "lists and mappings cannot be used here",
+        ),
+        (
+            "expected sequence start",
+            "expected a list here",
+            "write one `- item` per line, or `[a, b]`",
+        ),
+        (
+            "expected mapping start",
+            "expected a mapping (`key: value` lines) here",
+            "indent the keys under this one",
+        ),
+    ];
+    match known.iter().find(|(k, _, _)| message.contains(k)) {
+        Some((_, m, h)) => ((*m).to_owned(), Some((*h).to_owned())),
+        None => (message.to_owned(), None),
+    }
+}
+
 /// serde-saphyr's message without its own location suffix (we report the location separately).
 fn clean(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message);
@@ -75,7 +124,9 @@ mod tests {
 
     #[test]
     fn unknown_key_suggests_the_close_one() {
-        let err = parse_manifest("version: 1\nshots:\n  - id: a\n    promt: hi\n").unwrap_err();
+        let err = parse_manifest("version: 1\nshots:\n  - id: a\n    promt: hi\n")
+            .unwrap_err()
+            .remove(0);
         assert_eq!(err.message, "unknown key `promt`");
         assert_eq!((err.line, err.column), (Some(4), Some(5)));
         assert!(err.help.unwrap().starts_with("did you mean `prompt`?"));

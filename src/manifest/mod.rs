@@ -3,6 +3,7 @@
 //! Nothing here judges meaning: the raw types mirror the YAML so the JSON Schema can be generated
 //! from them, and the plan stage turns them into a validated request graph.
 
+mod keys;
 mod load;
 mod ordered;
 mod raw;

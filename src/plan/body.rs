@@ -63,10 +63,13 @@ pub fn body(inst: &Instance) -> Value {
     if let Some(s) = &inst.seed {
         parameters.insert("seed".into(), json!(s.value));
     }
-    json!({
-        "model": inst.model.id,
-        "prompt": prompt,
-        "duration": inst.duration.value,
-        "metadata": {"input": input, "parameters": parameters},
-    })
+    let mut metadata = Map::new();
+    metadata.insert("input".into(), Value::Object(input));
+    metadata.insert("parameters".into(), Value::Object(parameters));
+    let mut body = Map::new();
+    body.insert("model".into(), json!(inst.model.id));
+    body.insert("prompt".into(), prompt);
+    body.insert("duration".into(), json!(inst.duration.value));
+    body.insert("metadata".into(), Value::Object(metadata));
+    Value::Object(body)
 }

@@ -314,6 +314,15 @@ impl Checker<'_, '_> {
                 "media: r2v takes at most one first_frame".into(),
             );
         }
+        if firsts > 0
+            && let Some(r) = &self.inst.ratio
+            && !r.from_defaults
+        {
+            self.warning(
+                r.loc,
+                "ratio has no effect on r2v with a first_frame (the frame sets the aspect)".into(),
+            );
+        }
         let images = self
             .inst
             .media

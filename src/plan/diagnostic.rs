@@ -65,6 +65,9 @@ impl Diagnostic {
 /// Most diagnostics kept; a broken template over a huge table would otherwise repeat per row.
 const MAX_DIAGNOSTICS: usize = 200;
 
+/// A warning's message and place; with the index of its first copy and how many repeats.
+type RepeatKey = (String, Option<usize>, Option<usize>);
+
 /// Collects diagnostics for one manifest.
 pub struct Sink {
     pub file: PathBuf,
@@ -72,6 +75,8 @@ pub struct Sink {
     dropped: usize,
     dropped_errors: usize,
     scratch: Diagnostic,
+    /// A warning repeated at the same place (one per expanded shot) is kept once and counted.
+    repeats: std::collections::HashMap<RepeatKey, (usize, usize)>,
 }
 
 impl Sink {
@@ -82,11 +87,25 @@ impl Sink {
             dropped: 0,
             dropped_errors: 0,
             scratch: Diagnostic::error(file, None, ""),
+            repeats: std::collections::HashMap::new(),
         }
     }
 
     /// Adds a diagnostic and hands it back for annotation.
     pub fn push(&mut self, d: Diagnostic) -> &mut Diagnostic {
+        if d.severity == Severity::Warning {
+            let key = (d.message.clone(), d.line, d.column);
+            if let Some((index, count)) = self.repeats.get_mut(&key) {
+                *count += 1;
+                let index = *index;
+                if index < self.items.len() {
+                    self.scratch = d;
+                    return &mut self.scratch;
+                }
+            } else if self.items.len() < MAX_DIAGNOSTICS {
+                self.repeats.insert(key, (self.items.len(), 0));
+            }
+        }
         if self.items.len() < MAX_DIAGNOSTICS {
             self.items.push(d);
             let last = self.items.len() - 1;
@@ -111,7 +130,43 @@ impl Sink {
         self.push(d)
     }
 
+    /// Takes over another sink's diagnostics, after this one's.
+    pub fn absorb(&mut self, other: Sink) {
+        self.dropped += other.dropped;
+        self.dropped_errors += other.dropped_errors;
+        let mut counts = vec![0; other.items.len()];
+        for (index, count) in other.repeats.into_values() {
+            if let Some(c) = counts.get_mut(index) {
+                *c = count;
+            }
+        }
+        for (d, extra) in other.items.into_iter().zip(counts) {
+            let key = (d.message.clone(), d.line, d.column);
+            let is_warning = d.severity == Severity::Warning;
+            self.push(d);
+            if is_warning && let Some((_, count)) = self.repeats.get_mut(&key) {
+                *count += extra;
+            }
+        }
+    }
+
+    /// Tells, on each repeated warning, how many more shots have it.
+    fn note_repeats(&mut self) {
+        for (index, count) in std::mem::take(&mut self.repeats).into_values() {
+            if count > 0
+                && let Some(d) = self.items.get_mut(index)
+            {
+                let note = format!("{count} more shot(s) have this warning");
+                d.help = Some(match d.help.take() {
+                    Some(h) => format!("{h} ({note})"),
+                    None => note,
+                });
+            }
+        }
+    }
+
     pub fn finish(mut self) -> Vec<Diagnostic> {
+        self.note_repeats();
         if self.dropped > 0 {
             let severity = if self.dropped_errors > 0 {
                 Severity::Error

@@ -135,9 +135,10 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "shotlist".into()),
     };
+    let base = manifest.parent().unwrap_or(Path::new(""));
     let out_dir = match raw.output.as_ref().and_then(|o| o.dir.as_ref()) {
-        Some(d) => dir.join(&d.value),
-        None => dir.join("out").join(&name),
+        Some(d) => base.join(&d.value),
+        None => base.join("out").join(&name),
     };
 
     let tables = load_tables(&dir, raw, sink);
@@ -156,7 +157,7 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
         .unwrap_or_default();
     let file_template = raw.output.as_ref().and_then(|o| o.file.as_ref());
 
-    let mut instances = Vec::new();
+    let mut instances = super::links::Collected::default();
     for (index, shot) in raw.shots.value.iter().enumerate() {
         let compiled = compile_shot(
             index,
@@ -183,14 +184,10 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
         sink.error(Loc::of(&raw.shots), "the manifest has no shots")
             .help("add at least one entry under `shots:`");
     }
-    let checked: Vec<_> = instances
-        .into_iter()
-        .map(|inst| {
-            let body = super::check::check(&inst, sink);
-            (inst, body)
-        })
-        .collect();
-    let shots = super::links::link(checked, sink);
+    // The tables and templates are no longer needed: free them before linking.
+    drop(tables);
+    drop(templates);
+    let shots = super::links::link(instances, sink);
     Plan {
         name,
         manifest: manifest.to_owned(),
@@ -513,6 +510,24 @@ fn compile_shot<'a>(
         Some(t) => t.value,
         None => 1,
     };
+    let expansions = table
+        .map_or(1, |t| t.rows.len())
+        .saturating_mul(
+            matrix
+                .iter()
+                .map(|(_, v)| v.len().max(1))
+                .product::<usize>(),
+        )
+        .saturating_mul(takes as usize);
+    if expansions > MAX_EXPANSIONS {
+        let loc = shot.takes.as_ref().map_or(Loc::of(&shot.id), Loc::of);
+        sink.error(
+            loc,
+            format!("this shot expands to {expansions} shots, more than the {MAX_EXPANSIONS} one manifest may plan"),
+        )
+        .help("split the table or lower `takes` / the matrix");
+        return None;
+    }
     let scope = Scope {
         table,
         matrix_keys: matrix.iter().map(|(k, _)| k.clone()).collect(),
@@ -704,77 +719,137 @@ fn expand_shot(
     vars: &Value,
     batch_seed: Option<&Spanned<u64>>,
     sink: &mut Sink,
-    out: &mut Vec<Instance>,
+    out: &mut super::links::Collected,
 ) {
-    let rows: Vec<Option<(&crate::manifest::Row, Value)>> = match c.table {
+    let keys: Vec<Value> = c
+        .table
+        .map(|t| t.headers.iter().map(|h| Value::from(h.as_str())).collect())
+        .unwrap_or_default();
+    let rows: Vec<Option<&crate::manifest::Row>> = match c.table {
         None => vec![None],
-        Some(t) => t
-            .rows
-            .iter()
-            .map(|r| {
-                let row = Value::from_pairs(
-                    t.headers
-                        .iter()
-                        .zip(&r.values)
-                        .map(|(h, v)| (h.as_str(), Value::from(v.as_str()))),
-                );
-                Some((r, row))
-            })
-            .collect(),
+        Some(t) => t.rows.iter().map(Some).collect(),
     };
     let combos = if c.matrix.is_empty() {
         vec![Value::UNDEFINED]
     } else {
         combinations(&c.matrix)
     };
-    for row in &rows {
-        let data = row.as_ref().and_then(|(r, _)| {
-            c.table.map(|t| DataLocation {
-                table: t.name.clone(),
-                file: t.file.clone(),
-                row: r.number,
-            })
-        });
-        let row_value = row
-            .as_ref()
-            .map(|(_, v)| v.clone())
-            .unwrap_or(Value::UNDEFINED);
-        for combo in &combos {
-            for take in 1..=c.takes {
-                let base = context! {
-                    row => row_value.clone(),
-                    matrix => combo.clone(),
-                    take => take,
-                    vars => vars.clone(),
-                };
-                let mut r = Renderer {
-                    templates,
-                    sink: &mut *sink,
-                    data: data.as_ref(),
-                    shot: None,
-                    ok: true,
-                };
-                if let Some(w) = &c.when {
-                    match templates.holds(&w.value, &base) {
-                        Ok(true) => {}
-                        Ok(false) => continue,
-                        Err(e) => {
-                            r.fail(w.loc, format!("when: {}", e.message));
-                            continue;
+    out.reserve(
+        rows.len()
+            .saturating_mul(combos.len())
+            .saturating_mul(c.takes as usize),
+    );
+    let job = RowJob {
+        c,
+        templates,
+        vars,
+        batch_seed,
+        keys: &keys,
+        combos: &combos,
+    };
+    // Big tables render on two threads; results are joined back in row order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    if threads < 2 || rows.len() < PARALLEL_ROWS {
+        job.run(&rows, sink, out);
+        return;
+    }
+    let (first, second) = rows.split_at(rows.len() / 2);
+    let mut second_sink = Sink::new(&sink.file);
+    let mut second_out = super::links::Collected::default();
+    second_out.reserve(second.len().saturating_mul(combos.len()));
+    std::thread::scope(|scope| {
+        scope.spawn(|| job.run(second, &mut second_sink, &mut second_out));
+        job.run(first, sink, out);
+    });
+    sink.absorb(second_sink);
+    out.append(second_out);
+}
+
+/// Most shots one manifest shot may expand to (rows × matrix combinations × takes).
+const MAX_EXPANSIONS: usize = 1_000_000;
+
+/// Tables at least this long are expanded on two threads.
+const PARALLEL_ROWS: usize = 4096;
+
+/// Everything a thread needs to expand some rows of one shot.
+struct RowJob<'a, 'b> {
+    c: &'a CompiledShot<'b>,
+    templates: &'a Templates,
+    vars: &'a Value,
+    batch_seed: Option<&'a Spanned<u64>>,
+    keys: &'a [Value],
+    combos: &'a [Value],
+}
+
+impl RowJob<'_, '_> {
+    fn run(
+        &self,
+        rows: &[Option<&crate::manifest::Row>],
+        sink: &mut Sink,
+        out: &mut super::links::Collected,
+    ) {
+        let RowJob {
+            c,
+            templates,
+            vars,
+            batch_seed,
+            keys,
+            combos,
+        } = *self;
+        for &row in rows {
+            let data = row.and_then(|r| {
+                c.table.map(|t| DataLocation {
+                    table: t.name.clone(),
+                    file: t.file.clone(),
+                    row: r.number,
+                })
+            });
+            let row_value = match row {
+                Some(r) => Value::from_pairs(
+                    keys.iter()
+                        .cloned()
+                        .zip(r.values.iter().map(|v| Value::from(v.as_str()))),
+                ),
+                None => Value::UNDEFINED,
+            };
+            for combo in combos {
+                for take in 1..=c.takes {
+                    let base = context! {
+                        row => row_value.clone(),
+                        matrix => combo.clone(),
+                        take => take,
+                        vars => vars.clone(),
+                    };
+                    let mut r = Renderer {
+                        templates,
+                        sink: &mut *sink,
+                        data: data.as_ref(),
+                        shot: None,
+                        ok: true,
+                    };
+                    if let Some(w) = &c.when {
+                        match templates.holds(&w.value, &base) {
+                            Ok(true) => {}
+                            Ok(false) => continue,
+                            Err(e) => {
+                                r.fail(w.loc, format!("when: {}", e.message));
+                                continue;
+                            }
                         }
                     }
-                }
-                let Some(mut id) = r.text("id", &c.id, &base) else {
-                    continue;
-                };
-                id = id.trim().to_owned();
-                if c.takes > 1 && !c.id_uses_take {
-                    id = format!("{id}-take{take}");
-                }
-                r.shot = Some(id.clone());
-                let ctx = context! { id => id.clone(), ..base };
-                if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed) {
-                    out.push(inst);
+                    let Some(mut id) = r.text("id", &c.id, &base) else {
+                        continue;
+                    };
+                    id = id.trim().to_owned();
+                    if c.takes > 1 && !c.id_uses_take {
+                        id = format!("{id}-take{take}");
+                    }
+                    r.shot = Some(id.clone());
+                    let ctx = context! { id => id.clone(), ..base };
+                    if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed) {
+                        let body = super::check::check(&inst, r.sink);
+                        out.push(inst, body);
+                    }
                 }
             }
         }

@@ -1,118 +1,166 @@
 //! Graph rules over all expanded shots: unique ids and file names, `shot:` references,
 //! cycles, upstream durations; then keys in topological order.
+//!
+//! Shots are collected straight into their final [`PlannedShot`] form, with the little that
+//! diagnostics need kept beside them, so a 100,000-row table is planned in one pass of memory.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::diagnostic::{Annotate, Sink};
+use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::{Instance, Target};
 use super::graph::{Plan, PlannedShot};
 use super::model;
 
-pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot> {
-    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(checked.len());
-    let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(checked.len());
-    for (i, (inst, _)) in checked.iter().enumerate() {
-        if let Some(&first) = by_id.get(inst.id.as_str()) {
-            let f = &checked[first].0;
-            let d = sink
-                .error(inst.id_loc, format!("duplicate id `{}`", inst.id))
-                .shot(Some(&inst.id))
-                .data(inst.data.as_ref());
-            let first_at = f
-                .id_loc
-                .map(|l| format!(" at line {}", l.line))
-                .unwrap_or_default();
-            d.help(format!(
-                "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
-                f.id,
-                f.data.as_ref().map(super::expand::describe_row).unwrap_or_default()
-            ));
-            continue;
-        }
-        by_id.insert(&inst.id, i);
-        if let Some(&first) = by_file.get(inst.file.value.as_str()) {
-            sink.error(
-                inst.file.loc.or(inst.id_loc),
-                format!(
-                    "output file `{}` is also the file of shot `{}`; one would overwrite the other",
-                    inst.file.value, checked[first].0.id
-                ),
-            )
-            .shot(Some(&inst.id))
-            .data(inst.data.as_ref())
-            .help("make the output template unique per shot, e.g. `{{ id }}.mp4`");
-        } else {
-            by_file.insert(&inst.file.value, i);
-        }
+/// Where a collected shot came from, for diagnostics while linking.
+struct Origin {
+    id_loc: Option<Loc>,
+    data: Option<DataLocation>,
+    file_loc: Option<Loc>,
+    /// `shot:` media: (media type, upstream id, where it was written).
+    refs: Vec<(String, String, Option<Loc>)>,
+}
+
+/// Checked shots in plan order, ready to link.
+#[derive(Default)]
+pub struct Collected {
+    shots: Vec<PlannedShot>,
+    origins: Vec<Origin>,
+}
+
+impl Collected {
+    pub fn reserve(&mut self, n: usize) {
+        self.shots.reserve(n);
+        self.origins.reserve(n);
     }
 
-    let mut shots: Vec<PlannedShot> = Vec::with_capacity(checked.len());
-    for (inst, body) in &checked {
-        let mut depends_on: Vec<String> = Vec::new();
-        for m in &inst.media {
-            let Target::Shot(up) = &m.target else {
-                continue;
-            };
-            match by_id.get(up.as_str()) {
-                None => {
-                    let d = sink
-                        .error(
-                            m.target_loc,
-                            format!("media `{}`: no shot has the id `{up}`", m.kind),
-                        )
-                        .shot(Some(&inst.id))
-                        .data(inst.data.as_ref());
-                    if by_id.len() <= 10_000 {
-                        let ids: Vec<&str> = by_id.keys().copied().collect();
-                        if let Some(s) = crate::manifest::closest_key(up, &ids) {
-                            d.help(format!("did you mean `{s}`?"));
-                        }
-                    }
-                }
-                Some(&u) => {
-                    let upstream = &checked[u].0;
-                    if let Some((lo, hi)) = model::upstream_limit(&m.kind) {
-                        let d = upstream.duration.value;
-                        if d < lo || d > hi {
-                            sink.error(
-                                m.target_loc,
-                                format!(
-                                    "media `{}`: shot `{up}` lasts {d} s, but {} takes {lo}-{hi} s",
-                                    m.kind, m.kind
-                                ),
-                            )
-                            .shot(Some(&inst.id))
-                            .data(inst.data.as_ref())
-                            .help(format!(
-                                "shorten `{up}` to at most {hi} s or use another media type"
-                            ));
-                        }
-                    }
-                    if !depends_on.contains(up) {
-                        depends_on.push(up.clone());
-                    }
-                }
-            }
-        }
-        shots.push(PlannedShot {
-            id: inst.id.clone(),
+    /// Appends shots collected elsewhere (in plan order after these).
+    pub fn append(&mut self, mut other: Collected) {
+        self.shots.append(&mut other.shots);
+        self.origins.append(&mut other.origins);
+    }
+
+    pub fn push(&mut self, inst: Instance, body: Value) {
+        let ratio = super::body::sent_ratio(&inst);
+        let refs = inst
+            .media
+            .into_iter()
+            .filter_map(|m| match m.target {
+                Target::Shot(up) => Some((m.kind, up, m.target_loc)),
+                Target::Url(_) => None,
+            })
+            .collect();
+        self.shots.push(PlannedShot {
+            id: inst.id,
             key: String::new(),
             model: inst.model.id.to_owned(),
             duration: inst.duration.value,
-            resolution: inst.resolution.value.clone(),
-            ratio: super::body::sent_ratio(inst),
-            seed: inst.seed.as_ref().map(|s| s.value),
+            resolution: inst.resolution.value,
+            ratio,
+            seed: inst.seed.map(|s| s.value),
             source: inst.data.as_ref().map(|d| d.table.clone()),
             row: inst.data.as_ref().map(|d| d.row),
-            depends_on,
-            file: inst.file.value.clone(),
-            body: body.clone(),
+            depends_on: Vec::new(),
+            file: inst.file.value,
+            body,
+        });
+        self.origins.push(Origin {
+            id_loc: inst.id_loc,
+            data: inst.data,
+            file_loc: inst.file.loc,
+            refs,
         });
     }
+}
 
-    report_cycles(&shots, &checked, sink);
+pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
+    let Collected { mut shots, origins } = collected;
+    let mut depends: Vec<Vec<String>> = Vec::with_capacity(shots.len());
+    {
+        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(shots.len());
+        let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(shots.len());
+        for (i, (s, o)) in shots.iter().zip(&origins).enumerate() {
+            if let Some(&first) = by_id.get(s.id.as_str()) {
+                let f = &origins[first];
+                let first_at = f
+                    .id_loc
+                    .map(|l| format!(" at line {}", l.line))
+                    .unwrap_or_default();
+                sink.error(o.id_loc, format!("duplicate id `{}`", s.id))
+                    .shot(Some(&s.id))
+                    .data(o.data.as_ref())
+                    .help(format!(
+                        "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
+                        s.id,
+                        f.data.as_ref().map(super::expand::describe_row).unwrap_or_default()
+                    ));
+                continue;
+            }
+            by_id.insert(&s.id, i);
+            if let Some(&first) = by_file.get(s.file.as_str()) {
+                sink.error(
+                    o.file_loc.or(o.id_loc),
+                    format!(
+                        "output file `{}` is also the file of shot `{}`; one would overwrite the other",
+                        s.file, shots[first].id
+                    ),
+                )
+                .shot(Some(&s.id))
+                .data(o.data.as_ref())
+                .help("make the output template unique per shot, e.g. `{{ id }}.mp4`");
+            } else {
+                by_file.insert(&s.file, i);
+            }
+        }
+        for (s, o) in shots.iter().zip(&origins) {
+            let mut depends_on: Vec<String> = Vec::new();
+            for (kind, up, loc) in &o.refs {
+                match by_id.get(up.as_str()) {
+                    None => {
+                        let d = sink
+                            .error(*loc, format!("media `{kind}`: no shot has the id `{up}`"))
+                            .shot(Some(&s.id))
+                            .data(o.data.as_ref());
+                        if by_id.len() <= 10_000 {
+                            let ids: Vec<&str> = by_id.keys().copied().collect();
+                            if let Some(close) = crate::manifest::closest_key(up, &ids) {
+                                d.help(format!("did you mean `{close}`?"));
+                            }
+                        }
+                    }
+                    Some(&u) => {
+                        if let Some((lo, hi)) = model::upstream_limit(kind) {
+                            let d = shots[u].duration;
+                            if d < lo || d > hi {
+                                sink.error(
+                                    *loc,
+                                    format!(
+                                        "media `{kind}`: shot `{up}` lasts {d} s, but {kind} takes {lo}-{hi} s"
+                                    ),
+                                )
+                                .shot(Some(&s.id))
+                                .data(o.data.as_ref())
+                                .help(format!(
+                                    "shorten `{up}` to at most {hi} s or use another media type"
+                                ));
+                            }
+                        }
+                        if !depends_on.contains(up) {
+                            depends_on.push(up.clone());
+                        }
+                    }
+                }
+            }
+            depends.push(depends_on);
+        }
+    }
+    for (s, d) in shots.iter_mut().zip(depends) {
+        s.depends_on = d;
+    }
+
+    report_cycles(&shots, &origins, sink);
+    drop(origins);
 
     let mut plan = Plan {
         name: String::new(),
@@ -120,37 +168,43 @@ pub fn link(checked: Vec<(Instance, Value)>, sink: &mut Sink) -> Vec<PlannedShot
         out_dir: Default::default(),
         shots,
     };
-    let index: HashMap<String, usize> = plan
+    let order = plan.topological_order();
+    let index: HashMap<&str, usize> = plan
         .shots
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.id.clone(), i))
+        .map(|(i, s)| (s.id.as_str(), i))
         .collect();
-    for i in plan.topological_order() {
-        let key = {
-            let shots = &plan.shots;
-            super::seed::shot_key(&shots[i].body, |up| {
-                index
-                    .get(up)
-                    .map(|&u| shots[u].key.clone())
-                    .filter(|k| !k.is_empty())
-            })
-        };
-        plan.shots[i].key = key;
+    let mut keys: Vec<String> = vec![String::new(); plan.shots.len()];
+    for i in order {
+        keys[i] = super::seed::shot_key(&plan.shots[i].body, |up| {
+            index
+                .get(up)
+                .map(|&u| keys[u].as_str())
+                .filter(|k| !k.is_empty())
+        });
+    }
+    drop(index);
+    for (shot, key) in plan.shots.iter_mut().zip(keys) {
+        shot.key = key;
     }
     plan.shots
 }
 
 /// Reports each cycle once, naming its members in order.
-fn report_cycles(shots: &[PlannedShot], checked: &[(Instance, Value)], sink: &mut Sink) {
+fn report_cycles(shots: &[PlannedShot], origins: &[Origin], sink: &mut Sink) {
     let index: HashMap<&str, usize> = shots
         .iter()
         .enumerate()
+        .filter(|(_, s)| !s.depends_on.is_empty())
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
+    if index.is_empty() {
+        return;
+    }
     let mut state = vec![0u8; shots.len()];
     for start in 0..shots.len() {
-        if state[start] != 0 {
+        if state[start] != 0 || shots[start].depends_on.is_empty() {
             continue;
         }
         let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
@@ -174,14 +228,14 @@ fn report_cycles(shots: &[PlannedShot], checked: &[(Instance, Value)], sink: &mu
                             .map(|&(n, _)| shots[n].id.as_str())
                             .collect();
                         members.push(shots[u].id.as_str());
-                        let inst = &checked[node].0;
-                        let edge = Target::Shot(shots[u].id.clone());
-                        sink.error(
-                            inst.media.iter().find(|m| m.target == edge).and_then(|m| m.target_loc).or(inst.id_loc),
-                            format!("shots form a cycle: {}", members.join(" → ")),
-                        )
-                        .shot(Some(&inst.id))
-                        .help("each shot needs the next one's video; a shot cannot need its own video, directly or through others");
+                        let loc = origins[node]
+                            .refs
+                            .iter()
+                            .find(|(_, id, _)| *id == shots[u].id)
+                            .and_then(|r| r.2);
+                        sink.error(loc, format!("shots form a cycle: {}", members.join(" → ")))
+                            .shot(Some(&shots[node].id))
+                            .help("each shot needs the next one's video; a shot cannot need its own video, directly or through others");
                     }
                     _ => {}
                 }

@@ -87,14 +87,18 @@ pub fn load_and_plan(manifest: &Path) -> Result<Planned, Rejected> {
 pub fn plan_text(manifest: &Path, text: &str) -> Result<Planned, Rejected> {
     let raw = match crate::manifest::parse_manifest(text) {
         Ok(raw) => raw,
-        Err(e) => {
-            let mut d = Diagnostic::error(manifest, None, e.message);
-            d.line = e.line;
-            d.column = e.column;
-            d.help = e.help;
-            return Err(Rejected {
-                diagnostics: vec![d],
-            });
+        Err(errors) => {
+            let diagnostics = errors
+                .into_iter()
+                .map(|e| {
+                    let mut d = Diagnostic::error(manifest, None, e.message);
+                    d.line = e.line;
+                    d.column = e.column;
+                    d.help = e.help;
+                    d
+                })
+                .collect();
+            return Err(Rejected { diagnostics });
         }
     };
     let mut diags = diagnostic::Sink::new(manifest);

@@ -66,7 +66,13 @@ fn span_at(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
                 .nth(column.saturating_sub(1))
                 .map(|(b, _)| b)
                 .unwrap_or(content.len());
-            let len = content[col_byte..].trim_end().len().max(1);
+            // The token up to the end of its line, at most 40 characters (on a char boundary).
+            let token = content[col_byte..].trim_end();
+            let len = token
+                .char_indices()
+                .nth(40)
+                .map_or(token.len(), |(b, _)| b)
+                .max(1);
             return Some((
                 offset + col_byte,
                 len.min(content.len().saturating_sub(col_byte)),

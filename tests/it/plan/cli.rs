@@ -149,3 +149,28 @@ fn plan_text_of_the_demo() {
         .args(["plan", "manifests/product-launch.yaml"]);
     insta_cmd::assert_cmd_snapshot!(cmd);
 }
+
+#[test]
+fn validate_json_names_the_data_row() {
+    let p = Project::new();
+    p.file("data/p.csv", "sku,seconds\nA,5\nB,soon\n").file(
+        "m.yaml",
+        "version: 1\ndata: { p: data/p.csv }\nshots:\n  - id: \"s-{{ row.sku }}\"\n    for_each: p\n    model: t2v\n    prompt: x\n    duration: \"{{ row.seconds }}\"\n",
+    );
+    let r = p.run(&["validate", "--format", "json", "m.yaml"]);
+    r.code(2);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v[0]["message"],
+        "duration: \"soon\" from data/p.csv row 2 is not a whole number"
+    );
+    assert_eq!(v[0]["shot"], "s-B");
+    assert_eq!(
+        v[0]["data"],
+        serde_json::json!({"table": "p", "file": "data/p.csv", "row": 2})
+    );
+    assert_eq!(
+        (v[0]["line"].as_u64(), v[0]["column"].as_u64()),
+        (Some(8), Some(15))
+    );
+}

@@ -1,6 +1,7 @@
 //! Keys, seeds, defaults, expansion order and the request graph.
 
 use serde_json::json;
+use shotlist::plan::Severity;
 use shotlist::plan::seed::{canonical_json, derive_seed};
 
 use super::planned;
@@ -216,4 +217,51 @@ fn chains_and_topological_order() {
         .collect();
     assert_eq!(order, ["a", "b", "c"]);
     assert_eq!(p.chain_lengths(), [1, 2, 3]);
+}
+
+#[test]
+fn big_tables_keep_row_order_and_report_every_row() {
+    let mut csv = String::from("n,seconds\n");
+    for i in 1..=5000 {
+        csv.push_str(&format!("{i},{}\n", if i == 4500 { "x" } else { "5" }));
+    }
+    let manifest = "version: 1\nseed: 3\ndata: { t: t.csv }\nshots:\n  - id: \"s{{ row.n }}\"\n    for_each: t\n    model: t2v\n    prompt: \"n={{ row.n }}\"\n    duration: \"{{ row.seconds }}\"\n";
+    let r = super::rejected(manifest, &[("t.csv", csv.as_bytes())]);
+    let errors: Vec<_> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].data.as_ref().unwrap().row, 4500);
+    // The seed warning repeats for every shot: it is shown once, with the count.
+    let warnings: Vec<_> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .ends_with("(4998 more shot(s) have this warning)"),
+        "{:?}",
+        warnings[0].help
+    );
+
+    let (_dir, ok) = super::plan_in_temp(
+        manifest,
+        &[("t.csv", csv.replace("4500,x", "4500,5").as_bytes())],
+    );
+    let p = ok
+        .unwrap_or_else(|r| panic!("{}", shotlist::plan::render_human(&r.diagnostics)))
+        .plan;
+    assert_eq!(p.shots.len(), 5000);
+    for (i, s) in p.shots.iter().enumerate() {
+        assert_eq!(s.id, format!("s{}", i + 1));
+        assert_eq!(s.row, Some(i + 1));
+        assert_eq!(s.seed, Some(derive_seed(3, &s.id)));
+    }
 }
