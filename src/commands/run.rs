@@ -198,7 +198,7 @@ fn summarise(global: &Global, plan: &Plan, outcome: &Outcome) {
         ResultStatus::Expired,
         ResultStatus::Pending,
     ] {
-        let n = outcome.rows.iter().filter(|r| r.status == status).count();
+        let n = outcome.counts.get(&status).copied().unwrap_or(0);
         if n > 0 || status == ResultStatus::Succeeded {
             parts.push(format!("{n} {}", status.as_str()));
         }

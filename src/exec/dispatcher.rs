@@ -25,7 +25,7 @@ use super::{ExecError, Outcome, RunOptions, Stop};
 use crate::api::{ApiError, Client};
 use crate::journal::{Entry, EventKind, History, Journal};
 use crate::plan::Plan;
-use crate::report::{self, ResultRow};
+use crate::report;
 
 /// Bounded retries of a submit answered with 5xx.
 pub const MAX_SERVER_RETRIES: u32 = 5;
@@ -501,21 +501,13 @@ impl<'a> Dispatcher<'a> {
         Ok(())
     }
 
-    pub(super) fn rows(&self) -> Vec<ResultRow> {
-        self.plan
-            .shots
-            .iter()
-            .zip(&self.rec)
-            .map(|(shot, rec)| rec.row(shot))
-            .collect()
-    }
-
     fn write_results(&mut self, force: bool) -> Result<(), ExecError> {
         if !force && (!self.results_dirty || self.results_at.elapsed() < self.results_every) {
             return Ok(());
         }
         let started = Instant::now();
-        report::write(&self.out_dir, &self.rows())?;
+        let (shots, rec) = (&self.plan.shots, &self.rec);
+        report::write_with(&self.out_dir, shots.len(), |i| rec[i].row(&shots[i]))?;
         self.results_dirty = false;
         self.results_at = Instant::now();
         self.results_every = Duration::from_secs(1).max(started.elapsed() * 10);
@@ -611,14 +603,17 @@ impl<'a> Dispatcher<'a> {
         self.progress.update(self.progress_counts(), true);
         self.progress.finish();
         let stop = self.stop.take().unwrap_or(Stop::Finished);
-        let rows = self.rows();
+        let mut counts = std::collections::BTreeMap::new();
+        for r in &self.rec {
+            *counts.entry(r.status.result()).or_insert(0) += 1;
+        }
         let all_succeeded = self
             .selected
             .iter()
             .zip(&self.rec)
             .all(|(&s, r)| !s || r.status == Status::Succeeded);
         Ok(Outcome {
-            rows,
+            counts,
             stop,
             all_succeeded,
             came_along: Vec::new(),

@@ -73,7 +73,7 @@ async fn a_429_storm_below_the_concurrency_still_creates_each_task_once() {
     let out = dir.path().join("out");
     let p = flat_plan(&out, 10, "storm");
     let outcome = execute(&p, &sim, opts(8)).await;
-    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.rows);
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
     assert!(statuses(&out).iter().all(|s| s == "succeeded"));
 
     let stats = stats_of(&sim).await;
@@ -100,7 +100,7 @@ async fn server_errors_are_retried_and_nothing_is_created_twice() {
     let out = dir.path().join("out");
     let p = flat_plan(&out, 8, "flaky");
     let outcome = execute(&p, &sim, opts(4)).await;
-    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.rows);
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
     let stats = stats_of(&sim).await;
     let errors: u64 = ["submit", "query", "download"]
         .iter()
