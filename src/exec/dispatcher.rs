@@ -540,8 +540,9 @@ impl<'a> Dispatcher<'a> {
             self.write_results(false)?;
             self.progress.update(self.progress_counts(), false);
 
+            // Once stopped, submits already on the wire are waited for, so they are journalled
+            // with their answer instead of becoming `unknown`.
             match &self.stop {
-                Some(Stop::Fatal(_)) => break,
                 Some(_) if self.count(&[Status::Submitting]) == 0 => break,
                 Some(_) => {}
                 None => {
