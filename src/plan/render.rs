@@ -69,7 +69,7 @@ fn span_at(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
             let len = content[col_byte..].trim_end().len().max(1);
             return Some((
                 offset + col_byte,
-                len.min(content.len().saturating_sub(col_byte)).max(0),
+                len.min(content.len().saturating_sub(col_byte)),
             ));
         }
         offset += l.len();

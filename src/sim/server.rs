@@ -63,7 +63,23 @@ impl Sim {
     /// The stats document of `GET /__sim/stats`.
     pub fn stats(&self, with_tasks: bool) -> Value {
         let inner = self.lock();
-        inner.stats.render(&inner.book, Instant::now(), with_tasks)
+        serde_json::to_value(
+            inner
+                .stats
+                .document(&inner.book, Instant::now(), with_tasks),
+        )
+        .unwrap_or(Value::Null)
+    }
+
+    /// The same document as JSON text, written without an intermediate tree.
+    pub fn stats_text(&self, with_tasks: bool) -> String {
+        let inner = self.lock();
+        serde_json::to_string(
+            &inner
+                .stats
+                .document(&inner.book, Instant::now(), with_tasks),
+        )
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
     fn record(&self, route: Route, outcome: Outcome) {
@@ -340,7 +356,11 @@ async fn stats(
     let summary = params
         .get("summary")
         .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-    json(StatusCode::OK, &sim.stats(!summary))
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        sim.stats_text(!summary),
+    )
+        .into_response()
 }
 
 async fn unknown_route(State(sim): State<Arc<Sim>>, method: Method, uri: Uri) -> Response {
@@ -349,4 +369,39 @@ async fn unknown_route(State(sim): State<Arc<Sim>>, method: Method, uri: Uri) ->
         StatusCode::NOT_FOUND,
         &shape::unknown_route(method.as_str(), uri.path()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_spreads_generation_times_around_gen_time() {
+        let sim = Sim::new(
+            SimConfig {
+                gen_time: Duration::from_secs(10),
+                jitter: 0.5,
+                ..SimConfig::default()
+            },
+            SocketAddr::from(([127, 0, 0, 1], 1)),
+        );
+        let mut rng = fastrand::Rng::with_seed(1);
+        let times: Vec<Duration> = (0..200).map(|_| sim.gen_time(&mut rng)).collect();
+        let (min, max) = (times.iter().min().unwrap(), times.iter().max().unwrap());
+        assert!(*min >= Duration::from_secs(5) && *max <= Duration::from_secs(15));
+        assert!(*min < Duration::from_secs(7) && *max > Duration::from_secs(13));
+    }
+
+    #[test]
+    fn no_jitter_means_exactly_gen_time() {
+        let sim = Sim::new(
+            SimConfig {
+                gen_time: Duration::from_millis(1500),
+                ..SimConfig::default()
+            },
+            SocketAddr::from(([127, 0, 0, 1], 1)),
+        );
+        let mut rng = fastrand::Rng::with_seed(1);
+        assert_eq!(sim.gen_time(&mut rng), Duration::from_millis(1500));
+    }
 }

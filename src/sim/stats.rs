@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeSeq, Serializer};
 
 use super::task::{Phase, TaskBook};
 
@@ -49,9 +50,15 @@ impl Stats {
         }
     }
 
-    /// The stats document; `with_tasks` adds the per-task list.
-    pub fn render(&self, book: &TaskBook, now: Instant, with_tasks: bool) -> Value {
-        let mut requests: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+    /// The stats document; `with_tasks` adds the per-task list. It borrows the task book and
+    /// serializes straight from it, so even 100,000 tasks cost no tree of JSON values.
+    pub fn document<'a>(
+        &'a self,
+        book: &'a TaskBook,
+        now: Instant,
+        with_tasks: bool,
+    ) -> Document<'a> {
+        let mut requests: BTreeMap<&'static str, BTreeMap<String, u64>> = BTreeMap::new();
         for route in [Route::Submit, Route::Query, Route::Download] {
             requests.entry(route.name()).or_default();
         }
@@ -65,30 +72,59 @@ impl Stats {
                 .or_default()
                 .insert(label, count);
         }
-        let mut by_status: BTreeMap<&str, u64> = Phase::ALL.iter().map(|p| (p.name(), 0)).collect();
-        let mut list = Vec::new();
-        for (id, task) in book.tasks() {
-            let phase = task.phase_at(now);
-            *by_status.entry(phase.name()).or_default() += 1;
-            if with_tasks {
-                list.push(json!({
-                    "task_id": id,
-                    "model": task.model.id(),
-                    "prompt": &*task.prompt,
-                    "seed": task.seed,
-                    "status": phase.name(),
-                }));
-            }
+        let mut by_status: BTreeMap<&'static str, u64> =
+            Phase::ALL.iter().map(|p| (p.name(), 0)).collect();
+        for (_, task) in book.tasks() {
+            *by_status.entry(task.phase_at(now).name()).or_default() += 1;
         }
-        let mut doc = json!({
-            "tasks_created": book.len(),
-            "by_status": by_status,
-            "requests": requests,
-            "lost_responses": self.lost_responses,
-        });
-        if with_tasks {
-            doc["tasks"] = Value::Array(list);
+        Document {
+            tasks_created: book.len(),
+            by_status,
+            requests,
+            lost_responses: self.lost_responses,
+            tasks: with_tasks.then_some(TaskList { book, now }),
         }
-        doc
+    }
+}
+
+/// The `GET /__sim/stats` document.
+#[derive(Serialize)]
+pub struct Document<'a> {
+    tasks_created: usize,
+    by_status: BTreeMap<&'static str, u64>,
+    requests: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    lost_responses: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<TaskList<'a>>,
+}
+
+/// Every task, in creation order, as `{task_id, model, prompt, seed, status}`.
+pub struct TaskList<'a> {
+    book: &'a TaskBook,
+    now: Instant,
+}
+
+#[derive(Serialize)]
+struct TaskRow<'a> {
+    task_id: String,
+    model: &'static str,
+    prompt: &'a str,
+    seed: Option<u32>,
+    status: &'static str,
+}
+
+impl Serialize for TaskList<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.book.len()))?;
+        for (task_id, task) in self.book.tasks() {
+            seq.serialize_element(&TaskRow {
+                task_id,
+                model: task.model.id(),
+                prompt: &task.prompt,
+                seed: task.seed,
+                status: task.phase_at(self.now).name(),
+            })?;
+        }
+        seq.end()
     }
 }

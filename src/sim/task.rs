@@ -171,10 +171,15 @@ impl TaskBook {
 
     /// Tasks of `key` still queued or in progress at `now`.
     pub fn in_flight(&mut self, key: &str, now: Instant) -> usize {
-        let Some(&k) = self.keys.get(key) else {
-            return 0;
-        };
-        let heap = &mut self.in_flight[k as usize];
+        match self.keys.get(key) {
+            Some(&k) => self.prune(k, now),
+            None => 0,
+        }
+    }
+
+    /// Forgets the finish times of `key`'s finished tasks; returns how many are left.
+    fn prune(&mut self, key: u32, now: Instant) -> usize {
+        let heap = &mut self.in_flight[key as usize];
         while heap.peek().is_some_and(|Reverse(done)| *done <= now) {
             heap.pop();
         }
@@ -195,6 +200,7 @@ impl TaskBook {
             failure: new.failure,
             prompt: new.prompt.into_boxed_str(),
         };
+        self.prune(key, now);
         self.in_flight[key as usize].push(Reverse(task.finished_at()));
         self.tasks.push(task);
         task_id(self.tasks.len() - 1, new.token)

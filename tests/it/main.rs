@@ -1,6 +1,7 @@
 //! The one integration test binary: real processes, real HTTP on loopback, temp dirs.
 
 mod api;
+mod client_sim;
 mod plan;
 mod run;
 mod sim;

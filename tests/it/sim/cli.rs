@@ -140,3 +140,57 @@ fn shotlist_sim_reports_a_busy_port() {
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(stderr.contains("--port 0"), "{stderr}");
 }
+
+#[test]
+fn every_flag_reaches_the_simulator_config() {
+    use clap::Parser;
+    use shotlist::cli::{Cli, Command};
+    use shotlist::sim::Shape;
+    use std::time::Duration;
+
+    let cli = Cli::try_parse_from([
+        "shotlist",
+        "sim",
+        "--port",
+        "0",
+        "--key",
+        "sk-k",
+        "--gen-time",
+        "250ms",
+        "--jitter",
+        "0.25",
+        "--shape",
+        "legacy",
+        "--rate-limit",
+        "7",
+        "--p429",
+        "0.1",
+        "--p502",
+        "0.2",
+        "--p-lost",
+        "0.3",
+        "--fail-rate",
+        "0.4",
+        "--url-ttl",
+        "2m",
+        "--seed",
+        "99",
+    ])
+    .expect("flags parse");
+    let Command::Sim(args) = cli.command else {
+        panic!("not the sim command");
+    };
+    let config = shotlist::commands::sim::config(&args).expect("valid flags");
+    assert_eq!(config.key.as_deref(), Some("sk-k"));
+    assert_eq!(config.gen_time, Duration::from_millis(250));
+    assert_eq!(config.jitter, 0.25);
+    assert_eq!(config.shape, Shape::Legacy);
+    assert_eq!(config.rate_limit, Some(7));
+    assert_eq!(
+        (config.p429, config.p502, config.p_lost, config.fail_rate),
+        (0.1, 0.2, 0.3, 0.4)
+    );
+    assert_eq!(config.url_ttl, Duration::from_secs(120));
+    assert_eq!(config.seed, 99);
+    assert_eq!(args.port, 0);
+}

@@ -231,6 +231,10 @@ async fn with_a_key_only_that_key_is_accepted() {
     let (status, text) =
         send_with_auth(&client, &url, Some(&format!("Bearer {KEY}")), Some(&body)).await;
     assert_eq!(status, 401, "{text}");
+    assert!(
+        !text.contains(KEY) && !text.contains("sk-the-one"),
+        "keys are never echoed: {text}"
+    );
     let (status, text) =
         send_with_auth(&client, &url, Some("Bearer sk-the-one"), Some(&body)).await;
     assert_eq!(status, 200, "{text}");

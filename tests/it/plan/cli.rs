@@ -1,0 +1,151 @@
+//! The `validate`, `plan` and `schema` commands through the real binary.
+
+use crate::support::{Project, shotlist};
+
+const VALID: &str = "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: A cat.\n    duration: 4\n  - id: b\n    model: i2v\n    prompt: The cat jumps.\n    media: [{ type: first_clip, shot: a }]\n";
+const INVALID: &str =
+    "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: A cat.\n    duration: 40\n";
+
+fn project() -> Project {
+    let p = Project::new();
+    p.file("ok.yaml", VALID).file("bad.yaml", INVALID);
+    p
+}
+
+#[test]
+fn validate_exit_codes_and_human_output() {
+    let p = project();
+    let r = p.run(&["validate", "ok.yaml"]);
+    r.code(0);
+    assert!(
+        r.stdout.contains("ok.yaml: valid, 2 shot(s)"),
+        "{}",
+        r.stdout
+    );
+    let r = p.run(&["validate", "ok.yaml", "bad.yaml"]);
+    r.code(2);
+    assert!(
+        r.stdout.contains("bad.yaml: invalid, 1 error(s)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("duration: 40 s is outside 2-15 s for t2v"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("bad.yaml:6:15"),
+        "source snippet header: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn validate_json_and_github_formats() {
+    let p = project();
+    let r = p.run(&["validate", "--format", "json", "bad.yaml"]);
+    r.code(2);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{"severity": "error", "message": "duration: 40 s is outside 2-15 s for t2v",
+            "file": "bad.yaml", "line": 6, "column": 15, "shot": "a", "help": null}])
+    );
+    let r = p.run(&["validate", "--format", "json", "ok.yaml"]);
+    r.code(0);
+    assert_eq!(r.stdout.trim(), "[]");
+    let r = p.run(&["validate", "--format", "github", "bad.yaml"]);
+    r.code(2);
+    assert_eq!(
+        r.stdout,
+        "::error file=bad.yaml,line=6,col=15::duration: 40 s is outside 2-15 s for t2v [shot `a`]\n"
+    );
+}
+
+#[test]
+fn plan_text_lists_shots_in_execution_order_with_cost() {
+    let p = project();
+    p.file(
+        "shotlist.toml",
+        "[pricing.t2v]\n720P = 0.10\n[pricing.\"wan2.7-i2v-2026-04-25\"]\n720P = 0.20\n",
+    );
+    let r = p.run(&["plan", "ok.yaml"]);
+    r.code(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("#  id  model  dur  res   ratio  seed  depends on"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[1].starts_with("1  a   t2v    4s   720P  16:9   -     -"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines[2].starts_with("2  b   i2v    5s   720P  -      -     a"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("2 shot(s), 9 s of video"), "{}", r.stdout);
+    assert!(r.stdout.contains("estimated cost: 1.40"), "{}", r.stdout);
+}
+
+#[test]
+fn plan_json_to_a_file() {
+    let p = project();
+    p.run(&["plan", "ok.yaml", "--format", "json", "-o", "plan.json"])
+        .code(0);
+    let v: serde_json::Value = serde_json::from_str(&p.read("plan.json")).unwrap();
+    assert_eq!(v["name"], "ok");
+    assert_eq!(v["totals"]["shots"], 2);
+    assert_eq!(v["totals"]["seconds"], 9);
+    let b = &v["shots"][1];
+    assert_eq!(b["id"], "b");
+    assert_eq!(b["depends_on"], serde_json::json!(["a"]));
+    assert_eq!(
+        b["body"]["metadata"]["input"]["media"],
+        serde_json::json!([{"type": "first_clip", "shot": "a"}])
+    );
+    assert_eq!(b["key"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn plan_of_an_invalid_manifest_exits_2_with_diagnostics() {
+    let p = project();
+    let r = p.run(&["plan", "bad.yaml"]);
+    r.code(2);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("duration: 40 s"), "{}", r.stderr);
+    let r = p.run(&["plan", "missing.yaml"]);
+    r.code(2);
+    assert!(
+        r.stderr.contains("cannot read the manifest"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn schema_command_prints_the_checked_in_schema() {
+    let out = shotlist().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let disk =
+        std::fs::read_to_string(crate::support::repo_root().join("schemas/manifest.schema.json"))
+            .unwrap();
+    assert_eq!(
+        printed, disk,
+        "regenerate with: cargo run -- schema > schemas/manifest.schema.json"
+    );
+}
+
+#[test]
+fn plan_text_of_the_demo() {
+    let mut cmd = shotlist();
+    cmd.current_dir(crate::support::repo_root())
+        .args(["plan", "manifests/product-launch.yaml"]);
+    insta_cmd::assert_cmd_snapshot!(cmd);
+}
