@@ -139,6 +139,12 @@ impl<'a> Dispatcher<'a> {
             results_at: Instant::now(),
             results_every: Duration::from_secs(1),
         };
+        if !selection.came_along.is_empty() {
+            d.progress.log(&format!(
+                "--only: also running the upstreams these shots need: {}",
+                selection.came_along.join(", ")
+            ));
+        }
         Ok((d, starts, selection.came_along))
     }
 
