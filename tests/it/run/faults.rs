@@ -256,3 +256,60 @@ async fn envelope_and_legacy_shapes_run_to_the_end() {
         assert_eq!(count(&stats, "download", "200"), 2, "{shape:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_that_keeps_getting_502_fails_after_bounded_retries() {
+    let sim = start_sim(SimConfig {
+        p502: 1.0,
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![
+            shot("a", "always 502", None),
+            shot("b", "needs a", Some("a")),
+        ],
+    );
+    let outcome = execute(&p, &sim, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["failed", "skipped"]);
+    let rows = results_json(&out);
+    assert!(
+        rows[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 5 retries")
+    );
+    assert_eq!(rows[0]["attempts"], 6);
+    let stats = stats_of(&sim).await;
+    assert_eq!(count(&stats, "submit", "502"), 6);
+    assert_eq!(stats["tasks_created"], 0);
+    let events = journal_events(&out);
+    let refused = events.iter().filter(|e| e["event"] == "refused").count();
+    assert_eq!(refused, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submits_per_minute_spaces_the_submits() {
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 4, "spaced");
+    let mut o = opts(4);
+    o.submits_per_minute = Some(600);
+    assert_eq!(execute(&p, &sim, o).await.exit_code(), 0);
+    let times: Vec<std::time::SystemTime> = journal_events(&out)
+        .iter()
+        .filter(|e| e["event"] == "submitting")
+        .map(|e| humantime::parse_rfc3339_weak(e["ts"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(times.len(), 4);
+    for pair in times.windows(2) {
+        let gap = pair[1].duration_since(pair[0]).unwrap();
+        assert!(gap >= std::time::Duration::from_millis(95), "{gap:?}");
+    }
+    assert_eq!(stats_of(&sim).await["tasks_created"], 4);
+}
