@@ -18,7 +18,7 @@ use super::backoff::Backoff;
 use super::job::{self, Event, JobContext};
 use super::limiter::Limiter;
 use super::progress::{Counts, Progress};
-use super::resume::{Start, can_feed, decide};
+use super::resume::{Start, can_feed, decide, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
 use super::{ExecError, Outcome, RunOptions, Stop};
@@ -73,9 +73,8 @@ impl<'a> Dispatcher<'a> {
             .shots
             .iter()
             .map(|shot| {
-                decide(history.get(&shot.key), now, opts.flags, |file, sha| {
-                    job::safe_dest(&videos_dir, file)
-                        .is_some_and(|p| sha256_file(&p).is_some_and(|got| got == sha))
+                decide(history.get(&shot.key), now, opts.flags, |h| {
+                    video_intact(&videos_dir, h)
                 })
             })
             .collect();
