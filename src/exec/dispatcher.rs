@@ -522,6 +522,7 @@ impl<'a> Dispatcher<'a> {
     /// Runs until every selected shot is settled, the user interrupts or a fatal error stops it.
     pub(super) async fn run(mut self, handle_ctrl_c: bool) -> Result<Outcome, ExecError> {
         self.flush()?;
+        self.write_results(true)?;
         let ctrl_c = async {
             if handle_ctrl_c {
                 let _ = tokio::signal::ctrl_c().await;

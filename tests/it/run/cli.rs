@@ -167,6 +167,8 @@ fn sigkill_at_many_points_never_creates_a_shot_twice() {
             kills += 1;
         }
         let _ = child.wait();
+        // Results are rewritten atomically while the run goes: a kill never leaves them torn.
+        assert_eq!(results(&p).len(), 9);
         ever_unknown.extend(unknown_ids(&p));
     }
     assert!(kills >= 3, "only {kills} runs were killed");
