@@ -313,3 +313,55 @@ async fn submits_per_minute_spaces_the_submits() {
     }
     assert_eq!(stats_of(&sim).await["tasks_created"], 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_fails_with_the_providers_reason() {
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut bad = shot("bad", "fifty seconds is too long", None);
+    bad.body["duration"] = serde_json::json!(50);
+    bad.body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
+    let p = plan(&out, vec![bad, shot("good", "five seconds", None)]);
+    let outcome = execute(&p, &sim, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["failed", "succeeded"]);
+    let error = results_json(&out)[0]["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("400") && error.contains("duration"),
+        "{error}"
+    );
+    let stats = stats_of(&sim).await;
+    assert_eq!(count(&stats, "submit", "400"), 1);
+    assert_eq!(stats["tasks_created"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_remaining_chain_goes_first() {
+    let sim = start_sim(SimConfig {
+        gen_time: std::time::Duration::from_millis(50),
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![
+            shot("single-1", "first in plan order", None),
+            shot("single-2", "second in plan order", None),
+            shot("head", "heads a chain of three", None),
+            shot("middle", "middle of the chain", Some("head")),
+            shot("tail", "end of the chain", Some("middle")),
+        ],
+    );
+    assert_eq!(execute(&p, &sim, opts(1)).await.exit_code(), 0);
+    let order: Vec<String> = journal_events(&out)
+        .iter()
+        .filter(|e| e["event"] == "submitting")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order, ["head", "middle", "single-1", "single-2", "tail"]);
+    assert_eq!(order.len(), 5);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 5);
+}
