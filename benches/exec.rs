@@ -153,10 +153,24 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+fn current_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--memory-child") {
         let n: usize = args[pos + 1].parse().expect("shot count");
+        let baseline = current_rss_mb();
+        let plan_only = plan(Path::new("unused"), n);
+        let with_plan = current_rss_mb();
+        drop(plan_only);
+        eprintln!("plan of {n} shots alone: {:.1} MB", with_plan - baseline);
         let sim = Sim::start("0s");
         let (elapsed, per_shot) = run(&sim, n, 256, Duration::from_millis(20));
         println!(
@@ -167,14 +181,22 @@ fn main() {
         );
         return;
     }
-    if args.iter().any(|a| a == "--list") {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not and should stay quick.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("exec benchmarks: run them with `cargo bench --bench exec`");
         return;
     }
 
+    let only_memory = std::env::var("SHOTLIST_BENCH_ONLY").is_ok_and(|v| v == "memory");
     println!("## BENCHMARKS (executor)\n");
     println!("| scenario | shots | -j | gen time | poll | wall | ideal | requests/shot |");
     println!("|---|---|---|---|---|---|---|---|");
-    for (n, c, t, poll) in [(64usize, 16usize, 1.0f64, 100u64), (200, 50, 2.0, 250)] {
+    let schedules: &[(usize, usize, f64, u64)] = if only_memory {
+        &[]
+    } else {
+        &[(64, 16, 1.0, 100), (200, 50, 2.0, 250)]
+    };
+    for &(n, c, t, poll) in schedules {
         let sim = Sim::start(&format!("{t}s"));
         let (wall, per_shot) = run(&sim, n, c, Duration::from_millis(poll));
         let ideal = (n.div_ceil(c)) as f64 * t + poll as f64 / 1000.0;
@@ -183,17 +205,19 @@ fn main() {
             wall.as_secs_f64()
         );
     }
-    let sim = Sim::start("0s");
-    let (wall, per_shot) = run(&sim, 10_000, 256, Duration::from_millis(10));
-    println!(
-        "| overhead (target < 10 s) | 10000 | 256 | 0 | 10 ms | {:.2} s | - | {per_shot:.2} |",
-        wall.as_secs_f64()
-    );
-    drop(sim);
+    if !only_memory {
+        let sim = Sim::start("0s");
+        let (wall, per_shot) = run(&sim, 10_000, 256, Duration::from_millis(10));
+        println!(
+            "| overhead (target < 10 s) | 10000 | 256 | 0 | 10 ms | {:.2} s | - | {per_shot:.2} |",
+            wall.as_secs_f64()
+        );
+    }
 
     let n = std::env::var("SHOTLIST_BENCH_MEMORY_SHOTS").unwrap_or_else(|_| "100000".into());
     let output = Command::new(std::env::current_exe().expect("bench binary"))
         .args(["--memory-child", &n])
+        .stderr(Stdio::inherit())
         .output()
         .expect("memory run");
     let text = String::from_utf8_lossy(&output.stdout);

@@ -95,7 +95,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
             eprintln!(
-                "running {} shot(s) from {} with up to {} in flight; output in {}",
+                "{} shot(s) planned from {}; up to {} in flight; output in {}",
                 plan.shots.len(),
                 args.manifest.display(),
                 concurrency,
@@ -111,7 +111,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         Ok::<Outcome, Error>(outcome)
     })?;
     drop(runtime);
-    summarise(global, &plan, &outcome);
+    summarise(&plan, &outcome);
     Ok(outcome.exit_code())
 }
 
@@ -182,13 +182,7 @@ fn init_tracing(global: &Global) {
         .try_init();
 }
 
-fn summarise(global: &Global, plan: &Plan, outcome: &Outcome) {
-    if !outcome.came_along.is_empty() && !global.quiet {
-        eprintln!(
-            "also ran the upstreams the selected shots need: {}",
-            outcome.came_along.join(", ")
-        );
-    }
+fn summarise(plan: &Plan, outcome: &Outcome) {
     let mut parts = Vec::new();
     for status in [
         ResultStatus::Succeeded,
@@ -198,7 +192,7 @@ fn summarise(global: &Global, plan: &Plan, outcome: &Outcome) {
         ResultStatus::Expired,
         ResultStatus::Pending,
     ] {
-        let n = outcome.rows.iter().filter(|r| r.status == status).count();
+        let n = outcome.counts.get(&status).copied().unwrap_or(0);
         if n > 0 || status == ResultStatus::Succeeded {
             parts.push(format!("{n} {}", status.as_str()));
         }

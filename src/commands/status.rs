@@ -62,10 +62,8 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let mut shots = Vec::with_capacity(plan.shots.len());
     for shot in &plan.shots {
         let h = history.get(&shot.key);
-        let start = exec::resume::decide(h, now, Default::default(), |file, sha| {
-            exec::job::safe_dest(&videos, file)
-                .and_then(|p| exec::sha256_file(&p))
-                .is_some_and(|got| got == sha)
+        let start = exec::resume::decide(h, now, Default::default(), |h| {
+            exec::resume::video_intact(&videos, h)
         });
         let standing = match (start, h.map(|h| h.phase())) {
             (Start::Done, _) => Standing::Done,

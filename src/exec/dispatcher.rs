@@ -18,14 +18,14 @@ use super::backoff::Backoff;
 use super::job::{self, Event, JobContext};
 use super::limiter::Limiter;
 use super::progress::{Counts, Progress};
-use super::resume::{Start, can_feed, decide};
+use super::resume::{Start, can_feed, decide, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
 use super::{ExecError, Outcome, RunOptions, Stop};
 use crate::api::{ApiError, Client};
 use crate::journal::{Entry, EventKind, History, Journal};
 use crate::plan::Plan;
-use crate::report::{self, ResultRow};
+use crate::report;
 
 /// Bounded retries of a submit answered with 5xx.
 pub const MAX_SERVER_RETRIES: u32 = 5;
@@ -73,9 +73,8 @@ impl<'a> Dispatcher<'a> {
             .shots
             .iter()
             .map(|shot| {
-                decide(history.get(&shot.key), now, opts.flags, |file, sha| {
-                    job::safe_dest(&videos_dir, file)
-                        .is_some_and(|p| sha256_file(&p).is_some_and(|got| got == sha))
+                decide(history.get(&shot.key), now, opts.flags, |h| {
+                    video_intact(&videos_dir, h)
                 })
             })
             .collect();
@@ -139,6 +138,12 @@ impl<'a> Dispatcher<'a> {
             results_at: Instant::now(),
             results_every: Duration::from_secs(1),
         };
+        if !selection.came_along.is_empty() {
+            d.progress.log(&format!(
+                "--only: also running the upstreams these shots need: {}",
+                selection.came_along.join(", ")
+            ));
+        }
         Ok((d, starts, selection.came_along))
     }
 
@@ -501,21 +506,13 @@ impl<'a> Dispatcher<'a> {
         Ok(())
     }
 
-    pub(super) fn rows(&self) -> Vec<ResultRow> {
-        self.plan
-            .shots
-            .iter()
-            .zip(&self.rec)
-            .map(|(shot, rec)| rec.row(shot))
-            .collect()
-    }
-
     fn write_results(&mut self, force: bool) -> Result<(), ExecError> {
         if !force && (!self.results_dirty || self.results_at.elapsed() < self.results_every) {
             return Ok(());
         }
         let started = Instant::now();
-        report::write(&self.out_dir, &self.rows())?;
+        let (shots, rec) = (&self.plan.shots, &self.rec);
+        report::write_with(&self.out_dir, shots.len(), |i| rec[i].row(&shots[i]))?;
         self.results_dirty = false;
         self.results_at = Instant::now();
         self.results_every = Duration::from_secs(1).max(started.elapsed() * 10);
@@ -525,6 +522,7 @@ impl<'a> Dispatcher<'a> {
     /// Runs until every selected shot is settled, the user interrupts or a fatal error stops it.
     pub(super) async fn run(mut self, handle_ctrl_c: bool) -> Result<Outcome, ExecError> {
         self.flush()?;
+        self.write_results(true)?;
         let ctrl_c = async {
             if handle_ctrl_c {
                 let _ = tokio::signal::ctrl_c().await;
@@ -548,8 +546,9 @@ impl<'a> Dispatcher<'a> {
             self.write_results(false)?;
             self.progress.update(self.progress_counts(), false);
 
+            // Once stopped, submits already on the wire are waited for, so they are journalled
+            // with their answer instead of becoming `unknown`.
             match &self.stop {
-                Some(Stop::Fatal(_)) => break,
                 Some(_) if self.count(&[Status::Submitting]) == 0 => break,
                 Some(_) => {}
                 None => {
@@ -611,14 +610,17 @@ impl<'a> Dispatcher<'a> {
         self.progress.update(self.progress_counts(), true);
         self.progress.finish();
         let stop = self.stop.take().unwrap_or(Stop::Finished);
-        let rows = self.rows();
+        let mut counts = std::collections::BTreeMap::new();
+        for r in &self.rec {
+            *counts.entry(r.status.result()).or_insert(0) += 1;
+        }
         let all_succeeded = self
             .selected
             .iter()
             .zip(&self.rec)
             .all(|(&s, r)| !s || r.status == Status::Succeeded);
         Ok(Outcome {
-            rows,
+            counts,
             stop,
             all_succeeded,
             came_along: Vec::new(),

@@ -25,7 +25,7 @@ pub use resume::ResumeFlags;
 use crate::api::Client;
 use crate::journal::{self, Journal, JournalError};
 use crate::plan::Plan;
-use crate::report::{ReportError, ResultRow};
+use crate::report::{ReportError, ResultStatus};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -71,8 +71,8 @@ pub enum Stop {
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// The results rows, plan order.
-    pub rows: Vec<ResultRow>,
+    /// How many shots ended in each results status (the table itself is in the files).
+    pub counts: std::collections::BTreeMap<ResultStatus, usize>,
     pub stop: Stop,
     /// Every selected shot succeeded.
     pub all_succeeded: bool,
@@ -118,11 +118,10 @@ pub async fn execute(plan: &Plan, client: Client, opts: RunOptions) -> Result<Ou
         "cannot create {}",
         out.join("videos").display()
     )))?;
-    let plan_json = serde_json::to_vec_pretty(plan).map_err(|e| ExecError::Io {
-        context: "cannot serialise the plan".into(),
-        source: std::io::Error::other(e),
+    crate::report::write_atomic_with(&out.join("plan.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, plan).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
     })?;
-    crate::report::write_atomic(&out.join("plan.json"), &plan_json)?;
     let journal_path: PathBuf = out.join(journal::FILE_NAME);
     let (history, _torn) = journal::replay_file(&journal_path)
         .map_err(io(format!("cannot read {}", journal_path.display())))?;

@@ -46,13 +46,13 @@ fn age(ts: Option<&str>, now: SystemTime) -> Option<Duration> {
     Some(now.duration_since(t).unwrap_or_default())
 }
 
-/// Decides the first step. `file_matches(file, sha256)` says whether the recorded download is
-/// still on disk with that hash.
+/// Decides the first step. `video_intact(history)` says whether the recorded download is still
+/// on disk with its hash (see [`video_intact`]).
 pub fn decide(
     history: Option<&History>,
     now: SystemTime,
     flags: ResumeFlags,
-    file_matches: impl FnOnce(&str, &str) -> bool,
+    video_intact: impl FnOnce(&History) -> bool,
 ) -> Start {
     let Some(h) = history else {
         return Start::Submit;
@@ -73,8 +73,7 @@ pub fn decide(
         Phase::NotStarted => Start::Submit,
         Phase::Downloaded => {
             let file = h.file.as_deref().unwrap_or_default();
-            let sha = h.sha256.as_deref().unwrap_or_default();
-            if file_matches(file, sha) {
+            if video_intact(h) {
                 Start::Done
             } else if let Some(url) = url_fresh() {
                 Start::Download { url }
@@ -139,6 +138,24 @@ pub fn decide(
     }
 }
 
+/// Whether the video `h` records is in `videos_dir` with its size and SHA-256 (the size is
+/// checked first, so a changed file is usually caught without reading it).
+pub fn video_intact(videos_dir: &std::path::Path, h: &History) -> bool {
+    let (Some(file), Some(sha)) = (h.file.as_deref(), h.sha256.as_deref()) else {
+        return false;
+    };
+    let Some(path) = super::job::safe_dest(videos_dir, file) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return false;
+    };
+    if h.bytes.is_some_and(|b| b != meta.len()) {
+        return false;
+    }
+    super::sha256_file(&path).is_some_and(|got| got == sha)
+}
+
 /// Whether an upstream URL stamped `finished_at` may still feed a dependant.
 pub fn can_feed(finished_at: Option<&str>, now: SystemTime) -> bool {
     age(finished_at, now).is_some_and(|a| a < FEED_TTL)
@@ -160,7 +177,7 @@ mod tests {
 
     fn start(events: &[Entry], flags: ResumeFlags, file_ok: bool) -> Start {
         let map = replay(events);
-        decide(map.get(KEY), SystemTime::now(), flags, |_, _| file_ok)
+        decide(map.get(KEY), SystemTime::now(), flags, |_| file_ok)
     }
 
     const NONE: ResumeFlags = ResumeFlags {
@@ -301,6 +318,25 @@ mod tests {
                 url: "http://v/2.mp4".into()
             }
         );
+    }
+
+    #[test]
+    fn an_intact_video_needs_its_size_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.mp4"), b"abcd").unwrap();
+        let sha = crate::exec::sha256_file(&dir.path().join("a.mp4")).unwrap();
+        let h = |bytes: u64, sha: &str| History {
+            file: Some("a.mp4".into()),
+            sha256: Some(sha.into()),
+            bytes: Some(bytes),
+            ..History::default()
+        };
+        assert!(video_intact(dir.path(), &h(4, &sha)));
+        assert!(!video_intact(dir.path(), &h(5, &sha)));
+        std::fs::write(dir.path().join("a.mp4"), b"abce").unwrap();
+        assert!(!video_intact(dir.path(), &h(4, &sha)));
+        std::fs::remove_file(dir.path().join("a.mp4")).unwrap();
+        assert!(!video_intact(dir.path(), &h(4, &sha)));
     }
 
     #[test]

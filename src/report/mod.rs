@@ -13,7 +13,7 @@ pub const CSV_FILE: &str = "results.csv";
 pub const JSON_FILE: &str = "results.json";
 
 /// A shot's final (or current) state, as users see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResultStatus {
     Succeeded,
@@ -79,33 +79,35 @@ pub fn elapsed_between(from: Option<&str>, to: Option<&str>) -> Option<f64> {
 
 /// Writes both files into `dir` atomically.
 pub fn write(dir: &Path, rows: &[ResultRow]) -> Result<(), ReportError> {
-    let mut csv_buf = Vec::with_capacity(rows.len() * 256 + 256);
-    {
-        let mut w = csv::Writer::from_writer(&mut csv_buf);
-        for row in rows {
-            w.serialize(row).map_err(|e| ReportError {
-                path: dir.join(CSV_FILE),
-                source: std::io::Error::other(e),
-            })?;
+    write_with(dir, rows.len(), |i| rows[i].clone())
+}
+
+/// Writes both files into `dir` atomically, building row `i` with `row_at(i)` as it goes, so a
+/// large table is never held in memory whole.
+pub fn write_with(
+    dir: &Path,
+    len: usize,
+    row_at: impl Fn(usize) -> ResultRow,
+) -> Result<(), ReportError> {
+    let csv_path = dir.join(CSV_FILE);
+    write_atomic_with(&csv_path, |out| {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(out);
+        w.write_record(HEADER).map_err(std::io::Error::other)?;
+        for i in 0..len {
+            w.serialize(row_at(i)).map_err(std::io::Error::other)?;
         }
-        if rows.is_empty() {
-            w.write_record(HEADER).map_err(|e| ReportError {
-                path: dir.join(CSV_FILE),
-                source: std::io::Error::other(e),
-            })?;
-        }
-        w.flush().map_err(|source| ReportError {
-            path: dir.join(CSV_FILE),
-            source,
-        })?;
-    }
-    write_atomic(&dir.join(CSV_FILE), &csv_buf)?;
-    let mut json_buf = serde_json::to_vec_pretty(rows).map_err(|e| ReportError {
-        path: dir.join(JSON_FILE),
-        source: std::io::Error::other(e),
+        w.flush()
     })?;
-    json_buf.push(b'\n');
-    write_atomic(&dir.join(JSON_FILE), &json_buf)
+    write_atomic_with(&dir.join(JSON_FILE), |out| {
+        out.write_all(b"[")?;
+        for i in 0..len {
+            out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
+            serde_json::to_writer(&mut *out, &row_at(i)).map_err(std::io::Error::other)?;
+        }
+        out.write_all(if len == 0 { b"]\n" } else { b"\n]\n" })
+    })
 }
 
 /// The column names, in order.
@@ -133,13 +135,23 @@ pub const HEADER: [&str; 19] = [
 
 /// Replaces `path` with `data` through a temporary file in the same folder.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ReportError> {
+    write_atomic_with(path, |out| out.write_all(data))
+}
+
+/// Replaces `path` with what `fill` writes, through a buffered temporary file in the same folder.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), ReportError> {
     let err = |source| ReportError {
         path: path.to_owned(),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(data).map_err(err)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+    fill(&mut out).map_err(err)?;
+    let tmp = out.into_inner().map_err(|e| err(e.into_error()))?;
     tmp.as_file().sync_data().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())

@@ -167,6 +167,8 @@ fn sigkill_at_many_points_never_creates_a_shot_twice() {
             kills += 1;
         }
         let _ = child.wait();
+        // Results are rewritten atomically while the run goes: a kill never leaves them torn.
+        assert_eq!(results(&p).len(), 9);
         ever_unknown.extend(unknown_ids(&p));
     }
     assert!(kills >= 3, "only {kills} runs were killed");
@@ -236,4 +238,60 @@ fn ctrl_c_stops_keeps_state_and_says_how_to_resume() {
     let resumed = crate::support::Run::from(run_cmd(&p, &sim, &["-q"]).output().unwrap());
     resumed.code(0);
     assert_eq!(sim.stats()["tasks_created"].as_u64().unwrap(), 6);
+}
+
+#[test]
+fn config_supplies_url_key_and_poll_and_flags_win_over_it() {
+    let p = project(1);
+    let sim = SimProcess::start(&["--key", SECRET, "--gen-time", "100ms"]);
+    p.file(
+        "shotlist.toml",
+        "[api]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"MY_SHOTLIST_KEY\"\n\
+         [run]\nconcurrency = 1\npoll = \"50ms\"\n",
+    );
+    // The config's URL is dead; the flag wins, the key comes from the configured variable.
+    let mut cmd = p.cmd(&[
+        "run",
+        "batch.yaml",
+        "--base-url",
+        &sim.url,
+        "--out",
+        "elsewhere",
+    ]);
+    cmd.env("MY_SHOTLIST_KEY", SECRET);
+    let run = crate::support::Run::from(cmd.output().unwrap());
+    run.code(0);
+    assert!(run.stderr.contains("up to 1 in flight"), "{}", run.stderr);
+    let rows: Vec<Value> = serde_json::from_str(&p.read("elsewhere/results.json")).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"));
+    assert!(!p.path("out").exists());
+    assert_eq!(sim.stats()["tasks_created"], 2);
+
+    // GRAVITEX_API_KEY is not the configured variable, so it is not used.
+    let mut cmd = p.cmd(&["run", "batch.yaml", "--base-url", &sim.url]);
+    cmd.env("GRAVITEX_API_KEY", SECRET);
+    let run = crate::support::Run::from(cmd.output().unwrap());
+    run.code(2);
+    assert!(run.stderr.contains("MY_SHOTLIST_KEY"), "{}", run.stderr);
+}
+
+#[test]
+fn status_text_counts_and_names_what_needs_attention() {
+    let p = project(1);
+    let sim = SimProcess::start(&["--gen-time", "100ms", "--fail-rate", "1"]);
+    let run = crate::support::Run::from(run_cmd(&p, &sim, &["-q"]).output().unwrap());
+    run.code(1);
+    let status = p.run(&["status", "batch.yaml"]);
+    status.code(0);
+    assert!(status.stdout.contains("1 failed"), "{}", status.stdout);
+    assert!(status.stdout.contains("1 not started"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("failed teaser-p0"),
+        "{}",
+        status.stdout
+    );
+    let rows = results(&p);
+    assert_eq!(rows[0]["status"], "failed");
+    assert_eq!(rows[1]["status"], "skipped");
 }

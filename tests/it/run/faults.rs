@@ -73,7 +73,7 @@ async fn a_429_storm_below_the_concurrency_still_creates_each_task_once() {
     let out = dir.path().join("out");
     let p = flat_plan(&out, 10, "storm");
     let outcome = execute(&p, &sim, opts(8)).await;
-    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.rows);
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
     assert!(statuses(&out).iter().all(|s| s == "succeeded"));
 
     let stats = stats_of(&sim).await;
@@ -100,7 +100,7 @@ async fn server_errors_are_retried_and_nothing_is_created_twice() {
     let out = dir.path().join("out");
     let p = flat_plan(&out, 8, "flaky");
     let outcome = execute(&p, &sim, opts(4)).await;
-    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.rows);
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
     let stats = stats_of(&sim).await;
     let errors: u64 = ["submit", "query", "download"]
         .iter()
@@ -255,4 +255,113 @@ async fn envelope_and_legacy_shapes_run_to_the_end() {
         assert_eq!(stats["tasks_created"], 3, "{shape:?}");
         assert_eq!(count(&stats, "download", "200"), 2, "{shape:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_that_keeps_getting_502_fails_after_bounded_retries() {
+    let sim = start_sim(SimConfig {
+        p502: 1.0,
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![
+            shot("a", "always 502", None),
+            shot("b", "needs a", Some("a")),
+        ],
+    );
+    let outcome = execute(&p, &sim, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["failed", "skipped"]);
+    let rows = results_json(&out);
+    assert!(
+        rows[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 5 retries")
+    );
+    assert_eq!(rows[0]["attempts"], 6);
+    let stats = stats_of(&sim).await;
+    assert_eq!(count(&stats, "submit", "502"), 6);
+    assert_eq!(stats["tasks_created"], 0);
+    let events = journal_events(&out);
+    let refused = events.iter().filter(|e| e["event"] == "refused").count();
+    assert_eq!(refused, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submits_per_minute_spaces_the_submits() {
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 4, "spaced");
+    let mut o = opts(4);
+    o.submits_per_minute = Some(600);
+    assert_eq!(execute(&p, &sim, o).await.exit_code(), 0);
+    let times: Vec<std::time::SystemTime> = journal_events(&out)
+        .iter()
+        .filter(|e| e["event"] == "submitting")
+        .map(|e| humantime::parse_rfc3339_weak(e["ts"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(times.len(), 4);
+    for pair in times.windows(2) {
+        let gap = pair[1].duration_since(pair[0]).unwrap();
+        assert!(gap >= std::time::Duration::from_millis(95), "{gap:?}");
+    }
+    assert_eq!(stats_of(&sim).await["tasks_created"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_fails_with_the_providers_reason() {
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut bad = shot("bad", "fifty seconds is too long", None);
+    bad.body["duration"] = serde_json::json!(50);
+    bad.body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
+    let p = plan(&out, vec![bad, shot("good", "five seconds", None)]);
+    let outcome = execute(&p, &sim, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["failed", "succeeded"]);
+    let error = results_json(&out)[0]["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("400") && error.contains("duration"),
+        "{error}"
+    );
+    let stats = stats_of(&sim).await;
+    assert_eq!(count(&stats, "submit", "400"), 1);
+    assert_eq!(stats["tasks_created"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_remaining_chain_goes_first() {
+    let sim = start_sim(SimConfig {
+        gen_time: std::time::Duration::from_millis(50),
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![
+            shot("single-1", "first in plan order", None),
+            shot("single-2", "second in plan order", None),
+            shot("head", "heads a chain of three", None),
+            shot("middle", "middle of the chain", Some("head")),
+            shot("tail", "end of the chain", Some("middle")),
+        ],
+    );
+    assert_eq!(execute(&p, &sim, opts(1)).await.exit_code(), 0);
+    let order: Vec<String> = journal_events(&out)
+        .iter()
+        .filter(|e| e["event"] == "submitting")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order, ["head", "middle", "single-1", "single-2", "tail"]);
+    assert_eq!(order.len(), 5);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 5);
 }

@@ -65,7 +65,7 @@ async fn an_interrupted_run_polls_its_tasks_again_instead_of_resubmitting() {
     assert!(cut.is_err(), "the run should still have been going");
     assert_eq!(stats_of(&sim).await["tasks_created"], 4);
     let outcome = execute(&p, &sim, opts(4)).await;
-    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.rows);
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
     let stats = stats_of(&sim).await;
     assert_eq!(stats["tasks_created"], 4);
     assert_eq!(count(&stats, "submit", "200"), 4);
@@ -134,4 +134,48 @@ async fn only_runs_the_selection_and_the_upstreams_it_needs() {
     assert_eq!(outcome.came_along, ["open"]);
     assert_eq!(statuses(&out), ["succeeded", "succeeded", "pending"]);
     assert_eq!(stats_of(&sim).await["tasks_created"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_url_older_than_23_hours_cannot_feed_a_dependant() {
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![
+            shot("a", "stale a", None),
+            shot("b", "b needs a", Some("a")),
+        ],
+    );
+    // A journal from yesterday: `a` finished and downloaded 23.5 h ago; its video is intact.
+    std::fs::create_dir_all(out.join("videos")).unwrap();
+    std::fs::write(out.join("videos/a.mp4"), b"yesterday's video").unwrap();
+    let sha = shotlist::exec::sha256_file(&out.join("videos/a.mp4")).unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(23 * 3600 + 1800);
+    let ts = humantime::format_rfc3339_millis(old).to_string();
+    let key = &p.shots[0].key;
+    let lines = [
+        json!({"ts": ts, "event": "submitting", "id": "a", "key": key, "attempt": 1}),
+        json!({"ts": ts, "event": "submitted", "id": "a", "key": key, "task_id": "video_old"}),
+        json!({"ts": ts, "event": "succeeded", "id": "a", "key": key, "url": "http://127.0.0.1:9/files/video_old.mp4"}),
+        json!({"ts": ts, "event": "downloaded", "id": "a", "key": key, "file": "a.mp4", "sha256": sha, "bytes": 17}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(out.join("journal.jsonl"), text).unwrap();
+
+    let outcome = execute(&p, &sim, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    let rows = results_json(&out);
+    assert_eq!(rows[0]["status"], "succeeded");
+    assert_eq!(rows[1]["status"], "skipped");
+    assert!(
+        rows[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("older than 23 h"),
+        "{}",
+        rows[1]
+    );
+    assert_eq!(stats_of(&sim).await["tasks_created"], 0);
 }
