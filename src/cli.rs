@@ -77,8 +77,9 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     pub manifest: PathBuf,
-    /// Run against the built-in simulator, started in this process (no key needed).
-    #[arg(long, conflicts_with = "base_url")]
+    /// Run against the built-in simulator, started in this process (no key needed);
+    /// takes priority over --base-url and GRAVITEX_BASE_URL.
+    #[arg(long)]
     pub sim: bool,
     /// Provider base URL.
     #[arg(long, env = "GRAVITEX_BASE_URL", value_name = "URL")]
