@@ -1,12 +1,177 @@
-//! The request body, exactly the reference's Wan 2.7 form.
+//! The request body, exactly the reference's Wan 2.7 form, kept as canonical JSON text.
+//!
+//! A plan of 100,000 shots holds 100,000 bodies for the whole run; as `serde_json::Value`s
+//! (four maps each) they cost about 3 KB a shot, as text about 500 bytes. The text is written
+//! directly in canonical form (keys sorted, no whitespace), which is also what a shot's key
+//! hashes, and a `Value` is built only where one is needed: when a shot is sent.
 
-use serde_json::{Map, Value, json};
+use std::fmt::{self, Write as _};
+
+use serde::de::Error as _;
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
 use super::expand::{Instance, Target};
 use super::model::Kind;
+use super::seed::{canonical_json, write_str};
 
 /// The ratio sent for t2v and r2v when the manifest sets none.
 pub const DEFAULT_RATIO: &str = "16:9";
+
+/// A request body as canonical JSON text (object keys sorted, no whitespace).
+///
+/// Serialises as the JSON it holds (pretty writers indent it like any other value), so
+/// `plan.json` reads the same as if the body were a `Value`; equality compares the text,
+/// which for canonical JSON is equality of the values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Body(Box<str>);
+
+impl Body {
+    /// The canonical JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The body as a `Value`, built afresh.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).expect("a Body always holds the JSON it was built from")
+    }
+}
+
+impl From<&Value> for Body {
+    fn from(value: &Value) -> Self {
+        Body(canonical_json(value).into_boxed_str())
+    }
+}
+
+impl From<Value> for Body {
+    fn from(value: Value) -> Self {
+        Body::from(&value)
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Fragment(&self.0).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if !value.is_object() {
+            return Err(D::Error::custom("a request body must be a JSON object"));
+        }
+        Ok(Body::from(&value))
+    }
+}
+
+/// One JSON value inside a body's canonical text, serialised as the value it spells.
+struct Fragment<'a>(&'a str);
+
+impl Serialize for Fragment<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = self.0;
+        let bad = || S::Error::custom(format_args!("malformed body JSON near `{text:.40}`"));
+        match text.as_bytes().first() {
+            Some(b'{') => {
+                let mut map = serializer.serialize_map(None)?;
+                let mut rest = inside(text, '}').ok_or_else(bad)?;
+                while !rest.is_empty() {
+                    let key_len = value_len(rest).ok_or_else(bad)?;
+                    let key = unquote(&rest[..key_len]).ok_or_else(bad)?;
+                    rest = rest[key_len..].strip_prefix(':').ok_or_else(bad)?;
+                    let len = value_len(rest).ok_or_else(bad)?;
+                    map.serialize_entry(key.as_ref(), &Fragment(&rest[..len]))?;
+                    rest = rest[len..].strip_prefix(',').unwrap_or(&rest[len..]);
+                }
+                map.end()
+            }
+            Some(b'[') => {
+                let mut seq = serializer.serialize_seq(None)?;
+                let mut rest = inside(text, ']').ok_or_else(bad)?;
+                while !rest.is_empty() {
+                    let len = value_len(rest).ok_or_else(bad)?;
+                    seq.serialize_element(&Fragment(&rest[..len]))?;
+                    rest = rest[len..].strip_prefix(',').unwrap_or(&rest[len..]);
+                }
+                seq.end()
+            }
+            Some(b'"') => serializer.serialize_str(&unquote(text).ok_or_else(bad)?),
+            Some(b't') => serializer.serialize_bool(true),
+            Some(b'f') => serializer.serialize_bool(false),
+            Some(b'n') => serializer.serialize_unit(),
+            _ => {
+                if let Ok(n) = text.parse::<u64>() {
+                    serializer.serialize_u64(n)
+                } else if let Ok(n) = text.parse::<i64>() {
+                    serializer.serialize_i64(n)
+                } else {
+                    serializer.serialize_f64(text.parse().map_err(|_| bad())?)
+                }
+            }
+        }
+    }
+}
+
+/// The text between an object's or array's brackets.
+fn inside(text: &str, close: char) -> Option<&str> {
+    text.get(1..)?.strip_suffix(close)
+}
+
+/// Length of the JSON value at the start of canonical `text`.
+fn value_len(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => {
+                    in_string = false;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b',' | b':' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    (depth == 0 && !in_string && !bytes.is_empty()).then_some(bytes.len())
+}
+
+/// The string a JSON string literal spells; borrowed when it has no escapes.
+fn unquote(literal: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(literal).ok().map(Into::into)
+    } else {
+        Some(inner.into())
+    }
+}
 
 /// The ratio a shot sends: never for i2v, the default for t2v and r2v.
 pub fn sent_ratio(inst: &Instance) -> Option<String> {
@@ -23,53 +188,123 @@ pub fn sent_ratio(inst: &Instance) -> Option<String> {
 
 /// `prompt` and `duration` in both places; resolution, duration, prompt_extend and watermark
 /// always; ratio never for i2v; seed when the shot has one. `shot:` media stay `{type, shot}`.
-pub fn body(inst: &Instance) -> Value {
-    let prompt = Value::String(inst.prompt.value.clone());
-    let mut input = Map::new();
-    input.insert("prompt".into(), prompt.clone());
-    if let Some(n) = &inst.negative_prompt {
-        input.insert("negative_prompt".into(), Value::String(n.value.clone()));
-    }
+///
+/// Written key by key in sorted order, so the text is canonical without building a `Value`.
+pub fn body(inst: &Instance) -> Body {
+    let mut prompt = String::with_capacity(inst.prompt.value.len() + 2);
+    write_str(&inst.prompt.value, &mut prompt);
+    let mut out = String::with_capacity(2 * prompt.len() + 320);
+    let duration = inst.duration.value;
+    let _ = write!(out, "{{\"duration\":{duration}");
+    out.push_str(",\"metadata\":{\"input\":{");
     if let Some(a) = &inst.audio_url {
-        input.insert("audio_url".into(), Value::String(a.value.clone()));
+        out.push_str("\"audio_url\":");
+        write_str(&a.value, &mut out);
+        out.push(',');
     }
     if !inst.media.is_empty() {
-        let media = inst
-            .media
-            .iter()
-            .map(|m| {
-                let mut item = Map::new();
-                item.insert("type".into(), Value::String(m.kind.clone()));
-                match &m.target {
-                    Target::Url(u) => item.insert("url".into(), Value::String(u.clone())),
-                    Target::Shot(s) => item.insert("shot".into(), Value::String(s.clone())),
-                };
-                if let Some((v, _)) = &m.voice {
-                    item.insert("reference_voice".into(), Value::String(v.clone()));
-                }
-                Value::Object(item)
-            })
-            .collect();
-        input.insert("media".into(), Value::Array(media));
+        out.push_str("\"media\":[");
+        for (i, m) in inst.media.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('{');
+            if let Some((v, _)) = &m.voice {
+                out.push_str("\"reference_voice\":");
+                write_str(v, &mut out);
+                out.push(',');
+            }
+            if let Target::Shot(s) = &m.target {
+                out.push_str("\"shot\":");
+                write_str(s, &mut out);
+                out.push(',');
+            }
+            out.push_str("\"type\":");
+            write_str(&m.kind, &mut out);
+            if let Target::Url(u) = &m.target {
+                out.push_str(",\"url\":");
+                write_str(u, &mut out);
+            }
+            out.push('}');
+        }
+        out.push_str("],");
     }
-    let mut parameters = Map::new();
-    parameters.insert("resolution".into(), json!(inst.resolution.value));
+    if let Some(n) = &inst.negative_prompt {
+        out.push_str("\"negative_prompt\":");
+        write_str(&n.value, &mut out);
+        out.push(',');
+    }
+    out.push_str("\"prompt\":");
+    out.push_str(&prompt);
+    let _ = write!(out, "}},\"parameters\":{{\"duration\":{duration}");
+    out.push_str(",\"prompt_extend\":");
+    out.push_str(bool_text(inst.prompt_extend.value));
     if let Some(r) = sent_ratio(inst) {
-        parameters.insert("ratio".into(), json!(r));
+        out.push_str(",\"ratio\":");
+        write_str(&r, &mut out);
     }
-    parameters.insert("duration".into(), json!(inst.duration.value));
-    parameters.insert("prompt_extend".into(), json!(inst.prompt_extend.value));
-    parameters.insert("watermark".into(), json!(inst.watermark));
+    out.push_str(",\"resolution\":");
+    write_str(&inst.resolution.value, &mut out);
     if let Some(s) = &inst.seed {
-        parameters.insert("seed".into(), json!(s.value));
+        let _ = write!(out, ",\"seed\":{}", s.value);
     }
-    let mut metadata = Map::new();
-    metadata.insert("input".into(), Value::Object(input));
-    metadata.insert("parameters".into(), Value::Object(parameters));
-    let mut body = Map::new();
-    body.insert("model".into(), json!(inst.model.id));
-    body.insert("prompt".into(), prompt);
-    body.insert("duration".into(), json!(inst.duration.value));
-    body.insert("metadata".into(), Value::Object(metadata));
-    Value::Object(body)
+    out.push_str(",\"watermark\":");
+    out.push_str(bool_text(inst.watermark));
+    out.push_str("}},\"model\":");
+    write_str(inst.model.id, &mut out);
+    out.push_str(",\"prompt\":");
+    out.push_str(&prompt);
+    out.push('}');
+    Body(out.into_boxed_str())
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({
+            "duration": 5,
+            "metadata": {
+                "input": {
+                    "media": [
+                        {"shot": "a \"quoted\" id", "type": "first_clip"},
+                        {"reference_voice": "https://x/v.mp3", "type": "reference_image", "url": "https://x/é.png"}
+                    ],
+                    "prompt": "line\nbreak, {braces} [brackets] \\ and \u{1}"
+                },
+                "parameters": {"duration": 5, "prompt_extend": false, "ratio": "16:9", "seed": 0, "watermark": false},
+                "empty": {}, "none": [], "neg": -3, "float": 1.5, "null": null
+            },
+            "model": "wan2.7-t2v-2026-04-25",
+            "prompt": "line"
+        })
+    }
+
+    #[test]
+    fn serialises_like_the_value_it_holds() {
+        let value = sample();
+        let body = Body::from(&value);
+        assert_eq!(body.as_str(), serde_json::to_string(&value).unwrap());
+        assert_eq!(
+            serde_json::to_string_pretty(&body).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+        assert_eq!(serde_json::to_value(&body).unwrap(), value);
+        assert_eq!(body.value(), value);
+    }
+
+    #[test]
+    fn deserialises_pretty_json_to_the_same_canonical_text() {
+        let value = sample();
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let back: Body = serde_json::from_str(&pretty).unwrap();
+        assert_eq!(back, Body::from(&value));
+        assert!(serde_json::from_str::<Body>("[1]").is_err());
+    }
 }

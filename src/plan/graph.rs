@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::body::Body;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// The manifest's `name` (default: the file's stem).
@@ -38,14 +40,14 @@ pub struct PlannedShot {
     /// Download file name inside `<out_dir>/videos/`; a single safe path component.
     pub file: String,
     /// The exact request body; a `shot:` media item stands as `{"type": …, "shot": <id>}`.
-    pub body: Value,
+    pub body: Body,
 }
 
 impl PlannedShot {
     /// The body to send: each `{"type", "shot"}` media item gets the upstream's result URL.
     /// `None` when an upstream has no URL.
     pub fn resolved_body(&self, url_of: impl Fn(&str) -> Option<String>) -> Option<Value> {
-        let mut body = self.body.clone();
+        let mut body = self.body.value();
         if let Some(media) = body
             .pointer_mut("/metadata/input/media")
             .and_then(Value::as_array_mut)

@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::{Instance, Target};
 use super::graph::{Plan, PlannedShot};
@@ -41,7 +39,7 @@ impl Collected {
         self.origins.append(&mut other.origins);
     }
 
-    pub fn push(&mut self, inst: Instance, body: Value) {
+    pub fn push(&mut self, inst: Instance, body: super::body::Body) {
         let ratio = super::body::sent_ratio(&inst);
         let refs = inst
             .media

@@ -15,6 +15,7 @@ mod render;
 pub mod seed;
 mod totals;
 
+pub use body::Body;
 pub use diagnostic::DataLocation;
 pub use graph::{Plan, PlannedShot};
 pub use render::{render_github, render_human_with, render_json};
