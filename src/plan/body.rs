@@ -5,6 +5,8 @@
 //! directly in canonical form (keys sorted, no whitespace), which is also what a shot's key
 //! hashes, and a `Value` is built only where one is needed: when a shot is sent.
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 
 use serde::de::Error as _;
@@ -59,7 +61,7 @@ impl fmt::Debug for Body {
 
 impl Serialize for Body {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        Fragment(&self.0).serialize(serializer)
+        Fragment(&Cell::new(&self.0)).serialize(serializer)
     }
 }
 
@@ -73,104 +75,105 @@ impl<'de> Deserialize<'de> for Body {
     }
 }
 
-/// One JSON value inside a body's canonical text, serialised as the value it spells.
-struct Fragment<'a>(&'a str);
+/// The rest of a body's canonical text; each [`Fragment`] serialised consumes one value from
+/// its front, so the text is read once, front to back, whatever the nesting.
+type Cursor<'a> = Cell<&'a str>;
 
-impl Serialize for Fragment<'_> {
+/// The JSON value at the front of a cursor, serialised as the value it spells.
+///
+/// Serialisers serialise each value once and in order, which is what the cursor relies on.
+struct Fragment<'c, 'a>(&'c Cursor<'a>);
+
+impl Serialize for Fragment<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = self.0;
+        let cursor = self.0;
+        let text = cursor.get();
         let bad = || S::Error::custom(format_args!("malformed body JSON near `{text:.40}`"));
+        let advance = |n: usize| cursor.set(text.get(n..).unwrap_or(""));
         match text.as_bytes().first() {
             Some(b'{') => {
+                advance(1);
                 let mut map = serializer.serialize_map(None)?;
-                let mut rest = inside(text, '}').ok_or_else(bad)?;
-                while !rest.is_empty() {
-                    let key_len = value_len(rest).ok_or_else(bad)?;
-                    let key = unquote(&rest[..key_len]).ok_or_else(bad)?;
-                    rest = rest[key_len..].strip_prefix(':').ok_or_else(bad)?;
-                    let len = value_len(rest).ok_or_else(bad)?;
-                    map.serialize_entry(key.as_ref(), &Fragment(&rest[..len]))?;
-                    rest = rest[len..].strip_prefix(',').unwrap_or(&rest[len..]);
+                while !take(cursor, '}') {
+                    let key = string(cursor).ok_or_else(bad)?;
+                    if !take(cursor, ':') {
+                        return Err(bad());
+                    }
+                    map.serialize_entry(key.as_ref(), &Fragment(cursor))?;
+                    take(cursor, ',');
                 }
                 map.end()
             }
             Some(b'[') => {
+                advance(1);
                 let mut seq = serializer.serialize_seq(None)?;
-                let mut rest = inside(text, ']').ok_or_else(bad)?;
-                while !rest.is_empty() {
-                    let len = value_len(rest).ok_or_else(bad)?;
-                    seq.serialize_element(&Fragment(&rest[..len]))?;
-                    rest = rest[len..].strip_prefix(',').unwrap_or(&rest[len..]);
+                while !take(cursor, ']') {
+                    seq.serialize_element(&Fragment(cursor))?;
+                    take(cursor, ',');
                 }
                 seq.end()
             }
-            Some(b'"') => serializer.serialize_str(&unquote(text).ok_or_else(bad)?),
-            Some(b't') => serializer.serialize_bool(true),
-            Some(b'f') => serializer.serialize_bool(false),
-            Some(b'n') => serializer.serialize_unit(),
-            _ => {
-                if let Ok(n) = text.parse::<u64>() {
+            Some(b'"') => serializer.serialize_str(&string(cursor).ok_or_else(bad)?),
+            Some(b't') => {
+                advance(4);
+                serializer.serialize_bool(true)
+            }
+            Some(b'f') => {
+                advance(5);
+                serializer.serialize_bool(false)
+            }
+            Some(b'n') => {
+                advance(4);
+                serializer.serialize_unit()
+            }
+            Some(_) => {
+                let len = text.find([',', '}', ']']).unwrap_or(text.len());
+                let number = &text[..len];
+                advance(len);
+                if let Ok(n) = number.parse::<u64>() {
                     serializer.serialize_u64(n)
-                } else if let Ok(n) = text.parse::<i64>() {
+                } else if let Ok(n) = number.parse::<i64>() {
                     serializer.serialize_i64(n)
                 } else {
-                    serializer.serialize_f64(text.parse().map_err(|_| bad())?)
+                    serializer.serialize_f64(number.parse().map_err(|_| bad())?)
                 }
             }
+            None => Err(bad()),
         }
     }
 }
 
-/// The text between an object's or array's brackets.
-fn inside(text: &str, close: char) -> Option<&str> {
-    text.get(1..)?.strip_suffix(close)
+/// Consumes `c` from the front of the cursor if it is there.
+fn take(cursor: &Cursor<'_>, c: char) -> bool {
+    match cursor.get().strip_prefix(c) {
+        Some(rest) => {
+            cursor.set(rest);
+            true
+        }
+        None => false,
+    }
 }
 
-/// Length of the JSON value at the start of canonical `text`.
-fn value_len(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut depth = 0usize;
-    let mut in_string = false;
+/// Consumes the string literal at the front of the cursor and returns the string it spells,
+/// borrowed when it has no escapes.
+fn string<'a>(cursor: &Cursor<'a>) -> Option<Cow<'a, str>> {
+    let text = cursor.get();
+    let inner = text.strip_prefix('"')?;
+    let close = inner.find('"')?;
+    if !inner[..close].contains('\\') {
+        cursor.set(&inner[close + 1..]);
+        return Some(Cow::Borrowed(&inner[..close]));
+    }
     let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => {
-                    in_string = false;
-                    if depth == 0 {
-                        return Some(i + 1);
-                    }
-                }
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            b',' | b':' if depth == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    (depth == 0 && !in_string && !bytes.is_empty()).then_some(bytes.len())
-}
-
-/// The string a JSON string literal spells; borrowed when it has no escapes.
-fn unquote(literal: &str) -> Option<std::borrow::Cow<'_, str>> {
-    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
-    if inner.contains('\\') {
-        serde_json::from_str::<String>(literal).ok().map(Into::into)
-    } else {
-        Some(inner.into())
-    }
+    let end = inner.bytes().position(|b| {
+        let closes = b == b'"' && !escaped;
+        escaped = b == b'\\' && !escaped;
+        closes
+    })?;
+    cursor.set(&inner[end + 1..]);
+    serde_json::from_str::<String>(&text[..end + 2])
+        .ok()
+        .map(Cow::Owned)
 }
 
 /// The ratio a shot sends: never for i2v, the default for t2v and r2v.
@@ -279,7 +282,7 @@ mod tests {
                     "prompt": "line\nbreak, {braces} [brackets] \\ and \u{1}"
                 },
                 "parameters": {"duration": 5, "prompt_extend": false, "ratio": "16:9", "seed": 0, "watermark": false},
-                "empty": {}, "none": [], "neg": -3, "float": 1.5, "null": null
+                "empty": {}, "none": [], "neg": -3, "float": 1.5, "null": null, "ends \\": "with \\", "t": true
             },
             "model": "wan2.7-t2v-2026-04-25",
             "prompt": "line"

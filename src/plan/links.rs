@@ -160,6 +160,13 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
     report_cycles(&shots, &origins, sink);
     drop(origins);
 
+    if shots.iter().all(|s| s.depends_on.is_empty()) {
+        for shot in &mut shots {
+            shot.key = super::seed::shot_key(&shot.body, |_| None);
+        }
+        return shots;
+    }
+
     let mut plan = Plan {
         name: String::new(),
         manifest: Default::default(),
