@@ -164,16 +164,43 @@ fn string<'a>(cursor: &Cursor<'a>) -> Option<Cow<'a, str>> {
         cursor.set(&inner[close + 1..]);
         return Some(Cow::Borrowed(&inner[..close]));
     }
-    let mut escaped = false;
-    let end = inner.bytes().position(|b| {
-        let closes = b == b'"' && !escaped;
-        escaped = b == b'\\' && !escaped;
-        closes
-    })?;
-    cursor.set(&inner[end + 1..]);
-    serde_json::from_str::<String>(&text[..end + 2])
-        .ok()
-        .map(Cow::Owned)
+    let mut out = String::with_capacity(close + 16);
+    let mut rest = inner;
+    loop {
+        let at = rest.find(['"', '\\'])?;
+        out.push_str(&rest[..at]);
+        if rest.as_bytes()[at] == b'"' {
+            cursor.set(&rest[at + 1..]);
+            return Some(Cow::Owned(out));
+        }
+        let escape = rest.as_bytes().get(at + 1)?;
+        rest = &rest[at + 2..];
+        out.push(match escape {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = u32::from_str_radix(rest.get(..4)?, 16).ok()?;
+                rest = &rest[4..];
+                match char::from_u32(unit) {
+                    Some(c) => c,
+                    None => {
+                        // The high half of a surrogate pair, e.g. `\ud83c\udfac`.
+                        let low = rest.strip_prefix("\\u")?.get(..4)?;
+                        let low = u32::from_str_radix(low, 16).ok()?.checked_sub(0xDC00)?;
+                        rest = &rest[6..];
+                        char::from_u32(0x10000 + (unit.checked_sub(0xD800)? << 10) + low)?
+                    }
+                }
+            }
+            _ => return None,
+        });
+    }
 }
 
 /// The ratio a shot sends: never for i2v, the default for t2v and r2v.
@@ -309,5 +336,23 @@ mod tests {
         let back: Body = serde_json::from_str(&pretty).unwrap();
         assert_eq!(back, Body::from(&value));
         assert!(serde_json::from_str::<Body>("[1]").is_err());
+    }
+
+    #[test]
+    fn string_literals_unescape_like_serde_json() {
+        for literal in [
+            r#""plain""#,
+            r#""q\"uote\\ \/ \b\f\n\r\t""#,
+            r#""\u0001 \u00e9 \ud83c\udfac end""#,
+            r#""ends \\""#,
+        ] {
+            let cursor = Cell::new(literal);
+            let got = string(&cursor).expect("a valid literal");
+            assert_eq!(got, serde_json::from_str::<String>(literal).unwrap());
+            assert_eq!(cursor.get(), "");
+        }
+        for bad in [r#""\x""#, r#""\ud83c""#, r#""open"#] {
+            assert!(string(&Cell::new(bad)).is_none(), "{bad}");
+        }
     }
 }

@@ -904,7 +904,7 @@ impl Renderer<'_, '_> {
                 (text, value)
             }
         };
-        let from = match (&f.value, self.data) {
+        let from = || match (&f.value, self.data) {
             (Num::Template(_), Some(d)) => format!(
                 " from {}",
                 describe_row(d)
@@ -916,6 +916,7 @@ impl Renderer<'_, '_> {
         };
         match value {
             None => {
+                let from = from();
                 self.fail_plain(
                     f.loc,
                     format!("{field}: {text:?}{from} is not a whole number"),
@@ -924,6 +925,7 @@ impl Renderer<'_, '_> {
                 None
             }
             Some(v) if v > max => {
+                let from = from();
                 self.fail_plain(
                     f.loc,
                     format!("{field}: {v}{from} is above the limit {max}"),
