@@ -796,14 +796,16 @@ impl RowJob<'_, '_> {
             keys,
             combos,
         } = *self;
+        // One location for every row: only the row number changes.
+        let mut data = c.table.map(|t| DataLocation {
+            table: t.name.clone(),
+            file: t.file.clone(),
+            row: 0,
+        });
         for &row in rows {
-            let data = row.and_then(|r| {
-                c.table.map(|t| DataLocation {
-                    table: t.name.clone(),
-                    file: t.file.clone(),
-                    row: r.number,
-                })
-            });
+            if let (Some(d), Some(r)) = (data.as_mut(), row) {
+                d.row = r.number;
+            }
             let row_value = match row {
                 Some(r) => Value::from_pairs(
                     keys.iter()

@@ -100,6 +100,13 @@ pub(super) fn write_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// The key of a body without `shot:` media, which needs no other shot's key; `None` for a
+/// body with some.
+pub fn standalone_key(body: &Body) -> Option<String> {
+    let stored = body.as_str();
+    (!stored.contains("\"shot\":")).then(|| blake3::hash(stored.as_bytes()).to_hex().to_string())
+}
+
 /// A shot's key: BLAKE3 hex of the canonical body, each `shot:` media item naming its
 /// upstream's key instead of its id.
 ///
@@ -107,10 +114,10 @@ pub(super) fn write_str(s: &str, out: &mut String) {
 /// A `"shot":` can only appear in canonical text as a key: inside a string the quote would be
 /// escaped.
 pub fn shot_key<'k>(body: &Body, key_of: impl Fn(&str) -> Option<&'k str>) -> String {
-    let stored = body.as_str();
-    if !stored.contains("\"shot\":") {
-        return blake3::hash(stored.as_bytes()).to_hex().to_string();
+    if let Some(key) = standalone_key(body) {
+        return key;
     }
+    let stored = body.as_str();
     let mut text = String::with_capacity(stored.len() + 64);
     write_canonical(&body.value(), &mut text, &key_of);
     blake3::hash(text.as_bytes()).to_hex().to_string()
