@@ -1,12 +1,12 @@
 //! The resolved request graph: what `plan --format json` prints and `plan.json` stores.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::body::Body;
+use super::id_map::IdMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -73,7 +73,7 @@ impl Plan {
     /// For each shot, the length (in shots) of the longest chain of dependants below it,
     /// itself included: the scheduler runs the longest remaining chain first.
     pub fn chain_lengths(&self) -> Vec<usize> {
-        let index: HashMap<&str, usize> = self
+        let index: IdMap<&str, usize> = self
             .shots
             .iter()
             .enumerate()
@@ -98,7 +98,7 @@ impl Plan {
     /// Shot indices with every upstream before its dependants (stable: plan order otherwise).
     /// The planner refuses cycles, so every shot appears once.
     pub fn topological_order(&self) -> Vec<usize> {
-        let index: HashMap<&str, usize> = self
+        let index: IdMap<&str, usize> = self
             .shots
             .iter()
             .enumerate()

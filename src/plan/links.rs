@@ -4,12 +4,12 @@
 //! Shots are collected straight into their final [`PlannedShot`] form, with the little that
 //! diagnostics need kept beside them, so a 100,000-row table is planned in one pass of memory.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::{Instance, Target};
 use super::graph::{Plan, PlannedShot};
+use super::id_map::IdMap;
 use super::model;
 
 /// Where a collected shot came from, for diagnostics while linking (its data row is the
@@ -102,8 +102,8 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
     } = collected;
     let mut depends: Vec<Vec<String>> = Vec::with_capacity(shots.len());
     {
-        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(shots.len());
-        let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(shots.len());
+        let mut by_id: IdMap<&str, usize> = super::id_map::with_capacity(shots.len());
+        let mut by_file: IdMap<&str, usize> = super::id_map::with_capacity(shots.len());
         for (i, (s, o)) in shots.iter().zip(&origins).enumerate() {
             if let Some(&first) = by_id.get(s.id.as_str()) {
                 let first_at = origins[first]
@@ -204,7 +204,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
         .iter_mut()
         .map(|s| std::mem::take(&mut s.key))
         .collect();
-    let index: HashMap<&str, usize> = plan
+    let index: IdMap<&str, usize> = plan
         .shots
         .iter()
         .enumerate()
@@ -243,7 +243,7 @@ fn location(files: &[(String, Option<PathBuf>)], shot: &PlannedShot) -> Option<D
 
 /// Reports each cycle once, naming its members in order.
 fn report_cycles(shots: &[PlannedShot], origins: &[Origin], sink: &mut Sink) {
-    let index: HashMap<&str, usize> = shots
+    let index: IdMap<&str, usize> = shots
         .iter()
         .enumerate()
         .filter(|(_, s)| !s.depends_on.is_empty())

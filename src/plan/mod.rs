@@ -9,6 +9,7 @@ mod check;
 mod diagnostic;
 mod expand;
 mod graph;
+mod id_map;
 mod links;
 pub mod model;
 mod render;
