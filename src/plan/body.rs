@@ -355,4 +355,18 @@ mod tests {
             assert!(string(&Cell::new(bad)).is_none(), "{bad}");
         }
     }
+
+    #[test]
+    fn a_plan_reads_back_from_its_pretty_json() {
+        let plan = crate::plan::plan_text(
+            std::path::Path::new("m.yaml"),
+            "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: \"say \\\"hi\\\"\"\n  - id: b\n    model: i2v\n    prompt: next\n    media:\n      - { type: first_clip, shot: a }\n",
+        )
+        .expect("plans")
+        .plan;
+        let text = serde_json::to_string_pretty(&plan).unwrap();
+        let back: crate::plan::Plan = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, plan);
+        assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+    }
 }
