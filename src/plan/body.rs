@@ -94,22 +94,22 @@ impl Serialize for Fragment<'_, '_> {
             Some(b'{') => {
                 advance(1);
                 let mut map = serializer.serialize_map(None)?;
-                while !take(cursor, '}') {
+                while !take(cursor, b'}') {
                     let key = string(cursor).ok_or_else(bad)?;
-                    if !take(cursor, ':') {
+                    if !take(cursor, b':') {
                         return Err(bad());
                     }
                     map.serialize_entry(key.as_ref(), &Fragment(cursor))?;
-                    take(cursor, ',');
+                    take(cursor, b',');
                 }
                 map.end()
             }
             Some(b'[') => {
                 advance(1);
                 let mut seq = serializer.serialize_seq(None)?;
-                while !take(cursor, ']') {
+                while !take(cursor, b']') {
                     seq.serialize_element(&Fragment(cursor))?;
-                    take(cursor, ',');
+                    take(cursor, b',');
                 }
                 seq.end()
             }
@@ -144,14 +144,14 @@ impl Serialize for Fragment<'_, '_> {
 }
 
 /// Consumes `c` from the front of the cursor if it is there.
-fn take(cursor: &Cursor<'_>, c: char) -> bool {
-    match cursor.get().strip_prefix(c) {
-        Some(rest) => {
-            cursor.set(rest);
-            true
-        }
-        None => false,
+fn take(cursor: &Cursor<'_>, c: u8) -> bool {
+    let text = cursor.get();
+    // A byte compare: `strip_prefix(char)` goes through `memcmp`.
+    let found = text.as_bytes().first() == Some(&c);
+    if found {
+        cursor.set(&text[1..]);
     }
+    found
 }
 
 /// Consumes the string literal at the front of the cursor and returns the string it spells,
