@@ -99,7 +99,7 @@ fn plan(out: &Path, n: usize) -> Plan {
                 row: None,
                 depends_on: Vec::new(),
                 file: format!("shot-{i}.mp4"),
-                body,
+                body: body.into(),
             }
         })
         .collect();

@@ -159,7 +159,8 @@ pub(crate) mod testing {
                     row: None,
                     depends_on: ups.iter().map(|u| (*u).into()).collect(),
                     file: format!("{id}.mp4"),
-                    body: serde_json::json!({"model": "wan2.7-t2v-2026-04-25", "prompt": id}),
+                    body: serde_json::json!({"model": "wan2.7-t2v-2026-04-25", "prompt": id})
+                        .into(),
                 })
                 .collect(),
         }

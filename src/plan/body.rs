@@ -1,12 +1,207 @@
-//! The request body, exactly the reference's Wan 2.7 form.
+//! The request body, exactly the reference's Wan 2.7 form, kept as canonical JSON text.
+//!
+//! A plan of 100,000 shots holds 100,000 bodies for the whole run; as `serde_json::Value`s
+//! (four maps each) they cost about 3 KB a shot, as text about 500 bytes. The text is written
+//! directly in canonical form (keys sorted, no whitespace), which is also what a shot's key
+//! hashes, and a `Value` is built only where one is needed: when a shot is sent.
 
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
+
+use serde::de::Error as _;
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
 use super::expand::{Instance, Target};
 use super::model::Kind;
+use super::seed::{canonical_json, write_str};
 
 /// The ratio sent for t2v and r2v when the manifest sets none.
 pub const DEFAULT_RATIO: &str = "16:9";
+
+/// A request body as canonical JSON text (object keys sorted, no whitespace).
+///
+/// Serialises as the JSON it holds (pretty writers indent it like any other value), so
+/// `plan.json` reads the same as if the body were a `Value`; equality compares the text,
+/// which for canonical JSON is equality of the values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Body(Box<str>);
+
+impl Body {
+    /// The canonical JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The body as a `Value`, built afresh.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).expect("a Body always holds the JSON it was built from")
+    }
+}
+
+impl From<&Value> for Body {
+    fn from(value: &Value) -> Self {
+        Body(canonical_json(value).into_boxed_str())
+    }
+}
+
+impl From<Value> for Body {
+    fn from(value: Value) -> Self {
+        Body::from(&value)
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Fragment(&Cell::new(&self.0)).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if !value.is_object() {
+            return Err(D::Error::custom("a request body must be a JSON object"));
+        }
+        Ok(Body::from(&value))
+    }
+}
+
+/// The rest of a body's canonical text; each [`Fragment`] serialised consumes one value from
+/// its front, so the text is read once, front to back, whatever the nesting.
+type Cursor<'a> = Cell<&'a str>;
+
+/// The JSON value at the front of a cursor, serialised as the value it spells.
+///
+/// Serialisers serialise each value once and in order, which is what the cursor relies on.
+struct Fragment<'c, 'a>(&'c Cursor<'a>);
+
+impl Serialize for Fragment<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let cursor = self.0;
+        let text = cursor.get();
+        let bad = || S::Error::custom(format_args!("malformed body JSON near `{text:.40}`"));
+        let advance = |n: usize| cursor.set(text.get(n..).unwrap_or(""));
+        match text.as_bytes().first() {
+            Some(b'{') => {
+                advance(1);
+                let mut map = serializer.serialize_map(None)?;
+                while !take(cursor, b'}') {
+                    let key = string(cursor).ok_or_else(bad)?;
+                    if !take(cursor, b':') {
+                        return Err(bad());
+                    }
+                    map.serialize_entry(key.as_ref(), &Fragment(cursor))?;
+                    take(cursor, b',');
+                }
+                map.end()
+            }
+            Some(b'[') => {
+                advance(1);
+                let mut seq = serializer.serialize_seq(None)?;
+                while !take(cursor, b']') {
+                    seq.serialize_element(&Fragment(cursor))?;
+                    take(cursor, b',');
+                }
+                seq.end()
+            }
+            Some(b'"') => serializer.serialize_str(&string(cursor).ok_or_else(bad)?),
+            Some(b't') => {
+                advance(4);
+                serializer.serialize_bool(true)
+            }
+            Some(b'f') => {
+                advance(5);
+                serializer.serialize_bool(false)
+            }
+            Some(b'n') => {
+                advance(4);
+                serializer.serialize_unit()
+            }
+            Some(_) => {
+                let len = text.find([',', '}', ']']).unwrap_or(text.len());
+                let number = &text[..len];
+                advance(len);
+                if let Ok(n) = number.parse::<u64>() {
+                    serializer.serialize_u64(n)
+                } else if let Ok(n) = number.parse::<i64>() {
+                    serializer.serialize_i64(n)
+                } else {
+                    serializer.serialize_f64(number.parse().map_err(|_| bad())?)
+                }
+            }
+            None => Err(bad()),
+        }
+    }
+}
+
+/// Consumes `c` from the front of the cursor if it is there.
+fn take(cursor: &Cursor<'_>, c: u8) -> bool {
+    let text = cursor.get();
+    // A byte compare: `strip_prefix(char)` goes through `memcmp`.
+    let found = text.as_bytes().first() == Some(&c);
+    if found {
+        cursor.set(&text[1..]);
+    }
+    found
+}
+
+/// Consumes the string literal at the front of the cursor and returns the string it spells,
+/// borrowed when it has no escapes.
+fn string<'a>(cursor: &Cursor<'a>) -> Option<Cow<'a, str>> {
+    let text = cursor.get();
+    let inner = text.strip_prefix('"')?;
+    let close = inner.find('"')?;
+    if !inner[..close].contains('\\') {
+        cursor.set(&inner[close + 1..]);
+        return Some(Cow::Borrowed(&inner[..close]));
+    }
+    let mut out = String::with_capacity(close + 16);
+    let mut rest = inner;
+    loop {
+        let at = rest.find(['"', '\\'])?;
+        out.push_str(&rest[..at]);
+        if rest.as_bytes()[at] == b'"' {
+            cursor.set(&rest[at + 1..]);
+            return Some(Cow::Owned(out));
+        }
+        let escape = rest.as_bytes().get(at + 1)?;
+        rest = &rest[at + 2..];
+        out.push(match escape {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = u32::from_str_radix(rest.get(..4)?, 16).ok()?;
+                rest = &rest[4..];
+                match char::from_u32(unit) {
+                    Some(c) => c,
+                    None => {
+                        // The high half of a surrogate pair, e.g. `\ud83c\udfac`.
+                        let low = rest.strip_prefix("\\u")?.get(..4)?;
+                        let low = u32::from_str_radix(low, 16).ok()?.checked_sub(0xDC00)?;
+                        rest = &rest[6..];
+                        char::from_u32(0x10000 + (unit.checked_sub(0xD800)? << 10) + low)?
+                    }
+                }
+            }
+            _ => return None,
+        });
+    }
+}
 
 /// The ratio a shot sends: never for i2v, the default for t2v and r2v.
 pub fn sent_ratio(inst: &Instance) -> Option<String> {
@@ -23,53 +218,155 @@ pub fn sent_ratio(inst: &Instance) -> Option<String> {
 
 /// `prompt` and `duration` in both places; resolution, duration, prompt_extend and watermark
 /// always; ratio never for i2v; seed when the shot has one. `shot:` media stay `{type, shot}`.
-pub fn body(inst: &Instance) -> Value {
-    let prompt = Value::String(inst.prompt.value.clone());
-    let mut input = Map::new();
-    input.insert("prompt".into(), prompt.clone());
-    if let Some(n) = &inst.negative_prompt {
-        input.insert("negative_prompt".into(), Value::String(n.value.clone()));
-    }
+///
+/// Written key by key in sorted order, so the text is canonical without building a `Value`.
+pub fn body(inst: &Instance) -> Body {
+    let mut prompt = String::with_capacity(inst.prompt.value.len() + 2);
+    write_str(&inst.prompt.value, &mut prompt);
+    let mut out = String::with_capacity(2 * prompt.len() + 320);
+    let duration = inst.duration.value;
+    let _ = write!(out, "{{\"duration\":{duration}");
+    out.push_str(",\"metadata\":{\"input\":{");
     if let Some(a) = &inst.audio_url {
-        input.insert("audio_url".into(), Value::String(a.value.clone()));
+        out.push_str("\"audio_url\":");
+        write_str(&a.value, &mut out);
+        out.push(',');
     }
     if !inst.media.is_empty() {
-        let media = inst
-            .media
-            .iter()
-            .map(|m| {
-                let mut item = Map::new();
-                item.insert("type".into(), Value::String(m.kind.clone()));
-                match &m.target {
-                    Target::Url(u) => item.insert("url".into(), Value::String(u.clone())),
-                    Target::Shot(s) => item.insert("shot".into(), Value::String(s.clone())),
-                };
-                if let Some((v, _)) = &m.voice {
-                    item.insert("reference_voice".into(), Value::String(v.clone()));
-                }
-                Value::Object(item)
-            })
-            .collect();
-        input.insert("media".into(), Value::Array(media));
+        out.push_str("\"media\":[");
+        for (i, m) in inst.media.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('{');
+            if let Some((v, _)) = &m.voice {
+                out.push_str("\"reference_voice\":");
+                write_str(v, &mut out);
+                out.push(',');
+            }
+            if let Target::Shot(s) = &m.target {
+                out.push_str("\"shot\":");
+                write_str(s, &mut out);
+                out.push(',');
+            }
+            out.push_str("\"type\":");
+            write_str(&m.kind, &mut out);
+            if let Target::Url(u) = &m.target {
+                out.push_str(",\"url\":");
+                write_str(u, &mut out);
+            }
+            out.push('}');
+        }
+        out.push_str("],");
     }
-    let mut parameters = Map::new();
-    parameters.insert("resolution".into(), json!(inst.resolution.value));
+    if let Some(n) = &inst.negative_prompt {
+        out.push_str("\"negative_prompt\":");
+        write_str(&n.value, &mut out);
+        out.push(',');
+    }
+    out.push_str("\"prompt\":");
+    out.push_str(&prompt);
+    let _ = write!(out, "}},\"parameters\":{{\"duration\":{duration}");
+    out.push_str(",\"prompt_extend\":");
+    out.push_str(bool_text(inst.prompt_extend.value));
     if let Some(r) = sent_ratio(inst) {
-        parameters.insert("ratio".into(), json!(r));
+        out.push_str(",\"ratio\":");
+        write_str(&r, &mut out);
     }
-    parameters.insert("duration".into(), json!(inst.duration.value));
-    parameters.insert("prompt_extend".into(), json!(inst.prompt_extend.value));
-    parameters.insert("watermark".into(), json!(inst.watermark));
+    out.push_str(",\"resolution\":");
+    write_str(&inst.resolution.value, &mut out);
     if let Some(s) = &inst.seed {
-        parameters.insert("seed".into(), json!(s.value));
+        let _ = write!(out, ",\"seed\":{}", s.value);
     }
-    let mut metadata = Map::new();
-    metadata.insert("input".into(), Value::Object(input));
-    metadata.insert("parameters".into(), Value::Object(parameters));
-    let mut body = Map::new();
-    body.insert("model".into(), json!(inst.model.id));
-    body.insert("prompt".into(), prompt);
-    body.insert("duration".into(), json!(inst.duration.value));
-    body.insert("metadata".into(), Value::Object(metadata));
-    Value::Object(body)
+    out.push_str(",\"watermark\":");
+    out.push_str(bool_text(inst.watermark));
+    out.push_str("}},\"model\":");
+    write_str(inst.model.id, &mut out);
+    out.push_str(",\"prompt\":");
+    out.push_str(&prompt);
+    out.push('}');
+    Body(out.into_boxed_str())
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({
+            "duration": 5,
+            "metadata": {
+                "input": {
+                    "media": [
+                        {"shot": "a \"quoted\" id", "type": "first_clip"},
+                        {"reference_voice": "https://x/v.mp3", "type": "reference_image", "url": "https://x/é.png"}
+                    ],
+                    "prompt": "line\nbreak, {braces} [brackets] \\ and \u{1}"
+                },
+                "parameters": {"duration": 5, "prompt_extend": false, "ratio": "16:9", "seed": 0, "watermark": false},
+                "empty": {}, "none": [], "neg": -3, "float": 1.5, "null": null, "ends \\": "with \\", "t": true
+            },
+            "model": "wan2.7-t2v-2026-04-25",
+            "prompt": "line"
+        })
+    }
+
+    #[test]
+    fn serialises_like_the_value_it_holds() {
+        let value = sample();
+        let body = Body::from(&value);
+        assert_eq!(body.as_str(), serde_json::to_string(&value).unwrap());
+        assert_eq!(
+            serde_json::to_string_pretty(&body).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+        assert_eq!(serde_json::to_value(&body).unwrap(), value);
+        assert_eq!(body.value(), value);
+    }
+
+    #[test]
+    fn deserialises_pretty_json_to_the_same_canonical_text() {
+        let value = sample();
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        let back: Body = serde_json::from_str(&pretty).unwrap();
+        assert_eq!(back, Body::from(&value));
+        assert!(serde_json::from_str::<Body>("[1]").is_err());
+    }
+
+    #[test]
+    fn string_literals_unescape_like_serde_json() {
+        for literal in [
+            r#""plain""#,
+            r#""q\"uote\\ \/ \b\f\n\r\t""#,
+            r#""\u0001 \u00e9 \ud83c\udfac end""#,
+            r#""ends \\""#,
+        ] {
+            let cursor = Cell::new(literal);
+            let got = string(&cursor).expect("a valid literal");
+            assert_eq!(got, serde_json::from_str::<String>(literal).unwrap());
+            assert_eq!(cursor.get(), "");
+        }
+        for bad in [r#""\x""#, r#""\ud83c""#, r#""open"#] {
+            assert!(string(&Cell::new(bad)).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plan_reads_back_from_its_pretty_json() {
+        let plan = crate::plan::plan_text(
+            std::path::Path::new("m.yaml"),
+            "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: \"say \\\"hi\\\"\"\n  - id: b\n    model: i2v\n    prompt: next\n    media:\n      - { type: first_clip, shot: a }\n",
+        )
+        .expect("plans")
+        .plan;
+        let text = serde_json::to_string_pretty(&plan).unwrap();
+        let back: crate::plan::Plan = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, plan);
+        assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+    }
 }

@@ -1,13 +1,11 @@
 //! Per-shot rules of the reference, judged on a rendered shot; builds its request body.
 
-use serde_json::Value;
-
 use super::diagnostic::{Annotate, Loc, Sink};
 use super::expand::{Field, Instance, Target};
 use super::model::{self, Kind, MediaClass};
 
 /// Checks one expanded shot and returns its body (with `shot:` media as `{type, shot}`).
-pub fn check(inst: &Instance, sink: &mut Sink) -> Value {
+pub fn check(inst: &Instance, sink: &mut Sink) -> super::body::Body {
     let mut c = Checker { inst, sink };
     c.common();
     match inst.model.kind {

@@ -796,14 +796,16 @@ impl RowJob<'_, '_> {
             keys,
             combos,
         } = *self;
+        // One location for every row: only the row number changes.
+        let mut data = c.table.map(|t| DataLocation {
+            table: t.name.clone(),
+            file: t.file.clone(),
+            row: 0,
+        });
         for &row in rows {
-            let data = row.and_then(|r| {
-                c.table.map(|t| DataLocation {
-                    table: t.name.clone(),
-                    file: t.file.clone(),
-                    row: r.number,
-                })
-            });
+            if let (Some(d), Some(r)) = (data.as_mut(), row) {
+                d.row = r.number;
+            }
             let row_value = match row {
                 Some(r) => Value::from_pairs(
                     keys.iter()
@@ -904,7 +906,7 @@ impl Renderer<'_, '_> {
                 (text, value)
             }
         };
-        let from = match (&f.value, self.data) {
+        let from = || match (&f.value, self.data) {
             (Num::Template(_), Some(d)) => format!(
                 " from {}",
                 describe_row(d)
@@ -916,6 +918,7 @@ impl Renderer<'_, '_> {
         };
         match value {
             None => {
+                let from = from();
                 self.fail_plain(
                     f.loc,
                     format!("{field}: {text:?}{from} is not a whole number"),
@@ -924,6 +927,7 @@ impl Renderer<'_, '_> {
                 None
             }
             Some(v) if v > max => {
+                let from = from();
                 self.fail_plain(
                     f.loc,
                     format!("{field}: {v}{from} is above the limit {max}"),

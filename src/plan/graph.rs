@@ -1,10 +1,12 @@
 //! The resolved request graph: what `plan --format json` prints and `plan.json` stores.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::body::Body;
+use super::id_map::IdMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -38,14 +40,14 @@ pub struct PlannedShot {
     /// Download file name inside `<out_dir>/videos/`; a single safe path component.
     pub file: String,
     /// The exact request body; a `shot:` media item stands as `{"type": …, "shot": <id>}`.
-    pub body: Value,
+    pub body: Body,
 }
 
 impl PlannedShot {
     /// The body to send: each `{"type", "shot"}` media item gets the upstream's result URL.
     /// `None` when an upstream has no URL.
     pub fn resolved_body(&self, url_of: impl Fn(&str) -> Option<String>) -> Option<Value> {
-        let mut body = self.body.clone();
+        let mut body = self.body.value();
         if let Some(media) = body
             .pointer_mut("/metadata/input/media")
             .and_then(Value::as_array_mut)
@@ -71,7 +73,7 @@ impl Plan {
     /// For each shot, the length (in shots) of the longest chain of dependants below it,
     /// itself included: the scheduler runs the longest remaining chain first.
     pub fn chain_lengths(&self) -> Vec<usize> {
-        let index: HashMap<&str, usize> = self
+        let index: IdMap<&str, usize> = self
             .shots
             .iter()
             .enumerate()
@@ -96,7 +98,7 @@ impl Plan {
     /// Shot indices with every upstream before its dependants (stable: plan order otherwise).
     /// The planner refuses cycles, so every shot appears once.
     pub fn topological_order(&self) -> Vec<usize> {
-        let index: HashMap<&str, usize> = self
+        let index: IdMap<&str, usize> = self
             .shots
             .iter()
             .enumerate()

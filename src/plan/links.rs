@@ -4,19 +4,18 @@
 //! Shots are collected straight into their final [`PlannedShot`] form, with the little that
 //! diagnostics need kept beside them, so a 100,000-row table is planned in one pass of memory.
 
-use std::collections::HashMap;
-
-use serde_json::Value;
+use std::path::PathBuf;
 
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::{Instance, Target};
 use super::graph::{Plan, PlannedShot};
+use super::id_map::IdMap;
 use super::model;
 
-/// Where a collected shot came from, for diagnostics while linking.
+/// Where a collected shot came from, for diagnostics while linking (its data row is the
+/// shot's `source` and `row`, with the file from [`Collected::files`]).
 struct Origin {
     id_loc: Option<Loc>,
-    data: Option<DataLocation>,
     file_loc: Option<Loc>,
     /// `shot:` media: (media type, upstream id, where it was written).
     refs: Vec<(String, String, Option<Loc>)>,
@@ -27,6 +26,8 @@ struct Origin {
 pub struct Collected {
     shots: Vec<PlannedShot>,
     origins: Vec<Origin>,
+    /// Each data table's file, by table name.
+    files: Vec<(String, Option<PathBuf>)>,
 }
 
 impl Collected {
@@ -39,9 +40,18 @@ impl Collected {
     pub fn append(&mut self, mut other: Collected) {
         self.shots.append(&mut other.shots);
         self.origins.append(&mut other.origins);
+        for (table, file) in other.files {
+            self.note_file(table, file);
+        }
     }
 
-    pub fn push(&mut self, inst: Instance, body: Value) {
+    fn note_file(&mut self, table: String, file: Option<PathBuf>) {
+        if !self.files.iter().any(|(t, _)| *t == table) {
+            self.files.push((table, file));
+        }
+    }
+
+    pub fn push(&mut self, inst: Instance, body: super::body::Body) {
         let ratio = super::body::sent_ratio(&inst);
         let refs = inst
             .media
@@ -51,23 +61,33 @@ impl Collected {
                 Target::Url(_) => None,
             })
             .collect();
+        let (source, row) = match inst.data {
+            Some(d) => {
+                if !self.files.iter().any(|(t, _)| *t == d.table) {
+                    self.note_file(d.table.clone(), d.file);
+                }
+                (Some(d.table), Some(d.row))
+            }
+            None => (None, None),
+        };
+        // Keys that need no upstream's key are hashed here, on the expanding thread.
+        let key = super::seed::standalone_key(&body).unwrap_or_default();
         self.shots.push(PlannedShot {
             id: inst.id,
-            key: String::new(),
+            key,
             model: inst.model.id.to_owned(),
             duration: inst.duration.value,
             resolution: inst.resolution.value,
             ratio,
             seed: inst.seed.map(|s| s.value),
-            source: inst.data.as_ref().map(|d| d.table.clone()),
-            row: inst.data.as_ref().map(|d| d.row),
+            source,
+            row,
             depends_on: Vec::new(),
             file: inst.file.value,
             body,
         });
         self.origins.push(Origin {
             id_loc: inst.id_loc,
-            data: inst.data,
             file_loc: inst.file.loc,
             refs,
         });
@@ -75,25 +95,28 @@ impl Collected {
 }
 
 pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
-    let Collected { mut shots, origins } = collected;
+    let Collected {
+        mut shots,
+        origins,
+        files,
+    } = collected;
     let mut depends: Vec<Vec<String>> = Vec::with_capacity(shots.len());
     {
-        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(shots.len());
-        let mut by_file: HashMap<&str, usize> = HashMap::with_capacity(shots.len());
+        let mut by_id: IdMap<&str, usize> = super::id_map::with_capacity(shots.len());
+        let mut by_file: IdMap<&str, usize> = super::id_map::with_capacity(shots.len());
         for (i, (s, o)) in shots.iter().zip(&origins).enumerate() {
             if let Some(&first) = by_id.get(s.id.as_str()) {
-                let f = &origins[first];
-                let first_at = f
+                let first_at = origins[first]
                     .id_loc
                     .map(|l| format!(" at line {}", l.line))
                     .unwrap_or_default();
                 sink.error(o.id_loc, format!("duplicate id `{}`", s.id))
                     .shot(Some(&s.id))
-                    .data(o.data.as_ref())
+                    .data(location(&files, s).as_ref())
                     .help(format!(
                         "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
                         s.id,
-                        f.data.as_ref().map(super::expand::describe_row).unwrap_or_default()
+                        location(&files, &shots[first]).as_ref().map(super::expand::describe_row).unwrap_or_default()
                     ));
                 continue;
             }
@@ -107,7 +130,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                     ),
                 )
                 .shot(Some(&s.id))
-                .data(o.data.as_ref())
+                .data(location(&files, s).as_ref())
                 .help("make the output template unique per shot, e.g. `{{ id }}.mp4`");
             } else {
                 by_file.insert(&s.file, i);
@@ -121,7 +144,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                         let d = sink
                             .error(*loc, format!("media `{kind}`: no shot has the id `{up}`"))
                             .shot(Some(&s.id))
-                            .data(o.data.as_ref());
+                            .data(location(&files, s).as_ref());
                         if by_id.len() <= 10_000 {
                             let ids: Vec<&str> = by_id.keys().copied().collect();
                             if let Some(close) = crate::manifest::closest_key(up, &ids) {
@@ -140,7 +163,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                                     ),
                                 )
                                 .shot(Some(&s.id))
-                                .data(o.data.as_ref())
+                                .data(location(&files, s).as_ref())
                                 .help(format!(
                                     "shorten `{up}` to at most {hi} s or use another media type"
                                 ));
@@ -162,6 +185,13 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
     report_cycles(&shots, &origins, sink);
     drop(origins);
 
+    if shots.iter().all(|s| s.depends_on.is_empty()) {
+        for shot in shots.iter_mut().filter(|s| s.key.is_empty()) {
+            shot.key = super::seed::shot_key(&shot.body, |_| None);
+        }
+        return shots;
+    }
+
     let mut plan = Plan {
         name: String::new(),
         manifest: Default::default(),
@@ -169,14 +199,21 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
         shots,
     };
     let order = plan.topological_order();
-    let index: HashMap<&str, usize> = plan
+    let mut keys: Vec<String> = plan
+        .shots
+        .iter_mut()
+        .map(|s| std::mem::take(&mut s.key))
+        .collect();
+    let index: IdMap<&str, usize> = plan
         .shots
         .iter()
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
-    let mut keys: Vec<String> = vec![String::new(); plan.shots.len()];
     for i in order {
+        if !keys[i].is_empty() {
+            continue;
+        }
         keys[i] = super::seed::shot_key(&plan.shots[i].body, |up| {
             index
                 .get(up)
@@ -191,9 +228,22 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
     plan.shots
 }
 
+/// The data row behind `shot`, for a diagnostic.
+fn location(files: &[(String, Option<PathBuf>)], shot: &PlannedShot) -> Option<DataLocation> {
+    let table = shot.source.as_ref()?;
+    Some(DataLocation {
+        table: table.clone(),
+        file: files
+            .iter()
+            .find(|(t, _)| t == table)
+            .and_then(|(_, f)| f.clone()),
+        row: shot.row?,
+    })
+}
+
 /// Reports each cycle once, naming its members in order.
 fn report_cycles(shots: &[PlannedShot], origins: &[Origin], sink: &mut Sink) {
-    let index: HashMap<&str, usize> = shots
+    let index: IdMap<&str, usize> = shots
         .iter()
         .enumerate()
         .filter(|(_, s)| !s.depends_on.is_empty())

@@ -9,12 +9,14 @@ mod check;
 mod diagnostic;
 mod expand;
 mod graph;
+mod id_map;
 mod links;
 pub mod model;
 mod render;
 pub mod seed;
 mod totals;
 
+pub use body::Body;
 pub use diagnostic::DataLocation;
 pub use graph::{Plan, PlannedShot};
 pub use render::{render_github, render_human_with, render_json};

@@ -21,7 +21,7 @@ fn body_of(rel: &str) -> Value {
         Ok(p) => {
             assert!(p.warnings.is_empty(), "{rel}: {:?}", p.warnings);
             assert_eq!(p.plan.shots.len(), 1);
-            p.plan.shots[0].body.clone()
+            p.plan.shots[0].body.value()
         }
         Err(r) => panic!("{rel}:\n{}", shotlist::plan::render_human(&r.diagnostics)),
     }

@@ -41,17 +41,17 @@ fn key_is_blake3_of_canonical_body_with_upstream_keys() {
     let opening = &p.shots[0];
     assert_eq!(
         opening.key,
-        blake3::hash(canonical_json(&opening.body).as_bytes())
+        blake3::hash(canonical_json(&opening.body.value()).as_bytes())
             .to_hex()
             .to_string()
     );
     let lamp = &p.shots[1];
     assert_eq!(lamp.depends_on, ["opening"]);
     assert_eq!(
-        lamp.body["metadata"]["input"]["media"],
+        lamp.body.value()["metadata"]["input"]["media"],
         json!([{"type": "first_clip", "shot": "opening"}])
     );
-    let mut with_key = lamp.body.clone();
+    let mut with_key = lamp.body.value();
     with_key["metadata"]["input"]["media"][0]["shot"] = json!(opening.key);
     assert_eq!(
         lamp.key,
@@ -79,7 +79,10 @@ fn seeds_follow_the_documented_formula() {
         let b = hash.as_bytes();
         let want = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) & 0x7FFF_FFFF;
         assert_eq!(s.seed, Some(want));
-        assert_eq!(s.body["metadata"]["parameters"]["seed"], json!(want));
+        assert_eq!(
+            s.body.value()["metadata"]["parameters"]["seed"],
+            json!(want)
+        );
     }
     let explicit = planned(
         "version: 1\nseed: 9\nshots:\n  - id: a\n    model: t2v\n    prompt: x\n    seed: 123\n",
@@ -88,7 +91,7 @@ fn seeds_follow_the_documented_formula() {
     let none = planned("version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: x\n");
     assert_eq!(none.plan.shots[0].seed, None);
     assert!(
-        none.plan.shots[0].body["metadata"]["parameters"]
+        none.plan.shots[0].body.value()["metadata"]["parameters"]
             .get("seed")
             .is_none()
     );
@@ -98,7 +101,7 @@ fn seeds_follow_the_documented_formula() {
 fn defaults_fill_the_always_sent_fields() {
     let p = planned("version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: x\n");
     assert_eq!(
-        p.plan.shots[0].body,
+        p.plan.shots[0].body.value(),
         json!({"model": "wan2.7-t2v-2026-04-25", "prompt": "x", "duration": 5, "metadata": {
             "input": {"prompt": "x"},
             "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5, "prompt_extend": true, "watermark": false}}})
@@ -116,7 +119,7 @@ fn i2v_drops_a_ratio_from_defaults_silently() {
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     assert_eq!(p.plan.shots[0].ratio, None);
     assert!(
-        p.plan.shots[0].body["metadata"]["parameters"]
+        p.plan.shots[0].body.value()["metadata"]["parameters"]
             .get("ratio")
             .is_none()
     );
@@ -145,7 +148,7 @@ fn expansion_order_is_shot_row_matrix_take() {
         p.plan.shots[0].seed, p.plan.shots[1].seed,
         "takes get distinct seeds"
     );
-    assert_eq!(p.plan.shots[1].body["prompt"], "Paris 2");
+    assert_eq!(p.plan.shots[1].body.value()["prompt"], "Paris 2");
     assert_eq!(p.plan.shots[2].ratio.as_deref(), Some("1:1"));
     assert_eq!(
         (p.plan.shots[4].source.as_deref(), p.plan.shots[4].row),
@@ -164,11 +167,11 @@ fn csv_quoting_bom_and_unicode_reach_the_prompt() {
         )],
     );
     let p = result.unwrap_or_else(|r| panic!("{}", shotlist::plan::render_human(&r.diagnostics)));
-    let prompts: Vec<&str> = p
+    let prompts: Vec<String> = p
         .plan
         .shots
         .iter()
-        .map(|s| s.body["prompt"].as_str().unwrap())
+        .map(|s| s.body.value()["prompt"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(
         prompts,
@@ -189,7 +192,10 @@ fn prompt_files_and_includes_read_inside_the_folder() {
         ],
     );
     let p = result.unwrap_or_else(|r| panic!("{}", shotlist::plan::render_human(&r.diagnostics)));
-    assert_eq!(p.plan.shots[0].body["prompt"], "Acme style. A lamp for a.");
+    assert_eq!(
+        p.plan.shots[0].body.value()["prompt"],
+        "Acme style. A lamp for a."
+    );
 
     let r = super::rejected(
         "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: \"{% include '../x.txt' %}\"\n",

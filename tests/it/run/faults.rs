@@ -320,8 +320,10 @@ async fn a_refused_body_fails_with_the_providers_reason() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let mut bad = shot("bad", "fifty seconds is too long", None);
-    bad.body["duration"] = serde_json::json!(50);
-    bad.body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
+    let mut body = bad.body.value();
+    body["duration"] = serde_json::json!(50);
+    body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
+    bad.body = body.into();
     let p = plan(&out, vec![bad, shot("good", "five seconds", None)]);
     let outcome = execute(&p, &sim, opts(2)).await;
     assert_eq!(outcome.exit_code(), 1);

@@ -79,7 +79,7 @@ pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
         row: Some(1),
         depends_on: upstream.map(|u| vec![u.to_owned()]).unwrap_or_default(),
         file: format!("{id}.mp4"),
-        body,
+        body: body.into(),
     }
 }
 
