@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -39,7 +40,7 @@ pub(super) struct Dispatcher<'a> {
     total_selected: usize,
     ups: Vec<Vec<usize>>,
     downs: Vec<Vec<usize>>,
-    index: HashMap<&'a str, usize>,
+    index: FxHashMap<&'a str, usize>,
     chain: Vec<usize>,
     ready: BinaryHeap<(usize, Reverse<usize>)>,
     delayed: Vec<(Instant, usize)>,
@@ -79,12 +80,7 @@ impl<'a> Dispatcher<'a> {
             })
             .collect();
         let selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
-        let index: HashMap<&str, usize> = plan
-            .shots
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.as_str(), i))
-            .collect();
+        let index = plan.id_index();
         let mut ups = vec![Vec::new(); n];
         let mut downs = vec![Vec::new(); n];
         for (i, shot) in plan.shots.iter().enumerate() {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::body::Body;
-use super::id_map::IdMap;
+use rustc_hash::FxHashMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -70,15 +70,19 @@ impl Plan {
         self.shots.iter().position(|s| s.id == id)
     }
 
-    /// For each shot, the length (in shots) of the longest chain of dependants below it,
-    /// itself included: the scheduler runs the longest remaining chain first.
-    pub fn chain_lengths(&self) -> Vec<usize> {
-        let index: IdMap<&str, usize> = self
-            .shots
+    /// Shot index by id (fast unkeyed hash: ids come from the user's own manifest).
+    pub fn id_index(&self) -> FxHashMap<&str, usize> {
+        self.shots
             .iter()
             .enumerate()
             .map(|(i, s)| (s.id.as_str(), i))
-            .collect();
+            .collect()
+    }
+
+    /// For each shot, the length (in shots) of the longest chain of dependants below it,
+    /// itself included: the scheduler runs the longest remaining chain first.
+    pub fn chain_lengths(&self) -> Vec<usize> {
+        let index = self.id_index();
         let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); self.shots.len()];
         for (i, shot) in self.shots.iter().enumerate() {
             for up in &shot.depends_on {
@@ -98,12 +102,7 @@ impl Plan {
     /// Shot indices with every upstream before its dependants (stable: plan order otherwise).
     /// The planner refuses cycles, so every shot appears once.
     pub fn topological_order(&self) -> Vec<usize> {
-        let index: IdMap<&str, usize> = self
-            .shots
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.as_str(), i))
-            .collect();
+        let index = self.id_index();
         let mut state = vec![0u8; self.shots.len()];
         let mut order = Vec::with_capacity(self.shots.len());
         for start in 0..self.shots.len() {

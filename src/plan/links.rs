@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::{Instance, Target};
 use super::graph::{Plan, PlannedShot};
-use super::id_map::IdMap;
 use super::model;
+use rustc_hash::FxHashMap as IdMap;
 
 /// Where a collected shot came from, for diagnostics while linking (its data row is the
 /// shot's `source` and `row`, with the file from [`Collected::files`]).
@@ -102,8 +102,10 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
     } = collected;
     let mut depends: Vec<Vec<String>> = Vec::with_capacity(shots.len());
     {
-        let mut by_id: IdMap<&str, usize> = super::id_map::with_capacity(shots.len());
-        let mut by_file: IdMap<&str, usize> = super::id_map::with_capacity(shots.len());
+        let mut by_id: IdMap<&str, usize> =
+            IdMap::with_capacity_and_hasher(shots.len(), Default::default());
+        let mut by_file: IdMap<&str, usize> =
+            IdMap::with_capacity_and_hasher(shots.len(), Default::default());
         for (i, (s, o)) in shots.iter().zip(&origins).enumerate() {
             if let Some(&first) = by_id.get(s.id.as_str()) {
                 let first_at = origins[first]
@@ -204,12 +206,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
         .iter_mut()
         .map(|s| std::mem::take(&mut s.key))
         .collect();
-    let index: IdMap<&str, usize> = plan
-        .shots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
+    let index = plan.id_index();
     for i in order {
         if !keys[i].is_empty() {
             continue;

@@ -9,7 +9,6 @@ mod check;
 mod diagnostic;
 mod expand;
 mod graph;
-mod id_map;
 mod links;
 pub mod model;
 mod render;
