@@ -118,18 +118,7 @@ impl SimProcess {
 
     /// `GET /__sim/stats` (with the task list) over plain HTTP.
     pub fn stats(&self) -> serde_json::Value {
-        use std::io::{Read, Write};
-        let addr = self.url.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(addr).expect("connect to sim");
-        write!(
-            stream,
-            "GET /__sim/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .expect("send stats request");
-        let mut text = String::new();
-        stream.read_to_string(&mut text).expect("read stats");
-        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("stats JSON: {e}\n{text}"))
+        sim_stats(&self.url)
     }
 }
 
@@ -138,4 +127,20 @@ impl Drop for SimProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `GET /__sim/stats` (with the task list) over plain HTTP, not the project's client.
+pub fn sim_stats(base_url: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let addr = base_url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to sim");
+    write!(
+        stream,
+        "GET /__sim/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send stats request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read stats");
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("stats JSON: {e}\n{text}"))
 }

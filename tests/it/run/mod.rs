@@ -137,25 +137,9 @@ pub async fn execute(plan: &Plan, sim: &SimHandle, opts: RunOptions) -> Outcome 
     .expect("run")
 }
 
-/// `GET /__sim/stats` over plain HTTP (not the project's client).
-pub fn stats(base_url: &str) -> Value {
-    use std::io::{Read, Write};
-    let addr = base_url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to sim");
-    write!(
-        stream,
-        "GET /__sim/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send stats request");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read stats");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("stats JSON: {e}\n{text}"))
-}
-
 pub async fn stats_of(sim: &SimHandle) -> Value {
     let url = sim.base_url();
-    tokio::task::spawn_blocking(move || stats(&url))
+    tokio::task::spawn_blocking(move || crate::support::sim_stats(&url))
         .await
         .expect("stats task")
 }
