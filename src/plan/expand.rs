@@ -329,18 +329,9 @@ impl Compiler<'_, '_> {
         shot: &Option<Spanned<IntOrTemplate>>,
         defaults: &Option<Spanned<IntOrTemplate>>,
     ) -> Option<Field<Num>> {
-        let (s, d) = pick(shot, defaults)?;
-        let value = match &s.value {
-            IntOrTemplate::Int(i) => Num::Fixed(*i),
-            IntOrTemplate::Template(t) => {
-                let spanned = Spanned::new(t.clone(), s.referenced, s.defined);
-                Num::Template(self.text(field, &spanned, d, true)?.value)
-            }
-        };
-        Some(Field {
-            loc: Loc::of(s),
-            from_defaults: d,
-            value,
+        self.scalar(field, shot, defaults, Num::Template, |v| match v {
+            IntOrTemplate::Int(i) => Ok(Num::Fixed(*i)),
+            IntOrTemplate::Template(t) => Err(t),
         })
     }
 
@@ -350,12 +341,28 @@ impl Compiler<'_, '_> {
         shot: &Option<Spanned<BoolOrTemplate>>,
         defaults: &Option<Spanned<BoolOrTemplate>>,
     ) -> Option<Field<Flag>> {
+        self.scalar(field, shot, defaults, Flag::Template, |v| match v {
+            BoolOrTemplate::Bool(b) => Ok(Flag::Fixed(*b)),
+            BoolOrTemplate::Template(t) => Err(t),
+        })
+    }
+
+    /// A typed scalar that may also be a template: `fixed` gives the value written in YAML,
+    /// or the template text to compile and wrap with `templated`.
+    fn scalar<Raw, Out>(
+        &mut self,
+        field: &str,
+        shot: &Option<Spanned<Raw>>,
+        defaults: &Option<Spanned<Raw>>,
+        templated: fn(Compiled) -> Out,
+        fixed: fn(&Raw) -> Result<Out, &String>,
+    ) -> Option<Field<Out>> {
         let (s, d) = pick(shot, defaults)?;
-        let value = match &s.value {
-            BoolOrTemplate::Bool(b) => Flag::Fixed(*b),
-            BoolOrTemplate::Template(t) => {
+        let value = match fixed(&s.value) {
+            Ok(value) => value,
+            Err(t) => {
                 let spanned = Spanned::new(t.clone(), s.referenced, s.defined);
-                Flag::Template(self.text(field, &spanned, d, true)?.value)
+                templated(self.text(field, &spanned, d, true)?.value)
             }
         };
         Some(Field {
