@@ -9,6 +9,7 @@ mod response;
 use std::time::Duration;
 
 pub use client::Client;
+pub use error_body::{RETRY_AFTER_CAP, parse_retry_after};
 
 /// The API key. Never printed: `Debug` and `Display` show a placeholder.
 #[derive(Clone)]
