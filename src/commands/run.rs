@@ -44,9 +44,27 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .poll
         .or(config.run.poll)
         .or(args.sim.then_some(SIM_POLL));
+    if let Some(p) = poll.filter(|&p| p < exec::poll::MIN_POLL) {
+        return Err(Error::Usage(format!(
+            "--poll {} is below the floor of 100ms (flag or [run] poll in the config): polling \
+             faster gains nothing and spends the provider's request budget",
+            humantime::format_duration(p)
+        )));
+    }
+    let queries_per_second = config
+        .run
+        .queries_per_second
+        .unwrap_or(exec::DEFAULT_QUERIES_PER_SECOND);
+    if queries_per_second == 0 {
+        return Err(Error::Usage(
+            "[run] queries_per_second must be at least 1 (in the config)".into(),
+        ));
+    }
     let opts = RunOptions {
         concurrency: concurrency as usize,
         poll,
+        queries_per_second,
+        retry_backoff: exec::Backoff::PROVIDER,
         only: args.only.clone(),
         flags: ResumeFlags {
             retry_failed: args.retry_failed,

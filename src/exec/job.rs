@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::backoff::Backoff;
+use super::budget::QueryBudget;
 use super::poll::PollSchedule;
 use crate::api::{ApiError, Client, Downloaded, TaskStatus};
 
@@ -61,6 +62,8 @@ pub struct JobContext {
     pub tx: mpsc::UnboundedSender<Event>,
     pub poll: Option<Duration>,
     pub backoff: Backoff,
+    /// Shared by every task's queries.
+    pub budget: QueryBudget,
     pub videos_dir: PathBuf,
     pub downloads: Semaphore,
 }
@@ -93,6 +96,7 @@ pub async fn poll(ctx: Arc<JobContext>, idx: usize, task_id: String, file: Strin
     let mut last_trouble = String::new();
     loop {
         tokio::time::sleep(schedule.next_wait()).await;
+        ctx.budget.acquire().await;
         match ctx.client.query(&task_id).await {
             Ok(state) => match state.status {
                 TaskStatus::Succeeded => match state.url {

@@ -6,6 +6,7 @@
 //! submit is journalled before it leaves, and anything whose outcome is unclear is held.
 
 pub mod backoff;
+pub mod budget;
 mod dispatcher;
 pub mod job;
 pub mod limiter;
@@ -18,6 +19,7 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use backoff::Backoff;
 pub use dispatcher::sha256_file;
 pub use progress::ProgressMode;
 pub use resume::ResumeFlags;
@@ -27,13 +29,21 @@ use crate::journal::{self, Journal, JournalError};
 use crate::plan::Plan;
 use crate::report::{ReportError, ResultStatus};
 
+/// The default of `[run] queries_per_second`.
+pub const DEFAULT_QUERIES_PER_SECOND: u32 = 10;
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Tasks in flight at most (`-j`).
     pub concurrency: usize,
-    /// Fixed poll interval (`--poll`); also scales retry waits down.
+    /// Fixed poll interval (`--poll`), at least [`poll::MIN_POLL`]; retry waits do not follow it.
     pub poll: Option<Duration>,
+    /// Queries per second shared by every task's polls (`[run] queries_per_second`).
+    pub queries_per_second: u32,
+    /// The wait schedule after a 429 or 5xx; the CLI always uses the provider's
+    /// ([`Backoff::PROVIDER`]), embedders and tests may shorten it.
+    pub retry_backoff: Backoff,
     /// `--only` globs.
     pub only: Vec<String>,
     pub flags: ResumeFlags,
@@ -48,6 +58,8 @@ impl Default for RunOptions {
         RunOptions {
             concurrency: 4,
             poll: None,
+            queries_per_second: DEFAULT_QUERIES_PER_SECOND,
+            retry_backoff: Backoff::PROVIDER,
             only: Vec::new(),
             flags: ResumeFlags::default(),
             submits_per_minute: None,

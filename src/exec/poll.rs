@@ -1,13 +1,17 @@
 //! When to query a task next: 5 s, then ×1.5 up to 15 s with ±20 % jitter, or a fixed interval.
 //!
-//! The gateway refreshes task state about every 15 s, so polling faster gains nothing.
+//! The gateway refreshes task state about every 15 s, so polling faster gains nothing. A fixed
+//! interval is never below [`MIN_POLL`].
 
 use std::time::Duration;
 
 use super::backoff::jitter;
 
 const FIRST: Duration = Duration::from_secs(5);
-const MAX: Duration = Duration::from_secs(15);
+/// The longest interval of the growing schedule.
+pub const MAX: Duration = Duration::from_secs(15);
+/// The shortest fixed interval (`--poll`) honoured.
+pub const MIN_POLL: Duration = Duration::from_millis(100);
 
 /// The poll intervals of one task.
 #[derive(Debug, Clone)]
@@ -19,7 +23,10 @@ pub struct PollSchedule {
 impl PollSchedule {
     /// `fixed` (from `--poll`) replaces the growing schedule and its jitter.
     pub fn new(fixed: Option<Duration>) -> PollSchedule {
-        PollSchedule { fixed, next: FIRST }
+        PollSchedule {
+            fixed: fixed.map(|d| d.max(MIN_POLL)),
+            next: FIRST,
+        }
     }
 
     /// The interval before the next query, without jitter; advances the schedule.
@@ -60,9 +67,15 @@ mod tests {
 
     #[test]
     fn fixed_interval_has_no_jitter() {
-        let mut p = PollSchedule::new(Some(Duration::from_millis(50)));
+        let mut p = PollSchedule::new(Some(Duration::from_millis(250)));
         for _ in 0..5 {
-            assert_eq!(p.next_wait(), Duration::from_millis(50));
+            assert_eq!(p.next_wait(), Duration::from_millis(250));
         }
+    }
+
+    #[test]
+    fn a_fixed_interval_has_a_floor() {
+        let mut p = PollSchedule::new(Some(Duration::ZERO));
+        assert_eq!(p.next_wait(), MIN_POLL);
     }
 }
