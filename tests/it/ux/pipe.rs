@@ -46,3 +46,31 @@ fn closed_stdout_ends_every_printing_command_quietly() {
         }
     }
 }
+
+#[test]
+fn reader_closing_mid_output_ends_plan_quietly() {
+    use std::io::{BufRead, BufReader};
+    let p = Project::new();
+    let csv: String = std::iter::once("n\n".to_owned())
+        .chain((0..5000).map(|i| format!("{i}\n")))
+        .collect();
+    p.file("data.csv", &csv).file(
+        "big.yaml",
+        "version: 1\ndata: { t: data.csv }\nshots:\n  - id: \"s-{{ row.n }}\"\n    for_each: t\n    model: t2v\n    prompt: A cat.\n",
+    );
+    // 5000 table lines are far more than a pipe buffer holds, so plan is still writing when
+    // the reader goes away after the first line.
+    let mut child = p
+        .cmd(&["plan", "big.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run shotlist");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with('#') && first.contains("depends on"), "{first}");
+    let r = Run::from(child.wait_with_output().unwrap());
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+}
