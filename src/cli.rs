@@ -47,7 +47,7 @@ pub enum Command {
     Sim(SimArgs),
     /// Print the JSON Schema of the manifest (for editors' YAML language servers).
     Schema,
-    /// Print a shell completion script for bash, zsh, fish or powershell.
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the man page (roff), e.g. `shotlist man > shotlist.1`.
     Man,
@@ -55,6 +55,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
+    /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
@@ -71,6 +72,7 @@ pub struct ValidateArgs {
     /// Manifest files (YAML) to check.
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
+    /// human: a report on stderr; json: an array on stdout; github: Actions annotations.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
     pub format: ValidateFormat,
 }
@@ -135,6 +137,7 @@ pub struct StatusArgs {
     /// The manifest file (YAML) whose output folder to read.
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
     /// Output folder (default: the manifest's output.dir).

@@ -70,7 +70,10 @@ fn reader_closing_mid_output_ends_plan_quietly() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    assert!(first.starts_with('#') && first.contains("depends on"), "{first}");
+    assert!(
+        first.starts_with('#') && first.contains("depends on"),
+        "{first}"
+    );
     let r = Run::from(child.wait_with_output().unwrap());
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
 }
