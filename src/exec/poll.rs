@@ -1,7 +1,9 @@
 //! When to query a task next: 5 s, then ×1.5 up to 15 s with ±20 % jitter, or a fixed interval.
 //!
 //! The gateway refreshes task state about every 15 s, so polling faster gains nothing. A fixed
-//! interval is never below [`MIN_POLL`].
+//! interval is never below [`MIN_POLL`]. The jitter moves each query by up to ±20 % of its
+//! interval around the nominal time (5, 12.5, 23.75, 38.75 s…) and does not accumulate, so tasks
+//! submitted together spread out while a 60 s task still costs exactly six queries.
 
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ pub const MIN_POLL: Duration = Duration::from_millis(100);
 pub struct PollSchedule {
     fixed: Option<Duration>,
     next: Duration,
+    /// How far the last jittered query was from its nominal time (after it: positive).
+    drift: f64,
 }
 
 impl PollSchedule {
@@ -26,6 +30,7 @@ impl PollSchedule {
         PollSchedule {
             fixed: fixed.map(|d| d.max(MIN_POLL)),
             next: FIRST,
+            drift: 0.0,
         }
     }
 
@@ -43,7 +48,13 @@ impl PollSchedule {
     pub fn next_wait(&mut self) -> Duration {
         let fixed = self.fixed.is_some();
         let d = self.next_nominal();
-        if fixed { d } else { jitter(d, 0.2) }
+        if fixed {
+            return d;
+        }
+        let drift = jitter(d, 0.2).as_secs_f64() - d.as_secs_f64();
+        let wait = d.as_secs_f64() + drift - self.drift;
+        self.drift = drift;
+        Duration::from_secs_f64(wait.max(0.0))
     }
 }
 
@@ -59,10 +70,18 @@ mod tests {
     }
 
     #[test]
-    fn jittered_waits_stay_within_bounds() {
-        let mut p = PollSchedule::new(None);
-        let first = p.next_wait();
-        assert!(first >= Duration::from_secs(4) && first <= Duration::from_secs(6));
+    fn jitter_moves_each_query_around_its_nominal_time_without_accumulating() {
+        for _ in 0..200 {
+            let mut p = PollSchedule::new(None);
+            let mut nominal = PollSchedule::new(None);
+            let (mut at, mut due) = (0.0, 0.0);
+            for _ in 0..8 {
+                let d = nominal.next_nominal().as_secs_f64();
+                due += d;
+                at += p.next_wait().as_secs_f64();
+                assert!((at - due).abs() <= 0.2 * d + 1e-9, "{at} vs {due}");
+            }
+        }
     }
 
     #[test]
