@@ -3,17 +3,19 @@
 //!
 //! A 429 means one of two things. A provider that caps tasks in flight keeps refusing at the
 //! same level while it accepts only below it; one that refuses at random or by request rate
-//! accepts at that level too. So a 429 that arrives while `n` tasks are confirmed in flight
-//! counts as a concurrency refusal only if no accept since the last refusal showed the provider
-//! holding more than `n` (and `n > 0`: nothing in flight cannot be a concurrency cap). Only a
-//! concurrency refusal lowers the bound (to `n`, at least 1); every accept at the bound raises it
-//! by one, so it recovers within a few submits and a cap is probed again, never past `-j`.
+//! accepts at that level too. So a refusal while `n > 0` tasks are confirmed in flight makes `n`
+//! a suspect level; an accept at that level or above clears it. A second refusal at or above an
+//! uncleared suspect level is a concurrency refusal; any other is a rate refusal (nothing in
+//! flight cannot be a concurrency cap). Only a concurrency refusal lowers the bound (to `n`, at
+//! least 1); every accept at the bound raises it by one, so it recovers within a few submits and
+//! a cap is probed again, never past `-j`.
 //!
 //! A shot refused for concurrency waits for a free slot; one refused by rate or at random waits
 //! its own backoff (2 s doubling to 60 s, ±20 %) but is released early as soon as another submit
 //! is accepted: the provider is taking work again. `Retry-After` is honoured as the earliest
-//! retry of the refused shot. All submits pause only in a storm ([`STORM`] refusals in a row with
-//! no accept), for the backoff schedule or `Retry-After`, whichever is longer.
+//! retry of the refused shot. All submits pause only in a storm ([`STORM`] rate refusals in a row
+//! with no accept), for the backoff schedule or `Retry-After`, whichever is longer; concurrency
+//! refusals need no pause, the bound already holds submits back.
 
 use std::time::{Duration, Instant};
 
@@ -44,8 +46,8 @@ pub struct ShotWait {
 pub struct Limiter {
     max: usize,
     bound: usize,
-    /// Tasks an accept showed the provider holding, not contradicted by a refusal since.
-    proven: usize,
+    /// The lowest level refused and not cleared by an accept at or above it since.
+    suspect: Option<usize>,
     refused_in_row: u32,
     storms: u32,
     backoff: Backoff,
@@ -61,7 +63,7 @@ impl Limiter {
         Limiter {
             max,
             bound: max,
-            proven: 0,
+            suspect: None,
             refused_in_row: 0,
             storms: 0,
             backoff,
@@ -99,7 +101,9 @@ impl Limiter {
     pub fn on_accepted(&mut self, held: usize) {
         self.refused_in_row = 0;
         self.storms = 0;
-        self.proven = self.proven.max(held + 1);
+        if self.suspect.is_some_and(|s| s <= held) {
+            self.suspect = None;
+        }
         if held + 1 >= self.bound {
             self.bound = (held + 2).min(self.max);
         }
@@ -112,14 +116,17 @@ impl Limiter {
         retry_after: Option<Duration>,
         now: Instant,
     ) -> Refusal {
-        self.refused_in_row = self.refused_in_row.saturating_add(1);
-        let kind = if held == 0 || held < self.proven {
-            self.proven = held;
-            Refusal::Rate
-        } else {
-            self.bound = self.bound.min(held).max(1);
-            Refusal::Concurrency
+        let kind = match self.suspect {
+            Some(s) if held > 0 && held >= s => {
+                self.bound = self.bound.min(held).max(1);
+                return Refusal::Concurrency;
+            }
+            _ => Refusal::Rate,
         };
+        if held > 0 {
+            self.suspect = Some(self.suspect.map_or(held, |s| s.min(held)));
+        }
+        self.refused_in_row = self.refused_in_row.saturating_add(1);
         let paused = self.paused_until.is_some_and(|p| p > now);
         if self.refused_in_row >= STORM && !paused {
             let wait = self
@@ -165,9 +172,21 @@ mod tests {
         for held in 0..6 {
             l.on_accepted(held);
         }
-        assert_eq!(l.on_rate_limited(6, None, now), Refusal::Concurrency);
+        assert_eq!(
+            l.on_rate_limited(6, None, now),
+            Refusal::Rate,
+            "one refusal proves nothing"
+        );
+        assert_eq!(l.limit(), 10);
+        assert_eq!(l.on_rate_limited(7, None, now), Refusal::Concurrency);
+        assert_eq!(l.limit(), 7);
+        for _ in 0..STORM + 2 {
+            assert_eq!(l.on_rate_limited(6, None, now), Refusal::Concurrency);
+        }
         assert_eq!(l.limit(), 6);
-        assert!(l.may_submit(now), "a concurrency refusal pauses nothing");
+        assert!(l.may_submit(now), "concurrency refusals pause nothing");
+        l.on_accepted(5);
+        assert_eq!(l.limit(), 7, "probe one more");
         assert_eq!(l.on_rate_limited(6, None, now), Refusal::Concurrency);
         assert_eq!(l.limit(), 6);
     }
@@ -176,6 +195,7 @@ mod tests {
     fn an_accept_at_the_bound_raises_it_by_one_up_to_max() {
         let mut l = limiter(8);
         l.on_accepted(2);
+        l.on_rate_limited(3, None, Instant::now());
         l.on_rate_limited(3, None, Instant::now());
         assert_eq!(l.limit(), 3);
         l.on_accepted(1);
@@ -196,10 +216,10 @@ mod tests {
     fn random_refusals_among_accepts_at_the_same_level_keep_the_bound() {
         let mut l = limiter(10);
         let now = Instant::now();
-        // A random 429 at every fifth answer, with accepts at the top level between.
+        // A random 429 at every fifth answer, at levels going up and down, with accepts between.
         for round in 0..50 {
-            for _ in 0..4 {
-                l.on_accepted(9);
+            for held in [3 + round % 7, 9, 4, 6] {
+                l.on_accepted(held);
             }
             let held = 5 + round % 5;
             assert_eq!(l.on_rate_limited(held, None, now), Refusal::Rate);
@@ -209,11 +229,18 @@ mod tests {
     }
 
     #[test]
-    fn a_second_refusal_without_an_accept_between_is_a_concurrency_refusal() {
+    fn a_second_refusal_without_an_accept_at_that_level_is_a_concurrency_refusal() {
         let mut l = limiter(10);
         let now = Instant::now();
         l.on_accepted(9);
         assert_eq!(l.on_rate_limited(7, None, now), Refusal::Rate);
+        l.on_accepted(6);
+        assert_eq!(
+            l.on_rate_limited(5, None, now),
+            Refusal::Rate,
+            "below the suspect"
+        );
+        l.on_accepted(4);
         assert_eq!(l.on_rate_limited(7, None, now), Refusal::Concurrency);
         assert_eq!(l.limit(), 7);
         l.on_accepted(6);
