@@ -88,6 +88,9 @@ pub struct PlanArgs {
     /// The manifest file (YAML).
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
+    /// Output folder to compare against (default: the manifest's output.dir); read only.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Output format (default: json when FILE ends in .json, else text).
     #[arg(long, value_enum)]
     pub format: Option<TextOrJson>,
@@ -130,6 +133,10 @@ pub struct RunArgs {
     /// Submit shots whose earlier submit has an unknown outcome again (may pay twice).
     #[arg(long)]
     pub resubmit_unknown: bool,
+    /// Send no shot that would take this run's estimated cost past AMOUNT (pricing currency);
+    /// the rest stay pending for a rerun with a higher cap.
+    #[arg(long, value_name = "AMOUNT", value_parser = parse_money)]
+    pub max_cost: Option<crate::cost::Money>,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +208,10 @@ pub struct SimArgs {
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (write e.g. 300ms, 5s, 2m)"))
+}
+
+fn parse_money(s: &str) -> Result<crate::cost::Money, String> {
+    crate::cost::Money::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_fraction(s: &str) -> Result<f64, String> {

@@ -6,6 +6,7 @@ use std::io::{BufWriter, IsTerminal, Write};
 use crate::cli::{PlanArgs, TextOrJson};
 use crate::commands::Global;
 use crate::config::Config;
+use crate::cost::PriceBook;
 use crate::error::{Error, exit};
 use crate::plan::{self, Plan, Totals};
 
@@ -22,7 +23,8 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         eprint!("{}", plan::render_human_with(&planned.warnings, color));
     }
     let config = Config::load(global.config.as_deref())?;
-    let totals = Totals::of(&planned.plan, &config);
+    let prices = PriceBook::new(&config);
+    let totals = Totals::of(&planned.plan, &prices);
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)
@@ -31,8 +33,13 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         None => Box::new(super::stdout()),
     };
     let written = match format(args) {
-        TextOrJson::Json => crate::report::write_plan_json(&mut out, &planned.plan, &totals),
-        TextOrJson::Text => out.write_all(render_text(&planned.plan, &totals).as_bytes()),
+        TextOrJson::Json => crate::report::write_plan_json(
+            &mut out,
+            &planned.plan,
+            &totals,
+            |i| serde_json::json!({"cost": prices.shot(&planned.plan.shots[i])}),
+        ),
+        TextOrJson::Text => out.write_all(render_text(&planned.plan, &totals, &prices).as_bytes()),
     };
     let target = args
         .output
@@ -59,7 +66,7 @@ fn format(args: &PlanArgs) -> TextOrJson {
 }
 
 /// A table of shots in execution order, then totals.
-pub fn render_text(plan: &Plan, totals: &Totals) -> String {
+pub fn render_text(plan: &Plan, totals: &Totals, prices: &PriceBook) -> String {
     let header = [
         "#",
         "id",
@@ -128,29 +135,23 @@ pub fn render_text(plan: &Plan, totals: &Totals) -> String {
         plan.out_dir.display()
     );
     for l in &totals.by_model {
-        let cost = l.cost.map(|c| format!(", est. {c:.2}")).unwrap_or_default();
+        let cost = l.cost.map_or_else(
+            || ", no price".to_owned(),
+            |c| format!(", est. {}", prices.show(c)),
+        );
         let _ = writeln!(
             out,
             "  {} {}: {} shot(s), {} s{cost}",
             l.model, l.resolution, l.shots, l.seconds
         );
     }
-    match totals.estimated_cost {
-        Some(c) if totals.cost_incomplete => {
-            let _ = writeln!(
-                out,
-                "estimated cost: {c:.2} (some models have no [pricing] in the config)"
-            );
-        }
-        Some(c) => {
-            let _ = writeln!(out, "estimated cost: {c:.2}");
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "estimated cost: add [pricing] to the config to see one"
-            );
-        }
-    }
+    let _ = write!(out, "estimated cost: {}", prices.show(totals.cost.total));
+    let _ = match totals.cost.unpriced {
+        0 => writeln!(out),
+        n => writeln!(
+            out,
+            " ({n} shot(s) have no price: add them under [pricing] in the config)"
+        ),
+    };
     out
 }

@@ -6,6 +6,7 @@ use crate::api::{ApiKey, Client, ClientConfig};
 use crate::cli::RunArgs;
 use crate::commands::Global;
 use crate::config::{Config, DEFAULT_BASE_URL};
+use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{self, ExecError, Outcome, ProgressMode, ResumeFlags, RunOptions, Stop};
 use crate::plan::{self, Plan, Severity};
@@ -35,6 +36,21 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         ));
     }
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
+    let prices = PriceBook::new(&config);
+    let max_cost = match (args.max_cost, &config.run.max_cost) {
+        (Some(m), _) => Some(m),
+        (None, Some(m)) => Money::from_f64(*m.get_ref()),
+        (None, None) => None,
+    };
+    if max_cost.is_some()
+        && let Some(shot) = plan.shots.iter().find(|s| prices.shot(s).is_none())
+    {
+        return Err(Error::Usage(format!(
+            "--max-cost needs a price for every shot, and `{}` ({} at {}) has none in {}: add it \
+             under [pricing] in the config; nothing was sent",
+            shot.id, shot.model, shot.resolution, prices.currency
+        )));
+    }
     let endpoint = if args.sim {
         None
     } else {
@@ -59,7 +75,8 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             ProgressMode::Auto
         },
         handle_ctrl_c: true,
-        config: config.clone(),
+        prices: prices.clone(),
+        max_cost,
     };
     let timeout = config.api.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -212,7 +229,25 @@ fn summarise(plan: &Plan, outcome: &Outcome) {
             resume_command()
         ),
     }
-    eprintln!("{}; results in {}", parts.join(", "), results.display());
+    let c = &outcome.cost;
+    let show = |m: Money| format!("{m} {}", c.currency);
+    let mut cost = format!(
+        "est. {} this run, {} for the batch",
+        show(c.spent),
+        show(c.billed)
+    );
+    if c.unsent > 0 {
+        cost.push_str(&format!(
+            "; {} shot(s) left unsent by --max-cost, est. {}",
+            c.unsent,
+            show(c.unsent_cost)
+        ));
+    }
+    eprintln!(
+        "{}; {cost}; results in {}",
+        parts.join(", "),
+        results.display()
+    );
 }
 
 fn resume_command() -> String {

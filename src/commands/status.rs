@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use crate::cli::{StatusArgs, TextOrJson};
 use crate::commands::Global;
+use crate::config::Config;
+use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{self, resume::Start};
 use crate::journal::{self, Phase};
@@ -57,6 +59,8 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let path = plan.out_dir.join(journal::FILE_NAME);
     let (history, torn) = journal::replay_file(&path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
+    let (mut spent, mut left) = (Money::ZERO, Money::ZERO);
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
     let mut shots = Vec::with_capacity(plan.shots.len());
@@ -77,6 +81,12 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
             (Start::Submit, Some(Phase::Failed)) => Standing::Failed,
             (Start::Submit, _) => Standing::NotStarted,
         };
+        let cost = prices.shot(shot).unwrap_or_default();
+        if h.is_some_and(|h| h.task_id.is_some() || h.unknown || h.submit_open) {
+            spent += cost;
+        } else if standing == Standing::NotStarted {
+            left += cost;
+        }
         shots.push(ShotStatus {
             id: &shot.id,
             key: &shot.key,
@@ -125,6 +135,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 "out_dir": plan.out_dir,
                 "total": shots.len(),
                 "counts": counts,
+                "cost": {"spent": spent, "left": left, "currency": prices.currency},
                 "shots": shots,
             });
             crate::outln!(
@@ -144,6 +155,11 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 .map(|(s, n)| format!("{n} {}", s.label()))
                 .collect();
             crate::outln!("{}", line.join(", "));
+            crate::outln!(
+                "est. {} spent, {} left to send",
+                prices.show(spent),
+                prices.show(left)
+            );
             for s in &shots {
                 if matches!(
                     s.status,

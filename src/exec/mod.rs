@@ -41,8 +41,10 @@ pub struct RunOptions {
     pub progress: ProgressMode,
     /// Stop on Ctrl-C (the CLI); embedders may handle signals themselves.
     pub handle_ctrl_c: bool,
-    /// Prices the totals in `plan.json`.
-    pub config: crate::config::Config,
+    /// Prices the totals in `plan.json`, the results' `cost` column and `max_cost`.
+    pub prices: crate::cost::PriceBook,
+    /// `--max-cost`: this run's submits may not be estimated at more than this.
+    pub max_cost: Option<crate::cost::Money>,
 }
 
 impl Default for RunOptions {
@@ -55,7 +57,8 @@ impl Default for RunOptions {
             submits_per_minute: None,
             progress: ProgressMode::Auto,
             handle_ctrl_c: false,
-            config: Default::default(),
+            prices: Default::default(),
+            max_cost: None,
         }
     }
 }
@@ -81,6 +84,20 @@ pub struct Outcome {
     pub all_succeeded: bool,
     /// Upstreams run only because an `--only` shot needed them.
     pub came_along: Vec<String>,
+    pub cost: RunCost,
+}
+
+/// Estimated money of a run, in `currency`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCost {
+    pub currency: String,
+    /// This run's submits that created (or may have created) a task.
+    pub spent: crate::cost::Money,
+    /// Every task the batch has created, in this run or earlier ones.
+    pub billed: crate::cost::Money,
+    /// Shots `--max-cost` left unsent, and their estimate.
+    pub unsent: usize,
+    pub unsent_cost: crate::cost::Money,
 }
 
 impl Outcome {
@@ -121,7 +138,7 @@ pub async fn execute(plan: &Plan, client: Client, opts: RunOptions) -> Result<Ou
         "cannot create {}",
         out.join("videos").display()
     )))?;
-    crate::report::write_plan(out, plan, &crate::plan::Totals::of(plan, &opts.config))?;
+    crate::report::write_plan(out, plan, &opts.prices)?;
     let journal_path: PathBuf = out.join(journal::FILE_NAME);
     let (history, _torn) = journal::replay_file(&journal_path)
         .map_err(io(format!("cannot read {}", journal_path.display())))?;

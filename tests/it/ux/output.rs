@@ -68,8 +68,8 @@ fn results_join_back_and_their_files_open_from_the_results_folder() {
     let mut csv = csv::Reader::from_path(out.join("results.csv")).unwrap();
     let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
     assert_eq!(
-        header[header.len() - 4..],
-        ["take", "prompt", "matrix.style", "matrix.ratio"]
+        header[header.len() - 5..],
+        ["take", "prompt", "cost", "matrix.style", "matrix.ratio"]
     );
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let mut table = String::new();
@@ -87,6 +87,7 @@ fn results_join_back_and_their_files_open_from_the_results_folder() {
             "file",
             "take",
             "prompt",
+            "cost",
             "matrix.style",
             "matrix.ratio",
         ]
@@ -148,7 +149,8 @@ fn plan_json_in_the_folder_is_the_plan_command_document() {
     r.code(0);
     let printed: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(stored, printed);
-    assert_eq!(stored["totals"]["estimated_cost"], 1.0);
+    assert_eq!(stored["totals"]["cost"]["total"], "1.00");
+    assert_eq!(stored["shots"][0]["cost"], "0.20");
     assert_eq!(stored["shots"][1]["take"], 2);
 }
 
