@@ -88,3 +88,37 @@ fn prices_are_the_list_unless_overridden_and_another_currency_drops_the_list() {
     assert_eq!(doc["totals"]["cost"]["currency"], "EUR");
     assert_eq!(doc["shots"][0]["cost"], "0.45");
 }
+
+#[test]
+fn a_cap_on_shots_without_a_price_is_refused_before_anything_is_sent() {
+    let p = Project::new();
+    p.file("m.yaml", MANIFEST)
+        .file("c.toml", "[pricing]\ncurrency = \"EUR\"\n");
+    let r = p.run(&[
+        "run",
+        "m.yaml",
+        "--sim",
+        "--config",
+        "c.toml",
+        "--max-cost",
+        "3",
+    ]);
+    r.code(2);
+    let words = r.stderr.replace('│', " ");
+    let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains(
+            "--max-cost needs a price for every shot, and `a` (wan2.7-t2v-2026-04-25 at 720P) \
+             has none in EUR"
+        ),
+        "{words}"
+    );
+    assert!(!p.path("out").exists());
+    let r = p.run(&["run", "m.yaml", "--sim", "--max-cost", "1.2.3"]);
+    r.code(2);
+    assert!(
+        r.stderr.contains("`1.2.3` is not an amount"),
+        "{}",
+        r.stderr
+    );
+}
