@@ -37,7 +37,8 @@ const GLOBAL: &str = "Global options";
 pub enum Command {
     /// Check manifests without sending anything; exit 2 when any has an error.
     Validate(ValidateArgs),
-    /// Show the request graph a manifest expands to, with totals and estimated cost.
+    /// Show the request graph a manifest expands to, its cost, and what a run would do in the
+    /// output folder (read only).
     Plan(PlanArgs),
     /// Run a manifest: submit, poll, download, write results.
     Run(RunArgs),

@@ -8,7 +8,8 @@ use crate::commands::Global;
 use crate::config::Config;
 use crate::cost::PriceBook;
 use crate::error::{Error, exit};
-use crate::plan::{self, Plan, Totals};
+use crate::exec::preview::{self, Action, ShotPreview};
+use crate::plan::{self, Plan, ToSend, Totals};
 
 pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -24,7 +25,30 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     }
     let config = Config::load(global.config.as_deref())?;
     let prices = PriceBook::new(&config);
-    let totals = Totals::of(&planned.plan, &prices);
+    let mut plan = planned.plan;
+    if let Some(out) = &args.out {
+        plan.out_dir = out.clone();
+    }
+    let preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
+        .map_err(|e| Error::io(format!("cannot read {}", plan.out_dir.display()), e))?;
+    if preview.torn > 0 && !global.quiet {
+        eprintln!(
+            "note: {} unreadable line(s) in the journal were ignored (a crash mid-write)",
+            preview.torn
+        );
+    }
+    let mut totals = Totals::of(&plan, &prices);
+    let sending =
+        || (plan.shots.iter().zip(&preview.shots)).filter(|(_, p)| p.action == Action::Send);
+    totals.to_send = Some(ToSend {
+        shots: sending().count(),
+        seconds: sending().map(|(s, _)| u64::from(s.duration)).sum(),
+        actions: Action::ALL
+            .iter()
+            .map(|&a| (a.as_str(), preview.count(a)))
+            .collect(),
+    });
+    totals.cost.to_send = Some(sending().filter_map(|(_, p)| p.cost).sum());
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)
@@ -33,13 +57,12 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         None => Box::new(super::stdout()),
     };
     let written = match format(args) {
-        TextOrJson::Json => crate::report::write_plan_json(
-            &mut out,
-            &planned.plan,
-            &totals,
-            |i| serde_json::json!({"cost": prices.shot(&planned.plan.shots[i])}),
-        ),
-        TextOrJson::Text => out.write_all(render_text(&planned.plan, &totals, &prices).as_bytes()),
+        TextOrJson::Json => {
+            crate::report::write_plan_json(&mut out, &plan, &totals, |i| &preview.shots[i])
+        }
+        TextOrJson::Text => {
+            out.write_all(render_text(&plan, &totals, &prices, &preview.shots).as_bytes())
+        }
     };
     let target = args
         .output
@@ -66,7 +89,12 @@ fn format(args: &PlanArgs) -> TextOrJson {
 }
 
 /// A table of shots in execution order, then totals.
-pub fn render_text(plan: &Plan, totals: &Totals, prices: &PriceBook) -> String {
+pub fn render_text(
+    plan: &Plan,
+    totals: &Totals,
+    prices: &PriceBook,
+    preview: &[ShotPreview],
+) -> String {
     let header = [
         "#",
         "id",
@@ -75,10 +103,12 @@ pub fn render_text(plan: &Plan, totals: &Totals, prices: &PriceBook) -> String {
         "res",
         "ratio",
         "seed",
+        "cost",
+        "action",
         "depends on",
     ];
     let order = plan.topological_order();
-    let rows: Vec<[String; 8]> = order
+    let rows: Vec<[String; 10]> = order
         .iter()
         .enumerate()
         .map(|(n, &i)| {
@@ -95,6 +125,10 @@ pub fn render_text(plan: &Plan, totals: &Totals, prices: &PriceBook) -> String {
                 s.resolution.clone(),
                 s.ratio.clone().unwrap_or_else(|| "-".into()),
                 s.seed.map_or_else(|| "-".into(), |v| v.to_string()),
+                preview[i]
+                    .cost
+                    .map_or_else(|| "-".into(), |c| c.to_string()),
+                preview[i].action.as_str().to_owned(),
                 if s.depends_on.is_empty() {
                     "-".into()
                 } else {
@@ -153,5 +187,41 @@ pub fn render_text(plan: &Plan, totals: &Totals, prices: &PriceBook) -> String {
             " ({n} shot(s) have no price: add them under [pricing] in the config)"
         ),
     };
+    let notes: Vec<String> = order
+        .iter()
+        .map(|&i| (&plan.shots[i], &preview[i]))
+        .filter(|(_, p)| {
+            !(p.action == Action::Done || p.action == Action::Send && p.reason == "new")
+        })
+        .map(|(s, p)| format!("  {} {}: {}", p.action.as_str(), s.id, p.reason))
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\n{}", notes.join("\n"));
+    }
+    if let Some(to_send) = &totals.to_send {
+        let mut parts = vec![format!(
+            "{} to send ({} s, est. {})",
+            to_send.shots,
+            to_send.seconds,
+            prices.show(totals.cost.to_send.unwrap_or_default())
+        )];
+        for a in [Action::Poll, Action::Download, Action::Held, Action::Done] {
+            match to_send.actions.get(a.as_str()) {
+                Some(&n) if n > 0 => parts.push(format!("{n} {}", summary_word(a))),
+                _ => {}
+            }
+        }
+        let _ = writeln!(out, "\nPlan: {}.", parts.join(", "));
+    }
     out
+}
+
+fn summary_word(a: Action) -> &'static str {
+    match a {
+        Action::Send => "to send",
+        Action::Poll => "to poll",
+        Action::Download => "to download",
+        Action::Held => "held",
+        Action::Done => "done",
+    }
 }

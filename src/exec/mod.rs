@@ -10,6 +10,7 @@ mod dispatcher;
 pub mod job;
 pub mod limiter;
 pub mod poll;
+pub mod preview;
 pub mod progress;
 pub mod resume;
 pub mod select;

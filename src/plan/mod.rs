@@ -19,7 +19,7 @@ pub use body::Body;
 pub use diagnostic::DataLocation;
 pub use graph::{Plan, PlannedShot};
 pub use render::{render_github, render_human_with, render_json};
-pub use totals::{CostTotals, Totals, TotalsLine};
+pub use totals::{CostTotals, ToSend, Totals, TotalsLine};
 
 use std::path::Path;
 

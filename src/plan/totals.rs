@@ -23,7 +23,18 @@ pub struct Totals {
     pub shots: usize,
     pub seconds: u64,
     pub by_model: Vec<TotalsLine>,
+    /// What a run would send now (`plan` against the output folder); absent in `plan.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_send: Option<ToSend>,
     pub cost: CostTotals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToSend {
+    pub shots: usize,
+    pub seconds: u64,
+    /// Shots per action (`send`, `poll`, `download`, `held`, `done`).
+    pub actions: BTreeMap<&'static str, usize>,
 }
 
 /// `totals.cost`: exact amounts as strings in `currency`.
@@ -67,6 +78,7 @@ impl Totals {
         Totals {
             shots: plan.shots.len(),
             seconds: by_model.iter().map(|l| l.seconds).sum(),
+            to_send: None,
             cost: CostTotals {
                 total: by_model.iter().filter_map(|l| l.cost).sum(),
                 to_send: None,

@@ -1,0 +1,226 @@
+//! What a `run` would do with each shot, read from the output folder and never written to it.
+//!
+//! The same [`decide`] the executor starts from gives each shot's step, so `plan` and `run`
+//! cannot disagree; a shot sent again says why: new, or which fields of its request changed
+//! since the `plan.json` the last run left (Nextflow users find the same in `-dump-hashes`).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::resume::{ResumeFlags, Start, decide, video_intact};
+use crate::cost::{Money, PriceBook};
+use crate::journal::{self, History};
+use crate::plan::{Plan, PlannedShot};
+use crate::report::{PLAN_FILE, VIDEOS_DIR};
+
+/// What a run would do with a shot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Send,
+    Poll,
+    Download,
+    Held,
+    Done,
+}
+
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::Send,
+        Action::Poll,
+        Action::Download,
+        Action::Held,
+        Action::Done,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Send => "send",
+            Action::Poll => "poll",
+            Action::Download => "download",
+            Action::Held => "held",
+            Action::Done => "done",
+        }
+    }
+}
+
+/// One shot's line of the preview: what `plan --format json` adds to the shot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShotPreview {
+    pub action: Action,
+    pub reason: String,
+    /// What changed in the request since the last run's plan (`prompt`, `upstream teaser-A1`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+    /// What the shot's task is estimated to bill; `null` without a price.
+    pub cost: Option<Money>,
+}
+
+/// The preview of a whole plan.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub shots: Vec<ShotPreview>,
+    /// Journal lines that did not parse (a crash mid-write); ignored as a run ignores them.
+    pub torn: usize,
+}
+
+impl Preview {
+    pub fn count(&self, action: Action) -> usize {
+        self.shots.iter().filter(|s| s.action == action).count()
+    }
+}
+
+/// Compares `plan` with what `out_dir` holds: its journal, videos and last `plan.json`.
+pub fn preview(
+    plan: &Plan,
+    out_dir: &Path,
+    flags: ResumeFlags,
+    prices: &PriceBook,
+) -> std::io::Result<Preview> {
+    let (history, torn) = journal::replay_file(&out_dir.join(journal::FILE_NAME))?;
+    let previous = previous_plan(&out_dir.join(PLAN_FILE));
+    let old_index = previous.as_ref().map(Plan::id_index).unwrap_or_default();
+    let old_shot = |id: &str| Some(&previous.as_ref()?.shots[*old_index.get(id)?]);
+    let ids_in_journal: HashMap<&str, &History> =
+        history.values().map(|h| (h.id.as_str(), h)).collect();
+    let index = plan.id_index();
+    let new_key = |id: &str| Some(plan.shots[*index.get(id)?].key.as_str());
+    let videos = out_dir.join(VIDEOS_DIR);
+    let now = SystemTime::now();
+    let mut shots: Vec<Option<ShotPreview>> = vec![None; plan.shots.len()];
+    for i in plan.topological_order() {
+        let shot = &plan.shots[i];
+        let start = decide(history.get(&shot.key), now, flags, |h| {
+            video_intact(&videos, h)
+        });
+        let (action, reason, changed) = match start {
+            Start::Done => (
+                Action::Done,
+                "downloaded; the video is intact".into(),
+                vec![],
+            ),
+            Start::Download { .. } => (
+                Action::Download,
+                "succeeded, but the video is missing or changed: downloads it again \
+                 (nothing is resubmitted)"
+                    .into(),
+                vec![],
+            ),
+            Start::Poll { task_id } => (
+                Action::Poll,
+                format!("in flight as task {task_id}: polls it, never resubmits"),
+                vec![],
+            ),
+            Start::Hold { reason, .. } => (Action::Held, reason, vec![]),
+            Start::Submit => {
+                let held_up = shot.depends_on.iter().find(|up| {
+                    (index.get(up.as_str()))
+                        .and_then(|&u| shots[u].as_ref())
+                        .is_some_and(|p| p.action == Action::Held)
+                });
+                if let Some(up) = held_up {
+                    (
+                        Action::Held,
+                        format!("needs `{up}`, which is held: sending `{up}` sends it too"),
+                        vec![],
+                    )
+                } else if let Some(h) = history.get(&shot.key) {
+                    let why = if h.attempts > 0 && h.task_id.is_none() {
+                        "earlier submits were refused (429/5xx: no task was created)"
+                    } else {
+                        "sent again as the flags ask"
+                    };
+                    (Action::Send, why.into(), vec![])
+                } else if let Some(old) = old_shot(&shot.id).filter(|o| o.key != shot.key) {
+                    let changed =
+                        changes(old, shot, |id| Some(old_shot(id)?.key.as_str()), new_key);
+                    let reason = if changed.is_empty() {
+                        "its request changed".to_owned()
+                    } else {
+                        format!("changed: {}", changed.join(", "))
+                    };
+                    (Action::Send, reason, changed)
+                } else if ids_in_journal.contains_key(shot.id.as_str()) {
+                    (
+                        Action::Send,
+                        "its request changed (the earlier request is not in plan.json)".into(),
+                        vec![],
+                    )
+                } else {
+                    (Action::Send, "new".into(), vec![])
+                }
+            }
+        };
+        shots[i] = Some(ShotPreview {
+            action,
+            reason,
+            changed,
+            cost: prices.shot(shot),
+        });
+    }
+    Ok(Preview {
+        shots: shots.into_iter().flatten().collect(),
+        torn,
+    })
+}
+
+/// The `plan.json` a run left, if it reads as a plan.
+fn previous_plan(path: &Path) -> Option<Plan> {
+    let file = std::fs::File::open(path).ok()?;
+    serde_json::from_reader(std::io::BufReader::new(file)).ok()
+}
+
+/// The fields whose values differ between the old and new request, by their last name
+/// (`prompt`, `seed`, `media`), then each upstream whose request changed.
+fn changes<'a, 'b>(
+    old: &PlannedShot,
+    new: &PlannedShot,
+    old_key: impl Fn(&str) -> Option<&'a str>,
+    new_key: impl Fn(&str) -> Option<&'b str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    diff(&old.body.value(), &new.body.value(), "", &mut out);
+    for up in &new.depends_on {
+        if old_key(up) != new_key(up) {
+            out.push(format!("upstream {up}"));
+        }
+    }
+    out
+}
+
+fn diff(a: &Value, b: &Value, name: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                diff(va, b.get(k).unwrap_or(&Value::Null), k, out);
+            }
+            for (k, vb) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+                diff(&Value::Null, vb, k, out);
+            }
+        }
+        _ if a != b && !out.iter().any(|n| n == name) => out.push(name.to_owned()),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changed_fields_are_named_once_by_their_last_name() {
+        let mut out = Vec::new();
+        diff(
+            &json!({"prompt": "a", "metadata": {"input": {"prompt": "a"}, "parameters": {"seed": 1}}}),
+            &json!({"prompt": "b", "metadata": {"input": {"prompt": "b"}, "parameters": {"seed": 2, "ratio": "1:1"}}}),
+            "",
+            &mut out,
+        );
+        assert_eq!(out, ["prompt", "seed", "ratio"]);
+    }
+}
