@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::resume::{ResumeFlags, Start, decide, video_intact};
+use super::resume::{ResumeFlags, Start, can_feed, decide, video_intact};
 use crate::cost::{Money, PriceBook};
 use crate::journal::{self, History};
 use crate::plan::{Plan, PlannedShot};
@@ -122,10 +122,29 @@ pub fn preview(
                         .and_then(|&u| shots[u].as_ref())
                         .is_some_and(|p| p.action == Action::Held)
                 });
+                let stale_up = shot.depends_on.iter().find(|up| {
+                    (index.get(up.as_str()))
+                        .filter(|&&u| {
+                            shots[u].as_ref().is_some_and(|p| {
+                                matches!(p.action, Action::Done | Action::Download)
+                            })
+                        })
+                        .and_then(|&u| history.get(&plan.shots[u].key))
+                        .is_some_and(|h| !can_feed(h.finished_at.as_deref(), now))
+                });
                 if let Some(up) = held_up {
                     (
                         Action::Held,
                         format!("needs `{up}`, which is held: sending `{up}` sends it too"),
+                        vec![],
+                    )
+                } else if let Some(up) = stale_up {
+                    (
+                        Action::Held,
+                        format!(
+                            "`{up}`'s result URL is older than 23 h and can no longer feed this \
+                             shot (a run skips it); re-running `{up}` is your call"
+                        ),
                         vec![],
                     )
                 } else if let Some(h) = history.get(&shot.key) {
@@ -168,9 +187,15 @@ pub fn preview(
     })
 }
 
-/// The `plan.json` a run left, if it reads as a plan.
+/// Larger `plan.json` files are not read for the changed fields (about a million shots).
+const MAX_PREVIOUS_PLAN: u64 = 1 << 30;
+
+/// The `plan.json` a run left, if it reads as a plan and is not too large.
 fn previous_plan(path: &Path) -> Option<Plan> {
     let file = std::fs::File::open(path).ok()?;
+    if file.metadata().ok()?.len() > MAX_PREVIOUS_PLAN {
+        return None;
+    }
     serde_json::from_reader(std::io::BufReader::new(file)).ok()
 }
 
@@ -210,7 +235,58 @@ fn diff(a: &Value, b: &Value, name: &str, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::{Entry, EventKind, Journal};
     use serde_json::json;
+
+    fn stamped(e: Entry, secs_ago: u64) -> Entry {
+        let ts = SystemTime::now() - std::time::Duration::from_secs(secs_ago);
+        Entry {
+            ts: humantime::format_rfc3339_millis(ts).to_string(),
+            ..e
+        }
+    }
+
+    #[test]
+    fn a_dependant_of_a_video_too_old_to_feed_it_is_held_and_refused_submits_are_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(VIDEOS_DIR)).unwrap();
+        std::fs::write(dir.path().join(VIDEOS_DIR).join("a.mp4"), b"clip").unwrap();
+        let sha = crate::exec::sha256_file(&dir.path().join(VIDEOS_DIR).join("a.mp4")).unwrap();
+        let plan = crate::exec::testing::plan_of(&[("a", &[]), ("b", &["a"]), ("c", &[])]);
+        let mut journal = Journal::open(&dir.path().join(journal::FILE_NAME)).unwrap();
+        let old = 25 * 3600;
+        for e in [
+            Entry::new(EventKind::Submitting, "a", "key-a"),
+            Entry::new(EventKind::Submitted, "a", "key-a").task_id("t1"),
+            Entry::new(EventKind::Succeeded, "a", "key-a").url("http://v/a.mp4"),
+            Entry::new(EventKind::Downloaded, "a", "key-a").file("a.mp4", &sha, 4),
+            Entry::new(EventKind::Submitting, "c", "key-c"),
+            Entry::new(EventKind::Refused, "c", "key-c").error("429"),
+        ] {
+            journal.append(&stamped(e, old)).unwrap();
+        }
+        drop(journal);
+        let p = preview(
+            &plan,
+            dir.path(),
+            ResumeFlags::default(),
+            &PriceBook::default(),
+        )
+        .unwrap();
+        let actions: Vec<Action> = p.shots.iter().map(|s| s.action).collect();
+        assert_eq!(actions, [Action::Done, Action::Held, Action::Send]);
+        assert!(
+            p.shots[1].reason.contains("older than 23 h"),
+            "{}",
+            p.shots[1].reason
+        );
+        assert!(
+            p.shots[2].reason.contains("refused"),
+            "{}",
+            p.shots[2].reason
+        );
+        assert_eq!(p.shots[0].cost, Money::parse("0.5").ok());
+    }
 
     #[test]
     fn changed_fields_are_named_once_by_their_last_name() {
