@@ -262,11 +262,11 @@ impl<'a> Dispatcher<'a> {
     fn hold_for_budget(&mut self, i: usize, cap: Money) {
         let shot = &self.plan.shots[i].id;
         let reason = format!(
-            "budget: sending it (est. {}) would take this run past --max-cost {} ({} sent); \
-             run again with a higher --max-cost to send it",
+            "budget: its est. {} on top of the {} this run has sent would pass --max-cost {}; \
+             run again with a higher cap to send it (nothing is sent twice)",
             self.prices.show(self.costs[i].unwrap_or_default()),
-            self.prices.show(cap),
             self.prices.show(self.spent),
+            self.prices.show(cap),
         );
         let below = format!("budget: waits for `{shot}`, which --max-cost left unsent");
         self.rec[i].error = Some(reason);
