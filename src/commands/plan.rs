@@ -191,7 +191,7 @@ pub fn render_text(
         .iter()
         .map(|&i| (&plan.shots[i], &preview[i]))
         .filter(|(_, p)| {
-            !(p.action == Action::Done || p.action == Action::Send && p.reason == "new")
+            !(p.action == Action::Done || p.action == Action::Send && p.reason == preview::NEW)
         })
         .map(|(s, p)| format!("  {} {}: {}", p.action.as_str(), s.id, p.reason))
         .collect();

@@ -17,6 +17,9 @@ use crate::journal::{self, History};
 use crate::plan::{Plan, PlannedShot};
 use crate::report::{PLAN_FILE, VIDEOS_DIR};
 
+/// The reason of a shot that has never been sent in any form.
+pub const NEW: &str = "new";
+
 /// What a run would do with a shot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -170,7 +173,7 @@ pub fn preview(
                         vec![],
                     )
                 } else {
-                    (Action::Send, "new".into(), vec![])
+                    (Action::Send, NEW.into(), vec![])
                 }
             }
         };
