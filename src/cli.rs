@@ -102,6 +102,10 @@ pub struct RunArgs {
     /// Submit shots whose earlier submit has an unknown outcome again (may pay twice).
     #[arg(long)]
     pub resubmit_unknown: bool,
+    /// Go on past unreadable journal lines instead of refusing (a lost `submitting` line may
+    /// lead to a paid resend).
+    #[arg(long)]
+    pub skip_bad_journal_lines: bool,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +116,9 @@ pub struct StatusArgs {
     /// Output folder (default: the manifest's output.dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Go on past unreadable journal lines instead of refusing.
+    #[arg(long)]
+    pub skip_bad_journal_lines: bool,
 }
 
 #[derive(

@@ -12,6 +12,7 @@ mod graph;
 mod links;
 pub mod model;
 mod render;
+mod same_body;
 pub mod seed;
 mod totals;
 
