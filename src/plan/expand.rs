@@ -188,7 +188,6 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
     drop(tables);
     drop(templates);
     let shots = super::links::link(instances, sink);
-    super::same_body::warn_identical_bodies(&shots, sink);
     Plan {
         name,
         manifest: manifest.to_owned(),
