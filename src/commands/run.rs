@@ -70,6 +70,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         },
         stop: None,
         skip_bad_journal_lines: args.skip_bad_journal_lines,
+        config: config.clone(),
     };
     let timeout = config.api.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
     /// Go on past unreadable journal lines (`--skip-bad-journal-lines`).
     pub skip_bad_journal_lines: bool,
+    /// Prices the totals in `plan.json`.
+    pub config: crate::config::Config,
 }
 
 impl Default for RunOptions {
@@ -59,6 +61,7 @@ impl Default for RunOptions {
             progress: ProgressMode::Auto,
             stop: None,
             skip_bad_journal_lines: false,
+            config: Default::default(),
         }
     }
 }
@@ -149,10 +152,7 @@ pub async fn execute_locked(
         "cannot create {}",
         out.join("videos").display()
     )))?;
-    crate::report::write_atomic_with(&out.join("plan.json"), |w| {
-        serde_json::to_writer_pretty(&mut *w, plan).map_err(std::io::Error::other)?;
-        w.write_all(b"\n")
-    })?;
+    crate::report::write_plan(out, plan, &crate::plan::Totals::of(plan, &opts.config))?;
     let journal = Journal::open(&journal_path)?;
     let (mut dispatcher, starts, came_along) =
         dispatcher::Dispatcher::new(plan, client, &opts, &replayed, journal)?;
@@ -185,6 +185,8 @@ pub(crate) mod testing {
                     seed: None,
                     source: None,
                     row: None,
+                    take: 1,
+                    matrix: Vec::new(),
                     depends_on: ups.iter().map(|u| (*u).into()).collect(),
                     file: format!("{id}.mp4"),
                     body: serde_json::json!({"model": "wan2.7-t2v-2026-04-25", "prompt": id})

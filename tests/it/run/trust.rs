@@ -74,7 +74,7 @@ fn takes_with_identical_bodies_are_distinct_shots_and_validate_says_so() {
     assert_eq!(distinct(&rows, "file"), 3);
     for row in &rows {
         let file = row["file"].as_str().unwrap();
-        assert!(p.path(&format!("out/batch/videos/{file}")).is_file());
+        assert!(p.path(&format!("out/batch/{file}")).is_file(), "{file}");
     }
     assert_eq!(status_json(&p)["counts"]["done"], 3);
 }
@@ -155,7 +155,7 @@ fn an_edited_shot_keeps_its_earlier_video_and_status_finds_it() {
         Some(first_sha)
     );
     let rows = results(&p);
-    assert_eq!(rows[0]["file"], "hero.mp4");
+    assert_eq!(rows[0]["file"], "videos/hero.mp4");
     assert!(p.path("out/batch/videos/hero.mp4").is_file());
 
     // Back to the first prompt: its video is found where it was kept; nothing is sent.
@@ -165,7 +165,7 @@ fn an_edited_shot_keeps_its_earlier_video_and_status_finds_it() {
     );
     Run::from(run_cmd(&p, &sim, &["-q"]).output().unwrap()).code(0);
     assert_eq!(sim.stats()["tasks_created"], 2);
-    assert_eq!(results(&p)[0]["file"], kept_file);
+    assert_eq!(results(&p)[0]["file"], format!("videos/{kept_file}"));
 }
 
 /// A provider that answers `task_not_exist` to the first `missing` queries of each task.
