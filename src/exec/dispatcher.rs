@@ -538,6 +538,11 @@ impl<'a> Dispatcher<'a> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Checked before choosing, so a stop asked for at any moment sends nothing more.
+            if !interrupted && stop.as_ref().is_some_and(|rx| *rx.borrow()) {
+                interrupted = true;
+                self.interrupt();
+            }
             let now = Instant::now();
             let chosen = self.choose(now);
             self.flush()?;
@@ -588,16 +593,7 @@ impl<'a> Dispatcher<'a> {
                         self.progress.error(&format!("error: a task panicked: {e}"));
                     }
                 }
-                () = stop_requested(&mut stop), if !interrupted => {
-                    interrupted = true;
-                    if self.stop.is_none() {
-                        self.stop = Some(Stop::Interrupted);
-                    }
-                    self.progress.error(
-                        "interrupted: no new submits; waiting for submits already sent to answer \
-                         (interrupt again to quit at once)",
-                    );
-                }
+                () = stop_requested(&mut stop), if !interrupted => {}
                 () = sleep_until_opt(wake) => {}
                 _ = tick.tick() => {}
             }
@@ -623,6 +619,16 @@ impl<'a> Dispatcher<'a> {
             all_succeeded,
             came_along: Vec::new(),
         })
+    }
+
+    fn interrupt(&mut self) {
+        if self.stop.is_none() {
+            self.stop = Some(Stop::Interrupted);
+        }
+        self.progress.error(
+            "interrupted: no new submits; waiting for submits already sent to answer \
+             (interrupt again to quit at once)",
+        );
     }
 
     fn next_wake(&self) -> Option<Instant> {

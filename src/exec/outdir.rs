@@ -63,7 +63,7 @@ impl std::fmt::Display for Holder {
 /// The held lock of an output folder; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct OutputLock {
-    _file: File,
+    file: File,
     dir: PathBuf,
     /// The holder named in a lock file left by a process that is gone.
     pub taken_over: Option<Holder>,
@@ -109,7 +109,7 @@ impl OutputLock {
             .and_then(|()| file.sync_data())
             .map_err(io("cannot write", &path))?;
         Ok(OutputLock {
-            _file: file,
+            file,
             dir: dir.to_owned(),
             taken_over,
         })
@@ -117,6 +117,13 @@ impl OutputLock {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+impl Drop for OutputLock {
+    /// A clean end empties the lock file, so only a crashed holder's name is left behind.
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
     }
 }
 
@@ -231,7 +238,13 @@ mod tests {
         assert!(err.contains("--out"), "{err}");
         drop(first);
         let second = OutputLock::acquire(dir.path()).unwrap();
-        assert_eq!(second.taken_over.unwrap().pid, std::process::id());
+        assert_eq!(second.taken_over, None);
+        drop(second);
+        // What a process killed while holding the lock leaves: its name, no lock.
+        let crashed = r#"{"pid":4242,"host":"h","since":"2026-11-24T00:00:00Z"}"#;
+        std::fs::write(dir.path().join(LOCK_FILE), crashed).unwrap();
+        let third = OutputLock::acquire(dir.path()).unwrap();
+        assert_eq!(third.taken_over.as_ref().map(|h| h.pid), Some(4242));
     }
 
     #[cfg(unix)]
