@@ -24,7 +24,7 @@ use super::select::select;
 use super::state::{ShotRecord, Status};
 use super::{ExecError, Outcome, RunOptions, Stop};
 use crate::api::{ApiError, Client};
-use crate::journal::{Entry, EventKind, Journal, Replayed};
+use crate::journal::{Entry, EventKind, History, Journal, Replayed, ShotId};
 use crate::plan::Plan;
 use crate::report;
 
@@ -77,13 +77,22 @@ impl<'a> Dispatcher<'a> {
             .collect();
         let selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
         let mut batch = Vec::new();
+        let mut recorded: FxHashMap<&str, Vec<(&ShotId, &History)>> = FxHashMap::default();
+        for (shot, h) in &replayed.shots {
+            if let Some(file) = h.file.as_deref() {
+                recorded.entry(file).or_default().push((shot, h));
+            }
+        }
         for (i, shot) in plan.shots.iter().enumerate() {
             let may_download = matches!(
                 starts[i],
                 Start::Download { .. } | Start::Poll { .. } | Start::Submit
             );
             if selection.selected[i] && may_download {
-                batch.extend(supersede(&videos_dir, shot, replayed)?);
+                let owners = recorded
+                    .get(shot.file.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                batch.extend(supersede(&videos_dir, shot, owners)?);
             }
         }
         let index = plan.id_index();
@@ -657,20 +666,23 @@ async fn stop_requested(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
 
 /// Moves whatever sits at `shot`'s download name out of its way (a shot about to download
 /// there must not overwrite a paid video) and returns the journal line that records where it
-/// went: under the (id, key) whose video it is, else under `shot`'s own.
+/// went: under the (id, key) whose video it is (among `owners`, the histories that recorded
+/// this file name), else under `shot`'s own.
 fn supersede(
     videos: &std::path::Path,
     shot: &crate::plan::PlannedShot,
-    replayed: &Replayed,
+    owners: &[(&ShotId, &History)],
 ) -> Result<Option<Entry>, ExecError> {
     let path = videos.join(&shot.file);
     let Ok(meta) = std::fs::symlink_metadata(&path) else {
         return Ok(None);
     };
     let sha = meta.is_file().then(|| sha256_file(&path)).flatten();
-    let owner = replayed.shots.iter().find(|(_, h)| {
-        h.file.as_deref() == Some(shot.file.as_str()) && sha.is_some() && h.sha256 == sha
-    });
+    let owner = owners
+        .iter()
+        .filter(|(_, h)| sha.is_some() && h.sha256 == sha)
+        .max_by_key(|(_, h)| h.line)
+        .copied();
     let tag = match (owner, &sha) {
         (Some(((_, key), _)), _) => key.chars().take(12).collect(),
         (None, Some(sha)) => sha.chars().take(12).collect(),

@@ -337,6 +337,35 @@ fn sigkill_and_sigterm_at_random_points_with_unseeded_takes_create_each_shot_onc
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn sigterm_at_random_points_leaves_nothing_unknown_and_creates_exactly_one_task_per_shot() {
+    let p = takes_project(3);
+    let sim = SimProcess::start(&["--gen-time", "300ms", "--p429", "0.2"]);
+    let mut rng = fastrand::Rng::with_seed(11);
+    for _ in 0..6 {
+        let mut child = run_cmd(&p, &sim, &["-q", "-j", "3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn run");
+        std::thread::sleep(Duration::from_millis(rng.u64(..600)));
+        send_signal(child.id(), "TERM");
+        let status = child.wait().unwrap();
+        // Before its handlers are installed (while planning) the signal ends the process the
+        // default way; nothing has been sent by then.
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            matches!(status.code(), Some(0 | 143)) || status.signal() == Some(15),
+            "{status:?}"
+        );
+        assert!(unknown_ids(&p).is_empty(), "a SIGTERM left a shot unknown");
+    }
+    Run::from(run_cmd(&p, &sim, &["-q"]).output().unwrap()).code(0);
+    assert_eq!(sim.stats()["tasks_created"], 9);
+    assert_eq!(distinct(&results(&p), "task_id"), 9);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_journal_line_stops_the_run_naming_it_unless_told_to_skip() {
     let sim = start_sim(sim_config()).await;
