@@ -138,6 +138,10 @@ pub struct RunArgs {
     /// the rest stay pending for a rerun with a higher cap.
     #[arg(long, value_name = "AMOUNT", value_parser = parse_money)]
     pub max_cost: Option<crate::cost::Money>,
+    /// Go on past unreadable journal lines instead of refusing (a lost `submitting` line may
+    /// lead to a paid resend).
+    #[arg(long)]
+    pub skip_bad_journal_lines: bool,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +155,9 @@ pub struct StatusArgs {
     /// Output folder (default: the manifest's output.dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Go on past unreadable journal lines instead of refusing.
+    #[arg(long)]
+    pub skip_bad_journal_lines: bool,
 }
 
 #[derive(

@@ -30,11 +30,13 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         plan.out_dir = out.clone();
     }
     let preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
-        .map_err(|e| Error::io(format!("cannot read {}", plan.out_dir.display()), e))?;
-    if preview.torn > 0 && !global.quiet {
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    if !preview.bad_lines.is_empty() && !global.quiet {
+        let lines: Vec<String> = preview.bad_lines.iter().map(|n| n.to_string()).collect();
         eprintln!(
-            "note: {} unreadable line(s) in the journal were ignored (a crash mid-write)",
-            preview.torn
+            "note: journal line(s) {} are unreadable and were skipped here; `run` refuses the \
+             folder unless --skip-bad-journal-lines",
+            lines.join(", ")
         );
     }
     let mut totals = Totals::of(&plan, &prices);

@@ -4,16 +4,16 @@
 //! cannot disagree; a shot sent again says why: new, or which fields of its request changed
 //! since the `plan.json` the last run left (Nextflow users find the same in `-dump-hashes`).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::resume::{ResumeFlags, Start, can_feed, decide, video_intact};
+use super::resume::{ResumeFlags, Start, can_feed, decide, histories, video_intact};
 use crate::cost::{Money, PriceBook};
-use crate::journal::{self, History};
+use crate::journal;
 use crate::plan::{Plan, PlannedShot};
 use crate::report::{PLAN_FILE, VIDEOS_DIR};
 
@@ -67,8 +67,9 @@ pub struct ShotPreview {
 #[derive(Debug, Clone)]
 pub struct Preview {
     pub shots: Vec<ShotPreview>,
-    /// Journal lines that did not parse (a crash mid-write); ignored as a run ignores them.
-    pub torn: usize,
+    /// Unreadable journal lines (1-based), skipped here; a run refuses them unless
+    /// `--skip-bad-journal-lines`.
+    pub bad_lines: Vec<usize>,
 }
 
 impl Preview {
@@ -83,13 +84,13 @@ pub fn preview(
     out_dir: &Path,
     flags: ResumeFlags,
     prices: &PriceBook,
-) -> std::io::Result<Preview> {
-    let (history, torn) = journal::replay_file(&out_dir.join(journal::FILE_NAME))?;
+) -> Result<Preview, journal::ReadError> {
+    let replayed = journal::replay_file(&out_dir.join(journal::FILE_NAME), true)?;
+    let history = histories(plan, &replayed);
     let previous = previous_plan(&out_dir.join(PLAN_FILE));
     let old_index = previous.as_ref().map(Plan::id_index).unwrap_or_default();
     let old_shot = |id: &str| Some(&previous.as_ref()?.shots[*old_index.get(id)?]);
-    let ids_in_journal: HashMap<&str, &History> =
-        history.values().map(|h| (h.id.as_str(), h)).collect();
+    let ids_in_journal: HashSet<&str> = replayed.shots.keys().map(|(id, _)| id.as_str()).collect();
     let index = plan.id_index();
     let new_key = |id: &str| Some(plan.shots[*index.get(id)?].key.as_str());
     let videos = out_dir.join(VIDEOS_DIR);
@@ -97,9 +98,7 @@ pub fn preview(
     let mut shots: Vec<Option<ShotPreview>> = vec![None; plan.shots.len()];
     for i in plan.topological_order() {
         let shot = &plan.shots[i];
-        let start = decide(history.get(&shot.key), now, flags, |h| {
-            video_intact(&videos, h)
-        });
+        let start = decide(history[i], now, flags, |h| video_intact(&videos, h));
         let (action, reason, changed) = match start {
             Start::Done => (
                 Action::Done,
@@ -132,7 +131,7 @@ pub fn preview(
                                 matches!(p.action, Action::Done | Action::Download)
                             })
                         })
-                        .and_then(|&u| history.get(&plan.shots[u].key))
+                        .and_then(|&u| history[u])
                         .is_some_and(|h| !can_feed(h.finished_at.as_deref(), now))
                 });
                 if let Some(up) = held_up {
@@ -150,7 +149,7 @@ pub fn preview(
                         ),
                         vec![],
                     )
-                } else if let Some(h) = history.get(&shot.key) {
+                } else if let Some(h) = history[i] {
                     let why = if h.attempts > 0 && h.task_id.is_none() {
                         "earlier submits were refused (429/5xx: no task was created)"
                     } else {
@@ -166,7 +165,7 @@ pub fn preview(
                         format!("changed: {}", changed.join(", "))
                     };
                     (Action::Send, reason, changed)
-                } else if ids_in_journal.contains_key(shot.id.as_str()) {
+                } else if ids_in_journal.contains(shot.id.as_str()) {
                     (
                         Action::Send,
                         "its request changed (the earlier request is not in plan.json)".into(),
@@ -186,7 +185,7 @@ pub fn preview(
     }
     Ok(Preview {
         shots: shots.into_iter().flatten().collect(),
-        torn,
+        bad_lines: replayed.skipped,
     })
 }
 

@@ -8,6 +8,7 @@ mod budget;
 mod cli;
 mod faults;
 mod resume;
+mod trust;
 
 use std::path::Path;
 use std::time::Duration;
