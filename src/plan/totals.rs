@@ -93,3 +93,39 @@ impl Totals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::model::{MODELS, RESOLUTIONS};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_total_is_the_sum_of_the_shots_and_of_the_lines(
+            shots in proptest::collection::vec((0..3usize, 0..2usize, 2u32..=15), 1..200),
+            t2v_720 in 0u32..2_000_000,
+        ) {
+            let ids: Vec<String> = (0..shots.len()).map(|i| format!("s{i}")).collect();
+            let spec: Vec<(&str, &[&str])> = ids.iter().map(|id| (id.as_str(), &[][..])).collect();
+            let mut plan = crate::exec::testing::plan_of(&spec);
+            for (shot, &(m, r, d)) in plan.shots.iter_mut().zip(&shots) {
+                shot.model = MODELS[m].id.into();
+                shot.resolution = RESOLUTIONS[r].into();
+                shot.duration = d;
+            }
+            let config = crate::config::Config::parse(
+                &format!("[pricing.t2v]\n\"720P\" = {}\n", f64::from(t2v_720) / 1e6),
+                std::path::Path::new("c.toml"),
+            )
+            .unwrap();
+            let prices = PriceBook::new(&config);
+            let totals = Totals::of(&plan, &prices);
+            let per_shot: Money = plan.shots.iter().filter_map(|s| prices.shot(s)).sum();
+            let per_line: Money = totals.by_model.iter().filter_map(|l| l.cost).sum();
+            prop_assert_eq!(totals.cost.total, per_shot);
+            prop_assert_eq!(totals.cost.total, per_line);
+            prop_assert_eq!(totals.cost.unpriced, 0);
+        }
+    }
+}
