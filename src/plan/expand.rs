@@ -9,9 +9,10 @@ use serde_saphyr::Spanned;
 
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::graph::Plan;
+use super::limits::Limits;
 use super::model::{self, Model};
 use crate::manifest::{
-    BoolOrTemplate, DataSource, IntOrTemplate, RawDefaults, RawManifest, RawShot, Scalar, Table,
+    BoolOrTemplate, DataSource, IntOrTemplate, RawDefaults, RawManifest, RawShot, Table, Written,
     closest_key,
 };
 use crate::template::{Compiled, Templates};
@@ -107,7 +108,7 @@ pub struct Instance {
 
 /// Expands, checks and links a parsed manifest. Problems go to `sink`; the plan is only
 /// meaningful when the sink holds no errors.
-pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
+pub fn plan(manifest: &Path, raw: &RawManifest, limits: &Limits, sink: &mut Sink) -> Plan {
     let dir = match manifest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -141,15 +142,14 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
         None => base.join("out").join(&name),
     };
 
-    let tables = load_tables(&dir, raw, sink);
-    let vars_map: std::collections::BTreeMap<String, serde_json::Value> = raw
-        .vars
-        .iter()
-        .map(|(k, v)| (k.value.clone(), v.clone()))
-        .collect();
-    let var_keys: Vec<String> = vars_map.keys().cloned().collect();
-    let vars = Value::from(minijinja::value::Serde(&vars_map));
-    let mut templates = Templates::new(&dir);
+    let tables = load_tables(&dir, raw, limits.max_file_bytes, sink);
+    let var_keys: Vec<String> = raw.vars.keys().map(str::to_owned).collect();
+    let vars = Value::from_pairs(
+        raw.vars
+            .iter()
+            .map(|(k, v)| (k.value.clone(), written_value(&v.value))),
+    );
+    let mut templates = Templates::new(&dir, limits.max_file_bytes);
     let defaults = raw
         .defaults
         .as_ref()
@@ -197,20 +197,40 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
 }
 
 /// Tables that loaded; a table that failed is reported once and its shots are skipped.
-fn load_tables(dir: &Path, raw: &RawManifest, sink: &mut Sink) -> HashMap<String, Option<Table>> {
+fn load_tables(
+    dir: &Path,
+    raw: &RawManifest,
+    max_bytes: u64,
+    sink: &mut Sink,
+) -> HashMap<String, Option<Table>> {
     let mut tables = HashMap::new();
     for (name, source) in raw.data.iter() {
         let loc = Loc::of(source);
         let table = match &source.value {
             DataSource::Path(rel) => {
-                let path = dir.join(rel);
-                match crate::manifest::read_csv(&name.value, &path) {
+                let read = crate::manifest::read_inside(dir, rel, max_bytes).map_err(|e| {
+                    crate::manifest::TableError {
+                        message: format!("data `{}`: {e}", name.value),
+                        row: None,
+                        line: None,
+                        help: Some(e.help()),
+                    }
+                });
+                let parsed = read.and_then(|bytes| {
+                    crate::manifest::read_csv_text(&name.value, &bytes).map_err(|e| {
+                        crate::manifest::TableError {
+                            message: format!("{rel}: {}", e.message),
+                            ..e
+                        }
+                    })
+                });
+                match parsed {
                     Ok(mut t) => {
                         t.file = Some(PathBuf::from(rel));
                         t
                     }
                     Err(e) => {
-                        let d = sink.error(loc, format!("{rel}: {}", e.message)).data(
+                        let d = sink.error(loc, e.message).data(
                             e.row
                                 .map(|row| DataLocation {
                                     table: name.value.clone(),
@@ -231,8 +251,8 @@ fn load_tables(dir: &Path, raw: &RawManifest, sink: &mut Sink) -> HashMap<String
                 let mut headers: Vec<String> = Vec::new();
                 for row in &inline.rows {
                     for k in row.keys() {
-                        if !headers.contains(k) {
-                            headers.push(k.clone());
+                        if !headers.iter().any(|h| h == k) {
+                            headers.push(k.to_owned());
                         }
                     }
                 }
@@ -244,7 +264,7 @@ fn load_tables(dir: &Path, raw: &RawManifest, sink: &mut Sink) -> HashMap<String
                         number: i + 1,
                         values: headers
                             .iter()
-                            .map(|h| r.get(h).map(Scalar::to_text).unwrap_or_default())
+                            .map(|h| r.get(h).cloned().flatten().unwrap_or_default())
                             .collect(),
                     })
                     .collect();
@@ -503,9 +523,20 @@ fn compile_shot<'a>(
                 .help("an empty list would expand this shot to nothing");
                 ok = false;
             }
+            if let Some(bad) = values.iter().find(|v| !v.value.is_scalar()) {
+                sink.error(
+                    Loc::of(bad),
+                    format!("matrix.{}: a value is a list or mapping", key.value),
+                )
+                .help("matrix values are plain values: text, numbers or true/false");
+                ok = false;
+            }
             matrix.push((
                 key.value.clone(),
-                values.iter().map(scalar_value).collect::<Vec<_>>(),
+                values
+                    .iter()
+                    .map(|v| written_value(&v.value))
+                    .collect::<Vec<_>>(),
             ));
         }
     }
@@ -694,12 +725,26 @@ fn compile_shot<'a>(
     })
 }
 
-fn scalar_value(s: &Scalar) -> Value {
-    match s {
-        Scalar::Bool(b) => Value::from(*b),
-        Scalar::Int(i) => Value::from(*i),
-        Scalar::Float(f) => Value::from(*f),
-        Scalar::Str(s) => Value::from(s.as_str()),
+/// A template value that renders exactly as written: a number keeps its type only when
+/// rendering it gives back its text (`5`, `1.5`), otherwise it is that text (`1.10`, `0o17`).
+fn written_value(w: &Written) -> Value {
+    let as_written = |v: Value, text: &str| {
+        if v.to_string() == text {
+            v
+        } else {
+            Value::from(text)
+        }
+    };
+    match w {
+        Written::Text(s) | Written::Null(s) => Value::from(s.as_str()),
+        Written::Bool(b) => Value::from(*b),
+        Written::Int(i, text) => as_written(Value::from(*i), text),
+        Written::Float(f, text) => as_written(Value::from(*f), text),
+        Written::List(items) => items.iter().map(|i| written_value(&i.value)).collect(),
+        Written::Map(map) => Value::from_pairs(
+            map.iter()
+                .map(|(k, v)| (k.value.clone(), written_value(&v.value))),
+        ),
     }
 }
 
