@@ -64,7 +64,7 @@ impl Diagnostic {
 }
 
 /// Longest message or help shown: values from the manifest or data are quoted in them.
-const MAX_TEXT_CHARS: usize = 400;
+const MAX_TEXT_CHARS: usize = 240;
 /// Longest shot id shown (a valid id has at most 128 characters).
 const MAX_ID_CHARS: usize = 130;
 
@@ -124,6 +124,12 @@ impl Sink {
             self.scratch = d;
             &mut self.scratch
         }
+    }
+
+    /// True once as many errors were dropped as are kept: expanding further rows would only
+    /// spend time on problems nobody is shown.
+    pub fn saturated(&self) -> bool {
+        self.dropped_errors >= MAX_DIAGNOSTICS
     }
 
     pub fn error(&mut self, loc: Option<Loc>, message: impl Into<String>) -> &mut Diagnostic {

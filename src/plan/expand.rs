@@ -158,20 +158,36 @@ pub fn plan(manifest: &Path, raw: &RawManifest, limits: &Limits, sink: &mut Sink
     let file_template = raw.output.as_ref().and_then(|o| o.file.as_ref());
 
     let mut instances = super::links::Collected::default();
-    for (index, shot) in raw.shots.value.iter().enumerate() {
-        let compiled = compile_shot(
-            index,
-            shot,
-            &defaults,
-            file_template,
-            &tables,
-            &var_keys,
-            &mut templates,
-            sink,
-        );
-        if let Some(c) = compiled {
+    let mut expansion = Expansion {
+        max: limits.max_shots,
+        so_far: 0,
+        exceeded: false,
+    };
+    // Every shot is compiled (and counted) before any is expanded, so a manifest over the cap
+    // is refused before the work, not after.
+    let compiled: Vec<CompiledShot<'_>> = raw
+        .shots
+        .value
+        .iter()
+        .enumerate()
+        .filter_map(|(index, shot)| {
+            compile_shot(
+                index,
+                shot,
+                &mut expansion,
+                &defaults,
+                file_template,
+                &tables,
+                &var_keys,
+                &mut templates,
+                sink,
+            )
+        })
+        .collect();
+    if !expansion.exceeded {
+        for c in &compiled {
             expand_shot(
-                &c,
+                c,
                 &templates,
                 &vars,
                 raw.seed.as_ref(),
@@ -180,6 +196,7 @@ pub fn plan(manifest: &Path, raw: &RawManifest, limits: &Limits, sink: &mut Sink
             );
         }
     }
+    drop(compiled);
     if raw.shots.value.is_empty() {
         sink.error(Loc::of(&raw.shots), "the manifest has no shots")
             .help("add at least one entry under `shots:`");
@@ -479,6 +496,7 @@ fn suggestion(word: &str, known: &[&str], what: &str) -> String {
 fn compile_shot<'a>(
     index: usize,
     shot_spanned: &Spanned<RawShot>,
+    expansion: &mut Expansion,
     defaults: &RawDefaults,
     file_template: Option<&Spanned<String>>,
     tables: &'a HashMap<String, Option<Table>>,
@@ -557,15 +575,28 @@ fn compile_shot<'a>(
                 .product::<usize>(),
         )
         .saturating_mul(takes as usize);
-    if expansions > MAX_EXPANSIONS {
+    let total = expansion.so_far.saturating_add(expansions);
+    if total > expansion.max {
+        expansion.exceeded = true;
         let loc = shot.takes.as_ref().map_or(Loc::of(&shot.id), Loc::of);
-        sink.error(
-            loc,
-            format!("this shot expands to {expansions} shots, more than the {MAX_EXPANSIONS} one manifest may plan"),
-        )
-        .help("split the table or lower `takes` / the matrix");
+        let max = expansion.max;
+        let message = if expansion.so_far == 0 {
+            format!(
+                "this shot expands to {expansions} shots, more than the {max} one manifest may plan"
+            )
+        } else {
+            format!(
+                "this shot expands to {expansions} shots, which with the {} before it makes {total}, more than the {max} one manifest may plan",
+                expansion.so_far
+            )
+        };
+        sink.error(loc, message).help(format!(
+            "split the table or lower `takes` / the matrix; or raise the cap with {}=<shots>",
+            super::limits::MAX_SHOTS_ENV
+        ));
         return None;
     }
+    expansion.so_far = total;
     let scope = Scope {
         table,
         matrix_keys: matrix.iter().map(|(k, _)| k.clone()).collect(),
@@ -817,8 +848,12 @@ fn expand_shot(
     out.append(second_out);
 }
 
-/// Most shots one manifest shot may expand to (rows × matrix combinations × takes).
-const MAX_EXPANSIONS: usize = 1_000_000;
+/// Shots planned so far (rows × matrix combinations × takes, before `when`) against the cap.
+struct Expansion {
+    max: usize,
+    so_far: usize,
+    exceeded: bool,
+}
 
 /// Tables at least this long are expanded on two threads.
 const PARALLEL_ROWS: usize = 4096;
@@ -855,6 +890,9 @@ impl RowJob<'_, '_> {
             row: 0,
         });
         for &row in rows {
+            if sink.saturated() {
+                return;
+            }
             if let (Some(d), Some(r)) = (data.as_mut(), row) {
                 d.row = r.number;
             }
@@ -1236,9 +1274,14 @@ fn render_instance(
     })
 }
 
-/// A file or folder name that stays inside its parent: no separators, no `.`/`..`, not empty.
+/// The longest file or folder name most file systems take (Linux, macOS, Windows), in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// A file or folder name that stays inside its parent and that the file system takes: no
+/// separators, no `.`/`..`, not empty, at most [`MAX_NAME_BYTES`].
 pub fn is_safe_component(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
         && name != "."
         && name != ".."
         && !name.contains(['/', '\\', '\0'])
