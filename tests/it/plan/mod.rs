@@ -6,6 +6,7 @@ mod fixtures;
 mod folder;
 mod fuzz;
 mod graph;
+mod hostile;
 mod locations;
 
 use std::path::Path;
