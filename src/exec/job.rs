@@ -58,6 +58,22 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The shot it is about.
+    pub fn idx(&self) -> usize {
+        match self {
+            Event::Submitted { idx, .. }
+            | Event::SubmitError { idx, .. }
+            | Event::Succeeded { idx, .. }
+            | Event::Failed { idx, .. }
+            | Event::GaveUp { idx, .. }
+            | Event::AuthLost { idx, .. }
+            | Event::Downloaded { idx, .. }
+            | Event::DownloadError { idx, .. } => *idx,
+        }
+    }
+}
+
 /// What every job shares.
 pub struct JobContext {
     pub client: Client,

@@ -6,6 +6,7 @@
 
 mod cli;
 mod faults;
+mod progress;
 mod resume;
 mod trust;
 

@@ -76,7 +76,7 @@ fn takes_with_identical_bodies_are_distinct_shots_and_validate_says_so() {
         let file = row["file"].as_str().unwrap();
         assert!(p.path(&format!("out/batch/{file}")).is_file(), "{file}");
     }
-    assert_eq!(status_json(&p)["counts"]["done"], 3);
+    assert_eq!(status_json(&p)["counts"]["succeeded"], 3);
 }
 
 #[test]
