@@ -1,6 +1,8 @@
 //! One file per subcommand: each turns parsed flags into library calls and prints the data.
 
+pub mod mark;
 pub mod plan;
+pub mod review;
 pub mod run;
 pub mod schema;
 pub mod sim;

@@ -112,6 +112,13 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     })?;
     drop(runtime);
     summarise(&plan, &outcome);
+    if !args.no_review {
+        match super::review::write(&plan) {
+            Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: review page not written: {e}"),
+        }
+    }
     Ok(outcome.exit_code())
 }
 
