@@ -12,6 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{Marks, ReviewError, Shot};
+use crate::report::ResultStatus;
 
 const TEMPLATE: &str = include_str!("page.html");
 const STYLE: &str = include_str!("page.css");
@@ -23,6 +24,16 @@ const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// Every status results can hold, in the order the page lists them.
+const STATUSES: [ResultStatus; 6] = [
+    ResultStatus::Succeeded,
+    ResultStatus::Failed,
+    ResultStatus::Skipped,
+    ResultStatus::Unknown,
+    ResultStatus::Expired,
+    ResultStatus::Pending,
+];
 
 /// Characters of a prompt shown before it is expanded.
 const PROMPT_HEAD: usize = 90;
@@ -91,7 +102,13 @@ pub fn render(cx: &Context) -> Result<String, ReviewError> {
             }
         })
         .collect();
-    let mut counts: Vec<Count> = Vec::new();
+    let mut counts: Vec<Count> = STATUSES
+        .iter()
+        .map(|s| Count {
+            status: s.as_str().to_owned(),
+            n: 0,
+        })
+        .collect();
     for s in cx.shots {
         match counts.iter_mut().find(|c| c.status == s.status) {
             Some(c) => c.n += 1,
