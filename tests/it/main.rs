@@ -7,3 +7,4 @@ mod review;
 mod run;
 mod sim;
 mod support;
+mod ux;

@@ -7,6 +7,7 @@
 mod cli;
 mod faults;
 mod resume;
+mod trust;
 
 use std::path::Path;
 use std::time::Duration;
@@ -77,6 +78,8 @@ pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
         seed: None,
         source: Some("table".into()),
         row: Some(1),
+        take: 1,
+        matrix: Vec::new(),
         depends_on: upstream.map(|u| vec![u.to_owned()]).unwrap_or_default(),
         file: format!("{id}.mp4"),
         body: body.into(),
