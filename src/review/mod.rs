@@ -156,7 +156,7 @@ fn variant(shot: &Shot) -> Vec<(String, String)> {
 /// The id without the `-takeN` suffix the planner appends.
 fn base_id(shot: &Shot) -> &str {
     match (take_of(shot), shot.id.rsplit_once("-take")) {
-        (Some(_), Some((b, _))) => b,
+        (Some(t), Some((b, n))) if n == t.to_string() => b,
         _ => &shot.id,
     }
 }
@@ -234,6 +234,11 @@ mod tests {
         assert_eq!(group_title(&shots[0..2]), "teaser-A1");
         assert_eq!(group_title(&shots[3..5]), "follow-B2");
         assert_eq!(group_title(&shots[5..6]), "intro");
+        let takeover = Shot {
+            take: Some(1),
+            ..shot("city-takeover", None, None, &[])
+        };
+        assert_eq!(group_title(&[takeover]), "city-takeover");
         // Results without matrix values: variants of a data row still share a row.
         let bare: Vec<Shot> = shots
             .iter()

@@ -94,11 +94,15 @@ pub fn render(cx: &Context) -> Result<String, ReviewError> {
         .into_iter()
         .map(|range| {
             let shots = &cx.shots[range];
+            // A take number says something only where the row has more than one take.
+            let takes = shots
+                .iter()
+                .any(|s| super::take_of(s).is_some_and(|t| t > 1));
             Row {
                 title: super::group_title(shots),
                 source: shots[0].source.as_deref(),
                 row: shots[0].row,
-                cards: shots.iter().map(|s| card(cx, s)).collect(),
+                cards: shots.iter().map(|s| card(cx, s, takes)).collect(),
             }
         })
         .collect();
@@ -143,7 +147,7 @@ pub fn render(cx: &Context) -> Result<String, ReviewError> {
         .map_err(|e| ReviewError::Render(e.to_string()))
 }
 
-fn card<'a>(cx: &Context<'a>, s: &'a Shot) -> Card<'a> {
+fn card<'a>(cx: &Context<'a>, s: &'a Shot, takes: bool) -> Card<'a> {
     let mark = cx.marks.get(&s.id, &s.key);
     let (video, no_video) = match (&s.file, s.status.as_str()) {
         (Some(rel), "succeeded") if (cx.video_exists)(rel) => {
@@ -169,7 +173,7 @@ fn card<'a>(cx: &Context<'a>, s: &'a Shot) -> Card<'a> {
         ratio: s.ratio.as_deref(),
         seed: s.seed,
         cost: s.cost.as_deref(),
-        take: super::take_of(s),
+        take: super::take_of(s).filter(|_| takes),
         matrix: s
             .matrix
             .iter()

@@ -130,6 +130,8 @@ fn from_planned(s: &crate::plan::PlannedShot) -> Shot {
         prompt: s.body.value().get("prompt").and_then(scalar),
         source: s.source.clone(),
         row: s.row.map(|r| r as u64),
+        take: Some(s.take.into()),
+        matrix: s.matrix.clone(),
         ..Shot::default()
     }
 }
@@ -147,6 +149,8 @@ fn from_plan_json(s: &Map<String, Value>) -> Option<Shot> {
         prompt: s.get("body").and_then(|b| b.get("prompt")).and_then(scalar),
         source: text(s, "source"),
         row: number(s, "row"),
+        take: number(s, "take"),
+        matrix: matrix_values(s),
         ..Shot::default()
     })
 }
@@ -175,8 +179,11 @@ fn apply_result(shot: &mut Shot, row: &Map<String, Value>) {
     shot.cost = row.get("cost").and_then(scalar);
     shot.error = text(row, "error");
     shot.file = text(row, "file").and_then(|f| video_path(&f));
-    shot.take = number(row, "take");
-    shot.matrix = matrix_values(row);
+    shot.take = number(row, "take").or(shot.take);
+    let matrix = matrix_values(row);
+    if !matrix.is_empty() {
+        shot.matrix = matrix;
+    }
 }
 
 /// `videos/<name>` for a results `file` (a bare name or already `videos/<name>`); `None` for
