@@ -20,7 +20,15 @@
 
   // Videos get their src only when their card comes near the viewport, so a page of
   // thousands of shots opens at once and loads what is looked at.
-  function load(v) { if (!v.getAttribute("src")) { v.src = v.dataset.src; } }
+  function load(v) {
+    if (v.getAttribute("src")) { return; }
+    v.addEventListener("loadedmetadata", function () { v.dataset.loaded = "1"; });
+    v.addEventListener("error", function () {
+      v.dataset.loaded = "0";
+      v.title = "this browser cannot play " + v.dataset.src;
+    });
+    v.src = v.dataset.src;
+  }
   var videos = document.querySelectorAll("video[data-src]");
   if ("IntersectionObserver" in window) {
     var io = new IntersectionObserver(function (entries) {

@@ -127,6 +127,13 @@ fn product_launch_page_in_headless_chromium() {
     // Lazy loading gave the videos near the top their src; those far below wait.
     let loaded = shown.dom.matches(r#" src="videos/"#).count();
     assert!(loaded >= 2 && loaded < downloaded, "{loaded} videos loaded");
+    // ... and they played: the simulator's clip is real H.264 and the policy allows it.
+    assert_eq!(
+        shown.dom.matches(r#"data-loaded="1""#).count(),
+        loaded,
+        "{}",
+        shown.log
+    );
     // The policy let the videos load and nothing else was attempted.
     assert!(
         !shown.log.contains("Content Security Policy"),
@@ -142,6 +149,8 @@ fn product_launch_page_in_headless_chromium() {
     );
     assert_eq!(shown.dom.matches(r#"class="card hidden""#).count(), 12);
     assert!(shown.dom.contains("0 of 12 shown"));
+
+    marks_made_in_the_page_reach_marks_json(&bin, &p);
 
     let png = p.path("shot.png");
     headless(
@@ -197,4 +206,99 @@ fn hostile_text_stays_text_in_chromium() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the page made a request: {other:?}"),
     }
+}
+
+/// Drives a copy of the page (its policy removed so a driver script may run) with the keyboard:
+/// reject the first shot with a note, approve the second; then runs the command the page
+/// offers and imports the file it downloads, which must give the same marks.
+fn marks_made_in_the_page_reach_marks_json(bin: &Path, p: &Project) {
+    const DRIVER: &str = r#"<script>
+window.prompt = function () { return "too 'dark' $HOME"; };
+var blob = null;
+URL.createObjectURL = function (b) { blob = b; return "about:blank"; };
+HTMLAnchorElement.prototype.click = function () {};
+function key(k) { document.dispatchEvent(new KeyboardEvent("keydown", { key: k })); }
+key("j"); key("r"); key("n"); key("j"); key("a");
+document.getElementById("download").click();
+blob.text().then(function (t) {
+  var out = document.createElement("pre");
+  out.id = "driver";
+  out.textContent = JSON.stringify({ download: t, command: document.getElementById("command").value });
+  document.body.appendChild(out);
+});
+</script></body>"#;
+    let html = p.read("out/review.html");
+    let start = html
+        .find("<meta http-equiv=\"Content-Security-Policy\"")
+        .unwrap();
+    let end = start + html[start..].find('>').unwrap() + 1;
+    let driven = format!("{}{}", &html[..start], &html[end..]).replace("</body>", DRIVER);
+    p.file("out/driven.html", &driven);
+    let shown = headless(bin, &file_url(&p.path("out/driven.html")), &["--dump-dom"]);
+    let start = shown
+        .dom
+        .find("<pre id=\"driver\">")
+        .expect("the driver ran")
+        + 17;
+    let end = start + shown.dom[start..].find("</pre>").unwrap();
+    let text = shown.dom[start..end]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let driver: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let command = driver["command"].as_str().unwrap();
+    let lines: Vec<&str> = command.lines().collect();
+    assert_eq!(lines.len(), 2, "{command}");
+    assert!(
+        lines[0].ends_with("teaser-A1-16x9 --reject --note 'too '\\''dark'\\'' $HOME' --out out"),
+        "{command}"
+    );
+    assert!(
+        lines[1].ends_with("teaser-A1-9x16 --approve --out out"),
+        "{command}"
+    );
+
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_shotlist")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for line in lines {
+        let out = Command::new("sh")
+            .args(["-c", line])
+            .current_dir(p.dir.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let strip_times = |text: String| -> serde_json::Value {
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for m in doc["marks"].as_array_mut().unwrap() {
+            m.as_object_mut().unwrap().remove("at");
+        }
+        doc
+    };
+    let by_command = strip_times(p.read("out/marks.json"));
+    assert_eq!(by_command["marks"][0]["note"], "too 'dark' $HOME");
+    std::fs::remove_file(p.path("out/marks.json")).unwrap();
+    p.file("marks-download.json", driver["download"].as_str().unwrap());
+    let manifest = repo_root().join("manifests/product-launch.yaml");
+    p.run(&[
+        "-q",
+        "mark",
+        manifest.to_str().unwrap(),
+        "--import",
+        "marks-download.json",
+        "--out",
+        "out",
+    ])
+    .code(0);
+    assert_eq!(strip_times(p.read("out/marks.json")), by_command);
 }
