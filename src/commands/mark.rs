@@ -54,7 +54,11 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
     };
     let path = dir.join(marks::FILE_NAME);
     let lock_path = dir.join(".marks.lock");
-    let lock = std::fs::File::create(&lock_path)
+    // Append mode: a lock file that was replaced by a link never truncates what it points to.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&lock_path)
         .and_then(|f| f.lock().map(|()| f))
         .map_err(|e| Error::io(format!("cannot lock {}", lock_path.display()), e))?;
     let mut all = Marks::load(&path).map_err(super::review::error)?;
