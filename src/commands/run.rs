@@ -143,6 +143,13 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     drop(runtime);
     drop(lock);
     summarise(&plan, &outcome);
+    if !args.no_review {
+        match super::review::write(&plan) {
+            Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: review page not written: {e}"),
+        }
+    }
     match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
         (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
         _ => Ok(outcome.exit_code()),
