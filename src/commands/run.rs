@@ -141,8 +141,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         Ok::<Outcome, Error>(outcome)
     })?;
     drop(runtime);
-    drop(lock);
-    summarise(&plan, &outcome);
+    // Written under the folder's lock, and before the summary so that the summary closes the output.
     if !args.no_review {
         match super::review::write(&plan) {
             Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
@@ -150,6 +149,8 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             Err(e) => eprintln!("warning: review page not written: {e}"),
         }
     }
+    drop(lock);
+    summarise(&plan, &outcome);
     match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
         (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
         _ => Ok(outcome.exit_code()),
