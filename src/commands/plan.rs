@@ -3,21 +3,11 @@
 use std::fmt::Write as _;
 use std::io::{BufWriter, IsTerminal, Write};
 
-use serde::Serialize;
-
 use crate::cli::{PlanArgs, TextOrJson};
 use crate::commands::Global;
 use crate::config::Config;
 use crate::error::{Error, exit};
 use crate::plan::{self, Plan, Totals};
-
-/// What `plan --format json` prints: the plan's fields plus totals.
-#[derive(Serialize)]
-struct PlanJson<'a> {
-    #[serde(flatten)]
-    plan: &'a Plan,
-    totals: &'a Totals,
-}
 
 pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -38,18 +28,10 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
             std::fs::File::create(path)
                 .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?,
         )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(super::stdout()),
     };
-    let written = match args.format {
-        TextOrJson::Json => {
-            let json = PlanJson {
-                plan: &planned.plan,
-                totals: &totals,
-            };
-            serde_json::to_writer_pretty(&mut out, &json)
-                .map_err(std::io::Error::from)
-                .and_then(|()| out.write_all(b"\n"))
-        }
+    let written = match format(args) {
+        TextOrJson::Json => crate::report::write_plan_json(&mut out, &planned.plan, &totals),
         TextOrJson::Text => out.write_all(render_text(&planned.plan, &totals).as_bytes()),
     };
     let target = args
@@ -60,6 +42,20 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         .and_then(|()| out.flush())
         .map_err(|e| Error::io(format!("cannot write {target}"), e))?;
     Ok(exit::OK)
+}
+
+/// `--format`, else json for an output file named `*.json`, else text.
+fn format(args: &PlanArgs) -> TextOrJson {
+    let json_file = args
+        .output
+        .as_ref()
+        .and_then(|p| p.extension())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    match args.format {
+        Some(f) => f,
+        None if json_file => TextOrJson::Json,
+        None => TextOrJson::Text,
+    }
 }
 
 /// A table of shots in execution order, then totals.
