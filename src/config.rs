@@ -142,6 +142,12 @@ impl Config {
             message: parse_message(text, &e),
         })?;
         config.check_pricing(text, path)?;
+        if config.download.max_bytes == Some(0) || config.download.timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                message: "[download] max_bytes and timeout must be more than 0".into(),
+            });
+        }
         config.path = Some(path.to_owned());
         Ok(config)
     }

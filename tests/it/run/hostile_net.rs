@@ -373,3 +373,20 @@ fn an_unquoted_key_in_a_broken_config_is_not_echoed() {
         run.stderr
     );
 }
+
+#[test]
+fn a_zero_download_cap_in_the_config_is_refused_before_anything_is_sent() {
+    let project = Project::new();
+    project.file("c.toml", "[download]\nmax_bytes = 0\n").file(
+        "m.yaml",
+        "version: 1\ndefaults: { model: t2v }\nshots:\n  - id: a\n    prompt: hi\n",
+    );
+    let run = project.run(&["--config", "c.toml", "run", "m.yaml", "--sim"]);
+    run.code(2);
+    assert!(
+        run.stderr.contains("[download] max_bytes"),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("out").exists(), "nothing was run");
+}
