@@ -122,6 +122,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             api_key,
             timeout,
         })
+        .and_then(|c| c.with_download_limits(config.download_limits()))
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
             eprintln!(
