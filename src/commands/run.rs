@@ -18,7 +18,6 @@ use crate::exec::{
     self, ExecError, OutDirError, Outcome, OutputLock, ProgressMode, ResumeFlags, RunOptions, Stop,
 };
 use crate::plan::{self, Plan, Severity};
-use crate::report::ResultStatus;
 
 /// Default tasks in flight.
 pub const DEFAULT_CONCURRENCY: u32 = 4;
@@ -79,10 +78,11 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             resubmit_unknown: args.resubmit_unknown,
         },
         submits_per_minute: config.run.submits_per_minute,
-        progress: if global.quiet {
-            ProgressMode::Quiet
-        } else {
-            ProgressMode::Auto
+        // Log lines would tear a bar, so `-v` prints plain progress lines.
+        progress: match (global.quiet, global.verbose) {
+            (true, _) => ProgressMode::Quiet,
+            (false, 0) => ProgressMode::Auto,
+            (false, _) => ProgressMode::Plain,
         },
         stop: None,
         skip_bad_journal_lines: args.skip_bad_journal_lines,
@@ -139,6 +139,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             api_key,
             timeout,
         })
+        .and_then(|c| c.with_download_limits(config.download_limits()))
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
             eprintln!(
@@ -158,6 +159,14 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         Ok::<Outcome, Error>(outcome)
     })?;
     drop(runtime);
+    // Written under the folder's lock, and before the summary so that the summary closes the output.
+    if !args.no_review {
+        match super::review::write(&plan) {
+            Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: review page not written: {e}"),
+        }
+    }
     drop(lock);
     summarise(&plan, &outcome);
     match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
@@ -286,34 +295,40 @@ fn exec_error(e: ExecError) -> Error {
     }
 }
 
+/// Warnings always; `-v` adds a line per submit, task outcome and download, `-vv` shotlist's
+/// debug lines, `-vvv` the dependencies' (HTTP connections). Colour only on a terminal without
+/// `NO_COLOR`.
 fn init_tracing(global: &Global) {
-    let level = match global.verbose {
-        0 => return,
-        1 => tracing::Level::INFO,
-        _ => tracing::Level::DEBUG,
+    use std::io::IsTerminal;
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    let own = match (global.quiet, global.verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, _) => LevelFilter::DEBUG,
     };
-    let _ = tracing_subscriber::fmt()
+    let others = if global.verbose >= 3 {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::WARN
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(others)
+        .with_target(env!("CARGO_CRATE_NAME"), own);
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
-        .try_init();
+        .with_max_level(LevelFilter::TRACE)
+        .with_ansi(colour)
+        .with_target(global.verbose >= 3)
+        .finish()
+        .with(filter);
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 fn summarise(plan: &Plan, outcome: &Outcome) {
-    let mut parts = Vec::new();
-    for status in [
-        ResultStatus::Succeeded,
-        ResultStatus::Failed,
-        ResultStatus::Skipped,
-        ResultStatus::Unknown,
-        ResultStatus::Expired,
-        ResultStatus::Pending,
-    ] {
-        let n = outcome.counts.get(&status).copied().unwrap_or(0);
-        if n > 0 || status == ResultStatus::Succeeded {
-            parts.push(format!("{n} {}", status.as_str()));
-        }
-    }
     let results = plan.out_dir.join(crate::report::CSV_FILE);
     match &outcome.stop {
         Stop::Finished => {}
@@ -331,22 +346,19 @@ fn summarise(plan: &Plan, outcome: &Outcome) {
     let c = &outcome.cost;
     let show = |m: Money| format!("{m} {}", c.currency);
     let mut cost = format!(
-        "est. {} this run, {} for the batch",
+        "cost: est. {} this run, {} for the batch",
         show(c.spent),
         show(c.billed)
     );
     if c.unsent > 0 {
         cost.push_str(&format!(
-            "; {} shot(s) left unsent by --max-cost, est. {}",
+            "; {} shot(s) left unsent by --max-cost, est. {}: a rerun with a higher cap sends them",
             c.unsent,
             show(c.unsent_cost)
         ));
     }
-    eprintln!(
-        "{}; {cost}; results in {}",
-        parts.join(", "),
-        results.display()
-    );
+    eprintln!("{cost}");
+    eprintln!("{}", exec::progress::summary(&outcome.tally, &results));
 }
 
 fn resume_command() -> String {

@@ -144,8 +144,8 @@ fn the_binary_says_what_it_will_spend_caps_it_and_status_shows_spent_and_left() 
     );
     assert!(
         r.stderr.contains(
-            "3 succeeded, 2 pending; est. 1.20 USD this run, 1.20 USD for the batch; 2 shot(s) \
-             left unsent by --max-cost, est. 0.80 USD; results in"
+            "\ncost: est. 1.20 USD this run, 1.20 USD for the batch; 2 shot(s) left unsent by \
+             --max-cost, est. 0.80 USD: a rerun with a higher cap sends them\n3 succeeded"
         ),
         "{}",
         r.stderr

@@ -7,6 +7,8 @@
 mod budget;
 mod cli;
 mod faults;
+mod hostile_net;
+mod progress;
 mod resume;
 mod trust;
 
