@@ -13,6 +13,7 @@ mod links;
 pub mod model;
 mod render;
 pub mod seed;
+pub mod shard;
 mod totals;
 
 pub use body::Body;
