@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::Error;
+use crate::plan::shard::ShardSpec;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +38,8 @@ pub enum Command {
     Run(RunArgs),
     /// Summarise a manifest's journal against its plan, without network.
     Status(StatusArgs),
+    /// Merge the output folders of `run --shard K/N` into one.
+    Merge(MergeArgs),
     /// Serve the built-in simulator of the provider API.
     Sim(SimArgs),
     /// Print the JSON Schema of the manifest.
@@ -72,6 +75,9 @@ pub struct PlanArgs {
     /// Write to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Show shard K of N (1-based) and the size of every shard.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<ShardSpec>,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +108,10 @@ pub struct RunArgs {
     /// Submit shots whose earlier submit has an unknown outcome again (may pay twice).
     #[arg(long)]
     pub resubmit_unknown: bool,
+    /// Only shard K of N (1-based; chains of `shot:` stay together); default output folder
+    /// <output.dir>/shard-K-of-N.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<ShardSpec>,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +120,21 @@ pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
     /// Output folder (default: the manifest's output.dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Only shard K of N (1-based; chains of `shot:` stay together); default output folder
+    /// <output.dir>/shard-K-of-N.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<ShardSpec>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    pub manifest: PathBuf,
+    /// The shard folders (made by `run --shard K/N`).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Merged output folder (default: the manifest's output.dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -190,6 +215,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Plan(args) => crate::commands::plan::run(&global, &args),
         Command::Run(args) => crate::commands::run::run(&global, &args),
         Command::Status(args) => crate::commands::status::run(&global, &args),
+        Command::Merge(args) => crate::commands::merge::run(&global, &args),
         Command::Sim(args) => crate::commands::sim::run(&global, &args),
         Command::Schema => crate::commands::schema::run(&global),
     }

@@ -11,12 +11,24 @@ use crate::config::Config;
 use crate::error::{Error, exit};
 use crate::plan::{self, Plan, Totals};
 
-/// What `plan --format json` prints: the plan's fields plus totals.
+/// What `plan --format json` prints: the plan's fields plus totals (and, under `--shard`, the
+/// shard and the size of every shard).
 #[derive(Serialize)]
 struct PlanJson<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
     totals: &'a Totals,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    shards: Vec<ShardSize>,
+}
+
+#[derive(Serialize)]
+struct ShardSize {
+    shard: u32,
+    shots: usize,
+    seconds: u64,
 }
 
 pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
@@ -32,7 +44,22 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         eprint!("{}", plan::render_human_with(&planned.warnings, color));
     }
     let config = Config::load(global.config.as_deref())?;
-    let totals = Totals::of(&planned.plan, &config);
+    let mut plan = planned.plan;
+    let mut shards = Vec::new();
+    if let Some(spec) = args.shard {
+        let part = plan::shard::partition(&plan, spec.count);
+        shards = (1..=spec.count)
+            .map(|k| ShardSize {
+                shard: k,
+                shots: part.shots_in(k),
+                seconds: part.seconds[k as usize - 1],
+            })
+            .collect();
+        plan.out_dir = super::out_dir(&plan, None, Some(spec));
+        let mut shard_of = part.shard_of.into_iter();
+        plan.shots.retain(|_| shard_of.next() == Some(spec.index));
+    }
+    let totals = Totals::of(&plan, &config);
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)
@@ -43,14 +70,29 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     let written = match args.format {
         TextOrJson::Json => {
             let json = PlanJson {
-                plan: &planned.plan,
+                plan: &plan,
                 totals: &totals,
+                shard: args.shard.map(|s| s.to_string()),
+                shards,
             };
             serde_json::to_writer_pretty(&mut out, &json)
                 .map_err(std::io::Error::from)
                 .and_then(|()| out.write_all(b"\n"))
         }
-        TextOrJson::Text => out.write_all(render_text(&planned.plan, &totals).as_bytes()),
+        TextOrJson::Text => {
+            let mut text = render_text(&plan, &totals);
+            if let Some(spec) = args.shard {
+                let _ = writeln!(text, "shard {spec}; every shard (seconds of video, shots):");
+                for s in &shards {
+                    let _ = writeln!(
+                        text,
+                        "  {}/{}: {} s, {} shot(s)",
+                        s.shard, spec.count, s.seconds, s.shots
+                    );
+                }
+            }
+            out.write_all(text.as_bytes())
+        }
     };
     let target = args
         .output

@@ -22,9 +22,8 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
     let config = Config::load(global.config.as_deref())?;
     let mut plan = load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
+    super::merge::claim_folder(&plan.out_dir, args.shard)?;
     let concurrency = args
         .concurrency
         .or(config.run.concurrency)
@@ -48,6 +47,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         concurrency: concurrency as usize,
         poll,
         only: args.only.clone(),
+        shard: args.shard,
         flags: ResumeFlags {
             retry_failed: args.retry_failed,
             resubmit_unknown: args.resubmit_unknown,
@@ -94,8 +94,12 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         })
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
+            let shard = args.shard.map_or_else(String::new, |s| {
+                let n = plan::shard::partition(&plan, s.count).shots_in(s.index);
+                format!(", {n} of them in shard {s}")
+            });
             eprintln!(
-                "{} shot(s) planned from {}; up to {} in flight; output in {}",
+                "{} shot(s) planned from {}{shard}; up to {} in flight; output in {}",
                 plan.shots.len(),
                 args.manifest.display(),
                 concurrency,
@@ -111,7 +115,10 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         Ok::<Outcome, Error>(outcome)
     })?;
     drop(runtime);
-    summarise(&plan, &outcome);
+    let other_shards = args.shard.map_or(0, |s| {
+        plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
+    });
+    summarise(&plan, &outcome, other_shards);
     Ok(outcome.exit_code())
 }
 
@@ -182,7 +189,8 @@ fn init_tracing(global: &Global) {
         .try_init();
 }
 
-fn summarise(plan: &Plan, outcome: &Outcome) {
+/// `other_shards`: shots left to other shards (counted as pending in the outcome).
+fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
     let mut parts = Vec::new();
     for status in [
         ResultStatus::Succeeded,
@@ -192,7 +200,10 @@ fn summarise(plan: &Plan, outcome: &Outcome) {
         ResultStatus::Expired,
         ResultStatus::Pending,
     ] {
-        let n = outcome.counts.get(&status).copied().unwrap_or(0);
+        let mut n = outcome.counts.get(&status).copied().unwrap_or(0);
+        if status == ResultStatus::Pending {
+            n = n.saturating_sub(other_shards);
+        }
         if n > 0 || status == ResultStatus::Succeeded {
             parts.push(format!("{n} {}", status.as_str()));
         }
@@ -210,6 +221,9 @@ fn summarise(plan: &Plan, outcome: &Outcome) {
              command again to resume:\n  {}",
             resume_command()
         ),
+    }
+    if other_shards > 0 {
+        parts.push(format!("{other_shards} left to other shards"));
     }
     eprintln!("{}; results in {}", parts.join(", "), results.display());
 }

@@ -51,16 +51,20 @@ struct ShotStatus<'a> {
 
 pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let mut plan = super::run::load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
+    let in_shard = args
+        .shard
+        .map(|s| crate::plan::shard::partition(&plan, s.count).mask(s.index));
     let path = plan.out_dir.join(journal::FILE_NAME);
     let (history, torn) = journal::replay_file(&path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
     let mut shots = Vec::with_capacity(plan.shots.len());
-    for shot in &plan.shots {
+    for (i, shot) in plan.shots.iter().enumerate() {
+        if in_shard.as_ref().is_some_and(|m| !m[i]) {
+            continue;
+        }
         let h = history.get(&shot.key);
         let start = exec::resume::decide(h, now, Default::default(), |h| {
             exec::resume::video_intact(&videos, h)

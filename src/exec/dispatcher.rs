@@ -79,7 +79,13 @@ impl<'a> Dispatcher<'a> {
                 })
             })
             .collect();
-        let selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+        let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+        if let Some(shard) = opts.shard {
+            selection.restrict(
+                plan,
+                &crate::plan::shard::partition(plan, shard.count).mask(shard.index),
+            );
+        }
         let index = plan.id_index();
         let mut ups = vec![Vec::new(); n];
         let mut downs = vec![Vec::new(); n];
@@ -644,7 +650,8 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-fn hold_status(status: report::ResultStatus) -> Status {
+/// The run state a results status stands for.
+pub(crate) fn hold_status(status: report::ResultStatus) -> Status {
     match status {
         report::ResultStatus::Succeeded => Status::Succeeded,
         report::ResultStatus::Failed => Status::Failed,

@@ -18,6 +18,7 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use dispatcher::hold_status;
 pub use dispatcher::sha256_file;
 pub use progress::ProgressMode;
 pub use resume::ResumeFlags;
@@ -36,6 +37,8 @@ pub struct RunOptions {
     pub poll: Option<Duration>,
     /// `--only` globs.
     pub only: Vec<String>,
+    /// `--shard K/N`: act on this shard's shots only.
+    pub shard: Option<crate::plan::shard::ShardSpec>,
     pub flags: ResumeFlags,
     pub submits_per_minute: Option<u32>,
     pub progress: ProgressMode,
@@ -49,6 +52,7 @@ impl Default for RunOptions {
             concurrency: 4,
             poll: None,
             only: Vec::new(),
+            shard: None,
             flags: ResumeFlags::default(),
             submits_per_minute: None,
             progress: ProgressMode::Auto,
