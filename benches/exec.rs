@@ -97,6 +97,8 @@ fn plan(out: &Path, n: usize) -> Plan {
                 seed: Some(i as u32),
                 source: None,
                 row: None,
+                take: 1,
+                matrix: Vec::new(),
                 depends_on: Vec::new(),
                 file: format!("shot-{i}.mp4"),
                 body: body.into(),

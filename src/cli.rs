@@ -12,21 +12,27 @@ use crate::plan::shard::ShardSpec;
 #[command(
     name = "shotlist",
     version,
-    about = "Declarative batch runner for Wan 2.7 video generation"
+    about = "Declarative batch runner for Wan 2.7 video generation",
+    after_help = "Exit codes: 0 done, 1 some shot did not succeed, 2 invalid input (nothing sent), \
+                  3 stopped on a fatal error (state saved), 130 interrupted (state saved).\n\
+                  Try it without a key: shotlist run MANIFEST --sim"
 )]
 pub struct Cli {
     /// Config file (TOML); default ./shotlist.toml, then the user config dir's shotlist/config.toml.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
     /// Less output: errors and the final summary only.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
     /// More output (repeat for debug logs).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The help heading of the flags every command takes.
+const GLOBAL: &str = "Global options";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -42,8 +48,19 @@ pub enum Command {
     Merge(MergeArgs),
     /// Serve the built-in simulator of the provider API.
     Sim(SimArgs),
-    /// Print the JSON Schema of the manifest.
+    /// Print the JSON Schema of the manifest (for editors' YAML language servers).
     Schema,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `shotlist man > shotlist.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,8 +72,10 @@ pub enum ValidateFormat {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    /// Manifest files (YAML) to check.
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
+    /// human: a report on stderr; json: an array on stdout; github: Actions annotations.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
     pub format: ValidateFormat,
 }
@@ -69,9 +88,12 @@ pub enum TextOrJson {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// The manifest file (YAML).
+    #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
-    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
-    pub format: TextOrJson,
+    /// Output format (default: json when FILE ends in .json, else text).
+    #[arg(long, value_enum)]
+    pub format: Option<TextOrJson>,
     /// Write to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -81,7 +103,13 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "The API key is read from the GRAVITEX_API_KEY environment variable (or the one \
+                  named by `api_key_env` under [api] in the config); --sim needs none."
+)]
 pub struct RunArgs {
+    /// The manifest file (YAML).
+    #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
     /// Run against the built-in simulator, started in this process (no key needed);
     /// takes priority over --base-url and GRAVITEX_BASE_URL.
@@ -116,7 +144,10 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The manifest file (YAML) whose output folder to read.
+    #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
     /// Output folder (default: the manifest's output.dir).
@@ -156,7 +187,7 @@ pub enum Shape {
 #[derive(Debug, Args, Clone)]
 pub struct SimArgs {
     /// Port on 127.0.0.1; 0 picks a free one and prints it.
-    #[arg(long, default_value_t = 8787)]
+    #[arg(long, value_name = "N", default_value_t = 8787)]
     pub port: u16,
     /// Accept only this bearer key (default: any non-empty key).
     #[arg(long, value_name = "KEY")]
@@ -165,30 +196,31 @@ pub struct SimArgs {
     #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
     pub gen_time: Duration,
     /// Relative jitter on gen-time, 0 to 1.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_fraction)]
     pub jitter: f64,
+    /// Which response variant of the reference to answer with.
     #[arg(long, value_enum, default_value_t = Shape::Doc)]
     pub shape: Shape,
     /// Tasks in flight per key; past it, 429 and no task created.
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<usize>,
     /// Probability of a spurious 429 on submit.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub p429: f64,
     /// Probability of a 502 on any API request.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub p502: f64,
     /// Probability that a submit creates its task but its response is lost.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub p_lost: f64,
     /// Probability that a task ends failed.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub fail_rate: f64,
     /// How long result URLs stay downloadable.
     #[arg(long, value_name = "DUR", default_value = "24h", value_parser = parse_duration)]
     pub url_ttl: Duration,
     /// Seed of the simulator's randomness: same seed, same run.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
 }
 
@@ -218,5 +250,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Merge(args) => crate::commands::merge::run(&global, &args),
         Command::Sim(args) => crate::commands::sim::run(&global, &args),
         Command::Schema => crate::commands::schema::run(&global),
+        Command::Completions(args) => crate::commands::completions::completions(args.shell),
+        Command::Man => crate::commands::completions::man(),
     }
 }

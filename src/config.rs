@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 /// Default provider base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.gravitex.ai";
@@ -24,7 +25,7 @@ pub struct Config {
     pub run: RunSection,
     /// Price per second of video: `[pricing.<model or alias>] "720P" = 0.10`.
     #[serde(default)]
-    pub pricing: BTreeMap<String, BTreeMap<String, f64>>,
+    pub pricing: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<f64>>>,
     /// Where this config was read from, if anywhere.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -64,6 +65,15 @@ pub enum ConfigError {
     #[error("invalid config {path}: {message}")]
     #[diagnostic(help("see the Config section of the README for the keys shotlist reads"))]
     Parse { path: PathBuf, message: String },
+    /// A `[pricing]` entry that could never apply: a typo would otherwise hide a cost.
+    #[error("invalid config {path}, line {line}: {message}")]
+    Pricing {
+        path: PathBuf,
+        line: usize,
+        message: String,
+        #[help]
+        help: String,
+    },
 }
 
 fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -107,8 +117,64 @@ impl Config {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
+        config.check_pricing(text, path)?;
         config.path = Some(path.to_owned());
         Ok(config)
+    }
+
+    /// Refuses unknown models and resolutions and prices that are not a number ≥ 0.
+    fn check_pricing(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        use crate::plan::model;
+        let fail = |at: std::ops::Range<usize>, message: String, help: String| {
+            let line = text.as_bytes()[..at.start.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            ConfigError::Pricing {
+                path: path.to_owned(),
+                line,
+                message,
+                help,
+            }
+        };
+        for (name, prices) in &self.pricing {
+            if model::resolve(name.get_ref()).is_none() {
+                let names = model::names();
+                return Err(fail(
+                    name.span(),
+                    format!("[pricing.{}]: unknown model", name.get_ref()),
+                    did_you_mean(name.get_ref(), &names, "models"),
+                ));
+            }
+            for (resolution, price) in prices {
+                if !model::RESOLUTIONS.contains(&resolution.get_ref().as_str()) {
+                    return Err(fail(
+                        resolution.span(),
+                        format!(
+                            "[pricing.{}] \"{}\": unknown resolution",
+                            name.get_ref(),
+                            resolution.get_ref()
+                        ),
+                        did_you_mean(resolution.get_ref(), &model::RESOLUTIONS, "resolutions"),
+                    ));
+                }
+                let p = *price.get_ref();
+                if !(p.is_finite() && p >= 0.0) {
+                    return Err(fail(
+                        price.span(),
+                        format!(
+                            "[pricing.{}] \"{}\" = {p}: not a price",
+                            name.get_ref(),
+                            resolution.get_ref()
+                        ),
+                        "write the price per second of video, a number of 0 or more, e.g. 0.10"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The environment variable the key is read from.
@@ -126,7 +192,16 @@ impl Config {
         [Some(model_id), alias]
             .into_iter()
             .flatten()
-            .find_map(|m| self.pricing.get(m)?.get(resolution).copied())
+            .find_map(|m| Some(*self.pricing.get(m)?.get(resolution)?.get_ref()))
+    }
+}
+
+/// "did you mean `x`?" when a known name is close, then every known name.
+fn did_you_mean(word: &str, known: &[&str], what: &str) -> String {
+    let list = known.join(", ");
+    match crate::manifest::closest_key(word, known) {
+        Some(close) => format!("did you mean `{close}`? {what}: {list}"),
+        None => format!("{what}: {list}"),
     }
 }
 

@@ -64,11 +64,7 @@ impl Client {
             });
         }
 
-        let tmp = tempfile::Builder::new()
-            .prefix(".shotlist-")
-            .suffix(".part")
-            .tempfile_in(dir)
-            .map_err(io_error(dir))?;
+        let tmp = crate::report::temp_file_in(dir, ".shotlist-", ".part").map_err(io_error(dir))?;
         let tmp_path = tmp.path().to_path_buf();
         let handle = tmp.as_file().try_clone().map_err(io_error(&tmp_path))?;
         // Network chunks are small; batching them saves a blocking-pool hop per chunk.

@@ -232,7 +232,7 @@ struct ShardFolder {
 
 /// The plan in `dir/plan.json` must be `plan`: same shots, ids, keys and files, in order.
 fn check_plan(dir: &Path, plan: &Plan) -> Result<(), MergeError> {
-    let path = dir.join("plan.json");
+    let path = dir.join(report::PLAN_FILE);
     let expected = serde_json::to_vec_pretty(plan).map_or(0, |v| v.len() as u64);
     let max = expected * 2 + 1024 * 1024;
     let differs = |detail: String| MergeError::PlanDiffers {
@@ -328,6 +328,7 @@ fn replay(path: &Path) -> Result<Vec<(String, History)>, MergeError> {
 
 pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     let mut plan = super::run::load_plan(global, &args.manifest)?;
+    let config = crate::config::Config::load(global.config.as_deref())?;
     let out = super::out_dir(&plan, args.out.as_deref(), None);
     plan.out_dir = out.clone();
     check_out(&out, &args.dirs)?;
@@ -405,10 +406,8 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     };
     let write =
         |path: &Path, bytes: Vec<u8>| report::write_atomic(path, &bytes).map_err(report_error);
-    write(
-        &out.join("plan.json"),
-        serde_json::to_vec_pretty(&plan).expect("a plan serialises"),
-    )?;
+    report::write_plan(&out, &plan, &crate::plan::Totals::of(&plan, &config))
+        .map_err(report_error)?;
 
     let merged = replay(&journal_path)?;
     let by_key: std::collections::HashMap<&str, &History> =
@@ -432,7 +431,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
             rec.row(shot)
         })
         .collect();
-    report::write(&out, &rows).map_err(report_error)?;
+    report::write(&out, &report::matrix_keys(&plan.shots), &rows).map_err(report_error)?;
     write(
         &out.join(MERGE_FILE),
         serde_json::to_vec_pretty(&record).expect("a merge record serialises"),

@@ -1,5 +1,10 @@
 //! One file per subcommand: each turns parsed flags into library calls and prints the data.
+//!
+//! Data goes to stdout through [`print`] and [`ClosedPipeOk`]: a reader that stops early
+//! (`| head -1`, `| true`) has seen what it wanted, so a closed pipe ends the output quietly
+//! (as cargo and ripgrep do) and the command keeps its own exit code.
 
+pub mod completions;
 pub mod merge;
 pub mod plan;
 pub mod run;
@@ -8,8 +13,10 @@ pub mod sim;
 pub mod status;
 pub mod validate;
 
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
 use crate::plan::Plan;
 use crate::plan::shard::ShardSpec;
 
@@ -28,4 +35,44 @@ pub fn out_dir(plan: &Plan, out: Option<&Path>, shard: Option<ShardSpec>) -> Pat
         (None, Some(shard)) => plan.out_dir.join(shard.folder_name()),
         (None, None) => plan.out_dir.clone(),
     }
+}
+
+/// A writer that drops everything once its reader has gone (`BrokenPipe`).
+pub struct ClosedPipeOk<W>(pub W);
+
+impl<W: Write> Write for ClosedPipeOk<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(buf.len()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Stdout, buffered, quiet when its reader has closed the pipe.
+pub fn stdout() -> std::io::BufWriter<ClosedPipeOk<std::io::Stdout>> {
+    std::io::BufWriter::new(ClosedPipeOk(std::io::stdout()))
+}
+
+/// Writes `text` to stdout; a closed pipe is fine, any other failure is an error.
+pub fn print(text: &str) -> Result<(), Error> {
+    let mut out = stdout();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot write stdout", e))
+}
+
+/// `println!` through [`print`], returning early with the error.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::print(&format!("{}\n", format_args!($($arg)*)))?
+    };
 }

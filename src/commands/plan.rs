@@ -3,28 +3,23 @@
 use std::fmt::Write as _;
 use std::io::{BufWriter, IsTerminal, Write};
 
-use serde::Serialize;
-
 use crate::cli::{PlanArgs, TextOrJson};
 use crate::commands::Global;
 use crate::config::Config;
 use crate::error::{Error, exit};
 use crate::plan::{self, Plan, Totals};
 
-/// What `plan --format json` prints: the plan's fields plus totals (and, under `--shard`, the
-/// shard and the size of every shard).
-#[derive(Serialize)]
-struct PlanJson<'a> {
+/// `plan --shard K/N --format json`: the shard's plan document plus the size of every shard.
+#[derive(serde::Serialize)]
+struct ShardedPlanJson<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
     totals: &'a Totals,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    shard: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    shards: Vec<ShardSize>,
+    shard: String,
+    shards: &'a [ShardSize],
 }
 
-#[derive(Serialize)]
+#[derive(serde::Serialize)]
 struct ShardSize {
     shard: u32,
     shots: usize,
@@ -65,23 +60,24 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
             std::fs::File::create(path)
                 .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?,
         )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(super::stdout()),
     };
-    let written = match args.format {
-        TextOrJson::Json => {
-            let json = PlanJson {
+    let written = match (format(args), args.shard) {
+        (TextOrJson::Json, None) => crate::report::write_plan_json(&mut out, &plan, &totals),
+        (TextOrJson::Json, Some(spec)) => {
+            let doc = ShardedPlanJson {
                 plan: &plan,
                 totals: &totals,
-                shard: args.shard.map(|s| s.to_string()),
-                shards,
+                shard: spec.to_string(),
+                shards: &shards,
             };
-            serde_json::to_writer_pretty(&mut out, &json)
+            serde_json::to_writer_pretty(&mut out, &doc)
                 .map_err(std::io::Error::from)
                 .and_then(|()| out.write_all(b"\n"))
         }
-        TextOrJson::Text => {
+        (TextOrJson::Text, shard) => {
             let mut text = render_text(&plan, &totals);
-            if let Some(spec) = args.shard {
+            if let Some(spec) = shard {
                 let _ = writeln!(text, "shard {spec}; every shard (seconds of video, shots):");
                 for s in &shards {
                     let _ = writeln!(
@@ -102,6 +98,20 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         .and_then(|()| out.flush())
         .map_err(|e| Error::io(format!("cannot write {target}"), e))?;
     Ok(exit::OK)
+}
+
+/// `--format`, else json for an output file named `*.json`, else text.
+fn format(args: &PlanArgs) -> TextOrJson {
+    let json_file = args
+        .output
+        .as_ref()
+        .and_then(|p| p.extension())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    match args.format {
+        Some(f) => f,
+        None if json_file => TextOrJson::Json,
+        None => TextOrJson::Text,
+    }
 }
 
 /// A table of shots in execution order, then totals.

@@ -59,6 +59,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             ProgressMode::Auto
         },
         handle_ctrl_c: true,
+        config: config.clone(),
     };
     let timeout = config.api.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -12,6 +12,6 @@ pub fn schema_text() -> String {
 }
 
 pub fn run(_global: &Global) -> Result<u8, Error> {
-    print!("{}", schema_text());
+    super::print(&schema_text())?;
     Ok(exit::OK)
 }

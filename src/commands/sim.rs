@@ -1,8 +1,6 @@
 //! `shotlist sim`: serves the simulator until Ctrl-C (or SIGTERM), printing its URL first so
 //! scripts and CI can read the port it picked.
 
-use std::io::Write;
-
 use crate::cli::SimArgs;
 use crate::commands::Global;
 use crate::error::Error;
@@ -45,23 +43,33 @@ pub fn run(global: &Global, args: &SimArgs) -> Result<u8, Error> {
     runtime.block_on(serve(global, config, args.port))
 }
 
+/// How to point a run at the simulator: the variables to export, with a key it accepts.
+pub fn startup_hint(url: &str, key_required: bool) -> String {
+    let key = if key_required {
+        "<the --key value>"
+    } else {
+        "sk-any"
+    };
+    format!(
+        "point a run at it:\n  export GRAVITEX_BASE_URL={url} GRAVITEX_API_KEY={key}\n  shotlist run MANIFEST\n\
+         (or `shotlist run MANIFEST --base-url {url}`); stats at {url}/__sim/stats; Ctrl-C stops"
+    )
+}
+
 async fn serve(global: &Global, config: SimConfig, port: u16) -> Result<u8, Error> {
+    let key_required = config.key.is_some();
     let handle = crate::sim::start(config, port).await.map_err(|e| {
         Error::io(
             format!("cannot listen on 127.0.0.1:{port} (is it in use? --port 0 picks a free one)"),
             e,
         )
     })?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "shotlist sim listening on {}", handle.base_url())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Error::io("cannot write to stdout", e))?;
-    drop(stdout);
+    super::print(&format!(
+        "shotlist sim listening on {}\n",
+        handle.base_url()
+    ))?;
     if !global.quiet {
-        eprintln!(
-            "point shotlist at it with --base-url {url} (or GRAVITEX_BASE_URL={url}); stats at {url}/__sim/stats; Ctrl-C stops",
-            url = handle.base_url()
-        );
+        eprintln!("{}", startup_hint(&handle.base_url(), key_required));
     }
     stop_signal().await;
     handle.shutdown().await;

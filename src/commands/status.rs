@@ -131,13 +131,13 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 "counts": counts,
                 "shots": shots,
             });
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
             );
         }
         TextOrJson::Text => {
-            println!(
+            crate::outln!(
                 "{} ({} shots, output in {})",
                 plan.name,
                 shots.len(),
@@ -147,13 +147,13 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 .iter()
                 .map(|(s, n)| format!("{n} {}", s.label()))
                 .collect();
-            println!("{}", line.join(", "));
+            crate::outln!("{}", line.join(", "));
             for s in &shots {
                 if matches!(
                     s.status,
                     Standing::Failed | Standing::Expired | Standing::Unknown
                 ) {
-                    println!(
+                    crate::outln!(
                         "  {} {}: {}",
                         s.status.label(),
                         s.id,

@@ -43,12 +43,12 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
             eprint!("{}", plan::render_human_with(&all, color));
             if !global.quiet || invalid {
                 for s in summaries {
-                    println!("{s}");
+                    crate::outln!("{s}");
                 }
             }
         }
-        ValidateFormat::Json => println!("{}", plan::render_json(&all)),
-        ValidateFormat::Github => print!("{}", plan::render_github(&all)),
+        ValidateFormat::Json => crate::outln!("{}", plan::render_json(&all)),
+        ValidateFormat::Github => super::print(&plan::render_github(&all))?,
     }
     Ok(if invalid { exit::INVALID } else { exit::OK })
 }

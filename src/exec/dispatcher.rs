@@ -514,7 +514,8 @@ impl<'a> Dispatcher<'a> {
         }
         let started = Instant::now();
         let (shots, rec) = (&self.plan.shots, &self.rec);
-        report::write_with(&self.out_dir, shots.len(), |i| rec[i].row(&shots[i]))?;
+        let keys = report::matrix_keys(shots);
+        report::write_with(&self.out_dir, &keys, shots.len(), |i| rec[i].row(&shots[i]))?;
         self.results_dirty = false;
         self.results_at = Instant::now();
         self.results_every = Duration::from_secs(1).max(started.elapsed() * 10);

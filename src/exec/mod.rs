@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub progress: ProgressMode,
     /// Stop on Ctrl-C (the CLI); embedders may handle signals themselves.
     pub handle_ctrl_c: bool,
+    /// Prices the totals in `plan.json`.
+    pub config: crate::config::Config,
 }
 
 impl Default for RunOptions {
@@ -57,6 +59,7 @@ impl Default for RunOptions {
             submits_per_minute: None,
             progress: ProgressMode::Auto,
             handle_ctrl_c: false,
+            config: Default::default(),
         }
     }
 }
@@ -122,10 +125,7 @@ pub async fn execute(plan: &Plan, client: Client, opts: RunOptions) -> Result<Ou
         "cannot create {}",
         out.join("videos").display()
     )))?;
-    crate::report::write_atomic_with(&out.join("plan.json"), |w| {
-        serde_json::to_writer_pretty(&mut *w, plan).map_err(std::io::Error::other)?;
-        w.write_all(b"\n")
-    })?;
+    crate::report::write_plan(out, plan, &crate::plan::Totals::of(plan, &opts.config))?;
     let journal_path: PathBuf = out.join(journal::FILE_NAME);
     let (history, _torn) = journal::replay_file(&journal_path)
         .map_err(io(format!("cannot read {}", journal_path.display())))?;
@@ -161,6 +161,8 @@ pub(crate) mod testing {
                     seed: None,
                     source: None,
                     row: None,
+                    take: 1,
+                    matrix: Vec::new(),
                     depends_on: ups.iter().map(|u| (*u).into()).collect(),
                     file: format!("{id}.mp4"),
                     body: serde_json::json!({"model": "wan2.7-t2v-2026-04-25", "prompt": id})

@@ -2,7 +2,7 @@
 
 use crate::journal::History;
 use crate::plan::PlannedShot;
-use crate::report::{ResultRow, ResultStatus, elapsed_between};
+use crate::report::{ResultRow, ResultStatus, elapsed_between, prompt_of, video_path};
 
 /// Where a shot is in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,7 +125,11 @@ impl ShotRecord {
             seed: shot.seed,
             task_id: self.task_id.clone(),
             url: self.url.clone(),
-            file: if done { self.file.clone() } else { None },
+            file: if done {
+                self.file.as_deref().map(video_path)
+            } else {
+                None
+            },
             sha256: if done { self.sha256.clone() } else { None },
             bytes: if done { self.bytes } else { None },
             attempts: self.attempts,
@@ -135,6 +139,9 @@ impl ShotRecord {
             error: if done { None } else { self.error.clone() },
             source: shot.source.clone(),
             row: shot.row,
+            take: shot.take,
+            prompt: prompt_of(shot),
+            matrix: shot.matrix.clone(),
         }
     }
 }

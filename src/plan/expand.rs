@@ -103,6 +103,9 @@ pub struct Instance {
     pub seed: Option<Field<u32>>,
     pub seed_explicit: bool,
     pub file: Field<String>,
+    /// 1-based take and the matrix values, for the results.
+    pub take: u32,
+    pub matrix: Vec<(String, String)>,
 }
 
 /// Expands, checks and links a parsed manifest. Problems go to `sink`; the plan is only
@@ -855,7 +858,8 @@ impl RowJob<'_, '_> {
                     }
                     r.shot = Some(id.clone());
                     let ctx = context! { id => id.clone(), ..base };
-                    if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed) {
+                    let at = (take, matrix_values(c, combo));
+                    if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed, at) {
                         let body = super::check::check(&inst, r.sink);
                         out.push(inst, body);
                     }
@@ -980,12 +984,24 @@ pub fn describe_row(d: &DataLocation) -> String {
     }
 }
 
+/// The matrix values of one combination, keys in written order.
+fn matrix_values(c: &CompiledShot<'_>, combo: &Value) -> Vec<(String, String)> {
+    c.matrix
+        .iter()
+        .map(|(k, _)| {
+            let v = combo.get_attr(k).map(|v| v.to_string()).unwrap_or_default();
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 fn render_instance(
     c: &CompiledShot<'_>,
     r: &mut Renderer<'_, '_>,
     ctx: &Value,
     id: String,
     batch_seed: Option<&Spanned<u64>>,
+    (take, matrix): (u32, Vec<(String, String)>),
 ) -> Option<Instance> {
     let model = match &c.model {
         None => {
@@ -1188,6 +1204,8 @@ fn render_instance(
         seed,
         seed_explicit,
         file,
+        take,
+        matrix,
     })
 }
 

@@ -35,12 +35,50 @@ pub struct PlannedShot {
     pub source: Option<String>,
     /// 1-based data row in `source`.
     pub row: Option<usize>,
+    /// 1-based take (1 when the shot has no `takes`).
+    #[serde(default = "first_take")]
+    pub take: u32,
+    /// The shot's matrix values, keys in written order; empty without `matrix:`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "ordered_map")]
+    pub matrix: Vec<(String, String)>,
     /// Ids of the shots whose videos this shot's media need.
     pub depends_on: Vec<String>,
     /// Download file name inside `<out_dir>/videos/`; a single safe path component.
     pub file: String,
     /// The exact request body; a `shot:` media item stands as `{"type": …, "shot": <id>}`.
     pub body: Body,
+}
+
+fn first_take() -> u32 {
+    1
+}
+
+/// `(key, value)` pairs as a JSON object that keeps their order.
+mod ordered_map {
+    use serde::de::{MapAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+        struct Pairs;
+        impl<'de> Visitor<'de> for Pairs {
+            type Value = Vec<(String, String)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(pairs)
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
 }
 
 impl PlannedShot {

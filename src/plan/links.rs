@@ -82,6 +82,8 @@ impl Collected {
             seed: inst.seed.map(|s| s.value),
             source,
             row,
+            take: inst.take,
+            matrix: inst.matrix,
             depends_on: Vec::new(),
             file: inst.file.value,
             body,

@@ -2,15 +2,21 @@
 //! input by `source` and `row`.
 //!
 //! Both files are rewritten whole through a temporary file and a rename, so a reader (or a
-//! crash) never sees half a table.
+//! crash) never sees half a table. Files are created as `open` would with the process umask,
+//! not `tempfile`'s private 0600: an output folder is often shared or served.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::plan::{Plan, PlannedShot, Totals};
+
 pub const CSV_FILE: &str = "results.csv";
 pub const JSON_FILE: &str = "results.json";
+pub const PLAN_FILE: &str = "plan.json";
+/// The folder of the downloads inside the output folder.
+pub const VIDEOS_DIR: &str = "videos";
 
 /// A shot's final (or current) state, as users see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -59,6 +65,71 @@ pub struct ResultRow {
     pub error: Option<String>,
     pub source: Option<String>,
     pub row: Option<usize>,
+    pub take: u32,
+    pub prompt: Option<String>,
+    /// Written as one `matrix.<key>` column per key in CSV, a `matrix` object in JSON.
+    #[serde(skip)]
+    pub matrix: Vec<(String, String)>,
+}
+
+/// A download's path relative to the results files: `videos/<file>`.
+pub fn video_path(file: &str) -> String {
+    format!("{VIDEOS_DIR}/{file}")
+}
+
+/// The top-level `prompt` of a request body, read without building the whole body.
+pub fn prompt_of(shot: &PlannedShot) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Prompt {
+        prompt: Option<String>,
+    }
+    serde_json::from_str::<Prompt>(shot.body.as_str())
+        .ok()
+        .and_then(|p| p.prompt)
+}
+
+/// Every matrix key of the plan, in order of first appearance: the extra CSV columns.
+pub fn matrix_keys(shots: &[PlannedShot]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for (k, _) in shots.iter().flat_map(|s| &s.matrix) {
+        if !keys.contains(k) {
+            keys.push(k.clone());
+        }
+    }
+    keys
+}
+
+/// A row as results.json holds it: the columns, then the matrix as an object.
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    #[serde(flatten)]
+    row: &'a ResultRow,
+    #[serde(
+        skip_serializing_if = "<[_]>::is_empty",
+        serialize_with = "pairs_as_map"
+    )]
+    matrix: &'a [(String, String)],
+}
+
+fn pairs_as_map<S: serde::Serializer>(
+    pairs: &&[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+/// A row as one CSV record: the columns, then one value per matrix key (empty when absent).
+fn csv_record<'a>(row: &'a ResultRow, keys: &'a [String]) -> (&'a ResultRow, Vec<&'a str>) {
+    let values = keys
+        .iter()
+        .map(|k| {
+            row.matrix
+                .iter()
+                .find(|(mk, _)| mk == k)
+                .map_or("", |(_, v)| v.as_str())
+        })
+        .collect();
+    (row, values)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,15 +148,16 @@ pub fn elapsed_between(from: Option<&str>, to: Option<&str>) -> Option<f64> {
     Some((secs * 10.0).round() / 10.0)
 }
 
-/// Writes both files into `dir` atomically.
-pub fn write(dir: &Path, rows: &[ResultRow]) -> Result<(), ReportError> {
-    write_with(dir, rows.len(), |i| rows[i].clone())
+/// Writes both files into `dir` atomically; `matrix_keys` are the extra CSV columns.
+pub fn write(dir: &Path, matrix_keys: &[String], rows: &[ResultRow]) -> Result<(), ReportError> {
+    write_with(dir, matrix_keys, rows.len(), |i| rows[i].clone())
 }
 
 /// Writes both files into `dir` atomically, building row `i` with `row_at(i)` as it goes, so a
 /// large table is never held in memory whole.
 pub fn write_with(
     dir: &Path,
+    matrix_keys: &[String],
     len: usize,
     row_at: impl Fn(usize) -> ResultRow,
 ) -> Result<(), ReportError> {
@@ -94,9 +166,13 @@ pub fn write_with(
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(out);
-        w.write_record(HEADER).map_err(std::io::Error::other)?;
+        let matrix_columns = matrix_keys.iter().map(|k| format!("matrix.{k}"));
+        w.write_record(HEADER.iter().map(|h| h.to_string()).chain(matrix_columns))
+            .map_err(std::io::Error::other)?;
         for i in 0..len {
-            w.serialize(row_at(i)).map_err(std::io::Error::other)?;
+            let row = row_at(i);
+            w.serialize(csv_record(&row, matrix_keys))
+                .map_err(std::io::Error::other)?;
         }
         w.flush()
     })?;
@@ -104,14 +180,19 @@ pub fn write_with(
         out.write_all(b"[")?;
         for i in 0..len {
             out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
-            serde_json::to_writer(&mut *out, &row_at(i)).map_err(std::io::Error::other)?;
+            let row = row_at(i);
+            let json = JsonRow {
+                row: &row,
+                matrix: &row.matrix,
+            };
+            serde_json::to_writer(&mut *out, &json).map_err(std::io::Error::other)?;
         }
         out.write_all(if len == 0 { b"]\n" } else { b"\n]\n" })
     })
 }
 
-/// The column names, in order.
-pub const HEADER: [&str; 19] = [
+/// The column names, in order; the `matrix.<key>` columns follow.
+pub const HEADER: [&str; 21] = [
     "id",
     "status",
     "model",
@@ -131,7 +212,45 @@ pub const HEADER: [&str; 19] = [
     "error",
     "source",
     "row",
+    "take",
+    "prompt",
 ];
+
+/// What `plan --format json` prints and `plan.json` holds: the plan's fields plus totals.
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    totals: &'a Totals,
+}
+
+/// Writes the plan document, pretty, with a final newline.
+pub fn write_plan_json(out: &mut dyn Write, plan: &Plan, totals: &Totals) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &PlanJson { plan, totals })?;
+    out.write_all(b"\n")
+}
+
+/// Replaces `<dir>/plan.json` with the plan document.
+pub fn write_plan(dir: &Path, plan: &Plan, totals: &Totals) -> Result<(), ReportError> {
+    write_atomic_with(&dir.join(PLAN_FILE), |w| write_plan_json(w, plan, totals))
+}
+
+/// A temporary file in `dir`, created with the mode a plain `File::create` would get (0666
+/// less the umask) rather than 0600.
+pub fn temp_file_in(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
+}
 
 /// Replaces `path` with `data` through a temporary file in the same folder.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ReportError> {
@@ -148,7 +267,7 @@ pub fn write_atomic_with(
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    let tmp = temp_file_in(dir, ".tmp", "").map_err(err)?;
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp);
     fill(&mut out).map_err(err)?;
     let tmp = out.into_inner().map_err(|e| err(e.into_error()))?;
@@ -182,31 +301,45 @@ mod tests {
             error: Some("moderation, \"quoted\"".into()),
             source: Some("products".into()),
             row: Some(3),
+            take: 2,
+            prompt: Some("A cat.".into()),
+            matrix: vec![("ratio".into(), "16:9".into())],
         }
     }
 
     #[test]
     fn csv_has_header_in_order_and_quotes_errors() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &[row("a"), row("b")]).unwrap();
+        let keys = ["ratio".to_owned(), "style".to_owned()];
+        let b = ResultRow {
+            matrix: Vec::new(),
+            ..row("b")
+        };
+        write(dir.path(), &keys, &[row("a"), b]).unwrap();
         let text = std::fs::read_to_string(dir.path().join(CSV_FILE)).unwrap();
         let mut lines = text.lines();
-        assert_eq!(lines.next().unwrap(), HEADER.join(","));
         assert_eq!(
             lines.next().unwrap(),
-            "a,failed,wan2.7-t2v-2026-04-25,5,720P,16:9,,t1,,,,,1,,,,\"moderation, \"\"quoted\"\"\",products,3"
+            format!("{},matrix.ratio,matrix.style", HEADER.join(","))
         );
+        assert_eq!(
+            lines.next().unwrap(),
+            "a,failed,wan2.7-t2v-2026-04-25,5,720P,16:9,,t1,,,,,1,,,,\"moderation, \"\"quoted\"\"\",products,3,2,A cat.,16:9,"
+        );
+        assert!(lines.next().unwrap().ends_with(",products,3,2,A cat.,,"));
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(JSON_FILE)).unwrap()).unwrap();
         assert_eq!(json[1]["id"], "b");
         assert_eq!(json[1]["status"], "failed");
         assert_eq!(json[1]["row"], 3);
+        assert_eq!(json[0]["matrix"]["ratio"], "16:9");
+        assert!(json[1].get("matrix").is_none());
     }
 
     #[test]
     fn empty_table_still_has_a_header() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &[]).unwrap();
+        write(dir.path(), &[], &[]).unwrap();
         let text = std::fs::read_to_string(dir.path().join(CSV_FILE)).unwrap();
         assert_eq!(text.trim_end(), HEADER.join(","));
     }

@@ -6,3 +6,4 @@ mod plan;
 mod run;
 mod sim;
 mod support;
+mod ux;

@@ -28,7 +28,7 @@ async fn a_chain_runs_upstream_first_and_downloads_everything() {
 
     let rows = results_json(&out);
     for row in &rows {
-        let file = out.join("videos").join(row["file"].as_str().unwrap());
+        let file = out.join(row["file"].as_str().unwrap());
         let bytes = std::fs::read(&file).unwrap();
         assert_eq!(row["bytes"].as_u64(), Some(bytes.len() as u64));
         assert_eq!(

@@ -77,6 +77,8 @@ pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
         seed: None,
         source: Some("table".into()),
         row: Some(1),
+        take: 1,
+        matrix: Vec::new(),
         depends_on: upstream.map(|u| vec![u.to_owned()]).unwrap_or_default(),
         file: format!("{id}.mp4"),
         body: body.into(),

@@ -1,0 +1,113 @@
+//! Help texts, completions, the man page and the simulator's start-up lines: what a new user
+//! reads before anything else.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::support::{Project, shotlist};
+
+#[test]
+fn help_texts() {
+    let p = Project::new();
+    for args in [
+        &["--help"][..],
+        &["validate", "--help"],
+        &["plan", "--help"],
+        &["run", "--help"],
+        &["status", "--help"],
+        &["sim", "--help"],
+        &["completions", "--help"],
+    ] {
+        let r = p.run(args);
+        r.code(0);
+        insta::assert_snapshot!(
+            format!("help_{}", args[0].replace("--help", "shotlist")),
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn run_help_names_the_key_variable() {
+    let r = Project::new().run(&["run", "--help"]);
+    assert!(r.stdout.contains("GRAVITEX_API_KEY"), "{}", r.stdout);
+}
+
+#[test]
+fn completions_for_every_shell_know_the_commands_and_flags() {
+    let p = Project::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let r = p.run(&["completions", shell]);
+        r.code(0);
+        for word in ["validate", "resubmit-unknown", "gen-time", "completions"] {
+            assert!(r.stdout.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let r = p.run(&["completions", "tcsh"]);
+    r.code(2);
+    assert!(r.stderr.contains("possible values"), "{}", r.stderr);
+}
+
+#[test]
+fn man_page_is_roff_with_every_command() {
+    let r = Project::new().run(&["man"]);
+    r.code(0);
+    assert!(
+        r.stdout.starts_with(".ie \\n(.g .ds Aq"),
+        "{}",
+        &r.stdout[..80]
+    );
+    assert!(r.stdout.contains(".TH shotlist 1"), "{}", r.stdout);
+    for command in [
+        "validate",
+        "plan",
+        "run",
+        "status",
+        "sim",
+        "schema",
+        "completions",
+    ] {
+        assert!(
+            r.stdout.contains(&format!("shotlist\\-{command}")),
+            "{command} missing"
+        );
+    }
+}
+
+/// The lines `shotlist sim` prints before serving, its URL replaced by `URL`.
+fn sim_startup(args: &[&str]) -> String {
+    let mut child = shotlist()
+        .args(["sim", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shotlist sim");
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let url = url
+        .trim()
+        .trim_start_matches("shotlist sim listening on ")
+        .to_owned();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut text = String::new();
+    while !text.contains("Ctrl-C stops") {
+        if stderr.read_line(&mut text).unwrap() == 0 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    text.replace(&url, "URL")
+}
+
+#[test]
+fn sim_startup_says_how_to_point_a_run_at_it() {
+    insta::assert_snapshot!("sim_startup_any_key", sim_startup(&[]));
+    let with_key = sim_startup(&["--key", "sk-secret-test"]);
+    assert!(!with_key.contains("sk-secret-test"), "{with_key}");
+    insta::assert_snapshot!("sim_startup_with_key", with_key);
+}
