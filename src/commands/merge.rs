@@ -67,8 +67,9 @@ pub enum MergeError {
         spec: ShardSpec,
     },
     #[error(
-        "{dir} holds shard {spec} but its journal has shot `{id}`, which is in shard {other}: \
-         it was run with another --shard; merge the folder that shot belongs to instead"
+        "{dir} holds shard {spec} but its journal has shot `{id}`, which is in shard {other}/{}: \
+         it was run with another --shard; merge the folder that shot belongs to instead",
+        spec.count
     )]
     ForeignShot {
         dir: PathBuf,

@@ -4,6 +4,7 @@ mod api;
 mod client_sim;
 mod plan;
 mod run;
+mod shard;
 mod sim;
 mod support;
 mod ux;
