@@ -140,6 +140,10 @@ pub struct RunArgs {
     /// <output.dir>/shard-K-of-N.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<ShardSpec>,
+    /// Go on past unreadable journal lines instead of refusing (a lost `submitting` line may
+    /// lead to a paid resend).
+    #[arg(long)]
+    pub skip_bad_journal_lines: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +161,9 @@ pub struct StatusArgs {
     /// <output.dir>/shard-K-of-N.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<ShardSpec>,
+    /// Go on past unreadable journal lines instead of refusing.
+    #[arg(long)]
+    pub skip_bad_journal_lines: bool,
 }
 
 #[derive(Debug, Args)]

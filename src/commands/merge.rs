@@ -20,7 +20,7 @@ use crate::commands::Global;
 use crate::error::{Error, exit};
 use crate::exec::resume::{Start, decide, video_intact};
 use crate::exec::state::ShotRecord;
-use crate::journal::{self, History};
+use crate::journal::{self, History, ReadError, Replayed};
 use crate::plan::Plan;
 use crate::plan::shard::{self, ShardSpec};
 use crate::report::{self, ResultStatus};
@@ -227,8 +227,8 @@ struct ShardFolder {
     /// A private copy of its journal's complete lines (a line torn by a crash at the end is
     /// left out): what is checked is exactly what is merged.
     journal: PathBuf,
-    /// (key, history) of every shot its journal names.
-    histories: Vec<(String, History)>,
+    /// What its journal says.
+    journal_state: Replayed,
 }
 
 /// The plan in `dir/plan.json` must be `plan`: same shots, ids, keys and files, in order.
@@ -296,18 +296,14 @@ fn read_folder(
     let copy = scratch.join(format!("shard-{}.jsonl", spec.index));
     fs::write(&copy, &journal).map_err(io(format!("cannot write {}", copy.display())))?;
     drop(journal);
-    let histories = replay(&copy)?;
-    let index = plan.id_index();
-    for (key, h) in &histories {
-        let Some(&i) = index.get(h.id.as_str()) else {
-            continue;
-        };
-        // A history under another key is from an earlier version of the manifest: kept, inert.
-        if *key == plan.shots[i].key && part.shard_of[i] != spec.index {
+    let replayed = replay(&copy, &journal_path)?;
+    let histories = crate::exec::resume::histories(plan, &replayed);
+    for (i, h) in histories.iter().enumerate() {
+        if h.is_some() && part.shard_of[i] != spec.index {
             return Err(MergeError::ForeignShot {
                 dir: dir.to_owned(),
                 spec,
-                id: h.id.clone(),
+                id: plan.shots[i].id.clone(),
                 other: part.shard_of[i],
             });
         }
@@ -316,15 +312,19 @@ fn read_folder(
         dir: dir.to_owned(),
         spec,
         journal: copy,
-        histories,
+        journal_state: replayed,
     })
 }
 
-/// (key, history) of every shot a journal names, through the journal's own replay.
-fn replay(path: &Path) -> Result<Vec<(String, History)>, MergeError> {
-    let (map, _torn) =
-        journal::replay_file(path).map_err(io(format!("cannot read {}", path.display())))?;
-    Ok(map.into_iter().collect())
+/// Replays `path` (strictly: a bad line is an error), naming `shown` in errors.
+fn replay(path: &Path, shown: &Path) -> Result<Replayed, MergeError> {
+    journal::replay_file(path, false).map_err(|e| match e {
+        ReadError::Io { source, .. } => io(format!("cannot read {}", shown.display()))(source),
+        ReadError::BadLine { line, reason, .. } => MergeError::BadFile {
+            path: shown.to_owned(),
+            reason: format!("line {line} is not a journal entry ({reason})"),
+        },
+    })
 }
 
 pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
@@ -333,6 +333,9 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     let out = super::out_dir(&plan, args.out.as_deref(), None);
     plan.out_dir = out.clone();
     check_out(&out, &args.dirs)?;
+    let _lock =
+        crate::exec::outdir::OutputLock::acquire(&out).map_err(super::run::out_dir_error)?;
+    crate::exec::outdir::check_paths(&out, &[MERGE_FILE]).map_err(super::run::out_dir_error)?;
     fs::create_dir_all(out.join("videos")).map_err(io(format!(
         "cannot create {}",
         out.join("videos").display()
@@ -377,7 +380,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     let mut broken = Vec::new();
     for f in folders.values() {
         let theirs = f.dir.join("videos");
-        for (_, h) in &f.histories {
+        for h in f.journal_state.shots.values() {
             if h.sha256.is_none() {
                 continue;
             }
@@ -410,15 +413,14 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     report::write_plan(&out, &plan, &crate::plan::Totals::of(&plan, &config))
         .map_err(report_error)?;
 
-    let merged = replay(&journal_path)?;
-    let by_key: std::collections::HashMap<&str, &History> =
-        merged.iter().map(|(k, h)| (k.as_str(), h)).collect();
+    let merged = replay(&journal_path, &journal_path)?;
+    let histories = crate::exec::resume::histories(&plan, &merged);
     let now = SystemTime::now();
     let rows: Vec<report::ResultRow> = plan
         .shots
         .iter()
-        .map(|shot| {
-            let h = by_key.get(shot.key.as_str()).copied();
+        .zip(&histories)
+        .map(|(shot, &h)| {
             let mut rec = ShotRecord::from_history(h);
             let status = match decide(h, now, Default::default(), |h| video_intact(&videos, h)) {
                 Start::Done => ResultStatus::Succeeded,
@@ -551,6 +553,12 @@ fn link_video(from: &Path, to: &Path, h: &History) -> Result<bool, MergeError> {
     }
     if !video_intact(from, h) {
         return Ok(false);
+    }
+    if fs::symlink_metadata(&dest).is_ok() {
+        crate::exec::outdir::supersede(to, file, "merge").map_err(|e| MergeError::Io {
+            context: format!("cannot move the earlier {} aside", dest.display()),
+            source: std::io::Error::other(e),
+        })?;
     }
     let tmp = to.join(format!(".{file}.merge"));
     let _ = fs::remove_file(&tmp);

@@ -1,5 +1,11 @@
 //! `shotlist run`: plan, then execute against the provider (or the in-process simulator).
+//!
+//! Signals and the process's exit belong here, not in the library: SIGINT, SIGTERM and SIGHUP
+//! all ask the executor to stop gracefully (no new submits, answers of submits on the wire
+//! journalled, results written); a second one quits at once.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use crate::api::{ApiKey, Client, ClientConfig};
@@ -7,7 +13,9 @@ use crate::cli::RunArgs;
 use crate::commands::Global;
 use crate::config::{Config, DEFAULT_BASE_URL};
 use crate::error::Error;
-use crate::exec::{self, ExecError, Outcome, ProgressMode, ResumeFlags, RunOptions, Stop};
+use crate::exec::{
+    self, ExecError, OutDirError, Outcome, OutputLock, ProgressMode, ResumeFlags, RunOptions, Stop,
+};
 use crate::plan::{self, Plan, Severity};
 use crate::report::ResultStatus;
 
@@ -17,13 +25,14 @@ pub const DEFAULT_CONCURRENCY: u32 = 4;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Poll interval of `--sim` runs when `--poll` is not given: the demo should be quick.
 const SIM_POLL: Duration = Duration::from_millis(500);
+/// Where the in-process simulator of `--sim` keeps its tasks, inside the output folder.
+pub const SIM_STATE_FILE: &str = ".sim-tasks.jsonl";
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
     let config = Config::load(global.config.as_deref())?;
     let mut plan = load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
-    super::merge::claim_folder(&plan.out_dir, args.shard)?;
     let concurrency = args
         .concurrency
         .or(config.run.concurrency)
@@ -58,7 +67,8 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         } else {
             ProgressMode::Auto
         },
-        handle_ctrl_c: true,
+        stop: None,
+        skip_bad_journal_lines: args.skip_bad_journal_lines,
         config: config.clone(),
     };
     let timeout = config.api.timeout.unwrap_or(DEFAULT_TIMEOUT);
@@ -66,13 +76,32 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    // Taken before anything touches the folder (the simulator's state lives there too).
+    let lock = OutputLock::acquire(&plan.out_dir).map_err(out_dir_error)?;
+    exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE]).map_err(out_dir_error)?;
+    super::merge::claim_folder(&plan.out_dir, args.shard)?;
+    if let Some(old) = &lock.taken_over
+        && !global.quiet
+    {
+        eprintln!(
+            "note: took over the lock of {} left by an earlier run ({old}) that is no longer running",
+            plan.out_dir.display()
+        );
+    }
+    let first_signal = Arc::new(AtomicU8::new(0));
+    let mut opts = opts;
     let outcome = runtime.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        opts.stop = Some(stop_rx);
+        let signals = Signals::new().map_err(|e| Error::io("cannot handle signals", e))?;
+        tokio::spawn(watch_signals(signals, stop_tx, Arc::clone(&first_signal)));
         let (base_url, api_key, sim) = match endpoint {
             Some((url, key)) => (url, key, None),
             None => {
                 let sim = crate::sim::start(
                     crate::sim::SimConfig {
                         gen_time: Duration::from_secs(2),
+                        state: Some(plan.out_dir.join(SIM_STATE_FILE)),
                         ..Default::default()
                     },
                     0,
@@ -107,7 +136,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
                 plan.out_dir.display()
             );
         }
-        let outcome = exec::execute(&plan, client, opts)
+        let outcome = exec::execute_locked(&plan, client, opts, &lock)
             .await
             .map_err(exec_error)?;
         if let Some(sim) = sim {
@@ -116,11 +145,79 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         Ok::<Outcome, Error>(outcome)
     })?;
     drop(runtime);
+    drop(lock);
     let other_shards = args.shard.map_or(0, |s| {
         plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
     });
     summarise(&plan, &outcome, other_shards);
-    Ok(outcome.exit_code())
+    match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
+        (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
+        _ => Ok(outcome.exit_code()),
+    }
+}
+
+/// The first SIGINT, SIGTERM or SIGHUP records its number and asks the run to stop; the second
+/// quits at once with 128 + the first's number (the journal is on disk either way).
+async fn watch_signals(
+    mut signals: Signals,
+    stop: tokio::sync::watch::Sender<bool>,
+    first: Arc<AtomicU8>,
+) {
+    let signal = signals.next().await;
+    first.store(signal, Ordering::SeqCst);
+    let _ = stop.send(true);
+    signals.next().await;
+    eprintln!("interrupted again: quitting now");
+    std::process::exit(128 + i32::from(signal));
+}
+
+/// The stop signals, handled from the moment this is built (before anything is sent).
+#[cfg(unix)]
+struct Signals([(tokio::signal::unix::Signal, u8); 3]);
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals([
+            (signal(SignalKind::interrupt())?, 2),
+            (signal(SignalKind::terminate())?, 15),
+            (signal(SignalKind::hangup())?, 1),
+        ]))
+    }
+
+    /// The number of the next signal.
+    async fn next(&mut self) -> u8 {
+        let [(int, a), (term, b), (hup, c)] = &mut self.0;
+        tokio::select! {
+            _ = int.recv() => *a,
+            _ = term.recv() => *b,
+            _ = hup.recv() => *c,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn next(&mut self) -> u8 {
+        let _ = tokio::signal::ctrl_c().await;
+        2
+    }
+}
+
+pub(crate) fn out_dir_error(e: OutDirError) -> Error {
+    match e {
+        OutDirError::Locked { .. } => Error::Locked(e.to_string()),
+        OutDirError::Escapes { .. } => Error::Usage(e.to_string()),
+        OutDirError::Io { .. } => Error::Fatal(e.to_string()),
+    }
 }
 
 /// Plans the manifest; on errors prints them and returns the exit-2 error.
@@ -173,6 +270,8 @@ fn endpoint(args: &RunArgs, config: &Config) -> Result<(String, ApiKey), Error> 
 fn exec_error(e: ExecError) -> Error {
     match e {
         ExecError::Select(e) => Error::Usage(e.to_string()),
+        ExecError::JournalRead(e) => Error::Usage(e.to_string()),
+        ExecError::OutDir(e) => out_dir_error(e),
         other => Error::Fatal(other.to_string()),
     }
 }

@@ -49,6 +49,16 @@ struct ShotStatus<'a> {
     error: Option<String>,
 }
 
+/// An earlier video kept under `videos/superseded/`.
+#[derive(Debug, Serialize)]
+struct Superseded<'a> {
+    id: &'a str,
+    key: &'a str,
+    /// Relative to `videos/`.
+    file: &'a str,
+    at: &'a str,
+}
+
 pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let mut plan = super::run::load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
@@ -56,16 +66,17 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         .shard
         .map(|s| crate::plan::shard::partition(&plan, s.count).mask(s.index));
     let path = plan.out_dir.join(journal::FILE_NAME);
-    let (history, torn) = journal::replay_file(&path)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    exec::outdir::check_inside(&plan.out_dir, &path).map_err(|e| Error::Usage(e.to_string()))?;
+    let replayed = journal::replay_file(&path, args.skip_bad_journal_lines)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let history = exec::resume::histories(&plan, &replayed);
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
     let mut shots = Vec::with_capacity(plan.shots.len());
-    for (i, shot) in plan.shots.iter().enumerate() {
+    for (i, (shot, &h)) in plan.shots.iter().zip(&history).enumerate() {
         if in_shard.as_ref().is_some_and(|m| !m[i]) {
             continue;
         }
-        let h = history.get(&shot.key);
         let start = exec::resume::decide(h, now, Default::default(), |h| {
             exec::resume::video_intact(&videos, h)
         });
@@ -99,6 +110,16 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     for s in &shots {
         *counts.entry(s.status).or_default() += 1;
     }
+    let superseded: Vec<Superseded> = replayed
+        .superseded
+        .iter()
+        .map(|e| Superseded {
+            id: &e.id,
+            key: &e.key,
+            file: e.file.as_deref().unwrap_or_default(),
+            at: &e.ts,
+        })
+        .collect();
     match args.format {
         TextOrJson::Json => {
             let counts: BTreeMap<&str, usize> = [
@@ -130,6 +151,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 "total": shots.len(),
                 "counts": counts,
                 "shots": shots,
+                "superseded": superseded,
             });
             crate::outln!(
                 "{}",
@@ -161,11 +183,15 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                     );
                 }
             }
+            for s in &superseded {
+                println!("  superseded {} (key {}): videos/{}", s.id, s.key, s.file);
+            }
         }
     }
-    if torn > 0 && !global.quiet {
+    if !replayed.skipped.is_empty() && !global.quiet {
         eprintln!(
-            "note: {torn} unreadable line(s) in {} were ignored (a crash mid-write)",
+            "note: unreadable lines {:?} of {} were skipped",
+            replayed.skipped,
             path.display()
         );
     }

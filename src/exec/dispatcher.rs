@@ -6,7 +6,7 @@
 //! disk before its POST leaves, without one disk sync per request.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,12 +19,12 @@ use super::backoff::Backoff;
 use super::job::{self, Event, JobContext};
 use super::limiter::Limiter;
 use super::progress::{Counts, Progress};
-use super::resume::{Start, can_feed, decide, video_intact};
+use super::resume::{Start, can_feed, decide, histories, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
 use super::{ExecError, Outcome, RunOptions, Stop};
 use crate::api::{ApiError, Client};
-use crate::journal::{Entry, EventKind, History, Journal};
+use crate::journal::{Entry, EventKind, History, Journal, Replayed, ShotId};
 use crate::plan::Plan;
 use crate::report;
 
@@ -63,21 +63,17 @@ impl<'a> Dispatcher<'a> {
         plan: &'a Plan,
         client: Client,
         opts: &RunOptions,
-        history: &HashMap<String, History>,
+        replayed: &Replayed,
         journal: Journal,
     ) -> Result<(Dispatcher<'a>, Vec<Start>, Vec<String>), ExecError> {
         let n = plan.shots.len();
         let out_dir = plan.out_dir.clone();
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
-        let starts: Vec<Start> = plan
-            .shots
+        let history = histories(plan, replayed);
+        let starts: Vec<Start> = history
             .iter()
-            .map(|shot| {
-                decide(history.get(&shot.key), now, opts.flags, |h| {
-                    video_intact(&videos_dir, h)
-                })
-            })
+            .map(|h| decide(*h, now, opts.flags, |h| video_intact(&videos_dir, h)))
             .collect();
         let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
         if let Some(shard) = opts.shard {
@@ -85,6 +81,25 @@ impl<'a> Dispatcher<'a> {
                 plan,
                 &crate::plan::shard::partition(plan, shard.count).mask(shard.index),
             );
+        }
+        let mut batch = Vec::new();
+        let mut recorded: FxHashMap<&str, Vec<(&ShotId, &History)>> = FxHashMap::default();
+        for (shot, h) in &replayed.shots {
+            if let Some(file) = h.file.as_deref() {
+                recorded.entry(file).or_default().push((shot, h));
+            }
+        }
+        for (i, shot) in plan.shots.iter().enumerate() {
+            let may_download = matches!(
+                starts[i],
+                Start::Download { .. } | Start::Poll { .. } | Start::Submit
+            );
+            if selection.selected[i] && may_download {
+                let owners = recorded
+                    .get(shot.file.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                batch.extend(supersede(&videos_dir, shot, owners)?);
+            }
         }
         let index = plan.id_index();
         let mut ups = vec![Vec::new(); n];
@@ -107,10 +122,9 @@ impl<'a> Dispatcher<'a> {
             videos_dir,
             downloads: tokio::sync::Semaphore::new(opts.concurrency.max(4)),
         });
-        let rec: Vec<ShotRecord> = plan
-            .shots
+        let rec: Vec<ShotRecord> = history
             .iter()
-            .map(|s| ShotRecord::from_history(history.get(&s.key)))
+            .map(|h| ShotRecord::from_history(*h))
             .collect();
         let mut counts = [0; Status::ALL.len()];
         counts[Status::Pending.index()] = n;
@@ -130,7 +144,7 @@ impl<'a> Dispatcher<'a> {
             limiter: Limiter::new(opts.concurrency, backoff, opts.submits_per_minute),
             backoff,
             journal,
-            batch: Vec::new(),
+            batch,
             ctx,
             rx,
             jobs: JoinSet::new(),
@@ -209,8 +223,13 @@ impl<'a> Dispatcher<'a> {
                 Start::Poll { task_id } => {
                     self.set(i, Status::InFlight);
                     let file = self.plan.shots[i].file.clone();
+                    let submitted = self.rec[i]
+                        .submitted_at
+                        .as_deref()
+                        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                        .unwrap_or_else(SystemTime::now);
                     self.jobs
-                        .spawn(job::poll(self.ctx.clone(), i, task_id, file));
+                        .spawn(job::poll(self.ctx.clone(), i, task_id, submitted, file));
                 }
                 Start::Submit => self.set(i, Status::Waiting),
                 Start::Hold { status, reason } => {
@@ -522,22 +541,23 @@ impl<'a> Dispatcher<'a> {
         Ok(())
     }
 
-    /// Runs until every selected shot is settled, the user interrupts or a fatal error stops it.
-    pub(super) async fn run(mut self, handle_ctrl_c: bool) -> Result<Outcome, ExecError> {
+    /// Runs until every selected shot is settled, `stop` turns true (a signal, in the CLI) or a
+    /// fatal error stops it.
+    pub(super) async fn run(
+        mut self,
+        mut stop: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<Outcome, ExecError> {
         self.flush()?;
         self.write_results(true)?;
-        let ctrl_c = async {
-            if handle_ctrl_c {
-                let _ = tokio::signal::ctrl_c().await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::pin!(ctrl_c);
         let mut interrupted = false;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Checked before choosing, so a stop asked for at any moment sends nothing more.
+            if !interrupted && stop.as_ref().is_some_and(|rx| *rx.borrow()) {
+                interrupted = true;
+                self.interrupt();
+            }
             let now = Instant::now();
             let chosen = self.choose(now);
             self.flush()?;
@@ -588,21 +608,7 @@ impl<'a> Dispatcher<'a> {
                         self.progress.error(&format!("error: a task panicked: {e}"));
                     }
                 }
-                () = &mut ctrl_c, if !interrupted => {
-                    interrupted = true;
-                    if self.stop.is_none() {
-                        self.stop = Some(Stop::Interrupted);
-                    }
-                    self.progress.error(
-                        "interrupted: no new submits; waiting for submits already sent to answer \
-                         (Ctrl-C again to quit at once)",
-                    );
-                    tokio::spawn(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                        eprintln!("interrupted again: quitting now");
-                        std::process::exit(i32::from(crate::error::exit::INTERRUPTED));
-                    });
-                }
+                () = stop_requested(&mut stop), if !interrupted => {}
                 () = sleep_until_opt(wake) => {}
                 _ = tick.tick() => {}
             }
@@ -630,6 +636,16 @@ impl<'a> Dispatcher<'a> {
         })
     }
 
+    fn interrupt(&mut self) {
+        if self.stop.is_none() {
+            self.stop = Some(Stop::Interrupted);
+        }
+        self.progress.error(
+            "interrupted: no new submits; waiting for submits already sent to answer \
+             (interrupt again to quit at once)",
+        );
+    }
+
     fn next_wake(&self) -> Option<Instant> {
         let delayed = self.delayed.iter().map(|&(t, _)| t).min();
         let submit = if !self.ready.is_empty() && self.in_flight() < self.limiter.limit() {
@@ -642,6 +658,58 @@ impl<'a> Dispatcher<'a> {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// Resolves once `stop` holds true; never without a receiver or once its sender is gone.
+async fn stop_requested(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(rx) = stop
+        && rx.wait_for(|&v| v).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
+}
+
+/// Moves whatever sits at `shot`'s download name out of its way (a shot about to download
+/// there must not overwrite a paid video) and returns the journal line that records where it
+/// went: under the (id, key) whose video it is (among `owners`, the histories that recorded
+/// this file name), else under `shot`'s own.
+fn supersede(
+    videos: &std::path::Path,
+    shot: &crate::plan::PlannedShot,
+    owners: &[(&ShotId, &History)],
+) -> Result<Option<Entry>, ExecError> {
+    let path = videos.join(&shot.file);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Ok(None);
+    };
+    let sha = meta.is_file().then(|| sha256_file(&path)).flatten();
+    let owner = owners
+        .iter()
+        .filter(|(_, h)| sha.is_some() && h.sha256 == sha)
+        .max_by_key(|(_, h)| h.line)
+        .copied();
+    let tag = match (owner, &sha) {
+        (Some(((_, key), _)), _) => key.chars().take(12).collect(),
+        (None, Some(sha)) => sha.chars().take(12).collect(),
+        (None, None) => "link".to_owned(),
+    };
+    let moved = super::outdir::supersede(videos, &shot.file, &tag)?;
+    let (id, key) = owner.map_or((shot.id.as_str(), shot.key.as_str()), |((id, key), _)| {
+        (id.as_str(), key.as_str())
+    });
+    let mut e = Entry::new(EventKind::Superseded, id, key);
+    e.file = Some(moved);
+    e.sha256 = sha;
+    e.bytes = meta.is_file().then_some(meta.len());
+    if owner.is_none() {
+        e.error = Some(format!(
+            "videos/{} was not the video the journal recorded under that name (changed or \
+             placed by hand); kept, not overwritten",
+            shot.file
+        ));
+    }
+    Ok(Some(e))
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -9,6 +9,7 @@ pub mod backoff;
 mod dispatcher;
 pub mod job;
 pub mod limiter;
+pub mod outdir;
 pub mod poll;
 pub mod progress;
 pub mod resume;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub(crate) use dispatcher::hold_status;
 pub use dispatcher::sha256_file;
+pub use outdir::{OutDirError, OutputLock};
 pub use progress::ProgressMode;
 pub use resume::ResumeFlags;
 
@@ -42,8 +44,11 @@ pub struct RunOptions {
     pub flags: ResumeFlags,
     pub submits_per_minute: Option<u32>,
     pub progress: ProgressMode,
-    /// Stop on Ctrl-C (the CLI); embedders may handle signals themselves.
-    pub handle_ctrl_c: bool,
+    /// Turning true stops the run gracefully, as the first Ctrl-C does: no new submits, wait
+    /// for submits on the wire, save the results. The CLI drives it from signals.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Go on past unreadable journal lines (`--skip-bad-journal-lines`).
+    pub skip_bad_journal_lines: bool,
     /// Prices the totals in `plan.json`.
     pub config: crate::config::Config,
 }
@@ -58,7 +63,8 @@ impl Default for RunOptions {
             flags: ResumeFlags::default(),
             submits_per_minute: None,
             progress: ProgressMode::Auto,
-            handle_ctrl_c: false,
+            stop: None,
+            skip_bad_journal_lines: false,
             config: Default::default(),
         }
     }
@@ -69,7 +75,7 @@ impl Default for RunOptions {
 pub enum Stop {
     /// Every selected shot reached a final state.
     Finished,
-    /// Ctrl-C.
+    /// Stopped on request (Ctrl-C, SIGTERM, SIGHUP in the CLI).
     Interrupted,
     /// Bad key, disk: the message says which.
     Fatal(String),
@@ -108,6 +114,10 @@ pub enum ExecError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    OutDir(#[from] OutDirError),
+    #[error(transparent)]
+    JournalRead(#[from] journal::ReadError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -116,25 +126,43 @@ pub enum ExecError {
     },
 }
 
-/// Runs `plan` (into `plan.out_dir`) with `client`: writes `plan.json`, appends to the
-/// journal, downloads into `videos/`, keeps the results current.
+/// Runs `plan` (into `plan.out_dir`) with `client`: locks the folder, writes `plan.json`,
+/// appends to the journal, downloads into `videos/`, keeps the results current.
 pub async fn execute(plan: &Plan, client: Client, opts: RunOptions) -> Result<Outcome, ExecError> {
-    let out = &plan.out_dir;
+    let lock = OutputLock::acquire(&plan.out_dir)?;
+    execute_locked(plan, client, opts, &lock).await
+}
+
+/// [`execute`] with the folder's lock already held (taken before anything else touches it).
+pub async fn execute_locked(
+    plan: &Plan,
+    client: Client,
+    opts: RunOptions,
+    lock: &OutputLock,
+) -> Result<Outcome, ExecError> {
+    let out = lock.dir();
+    outdir::check_paths(out, &[])?;
+    let journal_path: PathBuf = out.join(journal::FILE_NAME);
+    let replayed = journal::replay_file(&journal_path, opts.skip_bad_journal_lines)?;
+    if !replayed.skipped.is_empty() {
+        tracing::warn!(
+            "skipped unreadable journal lines {:?} of {}",
+            replayed.skipped,
+            journal_path.display()
+        );
+    }
     let io = |context: String| move |source| ExecError::Io { context, source };
     std::fs::create_dir_all(out.join("videos")).map_err(io(format!(
         "cannot create {}",
         out.join("videos").display()
     )))?;
     crate::report::write_plan(out, plan, &crate::plan::Totals::of(plan, &opts.config))?;
-    let journal_path: PathBuf = out.join(journal::FILE_NAME);
-    let (history, _torn) = journal::replay_file(&journal_path)
-        .map_err(io(format!("cannot read {}", journal_path.display())))?;
     let journal = Journal::open(&journal_path)?;
     let (mut dispatcher, starts, came_along) =
-        dispatcher::Dispatcher::new(plan, client, &opts, &history, journal)?;
-    drop(history);
+        dispatcher::Dispatcher::new(plan, client, &opts, &replayed, journal)?;
+    drop(replayed);
     dispatcher.start(starts);
-    let mut outcome = dispatcher.run(opts.handle_ctrl_c).await?;
+    let mut outcome = dispatcher.run(opts.stop.clone()).await?;
     outcome.came_along = came_along;
     Ok(outcome)
 }

@@ -12,6 +12,7 @@ mod graph;
 mod links;
 pub mod model;
 mod render;
+mod same_body;
 pub mod seed;
 pub mod shard;
 mod totals;
@@ -105,10 +106,13 @@ pub fn plan_text(manifest: &Path, text: &str) -> Result<Planned, Rejected> {
     };
     let mut diags = diagnostic::Sink::new(manifest);
     let plan = expand::plan(manifest, &raw, &mut diags);
-    let diagnostics = diags.finish();
+    let mut diagnostics = diags.finish();
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         Err(Rejected { diagnostics })
     } else {
+        let mut same = diagnostic::Sink::new(manifest);
+        same_body::warn_identical_bodies(&plan.shots, &mut same);
+        diagnostics.extend(same.finish());
         Ok(Planned {
             plan,
             warnings: diagnostics,

@@ -3,7 +3,7 @@
 
 mod download;
 mod errors;
-mod fake;
+pub mod fake;
 mod query;
 mod secrecy;
 mod submit;

@@ -7,6 +7,7 @@
 mod cli;
 mod faults;
 mod resume;
+mod trust;
 
 use std::path::Path;
 use std::time::Duration;
