@@ -168,6 +168,8 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
+    /// The manifest file (YAML) the shards were run from.
+    #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
     /// The shard folders (made by `run --shard K/N`).
     #[arg(required = true, value_name = "DIR")]
