@@ -17,7 +17,6 @@ use crate::exec::{
     self, ExecError, OutDirError, Outcome, OutputLock, ProgressMode, ResumeFlags, RunOptions, Stop,
 };
 use crate::plan::{self, Plan, Severity};
-use crate::report::ResultStatus;
 
 /// Default tasks in flight.
 pub const DEFAULT_CONCURRENCY: u32 = 4;
@@ -62,10 +61,11 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             resubmit_unknown: args.resubmit_unknown,
         },
         submits_per_minute: config.run.submits_per_minute,
-        progress: if global.quiet {
-            ProgressMode::Quiet
-        } else {
-            ProgressMode::Auto
+        // Log lines would tear a bar, so `-v` prints plain progress lines.
+        progress: match (global.quiet, global.verbose) {
+            (true, _) => ProgressMode::Quiet,
+            (false, 0) => ProgressMode::Auto,
+            (false, _) => ProgressMode::Plain,
         },
         stop: None,
         skip_bad_journal_lines: args.skip_bad_journal_lines,
@@ -122,6 +122,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             api_key,
             timeout,
         })
+        .and_then(|c| c.with_download_limits(config.download_limits()))
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
             let shard = args.shard.map_or_else(String::new, |s| {
@@ -145,6 +146,14 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         Ok::<Outcome, Error>(outcome)
     })?;
     drop(runtime);
+    // Written under the folder's lock, and before the summary so that the summary closes the output.
+    if !args.no_review {
+        match super::review::write(&plan) {
+            Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: review page not written: {e}"),
+        }
+    }
     drop(lock);
     let other_shards = args.shard.map_or(0, |s| {
         plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
@@ -276,38 +285,41 @@ fn exec_error(e: ExecError) -> Error {
     }
 }
 
+/// Warnings always; `-v` adds a line per submit, task outcome and download, `-vv` shotlist's
+/// debug lines, `-vvv` the dependencies' (HTTP connections). Colour only on a terminal without
+/// `NO_COLOR`.
 fn init_tracing(global: &Global) {
-    let level = match global.verbose {
-        0 => return,
-        1 => tracing::Level::INFO,
-        _ => tracing::Level::DEBUG,
+    use std::io::IsTerminal;
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    let own = match (global.quiet, global.verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, _) => LevelFilter::DEBUG,
     };
-    let _ = tracing_subscriber::fmt()
+    let others = if global.verbose >= 3 {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::WARN
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(others)
+        .with_target(env!("CARGO_CRATE_NAME"), own);
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
-        .try_init();
+        .with_max_level(LevelFilter::TRACE)
+        .with_ansi(colour)
+        .with_target(global.verbose >= 3)
+        .finish()
+        .with(filter);
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 /// `other_shards`: shots left to other shards (counted as pending in the outcome).
 fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
-    let mut parts = Vec::new();
-    for status in [
-        ResultStatus::Succeeded,
-        ResultStatus::Failed,
-        ResultStatus::Skipped,
-        ResultStatus::Unknown,
-        ResultStatus::Expired,
-        ResultStatus::Pending,
-    ] {
-        let mut n = outcome.counts.get(&status).copied().unwrap_or(0);
-        if status == ResultStatus::Pending {
-            n = n.saturating_sub(other_shards);
-        }
-        if n > 0 || status == ResultStatus::Succeeded {
-            parts.push(format!("{n} {}", status.as_str()));
-        }
-    }
     let results = plan.out_dir.join(crate::report::CSV_FILE);
     match &outcome.stop {
         Stop::Finished => {}
@@ -322,10 +334,13 @@ fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
             resume_command()
         ),
     }
+    let mut tally = outcome.tally;
+    tally.pending = tally.pending.saturating_sub(other_shards);
+    let mut summary = exec::progress::summary(&tally, &results);
     if other_shards > 0 {
-        parts.push(format!("{other_shards} left to other shards"));
+        summary.push_str(&format!("\n{other_shards} shot(s) left to other shards"));
     }
-    eprintln!("{}; results in {}", parts.join(", "), results.display());
+    eprintln!("{summary}");
 }
 
 fn resume_command() -> String {

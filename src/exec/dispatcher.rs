@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use super::backoff::Backoff;
 use super::job::{self, Event, JobContext};
 use super::limiter::Limiter;
-use super::progress::{Counts, Progress};
+use super::progress::{self, Counts, Progress};
 use super::resume::{Start, can_feed, decide, histories, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
@@ -126,14 +126,15 @@ impl<'a> Dispatcher<'a> {
             .iter()
             .map(|h| ShotRecord::from_history(*h))
             .collect();
+        let total_selected = selection.selected.iter().filter(|&&s| s).count();
         let mut counts = [0; Status::ALL.len()];
-        counts[Status::Pending.index()] = n;
+        counts[Status::Pending.index()] = total_selected;
         let d = Dispatcher {
             plan,
             out_dir,
             rec,
             counts,
-            total_selected: selection.selected.iter().filter(|&&s| s).count(),
+            total_selected,
             selected: selection.selected,
             ups,
             downs,
@@ -163,9 +164,12 @@ impl<'a> Dispatcher<'a> {
         Ok((d, starts, selection.came_along))
     }
 
+    /// Changes `i`'s status; only selected shots are counted.
     fn set(&mut self, i: usize, status: Status) {
-        self.counts[self.rec[i].status.index()] -= 1;
-        self.counts[status.index()] += 1;
+        if self.selected[i] {
+            self.counts[self.rec[i].status.index()] -= 1;
+            self.counts[status.index()] += 1;
+        }
         self.rec[i].status = status;
         if status.is_terminal() {
             self.results_dirty = true;
@@ -183,15 +187,18 @@ impl<'a> Dispatcher<'a> {
     fn progress_counts(&self) -> Counts {
         Counts {
             total: self.total_selected,
-            waiting: self.count(&[Status::Waiting, Status::Ready, Status::Delayed]),
+            succeeded: self.count(&[Status::Succeeded]),
             in_flight: self.in_flight() + self.count(&[Status::Downloading]),
-            done: self.count(&[Status::Succeeded]),
-            failed: self.count(&[
-                Status::Failed,
-                Status::Skipped,
-                Status::Unknown,
-                Status::Expired,
+            pending: self.count(&[
+                Status::Pending,
+                Status::Waiting,
+                Status::Ready,
+                Status::Delayed,
             ]),
+            failed: self.count(&[Status::Failed]),
+            skipped: self.count(&[Status::Skipped]),
+            unknown: self.count(&[Status::Unknown]),
+            expired: self.count(&[Status::Expired]),
         }
     }
 
@@ -246,6 +253,9 @@ impl<'a> Dispatcher<'a> {
             if self.rec[i].status == Status::Waiting {
                 self.check_ready(i);
             }
+        }
+        if let Some(line) = progress::resume_line(&self.progress_counts()) {
+            self.progress.log(&line);
         }
     }
 
@@ -370,6 +380,8 @@ impl<'a> Dispatcher<'a> {
 
     fn handle(&mut self, event: Event) {
         let now = Instant::now();
+        self.progress
+            .on_event(&self.plan.shots[event.idx()].id, &event);
         match event {
             Event::Submitted { idx, task_id } => {
                 let e = self.entry(idx, EventKind::Submitted).task_id(&task_id);
@@ -436,7 +448,8 @@ impl<'a> Dispatcher<'a> {
                 }
                 ApiError::Io { .. } => {
                     let msg = format!("download failed: {error}");
-                    self.fail(idx, Status::Failed, msg.clone());
+                    let advice = "running again downloads it again (nothing is resubmitted)";
+                    self.fail(idx, Status::Failed, format!("{msg}; {advice}"));
                     self.stop_fatal(msg);
                 }
                 other => {
@@ -492,7 +505,10 @@ impl<'a> Dispatcher<'a> {
                 self.set(i, Status::Pending);
                 self.stop_fatal(format!("the provider refused the API key: {msg}"));
             }
-            ApiError::Ambiguous { .. } | ApiError::Gone { .. } | ApiError::Io { .. } => {
+            ApiError::Ambiguous { .. }
+            | ApiError::Gone { .. }
+            | ApiError::Io { .. }
+            | ApiError::Unusable { .. } => {
                 let error = format!(
                     "submit sent but its outcome is unknown ({msg}); a task may exist and be \
                      billed, so it is not resent: --resubmit-unknown sends it again"
@@ -510,7 +526,7 @@ impl<'a> Dispatcher<'a> {
             status.result().as_str(),
             self.plan.shots[i].id
         ));
-        self.rec[i].error = Some(error);
+        self.rec[i].error = Some(with_advice(status, error));
         self.set(i, status);
         self.skip_below(i);
     }
@@ -567,7 +583,8 @@ impl<'a> Dispatcher<'a> {
                     .spawn(job::submit(self.ctx.clone(), i, body, file));
             }
             self.write_results(false)?;
-            self.progress.update(self.progress_counts(), false);
+            self.progress
+                .update(self.progress_counts(), self.limiter.limit(), false);
 
             // Once stopped, submits already on the wire are waited for, so they are journalled
             // with their answer instead of becoming `unknown`.
@@ -616,7 +633,8 @@ impl<'a> Dispatcher<'a> {
         self.flush()?;
         self.jobs.abort_all();
         self.write_results(true)?;
-        self.progress.update(self.progress_counts(), true);
+        self.progress
+            .update(self.progress_counts(), self.limiter.limit(), true);
         self.progress.finish();
         let stop = self.stop.take().unwrap_or(Stop::Finished);
         let mut counts = std::collections::BTreeMap::new();
@@ -630,6 +648,7 @@ impl<'a> Dispatcher<'a> {
             .all(|(&s, r)| !s || r.status == Status::Succeeded);
         Ok(Outcome {
             counts,
+            tally: self.progress_counts(),
             stop,
             all_succeeded,
             came_along: Vec::new(),
@@ -716,6 +735,21 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// `error` with what to do about it, unless it says so already.
+fn with_advice(status: Status, error: String) -> String {
+    let advice = match status {
+        Status::Failed | Status::Expired => "--retry-failed sends it again",
+        Status::Unknown => "--resubmit-unknown sends it again",
+        _ => return error,
+    };
+    let says = ["--retry-failed", "--resubmit-unknown", "running again"];
+    if says.iter().any(|s| error.contains(s)) {
+        error
+    } else {
+        format!("{error}; {advice}")
     }
 }
 

@@ -86,6 +86,8 @@ pub enum Stop {
 pub struct Outcome {
     /// How many shots ended in each results status (the table itself is in the files).
     pub counts: std::collections::BTreeMap<ResultStatus, usize>,
+    /// The selected shots at the end, with those submitted and not finished apart.
+    pub tally: progress::Counts,
     pub stop: Stop,
     /// Every selected shot succeeded.
     pub all_succeeded: bool,

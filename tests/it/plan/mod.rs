@@ -5,6 +5,7 @@ mod examples;
 mod fixtures;
 mod fuzz;
 mod graph;
+mod hostile;
 mod locations;
 
 use std::path::Path;

@@ -11,7 +11,7 @@ use crate::support::{Project, SimProcess};
 pub const SECRET: &str = "sk-live-DO-NOT-LEAK-7f3a9c";
 
 /// A project with `n` teaser shots and, for every other row, a continuation of its teaser.
-fn project(n: usize) -> Project {
+pub fn project(n: usize) -> Project {
     let p = Project::new();
     let mut csv = String::from("sku,name\n");
     for i in 0..n {
@@ -66,9 +66,9 @@ fn run_sim_is_a_one_command_demo_and_status_agrees() {
     let status = p.run(&["status", "batch.yaml", "--format", "json"]);
     status.code(0);
     let doc: Value = serde_json::from_str(&status.stdout).expect("status JSON");
-    assert_eq!(doc["counts"]["done"], 3);
-    assert_eq!(doc["counts"]["not_started"], 0);
-    assert_eq!(doc["shots"][2]["status"], "done");
+    assert_eq!(doc["counts"]["succeeded"], 3);
+    assert_eq!(doc["counts"]["pending"], 0);
+    assert_eq!(doc["shots"][2]["status"], "succeeded");
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn status_text_counts_and_names_what_needs_attention() {
     let status = p.run(&["status", "batch.yaml"]);
     status.code(0);
     assert!(status.stdout.contains("1 failed"), "{}", status.stdout);
-    assert!(status.stdout.contains("1 not started"), "{}", status.stdout);
+    assert!(status.stdout.contains("1 skipped"), "{}", status.stdout);
     assert!(
         status.stdout.contains("failed teaser-p0"),
         "{}",

@@ -6,6 +6,8 @@
 
 mod cli;
 mod faults;
+mod hostile_net;
+mod progress;
 mod resume;
 mod trust;
 

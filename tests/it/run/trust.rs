@@ -76,7 +76,7 @@ fn takes_with_identical_bodies_are_distinct_shots_and_validate_says_so() {
         let file = row["file"].as_str().unwrap();
         assert!(p.path(&format!("out/batch/{file}")).is_file(), "{file}");
     }
-    assert_eq!(status_json(&p)["counts"]["done"], 3);
+    assert_eq!(status_json(&p)["counts"]["succeeded"], 3);
 }
 
 #[test]
@@ -180,7 +180,7 @@ async fn not_indexed_yet(missing: usize) -> (Fake, Arc<AtomicUsize>) {
             );
         }
         if req.path.starts_with("/files/") {
-            return fake::raw(200, b"video bytes".to_vec());
+            return fake::raw(200, fake::mp4("video bytes"));
         }
         if seen.fetch_add(1, Ordering::SeqCst) < missing {
             return fake::json(

@@ -123,7 +123,7 @@ fn three_shards_merge_into_a_complete_folder_that_a_rerun_leaves_alone() {
     let status = p.run(&["status", "batch.yaml", "--format", "json"]);
     status.code(0);
     let doc: Value = serde_json::from_str(&status.stdout).unwrap();
-    assert_eq!(doc["counts"]["done"], SHOTS);
+    assert_eq!(doc["counts"]["succeeded"], SHOTS);
 
     let before = created(&sim);
     let mut again = p.cmd(&[
