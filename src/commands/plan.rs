@@ -11,6 +11,20 @@ use crate::error::{Error, exit};
 use crate::exec::preview::{self, Action, ShotPreview};
 use crate::plan::{self, Plan, ToSend, Totals};
 
+/// What `plan --shard K/N --format json` adds to the plan document: the shard and every shard's size.
+#[derive(serde::Serialize)]
+struct ShardJson<'a> {
+    shard: String,
+    shards: &'a [ShardSize],
+}
+
+#[derive(serde::Serialize)]
+struct ShardSize {
+    shard: u32,
+    shots: usize,
+    seconds: u64,
+}
+
 pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let planned = match plan::load_and_plan(&args.manifest) {
@@ -26,9 +40,20 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     let config = Config::load(global.config.as_deref())?;
     let prices = PriceBook::new(&config);
     let mut plan = planned.plan;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
+    let mut shards = Vec::new();
+    if let Some(spec) = args.shard {
+        let part = plan::shard::partition(&plan, spec.count);
+        shards = (1..=spec.count)
+            .map(|k| ShardSize {
+                shard: k,
+                shots: part.shots_in(k),
+                seconds: part.seconds[k as usize - 1],
+            })
+            .collect();
+        let mut shard_of = part.shard_of.into_iter();
+        plan.shots.retain(|_| shard_of.next() == Some(spec.index));
     }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
         .map_err(|e| Error::Usage(e.to_string()))?;
     if !preview.bad_lines.is_empty() && !global.quiet {
@@ -60,10 +85,31 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     };
     let written = match format(args) {
         TextOrJson::Json => {
-            crate::report::write_plan_json(&mut out, &plan, &totals, |i| &preview.shots[i])
+            let extra = args.shard.map(|spec| ShardJson {
+                shard: spec.to_string(),
+                shards: &shards,
+            });
+            crate::report::write_plan_json_with(
+                &mut out,
+                &plan,
+                &totals,
+                |i| &preview.shots[i],
+                extra,
+            )
         }
         TextOrJson::Text => {
-            out.write_all(render_text(&plan, &totals, &prices, &preview.shots).as_bytes())
+            let mut text = render_text(&plan, &totals, &prices, &preview.shots);
+            if let Some(spec) = args.shard {
+                let _ = writeln!(text, "shard {spec}; every shard (seconds of video, shots):");
+                for s in &shards {
+                    let _ = writeln!(
+                        text,
+                        "  {}/{}: {} s, {} shot(s)",
+                        s.shard, spec.count, s.seconds, s.shots
+                    );
+                }
+            }
+            out.write_all(text.as_bytes())
         }
     };
     let target = args

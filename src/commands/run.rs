@@ -32,9 +32,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
     let config = Config::load(global.config.as_deref())?;
     let mut plan = load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let concurrency = args
         .concurrency
         .or(config.run.concurrency)
@@ -73,6 +71,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         concurrency: concurrency as usize,
         poll,
         only: args.only.clone(),
+        shard: args.shard,
         flags: ResumeFlags {
             retry_failed: args.retry_failed,
             resubmit_unknown: args.resubmit_unknown,
@@ -97,6 +96,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     // Taken before anything touches the folder (the simulator's state lives there too).
     let lock = OutputLock::acquire(&plan.out_dir).map_err(out_dir_error)?;
     exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE]).map_err(out_dir_error)?;
+    super::merge::claim_folder(&plan.out_dir, args.shard)?;
     if let Some(old) = &lock.taken_over
         && !global.quiet
     {
@@ -142,8 +142,12 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .and_then(|c| c.with_download_limits(config.download_limits()))
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
+            let shard = args.shard.map_or_else(String::new, |s| {
+                let n = plan::shard::partition(&plan, s.count).shots_in(s.index);
+                format!(", {n} of them in shard {s}")
+            });
             eprintln!(
-                "{} shot(s) planned from {}; up to {} in flight; output in {}",
+                "{} shot(s) planned from {}{shard}; up to {} in flight; output in {}",
                 plan.shots.len(),
                 args.manifest.display(),
                 concurrency,
@@ -168,7 +172,10 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         }
     }
     drop(lock);
-    summarise(&plan, &outcome);
+    let other_shards = args.shard.map_or(0, |s| {
+        plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
+    });
+    summarise(&plan, &outcome, other_shards);
     match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
         (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
         _ => Ok(outcome.exit_code()),
@@ -231,7 +238,7 @@ impl Signals {
     }
 }
 
-fn out_dir_error(e: OutDirError) -> Error {
+pub(crate) fn out_dir_error(e: OutDirError) -> Error {
     match e {
         OutDirError::Locked { .. } => Error::Locked(e.to_string()),
         OutDirError::Escapes { .. } => Error::Usage(e.to_string()),
@@ -328,7 +335,8 @@ fn init_tracing(global: &Global) {
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
-fn summarise(plan: &Plan, outcome: &Outcome) {
+/// `other_shards`: shots left to other shards (counted as pending in the outcome).
+fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
     let results = plan.out_dir.join(crate::report::CSV_FILE);
     match &outcome.stop {
         Stop::Finished => {}
@@ -358,7 +366,13 @@ fn summarise(plan: &Plan, outcome: &Outcome) {
         ));
     }
     eprintln!("{cost}");
-    eprintln!("{}", exec::progress::summary(&outcome.tally, &results));
+    let mut tally = outcome.tally;
+    tally.pending = tally.pending.saturating_sub(other_shards);
+    let mut summary = exec::progress::summary(&tally, &results);
+    if other_shards > 0 {
+        summary.push_str(&format!("\n{other_shards} shot(s) left to other shards"));
+    }
+    eprintln!("{summary}");
 }
 
 fn resume_command() -> String {

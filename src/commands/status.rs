@@ -83,9 +83,10 @@ struct Superseded<'a> {
 
 pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let mut plan = super::run::load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
+    let in_shard = args
+        .shard
+        .map(|s| crate::plan::shard::partition(&plan, s.count).mask(s.index));
     let path = plan.out_dir.join(journal::FILE_NAME);
     exec::outdir::check_inside(&plan.out_dir, &path).map_err(|e| Error::Usage(e.to_string()))?;
     let replayed = journal::replay_file(&path, args.skip_bad_journal_lines)
@@ -140,6 +141,9 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     }
     let mut shots = Vec::with_capacity(plan.shots.len());
     for (i, (shot, &h)) in plan.shots.iter().zip(&history).enumerate() {
+        if in_shard.as_ref().is_some_and(|m| !m[i]) {
+            continue;
+        }
         let standing = standings[i];
         let cost = prices.shot(shot).unwrap_or_default();
         if h.is_some_and(|h| h.task_id.is_some() || h.unknown || h.submit_open) {

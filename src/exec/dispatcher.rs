@@ -85,7 +85,13 @@ impl<'a> Dispatcher<'a> {
             .iter()
             .map(|h| decide(*h, now, opts.flags, |h| video_intact(&videos_dir, h)))
             .collect();
-        let selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+        let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+        if let Some(shard) = opts.shard {
+            selection.restrict(
+                plan,
+                &crate::plan::shard::partition(plan, shard.count).mask(shard.index),
+            );
+        }
         let mut batch = Vec::new();
         let mut recorded: FxHashMap<&str, Vec<(&ShotId, &History)>> = FxHashMap::default();
         for (shot, h) in &replayed.shots {
@@ -838,7 +844,8 @@ fn with_advice(status: Status, error: String) -> String {
     }
 }
 
-fn hold_status(status: report::ResultStatus) -> Status {
+/// The run state a results status stands for.
+pub(crate) fn hold_status(status: report::ResultStatus) -> Status {
     match status {
         report::ResultStatus::Succeeded => Status::Succeeded,
         report::ResultStatus::Failed => Status::Failed,

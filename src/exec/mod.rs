@@ -20,6 +20,7 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use dispatcher::hold_status;
 pub use dispatcher::sha256_file;
 pub use outdir::{OutDirError, OutputLock};
 pub use progress::ProgressMode;
@@ -39,6 +40,8 @@ pub struct RunOptions {
     pub poll: Option<Duration>,
     /// `--only` globs.
     pub only: Vec<String>,
+    /// `--shard K/N`: act on this shard's shots only.
+    pub shard: Option<crate::plan::shard::ShardSpec>,
     pub flags: ResumeFlags,
     pub submits_per_minute: Option<u32>,
     pub progress: ProgressMode,
@@ -59,6 +62,7 @@ impl Default for RunOptions {
             concurrency: 4,
             poll: None,
             only: Vec::new(),
+            shard: None,
             flags: ResumeFlags::default(),
             submits_per_minute: None,
             progress: ProgressMode::Auto,

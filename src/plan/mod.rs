@@ -15,6 +15,7 @@ pub mod model;
 mod render;
 mod same_body;
 pub mod seed;
+pub mod shard;
 mod totals;
 
 pub use body::Body;

@@ -224,12 +224,14 @@ pub const HEADER: [&str; 22] = [
 /// What `plan --format json` prints and `plan.json` holds: the plan's fields, each shot with
 /// what `note` adds to it (its cost, and what a run would do), plus totals.
 #[derive(Serialize)]
-struct PlanJson<'a, N: Serialize> {
+struct PlanJson<'a, N: Serialize, E: Serialize> {
     name: &'a str,
     manifest: &'a Path,
     out_dir: &'a Path,
     shots: Vec<ShotJson<'a, N>>,
     totals: &'a Totals,
+    #[serde(flatten)]
+    extra: Option<E>,
 }
 
 #[derive(Serialize)]
@@ -253,6 +255,17 @@ pub fn write_plan_json<N: Serialize>(
     totals: &Totals,
     note: impl Fn(usize) -> N,
 ) -> std::io::Result<()> {
+    write_plan_json_with(out, plan, totals, note, None::<()>)
+}
+
+/// [`write_plan_json`] with top-level fields of `extra` added (e.g. a shard's place).
+pub fn write_plan_json_with<N: Serialize, E: Serialize>(
+    out: &mut dyn Write,
+    plan: &Plan,
+    totals: &Totals,
+    note: impl Fn(usize) -> N,
+    extra: Option<E>,
+) -> std::io::Result<()> {
     let doc = PlanJson {
         name: &plan.name,
         manifest: &plan.manifest,
@@ -264,6 +277,7 @@ pub fn write_plan_json<N: Serialize>(
             })
             .collect(),
         totals,
+        extra,
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     out.write_all(b"\n")
