@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::api::DownloadLimits;
+
 /// Default provider base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.gravitex.ai";
 /// Default environment variable holding the API key.
@@ -23,15 +25,17 @@ pub struct Config {
     pub api: ApiSection,
     #[serde(default)]
     pub run: RunSection,
-    /// Price per second of video: `[pricing.<model or alias>] "720P" = 0.10`.
     #[serde(default)]
-    pub pricing: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<f64>>>,
+    pub download: DownloadSection,
+    /// Overrides of the list prices: `currency`, and `[pricing.<model or alias>] "720P" = 0.10`.
+    #[serde(default)]
+    pub pricing: PricingSection,
     /// Where this config was read from, if anywhere.
     #[serde(skip)]
     pub path: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSection {
     pub base_url: Option<String>,
@@ -44,6 +48,17 @@ pub struct ApiSection {
     pub timeout: Option<Duration>,
 }
 
+impl std::fmt::Debug for ApiSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSection")
+            .field("base_url", &self.base_url)
+            .field("api_key_env", &self.api_key_env)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
@@ -53,6 +68,54 @@ pub struct RunSection {
     pub submits_per_minute: Option<u32>,
     /// Task queries per second shared by all polls (default 10).
     pub queries_per_second: Option<u32>,
+    /// `--max-cost`: the estimated cost a run may submit, in the pricing currency.
+    pub max_cost: Option<Spanned<f64>>,
+}
+
+/// `[pricing]`: a `currency` and one table of prices per second per model.
+#[derive(Debug, Clone, Default)]
+pub struct PricingSection {
+    pub currency: Option<Spanned<String>>,
+    pub models: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<f64>>>,
+}
+
+/// Read by hand: `currency` is a string beside tables, and every name keeps its span so a
+/// mistake can name its line.
+impl<'de> Deserialize<'de> for PricingSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Section;
+        impl<'de> serde::de::Visitor<'de> for Section {
+            type Value = PricingSection;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a `currency` and tables of prices per model")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PricingSection, A::Error> {
+                let mut section = PricingSection::default();
+                while let Some(name) = map.next_key::<Spanned<String>>()? {
+                    if name.get_ref() == "currency" {
+                        section.currency = Some(map.next_value()?);
+                    } else {
+                        let prices = map.next_value()?;
+                        section.models.insert(name, prices);
+                    }
+                }
+                Ok(section)
+            }
+        }
+        d.deserialize_map(Section)
+    }
+}
+
+/// Caps on each download; see [`DownloadLimits`] for the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadSection {
+    pub max_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -117,11 +180,26 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: parse_message(text, &e),
         })?;
         config.check_pricing(text, path)?;
+        if config.download.max_bytes == Some(0) || config.download.timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                message: "[download] max_bytes and timeout must be more than 0".into(),
+            });
+        }
         config.path = Some(path.to_owned());
         Ok(config)
+    }
+
+    /// The download caps: the config's, else the defaults.
+    pub fn download_limits(&self) -> DownloadLimits {
+        let default = DownloadLimits::default();
+        DownloadLimits {
+            max_bytes: self.download.max_bytes.unwrap_or(default.max_bytes),
+            timeout: self.download.timeout.unwrap_or(default.timeout),
+        }
     }
 
     /// Refuses unknown models and resolutions and prices that are not a number ≥ 0.
@@ -140,7 +218,27 @@ impl Config {
                 help,
             }
         };
-        for (name, prices) in &self.pricing {
+        if let Some(currency) = &self.pricing.currency {
+            let c = currency.get_ref();
+            if !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())) {
+                return Err(fail(
+                    currency.span(),
+                    format!("[pricing] currency = \"{c}\": not a currency code"),
+                    "write a three-letter code such as USD or EUR; the built-in prices are in USD"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(max) = &self.run.max_cost
+            && crate::cost::Money::from_f64(*max.get_ref()).is_none()
+        {
+            return Err(fail(
+                max.span(),
+                format!("[run] max_cost = {}: not an amount", max.get_ref()),
+                "write the most a run may spend, a number of 0 or more, e.g. 25.00".into(),
+            ));
+        }
+        for (name, prices) in &self.pricing.models {
             if model::resolve(name.get_ref()).is_none() {
                 let names = model::names();
                 return Err(fail(
@@ -162,7 +260,8 @@ impl Config {
                     ));
                 }
                 let p = *price.get_ref();
-                if !(p.is_finite() && p >= 0.0) {
+                if !(p.is_finite() && (0.0..=crate::cost::MAX_PRICE_PER_SECOND as f64).contains(&p))
+                {
                     return Err(fail(
                         price.span(),
                         format!(
@@ -170,8 +269,10 @@ impl Config {
                             name.get_ref(),
                             resolution.get_ref()
                         ),
-                        "write the price per second of video, a number of 0 or more, e.g. 0.10"
-                            .into(),
+                        format!(
+                            "write the price per second of video, a number from 0 to {}, e.g. 0.10",
+                            crate::cost::MAX_PRICE_PER_SECOND
+                        ),
                     ));
                 }
             }
@@ -183,19 +284,6 @@ impl Config {
     pub fn key_env(&self) -> &str {
         self.api.api_key_env.as_deref().unwrap_or(DEFAULT_KEY_ENV)
     }
-
-    /// Price per second for a model (full id or alias) at a resolution, if configured.
-    pub fn price_per_second(
-        &self,
-        model_id: &str,
-        alias: Option<&str>,
-        resolution: &str,
-    ) -> Option<f64> {
-        [Some(model_id), alias]
-            .into_iter()
-            .flatten()
-            .find_map(|m| Some(*self.pricing.get(m)?.get(resolution)?.get_ref()))
-    }
 }
 
 /// "did you mean `x`?" when a known name is close, then every known name.
@@ -205,6 +293,37 @@ fn did_you_mean(word: &str, known: &[&str], what: &str) -> String {
         Some(close) => format!("did you mean `{close}`? {what}: {list}"),
         None => format!("{what}: {list}"),
     }
+}
+
+/// A parse error as `line L, column C: message`, without the source snippet toml would show
+/// (the line may hold a key, e.g. `api_key = sk-...` unquoted), and with every value of a
+/// secret-looking setting replaced by `***` (serde's messages quote wrong-typed values).
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let mut message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(span) = e.span() {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        message = format!("line {line}, column {column}: {message}");
+    }
+    for value in secret_values(text) {
+        message = message.replace(value, "***");
+    }
+    message
+}
+
+/// The raw values of `name = value` lines whose name says key, token, secret or password (at
+/// least 4 characters, so a placeholder does not blank the message).
+fn secret_values(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        let name = name.to_ascii_lowercase();
+        let secret = ["key", "token", "secret", "password"]
+            .iter()
+            .any(|w| name.contains(w));
+        let value = value.trim().trim_matches(['"', '\'']).trim();
+        (secret && !name.contains("key_env") && value.len() >= 4).then_some(value)
+    })
 }
 
 #[cfg(test)]
@@ -220,14 +339,12 @@ mod tests {
         .unwrap();
         assert_eq!(c.api.timeout, Some(Duration::from_secs(20)));
         assert_eq!(c.run.concurrency, Some(8));
+        let book = crate::cost::PriceBook::new(&c);
         assert_eq!(
-            c.price_per_second("wan2.7-t2v-2026-04-25", Some("t2v"), "720P"),
-            Some(0.1)
+            book.per_second("wan2.7-t2v-2026-04-25", "720P"),
+            crate::cost::Money::parse("0.1").ok()
         );
-        assert_eq!(
-            c.price_per_second("wan2.7-t2v-2026-04-25", Some("t2v"), "1080P"),
-            None
-        );
+        assert_eq!(book.currency, "USD");
     }
 
     #[test]
@@ -237,5 +354,47 @@ mod tests {
         assert!(text.contains("c.toml"), "{text}");
         assert!(text.contains("line 2"), "{text}");
         assert!(text.contains("concurency"), "{text}");
+    }
+
+    #[test]
+    fn download_caps_default_and_override() {
+        let c = Config::parse("", Path::new("c.toml")).unwrap();
+        assert_eq!(c.download_limits(), DownloadLimits::default());
+        let c = Config::parse(
+            "[download]\nmax_bytes = 5_000_000\ntimeout = \"90s\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.download_limits(),
+            DownloadLimits {
+                max_bytes: 5_000_000,
+                timeout: Duration::from_secs(90)
+            }
+        );
+    }
+
+    #[test]
+    fn parse_errors_never_echo_a_key() {
+        let key = "sk-live-CONFIG-3b9e-DO-NOT-LEAK";
+        for text in [
+            format!("[api]\napi_key = {key}\n"),
+            format!("[api]\napi_key = \"{key}\"\ntimeout = 5\n"),
+            format!("[api]\napi_key = \"{key}\"\nbase_url = 7\n"),
+            format!("[api]\napi_kye = \"{key}\"\n"),
+            format!("[run]\nconcurrency = \"{key}\"\n[api]\napi_key = \"{key}\"\n"),
+            format!("[api]\ntoken = {key} x\n"),
+        ] {
+            let err = Config::parse(&text, Path::new("c.toml")).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("DO-NOT-LEAK"), "{text}\n{shown}");
+            assert!(shown.contains("line "), "{shown}");
+        }
+        let c = Config::parse(
+            &format!("[api]\napi_key = \"{key}\"\n"),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains(key));
     }
 }

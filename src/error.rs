@@ -12,7 +12,9 @@ pub mod exit {
     pub const INVALID: u8 = 2;
     /// The run stopped on a fatal error (auth, disk).
     pub const FATAL: u8 = 3;
-    /// Interrupted by Ctrl-C.
+    /// Another run holds the output folder's lock; nothing was sent.
+    pub const LOCKED: u8 = 4;
+    /// Interrupted by Ctrl-C (SIGINT); SIGTERM gives 143 and SIGHUP 129 (128 + the signal).
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -27,6 +29,9 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// Another run holds the output folder.
+    #[error("{0}")]
+    Locked(String),
     /// The run had to stop: bad key, disk full, ...
     #[error("{0}")]
     Fatal(String),
@@ -43,6 +48,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Invalid { .. } | Error::Config(_) => exit::INVALID,
             Error::Fatal(_) | Error::Io { .. } => exit::FATAL,
+            Error::Locked(_) => exit::LOCKED,
         }
     }
 

@@ -1,15 +1,23 @@
 //! `shotlist run`: plan, then execute against the provider (or the in-process simulator).
+//!
+//! Signals and the process's exit belong here, not in the library: SIGINT, SIGTERM and SIGHUP
+//! all ask the executor to stop gracefully (no new submits, answers of submits on the wire
+//! journalled, results written); a second one quits at once.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use crate::api::{ApiKey, Client, ClientConfig};
 use crate::cli::RunArgs;
 use crate::commands::Global;
 use crate::config::{Config, DEFAULT_BASE_URL};
+use crate::cost::{Money, PriceBook};
 use crate::error::Error;
-use crate::exec::{self, ExecError, Outcome, ProgressMode, ResumeFlags, RunOptions, Stop};
+use crate::exec::{
+    self, ExecError, OutDirError, Outcome, OutputLock, ProgressMode, ResumeFlags, RunOptions, Stop,
+};
 use crate::plan::{self, Plan, Severity};
-use crate::report::ResultStatus;
 
 /// Default tasks in flight.
 pub const DEFAULT_CONCURRENCY: u32 = 4;
@@ -17,14 +25,14 @@ pub const DEFAULT_CONCURRENCY: u32 = 4;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Poll interval of `--sim` runs when `--poll` is not given: the demo should be quick.
 const SIM_POLL: Duration = Duration::from_millis(500);
+/// Where the in-process simulator of `--sim` keeps its tasks, inside the output folder.
+pub const SIM_STATE_FILE: &str = ".sim-tasks.jsonl";
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
     let config = Config::load(global.config.as_deref())?;
     let mut plan = load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let concurrency = args
         .concurrency
         .or(config.run.concurrency)
@@ -35,6 +43,21 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         ));
     }
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
+    let prices = PriceBook::new(&config);
+    let max_cost = match (args.max_cost, &config.run.max_cost) {
+        (Some(m), _) => Some(m),
+        (None, Some(m)) => Money::from_f64(*m.get_ref()),
+        (None, None) => None,
+    };
+    if max_cost.is_some()
+        && let Some(shot) = plan.shots.iter().find(|s| prices.shot(s).is_none())
+    {
+        return Err(Error::Usage(format!(
+            "--max-cost needs a price for every shot, and `{}` ({} at {}) has none in {}: add it \
+             under [pricing] in the config; nothing was sent",
+            shot.id, shot.model, shot.resolution, prices.currency
+        )));
+    }
     let endpoint = if args.sim {
         None
     } else {
@@ -66,31 +89,54 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         queries_per_second,
         retry_backoff: exec::Backoff::PROVIDER,
         only: args.only.clone(),
+        shard: args.shard,
         flags: ResumeFlags {
             retry_failed: args.retry_failed,
             resubmit_unknown: args.resubmit_unknown,
         },
         submits_per_minute: config.run.submits_per_minute,
-        progress: if global.quiet {
-            ProgressMode::Quiet
-        } else {
-            ProgressMode::Auto
+        // Log lines would tear a bar, so `-v` prints plain progress lines.
+        progress: match (global.quiet, global.verbose) {
+            (true, _) => ProgressMode::Quiet,
+            (false, 0) => ProgressMode::Auto,
+            (false, _) => ProgressMode::Plain,
         },
-        handle_ctrl_c: true,
-        config: config.clone(),
+        stop: None,
+        skip_bad_journal_lines: args.skip_bad_journal_lines,
+        prices: prices.clone(),
+        max_cost,
     };
     let timeout = config.api.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
+    // Taken before anything touches the folder (the simulator's state lives there too).
+    let lock = OutputLock::acquire(&plan.out_dir).map_err(out_dir_error)?;
+    exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE]).map_err(out_dir_error)?;
+    super::merge::claim_folder(&plan.out_dir, args.shard)?;
+    if let Some(old) = &lock.taken_over
+        && !global.quiet
+    {
+        eprintln!(
+            "note: took over the lock of {} left by an earlier run ({old}) that is no longer running",
+            plan.out_dir.display()
+        );
+    }
+    let first_signal = Arc::new(AtomicU8::new(0));
+    let mut opts = opts;
     let outcome = runtime.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        opts.stop = Some(stop_rx);
+        let signals = Signals::new().map_err(|e| Error::io("cannot handle signals", e))?;
+        tokio::spawn(watch_signals(signals, stop_tx, Arc::clone(&first_signal)));
         let (base_url, api_key, sim) = match endpoint {
             Some((url, key)) => (url, key, None),
             None => {
                 let sim = crate::sim::start(
                     crate::sim::SimConfig {
                         gen_time: Duration::from_secs(2),
+                        state: Some(plan.out_dir.join(SIM_STATE_FILE)),
                         ..Default::default()
                     },
                     0,
@@ -111,17 +157,22 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             api_key,
             timeout,
         })
+        .and_then(|c| c.with_download_limits(config.download_limits()))
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
+            let shard = args.shard.map_or_else(String::new, |s| {
+                let n = plan::shard::partition(&plan, s.count).shots_in(s.index);
+                format!(", {n} of them in shard {s}")
+            });
             eprintln!(
-                "{} shot(s) planned from {}; up to {} in flight; output in {}",
+                "{} shot(s) planned from {}{shard}; up to {} in flight; output in {}",
                 plan.shots.len(),
                 args.manifest.display(),
                 concurrency,
                 plan.out_dir.display()
             );
         }
-        let outcome = exec::execute(&plan, client, opts)
+        let outcome = exec::execute_locked(&plan, client, opts, &lock)
             .await
             .map_err(exec_error)?;
         if let Some(sim) = sim {
@@ -130,8 +181,87 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         Ok::<Outcome, Error>(outcome)
     })?;
     drop(runtime);
-    summarise(&plan, &outcome);
-    Ok(outcome.exit_code())
+    // Written under the folder's lock, and before the summary so that the summary closes the output.
+    if !args.no_review {
+        match super::review::write(&plan) {
+            Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: review page not written: {e}"),
+        }
+    }
+    drop(lock);
+    let other_shards = args.shard.map_or(0, |s| {
+        plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
+    });
+    summarise(&plan, &outcome, other_shards);
+    match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
+        (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
+        _ => Ok(outcome.exit_code()),
+    }
+}
+
+/// The first SIGINT, SIGTERM or SIGHUP records its number and asks the run to stop; the second
+/// quits at once with 128 + the first's number (the journal is on disk either way).
+async fn watch_signals(
+    mut signals: Signals,
+    stop: tokio::sync::watch::Sender<bool>,
+    first: Arc<AtomicU8>,
+) {
+    let signal = signals.next().await;
+    first.store(signal, Ordering::SeqCst);
+    let _ = stop.send(true);
+    signals.next().await;
+    eprintln!("interrupted again: quitting now");
+    std::process::exit(128 + i32::from(signal));
+}
+
+/// The stop signals, handled from the moment this is built (before anything is sent).
+#[cfg(unix)]
+struct Signals([(tokio::signal::unix::Signal, u8); 3]);
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals([
+            (signal(SignalKind::interrupt())?, 2),
+            (signal(SignalKind::terminate())?, 15),
+            (signal(SignalKind::hangup())?, 1),
+        ]))
+    }
+
+    /// The number of the next signal.
+    async fn next(&mut self) -> u8 {
+        let [(int, a), (term, b), (hup, c)] = &mut self.0;
+        tokio::select! {
+            _ = int.recv() => *a,
+            _ = term.recv() => *b,
+            _ = hup.recv() => *c,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn next(&mut self) -> u8 {
+        let _ = tokio::signal::ctrl_c().await;
+        2
+    }
+}
+
+pub(crate) fn out_dir_error(e: OutDirError) -> Error {
+    match e {
+        OutDirError::Locked { .. } => Error::Locked(e.to_string()),
+        OutDirError::Escapes { .. } => Error::Usage(e.to_string()),
+        OutDirError::Io { .. } => Error::Fatal(e.to_string()),
+    }
 }
 
 /// Plans the manifest; on errors prints them and returns the exit-2 error.
@@ -184,38 +314,47 @@ fn endpoint(args: &RunArgs, config: &Config) -> Result<(String, ApiKey), Error> 
 fn exec_error(e: ExecError) -> Error {
     match e {
         ExecError::Select(e) => Error::Usage(e.to_string()),
+        ExecError::JournalRead(e) => Error::Usage(e.to_string()),
+        ExecError::OutDir(e) => out_dir_error(e),
         other => Error::Fatal(other.to_string()),
     }
 }
 
+/// Warnings always; `-v` adds a line per submit, task outcome and download, `-vv` shotlist's
+/// debug lines, `-vvv` the dependencies' (HTTP connections). Colour only on a terminal without
+/// `NO_COLOR`.
 fn init_tracing(global: &Global) {
-    let level = match global.verbose {
-        0 => return,
-        1 => tracing::Level::INFO,
-        _ => tracing::Level::DEBUG,
+    use std::io::IsTerminal;
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    let own = match (global.quiet, global.verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, _) => LevelFilter::DEBUG,
     };
-    let _ = tracing_subscriber::fmt()
+    let others = if global.verbose >= 3 {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::WARN
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(others)
+        .with_target(env!("CARGO_CRATE_NAME"), own);
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
-        .try_init();
+        .with_max_level(LevelFilter::TRACE)
+        .with_ansi(colour)
+        .with_target(global.verbose >= 3)
+        .finish()
+        .with(filter);
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
-fn summarise(plan: &Plan, outcome: &Outcome) {
-    let mut parts = Vec::new();
-    for status in [
-        ResultStatus::Succeeded,
-        ResultStatus::Failed,
-        ResultStatus::Skipped,
-        ResultStatus::Unknown,
-        ResultStatus::Expired,
-        ResultStatus::Pending,
-    ] {
-        let n = outcome.counts.get(&status).copied().unwrap_or(0);
-        if n > 0 || status == ResultStatus::Succeeded {
-            parts.push(format!("{n} {}", status.as_str()));
-        }
-    }
+/// `other_shards`: shots left to other shards (counted as pending in the outcome).
+fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
     let results = plan.out_dir.join(crate::report::CSV_FILE);
     match &outcome.stop {
         Stop::Finished => {}
@@ -230,7 +369,28 @@ fn summarise(plan: &Plan, outcome: &Outcome) {
             resume_command()
         ),
     }
-    eprintln!("{}; results in {}", parts.join(", "), results.display());
+    let c = &outcome.cost;
+    let show = |m: Money| format!("{m} {}", c.currency);
+    let mut cost = format!(
+        "cost: est. {} this run, {} for the batch",
+        show(c.spent),
+        show(c.billed)
+    );
+    if c.unsent > 0 {
+        cost.push_str(&format!(
+            "; {} shot(s) left unsent by --max-cost, est. {}: a rerun with a higher cap sends them",
+            c.unsent,
+            show(c.unsent_cost)
+        ));
+    }
+    eprintln!("{cost}");
+    let mut tally = outcome.tally;
+    tally.pending = tally.pending.saturating_sub(other_shards);
+    let mut summary = exec::progress::summary(&tally, &results);
+    if other_shards > 0 {
+        summary.push_str(&format!("\n{other_shards} shot(s) left to other shards"));
+    }
+    eprintln!("{summary}");
 }
 
 fn resume_command() -> String {

@@ -32,6 +32,7 @@ pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
         fail_rate: args.fail_rate,
         url_ttl: args.url_ttl,
         seed: args.seed,
+        state: None,
     })
 }
 

@@ -7,34 +7,56 @@ use serde::Serialize;
 
 use crate::cli::{StatusArgs, TextOrJson};
 use crate::commands::Global;
+use crate::config::Config;
+use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{self, resume::Start};
 use crate::journal::{self, Phase};
+use crate::report::ResultStatus;
 
-/// One shot's standing, as `status` reports it.
+/// One shot's standing, in the results' vocabulary plus "in flight" (submitted and not
+/// finished, or finished and not downloaded yet: the next run polls or downloads it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Standing {
-    Done,
+    Succeeded,
     InFlight,
-    ToDownload,
+    Pending,
     Failed,
-    Expired,
+    Skipped,
     Unknown,
-    NotStarted,
+    Expired,
 }
 
 impl Standing {
+    const ALL: [Standing; 7] = [
+        Standing::Succeeded,
+        Standing::InFlight,
+        Standing::Pending,
+        Standing::Failed,
+        Standing::Skipped,
+        Standing::Unknown,
+        Standing::Expired,
+    ];
+
     fn label(self) -> &'static str {
         match self {
-            Standing::Done => "done",
+            Standing::Succeeded => "succeeded",
             Standing::InFlight => "in flight",
-            Standing::ToDownload => "to download",
+            Standing::Pending => "pending",
             Standing::Failed => "failed",
-            Standing::Expired => "expired",
+            Standing::Skipped => "skipped",
             Standing::Unknown => "unknown",
-            Standing::NotStarted => "not started",
+            Standing::Expired => "expired",
         }
+    }
+
+    /// Held: the next run does not send it without a flag (or its upstream).
+    fn held(self) -> bool {
+        matches!(
+            self,
+            Standing::Failed | Standing::Skipped | Standing::Unknown | Standing::Expired
+        )
     }
 }
 
@@ -49,34 +71,86 @@ struct ShotStatus<'a> {
     error: Option<String>,
 }
 
+/// An earlier video kept under `videos/superseded/`.
+#[derive(Debug, Serialize)]
+struct Superseded<'a> {
+    id: &'a str,
+    key: &'a str,
+    /// Relative to `videos/`.
+    file: &'a str,
+    at: &'a str,
+}
+
 pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let mut plan = super::run::load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
+    let in_shard = args
+        .shard
+        .map(|s| crate::plan::shard::partition(&plan, s.count).mask(s.index));
     let path = plan.out_dir.join(journal::FILE_NAME);
-    let (history, torn) = journal::replay_file(&path)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    exec::outdir::check_inside(&plan.out_dir, &path).map_err(|e| Error::Usage(e.to_string()))?;
+    let replayed = journal::replay_file(&path, args.skip_bad_journal_lines)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let history = exec::resume::histories(&plan, &replayed);
+    let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
+    let (mut spent, mut left) = (Money::ZERO, Money::ZERO);
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
-    let mut shots = Vec::with_capacity(plan.shots.len());
-    for shot in &plan.shots {
-        let h = history.get(&shot.key);
+    let mut standings = Vec::with_capacity(plan.shots.len());
+    let mut reasons = Vec::with_capacity(plan.shots.len());
+    for &h in &history {
         let start = exec::resume::decide(h, now, Default::default(), |h| {
             exec::resume::video_intact(&videos, h)
         });
-        let standing = match (start, h.map(|h| h.phase())) {
-            (Start::Done, _) => Standing::Done,
-            (Start::Poll { .. }, _) => Standing::InFlight,
-            (Start::Download { .. }, _) => Standing::ToDownload,
-            (Start::Hold { status, .. }, _) => match status {
-                crate::report::ResultStatus::Unknown => Standing::Unknown,
-                crate::report::ResultStatus::Expired => Standing::Expired,
-                _ => Standing::Failed,
-            },
-            (Start::Submit, Some(Phase::Failed)) => Standing::Failed,
-            (Start::Submit, _) => Standing::NotStarted,
+        let (standing, reason) = match (start, h.map(|h| h.phase())) {
+            (Start::Done, _) => (Standing::Succeeded, None),
+            (Start::Poll { .. } | Start::Download { .. }, _) => (Standing::InFlight, None),
+            (Start::Hold { status, reason }, _) => (
+                match status {
+                    ResultStatus::Unknown => Standing::Unknown,
+                    ResultStatus::Expired => Standing::Expired,
+                    _ => Standing::Failed,
+                },
+                Some(reason),
+            ),
+            (Start::Submit, Some(Phase::Failed)) => (Standing::Failed, None),
+            (Start::Submit, _) => (Standing::Pending, None),
         };
+        standings.push(standing);
+        reasons.push(reason);
+    }
+    // A shot that would be sent follows a held one: the next run skips it, as the run did.
+    let index = plan.id_index();
+    for i in plan.topological_order() {
+        if standings[i] != Standing::Pending {
+            continue;
+        }
+        let held_up = plan.shots[i]
+            .depends_on
+            .iter()
+            .filter_map(|up| index.get(up.as_str()).copied())
+            .find(|&u| standings[u].held());
+        if let Some(u) = held_up {
+            standings[i] = Standing::Skipped;
+            reasons[i] = Some(format!(
+                "upstream `{}` is {}",
+                plan.shots[u].id,
+                standings[u].label()
+            ));
+        }
+    }
+    let mut shots = Vec::with_capacity(plan.shots.len());
+    for (i, (shot, &h)) in plan.shots.iter().zip(&history).enumerate() {
+        if in_shard.as_ref().is_some_and(|m| !m[i]) {
+            continue;
+        }
+        let standing = standings[i];
+        let cost = prices.shot(shot).unwrap_or_default();
+        if h.is_some_and(|h| h.task_id.is_some() || h.unknown || h.submit_open) {
+            spent += cost;
+        } else if standing == Standing::Pending {
+            left += cost;
+        }
         shots.push(ShotStatus {
             id: &shot.id,
             key: &shot.key,
@@ -85,47 +159,41 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
             attempts: h.map_or(0, |h| h.attempts),
             file: h
                 .and_then(|h| h.file.clone())
-                .filter(|_| standing == Standing::Done),
-            error: h
-                .and_then(|h| h.error.clone())
-                .filter(|_| standing != Standing::Done),
+                .filter(|_| standing == Standing::Succeeded),
+            error: reasons[i]
+                .take()
+                .or_else(|| h.and_then(|h| h.error.clone()))
+                .filter(|_| standing != Standing::Succeeded),
         });
     }
     let mut counts: BTreeMap<Standing, usize> = BTreeMap::new();
     for s in &shots {
         *counts.entry(s.status).or_default() += 1;
     }
+    let superseded: Vec<Superseded> = replayed
+        .superseded
+        .iter()
+        .map(|e| Superseded {
+            id: &e.id,
+            key: &e.key,
+            file: e.file.as_deref().unwrap_or_default(),
+            at: &e.ts,
+        })
+        .collect();
     match args.format {
         TextOrJson::Json => {
-            let counts: BTreeMap<&str, usize> = [
-                Standing::Done,
-                Standing::InFlight,
-                Standing::ToDownload,
-                Standing::Failed,
-                Standing::Expired,
-                Standing::Unknown,
-                Standing::NotStarted,
-            ]
-            .into_iter()
-            .map(|s| {
-                let key = match s {
-                    Standing::Done => "done",
-                    Standing::InFlight => "in_flight",
-                    Standing::ToDownload => "to_download",
-                    Standing::Failed => "failed",
-                    Standing::Expired => "expired",
-                    Standing::Unknown => "unknown",
-                    Standing::NotStarted => "not_started",
-                };
-                (key, counts.get(&s).copied().unwrap_or(0))
-            })
-            .collect();
+            let counts: BTreeMap<Standing, usize> = Standing::ALL
+                .into_iter()
+                .map(|s| (s, counts.get(&s).copied().unwrap_or(0)))
+                .collect();
             let doc = serde_json::json!({
                 "name": plan.name,
                 "out_dir": plan.out_dir,
                 "total": shots.len(),
                 "counts": counts,
+                "cost": {"spent": spent, "left": left, "currency": prices.currency},
                 "shots": shots,
+                "superseded": superseded,
             });
             crate::outln!(
                 "{}",
@@ -144,11 +212,13 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 .map(|(s, n)| format!("{n} {}", s.label()))
                 .collect();
             crate::outln!("{}", line.join(", "));
+            crate::outln!(
+                "est. {} spent, {} left to send",
+                prices.show(spent),
+                prices.show(left)
+            );
             for s in &shots {
-                if matches!(
-                    s.status,
-                    Standing::Failed | Standing::Expired | Standing::Unknown
-                ) {
+                if s.status.held() {
                     crate::outln!(
                         "  {} {}: {}",
                         s.status.label(),
@@ -157,11 +227,15 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                     );
                 }
             }
+            for s in &superseded {
+                println!("  superseded {} (key {}): videos/{}", s.id, s.key, s.file);
+            }
         }
     }
-    if torn > 0 && !global.quiet {
+    if !replayed.skipped.is_empty() && !global.quiet {
         eprintln!(
-            "note: {torn} unreadable line(s) in {} were ignored (a crash mid-write)",
+            "note: unreadable lines {:?} of {} were skipped",
+            replayed.skipped,
             path.display()
         );
     }

@@ -6,7 +6,7 @@
 //! disk before its POST leaves, without one disk sync per request.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,13 +19,14 @@ use super::backoff::Backoff;
 use super::budget::QueryBudget;
 use super::job::{self, Event, JobContext};
 use super::limiter::{Limiter, Refusal};
-use super::progress::{Counts, Progress};
-use super::resume::{Start, can_feed, decide, video_intact};
+use super::progress::{self, Counts, Progress};
+use super::resume::{Start, can_feed, decide, histories, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
-use super::{ExecError, Outcome, RunOptions, Stop};
+use super::{ExecError, Outcome, RunCost, RunOptions, Stop};
 use crate::api::{ApiError, Client};
-use crate::journal::{Entry, EventKind, History, Journal};
+use crate::cost::{Money, PriceBook};
+use crate::journal::{Entry, EventKind, History, Journal, Replayed, ShotId};
 use crate::plan::Plan;
 use crate::report;
 
@@ -59,6 +60,15 @@ pub(super) struct Dispatcher<'a> {
     results_every: Duration,
     /// The effective poll interval last shown with `-v`.
     poll_shown: Duration,
+    /// Each shot's estimated bill.
+    costs: Vec<Option<Money>>,
+    /// What this run's submits are estimated to bill (submits answered without a task are
+    /// taken back off); `--max-cost` bounds it.
+    spent: Money,
+    max_cost: Option<Money>,
+    /// Shots not sent because they would pass `--max-cost`.
+    over_budget: Vec<usize>,
+    prices: PriceBook,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -66,23 +76,44 @@ impl<'a> Dispatcher<'a> {
         plan: &'a Plan,
         client: Client,
         opts: &RunOptions,
-        history: &HashMap<String, History>,
+        replayed: &Replayed,
         journal: Journal,
     ) -> Result<(Dispatcher<'a>, Vec<Start>, Vec<String>), ExecError> {
         let n = plan.shots.len();
         let out_dir = plan.out_dir.clone();
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
-        let starts: Vec<Start> = plan
-            .shots
+        let history = histories(plan, replayed);
+        let starts: Vec<Start> = history
             .iter()
-            .map(|shot| {
-                decide(history.get(&shot.key), now, opts.flags, |h| {
-                    video_intact(&videos_dir, h)
-                })
-            })
+            .map(|h| decide(*h, now, opts.flags, |h| video_intact(&videos_dir, h)))
             .collect();
-        let selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+        let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+        if let Some(shard) = opts.shard {
+            selection.restrict(
+                plan,
+                &crate::plan::shard::partition(plan, shard.count).mask(shard.index),
+            );
+        }
+        let mut batch = Vec::new();
+        let mut recorded: FxHashMap<&str, Vec<(&ShotId, &History)>> = FxHashMap::default();
+        for (shot, h) in &replayed.shots {
+            if let Some(file) = h.file.as_deref() {
+                recorded.entry(file).or_default().push((shot, h));
+            }
+        }
+        for (i, shot) in plan.shots.iter().enumerate() {
+            let may_download = matches!(
+                starts[i],
+                Start::Download { .. } | Start::Poll { .. } | Start::Submit
+            );
+            if selection.selected[i] && may_download {
+                let owners = recorded
+                    .get(shot.file.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                batch.extend(supersede(&videos_dir, shot, owners)?);
+            }
+        }
         let index = plan.id_index();
         let mut ups = vec![Vec::new(); n];
         let mut downs = vec![Vec::new(); n];
@@ -105,19 +136,19 @@ impl<'a> Dispatcher<'a> {
             videos_dir,
             downloads: tokio::sync::Semaphore::new(opts.concurrency.max(4)),
         });
-        let rec: Vec<ShotRecord> = plan
-            .shots
+        let rec: Vec<ShotRecord> = history
             .iter()
-            .map(|s| ShotRecord::from_history(history.get(&s.key)))
+            .map(|h| ShotRecord::from_history(*h))
             .collect();
+        let total_selected = selection.selected.iter().filter(|&&s| s).count();
         let mut counts = [0; Status::ALL.len()];
-        counts[Status::Pending.index()] = n;
+        counts[Status::Pending.index()] = total_selected;
         let d = Dispatcher {
             plan,
             out_dir,
             rec,
             counts,
-            total_selected: selection.selected.iter().filter(|&&s| s).count(),
+            total_selected,
             selected: selection.selected,
             ups,
             downs,
@@ -128,7 +159,7 @@ impl<'a> Dispatcher<'a> {
             limiter: Limiter::new(opts.concurrency, backoff, opts.submits_per_minute),
             backoff,
             journal,
-            batch: Vec::new(),
+            batch,
             ctx,
             rx,
             jobs: JoinSet::new(),
@@ -138,6 +169,11 @@ impl<'a> Dispatcher<'a> {
             results_at: Instant::now(),
             results_every: Duration::from_secs(1),
             poll_shown: Duration::ZERO,
+            costs: plan.shots.iter().map(|s| opts.prices.shot(s)).collect(),
+            spent: Money::ZERO,
+            max_cost: opts.max_cost,
+            over_budget: Vec::new(),
+            prices: opts.prices.clone(),
         };
         if !selection.came_along.is_empty() {
             d.progress.log(&format!(
@@ -148,9 +184,12 @@ impl<'a> Dispatcher<'a> {
         Ok((d, starts, selection.came_along))
     }
 
+    /// Changes `i`'s status; only selected shots are counted.
     fn set(&mut self, i: usize, status: Status) {
-        self.counts[self.rec[i].status.index()] -= 1;
-        self.counts[status.index()] += 1;
+        if self.selected[i] {
+            self.counts[self.rec[i].status.index()] -= 1;
+            self.counts[status.index()] += 1;
+        }
         self.rec[i].status = status;
         if status.is_terminal() {
             self.results_dirty = true;
@@ -168,15 +207,18 @@ impl<'a> Dispatcher<'a> {
     fn progress_counts(&self) -> Counts {
         Counts {
             total: self.total_selected,
-            waiting: self.count(&[Status::Waiting, Status::Ready, Status::Delayed]),
+            succeeded: self.count(&[Status::Succeeded]),
             in_flight: self.in_flight() + self.count(&[Status::Downloading]),
-            done: self.count(&[Status::Succeeded]),
-            failed: self.count(&[
-                Status::Failed,
-                Status::Skipped,
-                Status::Unknown,
-                Status::Expired,
+            pending: self.count(&[
+                Status::Pending,
+                Status::Waiting,
+                Status::Ready,
+                Status::Delayed,
             ]),
+            failed: self.count(&[Status::Failed]),
+            skipped: self.count(&[Status::Skipped]),
+            unknown: self.count(&[Status::Unknown]),
+            expired: self.count(&[Status::Expired]),
         }
     }
 
@@ -208,8 +250,13 @@ impl<'a> Dispatcher<'a> {
                 Start::Poll { task_id } => {
                     self.set(i, Status::InFlight);
                     let file = self.plan.shots[i].file.clone();
+                    let submitted = self.rec[i]
+                        .submitted_at
+                        .as_deref()
+                        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                        .unwrap_or_else(SystemTime::now);
                     self.jobs
-                        .spawn(job::poll(self.ctx.clone(), i, task_id, file));
+                        .spawn(job::poll(self.ctx.clone(), i, task_id, submitted, file));
                 }
                 Start::Submit => self.set(i, Status::Waiting),
                 Start::Hold { status, reason } => {
@@ -227,6 +274,54 @@ impl<'a> Dispatcher<'a> {
                 self.check_ready(i);
             }
         }
+        if let Some(line) = progress::resume_line(&self.progress_counts()) {
+            self.progress.log(&line);
+        }
+        let sending: Vec<usize> = (0..self.rec.len())
+            .filter(|&i| matches!(self.rec[i].status, Status::Waiting | Status::Ready))
+            .collect();
+        if !sending.is_empty() {
+            let seconds: u64 = (sending.iter())
+                .map(|&i| u64::from(self.plan.shots[i].duration))
+                .sum();
+            let cost: Money = sending.iter().filter_map(|&i| self.costs[i]).sum();
+            let cap = self
+                .max_cost
+                .map(|m| format!(" (--max-cost {})", self.prices.show(m)))
+                .unwrap_or_default();
+            self.progress.log(&format!(
+                "sending {} shot(s), {seconds} s of video, est. {}{cap}",
+                sending.len(),
+                self.prices.show(cost)
+            ));
+        }
+    }
+
+    /// Leaves `i` unsent (and what waits for it): its submit would take this run past
+    /// `--max-cost`.
+    fn hold_for_budget(&mut self, i: usize, cap: Money) {
+        let shot = &self.plan.shots[i].id;
+        let reason = format!(
+            "budget: its est. {} on top of the {} this run has sent would pass --max-cost {}; \
+             run again with a higher cap to send it (nothing is sent twice)",
+            self.prices.show(self.costs[i].unwrap_or_default()),
+            self.prices.show(self.spent),
+            self.prices.show(cap),
+        );
+        let below = format!("budget: waits for `{shot}`, which --max-cost left unsent");
+        self.rec[i].error = Some(reason);
+        self.set(i, Status::Pending);
+        self.over_budget.push(i);
+        let mut stack: Vec<usize> = self.downs[i].clone();
+        while let Some(d) = stack.pop() {
+            if self.selected[d] && self.rec[d].status == Status::Waiting {
+                self.rec[d].error = Some(below.clone());
+                self.set(d, Status::Pending);
+                self.over_budget.push(d);
+                stack.extend_from_slice(&self.downs[d]);
+            }
+        }
+        self.results_dirty = true;
     }
 
     /// Queues `i` when every upstream has a URL; skips it when one never will.
@@ -335,6 +430,14 @@ impl<'a> Dispatcher<'a> {
                 self.skip(i, "an upstream has no result URL".into());
                 continue;
             };
+            let cost = self.costs[i].unwrap_or_default();
+            if let Some(cap) = self.max_cost
+                && self.spent + cost > cap
+            {
+                self.hold_for_budget(i, cap);
+                continue;
+            }
+            self.spent += cost;
             self.rec[i].attempts += 1;
             self.rec[i].error = None;
             let e = self
@@ -350,6 +453,8 @@ impl<'a> Dispatcher<'a> {
 
     fn handle(&mut self, event: Event) {
         let now = Instant::now();
+        self.progress
+            .on_event(&self.plan.shots[event.idx()].id, &event);
         match event {
             Event::Submitted { idx, task_id } => {
                 let e = self.entry(idx, EventKind::Submitted).task_id(&task_id);
@@ -418,7 +523,8 @@ impl<'a> Dispatcher<'a> {
                 }
                 ApiError::Io { .. } => {
                     let msg = format!("download failed: {error}");
-                    self.fail(idx, Status::Failed, msg.clone());
+                    let advice = "running again downloads it again (nothing is resubmitted)";
+                    self.fail(idx, Status::Failed, format!("{msg}; {advice}"));
                     self.stop_fatal(msg);
                 }
                 other => {
@@ -433,6 +539,16 @@ impl<'a> Dispatcher<'a> {
 
     fn submit_error(&mut self, i: usize, error: ApiError, now: Instant) {
         let msg = error.to_string();
+        match error {
+            ApiError::RateLimited { .. }
+            | ApiError::Transient { .. }
+            | ApiError::Permanent { .. }
+            | ApiError::Auth { .. } => self.spent -= self.costs[i].unwrap_or_default(),
+            ApiError::Ambiguous { .. }
+            | ApiError::Gone { .. }
+            | ApiError::Io { .. }
+            | ApiError::Unusable { .. } => {}
+        }
         match error {
             ApiError::RateLimited { retry_after } => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
@@ -493,7 +609,10 @@ impl<'a> Dispatcher<'a> {
                 self.set(i, Status::Pending);
                 self.stop_fatal(format!("the provider refused the API key: {msg}"));
             }
-            ApiError::Ambiguous { .. } | ApiError::Gone { .. } | ApiError::Io { .. } => {
+            ApiError::Ambiguous { .. }
+            | ApiError::Gone { .. }
+            | ApiError::Io { .. }
+            | ApiError::Unusable { .. } => {
                 let error = format!(
                     "submit sent but its outcome is unknown ({msg}); a task may exist and be \
                      billed, so it is not resent: --resubmit-unknown sends it again"
@@ -524,7 +643,7 @@ impl<'a> Dispatcher<'a> {
             status.result().as_str(),
             self.plan.shots[i].id
         ));
-        self.rec[i].error = Some(error);
+        self.rec[i].error = Some(with_advice(status, error));
         self.set(i, status);
         self.skip_below(i);
     }
@@ -546,31 +665,34 @@ impl<'a> Dispatcher<'a> {
             return Ok(());
         }
         let started = Instant::now();
-        let (shots, rec) = (&self.plan.shots, &self.rec);
+        let (shots, rec, costs) = (&self.plan.shots, &self.rec, &self.costs);
         let keys = report::matrix_keys(shots);
-        report::write_with(&self.out_dir, &keys, shots.len(), |i| rec[i].row(&shots[i]))?;
+        report::write_with(&self.out_dir, &keys, shots.len(), |i| {
+            rec[i].row(&shots[i], costs[i])
+        })?;
         self.results_dirty = false;
         self.results_at = Instant::now();
         self.results_every = Duration::from_secs(1).max(started.elapsed() * 10);
         Ok(())
     }
 
-    /// Runs until every selected shot is settled, the user interrupts or a fatal error stops it.
-    pub(super) async fn run(mut self, handle_ctrl_c: bool) -> Result<Outcome, ExecError> {
+    /// Runs until every selected shot is settled, `stop` turns true (a signal, in the CLI) or a
+    /// fatal error stops it.
+    pub(super) async fn run(
+        mut self,
+        mut stop: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<Outcome, ExecError> {
         self.flush()?;
         self.write_results(true)?;
-        let ctrl_c = async {
-            if handle_ctrl_c {
-                let _ = tokio::signal::ctrl_c().await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::pin!(ctrl_c);
         let mut interrupted = false;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Checked before choosing, so a stop asked for at any moment sends nothing more.
+            if !interrupted && stop.as_ref().is_some_and(|rx| *rx.borrow()) {
+                interrupted = true;
+                self.interrupt();
+            }
             let now = Instant::now();
             let chosen = self.choose(now);
             self.flush()?;
@@ -580,7 +702,8 @@ impl<'a> Dispatcher<'a> {
                     .spawn(job::submit(self.ctx.clone(), i, body, file));
             }
             self.write_results(false)?;
-            self.progress.update(self.progress_counts(), false);
+            self.progress
+                .update(self.progress_counts(), self.limiter.limit(), false);
             self.show_poll_interval();
 
             // Once stopped, submits already on the wire are waited for, so they are journalled
@@ -622,21 +745,7 @@ impl<'a> Dispatcher<'a> {
                         self.progress.error(&format!("error: a task panicked: {e}"));
                     }
                 }
-                () = &mut ctrl_c, if !interrupted => {
-                    interrupted = true;
-                    if self.stop.is_none() {
-                        self.stop = Some(Stop::Interrupted);
-                    }
-                    self.progress.error(
-                        "interrupted: no new submits; waiting for submits already sent to answer \
-                         (Ctrl-C again to quit at once)",
-                    );
-                    tokio::spawn(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                        eprintln!("interrupted again: quitting now");
-                        std::process::exit(i32::from(crate::error::exit::INTERRUPTED));
-                    });
-                }
+                () = stop_requested(&mut stop), if !interrupted => {}
                 () = sleep_until_opt(wake) => {}
                 _ = tick.tick() => {}
             }
@@ -644,7 +753,8 @@ impl<'a> Dispatcher<'a> {
         self.flush()?;
         self.jobs.abort_all();
         self.write_results(true)?;
-        self.progress.update(self.progress_counts(), true);
+        self.progress
+            .update(self.progress_counts(), self.limiter.limit(), true);
         self.progress.finish();
         let stop = self.stop.take().unwrap_or(Stop::Finished);
         let mut counts = std::collections::BTreeMap::new();
@@ -656,11 +766,23 @@ impl<'a> Dispatcher<'a> {
             .iter()
             .zip(&self.rec)
             .all(|(&s, r)| !s || r.status == Status::Succeeded);
+        let cost = RunCost {
+            currency: self.prices.currency.clone(),
+            spent: self.spent,
+            billed: (self.rec.iter().zip(&self.costs))
+                .filter(|(r, _)| r.task_created())
+                .filter_map(|(_, c)| *c)
+                .sum(),
+            unsent: self.over_budget.len(),
+            unsent_cost: self.over_budget.iter().filter_map(|&i| self.costs[i]).sum(),
+        };
         Ok(Outcome {
             counts,
+            tally: self.progress_counts(),
             stop,
             all_succeeded,
             came_along: Vec::new(),
+            cost,
         })
     }
 
@@ -687,6 +809,16 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
+    fn interrupt(&mut self) {
+        if self.stop.is_none() {
+            self.stop = Some(Stop::Interrupted);
+        }
+        self.progress.error(
+            "interrupted: no new submits; waiting for submits already sent to answer \
+             (interrupt again to quit at once)",
+        );
+    }
+
     fn next_wake(&self) -> Option<Instant> {
         let delayed = self.delayed.iter().map(|d| d.at).min();
         let submit = if !self.ready.is_empty() && self.in_flight() < self.limiter.limit() {
@@ -709,6 +841,58 @@ struct Delayed {
     idx: usize,
 }
 
+/// Resolves once `stop` holds true; never without a receiver or once its sender is gone.
+async fn stop_requested(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(rx) = stop
+        && rx.wait_for(|&v| v).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
+}
+
+/// Moves whatever sits at `shot`'s download name out of its way (a shot about to download
+/// there must not overwrite a paid video) and returns the journal line that records where it
+/// went: under the (id, key) whose video it is (among `owners`, the histories that recorded
+/// this file name), else under `shot`'s own.
+fn supersede(
+    videos: &std::path::Path,
+    shot: &crate::plan::PlannedShot,
+    owners: &[(&ShotId, &History)],
+) -> Result<Option<Entry>, ExecError> {
+    let path = videos.join(&shot.file);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Ok(None);
+    };
+    let sha = meta.is_file().then(|| sha256_file(&path)).flatten();
+    let owner = owners
+        .iter()
+        .filter(|(_, h)| sha.is_some() && h.sha256 == sha)
+        .max_by_key(|(_, h)| h.line)
+        .copied();
+    let tag = match (owner, &sha) {
+        (Some(((_, key), _)), _) => key.chars().take(12).collect(),
+        (None, Some(sha)) => sha.chars().take(12).collect(),
+        (None, None) => "link".to_owned(),
+    };
+    let moved = super::outdir::supersede(videos, &shot.file, &tag)?;
+    let (id, key) = owner.map_or((shot.id.as_str(), shot.key.as_str()), |((id, key), _)| {
+        (id.as_str(), key.as_str())
+    });
+    let mut e = Entry::new(EventKind::Superseded, id, key);
+    e.file = Some(moved);
+    e.sha256 = sha;
+    e.bytes = meta.is_file().then_some(meta.len());
+    if owner.is_none() {
+        e.error = Some(format!(
+            "videos/{} was not the video the journal recorded under that name (changed or \
+             placed by hand); kept, not overwritten",
+            shot.file
+        ));
+    }
+    Ok(Some(e))
+}
+
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -716,7 +900,23 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-fn hold_status(status: report::ResultStatus) -> Status {
+/// `error` with what to do about it, unless it says so already.
+fn with_advice(status: Status, error: String) -> String {
+    let advice = match status {
+        Status::Failed | Status::Expired => "--retry-failed sends it again",
+        Status::Unknown => "--resubmit-unknown sends it again",
+        _ => return error,
+    };
+    let says = ["--retry-failed", "--resubmit-unknown", "running again"];
+    if says.iter().any(|s| error.contains(s)) {
+        error
+    } else {
+        format!("{error}; {advice}")
+    }
+}
+
+/// The run state a results status stands for.
+pub(crate) fn hold_status(status: report::ResultStatus) -> Status {
     match status {
         report::ResultStatus::Succeeded => Status::Succeeded,
         report::ResultStatus::Failed => Status::Failed,

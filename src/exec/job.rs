@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Semaphore, mpsc};
 
@@ -14,6 +14,9 @@ use crate::api::{ApiError, Client, Downloaded, TaskStatus};
 
 /// Consecutive query errors or `unknown` answers before a task is given up for this run.
 pub const MAX_QUERY_TROUBLES: u32 = 20;
+/// Queries answered 4xx (`task_not_exist`: a young task may not be indexed yet) retried with
+/// backoff (2 s doubling to 60 s: about 2 minutes) before the task is left `unknown`.
+pub const MAX_QUERY_REFUSALS: u32 = 6;
 /// Retries of a download that failed for a transient reason.
 pub const MAX_DOWNLOAD_RETRIES: u32 = 3;
 
@@ -56,6 +59,22 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The shot it is about.
+    pub fn idx(&self) -> usize {
+        match self {
+            Event::Submitted { idx, .. }
+            | Event::SubmitError { idx, .. }
+            | Event::Succeeded { idx, .. }
+            | Event::Failed { idx, .. }
+            | Event::GaveUp { idx, .. }
+            | Event::AuthLost { idx, .. }
+            | Event::Downloaded { idx, .. }
+            | Event::DownloadError { idx, .. } => *idx,
+        }
+    }
+}
+
 /// What every job shares.
 pub struct JobContext {
     pub client: Client,
@@ -83,16 +102,23 @@ pub async fn submit(ctx: Arc<JobContext>, idx: usize, body: serde_json::Value, f
                 idx,
                 task_id: s.task_id.clone(),
             });
-            poll(ctx, idx, s.task_id, file).await;
+            poll(ctx, idx, s.task_id, SystemTime::now(), file).await;
         }
         Err(error) => ctx.send(Event::SubmitError { idx, error }),
     }
 }
 
-/// Polls `task_id` until it ends; on success downloads the video.
-pub async fn poll(ctx: Arc<JobContext>, idx: usize, task_id: String, file: String) {
+/// Polls `task_id` (submitted at `submitted`) until it ends; on success downloads the video.
+pub async fn poll(
+    ctx: Arc<JobContext>,
+    idx: usize,
+    task_id: String,
+    submitted: SystemTime,
+    file: String,
+) {
     let mut schedule = PollSchedule::new(ctx.poll);
     let mut troubles = 0u32;
+    let mut refusals = 0u32;
     let mut last_trouble = String::new();
     loop {
         tokio::time::sleep(schedule.next_wait()).await;
@@ -120,7 +146,10 @@ pub async fn poll(ctx: Arc<JobContext>, idx: usize, task_id: String, file: Strin
                     ctx.send(Event::Failed { idx, error });
                     return;
                 }
-                TaskStatus::Waiting | TaskStatus::Running => troubles = 0,
+                TaskStatus::Waiting | TaskStatus::Running => {
+                    troubles = 0;
+                    refusals = 0;
+                }
                 TaskStatus::Unknown => {
                     troubles += 1;
                     last_trouble = "the provider reports the task status as unknown".into();
@@ -132,9 +161,27 @@ pub async fn poll(ctx: Arc<JobContext>, idx: usize, task_id: String, file: Strin
                 return;
             }
             Err(ApiError::Permanent { status, message }) => {
-                let error = format!("query refused (HTTP {status}): {message}");
-                ctx.send(Event::Failed { idx, error });
-                return;
+                let young = submitted
+                    .elapsed()
+                    .map_or(true, |age| age < super::resume::TASK_TTL);
+                if !young {
+                    let error = format!("query refused (HTTP {status}): {message}");
+                    ctx.send(Event::Failed { idx, error });
+                    return;
+                }
+                // A task younger than a day exists: the gateway may not have indexed it yet.
+                if refusals >= MAX_QUERY_REFUSALS {
+                    let error = format!(
+                        "the provider answered {} queries for task {task_id} with HTTP {status} \
+                         ({message}) although it is younger than 24 h; it may still be running",
+                        refusals + 1
+                    );
+                    ctx.send(Event::GaveUp { idx, error });
+                    return;
+                }
+                tokio::time::sleep(ctx.backoff.wait(refusals)).await;
+                refusals += 1;
+                continue;
             }
             Err(ApiError::RateLimited { retry_after }) => {
                 let wait = retry_after.unwrap_or_else(|| ctx.backoff.wait(troubles.min(5)));
@@ -173,9 +220,11 @@ pub async fn download(ctx: Arc<JobContext>, idx: usize, url: String, file: Strin
                 ctx.send(Event::Downloaded { idx, done });
                 return;
             }
-            Err(error @ (ApiError::Transient { .. } | ApiError::Ambiguous { .. }))
-                if attempt < MAX_DOWNLOAD_RETRIES =>
-            {
+            Err(
+                error @ (ApiError::Transient { .. }
+                | ApiError::Ambiguous { .. }
+                | ApiError::Unusable { retry: true, .. }),
+            ) if attempt < MAX_DOWNLOAD_RETRIES => {
                 tracing::debug!("download of {file} failed, retrying: {error}");
                 tokio::time::sleep(ctx.backoff.wait(attempt)).await;
                 attempt += 1;
@@ -185,6 +234,15 @@ pub async fn download(ctx: Arc<JobContext>, idx: usize, url: String, file: Strin
                 return;
             }
         }
+    }
+}
+
+/// Where the video `file` (as the journal names it) lives under `videos`: one plain file name,
+/// or one under `superseded/`.
+pub fn video_path(videos: &Path, file: &str) -> Option<PathBuf> {
+    match file.strip_prefix("superseded/") {
+        Some(name) => safe_dest(&videos.join(super::outdir::SUPERSEDED_DIR), name),
+        None => safe_dest(videos, file),
     }
 }
 

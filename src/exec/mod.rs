@@ -10,7 +10,9 @@ pub mod budget;
 mod dispatcher;
 pub mod job;
 pub mod limiter;
+pub mod outdir;
 pub mod poll;
+pub mod preview;
 pub mod progress;
 pub mod resume;
 pub mod select;
@@ -20,7 +22,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use backoff::Backoff;
+pub(crate) use dispatcher::hold_status;
 pub use dispatcher::sha256_file;
+pub use outdir::{OutDirError, OutputLock};
 pub use progress::ProgressMode;
 pub use resume::ResumeFlags;
 
@@ -46,13 +50,20 @@ pub struct RunOptions {
     pub retry_backoff: Backoff,
     /// `--only` globs.
     pub only: Vec<String>,
+    /// `--shard K/N`: act on this shard's shots only.
+    pub shard: Option<crate::plan::shard::ShardSpec>,
     pub flags: ResumeFlags,
     pub submits_per_minute: Option<u32>,
     pub progress: ProgressMode,
-    /// Stop on Ctrl-C (the CLI); embedders may handle signals themselves.
-    pub handle_ctrl_c: bool,
-    /// Prices the totals in `plan.json`.
-    pub config: crate::config::Config,
+    /// Turning true stops the run gracefully, as the first Ctrl-C does: no new submits, wait
+    /// for submits on the wire, save the results. The CLI drives it from signals.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Go on past unreadable journal lines (`--skip-bad-journal-lines`).
+    pub skip_bad_journal_lines: bool,
+    /// Prices the totals in `plan.json`, the results' `cost` column and `max_cost`.
+    pub prices: crate::cost::PriceBook,
+    /// `--max-cost`: this run's submits may not be estimated at more than this.
+    pub max_cost: Option<crate::cost::Money>,
 }
 
 impl Default for RunOptions {
@@ -63,11 +74,14 @@ impl Default for RunOptions {
             queries_per_second: DEFAULT_QUERIES_PER_SECOND,
             retry_backoff: Backoff::PROVIDER,
             only: Vec::new(),
+            shard: None,
             flags: ResumeFlags::default(),
             submits_per_minute: None,
             progress: ProgressMode::Auto,
-            handle_ctrl_c: false,
-            config: Default::default(),
+            stop: None,
+            skip_bad_journal_lines: false,
+            prices: Default::default(),
+            max_cost: None,
         }
     }
 }
@@ -77,7 +91,7 @@ impl Default for RunOptions {
 pub enum Stop {
     /// Every selected shot reached a final state.
     Finished,
-    /// Ctrl-C.
+    /// Stopped on request (Ctrl-C, SIGTERM, SIGHUP in the CLI).
     Interrupted,
     /// Bad key, disk: the message says which.
     Fatal(String),
@@ -88,11 +102,27 @@ pub enum Stop {
 pub struct Outcome {
     /// How many shots ended in each results status (the table itself is in the files).
     pub counts: std::collections::BTreeMap<ResultStatus, usize>,
+    /// The selected shots at the end, with those submitted and not finished apart.
+    pub tally: progress::Counts,
     pub stop: Stop,
     /// Every selected shot succeeded.
     pub all_succeeded: bool,
     /// Upstreams run only because an `--only` shot needed them.
     pub came_along: Vec<String>,
+    pub cost: RunCost,
+}
+
+/// Estimated money of a run, in `currency`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCost {
+    pub currency: String,
+    /// This run's submits that created (or may have created) a task.
+    pub spent: crate::cost::Money,
+    /// Every task the batch has created, in this run or earlier ones.
+    pub billed: crate::cost::Money,
+    /// Shots `--max-cost` left unsent, and their estimate.
+    pub unsent: usize,
+    pub unsent_cost: crate::cost::Money,
 }
 
 impl Outcome {
@@ -116,6 +146,10 @@ pub enum ExecError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    OutDir(#[from] OutDirError),
+    #[error(transparent)]
+    JournalRead(#[from] journal::ReadError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -124,25 +158,43 @@ pub enum ExecError {
     },
 }
 
-/// Runs `plan` (into `plan.out_dir`) with `client`: writes `plan.json`, appends to the
-/// journal, downloads into `videos/`, keeps the results current.
+/// Runs `plan` (into `plan.out_dir`) with `client`: locks the folder, writes `plan.json`,
+/// appends to the journal, downloads into `videos/`, keeps the results current.
 pub async fn execute(plan: &Plan, client: Client, opts: RunOptions) -> Result<Outcome, ExecError> {
-    let out = &plan.out_dir;
+    let lock = OutputLock::acquire(&plan.out_dir)?;
+    execute_locked(plan, client, opts, &lock).await
+}
+
+/// [`execute`] with the folder's lock already held (taken before anything else touches it).
+pub async fn execute_locked(
+    plan: &Plan,
+    client: Client,
+    opts: RunOptions,
+    lock: &OutputLock,
+) -> Result<Outcome, ExecError> {
+    let out = lock.dir();
+    outdir::check_paths(out, &[])?;
+    let journal_path: PathBuf = out.join(journal::FILE_NAME);
+    let replayed = journal::replay_file(&journal_path, opts.skip_bad_journal_lines)?;
+    if !replayed.skipped.is_empty() {
+        tracing::warn!(
+            "skipped unreadable journal lines {:?} of {}",
+            replayed.skipped,
+            journal_path.display()
+        );
+    }
     let io = |context: String| move |source| ExecError::Io { context, source };
     std::fs::create_dir_all(out.join("videos")).map_err(io(format!(
         "cannot create {}",
         out.join("videos").display()
     )))?;
-    crate::report::write_plan(out, plan, &crate::plan::Totals::of(plan, &opts.config))?;
-    let journal_path: PathBuf = out.join(journal::FILE_NAME);
-    let (history, _torn) = journal::replay_file(&journal_path)
-        .map_err(io(format!("cannot read {}", journal_path.display())))?;
+    crate::report::write_plan(out, plan, &opts.prices)?;
     let journal = Journal::open(&journal_path)?;
     let (mut dispatcher, starts, came_along) =
-        dispatcher::Dispatcher::new(plan, client, &opts, &history, journal)?;
-    drop(history);
+        dispatcher::Dispatcher::new(plan, client, &opts, &replayed, journal)?;
+    drop(replayed);
     dispatcher.start(starts);
-    let mut outcome = dispatcher.run(opts.handle_ctrl_c).await?;
+    let mut outcome = dispatcher.run(opts.stop.clone()).await?;
     outcome.came_along = came_along;
     Ok(outcome)
 }

@@ -6,7 +6,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::journal::{History, Phase};
+use crate::journal::{History, Phase, Replayed};
+use crate::plan::Plan;
 use crate::report::ResultStatus;
 
 /// The gateway fails unfinished tasks after this long.
@@ -138,18 +139,46 @@ pub fn decide(
     }
 }
 
+/// Each shot's history: the lines of its own (id, key); else, so that renaming a shot does not
+/// resend it, the most recent history with its key under an id the plan no longer has (each
+/// such history serves one shot at most).
+pub fn histories<'r>(plan: &Plan, journal: &'r Replayed) -> Vec<Option<&'r History>> {
+    let ids: std::collections::HashSet<&str> = plan.shots.iter().map(|s| s.id.as_str()).collect();
+    let mut orphans: std::collections::HashMap<&str, Vec<&'r History>> = Default::default();
+    for ((id, key), h) in &journal.shots {
+        if !ids.contains(id.as_str()) {
+            orphans.entry(key.as_str()).or_default().push(h);
+        }
+    }
+    for list in orphans.values_mut() {
+        list.sort_by_key(|h| h.line);
+    }
+    plan.shots
+        .iter()
+        .map(|shot| {
+            journal
+                .get(&shot.id, &shot.key)
+                .or_else(|| orphans.get_mut(shot.key.as_str())?.pop())
+        })
+        .collect()
+}
+
 /// Whether the video `h` records is in `videos_dir` with its size and SHA-256 (the size is
-/// checked first, so a changed file is usually caught without reading it).
+/// checked first, so a changed file is usually caught without reading it). A symbolic link is
+/// never taken for a video: it is not followed.
 pub fn video_intact(videos_dir: &std::path::Path, h: &History) -> bool {
     let (Some(file), Some(sha)) = (h.file.as_deref(), h.sha256.as_deref()) else {
         return false;
     };
-    let Some(path) = super::job::safe_dest(videos_dir, file) else {
+    let Some(path) = super::job::video_path(videos_dir, file) else {
         return false;
     };
-    let Ok(meta) = std::fs::metadata(&path) else {
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
         return false;
     };
+    if !meta.is_file() {
+        return false;
+    }
     if h.bytes.is_some_and(|b| b != meta.len()) {
         return false;
     }
@@ -177,7 +206,7 @@ mod tests {
 
     fn start(events: &[Entry], flags: ResumeFlags, file_ok: bool) -> Start {
         let map = replay(events);
-        decide(map.get(KEY), SystemTime::now(), flags, |_| file_ok)
+        decide(map.get("a", KEY), SystemTime::now(), flags, |_| file_ok)
     }
 
     const NONE: ResumeFlags = ResumeFlags {
@@ -347,5 +376,23 @@ mod tests {
         assert!(can_feed(Some(&stamp(22 * 3600)), now));
         assert!(!can_feed(Some(&stamp(23 * 3600 + 1)), now));
         assert!(!can_feed(None, now));
+    }
+
+    #[test]
+    fn histories_go_by_id_and_key_and_follow_a_renamed_shot_once() {
+        let mut plan = crate::exec::testing::plan_of(&[("t1", &[]), ("t2", &[]), ("t3", &[])]);
+        for s in &mut plan.shots {
+            s.key = "same".into();
+        }
+        let line = |id: &str| Entry::new(EventKind::Submitting, id, "same");
+        let journal = replay(&[line("t1"), line("old-a"), line("old-b"), line("old-b")]);
+        let got: Vec<Option<(&str, u32)>> = histories(&plan, &journal)
+            .into_iter()
+            .map(|h| h.map(|h| (h.id.as_str(), h.attempts)))
+            .collect();
+        assert_eq!(
+            got,
+            [Some(("t1", 1)), Some(("old-b", 2)), Some(("old-a", 1))]
+        );
     }
 }

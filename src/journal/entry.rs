@@ -24,6 +24,9 @@ pub enum EventKind {
     Skipped,
     /// The result URL expired before the video was downloaded.
     Expired,
+    /// A video was moved out of the way of a newer request for its file name; `file` is its
+    /// new place (under `superseded/`), `sha256` and `bytes` what it holds.
+    Superseded,
 }
 
 /// One line of `journal.jsonl`.
@@ -32,7 +35,7 @@ pub struct Entry {
     /// RFC 3339 time of writing.
     pub ts: String,
     pub event: EventKind,
-    /// The shot id (for people reading the journal; resume goes by `key`).
+    /// The shot id: with `key`, the shot's identity.
     pub id: String,
     /// The shot's request key.
     pub key: String,

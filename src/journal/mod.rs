@@ -2,14 +2,14 @@
 //!
 //! Every generation is paid work, so the journal is the source of truth for what was sent:
 //! `submitting` is on disk before the POST leaves, `submitted` as soon as the task id is known.
-//! A rerun replays it ([`replay`]) to decide, per request key, what must not be sent again.
+//! A rerun replays it ([`replay`]) to decide, per shot (id and key), what must not be sent again.
 
 mod entry;
 mod replay;
 mod writer;
 
 pub use entry::{Entry, EventKind};
-pub use replay::{History, Phase, replay, replay_file};
+pub use replay::{History, Phase, ReadError, Replayed, ShotId, replay, replay_file};
 pub use writer::{Journal, JournalError};
 
 /// The journal's file name inside the output folder.

@@ -1,18 +1,23 @@
-//! Replaying the journal into the latest known state of each request key.
+//! Replaying the journal into the latest known state of each shot.
 //!
-//! Keys, not ids, carry identity: a shot whose request changed has a new key and so no history.
+//! A shot is the pair (id, key): two shots with identical request bodies (takes without a seed)
+//! are still two shots with two histories, and a shot whose request changed has a new key and
+//! so no history. Reading is strict: a line torn by a crash at the very end is expected, but any
+//! other unreadable line stops the run before anything is sent, since guessing past it could
+//! resend paid work.
 
 use std::collections::HashMap;
-use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Entry, EventKind};
 
-/// What the journal says about one request key.
+/// What the journal says about one shot (id and key).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
-    /// The last shot id seen with this key.
+    /// The shot id these lines carry.
     pub id: String,
+    /// The 1-based journal line applied last (the most recent history wins a tie).
+    pub line: usize,
     /// How many times a submit was started.
     pub attempts: u32,
     /// A `submitting` with no answer recorded after it.
@@ -52,6 +57,7 @@ impl History {
             EventKind::Submitting => {
                 *self = History {
                     id: e.id.clone(),
+                    line: self.line,
                     attempts: self.attempts + 1,
                     submit_open: true,
                     ..History::default()
@@ -93,6 +99,11 @@ impl History {
                 self.expired = true;
                 self.error.clone_from(&e.error);
             }
+            EventKind::Superseded => {
+                if e.sha256.is_some() && e.sha256 == self.sha256 {
+                    self.file.clone_from(&e.file);
+                }
+            }
             EventKind::Skipped => {}
         }
     }
@@ -116,36 +127,110 @@ impl History {
     }
 }
 
-/// Folds entries into a map from key to history.
-pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> HashMap<String, History> {
-    let mut map: HashMap<String, History> = HashMap::new();
-    for e in entries {
-        map.entry(e.key.clone()).or_default().apply(e);
-    }
-    map
+/// A shot's identity in the journal: (id, key).
+pub type ShotId = (String, String);
+
+/// Everything a journal says.
+#[derive(Debug, Clone, Default)]
+pub struct Replayed {
+    pub shots: HashMap<ShotId, History>,
+    /// Every `superseded` line: where earlier videos went.
+    pub superseded: Vec<Entry>,
+    /// Unreadable lines that were skipped because the caller asked (1-based).
+    pub skipped: Vec<usize>,
+    /// The last line was torn by a crash mid-write (expected; ignored).
+    pub torn_tail: bool,
 }
 
-/// Replays `path`; a missing file is an empty journal. Lines that do not parse (a line torn by
-/// a crash) are skipped and counted in the second value.
-pub fn replay_file(path: &Path) -> std::io::Result<(HashMap<String, History>, usize)> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((HashMap::new(), 0)),
-        Err(e) => return Err(e),
+impl Replayed {
+    pub fn apply(&mut self, line: usize, e: &Entry) {
+        if e.event == EventKind::Superseded {
+            self.superseded.push(e.clone());
+        }
+        let h = self.shots.entry((e.id.clone(), e.key.clone())).or_default();
+        h.apply(e);
+        h.line = line;
+    }
+
+    pub fn get(&self, id: &str, key: &str) -> Option<&History> {
+        self.shots.get(&(id.to_owned(), key.to_owned()))
+    }
+}
+
+/// Folds entries into their shots' histories.
+pub fn replay<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Replayed {
+    let mut r = Replayed::default();
+    for (i, e) in entries.into_iter().enumerate() {
+        r.apply(i + 1, e);
+    }
+    r
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read the journal {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} line {line} is not a journal entry ({reason}); nothing was sent. A damaged journal \
+         cannot say what was already paid for: restore that line (or delete it if you know what \
+         it held), or run again with --skip-bad-journal-lines to ignore every unreadable line \
+         (a skipped `submitting` line may lead to a paid resend)"
+    )]
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// Replays `path`; a missing file is an empty journal. A last line without its newline that
+/// does not parse was torn by a crash and is ignored; any other bad line (unparsable, not
+/// UTF-8) is an error naming it, unless `skip_bad`, which skips and lists them.
+pub fn replay_file(path: &Path, skip_bad: bool) -> Result<Replayed, ReadError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replayed::default()),
+        Err(source) => {
+            return Err(ReadError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
     };
-    let mut map: HashMap<String, History> = HashMap::new();
-    let mut bad = 0;
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
+    let mut r = Replayed::default();
+    let ends_with_newline = bytes.last().is_none_or(|&b| b == b'\n');
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let count = if ends_with_newline {
+        lines.len() - 1
+    } else {
+        lines.len()
+    };
+    for (i, raw) in lines[..count].iter().enumerate() {
+        let number = i + 1;
+        if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<Entry>(&line) {
-            Ok(e) => map.entry(e.key.clone()).or_default().apply(&e),
-            Err(_) => bad += 1,
+        let parsed = std::str::from_utf8(raw)
+            .map_err(|e| format!("not UTF-8: {e}"))
+            .and_then(|text| serde_json::from_str::<Entry>(text).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(e) => r.apply(number, &e),
+            Err(_) if !ends_with_newline && number == count => r.torn_tail = true,
+            Err(_) if skip_bad => r.skipped.push(number),
+            Err(reason) => {
+                return Err(ReadError::BadLine {
+                    path: path.to_owned(),
+                    line: number,
+                    reason,
+                });
+            }
         }
     }
-    Ok((map, bad))
+    Ok(r)
 }
 
 #[cfg(test)]
@@ -158,7 +243,7 @@ mod tests {
 
     fn phase(events: &[Entry]) -> Phase {
         replay(events)
-            .get("k1")
+            .get("a", "k1")
             .map_or(Phase::NotStarted, History::phase)
     }
 
@@ -170,8 +255,8 @@ mod tests {
     #[test]
     fn refused_submit_is_not_started_but_counts_an_attempt() {
         let h = replay(&[e(EventKind::Submitting), e(EventKind::Refused)]);
-        assert_eq!(h["k1"].phase(), Phase::NotStarted);
-        assert_eq!(h["k1"].attempts, 1);
+        assert_eq!(h.get("a", "k1").unwrap().phase(), Phase::NotStarted);
+        assert_eq!(h.get("a", "k1").unwrap().attempts, 1);
     }
 
     #[test]
@@ -185,9 +270,9 @@ mod tests {
         assert_eq!(phase(&events), Phase::Succeeded);
         events.push(e(EventKind::Downloaded).file("a.mp4", "abc", 3));
         let h = replay(&events);
-        assert_eq!(h["k1"].phase(), Phase::Downloaded);
-        assert_eq!(h["k1"].task_id.as_deref(), Some("t1"));
-        assert_eq!(h["k1"].bytes, Some(3));
+        assert_eq!(h.get("a", "k1").unwrap().phase(), Phase::Downloaded);
+        assert_eq!(h.get("a", "k1").unwrap().task_id.as_deref(), Some("t1"));
+        assert_eq!(h.get("a", "k1").unwrap().bytes, Some(3));
     }
 
     #[test]
@@ -200,10 +285,10 @@ mod tests {
             e(EventKind::Submitted).task_id("t2"),
         ];
         let h = replay(&events);
-        assert_eq!(h["k1"].phase(), Phase::InFlight);
-        assert_eq!(h["k1"].attempts, 2);
-        assert_eq!(h["k1"].error, None);
-        assert_eq!(h["k1"].task_id.as_deref(), Some("t2"));
+        assert_eq!(h.get("a", "k1").unwrap().phase(), Phase::InFlight);
+        assert_eq!(h.get("a", "k1").unwrap().attempts, 2);
+        assert_eq!(h.get("a", "k1").unwrap().error, None);
+        assert_eq!(h.get("a", "k1").unwrap().task_id.as_deref(), Some("t2"));
     }
 
     #[test]
@@ -211,25 +296,67 @@ mod tests {
         let mut other = Entry::new(EventKind::Submitting, "b", "k2");
         other.attempt = Some(1);
         let h = replay(&[e(EventKind::Unknown), other]);
-        assert_eq!(h["k1"].phase(), Phase::Unknown);
-        assert_eq!(h["k2"].phase(), Phase::Unknown);
-        assert_eq!(h.len(), 2);
+        assert_eq!(h.get("a", "k1").unwrap().phase(), Phase::Unknown);
+        assert_eq!(h.get("b", "k2").unwrap().phase(), Phase::Unknown);
+        assert_eq!(h.shots.len(), 2);
     }
 
     #[test]
-    fn torn_lines_are_skipped_and_counted() {
+    fn same_key_different_ids_are_different_shots() {
+        let take1 = Entry::new(EventKind::Submitting, "hero-take1", "k");
+        let take2 = Entry::new(EventKind::Submitting, "hero-take2", "k");
+        let h = replay(&[take1.clone(), take1, take2]);
+        assert_eq!(h.get("hero-take1", "k").unwrap().attempts, 2);
+        assert_eq!(h.get("hero-take2", "k").unwrap().attempts, 1);
+        assert_eq!(h.get("hero-take3", "k"), None);
+    }
+
+    fn journal_with(text: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
         let mut j = super::super::Journal::open(&path).unwrap();
         j.append(&e(EventKind::Submitting)).unwrap();
-        drop(j);
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str("{\"ts\":\"2026");
-        std::fs::write(&path, text).unwrap();
-        let mut j = super::super::Journal::open(&path).unwrap();
         j.append(&e(EventKind::Submitted).task_id("t9")).unwrap();
-        let (h, bad) = replay_file(&path).unwrap();
-        assert_eq!(bad, 1);
-        assert_eq!(h["k1"].phase(), Phase::InFlight);
+        drop(j);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(text);
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_cut_off_by_the_next_writer() {
+        let (_dir, path) = journal_with(b"{\"ts\":\"2026");
+        let r = replay_file(&path, false).unwrap();
+        assert!(r.torn_tail);
+        assert_eq!(r.get("a", "k1").unwrap().phase(), Phase::InFlight);
+        let mut j = super::super::Journal::open(&path).unwrap();
+        j.append(&e(EventKind::Failed).error("x")).unwrap();
+        let r = replay_file(&path, false).unwrap();
+        assert!(!r.torn_tail);
+        assert_eq!(r.get("a", "k1").unwrap().phase(), Phase::Failed);
+    }
+
+    #[test]
+    fn a_bad_line_inside_is_an_error_naming_it_unless_skipped() {
+        let (_dir, path) = journal_with(b"garbage\n\xff\xfe\n");
+        let err = replay_file(&path, false).unwrap_err();
+        assert!(matches!(err, ReadError::BadLine { line: 3, .. }), "{err}");
+        assert!(err.to_string().contains("--skip-bad-journal-lines"));
+        let r = replay_file(&path, true).unwrap();
+        assert_eq!(r.skipped, [3, 4]);
+        assert_eq!(r.get("a", "k1").unwrap().phase(), Phase::InFlight);
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_with_its_line() {
+        let (_dir, path) = journal_with(b"{\"ts\":\"\xff\"}\n");
+        match replay_file(&path, false) {
+            Err(ReadError::BadLine { line, reason, .. }) => {
+                assert_eq!(line, 3);
+                assert!(reason.contains("UTF-8"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -26,8 +26,9 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating) `path` for appending. A torn last line from a crash is terminated so
-    /// the next entry starts on its own line.
+    /// Opens (creating) `path` for appending. A torn last line from a crash (its fsync never
+    /// returned, so nothing was acted on) is cut off, so a torn line is only ever the last one
+    /// and any bad line before it means damage.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
         let err = |source| JournalError {
             path: path.to_owned(),
@@ -41,12 +42,10 @@ impl Journal {
             .map_err(err)?;
         let len = file.metadata().map_err(err)?.len();
         if len > 0 {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1)).map_err(err)?;
-            file.read_exact(&mut last).map_err(err)?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n").map_err(err)?;
+            let keep = complete_len(&mut file, len).map_err(err)?;
+            if keep < len {
+                file.set_len(keep).map_err(err)?;
+                file.sync_data().map_err(err)?;
             }
         }
         Ok(Journal {
@@ -85,4 +84,22 @@ impl Journal {
         self.file.flush().map_err(err)?;
         self.file.sync_data().map_err(err)
     }
+}
+
+/// The length of `file` up to and including its last newline (scanning back from `len`).
+fn complete_len(file: &mut File, len: u64) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut end = len;
+    let mut buf = vec![0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(pos) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + pos as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }

@@ -2,7 +2,7 @@
 
 use serde_saphyr::Error as YamlError;
 
-use super::RawManifest;
+use super::{RawManifest, Written};
 
 /// The YAML could not become a manifest: where, what, and what to do.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -17,15 +17,35 @@ pub struct LoadError {
 /// Parses manifest text. Anchors, aliases and merge keys (`<<: *base`) are expanded.
 /// Unknown keys are all reported at once; other shape errors one at a time.
 pub fn parse_manifest(text: &str) -> Result<RawManifest, Vec<LoadError>> {
-    serde_saphyr::from_str::<RawManifest>(text).map_err(|e| {
-        if matches!(e.without_snippet(), YamlError::SerdeUnknownField { .. }) {
-            let all = super::keys::unknown_keys(text);
-            if !all.is_empty() {
-                return all;
+    let mut raw =
+        serde_saphyr::from_str_with_options::<RawManifest>(text, options()).map_err(|e| {
+            if matches!(e.without_snippet(), YamlError::SerdeUnknownField { .. }) {
+                let all = super::keys::unknown_keys(text);
+                if !all.is_empty() {
+                    return all;
+                }
+            }
+            vec![describe(&e)]
+        })?;
+    for (_, value) in raw.vars.0.iter_mut() {
+        Written::settle(value, text);
+    }
+    for shot in raw.shots.value.iter_mut() {
+        if let Some(matrix) = shot.value.matrix.as_mut() {
+            for (_, values) in matrix.value.0.iter_mut() {
+                values.iter_mut().for_each(|v| Written::settle(v, text));
             }
         }
-        vec![describe(&e)]
-    })
+    }
+    Ok(raw)
+}
+
+/// YAML 1.2 booleans only (`NO`, `on`, `y` stay text); `.inf` and `.nan` stay text too.
+fn options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::AsString;
+    options
 }
 
 fn describe(err: &YamlError) -> LoadError {
@@ -49,7 +69,22 @@ fn describe(err: &YamlError) -> LoadError {
             format!("missing required key `{field}`"),
             Some(format!("add `{field}:` here")),
         ),
-        other => explain(&clean(&other.to_string())),
+        YamlError::DuplicateMappingKey { key, .. } => (
+            match key {
+                Some(k) => format!("the key `{}` is written twice in this mapping", shorten(k)),
+                None => "a key is written twice in this mapping".to_owned(),
+            },
+            Some("keep one of them: YAML would otherwise have to drop one silently".into()),
+        ),
+        YamlError::Budget { breach, .. } => (budget(breach), Some(TOO_BIG_HELP.into())),
+        YamlError::AliasReplayLimitExceeded { .. }
+        | YamlError::AliasExpansionLimitExceeded { .. }
+        | YamlError::AliasReplayStackDepthExceeded { .. }
+        | YamlError::AliasReplayCounterOverflow { .. } => (
+            "aliases (`*name`) expand to more YAML than a manifest may hold".into(),
+            Some(TOO_BIG_HELP.into()),
+        ),
+        other => explain(&shorten(&clean(&other.to_string()))),
     };
     LoadError {
         message,
@@ -57,6 +92,44 @@ fn describe(err: &YamlError) -> LoadError {
         column,
         help,
     }
+}
+
+const TOO_BIG_HELP: &str =
+    "keep the manifest small and flat; put large tables in a CSV file under `data:`";
+
+/// serde-saphyr's budget, in the manifest's words.
+fn budget(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    match breach {
+        B::Events { .. } | B::Nodes { .. } => {
+            "the manifest has too many values (more than 250,000 YAML entries)".into()
+        }
+        B::Aliases { .. } | B::AliasAnchorRatio { .. } => {
+            "the manifest uses too many aliases (`*name`)".into()
+        }
+        B::Anchors { .. } => "the manifest defines too many anchors (`&name`)".into(),
+        B::Depth { .. } => "the manifest is nested too deeply".into(),
+        B::ScalarBytes { .. } => "the manifest's text values are too large in total".into(),
+        B::MergeKeys { .. } => "the manifest uses too many merge keys (`<<`)".into(),
+        _ => "the manifest is too large to read safely".into(),
+    }
+}
+
+/// At most `max` characters of text that may quote a value from a file, so a huge scalar is
+/// never echoed whole.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!(
+            "{}… ({} characters in all)",
+            &text[..cut],
+            text.chars().count()
+        ),
+        None => text.to_owned(),
+    }
+}
+
+fn shorten(text: &str) -> String {
+    clip(text, 80)
 }
 
 /// The candidate closest to `word`, when it is close enough to be a likely typo.
@@ -71,7 +144,7 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 
 /// Plainer words for the shapes serde reports by type name.
 fn explain(message: &str) -> (String, Option<String>) {
-    let known: [(&str, &str, &str); 6] = [
+    let known: [(&str, &str, &str); 8] = [
         (
             "untagged enum IntOrTemplate",
             "expected a whole number or a template",
@@ -83,14 +156,24 @@ fn explain(message: &str) -> (String, Option<String>) {
             "write e.g. `watermark: false`",
         ),
         (
-            "untagged enum DataSource",
+            super::raw::DATA_SOURCE_SHAPE,
             "a data table is a CSV path or `{ rows: [...] }`",
             "e.g. `products: data/products.csv` or `cities: { rows: [{ name: Paris }] }`",
         ),
         (
-            "untagged enum Scalar",
+            "expected string scalar",
             "expected a plain value (text, number or true/false)",
             "lists and mappings cannot be used here",
+        ),
+        (
+            "recursion limit exceeded",
+            "the manifest is nested too deeply",
+            TOO_BIG_HELP,
+        ),
+        (
+            "invalid u32",
+            "expected a whole number",
+            "write digits only, e.g. `1`",
         ),
         (
             "expected sequence start",

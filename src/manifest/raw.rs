@@ -3,11 +3,15 @@
 //! They hold no logic. Values keep their YAML location (`Spanned`) so every later problem can
 //! point at its line and column; templated scalars stay text until the plan stage renders them.
 
+use std::fmt;
+
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::OrderedMap;
+use super::{OrderedMap, Written};
 
 /// A shotlist manifest, version 1.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -28,7 +32,7 @@ pub struct RawManifest {
     /// Global template values, `vars.<name>` in templates.
     #[serde(default)]
     #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
-    pub vars: OrderedMap<serde_json::Value>,
+    pub vars: OrderedMap<Spanned<Written>>,
     /// Data tables: a CSV path relative to the manifest, or inline `rows:`.
     #[serde(default)]
     #[schemars(with = "std::collections::BTreeMap<String, DataSource>")]
@@ -46,7 +50,7 @@ pub struct RawManifest {
 }
 
 /// A data table.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(untagged)]
 pub enum DataSource {
     /// A CSV file (header row first), relative to the manifest.
@@ -58,30 +62,43 @@ pub enum DataSource {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InlineRows {
-    /// One mapping per row; values become strings, like CSV cells.
-    pub rows: Vec<std::collections::BTreeMap<String, Scalar>>,
+    /// One mapping per row; values are strings exactly as written, like CSV cells.
+    #[schemars(with = "Vec<std::collections::BTreeMap<String, Scalar>>")]
+    pub rows: Vec<OrderedMap<Option<String>>>,
 }
 
-/// A plain YAML scalar.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+/// Read without serde's untagged buffering, which would resolve a row key `n` or `y` and every
+/// cell by YAML's types before the rows ever saw them.
+impl<'de> Deserialize<'de> for DataSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SourceVisitor;
+        impl<'de> Visitor<'de> for SourceVisitor {
+            type Value = DataSource;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(DATA_SOURCE_SHAPE)
+            }
+            fn visit_str<E>(self, v: &str) -> Result<DataSource, E> {
+                Ok(DataSource::Path(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DataSource, A::Error> {
+                InlineRows::deserialize(MapAccessDeserializer::new(map)).map(DataSource::Inline)
+            }
+        }
+        deserializer.deserialize_any(SourceVisitor)
+    }
+}
+
+/// How a wrong data table shape is described (load errors match on it).
+pub const DATA_SOURCE_SHAPE: &str = "a data table: a CSV path or `{ rows: [...] }`";
+
+/// A plain YAML scalar (the schema of matrix values and inline cells).
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum Scalar {
     Bool(bool),
     Int(i64),
     Float(f64),
     Str(String),
-}
-
-impl Scalar {
-    /// The text a CSV cell would hold for this value.
-    pub fn to_text(&self) -> String {
-        match self {
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Float(f) => f.to_string(),
-            Scalar::Str(s) => s.clone(),
-        }
-    }
 }
 
 /// A whole number, or a template that renders to one.
@@ -176,7 +193,7 @@ pub struct RawShot {
     /// Cross product of values, `matrix.<key>` in templates.
     #[serde(default)]
     #[schemars(with = "Option<std::collections::BTreeMap<String, Vec<Scalar>>>")]
-    pub matrix: Option<Spanned<OrderedMap<Vec<Scalar>>>>,
+    pub matrix: Option<Spanned<OrderedMap<Vec<Spanned<Written>>>>>,
     /// Variants with distinct seeds, `take` (1-based) in templates.
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1))]

@@ -4,7 +4,7 @@
 //! values to their field's type. Problems name the 1-based data row (the header is not a row)
 //! and the file line where the row starts, since quoted cells may span lines.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A loaded table.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,20 +46,7 @@ impl TableError {
     }
 }
 
-/// Reads a CSV file (UTF-8, optional BOM, header row first).
-pub fn read_csv(name: &str, path: &Path) -> Result<Table, TableError> {
-    let bytes = std::fs::read(path).map_err(|e| TableError {
-        message: format!("cannot read {}: {e}", path.display()),
-        row: None,
-        line: None,
-        help: Some("data paths are relative to the manifest's folder".into()),
-    })?;
-    let mut table = read_csv_text(name, &bytes)?;
-    table.file = Some(path.to_owned());
-    Ok(table)
-}
-
-/// Parses CSV bytes into a table.
+/// Parses CSV bytes (UTF-8, optional BOM, header row first) into a table.
 pub fn read_csv_text(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
@@ -97,15 +84,22 @@ pub fn read_csv_text(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
             ));
         }
     }
+    // An unterminated quote swallows the rest of the file into the row where it opened: the
+    // last record. That row is reported as such, not as ragged or as one huge cell.
+    let open_quote = unterminated_quote(bytes);
+    let mut last_row = 0;
     let mut rows = Vec::new();
     for (index, record) in records.enumerate() {
         let number = index + 1;
         let record = record.map_err(|e| csv_error(&e, number))?;
+        last_row = number;
         let line = record.position().map(|p| p.line() as usize);
+        let holds_open_quote =
+            open_quote.is_some_and(|at| record.position().is_some_and(|p| p.byte() <= at as u64));
         if record.len() == 1 && record.get(0).is_some_and(<[u8]>::is_empty) {
             continue;
         }
-        if record.len() != headers.len() {
+        if record.len() != headers.len() && !holds_open_quote {
             return Err(TableError::new(
                 format!(
                     "row {number} has {} fields but the header has {}",
@@ -120,12 +114,48 @@ pub fn read_csv_text(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
         let values = utf8_fields(&record, Some(number), line.unwrap_or(0))?;
         rows.push(Row { number, values });
     }
+    if let Some(at) = open_quote {
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let place = match last_row {
+            0 => "the header".to_owned(),
+            n => format!("row {n}"),
+        };
+        return Err(TableError::new(
+            format!("{place}: a quote opened on line {line} is never closed"),
+            (last_row > 0).then_some(last_row),
+            Some(line),
+            "close the quoted cell with `\"`, and write a quote inside a cell as `\"\"`",
+        ));
+    }
     Ok(Table {
         name: name.to_owned(),
         file: None,
         headers,
         rows,
     })
+}
+
+/// Where a quoted cell opens that is never closed, by the rules the `csv` crate reads with: a
+/// quote opens a cell only at its start, and `""` inside it is a quote.
+fn unterminated_quote(bytes: &[u8]) -> Option<usize> {
+    let mut open = None;
+    let mut at_field_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        match (open, bytes[i]) {
+            (Some(_), b'"') if bytes.get(i + 1) == Some(&b'"') => i += 1,
+            (Some(_), b'"') => {
+                open = None;
+                at_field_start = false;
+            }
+            (Some(_), _) => {}
+            (None, b'"') if at_field_start => open = Some(i),
+            (None, b',' | b'\n' | b'\r') => at_field_start = true,
+            (None, _) => at_field_start = false,
+        }
+        i += 1;
+    }
+    open
 }
 
 fn utf8_fields(
@@ -188,6 +218,22 @@ mod tests {
         assert_eq!(e.row, Some(2));
         assert_eq!(e.line, Some(3));
         assert!(e.message.contains("row 2 has 1 fields"), "{}", e.message);
+    }
+
+    #[test]
+    fn unterminated_quote_names_the_row_where_it_opened() {
+        let e = read_csv_text("p", b"a,b\n1,2\n3,\"x\n4,y\n5,z\n").unwrap_err();
+        assert_eq!(e.row, Some(2));
+        assert_eq!(e.line, Some(3));
+        assert!(
+            e.message.contains("row 2: a quote opened on line 3"),
+            "{}",
+            e.message
+        );
+        let e = read_csv_text("p", b"a,\"b\n1,2\n").unwrap_err();
+        assert_eq!((e.row, e.line), (None, Some(1)));
+        let t = read_csv_text("p", b"a,b\n\"x \"\"q\"\"\",y\"z\n").unwrap();
+        assert_eq!(t.rows[0].values, ["x \"q\"", "y\"z"]);
     }
 
     #[test]

@@ -109,7 +109,17 @@ impl Checker<'_, '_> {
                 ),
             );
         }
-        if !super::expand::is_safe_component(&inst.file.value) {
+        let file_bytes = inst.file.value.len();
+        if file_bytes > super::expand::MAX_NAME_BYTES {
+            self.error(
+                inst.file.loc,
+                format!(
+                    "output: the file name is {file_bytes} bytes long, more than the {} a file name may have",
+                    super::expand::MAX_NAME_BYTES
+                ),
+            )
+            .help("shorten the output template, e.g. `{{ id }}.mp4`");
+        } else if !super::expand::is_safe_component(&inst.file.value) {
             self.error(
                 inst.file.loc,
                 format!(

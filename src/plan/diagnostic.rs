@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::Spanned;
 
 use super::{Diagnostic, Severity};
+use crate::manifest::clip;
 
 /// The CSV file (or inline table) and 1-based data row behind a problem.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -42,7 +43,7 @@ impl Diagnostic {
     ) -> Self {
         Diagnostic {
             severity,
-            message: message.into(),
+            message: clip(&message.into(), MAX_TEXT_CHARS),
             file: file.to_owned(),
             line: loc.map(|l| l.line),
             column: loc.map(|l| l.column),
@@ -57,10 +58,15 @@ impl Diagnostic {
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(clip(&help.into(), MAX_TEXT_CHARS));
         self
     }
 }
+
+/// Longest message or help shown: values from the manifest or data are quoted in them.
+const MAX_TEXT_CHARS: usize = 240;
+/// Longest shot id shown (a valid id has at most 128 characters).
+const MAX_ID_CHARS: usize = 130;
 
 /// Most diagnostics kept; a broken template over a huge table would otherwise repeat per row.
 const MAX_DIAGNOSTICS: usize = 200;
@@ -118,6 +124,12 @@ impl Sink {
             self.scratch = d;
             &mut self.scratch
         }
+    }
+
+    /// True once as many errors were dropped as are kept: expanding further rows would only
+    /// spend time on problems nobody is shown.
+    pub fn saturated(&self) -> bool {
+        self.dropped_errors >= MAX_DIAGNOSTICS
     }
 
     pub fn error(&mut self, loc: Option<Loc>, message: impl Into<String>) -> &mut Diagnostic {
@@ -194,11 +206,11 @@ pub trait Annotate {
 
 impl Annotate for Diagnostic {
     fn shot(&mut self, id: Option<&str>) -> &mut Self {
-        self.shot = id.map(str::to_owned);
+        self.shot = id.map(|id| clip(id, MAX_ID_CHARS));
         self
     }
     fn help(&mut self, help: impl Into<String>) -> &mut Self {
-        self.help = Some(help.into());
+        self.help = Some(clip(&help.into(), MAX_TEXT_CHARS));
         self
     }
     fn data(&mut self, data: Option<&DataLocation>) -> &mut Self {

@@ -9,9 +9,10 @@ use serde_saphyr::Spanned;
 
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::graph::Plan;
+use super::limits::Limits;
 use super::model::{self, Model};
 use crate::manifest::{
-    BoolOrTemplate, DataSource, IntOrTemplate, RawDefaults, RawManifest, RawShot, Scalar, Table,
+    BoolOrTemplate, DataSource, IntOrTemplate, RawDefaults, RawManifest, RawShot, Table, Written,
     closest_key,
 };
 use crate::template::{Compiled, Templates};
@@ -110,7 +111,7 @@ pub struct Instance {
 
 /// Expands, checks and links a parsed manifest. Problems go to `sink`; the plan is only
 /// meaningful when the sink holds no errors.
-pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
+pub fn plan(manifest: &Path, raw: &RawManifest, limits: &Limits, sink: &mut Sink) -> Plan {
     let dir = match manifest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -144,15 +145,14 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
         None => base.join("out").join(&name),
     };
 
-    let tables = load_tables(&dir, raw, sink);
-    let vars_map: std::collections::BTreeMap<String, serde_json::Value> = raw
-        .vars
-        .iter()
-        .map(|(k, v)| (k.value.clone(), v.clone()))
-        .collect();
-    let var_keys: Vec<String> = vars_map.keys().cloned().collect();
-    let vars = Value::from(minijinja::value::Serde(&vars_map));
-    let mut templates = Templates::new(&dir);
+    let tables = load_tables(&dir, raw, limits.max_file_bytes, sink);
+    let var_keys: Vec<String> = raw.vars.keys().map(str::to_owned).collect();
+    let vars = Value::from_pairs(
+        raw.vars
+            .iter()
+            .map(|(k, v)| (k.value.clone(), written_value(&v.value))),
+    );
+    let mut templates = Templates::new(&dir, limits.max_file_bytes);
     let defaults = raw
         .defaults
         .as_ref()
@@ -161,20 +161,36 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
     let file_template = raw.output.as_ref().and_then(|o| o.file.as_ref());
 
     let mut instances = super::links::Collected::default();
-    for (index, shot) in raw.shots.value.iter().enumerate() {
-        let compiled = compile_shot(
-            index,
-            shot,
-            &defaults,
-            file_template,
-            &tables,
-            &var_keys,
-            &mut templates,
-            sink,
-        );
-        if let Some(c) = compiled {
+    let mut expansion = Expansion {
+        max: limits.max_shots,
+        so_far: 0,
+        exceeded: false,
+    };
+    // Every shot is compiled (and counted) before any is expanded, so a manifest over the cap
+    // is refused before the work, not after.
+    let compiled: Vec<CompiledShot<'_>> = raw
+        .shots
+        .value
+        .iter()
+        .enumerate()
+        .filter_map(|(index, shot)| {
+            compile_shot(
+                index,
+                shot,
+                &mut expansion,
+                &defaults,
+                file_template,
+                &tables,
+                &var_keys,
+                &mut templates,
+                sink,
+            )
+        })
+        .collect();
+    if !expansion.exceeded {
+        for c in &compiled {
             expand_shot(
-                &c,
+                c,
                 &templates,
                 &vars,
                 raw.seed.as_ref(),
@@ -183,6 +199,7 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
             );
         }
     }
+    drop(compiled);
     if raw.shots.value.is_empty() {
         sink.error(Loc::of(&raw.shots), "the manifest has no shots")
             .help("add at least one entry under `shots:`");
@@ -200,20 +217,40 @@ pub fn plan(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Plan {
 }
 
 /// Tables that loaded; a table that failed is reported once and its shots are skipped.
-fn load_tables(dir: &Path, raw: &RawManifest, sink: &mut Sink) -> HashMap<String, Option<Table>> {
+fn load_tables(
+    dir: &Path,
+    raw: &RawManifest,
+    max_bytes: u64,
+    sink: &mut Sink,
+) -> HashMap<String, Option<Table>> {
     let mut tables = HashMap::new();
     for (name, source) in raw.data.iter() {
         let loc = Loc::of(source);
         let table = match &source.value {
             DataSource::Path(rel) => {
-                let path = dir.join(rel);
-                match crate::manifest::read_csv(&name.value, &path) {
+                let read = crate::manifest::read_inside(dir, rel, max_bytes).map_err(|e| {
+                    crate::manifest::TableError {
+                        message: format!("data `{}`: {e}", name.value),
+                        row: None,
+                        line: None,
+                        help: Some(e.help()),
+                    }
+                });
+                let parsed = read.and_then(|bytes| {
+                    crate::manifest::read_csv_text(&name.value, &bytes).map_err(|e| {
+                        crate::manifest::TableError {
+                            message: format!("{rel}: {}", e.message),
+                            ..e
+                        }
+                    })
+                });
+                match parsed {
                     Ok(mut t) => {
                         t.file = Some(PathBuf::from(rel));
                         t
                     }
                     Err(e) => {
-                        let d = sink.error(loc, format!("{rel}: {}", e.message)).data(
+                        let d = sink.error(loc, e.message).data(
                             e.row
                                 .map(|row| DataLocation {
                                     table: name.value.clone(),
@@ -234,8 +271,8 @@ fn load_tables(dir: &Path, raw: &RawManifest, sink: &mut Sink) -> HashMap<String
                 let mut headers: Vec<String> = Vec::new();
                 for row in &inline.rows {
                     for k in row.keys() {
-                        if !headers.contains(k) {
-                            headers.push(k.clone());
+                        if !headers.iter().any(|h| h == k) {
+                            headers.push(k.to_owned());
                         }
                     }
                 }
@@ -247,7 +284,7 @@ fn load_tables(dir: &Path, raw: &RawManifest, sink: &mut Sink) -> HashMap<String
                         number: i + 1,
                         values: headers
                             .iter()
-                            .map(|h| r.get(h).map(Scalar::to_text).unwrap_or_default())
+                            .map(|h| r.get(h).cloned().flatten().unwrap_or_default())
                             .collect(),
                     })
                     .collect();
@@ -462,6 +499,7 @@ fn suggestion(word: &str, known: &[&str], what: &str) -> String {
 fn compile_shot<'a>(
     index: usize,
     shot_spanned: &Spanned<RawShot>,
+    expansion: &mut Expansion,
     defaults: &RawDefaults,
     file_template: Option<&Spanned<String>>,
     tables: &'a HashMap<String, Option<Table>>,
@@ -506,9 +544,20 @@ fn compile_shot<'a>(
                 .help("an empty list would expand this shot to nothing");
                 ok = false;
             }
+            if let Some(bad) = values.iter().find(|v| !v.value.is_scalar()) {
+                sink.error(
+                    Loc::of(bad),
+                    format!("matrix.{}: a value is a list or mapping", key.value),
+                )
+                .help("matrix values are plain values: text, numbers or true/false");
+                ok = false;
+            }
             matrix.push((
                 key.value.clone(),
-                values.iter().map(scalar_value).collect::<Vec<_>>(),
+                values
+                    .iter()
+                    .map(|v| written_value(&v.value))
+                    .collect::<Vec<_>>(),
             ));
         }
     }
@@ -529,15 +578,28 @@ fn compile_shot<'a>(
                 .product::<usize>(),
         )
         .saturating_mul(takes as usize);
-    if expansions > MAX_EXPANSIONS {
+    let total = expansion.so_far.saturating_add(expansions);
+    if total > expansion.max {
+        expansion.exceeded = true;
         let loc = shot.takes.as_ref().map_or(Loc::of(&shot.id), Loc::of);
-        sink.error(
-            loc,
-            format!("this shot expands to {expansions} shots, more than the {MAX_EXPANSIONS} one manifest may plan"),
-        )
-        .help("split the table or lower `takes` / the matrix");
+        let max = expansion.max;
+        let message = if expansion.so_far == 0 {
+            format!(
+                "this shot expands to {expansions} shots, more than the {max} one manifest may plan"
+            )
+        } else {
+            format!(
+                "this shot expands to {expansions} shots, which with the {} before it makes {total}, more than the {max} one manifest may plan",
+                expansion.so_far
+            )
+        };
+        sink.error(loc, message).help(format!(
+            "split the table or lower `takes` / the matrix; or raise the cap with {}=<shots>",
+            super::limits::MAX_SHOTS_ENV
+        ));
         return None;
     }
+    expansion.so_far = total;
     let scope = Scope {
         table,
         matrix_keys: matrix.iter().map(|(k, _)| k.clone()).collect(),
@@ -697,12 +759,26 @@ fn compile_shot<'a>(
     })
 }
 
-fn scalar_value(s: &Scalar) -> Value {
-    match s {
-        Scalar::Bool(b) => Value::from(*b),
-        Scalar::Int(i) => Value::from(*i),
-        Scalar::Float(f) => Value::from(*f),
-        Scalar::Str(s) => Value::from(s.as_str()),
+/// A template value that renders exactly as written: a number keeps its type only when
+/// rendering it gives back its text (`5`, `1.5`), otherwise it is that text (`1.10`, `0o17`).
+fn written_value(w: &Written) -> Value {
+    let as_written = |v: Value, text: &str| {
+        if v.to_string() == text {
+            v
+        } else {
+            Value::from(text)
+        }
+    };
+    match w {
+        Written::Text(s) | Written::Null(s) => Value::from(s.as_str()),
+        Written::Bool(b) => Value::from(*b),
+        Written::Int(i, text) => as_written(Value::from(*i), text),
+        Written::Float(f, text) => as_written(Value::from(*f), text),
+        Written::List(items) => items.iter().map(|i| written_value(&i.value)).collect(),
+        Written::Map(map) => Value::from_pairs(
+            map.iter()
+                .map(|(k, v)| (k.value.clone(), written_value(&v.value))),
+        ),
     }
 }
 
@@ -775,8 +851,12 @@ fn expand_shot(
     out.append(second_out);
 }
 
-/// Most shots one manifest shot may expand to (rows × matrix combinations × takes).
-const MAX_EXPANSIONS: usize = 1_000_000;
+/// Shots planned so far (rows × matrix combinations × takes, before `when`) against the cap.
+struct Expansion {
+    max: usize,
+    so_far: usize,
+    exceeded: bool,
+}
 
 /// Tables at least this long are expanded on two threads.
 const PARALLEL_ROWS: usize = 4096;
@@ -813,6 +893,9 @@ impl RowJob<'_, '_> {
             row: 0,
         });
         for &row in rows {
+            if sink.saturated() {
+                return;
+            }
             if let (Some(d), Some(r)) = (data.as_mut(), row) {
                 d.row = r.number;
             }
@@ -1209,9 +1292,14 @@ fn render_instance(
     })
 }
 
-/// A file or folder name that stays inside its parent: no separators, no `.`/`..`, not empty.
+/// The longest file or folder name most file systems take (Linux, macOS, Windows), in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// A file or folder name that stays inside its parent and that the file system takes: no
+/// separators, no `.`/`..`, not empty, at most [`MAX_NAME_BYTES`].
 pub fn is_safe_component(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
         && name != "."
         && name != ".."
         && !name.contains(['/', '\\', '\0'])

@@ -9,17 +9,21 @@ mod check;
 mod diagnostic;
 mod expand;
 mod graph;
+mod limits;
 mod links;
 pub mod model;
 mod render;
+mod same_body;
 pub mod seed;
+pub mod shard;
 mod totals;
 
 pub use body::Body;
 pub use diagnostic::DataLocation;
 pub use graph::{Plan, PlannedShot};
+pub use limits::{DEFAULT_MAX_FILE_MB, DEFAULT_MAX_SHOTS, Limits, MAX_SHOTS_ENV};
 pub use render::{render_github, render_human_with, render_json};
-pub use totals::{Totals, TotalsLine};
+pub use totals::{CostTotals, ToSend, Totals, TotalsLine};
 
 use std::path::Path;
 
@@ -60,32 +64,37 @@ pub struct Rejected {
 
 /// Loads a manifest (and the tables it names) and plans it.
 pub fn load_and_plan(manifest: &Path) -> Result<Planned, Rejected> {
-    let text = match std::fs::read(manifest) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(_) => {
-                return Err(Rejected {
-                    diagnostics: vec![
-                        Diagnostic::error(manifest, None, "the manifest is not valid UTF-8")
-                            .with_help("save the file as UTF-8"),
-                    ],
-                });
-            }
-        },
-        Err(e) => {
-            return Err(Rejected {
-                diagnostics: vec![
-                    Diagnostic::error(manifest, None, format!("cannot read the manifest: {e}"))
-                        .with_help("pass the path of a manifest YAML file"),
-                ],
-            });
-        }
+    let limits = limits(manifest)?;
+    let reject = |message: String, help: String| Rejected {
+        diagnostics: vec![Diagnostic::error(manifest, None, message).with_help(help)],
     };
-    plan_text(manifest, &text)
+    let name = manifest.display().to_string();
+    let bytes = crate::manifest::read_regular(manifest, &name, limits.max_file_bytes)
+        .map_err(|e| reject(format!("cannot read the manifest: {e}"), e.help()))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        reject(
+            "the manifest is not valid UTF-8".into(),
+            "save the file as UTF-8".into(),
+        )
+    })?;
+    plan_with(manifest, &text, &limits)
 }
 
 /// Plans manifest `text` as if read from `manifest` (its folder anchors data and templates).
 pub fn plan_text(manifest: &Path, text: &str) -> Result<Planned, Rejected> {
+    plan_with(manifest, text, &limits(manifest)?)
+}
+
+fn limits(manifest: &Path) -> Result<Limits, Rejected> {
+    Limits::from_env().map_err(|message| Rejected {
+        diagnostics: vec![
+            Diagnostic::error(manifest, None, message)
+                .with_help("unset it to use the default, or see docs/planning.md for the caps"),
+        ],
+    })
+}
+
+fn plan_with(manifest: &Path, text: &str, limits: &Limits) -> Result<Planned, Rejected> {
     let raw = match crate::manifest::parse_manifest(text) {
         Ok(raw) => raw,
         Err(errors) => {
@@ -103,11 +112,14 @@ pub fn plan_text(manifest: &Path, text: &str) -> Result<Planned, Rejected> {
         }
     };
     let mut diags = diagnostic::Sink::new(manifest);
-    let plan = expand::plan(manifest, &raw, &mut diags);
-    let diagnostics = diags.finish();
+    let plan = expand::plan(manifest, &raw, limits, &mut diags);
+    let mut diagnostics = diags.finish();
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         Err(Rejected { diagnostics })
     } else {
+        let mut same = diagnostic::Sink::new(manifest);
+        same_body::warn_identical_bodies(&plan.shots, &mut same);
+        diagnostics.extend(same.finish());
         Ok(Planned {
             plan,
             warnings: diagnostics,

@@ -114,10 +114,13 @@ pub fn render_human_with(diagnostics: &[Diagnostic], color: bool) -> String {
     let mut sources: HashMap<PathBuf, Option<String>> = HashMap::new();
     let mut out = String::new();
     for d in diagnostics {
-        let text = sources
-            .entry(d.file.clone())
-            .or_insert_with(|| std::fs::read_to_string(&d.file).ok())
-            .clone();
+        let text = match d.line {
+            Some(_) => sources
+                .entry(d.file.clone())
+                .or_insert_with(|| snippet_source(&d.file))
+                .clone(),
+            None => None,
+        };
         let name = display_path(&d.file);
         let (source, label) = match (text, d.line, d.column) {
             (Some(text), Some(line), column) => match span_at(&text, line, column.unwrap_or(1)) {
@@ -153,6 +156,30 @@ pub fn render_human_with(diagnostics: &[Diagnostic], color: bool) -> String {
     }
     out
 }
+
+/// The manifest's text for snippets: read with the same caps as planning, each line cut to
+/// [`SNIPPET_LINE_CHARS`] so a huge scalar is not echoed whole.
+fn snippet_source(path: &Path) -> Option<String> {
+    let max = super::Limits::from_env().unwrap_or_default().max_file_bytes;
+    let bytes = crate::manifest::read_regular(path, "", max).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let mut out = String::with_capacity(text.len().min(1 << 20));
+    for line in text.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        match content.char_indices().nth(SNIPPET_LINE_CHARS) {
+            Some((cut, _)) => {
+                out.push_str(&content[..cut]);
+                out.push('…');
+                out.push_str(&line[content.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    Some(out)
+}
+
+/// Characters of a manifest line shown in a snippet.
+const SNIPPET_LINE_CHARS: usize = 160;
 
 fn display_path(p: &Path) -> String {
     p.display().to_string()

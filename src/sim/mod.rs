@@ -5,6 +5,7 @@
 //! variant, [`stats`] counts what happened, [`video`] is the clip served, [`server`] wires the
 //! routes. See `docs/simulator.md` for the knobs and the stats document.
 
+pub mod persist;
 pub mod rules;
 pub mod server;
 pub mod shape;
@@ -39,6 +40,8 @@ pub struct SimConfig {
     pub fail_rate: f64,
     pub url_ttl: Duration,
     pub seed: u64,
+    /// Keep the task table in this file and reload it on start ([`persist`]): `run --sim`.
+    pub state: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -56,6 +59,7 @@ impl Default for SimConfig {
             fail_rate: 0.0,
             url_ttl: Duration::from_secs(24 * 3600),
             seed: 0,
+            state: None,
         }
     }
 }
@@ -111,10 +115,27 @@ impl Drop for SimHandle {
 }
 
 /// Binds 127.0.0.1:`port` (0 picks one) and serves in the background on the current runtime.
+/// With `config.state`, reloads the tasks recorded there and, given port 0, prefers the port
+/// the earlier process used (so its result URLs work again).
 pub async fn start(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    let mut book = task::TaskBook::default();
+    let saved = config
+        .state
+        .as_deref()
+        .and_then(|path| persist::load(path, &mut book));
+    let listener = match saved.filter(|_| port == 0) {
+        Some(saved) => match tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, saved)).await {
+            Ok(l) => l,
+            Err(_) => tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?,
+        },
+        None => tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?,
+    };
     let addr = listener.local_addr()?;
-    let sim = Arc::new(server::Sim::new(config, addr));
+    let state = match &config.state {
+        Some(path) => Some(persist::open(path, addr.port())?),
+        None => None,
+    };
+    let sim = Arc::new(server::Sim::with_book(config, addr, book, state));
     let app = server::router(Arc::clone(&sim));
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);

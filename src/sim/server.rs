@@ -40,10 +40,22 @@ struct Inner {
     stats: Stats,
     /// Per key: the second (since the simulator started) and the requests let through in it.
     rps: HashMap<String, (u64, u32)>,
+    /// Where created tasks are appended (`SimConfig::state`).
+    state: Option<std::fs::File>,
 }
 
 impl Sim {
     pub fn new(config: SimConfig, addr: SocketAddr) -> Self {
+        Sim::with_book(config, addr, TaskBook::default(), None)
+    }
+
+    /// A simulator over `book` (tasks reloaded from `state`), appending new tasks to `state`.
+    pub fn with_book(
+        config: SimConfig,
+        addr: SocketAddr,
+        book: TaskBook,
+        state: Option<std::fs::File>,
+    ) -> Self {
         let rng = fastrand::Rng::with_seed(config.seed);
         Sim {
             config,
@@ -51,9 +63,10 @@ impl Sim {
             requests: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 rng,
-                book: TaskBook::default(),
+                book,
                 stats: Stats::default(),
                 rps: HashMap::new(),
+                state,
             }),
             started: Instant::now(),
         }
@@ -266,6 +279,13 @@ async fn submit(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         },
         now,
     );
+    let Inner { book, state, .. } = &mut *inner;
+    if let Some(file) = state
+        && let Some(task) = book.get(&id)
+        && let Err(e) = super::persist::append(file, &id, key, task)
+    {
+        tracing::warn!("simulator: cannot record task {id}: {e}");
+    }
     let lost = config.p_lost > 0.0 && inner.rng.f64() < config.p_lost;
     let outcome = if lost {
         Outcome::Lost

@@ -134,16 +134,47 @@ pub struct NewTask {
 }
 
 /// All tasks, the keys that made them, and the tasks in flight per key for the rate limit.
-#[derive(Debug, Default)]
+///
+/// Ids start with a random per-book instance number, so two simulator processes never hand
+/// out the same id and a resumed run cannot attach to another process's task.
+#[derive(Debug)]
 pub struct TaskBook {
+    instance: u32,
     tasks: Vec<Task>,
     keys: HashMap<String, u32>,
     in_flight: Vec<BinaryHeap<Reverse<Instant>>>,
+    /// Tasks reloaded from an earlier process, by their original ids.
+    imported: HashMap<String, usize>,
+}
+
+impl Default for TaskBook {
+    fn default() -> Self {
+        TaskBook::with_instance(random_instance())
+    }
+}
+
+/// A number that differs between processes (and books) with overwhelming odds.
+fn random_instance() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = nanos ^ (u64::from(std::process::id()) << 32) ^ fastrand::u64(..);
+    (mixed ^ (mixed >> 32)) as u32
 }
 
 const ID_PREFIX: &str = "video_";
 
 impl TaskBook {
+    pub fn with_instance(instance: u32) -> TaskBook {
+        TaskBook {
+            instance,
+            tasks: Vec::new(),
+            keys: HashMap::new(),
+            in_flight: Vec::new(),
+            imported: HashMap::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.tasks.len()
     }
@@ -153,10 +184,17 @@ impl TaskBook {
     }
 
     pub fn tasks(&self) -> impl Iterator<Item = (String, &Task)> {
-        self.tasks
+        let imported: HashMap<usize, &str> = self
+            .imported
             .iter()
-            .enumerate()
-            .map(|(i, t)| (task_id(i, t.token), t))
+            .map(|(id, &i)| (i, id.as_str()))
+            .collect();
+        self.tasks.iter().enumerate().map(move |(i, t)| {
+            let id = imported
+                .get(&i)
+                .map_or_else(|| task_id(self.instance, i, t.token), |id| (*id).to_owned());
+            (id, t)
+        })
     }
 
     fn key_index(&mut self, key: &str) -> u32 {
@@ -188,6 +226,24 @@ impl TaskBook {
 
     /// Creates a task and returns its id.
     pub fn create(&mut self, new: NewTask, now: Instant) -> String {
+        self.insert(new, now);
+        task_id(
+            self.instance,
+            self.tasks.len() - 1,
+            self.tasks[self.tasks.len() - 1].token,
+        )
+    }
+
+    /// Takes in a task an earlier process created at `created`, under its id.
+    pub fn import(&mut self, id: String, new: NewTask, created: Instant) {
+        if self.get(&id).is_some() {
+            return;
+        }
+        self.insert(new, created);
+        self.imported.insert(id, self.tasks.len() - 1);
+    }
+
+    fn insert(&mut self, new: NewTask, now: Instant) {
         let key = self.key_index(&new.key);
         let task = Task {
             token: new.token,
@@ -203,12 +259,17 @@ impl TaskBook {
         self.prune(key, now);
         self.in_flight[key as usize].push(Reverse(task.finished_at()));
         self.tasks.push(task);
-        task_id(self.tasks.len() - 1, new.token)
     }
 
     /// The task with this id, whoever made it (result URLs need no key).
     pub fn get(&self, id: &str) -> Option<&Task> {
-        let (index, token) = parse_task_id(id)?;
+        if let Some(&i) = self.imported.get(id) {
+            return self.tasks.get(i);
+        }
+        let (instance, index, token) = parse_task_id(id)?;
+        if instance != self.instance {
+            return None;
+        }
         self.tasks.get(index).filter(|t| t.token == token)
     }
 
@@ -219,17 +280,19 @@ impl TaskBook {
     }
 }
 
-fn task_id(index: usize, token: u64) -> String {
-    format!("{ID_PREFIX}{index:08x}{token:016x}")
+fn task_id(instance: u32, index: usize, token: u64) -> String {
+    format!("{ID_PREFIX}{instance:08x}{index:08x}{token:016x}")
 }
 
-fn parse_task_id(id: &str) -> Option<(usize, u64)> {
+fn parse_task_id(id: &str) -> Option<(u32, usize, u64)> {
     let hex = id.strip_prefix(ID_PREFIX)?;
-    if hex.len() < 24 || !hex.is_ascii() {
+    if hex.len() < 32 || !hex.is_ascii() {
         return None;
     }
-    let (index, token) = hex.split_at(hex.len() - 16);
+    let (instance, rest) = hex.split_at(8);
+    let (index, token) = rest.split_at(rest.len() - 16);
     Some((
+        u32::from_str_radix(instance, 16).ok()?,
         usize::from_str_radix(index, 16).ok()?,
         u64::from_str_radix(token, 16).ok()?,
     ))
@@ -264,6 +327,21 @@ mod tests {
         assert!(book.get(&forged).is_none());
         assert!(book.get("video_zz").is_none());
         assert!(book.get("video_ü0000000000000000000000000").is_none());
+    }
+
+    #[test]
+    fn ids_differ_between_books_and_imports_keep_theirs() {
+        let now = Instant::now();
+        let mut a = TaskBook::default();
+        let mut b = TaskBook::default();
+        let id_a = a.create(new_task("k", 10, None), now);
+        let id_b = b.create(new_task("k", 10, None), now);
+        assert_ne!(id_a, id_b);
+        assert!(b.get(&id_a).is_none());
+        b.import(id_a.clone(), new_task("k", 10, None), now);
+        assert!(b.get_for_key(&id_a, "k").is_some());
+        assert!(b.get(&id_b).is_some());
+        assert_eq!(b.tasks().filter(|(id, _)| *id == id_a).count(), 1);
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! Every template is compiled once and rendered per expanded shot. Plain strings (no `{{`, `{%`
 //! or `{#`) skip the engine entirely, which keeps planning of large tables fast. The loader used
 //! by `prompt_file` and `{% include %}` only reads files inside the manifest's folder.
+//!
+//! A template is a program, and the manifest may come from someone else: every render has a fuel
+//! budget (engine steps) and its output a size cap, so `range(100000)` nested in a loop or
+//! `"x" * 100000` repeated ends as an error naming the field instead of eating the machine.
 
 mod sandbox;
 
@@ -52,6 +56,11 @@ impl From<minijinja::Error> for TemplateError {
     }
 }
 
+/// Engine steps one render may take (a loop iteration costs a few).
+pub const FUEL_PER_RENDER: u64 = 200_000;
+/// Most bytes one rendered value may have: 20 times the longest prompt the provider takes.
+pub const MAX_RENDERED_BYTES: usize = 100 * 1024;
+
 /// The template environment of one manifest.
 pub struct Templates {
     env: Environment<'static>,
@@ -72,12 +81,14 @@ pub fn is_template(text: &str) -> bool {
 }
 
 impl Templates {
-    /// An environment whose loader reads only inside `root` (the manifest's folder).
-    pub fn new(root: &Path) -> Self {
+    /// An environment whose loader reads only inside `root` (the manifest's folder), files of
+    /// at most `max_file_bytes`.
+    pub fn new(root: &Path, max_file_bytes: u64) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::None);
-        env.set_loader(sandboxed_loader(root.to_owned()));
+        env.set_loader(sandboxed_loader(root.to_owned(), max_file_bytes));
+        env.set_fuel(Some(FUEL_PER_RENDER));
         Templates { env, count: 0 }
     }
 
@@ -117,9 +128,31 @@ impl Templates {
     }
 
     pub fn render(&self, t: &Compiled, ctx: &Value) -> Result<String, TemplateError> {
-        match t {
-            Compiled::Literal(s) => Ok(s.clone()),
-            Compiled::Named(name) => Ok(self.env.get_template(name)?.render(ctx)?),
+        let name = match t {
+            Compiled::Literal(s) => return Ok(s.clone()),
+            Compiled::Named(name) => name,
+        };
+        let template = self.env.get_template(name)?;
+        let mut out = Capped::default();
+        match template.render_captured_to(ctx, &mut out) {
+            Ok(_) => String::from_utf8(out.bytes).map_err(|_| TemplateError {
+                message: "the template rendered text that is not valid UTF-8".into(),
+                line: None,
+            }),
+            Err(_) if out.overflowed => Err(TemplateError {
+                message: format!(
+                    "renders to more than {} KiB, more than any field may hold",
+                    MAX_RENDERED_BYTES / 1024
+                ),
+                line: None,
+            }),
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => Err(TemplateError {
+                message: format!(
+                    "takes more than {FUEL_PER_RENDER} steps to render (a loop that runs too long?)"
+                ),
+                line: e.line(),
+            }),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -148,6 +181,28 @@ impl Templates {
     }
 }
 
+/// Output that refuses to grow past [`MAX_RENDERED_BYTES`].
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.overflowed = true;
+            return Err(std::io::Error::other("rendered value too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,7 +210,7 @@ mod tests {
 
     #[test]
     fn strict_undefined_and_no_escape() {
-        let mut t = Templates::new(Path::new("."));
+        let mut t = Templates::new(Path::new("."), 1 << 20);
         let c = t.compile("x", "{{ a }} <b>&").unwrap();
         assert_eq!(t.render(&c, &context! { a => "<i>" }).unwrap(), "<i> <b>&");
         let err = t.render(&c, &context! {}).unwrap_err();
@@ -164,7 +219,7 @@ mod tests {
 
     #[test]
     fn no_clock_random_or_env_functions() {
-        let mut t = Templates::new(Path::new("."));
+        let mut t = Templates::new(Path::new("."), 1 << 20);
         for f in ["now()", "random()", "env('HOME')", "cycler(1)"] {
             let c = t.compile("x", &format!("{{{{ {f} }}}}")).unwrap();
             assert!(t.render(&c, &context! {}).is_err(), "{f} must not exist");
@@ -173,7 +228,7 @@ mod tests {
 
     #[test]
     fn conditions_and_variables() {
-        let mut t = Templates::new(Path::new("."));
+        let mut t = Templates::new(Path::new("."), 1 << 20);
         let c = t.compile_condition("w", "row.a == 'yes'").unwrap();
         assert!(
             t.holds(&c, &context! { row => context! { a => "yes" } })
@@ -187,5 +242,30 @@ mod tests {
         assert!(t.uses(&id, "take"));
         assert!(t.uses(&id, "row"));
         assert!(!t.uses(&id, "matrix"));
+    }
+
+    #[test]
+    fn work_and_output_are_bounded() {
+        let mut t = Templates::new(Path::new("."), 1 << 20);
+        let loops = t
+            .compile(
+                "x",
+                "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            )
+            .unwrap();
+        let err = t.render(&loops, &context! {}).unwrap_err();
+        assert!(err.message.contains("steps to render"), "{}", err.message);
+        let big = t
+            .compile(
+                "x",
+                "{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}",
+            )
+            .unwrap();
+        let err = t.render(&big, &context! {}).unwrap_err();
+        assert!(err.message.contains("more than 100 KiB"), "{}", err.message);
+        let fine = t
+            .compile("x", "{% for i in range(1000) %}{{ i }}{% endfor %}")
+            .unwrap();
+        assert_eq!(t.render(&fine, &context! {}).unwrap().len(), 2890);
     }
 }

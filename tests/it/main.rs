@@ -3,7 +3,9 @@
 mod api;
 mod client_sim;
 mod plan;
+mod review;
 mod run;
+mod shard;
 mod sim;
 mod support;
 mod ux;

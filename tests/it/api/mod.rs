@@ -3,7 +3,8 @@
 
 mod download;
 mod errors;
-mod fake;
+pub mod fake;
+mod hostile;
 mod query;
 mod secrecy;
 mod submit;

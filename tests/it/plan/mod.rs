@@ -3,8 +3,10 @@
 mod cli;
 mod examples;
 mod fixtures;
+mod folder;
 mod fuzz;
 mod graph;
+mod hostile;
 mod locations;
 
 use std::path::Path;

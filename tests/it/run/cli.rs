@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use crate::support::{Project, SimProcess};
 
-const SECRET: &str = "sk-live-DO-NOT-LEAK-7f3a9c";
+pub const SECRET: &str = "sk-live-DO-NOT-LEAK-7f3a9c";
 
 /// A project with `n` teaser shots and, for every other row, a continuation of its teaser.
-fn project(n: usize) -> Project {
+pub fn project(n: usize) -> Project {
     let p = Project::new();
     let mut csv = String::from("sku,name\n");
     for i in 0..n {
@@ -31,11 +31,11 @@ fn project(n: usize) -> Project {
     p
 }
 
-fn results(p: &Project) -> Vec<Value> {
+pub fn results(p: &Project) -> Vec<Value> {
     serde_json::from_str(&p.read("out/batch/results.json")).expect("results.json")
 }
 
-fn run_cmd(p: &Project, sim: &SimProcess, extra: &[&str]) -> std::process::Command {
+pub fn run_cmd(p: &Project, sim: &SimProcess, extra: &[&str]) -> std::process::Command {
     let mut args = vec![
         "run",
         "batch.yaml",
@@ -66,9 +66,9 @@ fn run_sim_is_a_one_command_demo_and_status_agrees() {
     let status = p.run(&["status", "batch.yaml", "--format", "json"]);
     status.code(0);
     let doc: Value = serde_json::from_str(&status.stdout).expect("status JSON");
-    assert_eq!(doc["counts"]["done"], 3);
-    assert_eq!(doc["counts"]["not_started"], 0);
-    assert_eq!(doc["shots"][2]["status"], "done");
+    assert_eq!(doc["counts"]["succeeded"], 3);
+    assert_eq!(doc["counts"]["pending"], 0);
+    assert_eq!(doc["shots"][2]["status"], "succeeded");
 }
 
 #[test]
@@ -115,14 +115,14 @@ fn a_wrong_key_exits_3_and_the_key_is_in_no_output_or_file() {
     assert_eq!(sim.stats()["tasks_created"], 0);
 }
 
-fn journal_lines(p: &Project) -> usize {
+pub fn journal_lines(p: &Project) -> usize {
     std::fs::read_to_string(p.path("out/batch/journal.jsonl"))
         .map(|t| t.lines().count())
         .unwrap_or(0)
 }
 
 /// Waits until the journal has `lines` lines or the child exits; true when it is still running.
-fn wait_for_lines(child: &mut Child, p: &Project, lines: usize) -> bool {
+pub fn wait_for_lines(child: &mut Child, p: &Project, lines: usize) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if child.try_wait().expect("try_wait").is_some() {
@@ -136,7 +136,7 @@ fn wait_for_lines(child: &mut Child, p: &Project, lines: usize) -> bool {
     panic!("the run neither wrote {lines} journal lines nor ended");
 }
 
-fn unknown_ids(p: &Project) -> BTreeSet<String> {
+pub fn unknown_ids(p: &Project) -> BTreeSet<String> {
     let status = p.run(&["status", "batch.yaml", "--format", "json"]);
     status.code(0);
     let doc: Value = serde_json::from_str(&status.stdout).expect("status JSON");
@@ -285,7 +285,7 @@ fn status_text_counts_and_names_what_needs_attention() {
     let status = p.run(&["status", "batch.yaml"]);
     status.code(0);
     assert!(status.stdout.contains("1 failed"), "{}", status.stdout);
-    assert!(status.stdout.contains("1 not started"), "{}", status.stdout);
+    assert!(status.stdout.contains("1 skipped"), "{}", status.stdout);
     assert!(
         status.stdout.contains("failed teaser-p0"),
         "{}",

@@ -312,7 +312,17 @@ async fn decisions(seed: u64) -> Vec<String> {
             );
         }
     }
-    seen
+    // Task ids start with a per-process instance number (unique across simulators).
+    let instance = instance_of(&seen);
+    seen.iter()
+        .map(|s| s.replace(&instance, "INSTANCE"))
+        .collect()
+}
+
+fn instance_of(seen: &[String]) -> String {
+    seen.iter()
+        .find_map(|s| s.split_once("video_").map(|(_, rest)| rest[..8].to_owned()))
+        .expect("a task id")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

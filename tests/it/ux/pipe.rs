@@ -56,7 +56,7 @@ fn reader_closing_mid_output_ends_plan_quietly() {
         .collect();
     p.file("data.csv", &csv).file(
         "big.yaml",
-        "version: 1\ndata: { t: data.csv }\nshots:\n  - id: \"s-{{ row.n }}\"\n    for_each: t\n    model: t2v\n    prompt: A cat.\n",
+        "version: 1\ndata: { t: data.csv }\nshots:\n  - id: \"s-{{ row.n }}\"\n    for_each: t\n    model: t2v\n    prompt: \"A cat, take {{ row.n }}.\"\n",
     );
     // 5000 table lines are far more than a pipe buffer holds, so plan is still writing when
     // the reader goes away after the first line.

@@ -1,0 +1,280 @@
+//! The output folder: one writer at a time, no path in it that leads elsewhere, no video lost.
+//!
+//! Two runs on one folder would each send every shot (paid twice), so a run holds an exclusive
+//! OS lock on [`LOCK_FILE`] for as long as it writes. The OS drops the lock when its process
+//! dies, however it dies, so a lock file left by a crash is simply taken over; the pid, host
+//! and start time written into it only name the holder for the message.
+//!
+//! A video in the way of a new download is moved to `videos/superseded/`, never overwritten.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The lock file inside the output folder.
+pub const LOCK_FILE: &str = ".shotlist.lock";
+/// Where earlier videos go, inside `videos/`.
+pub const SUPERSEDED_DIR: &str = "superseded";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutDirError {
+    #[error(
+        "{dir} is in use by another shotlist run ({holder}); nothing was sent. Wait for that \
+         run to finish (or stop it), or give this one another folder with --out"
+    )]
+    Locked { dir: PathBuf, holder: String },
+    #[error(
+        "{path} is a symbolic link that leads out of the output folder {dir}; shotlist does not \
+         follow it (nothing was sent): replace it with a real file or folder"
+    )]
+    Escapes { path: PathBuf, dir: PathBuf },
+    #[error("{context} {path}: {source}")]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OutDirError {
+    let path = path.to_owned();
+    move |source| OutDirError::Io {
+        context,
+        path,
+        source,
+    }
+}
+
+/// Who holds the lock, as written into the lock file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub since: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} on {}, since {}", self.pid, self.host, self.since)
+    }
+}
+
+/// The held lock of an output folder; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct OutputLock {
+    file: File,
+    dir: PathBuf,
+    /// The holder named in a lock file left by a process that is gone.
+    pub taken_over: Option<Holder>,
+}
+
+impl OutputLock {
+    /// Creates `dir` if needed and locks it, or says who holds it.
+    pub fn acquire(dir: &Path) -> Result<OutputLock, OutDirError> {
+        std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+        let path = dir.join(LOCK_FILE);
+        check_inside(dir, &path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io("cannot open", &path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = read_holder(&mut file).map_or_else(
+                    || "its lock file names no holder".to_owned(),
+                    |h| h.to_string(),
+                );
+                return Err(OutDirError::Locked {
+                    dir: dir.to_owned(),
+                    holder,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io("cannot lock", &path)(e)),
+        }
+        let taken_over = read_holder(&mut file);
+        let me = Holder {
+            pid: std::process::id(),
+            host: host_name(),
+            since: crate::journal::now_rfc3339(),
+        };
+        let text = serde_json::to_string(&me).unwrap_or_default() + "\n";
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(text.as_bytes()))
+            .and_then(|()| file.sync_data())
+            .map_err(io("cannot write", &path))?;
+        Ok(OutputLock {
+            file,
+            dir: dir.to_owned(),
+            taken_over,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for OutputLock {
+    /// A clean end empties the lock file, so only a crashed holder's name is left behind.
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.take(4096).read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.trim()).ok()
+}
+
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this host".into())
+}
+
+/// Refuses `path` (inside `dir`) when it is a symbolic link that resolves outside `dir`, or
+/// does not resolve at all. Links that stay inside are fine.
+pub fn check_inside(dir: &Path, path: &Path) -> Result<(), OutDirError> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let escapes = || OutDirError::Escapes {
+        path: path.to_owned(),
+        dir: dir.to_owned(),
+    };
+    let root = dir.canonicalize().map_err(io("cannot resolve", dir))?;
+    match path.canonicalize() {
+        Ok(target) if target.starts_with(&root) && target != root => Ok(()),
+        _ => Err(escapes()),
+    }
+}
+
+/// Checks every path a run writes in `dir`, before anything is written or sent.
+pub fn check_paths(dir: &Path, extra: &[&str]) -> Result<(), OutDirError> {
+    let videos = dir.join("videos");
+    let fixed = [
+        crate::journal::FILE_NAME,
+        crate::report::CSV_FILE,
+        crate::report::JSON_FILE,
+        "plan.json",
+        "videos",
+    ];
+    for name in fixed.iter().chain(extra) {
+        check_inside(dir, &dir.join(name))?;
+    }
+    check_inside(dir, &videos.join(SUPERSEDED_DIR))
+}
+
+/// Moves `videos/<file>` to `videos/superseded/<stem>.<tag>.<ext>` (never over another file)
+/// and returns its new name relative to `videos/`. `tag` tells the versions apart.
+pub fn supersede(videos: &Path, file: &str, tag: &str) -> Result<String, OutDirError> {
+    let from = videos.join(file);
+    let to_dir = videos.join(SUPERSEDED_DIR);
+    std::fs::create_dir_all(&to_dir).map_err(io("cannot create", &to_dir))?;
+    let name = Path::new(file);
+    let stem = name
+        .file_stem()
+        .map_or_else(|| file.to_owned(), |s| s.to_string_lossy().into_owned());
+    let ext = name
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    for n in 1u32.. {
+        let candidate = if n == 1 {
+            format!("{stem}.{tag}{ext}")
+        } else {
+            format!("{stem}.{tag}-{n}{ext}")
+        };
+        let to = to_dir.join(&candidate);
+        if std::fs::symlink_metadata(&to).is_ok() {
+            continue;
+        }
+        // A hard link then an unlink: unlike rename, linking never replaces a file that
+        // appeared in between.
+        match std::fs::hard_link(&from, &to) {
+            Ok(()) => {
+                std::fs::remove_file(&from).map_err(io("cannot move", &from))?;
+                return Ok(format!("{SUPERSEDED_DIR}/{candidate}"));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(_) => {
+                std::fs::rename(&from, &to).map_err(io("cannot move", &from))?;
+                return Ok(format!("{SUPERSEDED_DIR}/{candidate}"));
+            }
+        }
+    }
+    unreachable!("u32 names run out before a folder does")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_names_the_holder_and_a_dropped_one_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OutputLock::acquire(dir.path()).unwrap();
+        assert_eq!(first.taken_over, None);
+        let err = OutputLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(err.contains("--out"), "{err}");
+        drop(first);
+        let second = OutputLock::acquire(dir.path()).unwrap();
+        assert_eq!(second.taken_over, None);
+        drop(second);
+        // What a process killed while holding the lock leaves: its name, no lock.
+        let crashed = r#"{"pid":4242,"host":"h","since":"2026-11-24T00:00:00Z"}"#;
+        std::fs::write(dir.path().join(LOCK_FILE), crashed).unwrap();
+        let third = OutputLock::acquire(dir.path()).unwrap();
+        assert_eq!(third.taken_over.as_ref().map(|h| h.pid), Some(4242));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_folder_are_refused_links_inside_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("real.jsonl"), "").unwrap();
+        std::os::unix::fs::symlink("real.jsonl", dir.path().join("journal.jsonl")).unwrap();
+        check_paths(dir.path(), &[]).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("videos")).unwrap();
+        let err = check_paths(dir.path(), &[]).unwrap_err();
+        assert!(matches!(err, OutDirError::Escapes { .. }), "{err}");
+    }
+
+    #[test]
+    fn superseding_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let videos = dir.path();
+        for (content, expect) in [
+            ("one", "superseded/a.k1.mp4"),
+            ("two", "superseded/a.k1-2.mp4"),
+        ] {
+            std::fs::write(videos.join("a.mp4"), content).unwrap();
+            assert_eq!(supersede(videos, "a.mp4", "k1").unwrap(), expect);
+            assert_eq!(
+                std::fs::read_to_string(videos.join(expect)).unwrap(),
+                content
+            );
+        }
+        assert!(!videos.join("a.mp4").exists());
+    }
+}
