@@ -2,7 +2,7 @@
 //!
 //! Looked up as `--config FILE`, else `./shotlist.toml`, else the user config dir's
 //! `shotlist/config.toml`. Precedence is flags > environment > config > defaults; this module
-//! only reads the file, callers apply the precedence.
+//! only reads the file, [`crate::settings`] applies the precedence.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

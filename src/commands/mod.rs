@@ -15,9 +15,10 @@ pub mod status;
 pub mod validate;
 
 use std::io::{ErrorKind, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::plan::{Plan, Severity, load_and_plan, render_human};
 
 /// Flags every command shares.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +26,35 @@ pub struct Global {
     pub config: Option<PathBuf>,
     pub quiet: bool,
     pub verbose: u8,
+}
+
+/// Plans the manifest (its output folder replaced by `out` when given); on errors prints them
+/// and returns the exit-2 error. The commands that read an output folder share it.
+pub fn load_plan(global: &Global, manifest: &Path, out: Option<&Path>) -> Result<Plan, Error> {
+    match load_and_plan(manifest) {
+        Ok(planned) => {
+            if !planned.warnings.is_empty() && !global.quiet {
+                eprint!("{}", render_human(&planned.warnings));
+            }
+            let mut plan = planned.plan;
+            if let Some(out) = out {
+                plan.out_dir = out.to_owned();
+            }
+            Ok(plan)
+        }
+        Err(rejected) => {
+            eprint!("{}", render_human(&rejected.diagnostics));
+            let count = rejected
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            Err(Error::Invalid {
+                file: manifest.to_owned(),
+                count,
+            })
+        }
+    }
 }
 
 /// A writer that drops everything once its reader has gone (`BrokenPipe`).

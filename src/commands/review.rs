@@ -9,10 +9,7 @@ use crate::plan::Plan;
 use crate::review::{self, ReviewError};
 
 pub fn run(global: &Global, args: &ReviewArgs) -> Result<u8, Error> {
-    let mut plan = super::run::load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    let plan = super::load_plan(global, &args.manifest, args.out.as_deref())?;
     let (page, shots) = write(&plan)?;
     if !global.quiet {
         println!("{} ({shots} shot(s))", page.display());

@@ -80,10 +80,7 @@ struct Superseded<'a> {
 }
 
 pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
-    let mut plan = super::run::load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    let plan = super::load_plan(global, &args.manifest, args.out.as_deref())?;
     let path = plan.out_dir.join(journal::FILE_NAME);
     exec::outdir::check_inside(&plan.out_dir, &path).map_err(|e| Error::Usage(e.to_string()))?;
     let replayed = journal::replay_file(&path, args.skip_bad_journal_lines)

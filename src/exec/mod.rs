@@ -29,6 +29,9 @@ use crate::journal::{self, Journal, JournalError};
 use crate::plan::Plan;
 use crate::report::{ReportError, ResultStatus};
 
+/// Tasks in flight when neither `-j` nor the config says.
+pub const DEFAULT_CONCURRENCY: u32 = 4;
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -53,7 +56,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            concurrency: 4,
+            concurrency: DEFAULT_CONCURRENCY as usize,
             poll: None,
             only: Vec::new(),
             flags: ResumeFlags::default(),
