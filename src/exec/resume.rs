@@ -1,8 +1,9 @@
 //! What a run does with each shot given what the journal says about its key.
 //!
-//! The rules are DESIGN.md's "Identity, journal and resume": a verified download is done; an
-//! unfinished task is polled again, never resubmitted; an unknown or failed outcome is resent
-//! only when the user asks; a result URL that is too old cannot be used any more.
+//! The rules are those of `docs/executor.md`, "Running again: the resume rules": a verified
+//! download is done; an unfinished task is polled again, never resubmitted; an unknown or
+//! failed outcome is resent only when the user asks; a result URL that is too old cannot be
+//! used any more.
 
 use std::time::{Duration, SystemTime};
 
