@@ -14,9 +14,9 @@ use toml::Spanned;
 use crate::api::DownloadLimits;
 
 /// Default provider base URL.
-pub const DEFAULT_BASE_URL: &str = "https://api.gravitex.ai";
+pub const DEFAULT_BASE_URL: &str = crate::api::gravitex::PROVIDER.default_base_url;
 /// Default environment variable holding the API key.
-pub const DEFAULT_KEY_ENV: &str = "GRAVITEX_API_KEY";
+pub const DEFAULT_KEY_ENV: &str = crate::api::gravitex::PROVIDER.key_env;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -70,10 +70,15 @@ impl<'a> Dispatcher<'a> {
         let out_dir = plan.out_dir.clone();
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
+        let timing = client.provider().timing;
         let history = histories(plan, replayed);
         let starts: Vec<Start> = history
             .iter()
-            .map(|h| decide(*h, now, opts.flags, |h| video_intact(&videos_dir, h)))
+            .map(|h| {
+                decide(*h, now, &timing, opts.flags, |h| {
+                    video_intact(&videos_dir, h)
+                })
+            })
             .collect();
         let selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
         let mut batch = Vec::new();
@@ -341,10 +346,13 @@ impl<'a> Dispatcher<'a> {
             if self.rec[i].status != Status::Ready {
                 continue;
             }
-            if let Some(&u) = self.ups[i]
-                .iter()
-                .find(|&&u| !can_feed(self.rec[u].finished_at.as_deref(), wall))
-            {
+            if let Some(&u) = self.ups[i].iter().find(|&&u| {
+                !can_feed(
+                    self.rec[u].finished_at.as_deref(),
+                    wall,
+                    &self.ctx.client.provider().timing,
+                )
+            }) {
                 let reason = format!(
                     "upstream `{}`'s result URL is older than 23 h and can no longer feed this \
                      shot; re-running `{}` is your call",
