@@ -10,6 +10,7 @@ mod dispatcher;
 pub mod job;
 pub mod limiter;
 pub mod outdir;
+pub mod policy;
 pub mod poll;
 pub mod progress;
 pub mod resume;
