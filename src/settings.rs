@@ -9,6 +9,7 @@ use crate::api::{ApiKey, ClientConfig, DownloadLimits};
 use crate::cli::RunArgs;
 use crate::commands::Global;
 use crate::config::{Config, DEFAULT_BASE_URL};
+use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{DEFAULT_CONCURRENCY, ProgressMode, ResumeFlags, RunOptions};
 
@@ -41,6 +42,8 @@ pub struct RunSettings {
     pub submits_per_minute: Option<u32>,
     pub download: DownloadLimits,
     pub progress: ProgressMode,
+    /// Spend no more than this (`--max-cost`, else `[run] max_cost`).
+    pub max_cost: Option<Money>,
 }
 
 impl RunSettings {
@@ -82,15 +85,21 @@ impl RunSettings {
                 (false, 0) => ProgressMode::Auto,
                 (false, _) => ProgressMode::Plain,
             },
+            max_cost: match (args.max_cost, &config.run.max_cost) {
+                (Some(m), _) => Some(m),
+                (None, Some(m)) => Money::from_f64(*m.get_ref()),
+                (None, None) => None,
+            },
         })
     }
 
-    /// The executor's options (`config` prices the totals in `plan.json`).
-    pub fn run_options(&self, args: &RunArgs, config: &Config) -> RunOptions {
+    /// The executor's options (`prices` price the totals and the spending).
+    pub fn run_options(&self, args: &RunArgs, prices: PriceBook) -> RunOptions {
         RunOptions {
             concurrency: self.concurrency,
             poll: self.poll,
             only: args.only.clone(),
+            shard: args.shard,
             flags: ResumeFlags {
                 retry_failed: args.retry_failed,
                 resubmit_unknown: args.resubmit_unknown,
@@ -99,7 +108,8 @@ impl RunSettings {
             progress: self.progress,
             stop: None,
             skip_bad_journal_lines: args.skip_bad_journal_lines,
-            config: config.clone(),
+            prices,
+            max_cost: self.max_cost,
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod completions;
 pub mod mark;
+pub mod merge;
 pub mod plan;
 pub mod review;
 pub mod run;
@@ -18,6 +19,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::plan::shard::ShardSpec;
 use crate::plan::{Plan, Severity, load_and_plan, render_human};
 
 /// Flags every command shares.
@@ -28,19 +30,15 @@ pub struct Global {
     pub verbose: u8,
 }
 
-/// Plans the manifest (its output folder replaced by `out` when given); on errors prints them
-/// and returns the exit-2 error. The commands that read an output folder share it.
-pub fn load_plan(global: &Global, manifest: &Path, out: Option<&Path>) -> Result<Plan, Error> {
+/// Plans the manifest; on errors prints them and returns the exit-2 error. Every command that
+/// reads an output folder starts here.
+pub fn load_plan(global: &Global, manifest: &Path) -> Result<Plan, Error> {
     match load_and_plan(manifest) {
         Ok(planned) => {
             if !planned.warnings.is_empty() && !global.quiet {
                 eprint!("{}", render_human(&planned.warnings));
             }
-            let mut plan = planned.plan;
-            if let Some(out) = out {
-                plan.out_dir = out.to_owned();
-            }
-            Ok(plan)
+            Ok(planned.plan)
         }
         Err(rejected) => {
             eprint!("{}", render_human(&rejected.diagnostics));
@@ -54,6 +52,15 @@ pub fn load_plan(global: &Global, manifest: &Path, out: Option<&Path>) -> Result
                 count,
             })
         }
+    }
+}
+
+/// The output folder: `--out`, else the manifest's, or under `--shard` its shard's folder there.
+pub fn out_dir(plan: &Plan, out: Option<&Path>, shard: Option<ShardSpec>) -> PathBuf {
+    match (out, shard) {
+        (Some(out), _) => out.to_owned(),
+        (None, Some(shard)) => plan.out_dir.join(shard.folder_name()),
+        (None, None) => plan.out_dir.clone(),
     }
 }
 

@@ -9,7 +9,8 @@ use crate::plan::Plan;
 use crate::review::{self, ReviewError};
 
 pub fn run(global: &Global, args: &ReviewArgs) -> Result<u8, Error> {
-    let plan = super::load_plan(global, &args.manifest, args.out.as_deref())?;
+    let mut plan = super::load_plan(global, &args.manifest)?;
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), None);
     let (page, shots) = write(&plan)?;
     if !global.quiet {
         println!("{} ({shots} shot(s))", page.display());

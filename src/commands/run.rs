@@ -12,9 +12,10 @@ use crate::api::{ApiKey, Client};
 use crate::cli::RunArgs;
 use crate::commands::{Global, load_plan};
 use crate::config::Config;
+use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{self, ExecError, OutDirError, Outcome, OutputLock, Stop};
-use crate::plan::Plan;
+use crate::plan::{self, Plan};
 use crate::settings::{Endpoint, RunSettings};
 
 /// Where the in-process simulator of `--sim` keeps its tasks, inside the output folder.
@@ -23,9 +24,20 @@ pub const SIM_STATE_FILE: &str = ".sim-tasks.jsonl";
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
     let config = Config::load(global.config.as_deref())?;
-    let plan = load_plan(global, &args.manifest, args.out.as_deref())?;
+    let mut plan = load_plan(global, &args.manifest)?;
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let settings = RunSettings::resolve(global, args, |name| std::env::var(name).ok(), &config)?;
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
+    let prices = PriceBook::new(&config);
+    if settings.max_cost.is_some()
+        && let Some(shot) = plan.shots.iter().find(|s| prices.shot(s).is_none())
+    {
+        return Err(Error::Usage(format!(
+            "--max-cost needs a price for every shot, and `{}` ({} at {}) has none in {}: add it \
+             under [pricing] in the config; nothing was sent",
+            shot.id, shot.model, shot.resolution, prices.currency
+        )));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,6 +45,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     // Taken before anything touches the folder (the simulator's state lives there too).
     let lock = OutputLock::acquire(&plan.out_dir).map_err(out_dir_error)?;
     exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE]).map_err(out_dir_error)?;
+    super::merge::claim_folder(&plan.out_dir, args.shard)?;
     if let Some(old) = &lock.taken_over
         && !global.quiet
     {
@@ -42,7 +55,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         );
     }
     let first_signal = Arc::new(AtomicU8::new(0));
-    let mut opts = settings.run_options(args, &config);
+    let mut opts = settings.run_options(args, prices);
     let outcome = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         opts.stop = Some(stop_rx);
@@ -74,8 +87,12 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             .and_then(|c| c.with_download_limits(settings.download))
             .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
+            let shard = args.shard.map_or_else(String::new, |s| {
+                let n = plan::shard::partition(&plan, s.count).shots_in(s.index);
+                format!(", {n} of them in shard {s}")
+            });
             eprintln!(
-                "{} shot(s) planned from {}; up to {} in flight; output in {}",
+                "{} shot(s) planned from {}{shard}; up to {} in flight; output in {}",
                 plan.shots.len(),
                 args.manifest.display(),
                 settings.concurrency,
@@ -100,7 +117,10 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         }
     }
     drop(lock);
-    summarise(&plan, &outcome);
+    let other_shards = args.shard.map_or(0, |s| {
+        plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
+    });
+    summarise(&plan, &outcome, other_shards);
     match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
         (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
         _ => Ok(outcome.exit_code()),
@@ -163,7 +183,7 @@ impl Signals {
     }
 }
 
-fn out_dir_error(e: OutDirError) -> Error {
+pub(crate) fn out_dir_error(e: OutDirError) -> Error {
     match e {
         OutDirError::Locked { .. } => Error::Locked(e.to_string()),
         OutDirError::Escapes { .. } => Error::Usage(e.to_string()),
@@ -209,7 +229,8 @@ fn init_tracing(global: &Global) {
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
-fn summarise(plan: &Plan, outcome: &Outcome) {
+/// `other_shards`: shots left to other shards (counted as pending in the outcome).
+fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
     let results = plan.out_dir.join(crate::report::CSV_FILE);
     match &outcome.stop {
         Stop::Finished => {}
@@ -224,7 +245,28 @@ fn summarise(plan: &Plan, outcome: &Outcome) {
             resume_command()
         ),
     }
-    eprintln!("{}", exec::progress::summary(&outcome.tally, &results));
+    let c = &outcome.cost;
+    let show = |m: Money| format!("{m} {}", c.currency);
+    let mut cost = format!(
+        "cost: est. {} this run, {} for the batch",
+        show(c.spent),
+        show(c.billed)
+    );
+    if c.unsent > 0 {
+        cost.push_str(&format!(
+            "; {} shot(s) left unsent by --max-cost, est. {}: a rerun with a higher cap sends them",
+            c.unsent,
+            show(c.unsent_cost)
+        ));
+    }
+    eprintln!("{cost}");
+    let mut tally = outcome.tally;
+    tally.pending = tally.pending.saturating_sub(other_shards);
+    let mut summary = exec::progress::summary(&tally, &results);
+    if other_shards > 0 {
+        summary.push_str(&format!("\n{other_shards} shot(s) left to other shards"));
+    }
+    eprintln!("{summary}");
 }
 
 fn resume_command() -> String {

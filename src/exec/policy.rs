@@ -24,6 +24,13 @@ pub enum AfterSubmit {
     Unknown { error: String },
 }
 
+impl AfterSubmit {
+    /// The provider surely created no task (so nothing was spent); only `Unknown` may have one.
+    pub fn created_nothing(&self) -> bool {
+        !matches!(self, AfterSubmit::Unknown { .. })
+    }
+}
+
 /// Decides after a submit error; `server_errors` counts the earlier 5xx answers of this shot.
 pub fn after_submit(error: &ApiError, server_errors: u32) -> AfterSubmit {
     let msg = error.to_string();
@@ -122,6 +129,7 @@ mod tests {
         let e = ApiError::RateLimited { retry_after: None };
         assert_eq!(after_submit(&e, 0), AfterSubmit::Requeue);
         assert_eq!(after_submit(&e, 9), AfterSubmit::Requeue);
+        assert!(after_submit(&e, 0).created_nothing());
     }
 
     #[test]
@@ -181,7 +189,9 @@ mod tests {
                 message: "y".into(),
             },
         ] {
-            match after_submit(&e, 0) {
+            let next = after_submit(&e, 0);
+            assert!(!next.created_nothing());
+            match next {
                 AfterSubmit::Unknown { error } => {
                     assert!(error.contains("--resubmit-unknown"), "{error}")
                 }

@@ -15,6 +15,7 @@ pub mod model;
 mod render;
 mod same_body;
 pub mod seed;
+pub mod shard;
 mod totals;
 
 pub use body::Body;
@@ -22,7 +23,7 @@ pub use diagnostic::DataLocation;
 pub use graph::{Plan, PlannedShot};
 pub use limits::{DEFAULT_MAX_FILE_MB, DEFAULT_MAX_SHOTS, Limits, MAX_SHOTS_ENV};
 pub use render::{render_github, render_human_with, render_json};
-pub use totals::{Totals, TotalsLine};
+pub use totals::{CostTotals, ToSend, Totals, TotalsLine};
 
 use std::path::Path;
 
