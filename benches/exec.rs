@@ -307,7 +307,10 @@ fn throughput() {
     let draws = 100_000;
     let mut counts = Vec::with_capacity(draws);
     for _ in 0..draws {
-        let mut schedule = shotlist::exec::poll::PollSchedule::new(None);
+        let mut schedule = shotlist::exec::poll::PollSchedule::new(
+            None,
+            &shotlist::api::gravitex::PROVIDER.timing,
+        );
         let (mut at, mut polls) = (Duration::ZERO, 0u32);
         while at < Duration::from_secs(60) {
             at += schedule.next_wait();

@@ -23,7 +23,7 @@ pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
         key: args.key.clone(),
         gen_time: args.gen_time,
         jitter: args.jitter,
-        shape: args.shape,
+        shape: args.shape.into(),
         rate_limit: args.rate_limit,
         rps_limit: args.rps_limit,
         p429: args.p429,

@@ -11,6 +11,7 @@ mod dispatcher;
 pub mod job;
 pub mod limiter;
 pub mod outdir;
+pub mod policy;
 pub mod poll;
 pub mod preview;
 pub mod progress;
@@ -35,6 +36,8 @@ use crate::report::{ReportError, ResultStatus};
 
 /// The default of `[run] queries_per_second`.
 pub const DEFAULT_QUERIES_PER_SECOND: u32 = 10;
+/// Tasks in flight when neither `-j` nor the config says.
+pub const DEFAULT_CONCURRENCY: u32 = 4;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -69,7 +72,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            concurrency: 4,
+            concurrency: DEFAULT_CONCURRENCY as usize,
             poll: None,
             queries_per_second: DEFAULT_QUERIES_PER_SECOND,
             retry_backoff: Backoff::PROVIDER,

@@ -1,17 +1,17 @@
-//! When to query a task next: 5 s, then ×1.5 up to 15 s with ±20 % jitter, or a fixed interval.
+//! When to query a task next: the provider's first interval (5 s on GravitexAI), then ×1.5 up
+//! to its maximum (15 s) with ±20 % jitter, or a fixed interval.
 //!
-//! The gateway refreshes task state about every 15 s, so polling faster gains nothing. A fixed
-//! interval is never below [`MIN_POLL`]. The jitter moves each query by up to ±20 % of its
-//! interval around the nominal time (5, 12.5, 23.75, 38.75 s…) and does not accumulate, so tasks
-//! submitted together spread out while a 60 s task still costs exactly six queries.
+//! The gateway refreshes task state about as often as the maximum, so polling faster gains
+//! nothing. A fixed interval is never below [`MIN_POLL`]. The jitter moves each query by up to
+//! ±20 % of its interval around the nominal time (5, 12.5, 23.75, 38.75 s… by default) and does
+//! not accumulate, so tasks submitted together spread out while a 60 s task still costs exactly
+//! six queries.
 
 use std::time::Duration;
 
 use super::backoff::jitter;
+use crate::api::Timing;
 
-const FIRST: Duration = Duration::from_secs(5);
-/// The longest interval of the growing schedule.
-pub const MAX: Duration = Duration::from_secs(15);
 /// The shortest fixed interval (`--poll`) honoured.
 pub const MIN_POLL: Duration = Duration::from_millis(100);
 
@@ -20,16 +20,18 @@ pub const MIN_POLL: Duration = Duration::from_millis(100);
 pub struct PollSchedule {
     fixed: Option<Duration>,
     next: Duration,
+    max: Duration,
     /// How far the last jittered query was from its nominal time (after it: positive).
     drift: f64,
 }
 
 impl PollSchedule {
     /// `fixed` (from `--poll`) replaces the growing schedule and its jitter.
-    pub fn new(fixed: Option<Duration>) -> PollSchedule {
+    pub fn new(fixed: Option<Duration>, timing: &Timing) -> PollSchedule {
         PollSchedule {
             fixed: fixed.map(|d| d.max(MIN_POLL)),
-            next: FIRST,
+            next: timing.poll_first,
+            max: timing.poll_max,
             drift: 0.0,
         }
     }
@@ -40,7 +42,7 @@ impl PollSchedule {
             return fixed;
         }
         let now = self.next;
-        self.next = self.next.mul_f64(1.5).min(MAX);
+        self.next = self.next.mul_f64(1.5).min(self.max);
         now
     }
 
@@ -64,7 +66,7 @@ mod tests {
 
     #[test]
     fn grows_by_half_up_to_fifteen_seconds() {
-        let mut p = PollSchedule::new(None);
+        let mut p = PollSchedule::new(None, &crate::api::gravitex::PROVIDER.timing);
         let got: Vec<u128> = (0..6).map(|_| p.next_nominal().as_millis()).collect();
         assert_eq!(got, [5000, 7500, 11250, 15000, 15000, 15000]);
     }
@@ -72,8 +74,8 @@ mod tests {
     #[test]
     fn jitter_moves_each_query_around_its_nominal_time_without_accumulating() {
         for _ in 0..200 {
-            let mut p = PollSchedule::new(None);
-            let mut nominal = PollSchedule::new(None);
+            let mut p = PollSchedule::new(None, &crate::api::gravitex::PROVIDER.timing);
+            let mut nominal = PollSchedule::new(None, &crate::api::gravitex::PROVIDER.timing);
             let (mut at, mut due) = (0.0, 0.0);
             for _ in 0..8 {
                 let d = nominal.next_nominal().as_secs_f64();
@@ -86,7 +88,10 @@ mod tests {
 
     #[test]
     fn fixed_interval_has_no_jitter() {
-        let mut p = PollSchedule::new(Some(Duration::from_millis(250)));
+        let mut p = PollSchedule::new(
+            Some(Duration::from_millis(250)),
+            &crate::api::gravitex::PROVIDER.timing,
+        );
         for _ in 0..5 {
             assert_eq!(p.next_wait(), Duration::from_millis(250));
         }
@@ -94,7 +99,7 @@ mod tests {
 
     #[test]
     fn a_fixed_interval_has_a_floor() {
-        let mut p = PollSchedule::new(Some(Duration::ZERO));
+        let mut p = PollSchedule::new(Some(Duration::ZERO), &crate::api::gravitex::PROVIDER.timing);
         assert_eq!(p.next_wait(), MIN_POLL);
     }
 }
