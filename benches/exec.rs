@@ -2,8 +2,8 @@
 //! HTTP requests per shot, pure overhead with instant tasks, peak memory of a 100,000-shot run,
 //! and throughput under provider limits side by side with the naive thread pool of
 //! `benches/naive_pool.py`. The simulator runs as a separate `shotlist sim` process so its
-//! memory and CPU are not counted as the executor's. `SHOTLIST_BENCH_ONLY=memory|throughput|storm`
-//! runs one part (`storm`: the 20,000-shot row of `throughput` alone, without the naive pool). Numbers go into BENCHMARKS.md.
+//! memory and CPU are not counted as the executor's. `SHOTLIST_BENCH_ONLY=memory|throughput|storm|cap`
+//! runs one part (`storm` and `cap`: one row of `throughput` alone, without the naive pool). Numbers go into BENCHMARKS.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -269,6 +269,31 @@ fn limited(concurrency: usize, poll: Option<Duration>, queries_per_second: u32) 
     }
 }
 
+/// 60 × 2 s at `-j 10` against a server that holds 6 tasks per key; the naive pool beside it
+/// when `naive_too`.
+fn server_cap(naive_too: bool) {
+    let (n, t) = (60, 2.0);
+    let cap = ["--gen-time", "2s", "--rate-limit", "6"];
+    let sim = Sim::with(&cap);
+    let (wall, per_shot, _) = run_with(
+        &sim,
+        n,
+        limited(10, Some(Duration::from_millis(500)), 20),
+        None,
+    );
+    let naive = if naive_too {
+        format!("{:.1} s", naive(&Sim::with(&cap), n, 10, 0.5).0)
+    } else {
+        "-".into()
+    };
+    let ideal = n.div_ceil(6) as f64 * t;
+    println!(
+        "| 60 × 2 s, -j 10, server cap 6 | ≤ {:.1} s (1.1 × {ideal:.0} s) | {:.1} s, {per_shot:.1} requests/shot | {naive} |",
+        1.1 * ideal,
+        wall.as_secs_f64()
+    );
+}
+
 /// 20,000 instant shots at `-j 512` with 5 % 429s and 5 % 502s; the naive pool beside it when
 /// `naive_too`.
 fn storm(naive_too: bool) {
@@ -313,7 +338,7 @@ fn throughput() {
     println!("| scenario | target | shotlist | naive pool |");
     println!("|---|---|---|---|");
     let half = Some(Duration::from_millis(500));
-    let (n, t) = (60, 2.0);
+    let n = 60;
 
     let clean = Sim::with(&["--gen-time", "2s"]);
     let (base, _, _) = run_with(&clean, n, limited(10, half, 20), None);
@@ -334,16 +359,7 @@ fn throughput() {
         sim.stats()["tasks_created"]
     );
 
-    let cap = ["--gen-time", "2s", "--rate-limit", "6"];
-    let sim = Sim::with(&cap);
-    let (wall, per_shot, _) = run_with(&sim, n, limited(10, half, 20), None);
-    let (naive_wall, _) = naive(&Sim::with(&cap), n, 10, 0.5);
-    let ideal = n.div_ceil(6) as f64 * t;
-    println!(
-        "| 60 × 2 s, -j 10, server cap 6 | ≤ {:.1} s (1.1 × {ideal:.0} s) | {:.1} s, {per_shot:.1} requests/shot | {naive_wall:.1} s |",
-        1.1 * ideal,
-        wall.as_secs_f64()
-    );
+    server_cap(true);
 
     storm(true);
 
@@ -438,6 +454,10 @@ fn main() {
     }
     if only == "storm" {
         storm(false);
+        return;
+    }
+    if only == "cap" {
+        server_cap(false);
         return;
     }
     let only_memory = only == "memory";

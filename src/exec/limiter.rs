@@ -5,8 +5,9 @@
 //! same level while it accepts only below it; one that refuses at random or by request rate
 //! accepts at that level too. So a refusal while `n > 0` tasks are confirmed in flight makes `n`
 //! a suspect level; an accept at that level or above clears it. The [`CAP_REFUSALS`]-th refusal
-//! at or above an uncleared suspect level, and every one after it, is a concurrency refusal; any
-//! other is a rate refusal (nothing in flight cannot be a concurrency cap). Two are not enough:
+//! at or above an uncleared suspect level, and every one after it, is a concurrency refusal (one
+//! below the level counts too, and lowers it: an accept may still be on its way); any other is
+//! a rate refusal (nothing in flight cannot be a concurrency cap). Two are not enough:
 //! at hundreds in flight the confirmed count wanders around the suspect level, so a random
 //! refusal rate `p` would confirm a false cap at `p` of the suspects, three only at `p²`. Only
 //! a concurrency refusal lowers the bound (to `n`, at least 1); every accept while the bound is
@@ -126,7 +127,7 @@ impl Limiter {
     ) -> Refusal {
         if held > 0 {
             self.suspect = Some(match self.suspect {
-                Some((s, n)) if held >= s => (s, n.saturating_add(1)),
+                Some((s, n)) if held + 1 >= s => (s.min(held), n.saturating_add(1)),
                 _ => (held, 1),
             });
         }
@@ -255,6 +256,26 @@ mod tests {
             l.on_accepted(300, 400);
         }
         assert_eq!(l.limit(), 512);
+    }
+
+    #[test]
+    fn a_refusal_one_below_the_level_counts_towards_the_cap() {
+        let mut l = limiter(10);
+        let now = Instant::now();
+        l.on_accepted(5, 6);
+        assert_eq!(l.on_rate_limited(6, None, now), Refusal::Rate);
+        assert_eq!(l.on_rate_limited(5, None, now), Refusal::Rate);
+        assert_eq!(l.on_rate_limited(6, None, now), Refusal::Concurrency);
+        assert_eq!(l.limit(), 6);
+        let mut l = limiter(10);
+        l.on_accepted(5, 6);
+        l.on_rate_limited(6, None, now);
+        l.on_rate_limited(4, None, now);
+        assert_eq!(
+            l.on_rate_limited(6, None, now),
+            Refusal::Rate,
+            "two below starts again"
+        );
     }
 
     #[test]
