@@ -14,7 +14,7 @@ use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::expand::{Instance, Target};
+use super::instance::{Instance, Target};
 use super::model::Kind;
 use super::seed::{canonical_json, write_str};
 

@@ -1,11 +1,11 @@
-//! Per-shot rules of the reference, judged on a rendered shot; builds its request body.
+//! The check stage: per-shot rules of the reference, judged on a rendered shot.
 
 use super::diagnostic::{Annotate, Loc, Sink};
-use super::expand::{Field, Instance, Target};
+use super::instance::{Field, Instance, Target};
 use super::model::{self, Kind, MediaClass};
 
-/// Checks one expanded shot and returns its body (with `shot:` media as `{type, shot}`).
-pub fn check(inst: &Instance, sink: &mut Sink) -> super::body::Body {
+/// Checks one expanded shot against the rules of its model.
+pub fn check(inst: &Instance, sink: &mut Sink) {
     let mut c = Checker { inst, sink };
     c.common();
     match inst.model.kind {
@@ -15,7 +15,6 @@ pub fn check(inst: &Instance, sink: &mut Sink) -> super::body::Body {
     }
     c.media_urls();
     c.warnings();
-    super::body::body(inst)
 }
 
 struct Checker<'a, 'b> {
@@ -110,16 +109,16 @@ impl Checker<'_, '_> {
             );
         }
         let file_bytes = inst.file.value.len();
-        if file_bytes > super::expand::MAX_NAME_BYTES {
+        if file_bytes > MAX_NAME_BYTES {
             self.error(
                 inst.file.loc,
                 format!(
                     "output: the file name is {file_bytes} bytes long, more than the {} a file name may have",
-                    super::expand::MAX_NAME_BYTES
+                    MAX_NAME_BYTES
                 ),
             )
             .help("shorten the output template, e.g. `{{ id }}.mp4`");
-        } else if !super::expand::is_safe_component(&inst.file.value) {
+        } else if !is_safe_component(&inst.file.value) {
             self.error(
                 inst.file.loc,
                 format!(
@@ -444,6 +443,20 @@ impl Checker<'_, '_> {
             }
         }
     }
+}
+
+/// The longest file or folder name most file systems take (Linux, macOS, Windows), in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// A file or folder name that stays inside its parent and that the file system takes: no
+/// separators, no `.`/`..`, not empty, at most [`MAX_NAME_BYTES`].
+pub fn is_safe_component(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.chars().any(char::is_control)
 }
 
 /// `图2`, `视频1`, `Image 3`, `Video 2` mentions: ("image" | "video", number).

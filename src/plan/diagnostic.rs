@@ -17,6 +17,14 @@ pub struct DataLocation {
     pub row: usize,
 }
 
+/// ` (from data/products.csv row 7)`: the data row behind a problem.
+pub fn describe_row(d: &DataLocation) -> String {
+    match &d.file {
+        Some(f) => format!(" (from {} row {})", f.display(), d.row),
+        None => format!(" (from table `{}` row {})", d.table, d.row),
+    }
+}
+
 /// A line and column in the manifest (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Loc {

@@ -1,4 +1,4 @@
-//! Graph rules over all expanded shots: unique ids and file names, `shot:` references,
+//! The link stage: graph rules over all expanded shots: unique ids and file names, `shot:` references,
 //! cycles, upstream durations; then keys in topological order.
 //!
 //! Shots are collected straight into their final [`PlannedShot`] form, with the little that
@@ -7,8 +7,9 @@
 use std::path::PathBuf;
 
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
-use super::expand::{Instance, Target};
+use super::expand::Collect;
 use super::graph::{Plan, PlannedShot};
+use super::instance::{Instance, Target};
 use super::model;
 use rustc_hash::FxHashMap as IdMap;
 
@@ -30,21 +31,22 @@ pub struct Collected {
     files: Vec<(String, Option<PathBuf>)>,
 }
 
-impl Collected {
-    pub fn reserve(&mut self, n: usize) {
+impl Collect for Collected {
+    fn reserve(&mut self, n: usize) {
         self.shots.reserve(n);
         self.origins.reserve(n);
     }
 
-    /// Appends shots collected elsewhere (in plan order after these).
-    pub fn append(&mut self, mut other: Collected) {
-        self.shots.append(&mut other.shots);
-        self.origins.append(&mut other.origins);
-        for (table, file) in other.files {
+    fn append(&mut self, mut later: Collected) {
+        self.shots.append(&mut later.shots);
+        self.origins.append(&mut later.origins);
+        for (table, file) in later.files {
             self.note_file(table, file);
         }
     }
+}
 
+impl Collected {
     fn note_file(&mut self, table: String, file: Option<PathBuf>) {
         if !self.files.iter().any(|(t, _)| *t == table) {
             self.files.push((table, file));
@@ -120,7 +122,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                     .help(format!(
                         "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
                         s.id,
-                        location(&files, &shots[first]).as_ref().map(super::expand::describe_row).unwrap_or_default()
+                        location(&files, &shots[first]).as_ref().map(super::diagnostic::describe_row).unwrap_or_default()
                     ));
                 continue;
             }
