@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::instance::{Instance, Target};
 use super::model::Kind;
-use super::seed::{canonical_json, write_str};
+use super::seed::{canonical_json, write_canonical, write_str};
 
 /// The ratio sent for t2v and r2v when the manifest sets none.
 pub const DEFAULT_RATIO: &str = "16:9";
@@ -33,6 +33,30 @@ impl Body {
     /// The canonical JSON text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The key of a body without `shot:` media, which needs no other shot's key; `None` for a
+    /// body with some.
+    pub fn standalone_key(&self) -> Option<String> {
+        let stored = self.as_str();
+        (!stored.contains("\"shot\":"))
+            .then(|| blake3::hash(stored.as_bytes()).to_hex().to_string())
+    }
+
+    /// A shot's key: BLAKE3 hex of the canonical body, each `shot:` media item naming its
+    /// upstream's key instead of its id.
+    ///
+    /// A body without `shot:` media is hashed as it is stored (its text is already canonical).
+    /// A `"shot":` can only appear in canonical text as a key: inside a string the quote would be
+    /// escaped.
+    pub fn key<'k>(&self, key_of: impl Fn(&str) -> Option<&'k str>) -> String {
+        if let Some(key) = self.standalone_key() {
+            return key;
+        }
+        let stored = self.as_str();
+        let mut text = String::with_capacity(stored.len() + 64);
+        write_canonical(&self.value(), &mut text, &key_of);
+        blake3::hash(text.as_bytes()).to_hex().to_string()
     }
 
     /// The body as a `Value`, built afresh.
@@ -368,5 +392,34 @@ mod tests {
         let back: crate::plan::Plan = serde_json::from_str(&text).unwrap();
         assert_eq!(back, plan);
         assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+    use crate::plan::seed::canonical_json;
+    use serde_json::json;
+
+    #[test]
+    fn stored_text_and_substituted_upstreams_hash_like_the_canonical_value() {
+        let plain = json!({"prompt": "a \"shot\": b", "metadata": {"input": {"prompt": "x"}}});
+        let body = Body::from(&plain);
+        let want = blake3::hash(canonical_json(&plain).as_bytes())
+            .to_hex()
+            .to_string();
+        assert_eq!(body.key(|_| None), want);
+
+        let linked =
+            json!({"metadata": {"input": {"media": [{"type": "first_clip", "shot": "up"}]}}});
+        let substituted =
+            json!({"metadata": {"input": {"media": [{"type": "first_clip", "shot": "KEY"}]}}});
+        let want = blake3::hash(canonical_json(&substituted).as_bytes())
+            .to_hex()
+            .to_string();
+        assert_eq!(
+            Body::from(&linked).key(|id| (id == "up").then_some("KEY")),
+            want
+        );
     }
 }

@@ -73,7 +73,7 @@ impl Collected {
             None => (None, None),
         };
         // Keys that need no upstream's key are hashed here, on the expanding thread.
-        let key = super::seed::standalone_key(&body).unwrap_or_default();
+        let key = body.standalone_key().unwrap_or_default();
         self.shots.push(PlannedShot {
             id: inst.id,
             key,
@@ -193,7 +193,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
 
     if shots.iter().all(|s| s.depends_on.is_empty()) {
         for shot in shots.iter_mut().filter(|s| s.key.is_empty()) {
-            shot.key = super::seed::shot_key(&shot.body, |_| None);
+            shot.key = shot.body.key(|_| None);
         }
         return shots;
     }
@@ -215,7 +215,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
         if !keys[i].is_empty() {
             continue;
         }
-        keys[i] = super::seed::shot_key(&plan.shots[i].body, |up| {
+        keys[i] = plan.shots[i].body.key(|up| {
             index
                 .get(up)
                 .map(|&u| keys[u].as_str())
