@@ -43,6 +43,10 @@ pub enum Command {
     Run(RunArgs),
     /// Summarise a manifest's journal against its plan, without network.
     Status(StatusArgs),
+    /// Write the output folder's review.html: every take side by side, with marks.
+    Review(ReviewArgs),
+    /// Approve, reject or clear shots' videos in the output folder's marks.json.
+    Mark(MarkArgs),
     /// Serve the built-in simulator of the provider API.
     Sim(SimArgs),
     /// Print the JSON Schema of the manifest (for editors' YAML language servers).
@@ -134,6 +138,55 @@ pub struct RunArgs {
     /// lead to a paid resend).
     #[arg(long)]
     pub skip_bad_journal_lines: bool,
+    /// Do not write review.html at the end.
+    #[arg(long)]
+    pub no_review: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The manifest file (YAML) whose output folder to review.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Output folder (default: the manifest's output.dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Open the page in the default browser.
+    #[arg(long)]
+    pub open: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("verdict").required(true).args(["approve", "reject", "clear", "import"]))]
+pub struct MarkArgs {
+    /// The manifest file (YAML) whose output folder holds the videos.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Shot ids or globs (`'teaser-*'`); each must match a shot.
+    #[arg(
+        value_name = "ID_OR_GLOB",
+        required_unless_present = "import",
+        conflicts_with = "import"
+    )]
+    pub ids: Vec<String>,
+    /// Approve the videos.
+    #[arg(long)]
+    pub approve: bool,
+    /// Reject the videos.
+    #[arg(long)]
+    pub reject: bool,
+    /// Remove the mark.
+    #[arg(long)]
+    pub clear: bool,
+    /// A note kept with the mark (why it was rejected, what to change).
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["clear", "import"])]
+    pub note: Option<String>,
+    /// Apply the marks of FILE (a marks.json downloaded from review.html).
+    #[arg(long, value_name = "FILE")]
+    pub import: Option<PathBuf>,
+    /// Output folder (default: the manifest's output.dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +282,8 @@ pub fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Plan(args) => crate::commands::plan::run(&global, &args),
         Command::Run(args) => crate::commands::run::run(&global, &args),
         Command::Status(args) => crate::commands::status::run(&global, &args),
+        Command::Review(args) => crate::commands::review::run(&global, &args),
+        Command::Mark(args) => crate::commands::mark::run(&global, &args),
         Command::Sim(args) => crate::commands::sim::run(&global, &args),
         Command::Schema => crate::commands::schema::run(&global),
         Command::Completions(args) => crate::commands::completions::completions(args.shell),

@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::api::DownloadLimits;
+
 /// Default provider base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.gravitex.ai";
 /// Default environment variable holding the API key.
@@ -23,6 +25,8 @@ pub struct Config {
     pub api: ApiSection,
     #[serde(default)]
     pub run: RunSection,
+    #[serde(default)]
+    pub download: DownloadSection,
     /// Price per second of video: `[pricing.<model or alias>] "720P" = 0.10`.
     #[serde(default)]
     pub pricing: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<f64>>>,
@@ -31,7 +35,7 @@ pub struct Config {
     pub path: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSection {
     pub base_url: Option<String>,
@@ -44,6 +48,17 @@ pub struct ApiSection {
     pub timeout: Option<Duration>,
 }
 
+impl std::fmt::Debug for ApiSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSection")
+            .field("base_url", &self.base_url)
+            .field("api_key_env", &self.api_key_env)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
@@ -51,6 +66,15 @@ pub struct RunSection {
     #[serde(default, deserialize_with = "opt_duration")]
     pub poll: Option<Duration>,
     pub submits_per_minute: Option<u32>,
+}
+
+/// Caps on each download; see [`DownloadLimits`] for the defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadSection {
+    pub max_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -115,11 +139,26 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: parse_message(text, &e),
         })?;
         config.check_pricing(text, path)?;
+        if config.download.max_bytes == Some(0) || config.download.timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                message: "[download] max_bytes and timeout must be more than 0".into(),
+            });
+        }
         config.path = Some(path.to_owned());
         Ok(config)
+    }
+
+    /// The download caps: the config's, else the defaults.
+    pub fn download_limits(&self) -> DownloadLimits {
+        let default = DownloadLimits::default();
+        DownloadLimits {
+            max_bytes: self.download.max_bytes.unwrap_or(default.max_bytes),
+            timeout: self.download.timeout.unwrap_or(default.timeout),
+        }
     }
 
     /// Refuses unknown models and resolutions and prices that are not a number ≥ 0.
@@ -205,6 +244,37 @@ fn did_you_mean(word: &str, known: &[&str], what: &str) -> String {
     }
 }
 
+/// A parse error as `line L, column C: message`, without the source snippet toml would show
+/// (the line may hold a key, e.g. `api_key = sk-...` unquoted), and with every value of a
+/// secret-looking setting replaced by `***` (serde's messages quote wrong-typed values).
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let mut message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(span) = e.span() {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        message = format!("line {line}, column {column}: {message}");
+    }
+    for value in secret_values(text) {
+        message = message.replace(value, "***");
+    }
+    message
+}
+
+/// The raw values of `name = value` lines whose name says key, token, secret or password (at
+/// least 4 characters, so a placeholder does not blank the message).
+fn secret_values(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        let name = name.to_ascii_lowercase();
+        let secret = ["key", "token", "secret", "password"]
+            .iter()
+            .any(|w| name.contains(w));
+        let value = value.trim().trim_matches(['"', '\'']).trim();
+        (secret && !name.contains("key_env") && value.len() >= 4).then_some(value)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +305,47 @@ mod tests {
         assert!(text.contains("c.toml"), "{text}");
         assert!(text.contains("line 2"), "{text}");
         assert!(text.contains("concurency"), "{text}");
+    }
+
+    #[test]
+    fn download_caps_default_and_override() {
+        let c = Config::parse("", Path::new("c.toml")).unwrap();
+        assert_eq!(c.download_limits(), DownloadLimits::default());
+        let c = Config::parse(
+            "[download]\nmax_bytes = 5_000_000\ntimeout = \"90s\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.download_limits(),
+            DownloadLimits {
+                max_bytes: 5_000_000,
+                timeout: Duration::from_secs(90)
+            }
+        );
+    }
+
+    #[test]
+    fn parse_errors_never_echo_a_key() {
+        let key = "sk-live-CONFIG-3b9e-DO-NOT-LEAK";
+        for text in [
+            format!("[api]\napi_key = {key}\n"),
+            format!("[api]\napi_key = \"{key}\"\ntimeout = 5\n"),
+            format!("[api]\napi_key = \"{key}\"\nbase_url = 7\n"),
+            format!("[api]\napi_kye = \"{key}\"\n"),
+            format!("[run]\nconcurrency = \"{key}\"\n[api]\napi_key = \"{key}\"\n"),
+            format!("[api]\ntoken = {key} x\n"),
+        ] {
+            let err = Config::parse(&text, Path::new("c.toml")).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("DO-NOT-LEAK"), "{text}\n{shown}");
+            assert!(shown.contains("line "), "{shown}");
+        }
+        let c = Config::parse(
+            &format!("[api]\napi_key = \"{key}\"\n"),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains(key));
     }
 }

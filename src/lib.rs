@@ -4,7 +4,8 @@
 //! [`manifest`] reads YAML and CSV into raw types, [`template`] renders minijinja, [`plan`] turns
 //! raw types into a validated request graph without touching the network, [`api`] speaks to the
 //! provider, [`exec`] owns run state (the only async stage), [`journal`] and [`report`] write
-//! what happened, and [`sim`] is a strict stand-in for the provider.
+//! what happened, [`review`] shows it for approval, and [`sim`] is a strict stand-in for the
+//! provider.
 
 pub mod api;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod journal;
 pub mod manifest;
 pub mod plan;
 pub mod report;
+pub mod review;
 pub mod sim;
 pub mod template;
 

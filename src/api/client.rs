@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::error_body::{classify, json_reason, shorten};
 use super::response::{submit_task_id, task_state};
-use super::{ApiError, ApiKey, ClientConfig, Submitted, TaskState};
+use super::{ApiError, ApiKey, ClientConfig, DownloadLimits, Submitted, TaskState};
 
 /// Everything but RFC 3986 unreserved characters is escaped, so an id is always one segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -22,7 +22,11 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Redirects a download may follow.
-const MAX_REDIRECTS: usize = 10;
+pub(super) const MAX_REDIRECTS: usize = 10;
+
+/// Longest API answer read (submit, query, error bodies; the provider's are under 2 KiB). A
+/// longer one is cut off there, so an endless body costs bounded memory.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 /// The HTTP client. Cheap to clone; connections are reused.
 #[derive(Clone)]
@@ -32,6 +36,7 @@ pub struct Client {
     generations: String,
     key: ApiKey,
     timeout: Duration,
+    pub(super) download: DownloadLimits,
 }
 
 impl std::fmt::Debug for Client {
@@ -40,6 +45,7 @@ impl std::fmt::Debug for Client {
             .field("generations", &self.generations)
             .field("key", &self.key)
             .field("timeout", &self.timeout)
+            .field("download", &self.download)
             .finish()
     }
 }
@@ -115,7 +121,19 @@ impl Client {
             generations,
             key,
             timeout: config.timeout,
+            download: DownloadLimits::default(),
         })
+    }
+
+    /// The same client with other download caps; a zero cap is `Permanent { status: 0 }`.
+    pub fn with_download_limits(mut self, limits: DownloadLimits) -> Result<Client, ApiError> {
+        if limits.max_bytes == 0 || limits.timeout.is_zero() {
+            return Err(setup(
+                "[download] max_bytes and timeout must be more than 0".into(),
+            ));
+        }
+        self.download = limits;
+        Ok(self)
     }
 
     /// `POST {base}/v1/video/generations`.
@@ -139,6 +157,11 @@ impl Client {
             ))
         })?;
         match submit_task_id(&json) {
+            // Scrubbing would make the id useless, and keeping it would write the key out.
+            Some(task_id) if self.holds_key(&task_id) => Err(ambiguous(
+                "the submit was accepted but its task id contains the API key, so it is not kept"
+                    .into(),
+            )),
             Some(task_id) => Ok(Submitted { task_id }),
             None => {
                 let said = json_reason(&json)
@@ -173,7 +196,10 @@ impl Client {
         };
         let json: Value = serde_json::from_slice(&answer)
             .map_err(|e| transient(format!("the query answer is not JSON ({e})")))?;
-        task_state(&json).map_err(transient)
+        let mut state = task_state(&json).map_err(transient)?;
+        state.url = state.url.map(|u| self.scrub(u));
+        state.error = state.error.map(|e| self.scrub(e));
+        Ok(state)
     }
 
     /// Sends one API request and returns the body of a 2xx answer; anything else is classified.
@@ -197,16 +223,32 @@ impl Client {
                 .unwrap_or("elsewhere");
             return Err(ApiError::Permanent {
                 status: status.as_u16(),
-                message: shorten(&format!("the API redirects to {to}; check the base URL")),
+                message: self.scrub(shorten(&format!(
+                    "the API redirects to {to}; check the base URL"
+                ))),
             });
         }
-        let body = response.bytes().await;
+        let body = read_capped(response, MAX_ANSWER_BYTES).await;
         if status.is_success() {
-            return body
-                .map(|b| b.to_vec())
-                .map_err(|e| self.transport(&e, call));
+            return match body {
+                Ok(Capped::Whole(bytes)) => Ok(bytes),
+                Ok(Capped::Cut(_)) => {
+                    let message = format!(
+                        "the answer was longer than {} MiB and was cut off there",
+                        MAX_ANSWER_BYTES >> 20
+                    );
+                    Err(match call {
+                        Call::Submit => ApiError::Ambiguous { message },
+                        Call::Read => ApiError::Transient {
+                            status: Some(status.as_u16()),
+                            message,
+                        },
+                    })
+                }
+                Err(e) => Err(self.transport(&e, call)),
+            };
         }
-        let body = body.map(|b| b.to_vec()).unwrap_or_default();
+        let body = body.map(Capped::into_bytes).unwrap_or_default();
         Err(
             match classify(status.as_u16(), retry_after.as_deref(), &body) {
                 ApiError::Transient { status, message } => ApiError::Transient {
@@ -245,13 +287,52 @@ impl Client {
 
     /// Removes the key from text that came from outside (a provider may echo it back).
     pub(super) fn scrub(&self, text: String) -> String {
-        let key = self.key.expose();
-        if key.is_empty() || !text.contains(key) {
-            text
+        if self.holds_key(&text) {
+            text.replace(self.key.expose(), "***")
         } else {
-            text.replace(key, "***")
+            text
         }
     }
+
+    fn holds_key(&self, text: &str) -> bool {
+        let key = self.key.expose();
+        !key.is_empty() && text.contains(key)
+    }
+}
+
+/// A body read up to a cap.
+pub(super) enum Capped {
+    Whole(Vec<u8>),
+    /// The first `cap` bytes of a longer body; the rest was never read.
+    Cut(Vec<u8>),
+}
+
+impl Capped {
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Capped::Whole(b) | Capped::Cut(b) => b,
+        }
+    }
+}
+
+/// Reads at most `cap` bytes of `response`: a longer (or endless) body stops at the cap, and a
+/// `Content-Length` over it stops before reading anything.
+pub(super) async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Capped, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(Capped::Cut(Vec::new()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            body.extend_from_slice(&chunk[..cap - body.len()]);
+            return Ok(Capped::Cut(body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(body))
 }
 
 /// `text` as one URL path segment.

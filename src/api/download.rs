@@ -5,19 +5,21 @@
 
 use std::path::Path;
 
-use reqwest::header::RETRY_AFTER;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::client::{Call, describe};
-use super::error_body::{classify, parse_retry_after};
+use super::client::{Call, Capped, MAX_ANSWER_BYTES, MAX_REDIRECTS, describe, read_capped};
+use super::error_body::{classify, parse_retry_after, shorten};
 use super::{ApiError, Client, Downloaded};
 
 impl Client {
     /// Streams `url` to a temporary file beside `dest`, then renames it to `dest`.
     /// Sends no API key (result URLs are storage links).
     ///
-    /// 403/404/410 are `Gone` (the URL expired); other failures leave no file behind.
+    /// 403/404/410 are `Gone` (the URL expired). A body that is not a video, is over
+    /// [`DownloadLimits::max_bytes`](super::DownloadLimits) or takes longer than its timeout is
+    /// `Unusable`. Every failure leaves no file behind.
     pub async fn download(&self, url: &str, dest: &Path) -> Result<Downloaded, ApiError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::Permanent {
             status: 0,
@@ -36,13 +38,36 @@ impl Client {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(io_error(dir))?;
-
-        let mut response = self
-            .http
-            .get(parsed)
-            .send()
+        let limit = self.download.timeout;
+        tokio::time::timeout(limit, self.fetch(parsed, dir, dest))
             .await
-            .map_err(|e| self.transport(&e, Call::Read))?;
+            .unwrap_or_else(|_| {
+                Err(unusable(
+                    format!(
+                        "the download took longer than {} ([download] timeout in the config)",
+                        humantime::format_duration(limit)
+                    ),
+                    false,
+                ))
+            })
+    }
+
+    async fn fetch(
+        &self,
+        url: reqwest::Url,
+        dir: &Path,
+        dest: &Path,
+    ) -> Result<Downloaded, ApiError> {
+        let mut response = self.http.get(url).send().await.map_err(|e| {
+            if e.is_redirect() {
+                unusable(
+                    format!("the result URL redirects more than {MAX_REDIRECTS} times"),
+                    false,
+                )
+            } else {
+                self.transport(&e, Call::Read)
+            }
+        })?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             if matches!(status, 403 | 404 | 410) {
@@ -56,13 +81,25 @@ impl Client {
                     .and_then(parse_retry_after);
                 return Err(ApiError::RateLimited { retry_after });
             }
-            let body = response.bytes().await.unwrap_or_default();
+            let body = read_capped(response, MAX_ANSWER_BYTES)
+                .await
+                .map(Capped::into_bytes)
+                .unwrap_or_default();
             // Storage refusing a link says nothing about our API key: never `Auth`.
             return Err(match classify(status, None, &body) {
                 ApiError::Auth { status, message } => ApiError::Permanent { status, message },
                 other => other,
             });
         }
+        let max = self.download.max_bytes;
+        if response.content_length().is_some_and(|n| n > max) {
+            return Err(too_large(max));
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
 
         let tmp = crate::report::temp_file_in(dir, ".shotlist-", ".part").map_err(io_error(dir))?;
         let tmp_path = tmp.path().to_path_buf();
@@ -72,13 +109,26 @@ impl Client {
             tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(handle));
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
+        let mut head = Vec::with_capacity(HEAD);
         while let Some(chunk) = response.chunk().await.map_err(|e| ApiError::Transient {
             status: None,
             message: format!("download {}", describe(&e)),
         })? {
-            hasher.update(&chunk);
             bytes += chunk.len() as u64;
+            if bytes > max {
+                return Err(too_large(max));
+            }
+            if head.len() < HEAD {
+                head.extend(chunk.iter().take(HEAD - head.len()));
+                if head.len() >= 8 && !is_video(&head) {
+                    return Err(self.not_video(&head, content_type.as_deref()));
+                }
+            }
+            hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(io_error(&tmp_path))?;
+        }
+        if !is_video(&head) {
+            return Err(self.not_video(&head, content_type.as_deref()));
         }
         file.flush().await.map_err(io_error(&tmp_path))?;
         file.get_ref()
@@ -93,6 +143,51 @@ impl Client {
             bytes,
         })
     }
+
+    /// What came instead of a video, in a few printable characters (scrubbed: it came from
+    /// outside).
+    fn not_video(&self, head: &[u8], content_type: Option<&str>) -> ApiError {
+        let start: String = String::from_utf8_lossy(head)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let kind = content_type
+            .map(|t| format!("{} ", shorten(t)))
+            .unwrap_or_default();
+        let message = format!(
+            "the result URL sent {kind}data that is not a video (no MP4/MOV `ftyp` box at the \
+             start; it starts with {:?})",
+            start.trim()
+        );
+        unusable(self.scrub(message), true)
+    }
+}
+
+/// Bytes of a download's start kept for the video check and the error message.
+const HEAD: usize = 48;
+
+/// An MP4/MOV file opens with its `ftyp` box: a 4-byte size, then `ftyp`.
+fn is_video(head: &[u8]) -> bool {
+    head.get(4..8) == Some(b"ftyp")
+}
+
+fn too_large(max: u64) -> ApiError {
+    unusable(
+        format!(
+            "the video is larger than the download cap of {} ([download] max_bytes in the \
+             config)",
+            if max.is_multiple_of(1 << 20) {
+                format!("{} MiB", max >> 20)
+            } else {
+                format!("{max} bytes")
+            }
+        ),
+        false,
+    )
+}
+
+fn unusable(message: String, retry: bool) -> ApiError {
+    ApiError::Unusable { message, retry }
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> ApiError + '_ {

@@ -8,7 +8,26 @@ mod response;
 
 use std::time::Duration;
 
-pub use client::Client;
+pub use client::{Client, MAX_ANSWER_BYTES};
+
+/// Caps on one download. Both end a hostile or broken storage link with a clear error instead
+/// of a full disk or a worker held forever; `[download]` in the config changes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadLimits {
+    /// Largest video kept, in bytes.
+    pub max_bytes: u64,
+    /// Longest one download may take, start to end (each read also has the request timeout).
+    pub timeout: Duration,
+}
+
+impl Default for DownloadLimits {
+    fn default() -> Self {
+        DownloadLimits {
+            max_bytes: 1 << 30,
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
 
 /// The API key. Never printed: `Debug` and `Display` show a placeholder.
 #[derive(Clone)]
@@ -106,6 +125,11 @@ pub enum ApiError {
     /// A result URL answered 403/404/410: it has expired (downloads only).
     #[error("result URL is gone (HTTP {status})")]
     Gone { status: u16 },
+    /// A download that arrived but is not kept: not a video (`retry`: storage may serve the
+    /// video next time), or over a [`DownloadLimits`] cap or the redirect bound (no retry: it
+    /// would end the same way).
+    #[error("{message}")]
+    Unusable { message: String, retry: bool },
     /// Local I/O while downloading.
     #[error("writing {path}: {message}")]
     Io { path: String, message: String },

@@ -5,7 +5,9 @@
 //! (as cargo and ripgrep do) and the command keeps its own exit code.
 
 pub mod completions;
+pub mod mark;
 pub mod plan;
+pub mod review;
 pub mod run;
 pub mod schema;
 pub mod sim;

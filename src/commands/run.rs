@@ -122,6 +122,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             api_key,
             timeout,
         })
+        .and_then(|c| c.with_download_limits(config.download_limits()))
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
             eprintln!(
@@ -141,6 +142,14 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         Ok::<Outcome, Error>(outcome)
     })?;
     drop(runtime);
+    // Written under the folder's lock, and before the summary so that the summary closes the output.
+    if !args.no_review {
+        match super::review::write(&plan) {
+            Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: review page not written: {e}"),
+        }
+    }
     drop(lock);
     summarise(&plan, &outcome);
     match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {

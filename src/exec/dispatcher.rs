@@ -499,7 +499,10 @@ impl<'a> Dispatcher<'a> {
                 self.set(i, Status::Pending);
                 self.stop_fatal(format!("the provider refused the API key: {msg}"));
             }
-            ApiError::Ambiguous { .. } | ApiError::Gone { .. } | ApiError::Io { .. } => {
+            ApiError::Ambiguous { .. }
+            | ApiError::Gone { .. }
+            | ApiError::Io { .. }
+            | ApiError::Unusable { .. } => {
                 let error = format!(
                     "submit sent but its outcome is unknown ({msg}); a task may exist and be \
                      billed, so it is not resent: --resubmit-unknown sends it again"

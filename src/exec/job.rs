@@ -216,9 +216,11 @@ pub async fn download(ctx: Arc<JobContext>, idx: usize, url: String, file: Strin
                 ctx.send(Event::Downloaded { idx, done });
                 return;
             }
-            Err(error @ (ApiError::Transient { .. } | ApiError::Ambiguous { .. }))
-                if attempt < MAX_DOWNLOAD_RETRIES =>
-            {
+            Err(
+                error @ (ApiError::Transient { .. }
+                | ApiError::Ambiguous { .. }
+                | ApiError::Unusable { retry: true, .. }),
+            ) if attempt < MAX_DOWNLOAD_RETRIES => {
                 tracing::debug!("download of {file} failed, retrying: {error}");
                 tokio::time::sleep(ctx.backoff.wait(attempt)).await;
                 attempt += 1;

@@ -3,6 +3,7 @@
 mod api;
 mod client_sim;
 mod plan;
+mod review;
 mod run;
 mod sim;
 mod support;

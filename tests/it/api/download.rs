@@ -6,11 +6,11 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use shotlist::api::ApiError;
 
-use super::fake::{Fake, Misbehave, Reply, misbehaving, raw};
+use super::fake::{Fake, Misbehave, Reply, misbehaving, mp4, raw};
 
 fn video_bytes(len: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(7);
-    (0..len).map(|_| rng.u8(..)).collect()
+    mp4((0..len).map(|_| rng.u8(..)).collect::<Vec<_>>())
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -26,7 +26,7 @@ fn entries(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn known_vector() {
-    let fake = Fake::always(|| raw(200, "abc")).await;
+    let fake = Fake::always(|| raw(200, mp4(""))).await;
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("a.mp4");
     let got = fake
@@ -36,10 +36,10 @@ async fn known_vector() {
         .unwrap();
     assert_eq!(
         got.sha256,
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        "13c5cdb9c9f00bbaf88c207ace44d2cd5c44ea53d6b7c11373226c0858e8bab5"
     );
-    assert_eq!(got.bytes, 3);
-    assert_eq!(std::fs::read(&dest).unwrap(), b"abc");
+    assert_eq!(got.bytes, 12);
+    assert_eq!(std::fs::read(&dest).unwrap(), mp4(""));
 }
 
 #[tokio::test]
@@ -72,7 +72,7 @@ async fn streams_a_large_file_into_place_with_its_digest() {
 
 #[tokio::test]
 async fn replaces_an_existing_file() {
-    let fake = Fake::always(|| raw(200, "new contents")).await;
+    let fake = Fake::always(|| raw(200, mp4("new contents"))).await;
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("v.mp4");
     std::fs::write(&dest, "old").unwrap();
@@ -80,12 +80,12 @@ async fn replaces_an_existing_file() {
         .download(&format!("{}/v", fake.base), &dest)
         .await
         .unwrap();
-    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new contents");
+    assert_eq!(std::fs::read(&dest).unwrap(), mp4("new contents"));
 }
 
 #[tokio::test]
 async fn no_authorization_header_reaches_storage() {
-    let fake = Fake::always(|| raw(200, "video")).await;
+    let fake = Fake::always(|| raw(200, mp4("video"))).await;
     let dir = tempfile::tempdir().unwrap();
     let client = fake.client();
     // The same client has just used the key on the API.
@@ -171,7 +171,7 @@ async fn server_error_is_transient_and_leaves_nothing() {
 #[tokio::test]
 async fn a_body_that_breaks_off_leaves_no_file_and_no_temp_file() {
     let (base, _) = misbehaving(Misbehave::Truncated(
-        b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\ncontent-length: 100000\r\n\r\nonly a few bytes",
+        b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\ncontent-length: 100000\r\n\r\n\0\0\0\x0cftypisomonly a few bytes",
     ))
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -190,7 +190,7 @@ async fn a_body_that_breaks_off_leaves_no_file_and_no_temp_file() {
 
 #[tokio::test]
 async fn an_unwritable_destination_is_an_io_error() {
-    let fake = Fake::always(|| raw(200, "video")).await;
+    let fake = Fake::always(|| raw(200, mp4("video"))).await;
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("not-a-dir");
     std::fs::write(&blocker, "").unwrap();
@@ -207,7 +207,7 @@ async fn an_unwritable_destination_is_an_io_error() {
 
 #[tokio::test]
 async fn a_non_http_url_is_refused_without_a_request() {
-    let fake = Fake::always(|| raw(200, "video")).await;
+    let fake = Fake::always(|| raw(200, mp4("video"))).await;
     let dir = tempfile::tempdir().unwrap();
     let err = fake
         .client()
@@ -245,7 +245,7 @@ async fn download_redirects_are_followed_without_the_key() {
             headers: vec![("location", "/cdn/v.mp4".into())],
             body: vec![],
         },
-        "/cdn/v.mp4" => raw(200, "the video"),
+        "/cdn/v.mp4" => raw(200, mp4("the video")),
         _ => raw(404, ""),
     })
     .await;
@@ -256,8 +256,8 @@ async fn download_redirects_are_followed_without_the_key() {
         .download(&format!("{}/signed/v.mp4", fake.base), &dest)
         .await
         .expect("download");
-    assert_eq!(got.bytes, 9);
-    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "the video");
+    assert_eq!(got.bytes, 21);
+    assert_eq!(std::fs::read(&dest).unwrap(), mp4("the video"));
     let seen = fake.seen();
     assert_eq!(
         seen.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(),
@@ -269,7 +269,7 @@ async fn download_redirects_are_followed_without_the_key() {
 #[tokio::test]
 async fn a_body_that_stalls_times_out_per_read_and_leaves_nothing() {
     let (base, _) = misbehaving(Misbehave::Stall(
-        b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\ncontent-length: 100000\r\n\r\nthe first bytes",
+        b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\ncontent-length: 100000\r\n\r\n\0\0\0\x0cftypisomthe first bytes",
     ))
     .await;
     let dir = tempfile::tempdir().unwrap();

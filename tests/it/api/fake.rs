@@ -2,6 +2,7 @@
 //! from a closure, and raw TCP servers that misbehave in ways axum will not (hang, hang up).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +55,13 @@ pub fn raw(status: u16, body: impl Into<Vec<u8>>) -> Reply {
         headers: vec![],
         body: body.into(),
     }
+}
+
+/// `rest` after a minimal MP4 `ftyp` box, so downloads take it for a video.
+pub fn mp4(rest: impl AsRef<[u8]>) -> Vec<u8> {
+    let mut bytes = b"\0\0\0\x0cftypisom".to_vec();
+    bytes.extend_from_slice(rest.as_ref());
+    bytes
 }
 
 type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
@@ -199,6 +207,44 @@ pub async fn misbehaving(how: Misbehave) -> (String, Arc<Mutex<usize>>) {
         }
     });
     (base, count)
+}
+
+/// A raw TCP server that answers every request with `head`, then `start`, then `fill` bytes in
+/// 64 KiB chunks (one every `every`) until the client hangs up. Returns its base URL and the
+/// number of body bytes it managed to send.
+pub async fn endless(
+    head: &'static str,
+    start: &'static [u8],
+    every: Duration,
+) -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let sent = Arc::new(AtomicU64::new(0));
+    let total = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let total = total.clone();
+            tokio::spawn(async move {
+                read_request(&mut socket).await;
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut next: &[u8] = start;
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                loop {
+                    if socket.write_all(next).await.is_err() {
+                        return;
+                    }
+                    total.fetch_add(next.len() as u64, Ordering::Relaxed);
+                    next = &chunk;
+                    if !every.is_zero() {
+                        tokio::time::sleep(every).await;
+                    }
+                }
+            });
+        }
+    });
+    (base, sent)
 }
 
 /// Reads one request head and its `Content-Length` body; false if the peer went away first.

@@ -4,6 +4,7 @@
 mod download;
 mod errors;
 pub mod fake;
+mod hostile;
 mod query;
 mod secrecy;
 mod submit;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 use shotlist::api::{ApiError, ApiKey, ClientConfig};
 
-use super::fake::{Fake, KEY, Misbehave, client_for, json, misbehaving, raw, refused};
+use super::fake::{Fake, KEY, Misbehave, Reply, client_for, json, misbehaving, raw, refused};
 
 fn assert_clean(what: &str, text: &str) {
     assert!(!text.contains(KEY), "{what} leaks the key: {text}");
@@ -146,4 +146,65 @@ async fn a_key_with_a_trailing_newline_is_trimmed_and_one_with_a_control_charact
         "{err:?}"
     );
     assert_clean("key error", &format!("{err} {err:?}"));
+}
+
+#[tokio::test]
+async fn a_task_answer_that_echoes_the_key_is_scrubbed_before_it_leaves_the_client() {
+    // A provider that puts the Authorization header into every field a task answer has.
+    let echo = Fake::start(|seen| {
+        let auth = seen.header("authorization").unwrap_or_default().to_string();
+        let key = auth.trim_start_matches("Bearer ");
+        match seen.path.rsplit('/').next().unwrap_or_default() {
+            "generations" => json(200, json!({"task_id": format!("task-{key}")})),
+            "failed" => json(
+                200,
+                json!({"task_id": "failed", "status": "failed",
+                    "error": {"code": "InvalidApiKey", "message": format!("request with {auth} refused")}}),
+            ),
+            "legacy" => json(
+                200,
+                json!({"code": "success", "data": {"task_id": "legacy", "status": "FAILURE",
+                    "fail_reason": json!({"code": "Bad", "message": format!("key {key}")}).to_string()}}),
+            ),
+            "succeeded" => json(
+                200,
+                json!({"task_id": "succeeded", "status": "succeeded",
+                    "url": format!("https://cdn.example/v.mp4?token={key}")}),
+            ),
+            _ => Reply {
+                status: 307,
+                headers: vec![("location", format!("https://elsewhere.example/?k={key}"))],
+                body: vec![],
+            },
+        }
+    })
+    .await;
+    let client = echo.client();
+
+    let failed = client.query("failed").await.expect("a failed task");
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("InvalidApiKey: request with Bearer *** refused")
+    );
+    let legacy = client.query("legacy").await.expect("a failed task");
+    assert_eq!(legacy.error.as_deref(), Some("Bad: key ***"));
+    let succeeded = client.query("succeeded").await.expect("a result");
+    assert_eq!(
+        succeeded.url.as_deref(),
+        Some("https://cdn.example/v.mp4?token=***")
+    );
+    let redirected = client.query("moved").await.expect_err("a redirect");
+    assert!(redirected.to_string().contains("k=***"), "{redirected}");
+    let submitted = client.submit(&json!({})).await.expect_err("key in the id");
+    assert!(
+        matches!(&submitted, ApiError::Ambiguous { message } if message.contains("task id contains the API key")),
+        "{submitted:?}"
+    );
+    for text in [
+        format!("{failed:?} {legacy:?} {succeeded:?}"),
+        format!("{redirected} {redirected:?}"),
+        format!("{submitted} {submitted:?}"),
+    ] {
+        assert_clean("task answer", &text);
+    }
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod faults;
+mod hostile_net;
 mod progress;
 mod resume;
 mod trust;

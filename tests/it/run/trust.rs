@@ -180,7 +180,7 @@ async fn not_indexed_yet(missing: usize) -> (Fake, Arc<AtomicUsize>) {
             );
         }
         if req.path.starts_with("/files/") {
-            return fake::raw(200, b"video bytes".to_vec());
+            return fake::raw(200, fake::mp4("video bytes"));
         }
         if seen.fetch_add(1, Ordering::SeqCst) < missing {
             return fake::json(

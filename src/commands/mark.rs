@@ -1,0 +1,173 @@
+//! `shotlist mark`: approve, reject or clear shots' videos in `<out>/marks.json`, by id or
+//! glob, or import the marks a review page downloaded; then refresh `review.html`.
+
+use std::collections::HashMap;
+
+use crate::cli::MarkArgs;
+use crate::commands::Global;
+use crate::error::Error;
+use crate::review::{self, Mark, Marks, Shot, Verdict, marks};
+
+pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
+    let mut plan = super::run::load_plan(global, &args.manifest)?;
+    if let Some(out) = &args.out {
+        plan.out_dir = out.clone();
+    }
+    let dir = plan.out_dir.clone();
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} does not exist: run the batch first, or pass --out DIR",
+            dir.display()
+        )));
+    }
+    if let Some(note) = &args.note
+        && note.chars().count() > marks::MAX_NOTE_CHARS
+    {
+        return Err(Error::Usage(format!(
+            "--note is longer than {} characters",
+            marks::MAX_NOTE_CHARS
+        )));
+    }
+    let shots = review::source::load(&dir, &plan).map_err(super::review::error)?;
+    let given: Vec<Mark> = match &args.import {
+        Some(file) => imported(file, &shots, global.quiet)?,
+        None => {
+            let verdict = if args.approve {
+                Verdict::Approved
+            } else if args.reject {
+                Verdict::Rejected
+            } else {
+                Verdict::Cleared
+            };
+            let at = crate::journal::now_rfc3339();
+            select(&shots, &args.ids)?
+                .into_iter()
+                .map(|s| Mark {
+                    id: s.id.clone(),
+                    key: s.key.clone(),
+                    mark: verdict,
+                    note: args.note.clone().filter(|n| !n.is_empty()),
+                    at: Some(at.clone()),
+                })
+                .collect()
+        }
+    };
+    let path = dir.join(marks::FILE_NAME);
+    let lock_path = dir.join(".marks.lock");
+    // Append mode: a lock file that was replaced by a link never truncates what it points to.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&lock_path)
+        .and_then(|f| f.lock().map(|()| f))
+        .map_err(|e| Error::io(format!("cannot lock {}", lock_path.display()), e))?;
+    let mut all = Marks::load(&path).map_err(super::review::error)?;
+    for m in &given {
+        all.apply(m.clone());
+    }
+    all.save(&path).map_err(super::review::error)?;
+    drop(lock);
+    if !global.quiet {
+        let mut by_verdict: Vec<(Verdict, Vec<&str>)> = Vec::new();
+        for m in &given {
+            match by_verdict.iter_mut().find(|(v, _)| *v == m.mark) {
+                Some((_, ids)) => ids.push(&m.id),
+                None => by_verdict.push((m.mark, vec![&m.id])),
+            }
+        }
+        for (v, ids) in by_verdict {
+            let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+            println!("{} {}: {}", v.as_str(), ids.len(), list_some(&ids));
+        }
+        println!("{} mark(s) in {}", all.len(), path.display());
+    }
+    let (page, _) = super::review::write(&plan)?;
+    if !global.quiet {
+        println!("review: {}", page.display());
+    }
+    Ok(crate::error::exit::OK)
+}
+
+/// The shots `patterns` name: each an exact id or a glob that must match at least one shot.
+fn select<'a>(shots: &'a [Shot], patterns: &[String]) -> Result<Vec<&'a Shot>, Error> {
+    let mut picked = vec![false; shots.len()];
+    for pattern in patterns {
+        let glob = glob::Pattern::new(pattern)
+            .map_err(|e| Error::Usage(format!("`{pattern}` is not a valid glob: {}", e.msg)))?;
+        let mut any = false;
+        for (i, s) in shots.iter().enumerate() {
+            if s.id == *pattern || glob.matches(&s.id) {
+                picked[i] = true;
+                any = true;
+            }
+        }
+        if !any {
+            return Err(Error::Usage(format!(
+                "`{pattern}` matches no shot id in {} (try `shotlist status` to list them); \
+                 nothing was marked",
+                crate::report::JSON_FILE
+            )));
+        }
+    }
+    let chosen: Vec<&Shot> = shots
+        .iter()
+        .zip(picked)
+        .filter_map(|(s, p)| p.then_some(s))
+        .collect();
+    if let Some(s) = chosen.iter().find(|s| s.key.is_empty()) {
+        return Err(Error::Usage(format!(
+            "shot `{}` has no key in plan.json, so a mark could not name its video",
+            s.id
+        )));
+    }
+    Ok(chosen)
+}
+
+/// The entries of a marks file to import, keeping those whose id is in this batch.
+fn imported(file: &std::path::Path, shots: &[Shot], quiet: bool) -> Result<Vec<Mark>, Error> {
+    let entries = marks::read_entries(file)
+        .map_err(super::review::error)?
+        .ok_or_else(|| Error::Usage(format!("{}: no such file", file.display())))?;
+    let keys: HashMap<&str, &str> = shots
+        .iter()
+        .map(|s| (s.id.as_str(), s.key.as_str()))
+        .collect();
+    let at = crate::journal::now_rfc3339();
+    let mut kept = Vec::with_capacity(entries.len());
+    let (mut unknown, mut older) = (Vec::new(), 0usize);
+    for mut m in entries {
+        match keys.get(m.id.as_str()) {
+            None => unknown.push(m.id),
+            Some(key) => {
+                if *key != m.key {
+                    older += 1;
+                }
+                m.at.get_or_insert_with(|| at.clone());
+                kept.push(m);
+            }
+        }
+    }
+    if !quiet && !unknown.is_empty() {
+        eprintln!(
+            "warning: {} mark(s) name shots this batch does not have and were ignored: {}",
+            unknown.len(),
+            list_some(&unknown)
+        );
+    }
+    if !quiet && older > 0 {
+        eprintln!(
+            "note: {older} mark(s) are for an earlier version of their shot (another key); \
+             kept, but they do not apply to the current videos"
+        );
+    }
+    Ok(kept)
+}
+
+/// Up to ten ids, then how many more.
+fn list_some(ids: &[String]) -> String {
+    let mut text = ids.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    if ids.len() > 10 {
+        text.push_str(&format!(" and {} more", ids.len() - 10));
+    }
+    text
+}

@@ -1,0 +1,267 @@
+//! Marks: a reviewer's verdict on one video, stored in `<out>/marks.json`.
+//!
+//! A mark belongs to a shot id *and* the key of the request that made the video, so editing a
+//! shot (a new key, a new video) never carries an old verdict over to a video nobody has seen,
+//! and a later retake can tell the rejected attempt from the new one. The file is written by
+//! `shotlist mark` (atomically, under a lock) and by hand or by the review page's download, so
+//! it is read as hostile input: size-capped, every entry checked, errors name the place.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::ReviewError;
+
+pub const FILE_NAME: &str = "marks.json";
+/// The format version this shotlist writes and reads.
+pub const VERSION: u32 = 1;
+/// Most bytes read from a marks file.
+pub const MAX_BYTES: u64 = 64 << 20;
+/// Longest note kept, in characters.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// What a reviewer said about a video. `cleared` appears only in files to import: it removes
+/// the mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Approved,
+    Rejected,
+    Cleared,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approved => "approved",
+            Verdict::Rejected => "rejected",
+            Verdict::Cleared => "cleared",
+        }
+    }
+}
+
+/// One entry of `marks.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub id: String,
+    /// The shot's key when the video was marked.
+    pub key: String,
+    pub mark: Verdict,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// When the mark was given (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MarksFile {
+    version: u32,
+    marks: Vec<Mark>,
+}
+
+/// Every mark of an output folder, by (id, key); written sorted, so the file diffs well.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    by_shot: BTreeMap<(String, String), Mark>,
+}
+
+impl Marks {
+    /// Reads `path`; a missing file is no marks.
+    pub fn load(path: &Path) -> Result<Marks, ReviewError> {
+        let mut marks = Marks::default();
+        for m in read_entries(path)?.unwrap_or_default() {
+            marks.apply(m);
+        }
+        Ok(marks)
+    }
+
+    /// The mark of the video `key` of shot `id`.
+    pub fn get(&self, id: &str, key: &str) -> Option<&Mark> {
+        self.by_shot.get(&(id.to_owned(), key.to_owned()))
+    }
+
+    /// Sets or (for `cleared`) removes one mark.
+    pub fn apply(&mut self, mark: Mark) {
+        let slot = (mark.id.clone(), mark.key.clone());
+        if mark.mark == Verdict::Cleared {
+            self.by_shot.remove(&slot);
+        } else {
+            self.by_shot.insert(slot, mark);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Mark> {
+        self.by_shot.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_shot.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_shot.is_empty()
+    }
+
+    /// Replaces `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ReviewError> {
+        let doc = MarksFile {
+            version: VERSION,
+            marks: self.by_shot.values().cloned().collect(),
+        };
+        crate::report::write_atomic_with(path, |w| {
+            serde_json::to_writer_pretty(&mut *w, &doc).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")
+        })
+        .map_err(ReviewError::Write)
+    }
+}
+
+/// The entries of a marks file (ours or one to import), each checked; `None` when the file
+/// does not exist.
+pub fn read_entries(path: &Path) -> Result<Option<Vec<Mark>>, ReviewError> {
+    let Some(doc) = super::source::read_json(path, MAX_BYTES)? else {
+        return Ok(None);
+    };
+    let version = doc.get("version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(VERSION)) {
+        return Err(ReviewError::shape(
+            path,
+            "an object with `\"version\": 1` (a newer shotlist may have written it)",
+        ));
+    }
+    let Some(list) = doc.get("marks").and_then(serde_json::Value::as_array) else {
+        return Err(ReviewError::shape(path, "a `marks` list"));
+    };
+    let mut marks = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let invalid = |message: String| ReviewError::Invalid {
+            path: path.to_owned(),
+            entry: Some(i + 1),
+            message,
+        };
+        let m: Mark = Mark::deserialize(entry).map_err(|e| invalid(e.to_string()))?;
+        check(&m).map_err(invalid)?;
+        marks.push(m);
+    }
+    Ok(Some(marks))
+}
+
+/// The rules an entry must meet: the id and key forms of the planner, a bounded note.
+fn check(m: &Mark) -> Result<(), String> {
+    let id_ok = (1..=128).contains(&m.id.len())
+        && m.id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !id_ok {
+        return Err(format!(
+            "id `{}` is not a shot id ([A-Za-z0-9._-], 1 to 128 characters)",
+            m.id.chars().take(140).collect::<String>()
+        ));
+    }
+    if m.key.len() != 64 || !m.key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("shot `{}`: key is not 64 hex digits", m.id));
+    }
+    if let Some(note) = &m.note
+        && note.chars().count() > MAX_NOTE_CHARS
+    {
+        return Err(format!(
+            "shot `{}`: the note is longer than {MAX_NOTE_CHARS} characters",
+            m.id
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: char) -> String {
+        std::iter::repeat_n(c, 64).collect()
+    }
+
+    fn mark(id: &str, k: char, v: Verdict) -> Mark {
+        Mark {
+            id: id.into(),
+            key: key(k),
+            mark: v,
+            note: None,
+            at: None,
+        }
+    }
+
+    #[test]
+    fn marks_are_per_id_and_key_and_cleared_removes() {
+        let mut m = Marks::default();
+        m.apply(mark("a", 'a', Verdict::Rejected));
+        m.apply(mark("a", 'b', Verdict::Approved));
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.get("a", &key('a')).unwrap().mark, Verdict::Rejected);
+        m.apply(mark("a", 'a', Verdict::Cleared));
+        assert!(m.get("a", &key('a')).is_none());
+        assert_eq!(m.len(), 1);
+    }
+
+    #[test]
+    fn round_trips_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut m = Marks::default();
+        let mut r = mark("b", 'c', Verdict::Rejected);
+        r.note = Some("too dark </script>".into());
+        m.apply(r);
+        m.apply(mark("a", 'd', Verdict::Approved));
+        m.save(&path).unwrap();
+        assert_eq!(Marks::load(&path).unwrap(), m);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.find("\"a\"").unwrap() < text.find("\"b\"").unwrap());
+    }
+
+    #[test]
+    fn hostile_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let cases: [(&str, &str); 6] = [
+            ("{\"version\": 1,\n \"marks\": [", "line 2"),
+            ("[]", "version"),
+            ("{\"version\": 2, \"marks\": []}", "version"),
+            (
+                "{\"version\": 1, \"marks\": [{\"id\": \"../x\", \"key\": \"k\", \"mark\": \"rejected\"}]}",
+                "entry 1",
+            ),
+            (
+                "{\"version\": 1, \"marks\": [{\"id\": \"a\", \"key\": 5, \"mark\": \"rejected\"}]}",
+                "entry 1: invalid type",
+            ),
+            (
+                "{\"version\": 1, \"marks\": [{\"id\": \"a\", \"key\": \"k\", \"mark\": \"maybe\"}]}",
+                "maybe",
+            ),
+        ];
+        for (text, expected) in cases {
+            std::fs::write(&path, text).unwrap();
+            let err = Marks::load(&path).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+            assert!(err.contains(FILE_NAME), "{err}");
+        }
+        let long = format!(
+            "{{\"version\": 1, \"marks\": [{{\"id\": \"a\", \"key\": \"{}\", \"mark\": \"rejected\", \"note\": \"{}\"}}]}}",
+            key('e'),
+            "x".repeat(MAX_NOTE_CHARS + 1)
+        );
+        std::fs::write(&path, long).unwrap();
+        assert!(Marks::load(&path).unwrap_err().to_string().contains("note"));
+    }
+
+    #[test]
+    fn a_file_over_the_cap_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(MAX_BYTES + 1).unwrap();
+        let err = Marks::load(&path).unwrap_err().to_string();
+        assert!(err.contains("larger than"), "{err}");
+    }
+}

@@ -1,0 +1,207 @@
+//! The HTML of `review.html`, rendered by minijinja with HTML auto-escaping (every value from
+//! the folder is escaped; only the page's own script and style go in raw, and the CSP names
+//! their SHA-256 so nothing else inline can run).
+
+use std::path::Path;
+
+use base64::Engine as _;
+use minijinja::value::Serde;
+use minijinja::{AutoEscape, Environment, Value};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Marks, ReviewError, Shot};
+use crate::report::ResultStatus;
+
+const TEMPLATE: &str = include_str!("page.html");
+const STYLE: &str = include_str!("page.css");
+const SCRIPT: &str = include_str!("page.js");
+
+/// Characters left as they are in a video's relative URL; everything else is percent-encoded.
+const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Every status results can hold, in the order the page lists them.
+const STATUSES: [ResultStatus; 6] = [
+    ResultStatus::Succeeded,
+    ResultStatus::Failed,
+    ResultStatus::Skipped,
+    ResultStatus::Unknown,
+    ResultStatus::Expired,
+    ResultStatus::Pending,
+];
+
+/// Characters of a prompt shown before it is expanded.
+const PROMPT_HEAD: usize = 90;
+
+pub struct Context<'a> {
+    pub name: &'a str,
+    pub manifest: &'a Path,
+    pub out_dir: &'a Path,
+    pub shots: &'a [Shot],
+    pub marks: &'a Marks,
+    pub video_exists: &'a dyn Fn(&str) -> bool,
+}
+
+#[derive(Serialize)]
+struct Card<'a> {
+    id: &'a str,
+    key: &'a str,
+    status: &'a str,
+    model: &'a str,
+    model_id: &'a str,
+    duration: Option<u64>,
+    resolution: Option<&'a str>,
+    ratio: Option<&'a str>,
+    seed: Option<u64>,
+    cost: Option<&'a str>,
+    take: Option<u64>,
+    matrix: String,
+    prompt: Option<&'a str>,
+    prompt_head: Option<String>,
+    error: Option<&'a str>,
+    video: Option<String>,
+    no_video: Option<String>,
+    mark: Option<&'static str>,
+    note: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    title: String,
+    source: Option<&'a str>,
+    row: Option<u64>,
+    cards: Vec<Card<'a>>,
+}
+
+#[derive(Serialize)]
+struct Count {
+    status: String,
+    n: usize,
+}
+
+pub fn render(cx: &Context) -> Result<String, ReviewError> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template("review.html", TEMPLATE)
+        .map_err(|e| ReviewError::Render(e.to_string()))?;
+    let rows: Vec<Row> = super::group(cx.shots)
+        .into_iter()
+        .map(|range| {
+            let shots = &cx.shots[range];
+            // A take number says something only where the row has more than one take.
+            let takes = shots
+                .iter()
+                .any(|s| super::take_of(s).is_some_and(|t| t > 1));
+            Row {
+                title: super::group_title(shots),
+                source: shots[0].source.as_deref(),
+                row: shots[0].row,
+                cards: shots.iter().map(|s| card(cx, s, takes)).collect(),
+            }
+        })
+        .collect();
+    let mut counts: Vec<Count> = STATUSES
+        .iter()
+        .map(|s| Count {
+            status: s.as_str().to_owned(),
+            n: 0,
+        })
+        .collect();
+    for s in cx.shots {
+        match counts.iter_mut().find(|c| c.status == s.status) {
+            Some(c) => c.n += 1,
+            None => counts.push(Count {
+                status: s.status.clone(),
+                n: 1,
+            }),
+        }
+    }
+    let csp = format!(
+        "default-src 'none'; media-src 'self' file:; img-src data:; style-src '{}'; \
+         script-src '{}'; base-uri 'none'; form-action 'none'",
+        hash(STYLE),
+        hash(SCRIPT)
+    );
+    let template = env
+        .get_template("review.html")
+        .map_err(|e| ReviewError::Render(e.to_string()))?;
+    template
+        .render(minijinja::context! {
+            name => cx.name,
+            manifest => cx.manifest.display().to_string(),
+            out_dir => cx.out_dir.display().to_string(),
+            total => cx.shots.len(),
+            counts => Value::from(Serde(&counts)),
+            marked => cx.marks.len(),
+            rows => Value::from(Serde(&rows)),
+            csp => csp,
+            style => Value::from_safe_string(STYLE.to_owned()),
+            script => Value::from_safe_string(SCRIPT.to_owned()),
+        })
+        .map_err(|e| ReviewError::Render(e.to_string()))
+}
+
+fn card<'a>(cx: &Context<'a>, s: &'a Shot, takes: bool) -> Card<'a> {
+    let mark = cx.marks.get(&s.id, &s.key);
+    let (video, no_video) = match (&s.file, s.status.as_str()) {
+        (Some(rel), "succeeded") if (cx.video_exists)(rel) => {
+            let (dir, name) = rel.split_once('/').unwrap_or(("", rel));
+            let url = format!("{dir}/{}", utf8_percent_encode(name, URL_KEEP));
+            (Some(url), None)
+        }
+        (Some(rel), "succeeded") => (None, Some(format!("video missing: {rel}"))),
+        (_, status) => (None, Some(format!("no video ({status})"))),
+    };
+    let prompt = s.prompt.as_deref();
+    Card {
+        id: &s.id,
+        key: &s.key,
+        status: &s.status,
+        model: crate::plan::model::MODELS
+            .iter()
+            .find(|m| m.id == s.model)
+            .map_or(&s.model, |m| m.alias),
+        model_id: &s.model,
+        duration: s.duration,
+        resolution: s.resolution.as_deref(),
+        ratio: s.ratio.as_deref(),
+        seed: s.seed,
+        cost: s.cost.as_deref(),
+        take: super::take_of(s).filter(|_| takes),
+        matrix: s
+            .matrix
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        prompt,
+        prompt_head: prompt.map(|p| {
+            let line = p.lines().next().unwrap_or("");
+            let head: String = line.chars().take(PROMPT_HEAD).collect();
+            if head.len() < p.len() {
+                format!("{head}…")
+            } else {
+                head
+            }
+        }),
+        error: s.error.as_deref().filter(|_| s.status != "succeeded"),
+        video,
+        no_video,
+        mark: mark.map(|m| m.mark.as_str()),
+        note: mark.and_then(|m| m.note.as_deref()),
+    }
+}
+
+/// A CSP source for inline text: `sha256-<base64 of its SHA-256>`.
+fn hash(text: &str) -> String {
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
+    )
+}

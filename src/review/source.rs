@@ -1,0 +1,240 @@
+//! What the page shows, read from the output folder: `plan.json` (the graph that was run: ids,
+//! keys, prompts) joined by id with `results.json` (what happened to each shot).
+//!
+//! Both files are read as loose JSON and picked field by field, so a results table written by
+//! an older or newer shotlist (extra columns, a `file` with or without `videos/`) still reads;
+//! only the shape of the whole document and its size are enforced.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::ReviewError;
+use crate::plan::Plan;
+
+/// Most bytes read from `plan.json` or `results.json`.
+pub const MAX_TABLE_BYTES: u64 = 1 << 30;
+
+/// One shot as the page and `mark` see it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Shot {
+    pub id: String,
+    /// The key of the request whose video this is: marks are given to (id, key).
+    pub key: String,
+    pub status: String,
+    pub model: String,
+    pub duration: Option<u64>,
+    pub resolution: Option<String>,
+    pub ratio: Option<String>,
+    pub seed: Option<u64>,
+    pub cost: Option<String>,
+    pub prompt: Option<String>,
+    pub error: Option<String>,
+    /// The video's path relative to the output folder (`videos/<name>`), when downloaded.
+    pub file: Option<String>,
+    pub take: Option<u64>,
+    /// Matrix values, in the order the results list them.
+    pub matrix: Vec<(String, String)>,
+    pub source: Option<String>,
+    pub row: Option<u64>,
+}
+
+/// Reads a JSON file of at most `limit` bytes; `what` names it in errors.
+pub fn read_json(path: &Path, limit: u64) -> Result<Option<Value>, ReviewError> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ReviewError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| ReviewError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > limit {
+        return Err(ReviewError::TooLarge {
+            path: path.to_owned(),
+            limit,
+        });
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ReviewError::json(path, &e))
+}
+
+/// The shots of the output folder `dir` in plan order: `plan.json` when the folder has one,
+/// else `fallback` (the manifest's current plan), joined with `results.json`. Result rows for
+/// ids the plan does not know come last.
+pub fn load(dir: &Path, fallback: &Plan) -> Result<Vec<Shot>, ReviewError> {
+    let plan_path = dir.join("plan.json");
+    let mut shots: Vec<Shot> = match read_json(&plan_path, MAX_TABLE_BYTES)? {
+        Some(doc) => {
+            let list = doc
+                .get("shots")
+                .and_then(Value::as_array)
+                .ok_or_else(|| ReviewError::shape(&plan_path, "an object with a `shots` list"))?;
+            list.iter()
+                .filter_map(Value::as_object)
+                .filter_map(from_plan_json)
+                .collect()
+        }
+        None => fallback.shots.iter().map(from_planned).collect(),
+    };
+    let results_path = dir.join(crate::report::JSON_FILE);
+    if let Some(doc) = read_json(&results_path, MAX_TABLE_BYTES)? {
+        let rows = doc
+            .as_array()
+            .ok_or_else(|| ReviewError::shape(&results_path, "a list of result rows"))?;
+        let index: HashMap<String, usize> = shots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
+        for row in rows.iter().filter_map(Value::as_object) {
+            let Some(id) = text(row, "id") else { continue };
+            match index.get(&id) {
+                Some(&i) => apply_result(&mut shots[i], row),
+                None => {
+                    let mut shot = Shot {
+                        id,
+                        ..Shot::default()
+                    };
+                    apply_result(&mut shot, row);
+                    shots.push(shot);
+                }
+            }
+        }
+    }
+    Ok(shots)
+}
+
+fn from_planned(s: &crate::plan::PlannedShot) -> Shot {
+    Shot {
+        id: s.id.clone(),
+        key: s.key.clone(),
+        status: "pending".into(),
+        model: s.model.clone(),
+        duration: Some(s.duration.into()),
+        resolution: Some(s.resolution.clone()),
+        ratio: s.ratio.clone(),
+        seed: s.seed.map(u64::from),
+        prompt: s.body.value().get("prompt").and_then(scalar),
+        source: s.source.clone(),
+        row: s.row.map(|r| r as u64),
+        take: Some(s.take.into()),
+        matrix: s.matrix.clone(),
+        ..Shot::default()
+    }
+}
+
+fn from_plan_json(s: &Map<String, Value>) -> Option<Shot> {
+    Some(Shot {
+        id: text(s, "id")?,
+        key: text(s, "key").unwrap_or_default(),
+        status: "pending".into(),
+        model: text(s, "model").unwrap_or_default(),
+        duration: number(s, "duration"),
+        resolution: text(s, "resolution"),
+        ratio: text(s, "ratio"),
+        seed: number(s, "seed"),
+        prompt: s.get("body").and_then(|b| b.get("prompt")).and_then(scalar),
+        source: text(s, "source"),
+        row: number(s, "row"),
+        take: number(s, "take"),
+        matrix: matrix_values(s),
+        ..Shot::default()
+    })
+}
+
+/// Fills `shot` from a results row; a field the row lacks keeps the plan's value.
+fn apply_result(shot: &mut Shot, row: &Map<String, Value>) {
+    let keep = |slot: &mut Option<String>, v: Option<String>| {
+        if v.is_some() {
+            *slot = v;
+        }
+    };
+    if let Some(k) = text(row, "key") {
+        shot.key = k;
+    }
+    shot.status = text(row, "status").unwrap_or_else(|| "pending".into());
+    if let Some(m) = text(row, "model") {
+        shot.model = m;
+    }
+    shot.duration = number(row, "duration").or(shot.duration);
+    keep(&mut shot.resolution, text(row, "resolution"));
+    keep(&mut shot.ratio, text(row, "ratio"));
+    shot.seed = number(row, "seed").or(shot.seed);
+    keep(&mut shot.prompt, text(row, "prompt"));
+    keep(&mut shot.source, text(row, "source"));
+    shot.row = number(row, "row").or(shot.row);
+    shot.cost = row.get("cost").and_then(scalar);
+    shot.error = text(row, "error");
+    shot.file = text(row, "file").and_then(|f| video_path(&f));
+    shot.take = number(row, "take").or(shot.take);
+    let matrix = matrix_values(row);
+    if !matrix.is_empty() {
+        shot.matrix = matrix;
+    }
+}
+
+/// `videos/<name>` for a results `file` (a bare name or already `videos/<name>`); `None` for
+/// anything that could point outside the folder or at another scheme.
+pub fn video_path(file: &str) -> Option<String> {
+    let name = file.strip_prefix("videos/").unwrap_or(file);
+    let safe = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control);
+    safe.then(|| format!("videos/{name}"))
+}
+
+/// Matrix values as the results carry them: a `matrix` object, or `matrix.<key>` /
+/// `matrix_<key>` columns.
+fn matrix_values(row: &Map<String, Value>) -> Vec<(String, String)> {
+    if let Some(Value::Object(m)) = row.get("matrix") {
+        return m
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), scalar(v)?)))
+            .collect();
+    }
+    row.iter()
+        .filter_map(|(k, v)| {
+            let key = k
+                .strip_prefix("matrix.")
+                .or_else(|| k.strip_prefix("matrix_"))?;
+            Some((key.to_owned(), scalar(v)?))
+        })
+        .collect()
+}
+
+fn text(row: &Map<String, Value>, field: &str) -> Option<String> {
+    row.get(field).and_then(scalar).filter(|s| !s.is_empty())
+}
+
+fn number(row: &Map<String, Value>, field: &str) -> Option<u64> {
+    match row.get(field)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A string, number or boolean as text; `None` for null, lists and objects.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
