@@ -91,7 +91,12 @@ pub fn render_text(plan: &Plan, totals: &Totals) -> String {
                 if s.depends_on.is_empty() {
                     "-".into()
                 } else {
-                    s.depends_on.join(", ")
+                    let ids: Vec<&str> = s
+                        .depends_on
+                        .iter()
+                        .map(|&u| plan.shots[u].id.as_str())
+                        .collect();
+                    ids.join(", ")
                 },
             ]
         })

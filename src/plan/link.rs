@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::Collect;
-use super::graph::{Plan, PlannedShot};
+use super::graph::{self, PlannedShot};
 use super::instance::{Instance, Target};
 use super::model;
 use rustc_hash::FxHashMap as IdMap;
@@ -104,7 +104,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
         origins,
         files,
     } = collected;
-    let mut depends: Vec<Vec<String>> = Vec::with_capacity(shots.len());
+    let mut depends: Vec<Vec<usize>> = Vec::with_capacity(shots.len());
     {
         let mut by_id: IdMap<&str, usize> =
             IdMap::with_capacity_and_hasher(shots.len(), Default::default());
@@ -143,7 +143,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
             }
         }
         for (s, o) in shots.iter().zip(&origins) {
-            let mut depends_on: Vec<String> = Vec::new();
+            let mut depends_on: Vec<usize> = Vec::new();
             for (kind, up, loc) in &o.refs {
                 match by_id.get(up.as_str()) {
                     None => {
@@ -175,8 +175,8 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                                 ));
                             }
                         }
-                        if !depends_on.contains(up) {
-                            depends_on.push(up.clone());
+                        if !depends_on.contains(&u) {
+                            depends_on.push(u);
                         }
                     }
                 }
@@ -198,35 +198,26 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
         return shots;
     }
 
-    let mut plan = Plan {
-        name: String::new(),
-        manifest: Default::default(),
-        out_dir: Default::default(),
-        shots,
-    };
-    let order = plan.topological_order();
-    let mut keys: Vec<String> = plan
-        .shots
+    let mut keys: Vec<String> = shots
         .iter_mut()
         .map(|s| std::mem::take(&mut s.key))
         .collect();
-    let index = plan.id_index();
-    for i in order {
+    for i in graph::topological_order(&shots) {
         if !keys[i].is_empty() {
             continue;
         }
-        keys[i] = plan.shots[i].body.key(|up| {
-            index
-                .get(up)
+        let ups = &shots[i].depends_on;
+        keys[i] = shots[i].body.key(|up| {
+            ups.iter()
+                .find(|&&u| shots[u].id == up)
                 .map(|&u| keys[u].as_str())
                 .filter(|k| !k.is_empty())
         });
     }
-    drop(index);
-    for (shot, key) in plan.shots.iter_mut().zip(keys) {
+    for (shot, key) in shots.iter_mut().zip(keys) {
         shot.key = key;
     }
-    plan.shots
+    shots
 }
 
 /// The data row behind `shot`, for a diagnostic.
@@ -244,56 +235,23 @@ fn location(files: &[(String, Option<PathBuf>)], shot: &PlannedShot) -> Option<D
 
 /// Reports each cycle once, naming its members in order.
 fn report_cycles(shots: &[PlannedShot], origins: &[Origin], sink: &mut Sink) {
-    let index: IdMap<&str, usize> = shots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.depends_on.is_empty())
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
-    if index.is_empty() {
-        return;
-    }
-    let mut state = vec![0u8; shots.len()];
-    for start in 0..shots.len() {
-        if state[start] != 0 || shots[start].depends_on.is_empty() {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        state[start] = 1;
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            let ups = &shots[node].depends_on;
-            if let Some(up) = ups.get(*next) {
-                *next += 1;
-                let Some(&u) = index.get(up.as_str()) else {
-                    continue;
-                };
-                match state[u] {
-                    0 => {
-                        state[u] = 1;
-                        stack.push((u, 0));
-                    }
-                    1 => {
-                        let pos = stack.iter().position(|&(n, _)| n == u).unwrap_or(0);
-                        let mut members: Vec<&str> = stack[pos..]
-                            .iter()
-                            .map(|&(n, _)| shots[n].id.as_str())
-                            .collect();
-                        members.push(shots[u].id.as_str());
-                        let loc = origins[node]
-                            .refs
-                            .iter()
-                            .find(|(_, id, _)| *id == shots[u].id)
-                            .and_then(|r| r.2);
-                        sink.error(loc, format!("shots form a cycle: {}", members.join(" → ")))
-                            .shot(Some(&shots[node].id))
-                            .help("each shot needs the next one's video; a shot cannot need its own video, directly or through others");
-                    }
-                    _ => {}
-                }
-            } else {
-                state[node] = 2;
-                stack.pop();
-            }
-        }
-    }
+    graph::walk(
+        shots,
+        |_| {},
+        |path, u| {
+            let node = path[path.len() - 1];
+            let pos = path.iter().position(|&n| n == u).unwrap_or(0);
+            let mut members: Vec<&str> =
+                path[pos..].iter().map(|&n| shots[n].id.as_str()).collect();
+            members.push(shots[u].id.as_str());
+            let loc = origins[node]
+                .refs
+                .iter()
+                .find(|(_, id, _)| *id == shots[u].id)
+                .and_then(|r| r.2);
+            sink.error(loc, format!("shots form a cycle: {}", members.join(" → ")))
+                .shot(Some(&shots[node].id))
+                .help("each shot needs the next one's video; a shot cannot need its own video, directly or through others");
+        },
+    );
 }

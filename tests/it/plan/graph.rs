@@ -46,7 +46,7 @@ fn key_is_blake3_of_canonical_body_with_upstream_keys() {
             .to_string()
     );
     let lamp = &p.shots[1];
-    assert_eq!(lamp.depends_on, ["opening"]);
+    assert_eq!(lamp.depends_on, [0]);
     assert_eq!(
         lamp.body.value()["metadata"]["input"]["media"],
         json!([{"type": "first_clip", "shot": "opening"}])

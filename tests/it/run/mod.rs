@@ -82,7 +82,7 @@ pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
         row: Some(1),
         take: 1,
         matrix: Vec::new(),
-        depends_on: upstream.map(|u| vec![u.to_owned()]).unwrap_or_default(),
+        depends_on: Vec::new(),
         file: format!("{id}.mp4"),
         body: body.into(),
     }
@@ -98,7 +98,18 @@ pub fn flat_plan(out: &Path, n: usize, tag: &str) -> Plan {
     )
 }
 
-pub fn plan(out: &Path, shots: Vec<PlannedShot>) -> Plan {
+/// A plan of `shots`, each depending on the shots its body's `shot:` media name.
+pub fn plan(out: &Path, mut shots: Vec<PlannedShot>) -> Plan {
+    let ids: Vec<String> = shots.iter().map(|s| s.id.clone()).collect();
+    for shot in &mut shots {
+        let body = shot.body.value();
+        let media = body["metadata"]["input"]["media"].as_array().cloned();
+        shot.depends_on = media
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| ids.iter().position(|id| m["shot"] == id.as_str()))
+            .collect();
+    }
     Plan {
         name: "test".into(),
         manifest: "test.yaml".into(),
