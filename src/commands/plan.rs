@@ -76,10 +76,7 @@ pub fn render_text(plan: &Plan, totals: &Totals) -> String {
         .enumerate()
         .map(|(n, &i)| {
             let s = &plan.shots[i];
-            let alias = plan::model::MODELS
-                .iter()
-                .find(|m| m.id == s.model)
-                .map_or(s.model.as_str(), |m| m.alias);
+            let alias = plan::model::by_id(&s.model).map_or(s.model.as_str(), |m| m.alias);
             [
                 (n + 1).to_string(),
                 s.id.clone(),

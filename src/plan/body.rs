@@ -15,11 +15,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::instance::{Instance, Target};
-use super::model::Kind;
+use super::model::{DEFAULT_RATIO, RatioPolicy};
 use super::seed::{canonical_json, write_canonical, write_str};
-
-/// The ratio sent for t2v and r2v when the manifest sets none.
-pub const DEFAULT_RATIO: &str = "16:9";
 
 /// A request body as canonical JSON text (object keys sorted, no whitespace).
 ///
@@ -227,11 +224,11 @@ fn string<'a>(cursor: &Cursor<'a>) -> Option<Cow<'a, str>> {
     }
 }
 
-/// The ratio a shot sends: never for i2v, the default for t2v and r2v.
+/// The ratio a shot sends: none when its model sends none, else its own or the default.
 pub fn sent_ratio(inst: &Instance) -> Option<String> {
-    match inst.model.kind {
-        Kind::I2v => None,
-        Kind::T2v | Kind::R2v => Some(
+    match inst.model.ratio {
+        RatioPolicy::NotSent => None,
+        RatioPolicy::Sent => Some(
             inst.ratio
                 .as_ref()
                 .map(|r| r.value.clone())
@@ -274,7 +271,7 @@ pub fn body(inst: &Instance) -> Body {
                 out.push(',');
             }
             out.push_str("\"type\":");
-            write_str(&m.kind, &mut out);
+            write_str(&m.type_name, &mut out);
             if let Target::Url(u) = &m.target {
                 out.push_str(",\"url\":");
                 write_str(u, &mut out);

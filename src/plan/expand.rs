@@ -393,7 +393,8 @@ fn render_instance(
                 _ => continue,
             };
             media.push(Media {
-                kind,
+                kind: model::MediaKind::parse(&kind),
+                type_name: kind,
                 kind_loc: item.kind.loc,
                 target,
                 target_loc,

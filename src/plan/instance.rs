@@ -1,7 +1,7 @@
 //! The expand stage's output: one shot with every template rendered, not yet judged.
 
 use super::diagnostic::{DataLocation, Loc};
-use super::model::Model;
+use super::model::{MediaKind, ModelSpec};
 
 /// A value as written, with where it was written.
 #[derive(Debug, Clone)]
@@ -21,7 +21,9 @@ pub enum Target {
 
 #[derive(Debug, Clone)]
 pub struct Media {
-    pub kind: String,
+    /// The `type` as written (and sent); `kind` is `None` when no media type has that name.
+    pub type_name: String,
+    pub kind: Option<MediaKind>,
     pub kind_loc: Option<Loc>,
     pub target: Target,
     pub target_loc: Option<Loc>,
@@ -34,7 +36,7 @@ pub struct Instance {
     pub id: String,
     pub id_loc: Option<Loc>,
     pub data: Option<DataLocation>,
-    pub model: Model,
+    pub model: &'static ModelSpec,
     pub prompt: Field<String>,
     pub negative_prompt: Option<Field<String>>,
     pub audio_url: Option<Field<String>>,

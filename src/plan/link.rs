@@ -10,7 +10,7 @@ use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::Collect;
 use super::graph::{self, PlannedShot};
 use super::instance::{Instance, Target};
-use super::model;
+use super::model::MediaKind;
 use rustc_hash::FxHashMap as IdMap;
 
 /// Where a collected shot came from, for diagnostics while linking (its data row is the
@@ -59,7 +59,7 @@ impl Collected {
             .media
             .into_iter()
             .filter_map(|m| match m.target {
-                Target::Shot(up) => Some((m.kind, up, m.target_loc)),
+                Target::Shot(up) => Some((m.type_name, up, m.target_loc)),
                 Target::Url(_) => None,
             })
             .collect();
@@ -159,7 +159,9 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                         }
                     }
                     Some(&u) => {
-                        if let Some((lo, hi)) = model::upstream_limit(kind) {
+                        if let Some((lo, hi)) =
+                            MediaKind::parse(kind).and_then(MediaKind::upstream_limit)
+                        {
                             let d = shots[u].duration;
                             if d < lo || d > hi {
                                 sink.error(

@@ -43,10 +43,7 @@ impl Totals {
         let by_model: Vec<TotalsLine> = lines
             .into_iter()
             .map(|((model, resolution), (shots, seconds))| {
-                let alias = super::model::MODELS
-                    .iter()
-                    .find(|m| m.id == model)
-                    .map(|m| m.alias);
+                let alias = super::model::by_id(&model).map(|m| m.alias);
                 let cost = config
                     .price_per_second(&model, alias, &resolution)
                     .map(|p| p * seconds as f64);
