@@ -35,18 +35,7 @@ pub async fn start_sim(config: SimConfig) -> SimHandle {
     shotlist::sim::start(config, 0).await.expect("start sim")
 }
 
-pub fn t2v_body(prompt: &str) -> Value {
-    json!({
-        "model": "wan2.7-t2v-2026-04-25",
-        "prompt": prompt,
-        "duration": 5,
-        "metadata": {
-            "input": {"prompt": prompt},
-            "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5,
-                           "prompt_extend": false, "watermark": false}
-        }
-    })
-}
+pub use crate::support::t2v_body;
 
 pub fn i2v_after_body(prompt: &str, upstream: &str) -> Value {
     json!({
