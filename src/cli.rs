@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::Error;
+use crate::plan::shard::ShardSpec;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,12 +38,15 @@ const GLOBAL: &str = "Global options";
 pub enum Command {
     /// Check manifests without sending anything; exit 2 when any has an error.
     Validate(ValidateArgs),
-    /// Show the request graph a manifest expands to, with totals and estimated cost.
+    /// Show the request graph a manifest expands to, its cost, and what a run would do in the
+    /// output folder (read only).
     Plan(PlanArgs),
     /// Run a manifest: submit, poll, download, write results.
     Run(RunArgs),
     /// Summarise a manifest's journal against its plan, without network.
     Status(StatusArgs),
+    /// Merge the output folders of `run --shard K/N` into one.
+    Merge(MergeArgs),
     /// Write the output folder's review.html: every take side by side, with marks.
     Review(ReviewArgs),
     /// Approve, reject or clear shots' videos in the output folder's marks.json.
@@ -92,12 +96,18 @@ pub struct PlanArgs {
     /// The manifest file (YAML).
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
+    /// Output folder to compare against (default: the manifest's output.dir); read only.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Output format (default: json when FILE ends in .json, else text).
     #[arg(long, value_enum)]
     pub format: Option<TextOrJson>,
     /// Write to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Show shard K of N (1-based) and the size of every shard.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<ShardSpec>,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +144,14 @@ pub struct RunArgs {
     /// Submit shots whose earlier submit has an unknown outcome again (may pay twice).
     #[arg(long)]
     pub resubmit_unknown: bool,
+    /// Send no shot that would take this run's estimated cost past AMOUNT (pricing currency);
+    /// the rest stay pending for a rerun with a higher cap.
+    #[arg(long, value_name = "AMOUNT", value_parser = parse_money)]
+    pub max_cost: Option<crate::cost::Money>,
+    /// Only shard K of N (1-based; chains of `shot:` stay together); default output folder
+    /// <output.dir>/shard-K-of-N.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<ShardSpec>,
     /// Go on past unreadable journal lines instead of refusing (a lost `submitting` line may
     /// lead to a paid resend).
     #[arg(long)]
@@ -200,9 +218,26 @@ pub struct StatusArgs {
     /// Output folder (default: the manifest's output.dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Only shard K of N (1-based; chains of `shot:` stay together); default output folder
+    /// <output.dir>/shard-K-of-N.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<ShardSpec>,
     /// Go on past unreadable journal lines instead of refusing.
     #[arg(long)]
     pub skip_bad_journal_lines: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The manifest file (YAML) the shards were run from.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// The shard folders (made by `run --shard K/N`).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Merged output folder (default: the manifest's output.dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(
@@ -263,6 +298,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (write e.g. 300ms, 5s, 2m)"))
 }
 
+fn parse_money(s: &str) -> Result<crate::cost::Money, String> {
+    crate::cost::Money::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
@@ -282,6 +321,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Plan(args) => crate::commands::plan::run(&global, &args),
         Command::Run(args) => crate::commands::run::run(&global, &args),
         Command::Status(args) => crate::commands::status::run(&global, &args),
+        Command::Merge(args) => crate::commands::merge::run(&global, &args),
         Command::Review(args) => crate::commands::review::run(&global, &args),
         Command::Mark(args) => crate::commands::mark::run(&global, &args),
         Command::Sim(args) => crate::commands::sim::run(&global, &args),

@@ -27,9 +27,9 @@ pub struct Config {
     pub run: RunSection,
     #[serde(default)]
     pub download: DownloadSection,
-    /// Price per second of video: `[pricing.<model or alias>] "720P" = 0.10`.
+    /// Overrides of the list prices: `currency`, and `[pricing.<model or alias>] "720P" = 0.10`.
     #[serde(default)]
-    pub pricing: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<f64>>>,
+    pub pricing: PricingSection,
     /// Where this config was read from, if anywhere.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -66,6 +66,45 @@ pub struct RunSection {
     #[serde(default, deserialize_with = "opt_duration")]
     pub poll: Option<Duration>,
     pub submits_per_minute: Option<u32>,
+    /// `--max-cost`: the estimated cost a run may submit, in the pricing currency.
+    pub max_cost: Option<Spanned<f64>>,
+}
+
+/// `[pricing]`: a `currency` and one table of prices per second per model.
+#[derive(Debug, Clone, Default)]
+pub struct PricingSection {
+    pub currency: Option<Spanned<String>>,
+    pub models: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<f64>>>,
+}
+
+/// Read by hand: `currency` is a string beside tables, and every name keeps its span so a
+/// mistake can name its line.
+impl<'de> Deserialize<'de> for PricingSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Section;
+        impl<'de> serde::de::Visitor<'de> for Section {
+            type Value = PricingSection;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a `currency` and tables of prices per model")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PricingSection, A::Error> {
+                let mut section = PricingSection::default();
+                while let Some(name) = map.next_key::<Spanned<String>>()? {
+                    if name.get_ref() == "currency" {
+                        section.currency = Some(map.next_value()?);
+                    } else {
+                        let prices = map.next_value()?;
+                        section.models.insert(name, prices);
+                    }
+                }
+                Ok(section)
+            }
+        }
+        d.deserialize_map(Section)
+    }
 }
 
 /// Caps on each download; see [`DownloadLimits`] for the defaults.
@@ -177,7 +216,27 @@ impl Config {
                 help,
             }
         };
-        for (name, prices) in &self.pricing {
+        if let Some(currency) = &self.pricing.currency {
+            let c = currency.get_ref();
+            if !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())) {
+                return Err(fail(
+                    currency.span(),
+                    format!("[pricing] currency = \"{c}\": not a currency code"),
+                    "write a three-letter code such as USD or EUR; the built-in prices are in USD"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(max) = &self.run.max_cost
+            && crate::cost::Money::from_f64(*max.get_ref()).is_none()
+        {
+            return Err(fail(
+                max.span(),
+                format!("[run] max_cost = {}: not an amount", max.get_ref()),
+                "write the most a run may spend, a number of 0 or more, e.g. 25.00".into(),
+            ));
+        }
+        for (name, prices) in &self.pricing.models {
             if model::resolve(name.get_ref()).is_none() {
                 let names = model::names();
                 return Err(fail(
@@ -199,7 +258,8 @@ impl Config {
                     ));
                 }
                 let p = *price.get_ref();
-                if !(p.is_finite() && p >= 0.0) {
+                if !(p.is_finite() && (0.0..=crate::cost::MAX_PRICE_PER_SECOND as f64).contains(&p))
+                {
                     return Err(fail(
                         price.span(),
                         format!(
@@ -207,8 +267,10 @@ impl Config {
                             name.get_ref(),
                             resolution.get_ref()
                         ),
-                        "write the price per second of video, a number of 0 or more, e.g. 0.10"
-                            .into(),
+                        format!(
+                            "write the price per second of video, a number from 0 to {}, e.g. 0.10",
+                            crate::cost::MAX_PRICE_PER_SECOND
+                        ),
                     ));
                 }
             }
@@ -219,19 +281,6 @@ impl Config {
     /// The environment variable the key is read from.
     pub fn key_env(&self) -> &str {
         self.api.api_key_env.as_deref().unwrap_or(DEFAULT_KEY_ENV)
-    }
-
-    /// Price per second for a model (full id or alias) at a resolution, if configured.
-    pub fn price_per_second(
-        &self,
-        model_id: &str,
-        alias: Option<&str>,
-        resolution: &str,
-    ) -> Option<f64> {
-        [Some(model_id), alias]
-            .into_iter()
-            .flatten()
-            .find_map(|m| Some(*self.pricing.get(m)?.get(resolution)?.get_ref()))
     }
 }
 
@@ -288,14 +337,12 @@ mod tests {
         .unwrap();
         assert_eq!(c.api.timeout, Some(Duration::from_secs(20)));
         assert_eq!(c.run.concurrency, Some(8));
+        let book = crate::cost::PriceBook::new(&c);
         assert_eq!(
-            c.price_per_second("wan2.7-t2v-2026-04-25", Some("t2v"), "720P"),
-            Some(0.1)
+            book.per_second("wan2.7-t2v-2026-04-25", "720P"),
+            crate::cost::Money::parse("0.1").ok()
         );
-        assert_eq!(
-            c.price_per_second("wan2.7-t2v-2026-04-25", Some("t2v"), "1080P"),
-            None
-        );
+        assert_eq!(book.currency, "USD");
     }
 
     #[test]

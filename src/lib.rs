@@ -11,6 +11,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod exec;
 pub mod journal;

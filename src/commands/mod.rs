@@ -6,6 +6,7 @@
 
 pub mod completions;
 pub mod mark;
+pub mod merge;
 pub mod plan;
 pub mod review;
 pub mod run;
@@ -15,9 +16,11 @@ pub mod status;
 pub mod validate;
 
 use std::io::{ErrorKind, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::plan::Plan;
+use crate::plan::shard::ShardSpec;
 
 /// Flags every command shares.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +28,15 @@ pub struct Global {
     pub config: Option<PathBuf>,
     pub quiet: bool,
     pub verbose: u8,
+}
+
+/// The output folder: `--out`, else the manifest's, or under `--shard` its shard's folder there.
+pub fn out_dir(plan: &Plan, out: Option<&Path>, shard: Option<ShardSpec>) -> PathBuf {
+    match (out, shard) {
+        (Some(out), _) => out.to_owned(),
+        (None, Some(shard)) => plan.out_dir.join(shard.folder_name()),
+        (None, None) => plan.out_dir.clone(),
+    }
 }
 
 /// A writer that drops everything once its reader has gone (`BrokenPipe`).

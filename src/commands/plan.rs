@@ -6,8 +6,24 @@ use std::io::{BufWriter, IsTerminal, Write};
 use crate::cli::{PlanArgs, TextOrJson};
 use crate::commands::Global;
 use crate::config::Config;
+use crate::cost::PriceBook;
 use crate::error::{Error, exit};
-use crate::plan::{self, Plan, Totals};
+use crate::exec::preview::{self, Action, ShotPreview};
+use crate::plan::{self, Plan, ToSend, Totals};
+
+/// What `plan --shard K/N --format json` adds to the plan document: the shard and every shard's size.
+#[derive(serde::Serialize)]
+struct ShardJson<'a> {
+    shard: String,
+    shards: &'a [ShardSize],
+}
+
+#[derive(serde::Serialize)]
+struct ShardSize {
+    shard: u32,
+    shots: usize,
+    seconds: u64,
+}
 
 pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -22,7 +38,43 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         eprint!("{}", plan::render_human_with(&planned.warnings, color));
     }
     let config = Config::load(global.config.as_deref())?;
-    let totals = Totals::of(&planned.plan, &config);
+    let prices = PriceBook::new(&config);
+    let mut plan = planned.plan;
+    let mut shards = Vec::new();
+    if let Some(spec) = args.shard {
+        let part = plan::shard::partition(&plan, spec.count);
+        shards = (1..=spec.count)
+            .map(|k| ShardSize {
+                shard: k,
+                shots: part.shots_in(k),
+                seconds: part.seconds[k as usize - 1],
+            })
+            .collect();
+        plan.retain(&part.mask(spec.index));
+    }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
+    let preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    if !preview.bad_lines.is_empty() && !global.quiet {
+        let lines: Vec<String> = preview.bad_lines.iter().map(|n| n.to_string()).collect();
+        eprintln!(
+            "note: journal line(s) {} are unreadable and were skipped here; `run` refuses the \
+             folder unless --skip-bad-journal-lines",
+            lines.join(", ")
+        );
+    }
+    let mut totals = Totals::of(&plan, &prices);
+    let sending =
+        || (plan.shots.iter().zip(&preview.shots)).filter(|(_, p)| p.action == Action::Send);
+    totals.to_send = Some(ToSend {
+        shots: sending().count(),
+        seconds: sending().map(|(s, _)| u64::from(s.duration)).sum(),
+        actions: Action::ALL
+            .iter()
+            .map(|&a| (a.as_str(), preview.count(a)))
+            .collect(),
+    });
+    totals.cost.to_send = Some(sending().filter_map(|(_, p)| p.cost).sum());
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)
@@ -31,8 +83,33 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         None => Box::new(super::stdout()),
     };
     let written = match format(args) {
-        TextOrJson::Json => crate::report::write_plan_json(&mut out, &planned.plan, &totals),
-        TextOrJson::Text => out.write_all(render_text(&planned.plan, &totals).as_bytes()),
+        TextOrJson::Json => {
+            let extra = args.shard.map(|spec| ShardJson {
+                shard: spec.to_string(),
+                shards: &shards,
+            });
+            crate::report::write_plan_json_with(
+                &mut out,
+                &plan,
+                &totals,
+                |i| &preview.shots[i],
+                extra,
+            )
+        }
+        TextOrJson::Text => {
+            let mut text = render_text(&plan, &totals, &prices, &preview.shots);
+            if let Some(spec) = args.shard {
+                let _ = writeln!(text, "shard {spec}; every shard (seconds of video, shots):");
+                for s in &shards {
+                    let _ = writeln!(
+                        text,
+                        "  {}/{}: {} s, {} shot(s)",
+                        s.shard, spec.count, s.seconds, s.shots
+                    );
+                }
+            }
+            out.write_all(text.as_bytes())
+        }
     };
     let target = args
         .output
@@ -59,7 +136,12 @@ fn format(args: &PlanArgs) -> TextOrJson {
 }
 
 /// A table of shots in execution order, then totals.
-pub fn render_text(plan: &Plan, totals: &Totals) -> String {
+pub fn render_text(
+    plan: &Plan,
+    totals: &Totals,
+    prices: &PriceBook,
+    preview: &[ShotPreview],
+) -> String {
     let header = [
         "#",
         "id",
@@ -68,10 +150,12 @@ pub fn render_text(plan: &Plan, totals: &Totals) -> String {
         "res",
         "ratio",
         "seed",
+        "cost",
+        "action",
         "depends on",
     ];
     let order = plan.topological_order();
-    let rows: Vec<[String; 8]> = order
+    let rows: Vec<[String; 10]> = order
         .iter()
         .enumerate()
         .map(|(n, &i)| {
@@ -85,6 +169,10 @@ pub fn render_text(plan: &Plan, totals: &Totals) -> String {
                 s.resolution.clone(),
                 s.ratio.clone().unwrap_or_else(|| "-".into()),
                 s.seed.map_or_else(|| "-".into(), |v| v.to_string()),
+                preview[i]
+                    .cost
+                    .map_or_else(|| "-".into(), |c| c.to_string()),
+                preview[i].action.as_str().to_owned(),
                 if s.depends_on.is_empty() {
                     "-".into()
                 } else {
@@ -130,29 +218,59 @@ pub fn render_text(plan: &Plan, totals: &Totals) -> String {
         plan.out_dir.display()
     );
     for l in &totals.by_model {
-        let cost = l.cost.map(|c| format!(", est. {c:.2}")).unwrap_or_default();
+        let cost = l.cost.map_or_else(
+            || ", no price".to_owned(),
+            |c| format!(", est. {}", prices.show(c)),
+        );
         let _ = writeln!(
             out,
             "  {} {}: {} shot(s), {} s{cost}",
             l.model, l.resolution, l.shots, l.seconds
         );
     }
-    match totals.estimated_cost {
-        Some(c) if totals.cost_incomplete => {
-            let _ = writeln!(
-                out,
-                "estimated cost: {c:.2} (some models have no [pricing] in the config)"
-            );
+    let _ = write!(out, "estimated cost: {}", prices.show(totals.cost.total));
+    let _ = match totals.cost.unpriced {
+        0 => writeln!(out),
+        n => writeln!(
+            out,
+            " ({n} shot(s) have no price: add them under [pricing] in the config)"
+        ),
+    };
+    let notes: Vec<String> = order
+        .iter()
+        .map(|&i| (&plan.shots[i], &preview[i]))
+        .filter(|(_, p)| {
+            !(p.action == Action::Done || p.action == Action::Send && p.reason == preview::NEW)
+        })
+        .map(|(s, p)| format!("  {} {}: {}", p.action.as_str(), s.id, p.reason))
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\n{}", notes.join("\n"));
+    }
+    if let Some(to_send) = &totals.to_send {
+        let mut parts = vec![format!(
+            "{} to send ({} s, est. {})",
+            to_send.shots,
+            to_send.seconds,
+            prices.show(totals.cost.to_send.unwrap_or_default())
+        )];
+        for a in [Action::Poll, Action::Download, Action::Held, Action::Done] {
+            match to_send.actions.get(a.as_str()) {
+                Some(&n) if n > 0 => parts.push(format!("{n} {}", summary_word(a))),
+                _ => {}
+            }
         }
-        Some(c) => {
-            let _ = writeln!(out, "estimated cost: {c:.2}");
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "estimated cost: add [pricing] to the config to see one"
-            );
-        }
+        let _ = writeln!(out, "\nPlan: {}.", parts.join(", "));
     }
     out
+}
+
+fn summary_word(a: Action) -> &'static str {
+    match a {
+        Action::Send => "to send",
+        Action::Poll => "to poll",
+        Action::Download => "to download",
+        Action::Held => "held",
+        Action::Done => "done",
+    }
 }

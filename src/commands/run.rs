@@ -12,6 +12,7 @@ use crate::api::{ApiKey, Client, ClientConfig};
 use crate::cli::RunArgs;
 use crate::commands::Global;
 use crate::config::{Config, DEFAULT_BASE_URL};
+use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{
     self, ExecError, OutDirError, Outcome, OutputLock, ProgressMode, ResumeFlags, RunOptions, Stop,
@@ -31,9 +32,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
     let config = Config::load(global.config.as_deref())?;
     let mut plan = load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let concurrency = args
         .concurrency
         .or(config.run.concurrency)
@@ -44,6 +43,21 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         ));
     }
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
+    let prices = PriceBook::new(&config);
+    let max_cost = match (args.max_cost, &config.run.max_cost) {
+        (Some(m), _) => Some(m),
+        (None, Some(m)) => Money::from_f64(*m.get_ref()),
+        (None, None) => None,
+    };
+    if max_cost.is_some()
+        && let Some(shot) = plan.shots.iter().find(|s| prices.shot(s).is_none())
+    {
+        return Err(Error::Usage(format!(
+            "--max-cost needs a price for every shot, and `{}` ({} at {}) has none in {}: add it \
+             under [pricing] in the config; nothing was sent",
+            shot.id, shot.model, shot.resolution, prices.currency
+        )));
+    }
     let endpoint = if args.sim {
         None
     } else {
@@ -57,6 +71,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         concurrency: concurrency as usize,
         poll,
         only: args.only.clone(),
+        shard: args.shard,
         flags: ResumeFlags {
             retry_failed: args.retry_failed,
             resubmit_unknown: args.resubmit_unknown,
@@ -70,7 +85,8 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         },
         stop: None,
         skip_bad_journal_lines: args.skip_bad_journal_lines,
-        config: config.clone(),
+        prices: prices.clone(),
+        max_cost,
     };
     let timeout = config.api.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -80,6 +96,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     // Taken before anything touches the folder (the simulator's state lives there too).
     let lock = OutputLock::acquire(&plan.out_dir).map_err(out_dir_error)?;
     exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE]).map_err(out_dir_error)?;
+    super::merge::claim_folder(&plan.out_dir, args.shard)?;
     if let Some(old) = &lock.taken_over
         && !global.quiet
     {
@@ -125,8 +142,12 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .and_then(|c| c.with_download_limits(config.download_limits()))
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
+            let shard = args.shard.map_or_else(String::new, |s| {
+                let n = plan::shard::partition(&plan, s.count).shots_in(s.index);
+                format!(", {n} of them in shard {s}")
+            });
             eprintln!(
-                "{} shot(s) planned from {}; up to {} in flight; output in {}",
+                "{} shot(s) planned from {}{shard}; up to {} in flight; output in {}",
                 plan.shots.len(),
                 args.manifest.display(),
                 concurrency,
@@ -151,7 +172,10 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         }
     }
     drop(lock);
-    summarise(&plan, &outcome);
+    let other_shards = args.shard.map_or(0, |s| {
+        plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
+    });
+    summarise(&plan, &outcome, other_shards);
     match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
         (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
         _ => Ok(outcome.exit_code()),
@@ -214,7 +238,7 @@ impl Signals {
     }
 }
 
-fn out_dir_error(e: OutDirError) -> Error {
+pub(crate) fn out_dir_error(e: OutDirError) -> Error {
     match e {
         OutDirError::Locked { .. } => Error::Locked(e.to_string()),
         OutDirError::Escapes { .. } => Error::Usage(e.to_string()),
@@ -311,7 +335,8 @@ fn init_tracing(global: &Global) {
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
-fn summarise(plan: &Plan, outcome: &Outcome) {
+/// `other_shards`: shots left to other shards (counted as pending in the outcome).
+fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
     let results = plan.out_dir.join(crate::report::CSV_FILE);
     match &outcome.stop {
         Stop::Finished => {}
@@ -326,7 +351,28 @@ fn summarise(plan: &Plan, outcome: &Outcome) {
             resume_command()
         ),
     }
-    eprintln!("{}", exec::progress::summary(&outcome.tally, &results));
+    let c = &outcome.cost;
+    let show = |m: Money| format!("{m} {}", c.currency);
+    let mut cost = format!(
+        "cost: est. {} this run, {} for the batch",
+        show(c.spent),
+        show(c.billed)
+    );
+    if c.unsent > 0 {
+        cost.push_str(&format!(
+            "; {} shot(s) left unsent by --max-cost, est. {}: a rerun with a higher cap sends them",
+            c.unsent,
+            show(c.unsent_cost)
+        ));
+    }
+    eprintln!("{cost}");
+    let mut tally = outcome.tally;
+    tally.pending = tally.pending.saturating_sub(other_shards);
+    let mut summary = exec::progress::summary(&tally, &results);
+    if other_shards > 0 {
+        summary.push_str(&format!("\n{other_shards} shot(s) left to other shards"));
+    }
+    eprintln!("{summary}");
 }
 
 fn resume_command() -> String {

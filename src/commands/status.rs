@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use crate::cli::{StatusArgs, TextOrJson};
 use crate::commands::Global;
+use crate::config::Config;
+use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{self, resume::Start};
 use crate::journal::{self, Phase};
@@ -81,14 +83,17 @@ struct Superseded<'a> {
 
 pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let mut plan = super::run::load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
+    let in_shard = args
+        .shard
+        .map(|s| crate::plan::shard::partition(&plan, s.count).mask(s.index));
     let path = plan.out_dir.join(journal::FILE_NAME);
     exec::outdir::check_inside(&plan.out_dir, &path).map_err(|e| Error::Usage(e.to_string()))?;
     let replayed = journal::replay_file(&path, args.skip_bad_journal_lines)
         .map_err(|e| Error::Usage(e.to_string()))?;
     let history = exec::resume::histories(&plan, &replayed);
+    let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
+    let (mut spent, mut left) = (Money::ZERO, Money::ZERO);
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
     let mut standings = Vec::with_capacity(plan.shots.len());
@@ -135,7 +140,16 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     }
     let mut shots = Vec::with_capacity(plan.shots.len());
     for (i, (shot, &h)) in plan.shots.iter().zip(&history).enumerate() {
+        if in_shard.as_ref().is_some_and(|m| !m[i]) {
+            continue;
+        }
         let standing = standings[i];
+        let cost = prices.shot(shot).unwrap_or_default();
+        if h.is_some_and(|h| h.task_id.is_some() || h.unknown || h.submit_open) {
+            spent += cost;
+        } else if standing == Standing::Pending {
+            left += cost;
+        }
         shots.push(ShotStatus {
             id: &shot.id,
             key: &shot.key,
@@ -176,6 +190,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 "out_dir": plan.out_dir,
                 "total": shots.len(),
                 "counts": counts,
+                "cost": {"spent": spent, "left": left, "currency": prices.currency},
                 "shots": shots,
                 "superseded": superseded,
             });
@@ -196,6 +211,11 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 .map(|(s, n)| format!("{n} {}", s.label()))
                 .collect();
             crate::outln!("{}", line.join(", "));
+            crate::outln!(
+                "est. {} spent, {} left to send",
+                prices.show(spent),
+                prices.show(left)
+            );
             for s in &shots {
                 if s.status.held() {
                     crate::outln!(

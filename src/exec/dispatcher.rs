@@ -22,8 +22,9 @@ use super::progress::{self, Counts, Progress};
 use super::resume::{Start, can_feed, decide, histories, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
-use super::{ExecError, Outcome, RunOptions, Stop};
+use super::{ExecError, Outcome, RunCost, RunOptions, Stop};
 use crate::api::{ApiError, Client};
+use crate::cost::{Money, PriceBook};
 use crate::journal::{Entry, EventKind, History, Journal, Replayed, ShotId};
 use crate::plan::Plan;
 use crate::report;
@@ -55,6 +56,15 @@ pub(super) struct Dispatcher<'a> {
     results_dirty: bool,
     results_at: Instant,
     results_every: Duration,
+    /// Each shot's estimated bill.
+    costs: Vec<Option<Money>>,
+    /// What this run's submits are estimated to bill (submits answered without a task are
+    /// taken back off); `--max-cost` bounds it.
+    spent: Money,
+    max_cost: Option<Money>,
+    /// Shots not sent because they would pass `--max-cost`.
+    over_budget: Vec<usize>,
+    prices: PriceBook,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -73,7 +83,13 @@ impl<'a> Dispatcher<'a> {
             .iter()
             .map(|h| decide(*h, now, opts.flags, |h| video_intact(&videos_dir, h)))
             .collect();
-        let selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+        let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+        if let Some(shard) = opts.shard {
+            selection.restrict(
+                plan,
+                &crate::plan::shard::partition(plan, shard.count).mask(shard.index),
+            );
+        }
         let mut batch = Vec::new();
         let mut recorded: FxHashMap<&str, Vec<(&ShotId, &History)>> = FxHashMap::default();
         for (shot, h) in &replayed.shots {
@@ -136,6 +152,11 @@ impl<'a> Dispatcher<'a> {
             results_dirty: true,
             results_at: Instant::now(),
             results_every: Duration::from_secs(1),
+            costs: plan.shots.iter().map(|s| opts.prices.shot(s)).collect(),
+            spent: Money::ZERO,
+            max_cost: opts.max_cost,
+            over_budget: Vec::new(),
+            prices: opts.prices.clone(),
         };
         if !selection.came_along.is_empty() {
             d.progress.log(&format!(
@@ -239,6 +260,51 @@ impl<'a> Dispatcher<'a> {
         if let Some(line) = progress::resume_line(&self.progress_counts()) {
             self.progress.log(&line);
         }
+        let sending: Vec<usize> = (0..self.rec.len())
+            .filter(|&i| matches!(self.rec[i].status, Status::Waiting | Status::Ready))
+            .collect();
+        if !sending.is_empty() {
+            let seconds: u64 = (sending.iter())
+                .map(|&i| u64::from(self.plan.shots[i].duration))
+                .sum();
+            let cost: Money = sending.iter().filter_map(|&i| self.costs[i]).sum();
+            let cap = self
+                .max_cost
+                .map(|m| format!(" (--max-cost {})", self.prices.show(m)))
+                .unwrap_or_default();
+            self.progress.log(&format!(
+                "sending {} shot(s), {seconds} s of video, est. {}{cap}",
+                sending.len(),
+                self.prices.show(cost)
+            ));
+        }
+    }
+
+    /// Leaves `i` unsent (and what waits for it): its submit would take this run past
+    /// `--max-cost`.
+    fn hold_for_budget(&mut self, i: usize, cap: Money) {
+        let shot = &self.plan.shots[i].id;
+        let reason = format!(
+            "budget: its est. {} on top of the {} this run has sent would pass --max-cost {}; \
+             run again with a higher cap to send it (nothing is sent twice)",
+            self.prices.show(self.costs[i].unwrap_or_default()),
+            self.prices.show(self.spent),
+            self.prices.show(cap),
+        );
+        let below = format!("budget: waits for `{shot}`, which --max-cost left unsent");
+        self.rec[i].error = Some(reason);
+        self.set(i, Status::Pending);
+        self.over_budget.push(i);
+        let mut stack: Vec<usize> = self.downs[i].clone();
+        while let Some(d) = stack.pop() {
+            if self.selected[d] && self.rec[d].status == Status::Waiting {
+                self.rec[d].error = Some(below.clone());
+                self.set(d, Status::Pending);
+                self.over_budget.push(d);
+                stack.extend_from_slice(&self.downs[d]);
+            }
+        }
+        self.results_dirty = true;
     }
 
     /// Queues `i` when every upstream has a URL; skips it when one never will.
@@ -349,6 +415,14 @@ impl<'a> Dispatcher<'a> {
                 self.skip(i, "an upstream has no result URL".into());
                 continue;
             };
+            let cost = self.costs[i].unwrap_or_default();
+            if let Some(cap) = self.max_cost
+                && self.spent + cost > cap
+            {
+                self.hold_for_budget(i, cap);
+                continue;
+            }
+            self.spent += cost;
             self.rec[i].attempts += 1;
             self.rec[i].error = None;
             let e = self
@@ -449,6 +523,16 @@ impl<'a> Dispatcher<'a> {
     fn submit_error(&mut self, i: usize, error: ApiError, now: Instant) {
         let msg = error.to_string();
         match error {
+            ApiError::RateLimited { .. }
+            | ApiError::Transient { .. }
+            | ApiError::Permanent { .. }
+            | ApiError::Auth { .. } => self.spent -= self.costs[i].unwrap_or_default(),
+            ApiError::Ambiguous { .. }
+            | ApiError::Gone { .. }
+            | ApiError::Io { .. }
+            | ApiError::Unusable { .. } => {}
+        }
+        match error {
             ApiError::RateLimited { retry_after } => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
                 self.batch.push(e);
@@ -532,9 +616,11 @@ impl<'a> Dispatcher<'a> {
             return Ok(());
         }
         let started = Instant::now();
-        let (shots, rec) = (&self.plan.shots, &self.rec);
+        let (shots, rec, costs) = (&self.plan.shots, &self.rec, &self.costs);
         let keys = report::matrix_keys(shots);
-        report::write_with(&self.out_dir, &keys, shots.len(), |i| rec[i].row(&shots[i]))?;
+        report::write_with(&self.out_dir, &keys, shots.len(), |i| {
+            rec[i].row(&shots[i], costs[i])
+        })?;
         self.results_dirty = false;
         self.results_at = Instant::now();
         self.results_every = Duration::from_secs(1).max(started.elapsed() * 10);
@@ -630,12 +716,23 @@ impl<'a> Dispatcher<'a> {
             .iter()
             .zip(&self.rec)
             .all(|(&s, r)| !s || r.status == Status::Succeeded);
+        let cost = RunCost {
+            currency: self.prices.currency.clone(),
+            spent: self.spent,
+            billed: (self.rec.iter().zip(&self.costs))
+                .filter(|(r, _)| r.task_created())
+                .filter_map(|(_, c)| *c)
+                .sum(),
+            unsent: self.over_budget.len(),
+            unsent_cost: self.over_budget.iter().filter_map(|&i| self.costs[i]).sum(),
+        };
         Ok(Outcome {
             counts,
             tally: self.progress_counts(),
             stop,
             all_succeeded,
             came_along: Vec::new(),
+            cost,
         })
     }
 
@@ -737,7 +834,8 @@ fn with_advice(status: Status, error: String) -> String {
     }
 }
 
-fn hold_status(status: report::ResultStatus) -> Status {
+/// The run state a results status stands for.
+pub(crate) fn hold_status(status: report::ResultStatus) -> Status {
     match status {
         report::ResultStatus::Succeeded => Status::Succeeded,
         report::ResultStatus::Failed => Status::Failed,

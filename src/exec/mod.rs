@@ -11,6 +11,7 @@ pub mod job;
 pub mod limiter;
 pub mod outdir;
 pub mod poll;
+pub mod preview;
 pub mod progress;
 pub mod resume;
 pub mod select;
@@ -19,6 +20,7 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use dispatcher::hold_status;
 pub use dispatcher::sha256_file;
 pub use outdir::{OutDirError, OutputLock};
 pub use progress::ProgressMode;
@@ -38,6 +40,8 @@ pub struct RunOptions {
     pub poll: Option<Duration>,
     /// `--only` globs.
     pub only: Vec<String>,
+    /// `--shard K/N`: act on this shard's shots only.
+    pub shard: Option<crate::plan::shard::ShardSpec>,
     pub flags: ResumeFlags,
     pub submits_per_minute: Option<u32>,
     pub progress: ProgressMode,
@@ -46,8 +50,10 @@ pub struct RunOptions {
     pub stop: Option<tokio::sync::watch::Receiver<bool>>,
     /// Go on past unreadable journal lines (`--skip-bad-journal-lines`).
     pub skip_bad_journal_lines: bool,
-    /// Prices the totals in `plan.json`.
-    pub config: crate::config::Config,
+    /// Prices the totals in `plan.json`, the results' `cost` column and `max_cost`.
+    pub prices: crate::cost::PriceBook,
+    /// `--max-cost`: this run's submits may not be estimated at more than this.
+    pub max_cost: Option<crate::cost::Money>,
 }
 
 impl Default for RunOptions {
@@ -56,12 +62,14 @@ impl Default for RunOptions {
             concurrency: 4,
             poll: None,
             only: Vec::new(),
+            shard: None,
             flags: ResumeFlags::default(),
             submits_per_minute: None,
             progress: ProgressMode::Auto,
             stop: None,
             skip_bad_journal_lines: false,
-            config: Default::default(),
+            prices: Default::default(),
+            max_cost: None,
         }
     }
 }
@@ -89,6 +97,20 @@ pub struct Outcome {
     pub all_succeeded: bool,
     /// Upstreams run only because an `--only` shot needed them.
     pub came_along: Vec<String>,
+    pub cost: RunCost,
+}
+
+/// Estimated money of a run, in `currency`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCost {
+    pub currency: String,
+    /// This run's submits that created (or may have created) a task.
+    pub spent: crate::cost::Money,
+    /// Every task the batch has created, in this run or earlier ones.
+    pub billed: crate::cost::Money,
+    /// Shots `--max-cost` left unsent, and their estimate.
+    pub unsent: usize,
+    pub unsent_cost: crate::cost::Money,
 }
 
 impl Outcome {
@@ -154,7 +176,7 @@ pub async fn execute_locked(
         "cannot create {}",
         out.join("videos").display()
     )))?;
-    crate::report::write_plan(out, plan, &crate::plan::Totals::of(plan, &opts.config))?;
+    crate::report::write_plan(out, plan, &opts.prices)?;
     let journal = Journal::open(&journal_path)?;
     let (mut dispatcher, starts, came_along) =
         dispatcher::Dispatcher::new(plan, client, &opts, &replayed, journal)?;

@@ -20,6 +20,19 @@ pub struct Selection {
     pub came_along: Vec<String>,
 }
 
+impl Selection {
+    /// Keeps only the shots `keep` marks (a shard). Shards hold whole dependency chains, so no
+    /// selected shot loses an upstream it needs.
+    pub fn restrict(&mut self, plan: &Plan, keep: &[bool]) {
+        for (s, &k) in self.selected.iter_mut().zip(keep) {
+            *s &= k;
+        }
+        let index = plan.id_index();
+        self.came_along
+            .retain(|id| index.get(id.as_str()).is_some_and(|&i| keep[i]));
+    }
+}
+
 /// Selects every shot when `patterns` is empty; `is_done(i)` says whether shot `i` already has
 /// its video (so a dependant does not drag it along).
 pub fn select(
@@ -94,6 +107,15 @@ mod tests {
         assert_eq!(s.came_along, ["a", "b"]);
         let s = select(&plan, &["c".into()], |i| i == 1).unwrap();
         assert_eq!(s.selected, [false, false, true, false]);
+    }
+
+    #[test]
+    fn a_shard_restricts_the_selection_and_what_came_along() {
+        let plan = plan_of(&[("a", &[]), ("b", &["a"]), ("x", &[]), ("y", &["x"])]);
+        let mut s = select(&plan, &["b".into(), "y".into()], |_| false).unwrap();
+        s.restrict(&plan, &[false, false, true, true]);
+        assert_eq!(s.selected, [false, false, true, true]);
+        assert_eq!(s.came_along, ["x"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Each shot's run state, as the dispatcher alone keeps it, and its results row.
 
+use crate::cost::Money;
 use crate::journal::History;
 use crate::plan::PlannedShot;
 use crate::report::{ResultRow, ResultStatus, elapsed_between, prompt_of, video_path};
@@ -111,8 +112,15 @@ impl ShotRecord {
         }
     }
 
-    /// The results row for `shot`.
-    pub fn row(&self, shot: &PlannedShot) -> ResultRow {
+    /// A task exists, or may: the shot is billed (the budget and the `cost` column count it).
+    pub fn task_created(&self) -> bool {
+        self.task_id.is_some()
+            || self.submit_open
+            || matches!(self.status, Status::Submitting | Status::Unknown)
+    }
+
+    /// The results row for `shot`, whose task is estimated to bill `cost`.
+    pub fn row(&self, shot: &PlannedShot, cost: Option<Money>) -> ResultRow {
         let status = self.status.result();
         let done = status == ResultStatus::Succeeded;
         ResultRow {
@@ -141,6 +149,7 @@ impl ShotRecord {
             row: shot.row,
             take: shot.take,
             prompt: prompt_of(shot),
+            cost: cost.filter(|_| self.task_created()),
             matrix: shot.matrix.clone(),
         }
     }

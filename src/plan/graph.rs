@@ -110,6 +110,46 @@ impl PlannedShot {
 }
 
 impl Plan {
+    /// Shot index by id, for ids from outside the plan (a pattern, a journal, an earlier
+    /// `plan.json`); upstreams are indices already. A fast unkeyed hash: ids come from the
+    /// user's own manifest.
+    pub fn id_index(&self) -> rustc_hash::FxHashMap<&str, usize> {
+        self.shots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect()
+    }
+
+    /// Shot `i` as `plan.json` has it, upstreams by id.
+    pub fn shot_doc(&self, i: usize) -> ShotDoc<'_> {
+        ShotDoc {
+            shot: &self.shots[i],
+            all: &self.shots,
+        }
+    }
+
+    /// Keeps only the shots `keep` marks, in order, renumbering upstreams. A shard keeps
+    /// whole dependency chains; an upstream left out is dropped from its dependants' lists.
+    pub fn retain(&mut self, keep: &[bool]) {
+        let mut new_index = vec![None; self.shots.len()];
+        let kept = keep.iter().enumerate().filter(|(_, k)| **k);
+        for (next, (i, _)) in kept.enumerate() {
+            new_index[i] = Some(next);
+        }
+        let mut i = 0;
+        self.shots.retain_mut(|shot| {
+            let kept = keep.get(i).copied().unwrap_or(false);
+            i += 1;
+            shot.depends_on = shot
+                .depends_on
+                .iter()
+                .filter_map(|&u| new_index[u])
+                .collect();
+            kept
+        });
+    }
+
     /// Each shot's dependants: the shots whose media need its video.
     pub fn dependants(&self) -> Vec<Vec<usize>> {
         let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); self.shots.len()];
@@ -215,7 +255,8 @@ impl Serialize for ShotsDoc<'_> {
     }
 }
 
-struct ShotDoc<'a> {
+/// One shot as the document has it (upstreams by id); see [`Plan::shot_doc`].
+pub struct ShotDoc<'a> {
     shot: &'a PlannedShot,
     all: &'a [PlannedShot],
 }

@@ -17,15 +17,16 @@ pub mod model;
 mod report;
 mod same_body;
 pub mod seed;
+pub mod shard;
 mod tables;
 mod totals;
 
 pub use body::Body;
 pub use diagnostic::DataLocation;
-pub use graph::{Plan, PlannedShot};
+pub use graph::{Plan, PlannedShot, ShotDoc};
 pub use limits::{DEFAULT_MAX_FILE_MB, DEFAULT_MAX_SHOTS, Limits, MAX_SHOTS_ENV};
 pub use report::{render_github, render_human_with, render_json};
-pub use totals::{Totals, TotalsLine};
+pub use totals::{CostTotals, ToSend, Totals, TotalsLine};
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Plan;
-use crate::config::Config;
+use crate::cost::{Money, PriceBook};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TotalsLine {
@@ -13,9 +13,9 @@ pub struct TotalsLine {
     pub resolution: String,
     pub shots: usize,
     pub seconds: u64,
-    /// Estimated cost, when the config prices this model and resolution.
+    /// Estimated cost; `None` when this model and resolution have no price.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cost: Option<f64>,
+    pub cost: Option<Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,46 +23,109 @@ pub struct Totals {
     pub shots: usize,
     pub seconds: u64,
     pub by_model: Vec<TotalsLine>,
-    /// Sum of the priced lines; `None` when no line is priced.
+    /// What a run would send now (`plan` against the output folder); absent in `plan.json`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub estimated_cost: Option<f64>,
-    /// True when some line has no price in the config.
-    pub cost_incomplete: bool,
+    pub to_send: Option<ToSend>,
+    pub cost: CostTotals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToSend {
+    pub shots: usize,
+    pub seconds: u64,
+    /// Shots per action (`send`, `poll`, `download`, `held`, `done`).
+    pub actions: BTreeMap<&'static str, usize>,
+}
+
+/// `totals.cost`: exact amounts as strings in `currency`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostTotals {
+    /// Every priced shot.
+    pub total: Money,
+    /// The shots a run would send now (`plan` against the output folder); absent in `plan.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_send: Option<Money>,
+    pub currency: String,
+    /// Shots whose model and resolution have no price (not in `total`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unpriced: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Totals {
-    pub fn of(plan: &Plan, config: &Config) -> Totals {
-        let mut lines: BTreeMap<(String, String), (usize, u64)> = BTreeMap::new();
+    pub fn of(plan: &Plan, prices: &PriceBook) -> Totals {
+        let mut lines: BTreeMap<(&str, &str), (usize, u64)> = BTreeMap::new();
         for s in &plan.shots {
-            let e = lines
-                .entry((s.model.clone(), s.resolution.clone()))
-                .or_default();
+            let e = lines.entry((&s.model, &s.resolution)).or_default();
             e.0 += 1;
             e.1 += u64::from(s.duration);
         }
         let by_model: Vec<TotalsLine> = lines
             .into_iter()
-            .map(|((model, resolution), (shots, seconds))| {
-                let alias = super::model::by_id(&model).map(|m| m.alias);
-                let cost = config
-                    .price_per_second(&model, alias, &resolution)
-                    .map(|p| p * seconds as f64);
-                TotalsLine {
-                    model,
-                    resolution,
-                    shots,
-                    seconds,
-                    cost,
-                }
+            .map(|((model, resolution), (shots, seconds))| TotalsLine {
+                model: model.to_owned(),
+                resolution: resolution.to_owned(),
+                shots,
+                seconds,
+                cost: prices
+                    .per_second(model, resolution)
+                    .map(|p| p.times(seconds)),
             })
             .collect();
-        let priced: Vec<f64> = by_model.iter().filter_map(|l| l.cost).collect();
         Totals {
             shots: plan.shots.len(),
             seconds: by_model.iter().map(|l| l.seconds).sum(),
-            estimated_cost: (!priced.is_empty()).then(|| priced.iter().sum()),
-            cost_incomplete: by_model.iter().any(|l| l.cost.is_none()),
+            to_send: None,
+            cost: CostTotals {
+                total: by_model.iter().filter_map(|l| l.cost).sum(),
+                to_send: None,
+                currency: prices.currency.clone(),
+                unpriced: by_model
+                    .iter()
+                    .filter(|l| l.cost.is_none())
+                    .map(|l| l.shots)
+                    .sum(),
+            },
             by_model,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::model::{MODELS, RESOLUTIONS};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_total_is_the_sum_of_the_shots_and_of_the_lines(
+            shots in proptest::collection::vec((0..3usize, 0..2usize, 2u32..=15), 1..200),
+            t2v_720 in 0u32..2_000_000,
+        ) {
+            let ids: Vec<String> = (0..shots.len()).map(|i| format!("s{i}")).collect();
+            let spec: Vec<(&str, &[&str])> = ids.iter().map(|id| (id.as_str(), &[][..])).collect();
+            let mut plan = crate::exec::testing::plan_of(&spec);
+            for (shot, &(m, r, d)) in plan.shots.iter_mut().zip(&shots) {
+                shot.model = MODELS[m].id.into();
+                shot.resolution = RESOLUTIONS[r].into();
+                shot.duration = d;
+            }
+            let config = crate::config::Config::parse(
+                &format!("[pricing.t2v]\n\"720P\" = {}\n", f64::from(t2v_720) / 1e6),
+                std::path::Path::new("c.toml"),
+            )
+            .unwrap();
+            let prices = PriceBook::new(&config);
+            let totals = Totals::of(&plan, &prices);
+            let per_shot: Money = plan.shots.iter().filter_map(|s| prices.shot(s)).sum();
+            let per_line: Money = totals.by_model.iter().filter_map(|l| l.cost).sum();
+            prop_assert_eq!(totals.cost.total, per_shot);
+            prop_assert_eq!(totals.cost.total, per_line);
+            prop_assert_eq!(totals.cost.unpriced, 0);
         }
     }
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::plan::{Plan, PlannedShot, Totals};
+use crate::cost::{Money, PriceBook};
+use crate::plan::{Plan, PlannedShot, ShotDoc, Totals};
 
 pub const CSV_FILE: &str = "results.csv";
 pub const JSON_FILE: &str = "results.json";
@@ -67,6 +68,9 @@ pub struct ResultRow {
     pub row: Option<usize>,
     pub take: u32,
     pub prompt: Option<String>,
+    /// Estimated bill of this shot's task (exact, in the pricing currency); empty when no task
+    /// was created.
+    pub cost: Option<Money>,
     /// Written as one `matrix.<key>` column per key in CSV, a `matrix` object in JSON.
     #[serde(skip)]
     pub matrix: Vec<(String, String)>,
@@ -192,7 +196,7 @@ pub fn write_with(
 }
 
 /// The column names, in order; the `matrix.<key>` columns follow.
-pub const HEADER: [&str; 21] = [
+pub const HEADER: [&str; 22] = [
     "id",
     "status",
     "model",
@@ -214,25 +218,79 @@ pub const HEADER: [&str; 21] = [
     "row",
     "take",
     "prompt",
+    "cost",
 ];
 
-/// What `plan --format json` prints and `plan.json` holds: the plan's fields plus totals.
+/// What `plan --format json` prints and `plan.json` holds: the plan's fields, each shot with
+/// what `note` adds to it (its cost, and what a run would do), plus totals.
 #[derive(Serialize)]
-struct PlanJson<'a> {
-    #[serde(flatten)]
-    plan: &'a Plan,
+struct PlanJson<'a, N: Serialize, E: Serialize> {
+    name: &'a str,
+    manifest: &'a Path,
+    out_dir: &'a Path,
+    shots: Vec<ShotJson<'a, N>>,
     totals: &'a Totals,
+    #[serde(flatten)]
+    extra: Option<E>,
+}
+
+#[derive(Serialize)]
+struct ShotJson<'a, N: Serialize> {
+    #[serde(flatten)]
+    shot: ShotDoc<'a>,
+    #[serde(flatten)]
+    note: N,
+}
+
+/// A shot's estimated cost in `plan.json`.
+#[derive(Serialize)]
+struct CostNote {
+    cost: Option<Money>,
 }
 
 /// Writes the plan document, pretty, with a final newline.
-pub fn write_plan_json(out: &mut dyn Write, plan: &Plan, totals: &Totals) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &PlanJson { plan, totals })?;
+pub fn write_plan_json<N: Serialize>(
+    out: &mut dyn Write,
+    plan: &Plan,
+    totals: &Totals,
+    note: impl Fn(usize) -> N,
+) -> std::io::Result<()> {
+    write_plan_json_with(out, plan, totals, note, None::<()>)
+}
+
+/// [`write_plan_json`] with top-level fields of `extra` added (e.g. a shard's place).
+pub fn write_plan_json_with<N: Serialize, E: Serialize>(
+    out: &mut dyn Write,
+    plan: &Plan,
+    totals: &Totals,
+    note: impl Fn(usize) -> N,
+    extra: Option<E>,
+) -> std::io::Result<()> {
+    let doc = PlanJson {
+        name: &plan.name,
+        manifest: &plan.manifest,
+        out_dir: &plan.out_dir,
+        shots: (0..plan.shots.len())
+            .map(|i| ShotJson {
+                shot: plan.shot_doc(i),
+                note: note(i),
+            })
+            .collect(),
+        totals,
+        extra,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
     out.write_all(b"\n")
 }
 
-/// Replaces `<dir>/plan.json` with the plan document.
-pub fn write_plan(dir: &Path, plan: &Plan, totals: &Totals) -> Result<(), ReportError> {
-    write_atomic_with(&dir.join(PLAN_FILE), |w| write_plan_json(w, plan, totals))
+/// Replaces `<dir>/plan.json` with the plan document, priced with `prices`.
+pub fn write_plan(dir: &Path, plan: &Plan, prices: &PriceBook) -> Result<(), ReportError> {
+    let totals = Totals::of(plan, prices);
+    write_atomic_with(&dir.join(PLAN_FILE), |w| {
+        write_plan_json(w, plan, &totals, |i| CostNote {
+            cost: prices.shot(&plan.shots[i]),
+        })
+    })
 }
 
 /// A temporary file in `dir`, created with the mode a plain `File::create` would get (0666
@@ -303,6 +361,7 @@ mod tests {
             row: Some(3),
             take: 2,
             prompt: Some("A cat.".into()),
+            cost: Money::parse("0.5").ok(),
             matrix: vec![("ratio".into(), "16:9".into())],
         }
     }
@@ -324,9 +383,14 @@ mod tests {
         );
         assert_eq!(
             lines.next().unwrap(),
-            "a,failed,wan2.7-t2v-2026-04-25,5,720P,16:9,,t1,,,,,1,,,,\"moderation, \"\"quoted\"\"\",products,3,2,A cat.,16:9,"
+            "a,failed,wan2.7-t2v-2026-04-25,5,720P,16:9,,t1,,,,,1,,,,\"moderation, \"\"quoted\"\"\",products,3,2,A cat.,0.50,16:9,"
         );
-        assert!(lines.next().unwrap().ends_with(",products,3,2,A cat.,,"));
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .ends_with(",products,3,2,A cat.,0.50,,")
+        );
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(JSON_FILE)).unwrap()).unwrap();
         assert_eq!(json[1]["id"], "b");

@@ -5,6 +5,7 @@ mod client_sim;
 mod plan;
 mod review;
 mod run;
+mod shard;
 mod sim;
 mod support;
 mod ux;

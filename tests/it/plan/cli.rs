@@ -75,22 +75,32 @@ fn plan_text_lists_shots_in_execution_order_with_cost() {
     r.code(0);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(
-        lines[0].starts_with("#  id  model  dur  res   ratio  seed  depends on"),
+        lines[0].starts_with("#  id  model  dur  res   ratio  seed  cost  action  depends on"),
         "{}",
         r.stdout
     );
     assert!(
-        lines[1].starts_with("1  a   t2v    4s   720P  16:9   -     -"),
+        lines[1].starts_with("1  a   t2v    4s   720P  16:9   -     0.40  send    -"),
         "{}",
         r.stdout
     );
     assert!(
-        lines[2].starts_with("2  b   i2v    5s   720P  -      -     a"),
+        lines[2].starts_with("2  b   i2v    5s   720P  -      -     1.00  send    a"),
         "{}",
         r.stdout
     );
     assert!(r.stdout.contains("2 shot(s), 9 s of video"), "{}", r.stdout);
-    assert!(r.stdout.contains("estimated cost: 1.40"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("estimated cost: 1.40 USD\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .ends_with("\nPlan: 2 to send (9 s, est. 1.40 USD).\n"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

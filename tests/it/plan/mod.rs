@@ -3,6 +3,7 @@
 mod cli;
 mod examples;
 mod fixtures;
+mod folder;
 mod fuzz;
 mod graph;
 mod hostile;

@@ -25,6 +25,9 @@ fn pricing_errors_name_the_line_and_the_known_names() {
         ("far_resolution", "[pricing.i2v]\n\"4K\" = 0.5\n"),
         ("negative_price", "[pricing.r2v]\n\"720P\" = -1.0\n"),
         ("typo_in_run", "[run]\nconcurency = 8\n"),
+        ("bad_currency", "[pricing]\ncurrency = \"usd\"\n"),
+        ("bad_max_cost", "[run]\nconcurrency = 2\nmax_cost = -5\n"),
+        ("price_too_high", "[pricing.t2v]\n\"720P\" = 1e9\n"),
     ] {
         let r = plan_with_config(config);
         r.code(2);
@@ -40,4 +43,82 @@ fn pricing_by_alias_and_full_id_prices_the_plan() {
     );
     r.code(0);
     assert!(r.stdout.contains("estimated cost: 0.50"), "{}", r.stdout);
+}
+
+#[test]
+fn prices_are_the_list_unless_overridden_and_another_currency_drops_the_list() {
+    let r = plan_with_config("");
+    r.code(0);
+    assert!(
+        r.stdout.contains("estimated cost: 0.50 USD\n"),
+        "{}",
+        r.stdout
+    );
+    let r = plan_with_config("[pricing.t2v]\n\"720P\" = 0.125\n");
+    assert!(
+        r.stdout.contains("estimated cost: 0.63 USD\n"),
+        "{}",
+        r.stdout
+    );
+    let r = plan_with_config("[pricing]\ncurrency = \"EUR\"\n[pricing.r2v]\n\"720P\" = 0.2\n");
+    r.code(0);
+    assert!(
+        r.stdout.contains("720P: 1 shot(s), 5 s, no price\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("estimated cost: 0.00 EUR (1 shot(s) have no price"),
+        "{}",
+        r.stdout
+    );
+    let eur = "[pricing]\ncurrency = \"EUR\"\n[pricing.t2v]\n\"720P\" = 0.09\n";
+    let r = plan_with_config(eur);
+    assert!(
+        r.stdout.contains("estimated cost: 0.45 EUR\n"),
+        "{}",
+        r.stdout
+    );
+    let p = Project::new();
+    p.file("m.yaml", MANIFEST).file("c.toml", eur);
+    let r = p.run(&["plan", "m.yaml", "--config", "c.toml", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["totals"]["cost"]["total"], "0.45");
+    assert_eq!(doc["totals"]["cost"]["currency"], "EUR");
+    assert_eq!(doc["shots"][0]["cost"], "0.45");
+}
+
+#[test]
+fn a_cap_on_shots_without_a_price_is_refused_before_anything_is_sent() {
+    let p = Project::new();
+    p.file("m.yaml", MANIFEST)
+        .file("c.toml", "[pricing]\ncurrency = \"EUR\"\n");
+    let r = p.run(&[
+        "run",
+        "m.yaml",
+        "--sim",
+        "--config",
+        "c.toml",
+        "--max-cost",
+        "3",
+    ]);
+    r.code(2);
+    let words = r.stderr.replace('│', " ");
+    let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains(
+            "--max-cost needs a price for every shot, and `a` (wan2.7-t2v-2026-04-25 at 720P) \
+             has none in EUR"
+        ),
+        "{words}"
+    );
+    assert!(!p.path("out").exists());
+    let r = p.run(&["run", "m.yaml", "--sim", "--max-cost", "1.2.3"]);
+    r.code(2);
+    assert!(
+        r.stderr.contains("`1.2.3` is not an amount"),
+        "{}",
+        r.stderr
+    );
 }

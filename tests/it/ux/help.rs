@@ -15,6 +15,7 @@ fn help_texts() {
         &["plan", "--help"],
         &["run", "--help"],
         &["status", "--help"],
+        &["merge", "--help"],
         &["sim", "--help"],
         &["completions", "--help"],
     ] {

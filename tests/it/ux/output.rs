@@ -68,8 +68,8 @@ fn results_join_back_and_their_files_open_from_the_results_folder() {
     let mut csv = csv::Reader::from_path(out.join("results.csv")).unwrap();
     let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
     assert_eq!(
-        header[header.len() - 4..],
-        ["take", "prompt", "matrix.style", "matrix.ratio"]
+        header[header.len() - 5..],
+        ["take", "prompt", "cost", "matrix.style", "matrix.ratio"]
     );
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let mut table = String::new();
@@ -87,6 +87,7 @@ fn results_join_back_and_their_files_open_from_the_results_folder() {
             "file",
             "take",
             "prompt",
+            "cost",
             "matrix.style",
             "matrix.ratio",
         ]
@@ -146,9 +147,21 @@ fn plan_json_in_the_folder_is_the_plan_command_document() {
     let stored: serde_json::Value = serde_json::from_str(&p.read("out/m/plan.json")).unwrap();
     let r = p.run(&["plan", "m.yaml", "--format", "json", "--config", "c.toml"]);
     r.code(0);
-    let printed: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let mut printed: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(printed["totals"]["to_send"]["actions"]["done"], 5);
+    assert_eq!(printed["totals"]["cost"]["to_send"], "0.00");
+    for shot in printed["shots"].as_array_mut().unwrap() {
+        assert_eq!(shot["action"], "done");
+        let shot = shot.as_object_mut().unwrap();
+        shot.remove("action");
+        shot.remove("reason");
+    }
+    let totals = printed["totals"].as_object_mut().unwrap();
+    totals.remove("to_send");
+    totals["cost"].as_object_mut().unwrap().remove("to_send");
     assert_eq!(stored, printed);
-    assert_eq!(stored["totals"]["estimated_cost"], 1.0);
+    assert_eq!(stored["totals"]["cost"]["total"], "1.00");
+    assert_eq!(stored["shots"][0]["cost"], "0.20");
     assert_eq!(stored["shots"][1]["take"], 2);
 }
 

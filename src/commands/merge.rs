@@ -1,0 +1,574 @@
+//! `shotlist merge`: the folders of `run --shard K/N` into one output folder.
+//!
+//! Shard folders come back from other machines (CI artifacts, volumes), so they are read as
+//! untrusted: no links followed, sizes bounded, every file checked against the plan the manifest
+//! gives now. Each folder must come from that same plan and hold only its own shard's shots, so
+//! each shot has one history. The shard journals are copied whole, not re-written: every line a
+//! shard wrote about paid work survives, and `status` and `run` on the merged folder replay them
+//! like any journal. Videos are hard-linked (or copied), never moved out of a shard folder.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::MergeArgs;
+use crate::commands::Global;
+use crate::error::{Error, exit};
+use crate::exec::resume::{Start, decide, video_intact};
+use crate::exec::state::ShotRecord;
+use crate::journal::{self, History, ReadError, Replayed};
+use crate::plan::Plan;
+use crate::plan::shard::{self, ShardSpec};
+use crate::report::{self, ResultStatus};
+
+/// Marks a shard folder: which shard of how many it holds.
+pub const SHARD_FILE: &str = "shard.json";
+/// Written by a merge: what it merged, and the hash of the journal it wrote.
+pub const MERGE_FILE: &str = "merge.json";
+/// `shard.json` and `merge.json` are a few lines.
+const MAX_SMALL_FILE: u64 = 64 * 1024;
+/// A shard's journal: far above any real batch's, far below what would exhaust memory.
+pub const MAX_JOURNAL: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("{path} is {what}; shard folders are read without following links")]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("{path} is {size} bytes, more than the {max} a merge reads")]
+    TooLarge { path: PathBuf, size: u64, max: u64 },
+    #[error("{path} is not valid: {reason}")]
+    BadFile { path: PathBuf, reason: String },
+    #[error(
+        "{dir} is not a shard folder (no {SHARD_FILE}): pass folders made by `shotlist run --shard K/N`"
+    )]
+    NotAShard { dir: PathBuf },
+    #[error(
+        "{dir} was made from another plan: {detail}; run that shard again with this manifest, or \
+         merge with the manifest it was run from"
+    )]
+    PlanDiffers { dir: PathBuf, detail: String },
+    #[error(
+        "{dir} holds shard {found} but {first} holds shard {expected}: every folder must come from the same N"
+    )]
+    CountDiffers {
+        dir: PathBuf,
+        found: ShardSpec,
+        first: PathBuf,
+        expected: ShardSpec,
+    },
+    #[error("{a} and {b} both hold shard {spec}: pass each shard once")]
+    SameShard {
+        a: PathBuf,
+        b: PathBuf,
+        spec: ShardSpec,
+    },
+    #[error(
+        "{dir} holds shard {spec} but its journal has shot `{id}`, which is in shard {other}/{}: \
+         it was run with another --shard; merge the folder that shot belongs to instead",
+        spec.count
+    )]
+    ForeignShot {
+        dir: PathBuf,
+        spec: ShardSpec,
+        id: String,
+        other: u32,
+    },
+    #[error("{dir} holds {what}: {fix}")]
+    Taken {
+        dir: PathBuf,
+        what: String,
+        fix: String,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<MergeError> for Error {
+    fn from(e: MergeError) -> Self {
+        match e {
+            MergeError::Io { context, source } => Error::Io { context, source },
+            other => Error::Usage(other.to_string()),
+        }
+    }
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MergeError {
+    let context = context.into();
+    move |source| MergeError::Io { context, source }
+}
+
+/// `merge.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct MergeRecord {
+    shards: Vec<MergedShard>,
+    /// BLAKE3 hex of the journal the merge wrote: a later merge replaces only that journal.
+    journal_blake3: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MergedShard {
+    shard: ShardSpec,
+    dir: PathBuf,
+}
+
+/// Reads `path` whole when it is a regular file (not a link) of at most `max` bytes; `None`
+/// when it does not exist.
+pub fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>, MergeError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(format!("cannot read {}", path.display()))(e)),
+    };
+    regular_file(path, &meta)?;
+    let too_large = |size| MergeError::TooLarge {
+        path: path.to_owned(),
+        size,
+        max,
+    };
+    if meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+        .map_err(io(format!("cannot read {}", path.display())))?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(Some(bytes))
+}
+
+fn regular_file(path: &Path, meta: &fs::Metadata) -> Result<(), MergeError> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    Err(MergeError::NotAFile {
+        path: path.to_owned(),
+        what: if kind.is_symlink() {
+            "a symbolic link"
+        } else {
+            "not a regular file"
+        },
+    })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, MergeError> {
+    serde_json::from_slice(bytes).map_err(|e| MergeError::BadFile {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// The shard `dir` holds, from its `shard.json`; `None` when it has none.
+pub fn folder_shard(dir: &Path) -> Result<Option<ShardSpec>, MergeError> {
+    let path = dir.join(SHARD_FILE);
+    read_bounded(&path, MAX_SMALL_FILE)?
+        .map(|bytes| {
+            let spec: ShardSpec = parse_json(&path, &bytes)?;
+            spec.to_string()
+                .parse::<ShardSpec>()
+                .map_err(|e| MergeError::BadFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })
+        })
+        .transpose()
+}
+
+/// Before a run writes into `dir`: a shard run claims it (writing `shard.json`), and a folder
+/// holding one shard never receives another shard's (or an unsharded) run, so a merge can
+/// trust that a shard folder's journal is that shard's.
+pub fn claim_folder(dir: &Path, shard: Option<ShardSpec>) -> Result<(), Error> {
+    let taken = |what: String, fix: String| MergeError::Taken {
+        dir: dir.to_owned(),
+        what,
+        fix,
+    };
+    match (folder_shard(dir)?, shard) {
+        (None, None) => Ok(()),
+        (Some(held), Some(spec)) if held == spec => Ok(()),
+        (Some(held), _) => Err(taken(
+            format!("shard {held}"),
+            format!("run it with --shard {held}, or give this run another --out"),
+        )
+        .into()),
+        (None, Some(spec)) => {
+            if fs::symlink_metadata(dir.join(journal::FILE_NAME)).is_ok() {
+                return Err(taken(
+                    "a run without --shard".into(),
+                    "give the shard its own --out".into(),
+                )
+                .into());
+            }
+            fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+            let text = serde_json::to_vec(&spec).expect("a shard spec serialises");
+            report::write_atomic(&dir.join(SHARD_FILE), &text).map_err(report_error)
+        }
+    }
+}
+
+fn report_error(e: report::ReportError) -> Error {
+    Error::io(format!("cannot write {}", e.path.display()), e.source)
+}
+
+/// One shard folder, checked.
+struct ShardFolder {
+    dir: PathBuf,
+    spec: ShardSpec,
+    /// A private copy of its journal's complete lines (a line torn by a crash at the end is
+    /// left out): what is checked is exactly what is merged.
+    journal: PathBuf,
+    /// What its journal says.
+    journal_state: Replayed,
+}
+
+/// The plan in `dir/plan.json` must be `plan`: same shots, ids, keys and files, in order.
+fn check_plan(dir: &Path, plan: &Plan) -> Result<(), MergeError> {
+    let path = dir.join(report::PLAN_FILE);
+    let expected = serde_json::to_vec_pretty(plan).map_or(0, |v| v.len() as u64);
+    let max = expected * 2 + 1024 * 1024;
+    let differs = |detail: String| MergeError::PlanDiffers {
+        dir: dir.to_owned(),
+        detail,
+    };
+    let Some(bytes) = read_bounded(&path, max)? else {
+        return Err(differs("it has no plan.json".into()));
+    };
+    let theirs: Plan = parse_json(&path, &bytes)?;
+    for (i, ours) in plan.shots.iter().enumerate() {
+        let Some(t) = theirs.shots.get(i) else {
+            return Err(differs(format!(
+                "its plan.json ends before shot `{}` (it has {} shots, the manifest {})",
+                ours.id,
+                theirs.shots.len(),
+                plan.shots.len()
+            )));
+        };
+        if t.id != ours.id {
+            return Err(differs(format!(
+                "its plan.json has shot `{}` where the manifest has `{}`",
+                t.id, ours.id
+            )));
+        }
+        if t.key != ours.key || t.file != ours.file {
+            return Err(differs(format!(
+                "shot `{}` has another request (key or file) in its plan.json",
+                ours.id
+            )));
+        }
+    }
+    if let Some(extra) = theirs.shots.get(plan.shots.len()) {
+        return Err(differs(format!(
+            "its plan.json has shot `{}`, which the manifest does not",
+            extra.id
+        )));
+    }
+    Ok(())
+}
+
+/// Reads and checks shard folder `dir`, which holds shard `spec` of `part`. `scratch` is a
+/// folder for the private copy of its journal.
+fn read_folder(
+    dir: &Path,
+    spec: ShardSpec,
+    plan: &Plan,
+    part: &shard::Partition,
+    scratch: &Path,
+) -> Result<ShardFolder, MergeError> {
+    check_plan(dir, plan)?;
+    let journal_path = dir.join(journal::FILE_NAME);
+    let mut journal = read_bounded(&journal_path, MAX_JOURNAL)?.unwrap_or_default();
+    journal.truncate(
+        journal
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1),
+    );
+    let copy = scratch.join(format!("shard-{}.jsonl", spec.index));
+    fs::write(&copy, &journal).map_err(io(format!("cannot write {}", copy.display())))?;
+    drop(journal);
+    let replayed = replay(&copy, &journal_path)?;
+    let histories = crate::exec::resume::histories(plan, &replayed);
+    for (i, h) in histories.iter().enumerate() {
+        if h.is_some() && part.shard_of[i] != spec.index {
+            return Err(MergeError::ForeignShot {
+                dir: dir.to_owned(),
+                spec,
+                id: plan.shots[i].id.clone(),
+                other: part.shard_of[i],
+            });
+        }
+    }
+    Ok(ShardFolder {
+        dir: dir.to_owned(),
+        spec,
+        journal: copy,
+        journal_state: replayed,
+    })
+}
+
+/// Replays `path` (strictly: a bad line is an error), naming `shown` in errors.
+fn replay(path: &Path, shown: &Path) -> Result<Replayed, MergeError> {
+    journal::replay_file(path, false).map_err(|e| match e {
+        ReadError::Io { source, .. } => io(format!("cannot read {}", shown.display()))(source),
+        ReadError::BadLine { line, reason, .. } => MergeError::BadFile {
+            path: shown.to_owned(),
+            reason: format!("line {line} is not a journal entry ({reason})"),
+        },
+    })
+}
+
+pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
+    let mut plan = super::run::load_plan(global, &args.manifest)?;
+    let config = crate::config::Config::load(global.config.as_deref())?;
+    let out = super::out_dir(&plan, args.out.as_deref(), None);
+    plan.out_dir = out.clone();
+    check_out(&out, &args.dirs)?;
+    let _lock =
+        crate::exec::outdir::OutputLock::acquire(&out).map_err(super::run::out_dir_error)?;
+    crate::exec::outdir::check_paths(&out, &[MERGE_FILE]).map_err(super::run::out_dir_error)?;
+    fs::create_dir_all(out.join("videos")).map_err(io(format!(
+        "cannot create {}",
+        out.join("videos").display()
+    )))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".merge-")
+        .tempdir_in(&out)
+        .map_err(io(format!("cannot write in {}", out.display())))?;
+
+    let mut folders: BTreeMap<u32, ShardFolder> = BTreeMap::new();
+    let mut first: Option<(ShardSpec, &PathBuf, shard::Partition)> = None;
+    for dir in &args.dirs {
+        let spec = folder_shard(dir)?.ok_or_else(|| MergeError::NotAShard { dir: dir.clone() })?;
+        let (expected, first_dir, part) =
+            first.get_or_insert_with(|| (spec, dir, shard::partition(&plan, spec.count)));
+        if expected.count != spec.count {
+            return Err(MergeError::CountDiffers {
+                dir: dir.clone(),
+                found: spec,
+                first: first_dir.clone(),
+                expected: *expected,
+            }
+            .into());
+        }
+        if let Some(other) = folders.get(&spec.index) {
+            return Err(MergeError::SameShard {
+                a: other.dir.clone(),
+                b: dir.clone(),
+                spec,
+            }
+            .into());
+        }
+        let folder = read_folder(dir, spec, &plan, part, scratch.path())?;
+        folders.insert(spec.index, folder);
+    }
+    let (n, part) = match first {
+        Some((spec, _, part)) => (spec.count, part),
+        None => (1, shard::partition(&plan, 1)),
+    };
+
+    let videos = out.join("videos");
+    let mut broken = Vec::new();
+    for f in folders.values() {
+        let theirs = f.dir.join("videos");
+        for h in f.journal_state.shots.values() {
+            if h.sha256.is_none() {
+                continue;
+            }
+            if !link_video(&theirs, &videos, h)? {
+                broken.push(format!("{} in {}", h.id, f.dir.display()));
+            }
+        }
+    }
+
+    let journal_path = out.join(journal::FILE_NAME);
+    report::write_atomic_with(&journal_path, |w| {
+        for f in folders.values() {
+            std::io::copy(&mut fs::File::open(&f.journal)?, w)?;
+        }
+        Ok(())
+    })
+    .map_err(report_error)?;
+    let record = MergeRecord {
+        shards: folders
+            .values()
+            .map(|f| MergedShard {
+                shard: f.spec,
+                dir: f.dir.clone(),
+            })
+            .collect(),
+        journal_blake3: hash_file(&journal_path)?,
+    };
+    let write =
+        |path: &Path, bytes: Vec<u8>| report::write_atomic(path, &bytes).map_err(report_error);
+    let prices = crate::cost::PriceBook::new(&config);
+    report::write_plan(&out, &plan, &prices).map_err(report_error)?;
+
+    let merged = replay(&journal_path, &journal_path)?;
+    let histories = crate::exec::resume::histories(&plan, &merged);
+    let now = SystemTime::now();
+    let rows: Vec<report::ResultRow> = plan
+        .shots
+        .iter()
+        .zip(&histories)
+        .map(|(shot, &h)| {
+            let mut rec = ShotRecord::from_history(h);
+            let status = match decide(h, now, Default::default(), |h| video_intact(&videos, h)) {
+                Start::Done => ResultStatus::Succeeded,
+                Start::Hold { status, reason } => {
+                    rec.error = Some(reason);
+                    status
+                }
+                _ => ResultStatus::Pending,
+            };
+            rec.status = crate::exec::hold_status(status);
+            rec.row(shot, prices.shot(shot))
+        })
+        .collect();
+    report::write(&out, &report::matrix_keys(&plan.shots), &rows).map_err(report_error)?;
+    write(
+        &out.join(MERGE_FILE),
+        serde_json::to_vec_pretty(&record).expect("a merge record serialises"),
+    )?;
+
+    let mut counts: BTreeMap<ResultStatus, usize> = BTreeMap::new();
+    for r in &rows {
+        *counts.entry(r.status).or_default() += 1;
+    }
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !folders.contains_key(k))
+        .map(|k| format!("{k}/{n} ({} shots)", part.shots_in(k)))
+        .collect();
+    if !global.quiet {
+        for b in &broken {
+            eprintln!(
+                "warning: the video of {b} is missing or changed; `shotlist run` on the merged \
+                 folder downloads it again while its URL is fresh"
+            );
+        }
+        if !missing.is_empty() {
+            eprintln!(
+                "missing shard(s): {}; their shots are `pending`: run them and merge again",
+                missing.join(", ")
+            );
+        }
+    }
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(s, c)| format!("{c} {}", s.as_str()))
+        .collect();
+    eprintln!(
+        "merged {} of {n} shard(s): {}; results in {}",
+        folders.len(),
+        summary.join(", "),
+        out.join(report::CSV_FILE).display()
+    );
+    let all = counts.get(&ResultStatus::Succeeded).copied().unwrap_or(0) == rows.len();
+    Ok(if all { exit::OK } else { exit::SOME_FAILED })
+}
+
+/// The merged folder may be new, or one an earlier merge wrote and nothing has run in since;
+/// never a shard folder, nor one holding a run of its own (its journal would be lost).
+fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<(), MergeError> {
+    let taken = |what: &str| MergeError::Taken {
+        dir: out.to_owned(),
+        what: what.to_owned(),
+        fix: "write the merge elsewhere with --out".into(),
+    };
+    if let Ok(out_real) = out.canonicalize()
+        && dirs
+            .iter()
+            .any(|d| d.canonicalize().is_ok_and(|d| d == out_real))
+    {
+        return Err(taken("one of the shard folders"));
+    }
+    if folder_shard(out)?.is_some() {
+        return Err(taken("a shard"));
+    }
+    let journal_path = out.join(journal::FILE_NAME);
+    match fs::symlink_metadata(&journal_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(format!("cannot read {}", journal_path.display()))(e)),
+        Ok(meta) => regular_file(&journal_path, &meta)?,
+    }
+    let path = out.join(MERGE_FILE);
+    let record: Option<MergeRecord> = read_bounded(&path, MAX_SMALL_FILE * 16)?
+        .map(|b| parse_json(&path, &b))
+        .transpose()?;
+    match record {
+        Some(r) if r.journal_blake3 == hash_file(&journal_path)? => Ok(()),
+        Some(_) => Err(taken(
+            "a merge that a run has written to since (its journal changed)",
+        )),
+        None => Err(taken("a run's own journal")),
+    }
+}
+
+/// BLAKE3 hex of a file, streamed.
+fn hash_file(path: &Path) -> Result<String, MergeError> {
+    let mut hasher = blake3::Hasher::new();
+    fs::File::open(path)
+        .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+        .map_err(io(format!("cannot read {}", path.display())))?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Hard-links (or copies) the video `h` records from `from` into `to`, unless `to` already has
+/// it; `false` when the shard's copy is missing or does not match its recorded hash.
+fn link_video(from: &Path, to: &Path, h: &History) -> Result<bool, MergeError> {
+    let Some(file) = h.file.as_deref() else {
+        return Ok(false);
+    };
+    let (Some(src), Some(dest)) = (
+        crate::exec::job::safe_dest(from, file),
+        crate::exec::job::safe_dest(to, file),
+    ) else {
+        return Ok(false);
+    };
+    match fs::symlink_metadata(from) {
+        Ok(m) if m.file_type().is_dir() => {}
+        Ok(_) => {
+            return Err(MergeError::NotAFile {
+                path: from.to_owned(),
+                what: "not a folder",
+            });
+        }
+        Err(_) => return Ok(false),
+    }
+    match fs::symlink_metadata(&src) {
+        Ok(meta) => regular_file(&src, &meta)?,
+        Err(_) => return Ok(false),
+    }
+    if video_intact(to, h) {
+        return Ok(true);
+    }
+    if !video_intact(from, h) {
+        return Ok(false);
+    }
+    if fs::symlink_metadata(&dest).is_ok() {
+        crate::exec::outdir::supersede(to, file, "merge").map_err(|e| MergeError::Io {
+            context: format!("cannot move the earlier {} aside", dest.display()),
+            source: std::io::Error::other(e),
+        })?;
+    }
+    let tmp = to.join(format!(".{file}.merge"));
+    let _ = fs::remove_file(&tmp);
+    let copied = fs::hard_link(&src, &tmp).or_else(|_| fs::copy(&src, &tmp).map(|_| ()));
+    copied
+        .and_then(|()| fs::rename(&tmp, &dest))
+        .map_err(io(format!(
+            "cannot copy {} to {}",
+            src.display(),
+            dest.display()
+        )))?;
+    Ok(true)
+}

@@ -1,0 +1,175 @@
+//! `--max-cost`: this run's submits, estimated at the list price (0.50 USD for each 5 s 720P
+//! shot here), never pass the cap, however many submits race; a rerun with a higher cap sends
+//! the rest and nothing twice.
+
+use shotlist::cost::Money;
+use shotlist::sim::SimConfig;
+
+use super::*;
+
+fn capped(concurrency: usize, cap: &str) -> RunOptions {
+    RunOptions {
+        max_cost: Some(Money::parse(cap).unwrap()),
+        ..opts(concurrency)
+    }
+}
+
+fn errors(out: &Path) -> Vec<String> {
+    results_json(out)
+        .iter()
+        .map(|r| r["error"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_racing_submits_never_pass_the_cap_and_a_higher_cap_sends_the_rest_once() {
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 12, "budget");
+
+    let outcome = execute(&p, &sim, capped(8, "2.20")).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 4);
+    assert_eq!(outcome.cost.spent, Money::parse("2").unwrap());
+    assert_eq!(outcome.cost.unsent, 8);
+    assert_eq!(outcome.cost.unsent_cost, Money::parse("4").unwrap());
+    let rows = results_json(&out);
+    let (sent, held): (Vec<&Value>, Vec<&Value>) =
+        rows.iter().partition(|r| r["status"] == "succeeded");
+    assert_eq!(sent.len(), 4);
+    assert!(sent.iter().all(|r| r["cost"] == "0.50"));
+    assert!(
+        held.iter()
+            .all(|r| r["status"] == "pending" && r["cost"].is_null())
+    );
+    assert!(
+        errors(&out)
+            .iter()
+            .filter(|e| e.starts_with("budget: "))
+            .count()
+            == 8,
+        "{:?}",
+        errors(&out)
+    );
+
+    let outcome = execute(&p, &sim, capped(8, "3")).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 10);
+    assert_eq!(outcome.cost.billed, Money::parse("5").unwrap());
+
+    let outcome = execute(&p, &sim, opts(8)).await;
+    assert_eq!(outcome.exit_code(), 0);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 12);
+    assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
+    assert!(errors(&out).iter().all(String::is_empty));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_submits_do_not_count_against_the_cap() {
+    let sim = start_sim(SimConfig {
+        p429: 0.4,
+        p502: 0.15,
+        seed: 7,
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 10, "refused");
+    let outcome = execute(&p, &sim, capped(8, "2.50")).await;
+    let stats = stats_of(&sim).await;
+    assert!(count(&stats, "submit", "429") + count(&stats, "submit", "502") > 0);
+    assert_eq!(stats["tasks_created"], 5, "{outcome:?}");
+    assert_eq!(outcome.cost.spent, Money::parse("2.5").unwrap());
+    assert_eq!(outcome.cost.unsent, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_submits_count_and_so_do_resubmits_of_them() {
+    let lossy = start_sim(SimConfig {
+        p_lost: 1.0,
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 4, "unknown");
+    let outcome = execute(&p, &lossy, capped(4, "1.20")).await;
+    assert_eq!(stats_of(&lossy).await["tasks_created"], 2);
+    assert_eq!(outcome.cost.spent, Money::parse("1").unwrap());
+    let rows = results_json(&out);
+    assert_eq!(statuses(&out), ["unknown", "unknown", "pending", "pending"]);
+    assert_eq!(rows[0]["cost"], "0.50");
+
+    let fine = start_sim(sim_config()).await;
+    let mut o = capped(4, "1.00");
+    o.flags = flags(false, true);
+    let outcome = execute(&p, &fine, o).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(stats_of(&fine).await["tasks_created"], 2);
+    assert_eq!(
+        statuses(&out),
+        ["succeeded", "succeeded", "pending", "pending"]
+    );
+}
+
+#[test]
+fn the_binary_says_what_it_will_spend_caps_it_and_status_shows_spent_and_left() {
+    use crate::support::{Project, SimProcess};
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let p = Project::new();
+    p.file(
+        "m.yaml",
+        "version: 1\nname: m\ndefaults: { model: t2v, duration: 4 }\nshots:\n\
+         \x20 - { id: a, prompt: A. }\n  - { id: b, prompt: B. }\n  - { id: c, prompt: C. }\n\
+         \x20 - { id: d, prompt: D. }\n  - { id: e, prompt: E. }\n",
+    )
+    .file("c.toml", "[run]\nmax_cost = 5\n");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "m.yaml", "--base-url", &sim.url, "--poll", "50ms"];
+        args.extend_from_slice(extra);
+        let mut cmd = p.cmd(&args);
+        cmd.env("GRAVITEX_API_KEY", "sk-budget");
+        crate::support::Run::from(cmd.output().unwrap())
+    };
+    let r = run(&["-j", "8", "--max-cost", "1.20"]);
+    r.code(1);
+    assert!(
+        r.stderr
+            .contains("sending 5 shot(s), 20 s of video, est. 2.00 USD (--max-cost 1.20 USD)\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "\ncost: est. 1.20 USD this run, 1.20 USD for the batch; 2 shot(s) left unsent by \
+             --max-cost, est. 0.80 USD: a rerun with a higher cap sends them\n3 succeeded"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sim.stats()["tasks_created"], 3);
+    let status = p.run(&["status", "m.yaml"]);
+    assert!(
+        status
+            .stdout
+            .contains("est. 1.20 USD spent, 0.80 USD left to send\n"),
+        "{}",
+        status.stdout
+    );
+
+    let r = run(&["--config", "c.toml"]);
+    r.code(0);
+    assert!(
+        r.stderr
+            .contains("sending 2 shot(s), 8 s of video, est. 0.80 USD (--max-cost 5.00 USD)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(sim.stats()["tasks_created"], 5);
+    let r = run(&["--max-cost", "0.1", "--config", "c.toml"]);
+    r.code(0);
+    assert!(!r.stderr.contains("sending"), "{}", r.stderr);
+}
