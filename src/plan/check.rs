@@ -19,7 +19,7 @@ struct Checker<'a, 'b> {
 }
 
 impl Checker<'_, '_> {
-    fn error(&mut self, loc: Option<Loc>, message: String) -> &mut super::Diagnostic {
+    fn error(&mut self, loc: Option<Loc>, message: String) -> &mut super::diagnostic::Diagnostic {
         let loc = loc.or(self.inst.id_loc);
         self.sink
             .error(loc, message)
@@ -27,7 +27,7 @@ impl Checker<'_, '_> {
             .data(self.inst.data.as_ref())
     }
 
-    fn warning(&mut self, loc: Option<Loc>, message: String) -> &mut super::Diagnostic {
+    fn warning(&mut self, loc: Option<Loc>, message: String) -> &mut super::diagnostic::Diagnostic {
         let loc = loc.or(self.inst.id_loc);
         self.sink
             .warning(loc, message)
@@ -258,7 +258,7 @@ impl Checker<'_, '_> {
     }
 
     /// `media: `x` is an r2v type, not i2v`: names the model that does take it.
-    fn not_this_model(&mut self, m: &Media, kind: MediaKind) -> &mut super::Diagnostic {
+    fn not_this_model(&mut self, m: &Media, kind: MediaKind) -> &mut super::diagnostic::Diagnostic {
         let spec = self.inst.model;
         let owner = MODELS
             .iter()

@@ -231,7 +231,7 @@ impl Compiler<'_, '_> {
         })
     }
 
-    fn fail(&mut self, loc: Option<Loc>, message: String) -> &mut super::Diagnostic {
+    fn fail(&mut self, loc: Option<Loc>, message: String) -> &mut super::diagnostic::Diagnostic {
         self.ok = false;
         self.sink.error(loc, message)
     }

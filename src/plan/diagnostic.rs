@@ -4,8 +4,29 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::Spanned;
 
-use super::{Diagnostic, Severity};
 use crate::manifest::clip;
+
+/// A problem found while loading or planning; errors and warnings alike.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub file: std::path::PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub shot: Option<String>,
+    pub help: Option<String>,
+    /// The data row that produced the problem, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataLocation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
 
 /// The CSV file (or inline table) and 1-based data row behind a problem.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -205,7 +205,7 @@ struct Renderer<'a, 'b> {
 }
 
 impl Renderer<'_, '_> {
-    fn fail(&mut self, loc: Option<Loc>, message: String) -> &mut super::Diagnostic {
+    fn fail(&mut self, loc: Option<Loc>, message: String) -> &mut super::diagnostic::Diagnostic {
         self.ok = false;
         let shot = self.shot.clone();
         self.sink

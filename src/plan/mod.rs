@@ -22,7 +22,7 @@ mod tables;
 mod totals;
 
 pub use body::Body;
-pub use diagnostic::DataLocation;
+pub use diagnostic::{DataLocation, Diagnostic, Severity};
 pub use graph::{Plan, PlannedShot, ShotDoc};
 pub use limits::{DEFAULT_MAX_FILE_MB, DEFAULT_MAX_SHOTS, Limits, MAX_SHOTS_ENV};
 pub use report::{render_github, render_human_with, render_json};
@@ -33,28 +33,6 @@ use std::path::{Path, PathBuf};
 use crate::manifest::RawManifest;
 use diagnostic::{Annotate as _, Loc, Sink};
 use link::Collected;
-
-/// A problem found while loading or planning; errors and warnings alike.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    pub message: String,
-    pub file: std::path::PathBuf,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub shot: Option<String>,
-    pub help: Option<String>,
-    /// The data row that produced the problem, when one did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<DataLocation>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
 
 /// A manifest that planned without errors.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::Plan;
+use super::graph::Plan;
 
 /// More shards than this is a typo, not a cluster.
 pub const MAX_SHARDS: u32 = 10_000;
