@@ -351,3 +351,49 @@ impl<'de> Deserialize<'de> for Plan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn story() -> Plan {
+        crate::plan::plan_text(
+            std::path::Path::new("m.yaml"),
+            "version: 1\nshots:\n  - id: x\n    model: t2v\n    prompt: alone\n  - id: a\n    model: t2v\n    prompt: first\n  - id: b\n    model: i2v\n    prompt: next\n    media:\n      - { type: first_clip, shot: a }\n",
+        )
+        .expect("plans")
+        .plan
+    }
+
+    #[test]
+    fn upstreams_are_indices_in_memory_and_ids_in_the_document() {
+        let plan = story();
+        assert_eq!(plan.shots[2].depends_on, [1]);
+        assert_eq!(plan.dependants(), [vec![], vec![2], vec![]]);
+        assert_eq!(plan.topological_order(), [0, 1, 2]);
+        let doc = serde_json::to_value(plan.shot_doc(2)).unwrap();
+        assert_eq!(doc["depends_on"], serde_json::json!(["a"]));
+    }
+
+    #[test]
+    fn retain_renumbers_the_upstreams_it_keeps() {
+        let mut plan = story();
+        plan.retain(&[false, true, true]);
+        let ids: Vec<&str> = plan.shots.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(plan.shots[1].depends_on, [0]);
+        plan.retain(&[false, true]);
+        assert!(
+            plan.shots[0].depends_on.is_empty(),
+            "a dropped upstream goes"
+        );
+    }
+
+    #[test]
+    fn a_document_naming_an_unknown_upstream_is_refused() {
+        let mut doc = serde_json::to_value(story()).unwrap();
+        doc["shots"][2]["depends_on"] = serde_json::json!(["nobody"]);
+        let err = serde_json::from_value::<Plan>(doc).unwrap_err();
+        assert!(err.to_string().contains("`nobody`"), "{err}");
+    }
+}

@@ -235,3 +235,38 @@ const REFERENCE_VIDEO_DURATION: (u32, u32) = (1, 30);
 const IMAGE_EXTENSIONS: [&str; 5] = ["jpeg", "jpg", "png", "bmp", "webp"];
 const AUDIO_EXTENSIONS: [&str; 2] = ["wav", "mp3"];
 const VIDEO_EXTENSIONS: [&str; 2] = ["mp4", "mov"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases_resolve_to_their_row() {
+        for m in &MODELS {
+            assert_eq!(resolve(m.alias), Some(m));
+            assert_eq!(resolve(m.id), Some(m));
+            assert_eq!(by_id(m.id), Some(m));
+        }
+        assert_eq!(resolve("t2x"), None);
+    }
+
+    #[test]
+    fn each_media_type_parses_back_and_some_model_takes_it() {
+        for kind in MediaKind::ALL {
+            assert_eq!(MediaKind::parse(kind.name()), Some(kind));
+            assert!(MODELS.iter().any(|m| m.takes(kind)), "{kind:?}");
+        }
+        let r2v = resolve("r2v").unwrap();
+        assert!(r2v.takes(FirstFrame) && !r2v.takes(FirstClip));
+        assert!(!resolve("t2v").unwrap().takes(FirstFrame));
+    }
+
+    #[test]
+    fn modes_are_sorted_so_a_shot_s_sorted_types_can_match_them() {
+        for m in &MODELS {
+            if let MediaRule::Modes { modes, .. } = m.media {
+                assert!(modes.iter().all(|mode| mode.is_sorted()), "{}", m.alias);
+            }
+        }
+    }
+}
