@@ -240,10 +240,8 @@ pub struct MergeArgs {
     pub out: Option<PathBuf>,
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
+/// The simulator's `--shape`; the simulator has its own [`crate::sim::Shape`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Shape {
     /// Flat bodies, as on the provider's public page.
     #[default]
@@ -274,6 +272,9 @@ pub struct SimArgs {
     /// Tasks in flight per key; past it, 429 and no task created.
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<usize>,
+    /// API requests (submits and queries) per second per key; past it, 429.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rps_limit: Option<u32>,
     /// Probability of a spurious 429 on submit.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub p429: f64,
@@ -306,6 +307,16 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
         _ => Err(format!("`{s}` is not a number between 0 and 1")),
+    }
+}
+
+impl From<Shape> for crate::sim::Shape {
+    fn from(shape: Shape) -> Self {
+        match shape {
+            Shape::Doc => crate::sim::Shape::Doc,
+            Shape::Envelope => crate::sim::Shape::Envelope,
+            Shape::Legacy => crate::sim::Shape::Legacy,
+        }
     }
 }
 

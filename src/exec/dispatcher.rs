@@ -16,8 +16,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::backoff::Backoff;
+use super::budget::QueryBudget;
 use super::job::{self, Event, JobContext};
-use super::limiter::Limiter;
+use super::limiter::{Limiter, Refusal};
+use super::policy::{self, AfterDownload, AfterSubmit, Upstream};
 use super::progress::{self, Counts, Progress};
 use super::resume::{Start, can_feed, decide, histories, video_intact};
 use super::select::select;
@@ -28,9 +30,6 @@ use crate::cost::{Money, PriceBook};
 use crate::journal::{Entry, EventKind, History, Journal, Replayed, ShotId};
 use crate::plan::Plan;
 use crate::report;
-
-/// Bounded retries of a submit answered with 5xx.
-pub const MAX_SERVER_RETRIES: u32 = 5;
 
 pub(super) struct Dispatcher<'a> {
     plan: &'a Plan,
@@ -43,7 +42,7 @@ pub(super) struct Dispatcher<'a> {
     downs: Vec<Vec<usize>>,
     chain: Vec<usize>,
     ready: BinaryHeap<(usize, Reverse<usize>)>,
-    delayed: Vec<(Instant, usize)>,
+    delayed: Vec<Delayed>,
     limiter: Limiter,
     backoff: Backoff,
     journal: Journal,
@@ -56,6 +55,8 @@ pub(super) struct Dispatcher<'a> {
     results_dirty: bool,
     results_at: Instant,
     results_every: Duration,
+    /// The effective poll interval last shown with `-v`.
+    poll_shown: Duration,
     /// Each shot's estimated bill.
     costs: Vec<Option<Money>>,
     /// What this run's submits are estimated to bill (submits answered without a task are
@@ -78,10 +79,15 @@ impl<'a> Dispatcher<'a> {
         let out_dir = plan.out_dir.clone();
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
+        let timing = client.provider().timing;
         let history = histories(plan, replayed);
         let starts: Vec<Start> = history
             .iter()
-            .map(|h| decide(*h, now, opts.flags, |h| video_intact(&videos_dir, h)))
+            .map(|h| {
+                decide(*h, now, &timing, opts.flags, |h| {
+                    video_intact(&videos_dir, h)
+                })
+            })
             .collect();
         let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
         if let Some(shard) = opts.shard {
@@ -111,13 +117,14 @@ impl<'a> Dispatcher<'a> {
         }
         let ups: Vec<Vec<usize>> = plan.shots.iter().map(|s| s.depends_on.clone()).collect();
         let downs = plan.dependants();
-        let backoff = opts.poll.map_or(Backoff::PROVIDER, Backoff::scaled_to);
+        let backoff = opts.retry_backoff;
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(JobContext {
             client,
             tx,
             poll: opts.poll,
             backoff,
+            budget: QueryBudget::new(opts.queries_per_second),
             videos_dir,
             downloads: tokio::sync::Semaphore::new(opts.concurrency.max(4)),
         });
@@ -152,6 +159,7 @@ impl<'a> Dispatcher<'a> {
             results_dirty: true,
             results_at: Instant::now(),
             results_every: Duration::from_secs(1),
+            poll_shown: Duration::ZERO,
             costs: plan.shots.iter().map(|s| opts.prices.shot(s)).collect(),
             spent: Money::ZERO,
             max_cost: opts.max_cost,
@@ -313,9 +321,9 @@ impl<'a> Dispatcher<'a> {
         for k in 0..self.ups[i].len() {
             let u = self.ups[i][k];
             let up = &self.rec[u];
-            match up.status {
-                Status::Succeeded | Status::Downloading if up.url.is_some() => {}
-                Status::Failed | Status::Skipped | Status::Unknown | Status::Expired => {
+            match policy::upstream(up.status, up.url.is_some()) {
+                Upstream::Feeds => {}
+                Upstream::Blocks => {
                     let reason = format!(
                         "upstream `{}` is {}",
                         self.plan.shots[u].id,
@@ -324,7 +332,7 @@ impl<'a> Dispatcher<'a> {
                     self.skip(i, reason);
                     return;
                 }
-                _ => all = false,
+                Upstream::Wait => all = false,
             }
         }
         if all {
@@ -375,8 +383,8 @@ impl<'a> Dispatcher<'a> {
     fn choose(&mut self, now: Instant) -> Vec<(usize, serde_json::Value)> {
         let mut k = 0;
         while k < self.delayed.len() {
-            if self.delayed[k].0 <= now {
-                let (_, i) = self.delayed.swap_remove(k);
+            if self.delayed[k].at <= now {
+                let i = self.delayed.swap_remove(k).idx;
                 self.set(i, Status::Ready);
                 self.ready.push((self.chain[i], Reverse(i)));
             } else {
@@ -395,10 +403,13 @@ impl<'a> Dispatcher<'a> {
             if self.rec[i].status != Status::Ready {
                 continue;
             }
-            if let Some(&u) = self.ups[i]
-                .iter()
-                .find(|&&u| !can_feed(self.rec[u].finished_at.as_deref(), wall))
-            {
+            if let Some(&u) = self.ups[i].iter().find(|&&u| {
+                !can_feed(
+                    self.rec[u].finished_at.as_deref(),
+                    wall,
+                    &self.ctx.client.provider().timing,
+                )
+            }) {
                 let reason = format!(
                     "upstream `{}`'s result URL is older than 23 h and can no longer feed this \
                      shot; re-running `{}` is your call",
@@ -446,8 +457,10 @@ impl<'a> Dispatcher<'a> {
                 self.rec[idx].submitted_at = Some(e.ts.clone());
                 self.rec[idx].task_id = Some(task_id);
                 self.batch.push(e);
+                let held = self.count(&[Status::InFlight]);
                 self.set(idx, Status::InFlight);
-                self.limiter.on_accepted();
+                self.limiter.on_accepted(held);
+                self.release_one(now);
             }
             Event::SubmitError { idx, error } => self.submit_error(idx, error, now),
             Event::Succeeded { idx, url } => {
@@ -497,94 +510,112 @@ impl<'a> Dispatcher<'a> {
                 self.progress
                     .log(&format!("done {}", self.plan.shots[idx].id));
             }
-            Event::DownloadError { idx, error } => match error {
-                ApiError::Gone { .. } => {
-                    let msg = format!("download failed, the result URL expired: {error}");
-                    let e = self.entry(idx, EventKind::Expired).error(&msg);
+            Event::DownloadError { idx, error } => match policy::after_download(&error) {
+                AfterDownload::Expired { error } => {
+                    let e = self.entry(idx, EventKind::Expired).error(&error);
                     self.batch.push(e);
-                    self.fail(idx, Status::Expired, msg);
+                    self.fail(idx, Status::Expired, error);
                 }
-                ApiError::Io { .. } => {
-                    let msg = format!("download failed: {error}");
-                    let advice = "running again downloads it again (nothing is resubmitted)";
-                    self.fail(idx, Status::Failed, format!("{msg}; {advice}"));
-                    self.stop_fatal(msg);
+                AfterDownload::FailAndStop { error, stop } => {
+                    self.fail(idx, Status::Failed, error);
+                    self.stop_fatal(stop);
                 }
-                other => {
-                    let msg = format!(
-                        "download failed: {other}; running again downloads it again (nothing is resubmitted)"
-                    );
-                    self.fail(idx, Status::Failed, msg);
-                }
+                AfterDownload::Fail { error } => self.fail(idx, Status::Failed, error),
             },
         }
     }
 
     fn submit_error(&mut self, i: usize, error: ApiError, now: Instant) {
         let msg = error.to_string();
-        match error {
-            ApiError::RateLimited { .. }
-            | ApiError::Transient { .. }
-            | ApiError::Permanent { .. }
-            | ApiError::Auth { .. } => self.spent -= self.costs[i].unwrap_or_default(),
-            ApiError::Ambiguous { .. }
-            | ApiError::Gone { .. }
-            | ApiError::Io { .. }
-            | ApiError::Unusable { .. } => {}
+        let next = policy::after_submit(&error, self.rec[i].server_errors);
+        if next.created_nothing() {
+            self.spent -= self.costs[i].unwrap_or_default();
         }
-        match error {
-            ApiError::RateLimited { retry_after } => {
+        match next {
+            AfterSubmit::Requeue => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
                 self.batch.push(e);
-                self.set(i, Status::Ready);
-                self.ready.push((self.chain[i], Reverse(i)));
-                let others = self.in_flight();
-                let wait = self.limiter.on_rate_limited(others, retry_after, now);
+                let retry_after = match &error {
+                    ApiError::RateLimited { retry_after } => *retry_after,
+                    _ => None,
+                };
+                let held = self.count(&[Status::InFlight]);
+                let kind = self.limiter.on_rate_limited(held, retry_after, now);
+                self.rec[i].rate_limited += 1;
+                let wait = self
+                    .limiter
+                    .shot_wait(kind, self.rec[i].rate_limited, retry_after);
                 tracing::debug!(
-                    "429: pausing submits for {wait:?}, in flight at most {}",
+                    "429 ({kind:?}) for {}: retry within {:?}, in flight at most {}",
+                    self.plan.shots[i].id,
+                    wait.latest,
                     self.limiter.limit()
                 );
-            }
-            ApiError::Transient { .. } => {
-                let e = self.entry(i, EventKind::Refused).error(&msg);
-                self.batch.push(e);
-                let r = &mut self.rec[i];
-                r.server_errors += 1;
-                if r.server_errors > MAX_SERVER_RETRIES {
-                    let error = format!("gave up after {MAX_SERVER_RETRIES} retries: {msg}");
-                    let e = self.entry(i, EventKind::Failed).error(&error);
-                    self.batch.push(e);
-                    self.fail(i, Status::Failed, error);
+                if wait.latest.is_zero() {
+                    self.set(i, Status::Ready);
+                    self.ready.push((self.chain[i], Reverse(i)));
                 } else {
-                    let wait = self.backoff.wait(r.server_errors - 1);
-                    self.delayed.push((now + wait, i));
+                    self.delayed.push(Delayed {
+                        at: now + wait.latest,
+                        earliest: (kind == Refusal::Rate).then_some(now + wait.earliest),
+                        idx: i,
+                    });
                     self.set(i, Status::Delayed);
                 }
             }
-            ApiError::Permanent { .. } => {
+            AfterSubmit::Retry { server_errors } => {
+                let e = self.entry(i, EventKind::Refused).error(&msg);
+                self.batch.push(e);
+                self.rec[i].server_errors = server_errors;
+                let wait = self.backoff.wait(server_errors - 1);
+                self.delayed.push(Delayed {
+                    at: now + wait,
+                    earliest: None,
+                    idx: i,
+                });
+                self.set(i, Status::Delayed);
+            }
+            AfterSubmit::GiveUp {
+                server_errors,
+                error,
+            } => {
+                let e = self.entry(i, EventKind::Refused).error(&msg);
+                self.batch.push(e);
+                self.rec[i].server_errors = server_errors;
+                let e = self.entry(i, EventKind::Failed).error(&error);
+                self.batch.push(e);
+                self.fail(i, Status::Failed, error);
+            }
+            AfterSubmit::Refused => {
                 let e = self.entry(i, EventKind::Failed).error(&msg);
                 self.rec[i].finished_at = Some(e.ts.clone());
                 self.batch.push(e);
                 self.fail(i, Status::Failed, msg);
             }
-            ApiError::Auth { .. } => {
+            AfterSubmit::StopRun { message } => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
                 self.batch.push(e);
                 self.set(i, Status::Pending);
-                self.stop_fatal(format!("the provider refused the API key: {msg}"));
+                self.stop_fatal(message);
             }
-            ApiError::Ambiguous { .. }
-            | ApiError::Gone { .. }
-            | ApiError::Io { .. }
-            | ApiError::Unusable { .. } => {
-                let error = format!(
-                    "submit sent but its outcome is unknown ({msg}); a task may exist and be \
-                     billed, so it is not resent: --resubmit-unknown sends it again"
-                );
+            AfterSubmit::Unknown { error } => {
                 let e = self.entry(i, EventKind::Unknown).error(&error);
                 self.batch.push(e);
                 self.fail(i, Status::Unknown, error);
             }
+        }
+    }
+
+    /// A submit was accepted: the provider takes work again, so the shot refused by rate that
+    /// is due first goes now instead of sleeping out its backoff.
+    fn release_one(&mut self, now: Instant) {
+        let due = self
+            .delayed
+            .iter_mut()
+            .filter(|d| d.earliest.is_some_and(|e| e <= now))
+            .min_by_key(|d| d.at);
+        if let Some(d) = due {
+            d.at = now;
         }
     }
 
@@ -655,6 +686,7 @@ impl<'a> Dispatcher<'a> {
             self.write_results(false)?;
             self.progress
                 .update(self.progress_counts(), self.limiter.limit(), false);
+            self.show_poll_interval();
 
             // Once stopped, submits already on the wire are waited for, so they are journalled
             // with their answer instead of becoming `unknown`.
@@ -736,6 +768,31 @@ impl<'a> Dispatcher<'a> {
         })
     }
 
+    /// Logs (`-v`) how often each task is polled when that changes by a quarter or more: the
+    /// schedule's interval, stretched when the query budget is shared by many tasks.
+    fn show_poll_interval(&mut self) {
+        let tasks = self.count(&[Status::InFlight]);
+        if tasks == 0 {
+            return;
+        }
+        let nominal = self
+            .ctx
+            .poll
+            .map_or(self.ctx.client.provider().timing.poll_max, |p| {
+                p.max(super::poll::MIN_POLL)
+            });
+        let every = self.ctx.budget.effective_interval(tasks, nominal);
+        let (a, b) = (every.as_secs_f64(), self.poll_shown.as_secs_f64());
+        if (a - b).abs() >= 0.25 * b.max(f64::MIN_POSITIVE) {
+            self.poll_shown = every;
+            tracing::info!(
+                "polling {tasks} task(s) within {} queries/s: each about every {:.1} s",
+                self.ctx.budget.qps(),
+                a
+            );
+        }
+    }
+
     fn interrupt(&mut self) {
         if self.stop.is_none() {
             self.stop = Some(Stop::Interrupted);
@@ -747,7 +804,7 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let delayed = self.delayed.iter().map(|&(t, _)| t).min();
+        let delayed = self.delayed.iter().map(|d| d.at).min();
         let submit = if !self.ready.is_empty() && self.in_flight() < self.limiter.limit() {
             self.limiter.next_submit_at()
         } else {
@@ -758,6 +815,14 @@ impl<'a> Dispatcher<'a> {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// A shot waiting to be sent again.
+struct Delayed {
+    at: Instant,
+    /// Refused by rate: may go early once this has passed and another submit is accepted.
+    earliest: Option<Instant>,
+    idx: usize,
 }
 
 /// Resolves once `stop` holds true; never without a receiver or once its sender is gone.

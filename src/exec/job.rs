@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::backoff::Backoff;
+use super::budget::QueryBudget;
 use super::poll::PollSchedule;
 use crate::api::{ApiError, Client, Downloaded, TaskStatus};
 
@@ -80,6 +81,8 @@ pub struct JobContext {
     pub tx: mpsc::UnboundedSender<Event>,
     pub poll: Option<Duration>,
     pub backoff: Backoff,
+    /// Shared by every task's queries.
+    pub budget: QueryBudget,
     pub videos_dir: PathBuf,
     pub downloads: Semaphore,
 }
@@ -113,12 +116,13 @@ pub async fn poll(
     submitted: SystemTime,
     file: String,
 ) {
-    let mut schedule = PollSchedule::new(ctx.poll);
+    let mut schedule = PollSchedule::new(ctx.poll, &ctx.client.provider().timing);
     let mut troubles = 0u32;
     let mut refusals = 0u32;
     let mut last_trouble = String::new();
     loop {
         tokio::time::sleep(schedule.next_wait()).await;
+        ctx.budget.acquire().await;
         match ctx.client.query(&task_id).await {
             Ok(state) => match state.status {
                 TaskStatus::Succeeded => match state.url {
@@ -159,7 +163,7 @@ pub async fn poll(
             Err(ApiError::Permanent { status, message }) => {
                 let young = submitted
                     .elapsed()
-                    .map_or(true, |age| age < super::resume::TASK_TTL);
+                    .map_or(true, |age| age < ctx.client.provider().timing.task_ttl);
                 if !young {
                     let error = format!("query refused (HTTP {status}): {message}");
                     ctx.send(Event::Failed { idx, error });

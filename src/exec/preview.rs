@@ -99,7 +99,13 @@ pub fn preview(
     let mut shots: Vec<Option<ShotPreview>> = vec![None; plan.shots.len()];
     for i in plan.topological_order() {
         let shot = &plan.shots[i];
-        let start = decide(history[i], now, flags, |h| video_intact(&videos, h));
+        let start = decide(
+            history[i],
+            now,
+            &crate::api::gravitex::PROVIDER.timing,
+            flags,
+            |h| video_intact(&videos, h),
+        );
         let (action, reason, changed) = match start {
             Start::Done => (
                 Action::Done,
@@ -129,7 +135,13 @@ pub fn preview(
                     let fed = shots[u]
                         .as_ref()
                         .is_some_and(|p| matches!(p.action, Action::Done | Action::Download));
-                    fed && history[u].is_some_and(|h| !can_feed(h.finished_at.as_deref(), now))
+                    fed && history[u].is_some_and(|h| {
+                        !can_feed(
+                            h.finished_at.as_deref(),
+                            now,
+                            &crate::api::gravitex::PROVIDER.timing,
+                        )
+                    })
                 });
                 let (held_up, stale_up) = (held_up.map(id), stale_up.map(id));
                 if let Some(up) = held_up {
