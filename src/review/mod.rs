@@ -11,6 +11,7 @@
 
 pub mod marks;
 mod page;
+pub mod retake;
 pub mod source;
 
 use std::path::{Path, PathBuf};
