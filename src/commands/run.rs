@@ -67,7 +67,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .poll
         .or(config.run.poll)
         .or(args.sim.then_some(SIM_POLL));
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         concurrency: concurrency as usize,
         poll,
         only: args.only.clone(),
@@ -87,6 +87,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         skip_bad_journal_lines: args.skip_bad_journal_lines,
         prices: prices.clone(),
         max_cost,
+        approved: Vec::new(),
     };
     let timeout = config.api.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -97,6 +98,11 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     let lock = OutputLock::acquire(&plan.out_dir).map_err(out_dir_error)?;
     exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE]).map_err(out_dir_error)?;
     super::merge::claim_folder(&plan.out_dir, args.shard)?;
+    // Bad journal lines are the executor's to refuse, with its own message.
+    let applied = crate::review::retake::apply_in_folder(&mut plan, args.retake_rejected, true)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    opts.approved = applied.approved;
+
     if let Some(old) = &lock.taken_over
         && !global.quiet
     {
@@ -106,7 +112,6 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         );
     }
     let first_signal = Arc::new(AtomicU8::new(0));
-    let mut opts = opts;
     let outcome = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         opts.stop = Some(stop_rx);

@@ -19,7 +19,7 @@ use super::backoff::Backoff;
 use super::job::{self, Event, JobContext};
 use super::limiter::Limiter;
 use super::progress::{self, Counts, Progress};
-use super::resume::{Start, can_feed, decide, histories, video_intact};
+use super::resume::{Start, can_feed, decide, histories, keep_approved, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
 use super::{ExecError, Outcome, RunCost, RunOptions, Stop};
@@ -81,9 +81,11 @@ impl<'a> Dispatcher<'a> {
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
         let history = histories(plan, replayed);
-        let starts: Vec<Start> = history
-            .iter()
-            .map(|h| decide(*h, now, opts.flags, |h| video_intact(&videos_dir, h)))
+        let starts: Vec<Start> = (history.iter().enumerate())
+            .map(|(i, h)| {
+                let start = decide(*h, now, opts.flags, |h| video_intact(&videos_dir, h));
+                keep_approved(start, opts.approved.get(i) == Some(&true))
+            })
             .collect();
         let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
         if let Some(shard) = opts.shard {

@@ -132,13 +132,28 @@ pub fn apply_in_folder(
     plan: &mut Plan,
     retake_rejected: bool,
     skip_bad_journal_lines: bool,
-) -> Result<Vec<Option<Retake>>, RetakeError> {
+) -> Result<Applied, RetakeError> {
     let dir = plan.out_dir.clone();
     let journal =
         crate::journal::replay_file(&dir.join(crate::journal::FILE_NAME), skip_bad_journal_lines)?;
     let marks = Marks::load(&dir.join(super::marks::FILE_NAME))?;
     let seed = batch_seed(&plan.manifest);
-    Ok(apply(plan, &journal, &marks, seed, retake_rejected))
+    let why = apply(plan, &journal, &marks, seed, retake_rejected);
+    let approved = plan
+        .shots
+        .iter()
+        .map(|s| (marks.get(&s.id, &s.key)).is_some_and(|m| m.mark == Verdict::Approved))
+        .collect();
+    Ok(Applied { why, approved })
+}
+
+/// What [`apply_in_folder`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Each shot's retake, if any.
+    pub why: Vec<Option<Retake>>,
+    /// Each shot whose (id, key) is marked approved: never submitted again, whatever the flags.
+    pub approved: Vec<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
