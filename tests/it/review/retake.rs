@@ -134,3 +134,46 @@ fn an_approved_video_is_never_generated_again_whatever_the_flags() {
     assert_eq!(c["status"], "skipped", "{}", r.stderr);
     assert!(c["error"].as_str().unwrap().contains("approved"), "{c}");
 }
+
+#[test]
+fn retakes_appear_beside_the_rejected_takes_in_chromium() {
+    use super::browser::{chromium, file_url, headless};
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let p = Project::new();
+    p.file("m.yaml", MANIFEST);
+    run(&p, &sim, &[]).code(0);
+    p.run(&["mark", "m.yaml", "a", "--reject", "--note", "too dark"])
+        .code(0);
+    p.run(&["mark", "m.yaml", "d", "--reject", "--note", "wrong angle"])
+        .code(0);
+    run(&p, &sim, &["--retake-rejected"]).code(0);
+    assert_eq!(created(&sim), 7, "a, its dependant b, and d");
+    let html = p.read("out/review.html");
+    for (id, note) in [("a", "too dark"), ("d", "wrong angle")] {
+        let old = html
+            .split(&format!(
+                r#"<article class="earlier" data-earlier-of="{id}""#
+            ))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no earlier card for {id}"));
+        let old = &old[..old.find("</article>").unwrap()];
+        assert!(
+            old.contains("data-src=\"videos&#x2f;superseded&#x2f;") && old.contains(note),
+            "{old}"
+        );
+    }
+    let Some(bin) = chromium() else { return };
+    let shown = headless(&bin, &file_url(&p.path("out/review.html")), &["--dump-dom"]);
+    assert!(shown.dom.contains(r#"data-ready="1""#), "{}", shown.log);
+    // The newest takes beside the earlier ones (the rejected two and b's, made from the
+    // rejected a), every video playing.
+    assert_eq!(shown.dom.matches(r#"<article class="card"#).count(), 4);
+    assert_eq!(shown.dom.matches(r#"<article class="earlier"#).count(), 3);
+    assert!(shown.dom.contains(r#"data-earlier-of="b""#));
+    assert_eq!(
+        shown.dom.matches(r#"data-loaded="1""#).count(),
+        7,
+        "{}",
+        shown.log
+    );
+}
