@@ -32,6 +32,9 @@ pub(super) struct Shown {
 /// Runs headless Chromium on `url` with `extra` flags, a fresh profile and no background
 /// networking; the page gets 5 s of virtual time for its script and observers.
 pub(super) fn headless(bin: &Path, url: &str, extra: &[&str]) -> Shown {
+    // One Chromium at a time: two at once on a busy machine run out of virtual time.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("stdout");
     let err = tmp.path().join("stderr");
