@@ -13,7 +13,7 @@ defaults: { model: t2v, duration: 4, prompt_extend: false }\nshots:\n\
 output: { dir: out }\n";
 
 fn run(p: &Project, sim: &SimProcess, extra: &[&str]) -> Run {
-    let mut args = vec!["run", "m.yaml", "--base-url", &sim.url, "--poll", "50ms"];
+    let mut args = vec!["run", "m.yaml", "--base-url", &sim.url, "--poll", "100ms"];
     args.extend_from_slice(extra);
     let mut cmd = p.cmd(&args);
     cmd.env("GRAVITEX_API_KEY", "sk-retake");
