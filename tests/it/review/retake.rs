@@ -93,6 +93,8 @@ fn retakes_send_the_rejected_and_their_dependants_only_and_keep_the_old_videos()
         "{kept:?}"
     );
 
+    let status = p.run(&["status", "m.yaml"]);
+    assert!(status.stdout.contains("4 succeeded"), "{}", status.stdout);
     // The retake is not marked rejected: nothing more is sent, and every command sees it.
     run(&p, &sim, &["--retake-rejected", "--retry-failed"]).code(0);
     run(&p, &sim, &[]).code(0);
