@@ -59,17 +59,14 @@ pub fn apply(
     retake_rejected: bool,
 ) -> Vec<Option<Retake>> {
     let mut why: Vec<Option<Retake>> = vec![None; plan.shots.len()];
-    let ids_in_journal: std::collections::HashSet<&str> =
-        journal.shots.keys().map(|(id, _)| id.as_str()).collect();
-    let order = plan.topological_order();
-    let index: FxHashMap<String, usize> = plan
-        .shots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.clone(), i))
-        .collect();
+    let mut keys_in_journal: FxHashMap<&str, usize> = FxHashMap::default();
+    for (id, _) in journal.shots.keys() {
+        *keys_in_journal.entry(id.as_str()).or_default() += 1;
+    }
+    let index = plan.id_index();
     let mut keys: Vec<String> = plan.shots.iter().map(|s| s.key.clone()).collect();
-    for i in order {
+    let mut bodies: Vec<(usize, Body)> = Vec::new();
+    for i in plan.topological_order() {
         let shot = &plan.shots[i];
         let changed_up = shot
             .depends_on
@@ -79,17 +76,21 @@ pub fn apply(
             keys[i] = key_with(&shot.body, &index, &keys);
             why[i] = Some(Retake::UpstreamRetaken(up.clone()));
         }
-        if !ids_in_journal.contains(shot.id.as_str()) {
+        let in_journal = keys_in_journal.get(shot.id.as_str()).copied().unwrap_or(0);
+        if in_journal == 0 {
             continue;
         }
+        // Retakes are looked for only where the journal holds other keys of this id.
         let mut newest: Option<(u32, Body, String)> = None;
-        for n in 1..=MAX_RETAKES {
-            let body = with_seed(&shot.body, retake_seed(batch_seed, &shot.id, n));
-            let key = key_with(&body, &index, &keys);
-            if journal.get(&shot.id, &key).is_none() {
-                break;
+        if in_journal > usize::from(journal.get(&shot.id, &keys[i]).is_some()) {
+            for n in 1..=MAX_RETAKES {
+                let body = with_seed(&shot.body, retake_seed(batch_seed, &shot.id, n));
+                let key = key_with(&body, &index, &keys);
+                if journal.get(&shot.id, &key).is_none() {
+                    break;
+                }
+                newest = Some((n, body, key));
             }
-            newest = Some((n, body, key));
         }
         let (recorded, current_key) = match &newest {
             Some((n, _, key)) => (*n, key.as_str()),
@@ -108,11 +109,15 @@ pub fn apply(
             why[i] = Some(Retake::Recorded(recorded));
         }
         if let Some((_, body, key)) = newest {
-            let shot = &mut plan.shots[i];
-            shot.seed = seed_of(&body);
-            shot.body = body;
+            bodies.push((i, body));
             keys[i] = key;
         }
+    }
+    drop(index);
+    for (i, body) in bodies {
+        let shot = &mut plan.shots[i];
+        shot.seed = seed_of(&body);
+        shot.body = body;
     }
     for (shot, key) in plan.shots.iter_mut().zip(keys) {
         shot.key = key;
@@ -165,7 +170,7 @@ pub enum RetakeError {
 }
 
 /// The key of `body` with each upstream's current key.
-fn key_with(body: &Body, index: &FxHashMap<String, usize>, keys: &[String]) -> String {
+fn key_with(body: &Body, index: &FxHashMap<&str, usize>, keys: &[String]) -> String {
     shot_key(body, |up| index.get(up).map(|&u| keys[u].as_str()))
 }
 
