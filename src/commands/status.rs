@@ -91,6 +91,10 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     exec::outdir::check_inside(&plan.out_dir, &path).map_err(|e| Error::Usage(e.to_string()))?;
     let replayed = journal::replay_file(&path, args.skip_bad_journal_lines)
         .map_err(|e| Error::Usage(e.to_string()))?;
+    let marks = crate::review::Marks::load(&plan.out_dir.join(crate::review::marks::FILE_NAME))
+        .map_err(super::review::error)?;
+    let seed = crate::review::retake::batch_seed(&plan.manifest);
+    crate::review::retake::apply(&mut plan, &replayed, &marks, seed, false);
     let history = exec::resume::histories(&plan, &replayed);
     let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
     let (mut spent, mut left) = (Money::ZERO, Money::ZERO);

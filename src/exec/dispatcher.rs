@@ -21,7 +21,7 @@ use super::job::{self, Event, JobContext};
 use super::limiter::{Limiter, Refusal};
 use super::policy::{self, AfterDownload, AfterSubmit, Upstream};
 use super::progress::{self, Counts, Progress};
-use super::resume::{Start, can_feed, decide, histories, video_intact};
+use super::resume::{Start, can_feed, decide, histories, keep_approved, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
 use super::{ExecError, Outcome, RunCost, RunOptions, Stop};
@@ -81,12 +81,12 @@ impl<'a> Dispatcher<'a> {
         let now = SystemTime::now();
         let timing = client.provider().timing;
         let history = histories(plan, replayed);
-        let starts: Vec<Start> = history
-            .iter()
-            .map(|h| {
-                decide(*h, now, &timing, opts.flags, |h| {
+        let starts: Vec<Start> = (history.iter().enumerate())
+            .map(|(i, h)| {
+                let start = decide(*h, now, &timing, opts.flags, |h| {
                     video_intact(&videos_dir, h)
-                })
+                });
+                keep_approved(start, opts.approved.get(i) == Some(&true))
             })
             .collect();
         let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;

@@ -67,6 +67,8 @@ pub struct RunOptions {
     pub prices: crate::cost::PriceBook,
     /// `--max-cost`: this run's submits may not be estimated at more than this.
     pub max_cost: Option<crate::cost::Money>,
+    /// By plan index: shots whose (id, key) a reviewer approved, never submitted again.
+    pub approved: Vec<bool>,
 }
 
 impl Default for RunOptions {
@@ -85,6 +87,7 @@ impl Default for RunOptions {
             skip_bad_journal_lines: false,
             prices: Default::default(),
             max_cost: None,
+            approved: Vec::new(),
         }
     }
 }
