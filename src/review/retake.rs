@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{Marks, Verdict};
 use crate::journal::Replayed;
-use crate::plan::seed::{derive_seed, shot_key};
+use crate::plan::seed::derive_seed;
 use crate::plan::{Body, Plan};
 
 /// Why a shot's attempt differs from the one the manifest alone describes.
@@ -68,13 +68,10 @@ pub fn apply(
     let mut bodies: Vec<(usize, Body)> = Vec::new();
     for i in plan.topological_order() {
         let shot = &plan.shots[i];
-        let changed_up = shot
-            .depends_on
-            .iter()
-            .find(|up| index.get(up.as_str()).is_some_and(|&u| why[u].is_some()));
-        if let Some(up) = changed_up {
+        let changed_up = shot.depends_on.iter().find(|&&u| why[u].is_some());
+        if let Some(&up) = changed_up {
             keys[i] = key_with(&shot.body, &index, &keys);
-            why[i] = Some(Retake::UpstreamRetaken(up.clone()));
+            why[i] = Some(Retake::UpstreamRetaken(plan.shots[up].id.clone()));
         }
         let in_journal = keys_in_journal.get(shot.id.as_str()).copied().unwrap_or(0);
         if in_journal == 0 {
@@ -171,7 +168,7 @@ pub enum RetakeError {
 
 /// The key of `body` with each upstream's current key.
 fn key_with(body: &Body, index: &FxHashMap<&str, usize>, keys: &[String]) -> String {
-    shot_key(body, |up| index.get(up).map(|&u| keys[u].as_str()))
+    body.key(|up| index.get(up).map(|&u| keys[u].as_str()))
 }
 
 fn with_seed(body: &Body, seed: u32) -> Body {
