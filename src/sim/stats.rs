@@ -15,6 +15,9 @@ pub enum Route {
     Submit,
     Query,
     Download,
+    /// DashScope's task list and cancel.
+    List,
+    Cancel,
     Other,
 }
 
@@ -24,6 +27,8 @@ impl Route {
             Route::Submit => "submit",
             Route::Query => "query",
             Route::Download => "download",
+            Route::List => "list",
+            Route::Cancel => "cancel",
             Route::Other => "other",
         }
     }
