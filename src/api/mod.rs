@@ -2,6 +2,7 @@
 //! the reference and classifies every outcome. It decides no policy: the executor does.
 
 mod client;
+pub mod dashscope;
 mod download;
 mod error_body;
 mod response;
