@@ -240,10 +240,8 @@ pub struct MergeArgs {
     pub out: Option<PathBuf>,
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
+/// The simulator's `--shape`; the simulator has its own [`crate::sim::Shape`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Shape {
     /// Flat bodies, as on the provider's public page.
     #[default]
@@ -309,6 +307,16 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
         _ => Err(format!("`{s}` is not a number between 0 and 1")),
+    }
+}
+
+impl From<Shape> for crate::sim::Shape {
+    fn from(shape: Shape) -> Self {
+        match shape {
+            Shape::Doc => crate::sim::Shape::Doc,
+            Shape::Envelope => crate::sim::Shape::Envelope,
+            Shape::Legacy => crate::sim::Shape::Legacy,
+        }
     }
 }
 

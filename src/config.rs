@@ -2,7 +2,7 @@
 //!
 //! Looked up as `--config FILE`, else `./shotlist.toml`, else the user config dir's
 //! `shotlist/config.toml`. Precedence is flags > environment > config > defaults; this module
-//! only reads the file, callers apply the precedence.
+//! only reads the file, [`crate::settings`] applies the precedence.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,9 +14,9 @@ use toml::Spanned;
 use crate::api::DownloadLimits;
 
 /// Default provider base URL.
-pub const DEFAULT_BASE_URL: &str = "https://api.gravitex.ai";
+pub const DEFAULT_BASE_URL: &str = crate::api::gravitex::PROVIDER.default_base_url;
 /// Default environment variable holding the API key.
-pub const DEFAULT_KEY_ENV: &str = "GRAVITEX_API_KEY";
+pub const DEFAULT_KEY_ENV: &str = crate::api::gravitex::PROVIDER.key_env;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

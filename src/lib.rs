@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod plan;
 pub mod report;
 pub mod review;
+pub mod settings;
 pub mod sim;
 pub mod template;
 

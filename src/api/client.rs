@@ -7,10 +7,11 @@
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::header::{LOCATION, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
 use serde_json::Value;
 
 use super::error_body::{classify, json_reason, shorten};
+use super::provider::{Provider, gravitex};
 use super::response::{submit_task_id, task_state};
 use super::{ApiError, ApiKey, ClientConfig, DownloadLimits, Submitted, TaskState};
 
@@ -32,8 +33,11 @@ pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 #[derive(Clone)]
 pub struct Client {
     pub(super) http: reqwest::Client,
-    /// `{base}/v1/video/generations`, no trailing slash.
+    /// `{base}{tasks_path}`, no trailing slash.
     generations: String,
+    /// The `Authorization` value, marked sensitive (kept out of reqwest's debug output).
+    auth: HeaderValue,
+    provider: Provider,
     key: ApiKey,
     timeout: Duration,
     pub(super) download: DownloadLimits,
@@ -64,12 +68,18 @@ impl Client {
     /// cannot go in a header (surrounding whitespace is trimmed), a zero timeout or a TLS set-up
     /// failure is `Permanent { status: 0 }`: nothing was sent.
     pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
+        Client::for_provider(gravitex::PROVIDER, config)
+    }
+
+    /// [`Client::new`] for another gateway.
+    pub fn for_provider(provider: Provider, config: ClientConfig) -> Result<Client, ApiError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let base = config.base_url.trim().trim_end_matches('/');
-        let base = base.strip_suffix("/v1").unwrap_or(base);
+        let base = base.strip_suffix(provider.base_suffix).unwrap_or(base);
+        let example = provider.default_base_url;
         let parsed = reqwest::Url::parse(base).map_err(|e| {
             setup(format!(
-                "base URL {base:?} is not a URL ({e}); use e.g. https://api.gravitex.ai"
+                "base URL {base:?} is not a URL ({e}); use e.g. {example}"
             ))
         })?;
         if !matches!(parsed.scheme(), "http" | "https")
@@ -78,20 +88,21 @@ impl Client {
             || parsed.fragment().is_some()
         {
             return Err(setup(format!(
-                "base URL {base:?} must be a plain http(s) URL, e.g. https://api.gravitex.ai"
+                "base URL {base:?} must be a plain http(s) URL, e.g. {example}"
             )));
         }
         // Keys pasted from files often end in a newline; no key contains whitespace.
         let key = ApiKey::new(config.api_key.expose().trim());
-        if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose())).is_err() {
+        let Ok(mut auth) = HeaderValue::from_str(&provider.auth_header(key.expose())) else {
             return Err(setup(
                 "the API key has characters that cannot be sent in an HTTP header".into(),
             ));
-        }
+        };
+        auth.set_sensitive(true);
         if config.timeout.is_zero() {
             return Err(setup("the request timeout must be more than 0s".into()));
         }
-        let generations = format!("{base}/v1/video/generations");
+        let generations = format!("{base}{}", provider.tasks_path);
         let api = generations.clone();
         // Result links may redirect (CDNs); the API must not: a redirected POST can turn into a
         // GET, and a redirect usually means a wrong base URL the user should fix.
@@ -119,6 +130,8 @@ impl Client {
         Ok(Client {
             http,
             generations,
+            auth,
+            provider,
             key,
             timeout: config.timeout,
             download: DownloadLimits::default(),
@@ -136,7 +149,12 @@ impl Client {
         Ok(self)
     }
 
-    /// `POST {base}/v1/video/generations`.
+    /// The gateway this client speaks to.
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    /// `POST {base}{tasks_path}`.
     ///
     /// A 2xx whose body names no task id (or cannot be read or parsed) is `Ambiguous`: the
     /// provider may have created a task we cannot see.
@@ -144,7 +162,7 @@ impl Client {
         let request = self
             .http
             .post(&self.generations)
-            .bearer_auth(self.key.expose())
+            .header(AUTHORIZATION, self.auth.clone())
             .timeout(self.timeout)
             .json(body);
         let answer = self.call(request, Call::Submit).await?;
@@ -174,7 +192,7 @@ impl Client {
         }
     }
 
-    /// `GET {base}/v1/video/generations/{task_id}` (task id percent-encoded).
+    /// `GET {base}{tasks_path}/{task_id}` (task id percent-encoded).
     ///
     /// An unreadable 200 is `Transient`: asking again is harmless. An empty, `.` or `..` id is
     /// refused as `Permanent { status: 0 }` without a request.
@@ -187,7 +205,7 @@ impl Client {
         let request = self
             .http
             .get(url)
-            .bearer_auth(self.key.expose())
+            .header(AUTHORIZATION, self.auth.clone())
             .timeout(self.timeout);
         let answer = self.call(request, Call::Read).await?;
         let transient = |why: String| ApiError::Transient {

@@ -9,10 +9,8 @@ use crate::error::Error;
 use crate::review::{self, Mark, Marks, Shot, Verdict, marks};
 
 pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
-    let mut plan = super::run::load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    let mut plan = super::load_plan(global, &args.manifest)?;
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), None);
     let dir = plan.out_dir.clone();
     if !dir.is_dir() {
         return Err(Error::Usage(format!(

@@ -328,7 +328,7 @@ fn replay(path: &Path, shown: &Path) -> Result<Replayed, MergeError> {
 }
 
 pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
-    let mut plan = super::run::load_plan(global, &args.manifest)?;
+    let mut plan = super::load_plan(global, &args.manifest)?;
     let config = crate::config::Config::load(global.config.as_deref())?;
     let out = super::out_dir(&plan, args.out.as_deref(), None);
     plan.out_dir = out.clone();
@@ -422,7 +422,13 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         .zip(&histories)
         .map(|(shot, &h)| {
             let mut rec = ShotRecord::from_history(h);
-            let status = match decide(h, now, Default::default(), |h| video_intact(&videos, h)) {
+            let status = match decide(
+                h,
+                now,
+                &crate::api::gravitex::PROVIDER.timing,
+                Default::default(),
+                |h| video_intact(&videos, h),
+            ) {
                 Start::Done => ResultStatus::Succeeded,
                 Start::Hold { status, reason } => {
                     rec.error = Some(reason);

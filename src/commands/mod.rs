@@ -19,8 +19,8 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::plan::Plan;
 use crate::plan::shard::ShardSpec;
+use crate::plan::{Plan, Severity, load_and_plan, render_human};
 
 /// Flags every command shares.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +28,31 @@ pub struct Global {
     pub config: Option<PathBuf>,
     pub quiet: bool,
     pub verbose: u8,
+}
+
+/// Plans the manifest; on errors prints them and returns the exit-2 error. Every command that
+/// reads an output folder starts here.
+pub fn load_plan(global: &Global, manifest: &Path) -> Result<Plan, Error> {
+    match load_and_plan(manifest) {
+        Ok(planned) => {
+            if !planned.warnings.is_empty() && !global.quiet {
+                eprint!("{}", render_human(&planned.warnings));
+            }
+            Ok(planned.plan)
+        }
+        Err(rejected) => {
+            eprint!("{}", render_human(&rejected.diagnostics));
+            let count = rejected
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+            Err(Error::Invalid {
+                file: manifest.to_owned(),
+                count,
+            })
+        }
+    }
 }
 
 /// The output folder: `--out`, else the manifest's, or under `--shard` its shard's folder there.

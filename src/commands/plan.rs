@@ -1,7 +1,7 @@
 //! `shotlist plan`: the request graph a manifest expands to, with totals and estimated cost.
 
 use std::fmt::Write as _;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, Write};
 
 use crate::cli::{PlanArgs, TextOrJson};
 use crate::commands::Global;
@@ -26,7 +26,7 @@ struct ShardSize {
 }
 
 pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = crate::settings::stderr_colour();
     let planned = match plan::load_and_plan(&args.manifest) {
         Ok(p) => p,
         Err(rejected) => {

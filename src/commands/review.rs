@@ -9,10 +9,8 @@ use crate::plan::Plan;
 use crate::review::{self, ReviewError};
 
 pub fn run(global: &Global, args: &ReviewArgs) -> Result<u8, Error> {
-    let mut plan = super::run::load_plan(global, &args.manifest)?;
-    if let Some(out) = &args.out {
-        plan.out_dir = out.clone();
-    }
+    let mut plan = super::load_plan(global, &args.manifest)?;
+    plan.out_dir = super::out_dir(&plan, args.out.as_deref(), None);
     let (page, shots) = write(&plan)?;
     if !global.quiet {
         println!("{} ({shots} shot(s))", page.display());

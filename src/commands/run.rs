@@ -8,23 +8,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use crate::api::{ApiKey, Client, ClientConfig};
+use crate::api::{ApiKey, Client};
 use crate::cli::RunArgs;
-use crate::commands::Global;
-use crate::config::{Config, DEFAULT_BASE_URL};
+use crate::commands::{Global, load_plan};
+use crate::config::Config;
 use crate::cost::{Money, PriceBook};
 use crate::error::Error;
-use crate::exec::{
-    self, ExecError, OutDirError, Outcome, OutputLock, ProgressMode, ResumeFlags, RunOptions, Stop,
-};
-use crate::plan::{self, Plan, Severity};
+use crate::exec::{self, ExecError, OutDirError, Outcome, OutputLock, Stop};
+use crate::plan::{self, Plan};
+use crate::settings::{Endpoint, RunSettings};
 
-/// Default tasks in flight.
-pub const DEFAULT_CONCURRENCY: u32 = 4;
-/// Default per-request timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Poll interval of `--sim` runs when `--poll` is not given: the demo should be quick.
-const SIM_POLL: Duration = Duration::from_millis(500);
 /// Where the in-process simulator of `--sim` keeps its tasks, inside the output folder.
 pub const SIM_STATE_FILE: &str = ".sim-tasks.jsonl";
 
@@ -33,23 +26,10 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     let config = Config::load(global.config.as_deref())?;
     let mut plan = load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
-    let concurrency = args
-        .concurrency
-        .or(config.run.concurrency)
-        .unwrap_or(DEFAULT_CONCURRENCY);
-    if concurrency == 0 {
-        return Err(Error::Usage(
-            "[run] concurrency must be at least 1 (in the config)".into(),
-        ));
-    }
+    let settings = RunSettings::resolve(global, args, |name| std::env::var(name).ok(), &config)?;
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
     let prices = PriceBook::new(&config);
-    let max_cost = match (args.max_cost, &config.run.max_cost) {
-        (Some(m), _) => Some(m),
-        (None, Some(m)) => Money::from_f64(*m.get_ref()),
-        (None, None) => None,
-    };
-    if max_cost.is_some()
+    if settings.max_cost.is_some()
         && let Some(shot) = plan.shots.iter().find(|s| prices.shot(s).is_none())
     {
         return Err(Error::Usage(format!(
@@ -58,37 +38,6 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             shot.id, shot.model, shot.resolution, prices.currency
         )));
     }
-    let endpoint = if args.sim {
-        None
-    } else {
-        Some(endpoint(args, &config)?)
-    };
-    let poll = args
-        .poll
-        .or(config.run.poll)
-        .or(args.sim.then_some(SIM_POLL));
-    let opts = RunOptions {
-        concurrency: concurrency as usize,
-        poll,
-        only: args.only.clone(),
-        shard: args.shard,
-        flags: ResumeFlags {
-            retry_failed: args.retry_failed,
-            resubmit_unknown: args.resubmit_unknown,
-        },
-        submits_per_minute: config.run.submits_per_minute,
-        // Log lines would tear a bar, so `-v` prints plain progress lines.
-        progress: match (global.quiet, global.verbose) {
-            (true, _) => ProgressMode::Quiet,
-            (false, 0) => ProgressMode::Auto,
-            (false, _) => ProgressMode::Plain,
-        },
-        stop: None,
-        skip_bad_journal_lines: args.skip_bad_journal_lines,
-        prices: prices.clone(),
-        max_cost,
-    };
-    let timeout = config.api.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,15 +55,15 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         );
     }
     let first_signal = Arc::new(AtomicU8::new(0));
-    let mut opts = opts;
+    let mut opts = settings.run_options(args, prices);
     let outcome = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         opts.stop = Some(stop_rx);
         let signals = Signals::new().map_err(|e| Error::io("cannot handle signals", e))?;
         tokio::spawn(watch_signals(signals, stop_tx, Arc::clone(&first_signal)));
-        let (base_url, api_key, sim) = match endpoint {
-            Some((url, key)) => (url, key, None),
-            None => {
+        let (base_url, api_key, sim) = match &settings.endpoint {
+            Endpoint::Remote { base_url, key } => (base_url.clone(), key.clone(), None),
+            Endpoint::Sim => {
                 let sim = crate::sim::start(
                     crate::sim::SimConfig {
                         gen_time: Duration::from_secs(2),
@@ -134,13 +83,9 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
                 (sim.base_url(), ApiKey::new("sk-sim-demo"), Some(sim))
             }
         };
-        let client = Client::new(ClientConfig {
-            base_url,
-            api_key,
-            timeout,
-        })
-        .and_then(|c| c.with_download_limits(config.download_limits()))
-        .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
+        let client = Client::new(settings.client_config(base_url, api_key))
+            .and_then(|c| c.with_download_limits(settings.download))
+            .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
             let shard = args.shard.map_or_else(String::new, |s| {
                 let n = plan::shard::partition(&plan, s.count).shots_in(s.index);
@@ -150,7 +95,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
                 "{} shot(s) planned from {}{shard}; up to {} in flight; output in {}",
                 plan.shots.len(),
                 args.manifest.display(),
-                concurrency,
+                settings.concurrency,
                 plan.out_dir.display()
             );
         }
@@ -246,53 +191,6 @@ pub(crate) fn out_dir_error(e: OutDirError) -> Error {
     }
 }
 
-/// Plans the manifest; on errors prints them and returns the exit-2 error.
-pub fn load_plan(global: &Global, manifest: &std::path::Path) -> Result<Plan, Error> {
-    match plan::load_and_plan(manifest) {
-        Ok(planned) => {
-            if !planned.warnings.is_empty() && !global.quiet {
-                eprint!("{}", plan::render_human(&planned.warnings));
-            }
-            Ok(planned.plan)
-        }
-        Err(rejected) => {
-            eprint!("{}", plan::render_human(&rejected.diagnostics));
-            let count = rejected
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .count();
-            Err(Error::Invalid {
-                file: manifest.to_owned(),
-                count,
-            })
-        }
-    }
-}
-
-/// Base URL and key by precedence: flags > environment > config > defaults.
-fn endpoint(args: &RunArgs, config: &Config) -> Result<(String, ApiKey), Error> {
-    let base_url = args
-        .base_url
-        .clone()
-        .filter(|u| !u.trim().is_empty())
-        .or_else(|| config.api.base_url.clone())
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-    let env_name = config.key_env();
-    let key = std::env::var(env_name)
-        .ok()
-        .filter(|k| !k.trim().is_empty())
-        .or_else(|| config.api.api_key.clone().filter(|k| !k.trim().is_empty()));
-    match key {
-        Some(key) => Ok((base_url, ApiKey::new(key.trim()))),
-        None => Err(Error::Usage(format!(
-            "no API key: set the {env_name} environment variable (or `api_key_env` / `api_key` \
-             under [api] in the config), or try the built-in simulator with `shotlist run --sim \
-             MANIFEST`; nothing was sent"
-        ))),
-    }
-}
-
 fn exec_error(e: ExecError) -> Error {
     match e {
         ExecError::Select(e) => Error::Usage(e.to_string()),
@@ -303,10 +201,8 @@ fn exec_error(e: ExecError) -> Error {
 }
 
 /// Warnings always; `-v` adds a line per submit, task outcome and download, `-vv` shotlist's
-/// debug lines, `-vvv` the dependencies' (HTTP connections). Colour only on a terminal without
-/// `NO_COLOR`.
+/// debug lines, `-vvv` the dependencies' (HTTP connections).
 fn init_tracing(global: &Global) {
-    use std::io::IsTerminal;
     use tracing::level_filters::LevelFilter;
     use tracing_subscriber::layer::SubscriberExt;
     let own = match (global.quiet, global.verbose) {
@@ -323,12 +219,10 @@ fn init_tracing(global: &Global) {
     let filter = tracing_subscriber::filter::Targets::new()
         .with_default(others)
         .with_target(env!("CARGO_CRATE_NAME"), own);
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(LevelFilter::TRACE)
-        .with_ansi(colour)
+        .with_ansi(crate::settings::stderr_colour())
         .with_target(global.verbose >= 3)
         .finish()
         .with(filter);

@@ -24,7 +24,7 @@ pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
         key: args.key.clone(),
         gen_time: args.gen_time,
         jitter: args.jitter,
-        shape: args.shape,
+        shape: args.shape.into(),
         rate_limit: args.rate_limit,
         p429: args.p429,
         p502: args.p502,

@@ -82,7 +82,7 @@ struct Superseded<'a> {
 }
 
 pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
-    let mut plan = super::run::load_plan(global, &args.manifest)?;
+    let mut plan = super::load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let in_shard = args
         .shard
@@ -96,10 +96,12 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let (mut spent, mut left) = (Money::ZERO, Money::ZERO);
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
+    // No client here: the journal's tasks are GravitexAI's, the only provider so far.
+    let timing = crate::api::gravitex::PROVIDER.timing;
     let mut standings = Vec::with_capacity(plan.shots.len());
     let mut reasons = Vec::with_capacity(plan.shots.len());
     for &h in &history {
-        let start = exec::resume::decide(h, now, Default::default(), |h| {
+        let start = exec::resume::decide(h, now, &timing, Default::default(), |h| {
             exec::resume::video_intact(&videos, h)
         });
         let (standing, reason) = match (start, h.map(|h| h.phase())) {

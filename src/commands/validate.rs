@@ -1,7 +1,5 @@
 //! `shotlist validate`: plan manifests without sending anything; exit 2 when any has an error.
 
-use std::io::IsTerminal;
-
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::commands::Global;
 use crate::error::{Error, exit};
@@ -39,7 +37,7 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
     }
     match args.format {
         ValidateFormat::Human => {
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let color = crate::settings::stderr_colour();
             eprint!("{}", plan::render_human_with(&all, color));
             if !global.quiet || invalid {
                 for s in summaries {

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use super::backoff::Backoff;
 use super::job::{self, Event, JobContext};
 use super::limiter::Limiter;
+use super::policy::{self, AfterDownload, AfterSubmit, Upstream};
 use super::progress::{self, Counts, Progress};
 use super::resume::{Start, can_feed, decide, histories, video_intact};
 use super::select::select;
@@ -28,9 +29,6 @@ use crate::cost::{Money, PriceBook};
 use crate::journal::{Entry, EventKind, History, Journal, Replayed, ShotId};
 use crate::plan::Plan;
 use crate::report;
-
-/// Bounded retries of a submit answered with 5xx.
-pub const MAX_SERVER_RETRIES: u32 = 5;
 
 pub(super) struct Dispatcher<'a> {
     plan: &'a Plan,
@@ -80,10 +78,15 @@ impl<'a> Dispatcher<'a> {
         let out_dir = plan.out_dir.clone();
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
+        let timing = client.provider().timing;
         let history = histories(plan, replayed);
         let starts: Vec<Start> = history
             .iter()
-            .map(|h| decide(*h, now, opts.flags, |h| video_intact(&videos_dir, h)))
+            .map(|h| {
+                decide(*h, now, &timing, opts.flags, |h| {
+                    video_intact(&videos_dir, h)
+                })
+            })
             .collect();
         let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
         if let Some(shard) = opts.shard {
@@ -325,9 +328,9 @@ impl<'a> Dispatcher<'a> {
         for k in 0..self.ups[i].len() {
             let u = self.ups[i][k];
             let up = &self.rec[u];
-            match up.status {
-                Status::Succeeded | Status::Downloading if up.url.is_some() => {}
-                Status::Failed | Status::Skipped | Status::Unknown | Status::Expired => {
+            match policy::upstream(up.status, up.url.is_some()) {
+                Upstream::Feeds => {}
+                Upstream::Blocks => {
                     let reason = format!(
                         "upstream `{}` is {}",
                         self.plan.shots[u].id,
@@ -336,7 +339,7 @@ impl<'a> Dispatcher<'a> {
                     self.skip(i, reason);
                     return;
                 }
-                _ => all = false,
+                Upstream::Wait => all = false,
             }
         }
         if all {
@@ -407,10 +410,13 @@ impl<'a> Dispatcher<'a> {
             if self.rec[i].status != Status::Ready {
                 continue;
             }
-            if let Some(&u) = self.ups[i]
-                .iter()
-                .find(|&&u| !can_feed(self.rec[u].finished_at.as_deref(), wall))
-            {
+            if let Some(&u) = self.ups[i].iter().find(|&&u| {
+                !can_feed(
+                    self.rec[u].finished_at.as_deref(),
+                    wall,
+                    &self.ctx.client.provider().timing,
+                )
+            }) {
                 let reason = format!(
                     "upstream `{}`'s result URL is older than 23 h and can no longer feed this \
                      shot; re-running `{}` is your call",
@@ -507,90 +513,76 @@ impl<'a> Dispatcher<'a> {
                 self.progress
                     .log(&format!("done {}", self.plan.shots[idx].id));
             }
-            Event::DownloadError { idx, error } => match error {
-                ApiError::Gone { .. } => {
-                    let msg = format!("download failed, the result URL expired: {error}");
-                    let e = self.entry(idx, EventKind::Expired).error(&msg);
+            Event::DownloadError { idx, error } => match policy::after_download(&error) {
+                AfterDownload::Expired { error } => {
+                    let e = self.entry(idx, EventKind::Expired).error(&error);
                     self.batch.push(e);
-                    self.fail(idx, Status::Expired, msg);
+                    self.fail(idx, Status::Expired, error);
                 }
-                ApiError::Io { .. } => {
-                    let msg = format!("download failed: {error}");
-                    let advice = "running again downloads it again (nothing is resubmitted)";
-                    self.fail(idx, Status::Failed, format!("{msg}; {advice}"));
-                    self.stop_fatal(msg);
+                AfterDownload::FailAndStop { error, stop } => {
+                    self.fail(idx, Status::Failed, error);
+                    self.stop_fatal(stop);
                 }
-                other => {
-                    let msg = format!(
-                        "download failed: {other}; running again downloads it again (nothing is resubmitted)"
-                    );
-                    self.fail(idx, Status::Failed, msg);
-                }
+                AfterDownload::Fail { error } => self.fail(idx, Status::Failed, error),
             },
         }
     }
 
     fn submit_error(&mut self, i: usize, error: ApiError, now: Instant) {
         let msg = error.to_string();
-        match error {
-            ApiError::RateLimited { .. }
-            | ApiError::Transient { .. }
-            | ApiError::Permanent { .. }
-            | ApiError::Auth { .. } => self.spent -= self.costs[i].unwrap_or_default(),
-            ApiError::Ambiguous { .. }
-            | ApiError::Gone { .. }
-            | ApiError::Io { .. }
-            | ApiError::Unusable { .. } => {}
+        let next = policy::after_submit(&error, self.rec[i].server_errors);
+        if next.created_nothing() {
+            self.spent -= self.costs[i].unwrap_or_default();
         }
-        match error {
-            ApiError::RateLimited { retry_after } => {
+        match next {
+            AfterSubmit::Requeue => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
                 self.batch.push(e);
                 self.set(i, Status::Ready);
                 self.ready.push((self.chain[i], Reverse(i)));
                 let others = self.in_flight();
+                let retry_after = match error {
+                    ApiError::RateLimited { retry_after } => retry_after,
+                    _ => None,
+                };
                 let wait = self.limiter.on_rate_limited(others, retry_after, now);
                 tracing::debug!(
                     "429: pausing submits for {wait:?}, in flight at most {}",
                     self.limiter.limit()
                 );
             }
-            ApiError::Transient { .. } => {
+            AfterSubmit::Retry { server_errors } => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
                 self.batch.push(e);
-                let r = &mut self.rec[i];
-                r.server_errors += 1;
-                if r.server_errors > MAX_SERVER_RETRIES {
-                    let error = format!("gave up after {MAX_SERVER_RETRIES} retries: {msg}");
-                    let e = self.entry(i, EventKind::Failed).error(&error);
-                    self.batch.push(e);
-                    self.fail(i, Status::Failed, error);
-                } else {
-                    let wait = self.backoff.wait(r.server_errors - 1);
-                    self.delayed.push((now + wait, i));
-                    self.set(i, Status::Delayed);
-                }
+                self.rec[i].server_errors = server_errors;
+                let wait = self.backoff.wait(server_errors - 1);
+                self.delayed.push((now + wait, i));
+                self.set(i, Status::Delayed);
             }
-            ApiError::Permanent { .. } => {
+            AfterSubmit::GiveUp {
+                server_errors,
+                error,
+            } => {
+                let e = self.entry(i, EventKind::Refused).error(&msg);
+                self.batch.push(e);
+                self.rec[i].server_errors = server_errors;
+                let e = self.entry(i, EventKind::Failed).error(&error);
+                self.batch.push(e);
+                self.fail(i, Status::Failed, error);
+            }
+            AfterSubmit::Refused => {
                 let e = self.entry(i, EventKind::Failed).error(&msg);
                 self.rec[i].finished_at = Some(e.ts.clone());
                 self.batch.push(e);
                 self.fail(i, Status::Failed, msg);
             }
-            ApiError::Auth { .. } => {
+            AfterSubmit::StopRun { message } => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
                 self.batch.push(e);
                 self.set(i, Status::Pending);
-                self.stop_fatal(format!("the provider refused the API key: {msg}"));
+                self.stop_fatal(message);
             }
-            ApiError::Ambiguous { .. }
-            | ApiError::Gone { .. }
-            | ApiError::Io { .. }
-            | ApiError::Unusable { .. } => {
-                let error = format!(
-                    "submit sent but its outcome is unknown ({msg}); a task may exist and be \
-                     billed, so it is not resent: --resubmit-unknown sends it again"
-                );
+            AfterSubmit::Unknown { error } => {
                 let e = self.entry(i, EventKind::Unknown).error(&error);
                 self.batch.push(e);
                 self.fail(i, Status::Unknown, error);

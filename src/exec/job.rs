@@ -113,7 +113,7 @@ pub async fn poll(
     submitted: SystemTime,
     file: String,
 ) {
-    let mut schedule = PollSchedule::new(ctx.poll);
+    let mut schedule = PollSchedule::new(ctx.poll, &ctx.client.provider().timing);
     let mut troubles = 0u32;
     let mut refusals = 0u32;
     let mut last_trouble = String::new();
@@ -159,7 +159,7 @@ pub async fn poll(
             Err(ApiError::Permanent { status, message }) => {
                 let young = submitted
                     .elapsed()
-                    .map_or(true, |age| age < super::resume::TASK_TTL);
+                    .map_or(true, |age| age < ctx.client.provider().timing.task_ttl);
                 if !young {
                     let error = format!("query refused (HTTP {status}): {message}");
                     ctx.send(Event::Failed { idx, error });

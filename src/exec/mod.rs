@@ -10,6 +10,7 @@ mod dispatcher;
 pub mod job;
 pub mod limiter;
 pub mod outdir;
+pub mod policy;
 pub mod poll;
 pub mod preview;
 pub mod progress;
@@ -30,6 +31,9 @@ use crate::api::Client;
 use crate::journal::{self, Journal, JournalError};
 use crate::plan::Plan;
 use crate::report::{ReportError, ResultStatus};
+
+/// Tasks in flight when neither `-j` nor the config says.
+pub const DEFAULT_CONCURRENCY: u32 = 4;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -59,7 +63,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            concurrency: 4,
+            concurrency: DEFAULT_CONCURRENCY as usize,
             poll: None,
             only: Vec::new(),
             shard: None,

@@ -1,25 +1,30 @@
-//! When to query a task next: 5 s, then ×1.5 up to 15 s with ±20 % jitter, or a fixed interval.
+//! When to query a task next: the provider's first interval (5 s on GravitexAI), then ×1.5 up
+//! to its maximum (15 s) with ±20 % jitter, or a fixed interval.
 //!
-//! The gateway refreshes task state about every 15 s, so polling faster gains nothing.
+//! The gateway refreshes task state about as often as the maximum, so polling faster gains
+//! nothing.
 
 use std::time::Duration;
 
 use super::backoff::jitter;
-
-const FIRST: Duration = Duration::from_secs(5);
-const MAX: Duration = Duration::from_secs(15);
+use crate::api::Timing;
 
 /// The poll intervals of one task.
 #[derive(Debug, Clone)]
 pub struct PollSchedule {
     fixed: Option<Duration>,
     next: Duration,
+    max: Duration,
 }
 
 impl PollSchedule {
     /// `fixed` (from `--poll`) replaces the growing schedule and its jitter.
-    pub fn new(fixed: Option<Duration>) -> PollSchedule {
-        PollSchedule { fixed, next: FIRST }
+    pub fn new(fixed: Option<Duration>, timing: &Timing) -> PollSchedule {
+        PollSchedule {
+            fixed,
+            next: timing.poll_first,
+            max: timing.poll_max,
+        }
     }
 
     /// The interval before the next query, without jitter; advances the schedule.
@@ -28,7 +33,7 @@ impl PollSchedule {
             return fixed;
         }
         let now = self.next;
-        self.next = self.next.mul_f64(1.5).min(MAX);
+        self.next = self.next.mul_f64(1.5).min(self.max);
         now
     }
 
@@ -46,21 +51,24 @@ mod tests {
 
     #[test]
     fn grows_by_half_up_to_fifteen_seconds() {
-        let mut p = PollSchedule::new(None);
+        let mut p = PollSchedule::new(None, &crate::api::gravitex::PROVIDER.timing);
         let got: Vec<u128> = (0..6).map(|_| p.next_nominal().as_millis()).collect();
         assert_eq!(got, [5000, 7500, 11250, 15000, 15000, 15000]);
     }
 
     #[test]
     fn jittered_waits_stay_within_bounds() {
-        let mut p = PollSchedule::new(None);
+        let mut p = PollSchedule::new(None, &crate::api::gravitex::PROVIDER.timing);
         let first = p.next_wait();
         assert!(first >= Duration::from_secs(4) && first <= Duration::from_secs(6));
     }
 
     #[test]
     fn fixed_interval_has_no_jitter() {
-        let mut p = PollSchedule::new(Some(Duration::from_millis(50)));
+        let mut p = PollSchedule::new(
+            Some(Duration::from_millis(50)),
+            &crate::api::gravitex::PROVIDER.timing,
+        );
         for _ in 0..5 {
             assert_eq!(p.next_wait(), Duration::from_millis(50));
         }

@@ -98,7 +98,13 @@ pub fn preview(
     let mut shots: Vec<Option<ShotPreview>> = vec![None; plan.shots.len()];
     for i in plan.topological_order() {
         let shot = &plan.shots[i];
-        let start = decide(history[i], now, flags, |h| video_intact(&videos, h));
+        let start = decide(
+            history[i],
+            now,
+            &crate::api::gravitex::PROVIDER.timing,
+            flags,
+            |h| video_intact(&videos, h),
+        );
         let (action, reason, changed) = match start {
             Start::Done => (
                 Action::Done,
@@ -132,7 +138,13 @@ pub fn preview(
                             })
                         })
                         .and_then(|&u| history[u])
-                        .is_some_and(|h| !can_feed(h.finished_at.as_deref(), now))
+                        .is_some_and(|h| {
+                            !can_feed(
+                                h.finished_at.as_deref(),
+                                now,
+                                &crate::api::gravitex::PROVIDER.timing,
+                            )
+                        })
                 });
                 if let Some(up) = held_up {
                     (

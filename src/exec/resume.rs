@@ -1,21 +1,16 @@
 //! What a run does with each shot given what the journal says about its key.
 //!
-//! The rules are DESIGN.md's "Identity, journal and resume": a verified download is done; an
-//! unfinished task is polled again, never resubmitted; an unknown or failed outcome is resent
-//! only when the user asks; a result URL that is too old cannot be used any more.
+//! The rules are those of `docs/executor.md`, "Running again: the resume rules": a verified
+//! download is done; an unfinished task is polled again, never resubmitted; an unknown or
+//! failed outcome is resent only when the user asks; a result URL that is too old cannot be
+//! used any more.
 
 use std::time::{Duration, SystemTime};
 
+use crate::api::Timing;
 use crate::journal::{History, Phase, Replayed};
 use crate::plan::Plan;
 use crate::report::ResultStatus;
-
-/// The gateway fails unfinished tasks after this long.
-pub const TASK_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Result URLs stay downloadable about this long.
-pub const URL_TTL: Duration = Duration::from_secs(24 * 3600);
-/// An upstream URL older than this cannot feed a dependant (it may expire before use).
-pub const FEED_TTL: Duration = Duration::from_secs(23 * 3600);
 
 /// The user's resend choices.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,10 +43,11 @@ fn age(ts: Option<&str>, now: SystemTime) -> Option<Duration> {
 }
 
 /// Decides the first step. `video_intact(history)` says whether the recorded download is still
-/// on disk with its hash (see [`video_intact`]).
+/// on disk with its hash (see [`video_intact`]); `timing` is the provider's task and URL life.
 pub fn decide(
     history: Option<&History>,
     now: SystemTime,
+    timing: &Timing,
     flags: ResumeFlags,
     video_intact: impl FnOnce(&History) -> bool,
 ) -> Start {
@@ -61,7 +57,7 @@ pub fn decide(
     let url_fresh = || {
         h.url
             .clone()
-            .filter(|_| age(h.finished_at.as_deref(), now).is_some_and(|a| a < URL_TTL))
+            .filter(|_| age(h.finished_at.as_deref(), now).is_some_and(|a| a < timing.url_ttl))
     };
     let resend_or = |allowed: bool, status: ResultStatus, reason: String| {
         if allowed {
@@ -101,7 +97,7 @@ pub fn decide(
         },
         Phase::InFlight => {
             let task_id = h.task_id.clone().unwrap_or_default();
-            if age(h.submitted_at.as_deref(), now).is_some_and(|a| a < TASK_TTL) {
+            if age(h.submitted_at.as_deref(), now).is_some_and(|a| a < timing.task_ttl) {
                 Start::Poll { task_id }
             } else {
                 resend_or(
@@ -186,8 +182,8 @@ pub fn video_intact(videos_dir: &std::path::Path, h: &History) -> bool {
 }
 
 /// Whether an upstream URL stamped `finished_at` may still feed a dependant.
-pub fn can_feed(finished_at: Option<&str>, now: SystemTime) -> bool {
-    age(finished_at, now).is_some_and(|a| a < FEED_TTL)
+pub fn can_feed(finished_at: Option<&str>, now: SystemTime, timing: &Timing) -> bool {
+    age(finished_at, now).is_some_and(|a| a < timing.feed_ttl)
 }
 
 #[cfg(test)]
@@ -196,6 +192,7 @@ mod tests {
     use crate::journal::{Entry, EventKind, replay};
 
     const KEY: &str = "k";
+    const TIMING: Timing = crate::api::gravitex::PROVIDER.timing;
 
     fn at(secs_ago: u64, event: EventKind) -> Entry {
         let mut e = Entry::new(event, "a", KEY);
@@ -206,7 +203,9 @@ mod tests {
 
     fn start(events: &[Entry], flags: ResumeFlags, file_ok: bool) -> Start {
         let map = replay(events);
-        decide(map.get("a", KEY), SystemTime::now(), flags, |_| file_ok)
+        decide(map.get("a", KEY), SystemTime::now(), &TIMING, flags, |_| {
+            file_ok
+        })
     }
 
     const NONE: ResumeFlags = ResumeFlags {
@@ -373,9 +372,9 @@ mod tests {
         let now = SystemTime::now();
         let stamp =
             |ago: u64| humantime::format_rfc3339_millis(now - Duration::from_secs(ago)).to_string();
-        assert!(can_feed(Some(&stamp(22 * 3600)), now));
-        assert!(!can_feed(Some(&stamp(23 * 3600 + 1)), now));
-        assert!(!can_feed(None, now));
+        assert!(can_feed(Some(&stamp(22 * 3600)), now, &TIMING));
+        assert!(!can_feed(Some(&stamp(23 * 3600 + 1)), now, &TIMING));
+        assert!(!can_feed(None, now, &TIMING));
     }
 
     #[test]

@@ -23,8 +23,8 @@ use axum::serve::ListenerExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use crate::cli::Shape;
 pub use server::TASK_ID_HEADER;
+pub use shape::Shape;
 pub use task::FAIL_MARKER;
 
 /// The protocol the simulator speaks.

@@ -5,7 +5,19 @@ use serde_json::{Value, json};
 
 use super::rules::{Model, Violation};
 use super::task::{Failure, Phase};
-pub use crate::cli::Shape;
+
+/// Which response variant of the reference the simulator answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// Flat bodies, as on the provider's public page.
+    #[default]
+    Doc,
+    /// `{code, message, data}` envelope of the gateway source.
+    Envelope,
+    /// Legacy envelope with upper-case statuses and `fail_reason`.
+    Legacy,
+}
 
 /// A task as one query sees it.
 #[derive(Debug, Clone)]

@@ -1,0 +1,93 @@
+//! What is particular to one gateway: where its endpoints are, how the key is sent, where media
+//! sit inside a request body, and its clock (how fast task state refreshes, how long tasks and
+//! result URLs live). The client and the executor read these from the [`Provider`] the client
+//! holds, so a second gateway is one more module like [`gravitex`], not edits to the executor.
+
+use std::time::Duration;
+
+/// One gateway's particulars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provider {
+    /// Shown in messages.
+    pub name: &'static str,
+    /// The base URL when neither flag, environment nor config gives one.
+    pub default_base_url: &'static str,
+    /// The environment variable the key is read from by default.
+    pub key_env: &'static str,
+    /// Below the base URL: `POST` submits there, `GET {path}/{task_id}` queries.
+    pub tasks_path: &'static str,
+    /// A trailing segment users often paste with the base URL; it is dropped.
+    pub base_suffix: &'static str,
+    pub auth: Auth,
+    /// JSON pointer of the media list inside a request body (`shot:` items are filled there).
+    pub media_pointer: &'static str,
+    pub timing: Timing,
+}
+
+/// How the key travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+}
+
+/// The gateway's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// First poll interval of the growing schedule.
+    pub poll_first: Duration,
+    /// The schedule grows up to this (the gateway refreshes task state about this often).
+    pub poll_max: Duration,
+    /// The gateway fails unfinished tasks after this long.
+    pub task_ttl: Duration,
+    /// Result URLs stay downloadable about this long.
+    pub url_ttl: Duration,
+    /// An upstream URL older than this cannot feed a dependant (it may expire before use).
+    pub feed_ttl: Duration,
+}
+
+impl Provider {
+    /// The full header value for `key`.
+    pub fn auth_header(&self, key: &str) -> String {
+        match self.auth {
+            Auth::Bearer => format!("Bearer {key}"),
+        }
+    }
+}
+
+/// The GravitexAI unified video API (its protocol as the client sees it: `docs/client.md`).
+pub mod gravitex {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    pub const PROVIDER: Provider = Provider {
+        name: "GravitexAI",
+        default_base_url: "https://api.gravitex.ai",
+        key_env: "GRAVITEX_API_KEY",
+        tasks_path: "/v1/video/generations",
+        base_suffix: "/v1",
+        auth: Auth::Bearer,
+        media_pointer: "/metadata/input/media",
+        timing: Timing {
+            poll_first: Duration::from_secs(5),
+            poll_max: Duration::from_secs(15),
+            task_ttl: HOUR.saturating_mul(24),
+            url_ttl: HOUR.saturating_mul(24),
+            feed_ttl: HOUR.saturating_mul(23),
+        },
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gravitex_sends_a_bearer_key_and_feeds_urls_younger_than_their_ttl() {
+        let p = gravitex::PROVIDER;
+        assert_eq!(p.auth_header("sk-1"), "Bearer sk-1");
+        assert!(p.timing.feed_ttl < p.timing.url_ttl);
+        assert!(p.timing.poll_first <= p.timing.poll_max);
+    }
+}

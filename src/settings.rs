@@ -1,0 +1,356 @@
+//! Run settings resolved once, as ripgrep turns its low-level flags into `HiArgs`: the command
+//! hands over flags, environment and config, and gets back the values the executor and the
+//! client are built from. Precedence is flags > environment > config > defaults, here and
+//! nowhere else, so a test can check it without a process or a network.
+
+use std::time::Duration;
+
+use crate::api::{ApiKey, ClientConfig, DownloadLimits};
+use crate::cli::RunArgs;
+use crate::commands::Global;
+use crate::config::{Config, DEFAULT_BASE_URL};
+use crate::cost::{Money, PriceBook};
+use crate::error::Error;
+use crate::exec::{DEFAULT_CONCURRENCY, ProgressMode, ResumeFlags, RunOptions};
+
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Poll interval of `--sim` runs when `--poll` is not given: the demo should be quick.
+const SIM_POLL: Duration = Duration::from_millis(500);
+
+/// Where the requests go.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// The in-process simulator of `--sim`: no key, nothing billed.
+    Sim,
+    Remote {
+        base_url: String,
+        key: ApiKey,
+    },
+}
+
+/// Everything `shotlist run` needs beyond the plan.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub endpoint: Endpoint,
+    /// Tasks in flight at most; at least 1.
+    pub concurrency: usize,
+    /// Fixed poll interval, if any.
+    pub poll: Option<Duration>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    pub submits_per_minute: Option<u32>,
+    pub download: DownloadLimits,
+    pub progress: ProgressMode,
+    /// Spend no more than this (`--max-cost`, else `[run] max_cost`).
+    pub max_cost: Option<Money>,
+}
+
+impl RunSettings {
+    /// Resolves the settings; `env` reads an environment variable (the base URL's variable is
+    /// already folded into `args.base_url` by clap, as `--help` shows).
+    pub fn resolve(
+        global: &Global,
+        args: &RunArgs,
+        env: impl Fn(&str) -> Option<String>,
+        config: &Config,
+    ) -> Result<RunSettings, Error> {
+        let concurrency = args
+            .concurrency
+            .or(config.run.concurrency)
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        if concurrency == 0 {
+            return Err(Error::Usage(
+                "[run] concurrency must be at least 1 (in the config)".into(),
+            ));
+        }
+        let endpoint = if args.sim {
+            Endpoint::Sim
+        } else {
+            remote(args, env, config)?
+        };
+        Ok(RunSettings {
+            endpoint,
+            concurrency: concurrency as usize,
+            poll: args
+                .poll
+                .or(config.run.poll)
+                .or(args.sim.then_some(SIM_POLL)),
+            timeout: config.api.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            submits_per_minute: config.run.submits_per_minute,
+            download: config.download_limits(),
+            // Log lines would tear a bar, so `-v` prints plain progress lines.
+            progress: match (global.quiet, global.verbose) {
+                (true, _) => ProgressMode::Quiet,
+                (false, 0) => ProgressMode::Auto,
+                (false, _) => ProgressMode::Plain,
+            },
+            max_cost: match (args.max_cost, &config.run.max_cost) {
+                (Some(m), _) => Some(m),
+                (None, Some(m)) => Money::from_f64(*m.get_ref()),
+                (None, None) => None,
+            },
+        })
+    }
+
+    /// The executor's options (`prices` price the totals and the spending).
+    pub fn run_options(&self, args: &RunArgs, prices: PriceBook) -> RunOptions {
+        RunOptions {
+            concurrency: self.concurrency,
+            poll: self.poll,
+            only: args.only.clone(),
+            shard: args.shard,
+            flags: ResumeFlags {
+                retry_failed: args.retry_failed,
+                resubmit_unknown: args.resubmit_unknown,
+            },
+            submits_per_minute: self.submits_per_minute,
+            progress: self.progress,
+            stop: None,
+            skip_bad_journal_lines: args.skip_bad_journal_lines,
+            prices,
+            max_cost: self.max_cost,
+        }
+    }
+
+    /// The client's settings for `base_url` and `key` (the simulator's when it runs in-process).
+    pub fn client_config(&self, base_url: String, api_key: ApiKey) -> ClientConfig {
+        ClientConfig {
+            base_url,
+            api_key,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Base URL and key: flags > environment > config > defaults.
+fn remote(
+    args: &RunArgs,
+    env: impl Fn(&str) -> Option<String>,
+    config: &Config,
+) -> Result<Endpoint, Error> {
+    let base_url = args
+        .base_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| config.api.base_url.clone())
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+    let env_name = config.key_env();
+    let key = env(env_name)
+        .filter(|k| !k.trim().is_empty())
+        .or_else(|| config.api.api_key.clone().filter(|k| !k.trim().is_empty()));
+    match key {
+        Some(key) => Ok(Endpoint::Remote {
+            base_url,
+            key: ApiKey::new(key.trim()),
+        }),
+        None => Err(Error::Usage(format!(
+            "no API key: set the {env_name} environment variable (or `api_key_env` / `api_key` \
+             under [api] in the config), or try the built-in simulator with `shotlist run --sim \
+             MANIFEST`; nothing was sent"
+        ))),
+    }
+}
+
+/// Colour on stderr: only on a terminal, and not when `NO_COLOR` is set to something.
+pub fn stderr_colour() -> bool {
+    use std::io::IsTerminal;
+    colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    fn args(flags: &[&str]) -> RunArgs {
+        let cli = crate::cli::Cli::try_parse_from(
+            ["shotlist", "run", "m.yaml"].iter().chain(flags).copied(),
+        )
+        .expect("flags parse");
+        match cli.command {
+            crate::cli::Command::Run(mut args) => {
+                // Only the flags given here: the test process's environment must not leak in.
+                if !flags.contains(&"--base-url") {
+                    args.base_url = None;
+                }
+                args
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, Path::new("c.toml")).expect("config parses")
+    }
+
+    fn env(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs = pairs.to_vec();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    fn resolve(flags: &[&str], vars: &[(&'static str, &'static str)], text: &str) -> RunSettings {
+        RunSettings::resolve(&Global::default(), &args(flags), env(vars), &config(text))
+            .expect("settings resolve")
+    }
+
+    fn remote_of(s: &RunSettings) -> (&str, &str) {
+        match &s.endpoint {
+            Endpoint::Remote { base_url, key } => (base_url.as_str(), key.expose()),
+            Endpoint::Sim => panic!("not remote"),
+        }
+    }
+
+    const KEY: (&str, &str) = ("GRAVITEX_API_KEY", "sk-env");
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = resolve(&[], &[KEY], "");
+        assert_eq!(s.concurrency, DEFAULT_CONCURRENCY as usize);
+        assert_eq!(s.poll, None);
+        assert_eq!(s.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(s.submits_per_minute, None);
+        assert_eq!(s.download, DownloadLimits::default());
+        assert_eq!(s.progress, ProgressMode::Auto);
+        assert_eq!(remote_of(&s), (DEFAULT_BASE_URL, "sk-env"));
+    }
+
+    #[test]
+    fn config_values_override_defaults() {
+        let s = resolve(
+            &[],
+            &[KEY],
+            "[api]\nbase_url = \"http://127.0.0.1:9\"\ntimeout = \"20s\"\n\
+             [run]\nconcurrency = 8\npoll = \"2s\"\nsubmits_per_minute = 30\n\
+             [download]\nmax_bytes = 1000\ntimeout = \"90s\"\n",
+        );
+        assert_eq!(s.concurrency, 8);
+        assert_eq!(s.poll, Some(Duration::from_secs(2)));
+        assert_eq!(s.timeout, Duration::from_secs(20));
+        assert_eq!(s.submits_per_minute, Some(30));
+        assert_eq!(
+            s.download,
+            DownloadLimits {
+                max_bytes: 1000,
+                timeout: Duration::from_secs(90)
+            }
+        );
+        assert_eq!(remote_of(&s).0, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn flags_override_config() {
+        let s = resolve(
+            &["-j", "3", "--poll", "100ms", "--base-url", "http://flag:1"],
+            &[KEY],
+            "[api]\nbase_url = \"http://config:1\"\n[run]\nconcurrency = 8\npoll = \"2s\"\n",
+        );
+        assert_eq!(s.concurrency, 3);
+        assert_eq!(s.poll, Some(Duration::from_millis(100)));
+        assert_eq!(remote_of(&s).0, "http://flag:1");
+    }
+
+    #[test]
+    fn an_empty_base_url_flag_falls_back_to_the_config() {
+        let s = resolve(
+            &["--base-url", " "],
+            &[KEY],
+            "[api]\nbase_url = \"http://config:1\"\n",
+        );
+        assert_eq!(remote_of(&s).0, "http://config:1");
+    }
+
+    #[test]
+    fn the_environment_key_overrides_the_config_key() {
+        let s = resolve(&[], &[KEY], "[api]\napi_key = \"sk-config\"\n");
+        assert_eq!(remote_of(&s).1, "sk-env");
+        let s = resolve(&[], &[], "[api]\napi_key = \" sk-config \"\n");
+        assert_eq!(remote_of(&s).1, "sk-config");
+        let s = resolve(
+            &[],
+            &[("GRAVITEX_API_KEY", "  ")],
+            "[api]\napi_key = \"sk-config\"\n",
+        );
+        assert_eq!(remote_of(&s).1, "sk-config");
+    }
+
+    #[test]
+    fn the_config_names_the_key_variable() {
+        let s = resolve(
+            &[],
+            &[KEY, ("OTHER_KEY", "sk-other")],
+            "[api]\napi_key_env = \"OTHER_KEY\"\n",
+        );
+        assert_eq!(remote_of(&s).1, "sk-other");
+    }
+
+    #[test]
+    fn no_key_is_a_usage_error_naming_the_variable() {
+        let err = RunSettings::resolve(&Global::default(), &args(&[]), env(&[]), &config(""))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Usage(_)), "{text}");
+        assert!(text.contains("GRAVITEX_API_KEY"), "{text}");
+        assert!(text.contains("--sim"), "{text}");
+    }
+
+    #[test]
+    fn sim_needs_no_key_and_polls_quickly_unless_told() {
+        let s = resolve(&["--sim"], &[], "");
+        assert!(matches!(s.endpoint, Endpoint::Sim));
+        assert_eq!(s.poll, Some(SIM_POLL));
+        let s = resolve(&["--sim"], &[], "[run]\npoll = \"3s\"\n");
+        assert_eq!(s.poll, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn zero_concurrency_in_the_config_is_refused() {
+        let err = RunSettings::resolve(
+            &Global::default(),
+            &args(&["--sim"]),
+            env(&[]),
+            &config("[run]\nconcurrency = 0\n"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("concurrency"), "{err}");
+    }
+
+    #[test]
+    fn verbosity_picks_the_progress_mode() {
+        let mode = |quiet, verbose| {
+            let global = Global {
+                quiet,
+                verbose,
+                ..Global::default()
+            };
+            RunSettings::resolve(&global, &args(&["--sim"]), env(&[]), &config(""))
+                .unwrap()
+                .progress
+        };
+        assert_eq!(mode(true, 0), ProgressMode::Quiet);
+        assert_eq!(mode(false, 0), ProgressMode::Auto);
+        assert_eq!(mode(false, 2), ProgressMode::Plain);
+    }
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(colour(true, Some(OsStr::new(""))));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None));
+    }
+}
