@@ -242,8 +242,13 @@ impl DashScopeClient {
 
     /// `{base}{path}?params`.
     fn url(&self, path: &str, params: &[(&str, String)]) -> Result<reqwest::Url, ApiError> {
-        reqwest::Url::parse_with_params(&format!("{}{path}", self.base), params)
-            .map_err(|e| setup(format!("base URL {:?} is not a URL ({e})", self.base)))
+        let url = format!("{}{path}", self.base);
+        let parsed = if params.is_empty() {
+            reqwest::Url::parse(&url)
+        } else {
+            reqwest::Url::parse_with_params(&url, params)
+        };
+        parsed.map_err(|e| setup(format!("base URL {:?} is not a URL ({e})", self.base)))
     }
 
     fn request(&self, method: reqwest::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
