@@ -17,7 +17,28 @@ use serde_json::{Map, Value, json};
 
 use super::client::{Call, Capped, MAX_ANSWER_BYTES, describe, read_capped};
 use super::error_body::{parse_retry_after, reason, shorten};
+use super::provider::{Auth, Protocol, Provider, Timing};
 use super::{ApiError, ApiKey, Client, ClientConfig, Downloaded, Submitted, TaskState, TaskStatus};
+
+/// DashScope's particulars for the executor (`Client::for_provider`). `tasks_path` is the
+/// query path; creates go to [`CREATE_PATH`]. Alibaba suggests polling every 15 s.
+pub const PROVIDER: Provider = Provider {
+    name: "DashScope",
+    default_base_url: "https://dashscope-intl.aliyuncs.com",
+    key_env: "DASHSCOPE_API_KEY",
+    tasks_path: TASKS_PATH,
+    base_suffix: "/api/v1",
+    auth: Auth::Bearer,
+    media_pointer: "/metadata/input/media",
+    timing: Timing {
+        poll_first: Duration::from_secs(5),
+        poll_max: Duration::from_secs(15),
+        task_ttl: Duration::from_secs(24 * 3600),
+        url_ttl: Duration::from_secs(24 * 3600),
+        feed_ttl: Duration::from_secs(23 * 3600),
+    },
+    protocol: Protocol::DashScope,
+};
 
 /// The create path under the base URL.
 pub const CREATE_PATH: &str = "/api/v1/services/aigc/video-generation/video-synthesis";

@@ -11,7 +11,7 @@ mod response;
 use std::time::Duration;
 
 pub use client::{Client, MAX_ANSWER_BYTES};
-pub use provider::{Provider, Timing, gravitex};
+pub use provider::{Protocol, Provider, Timing, gravitex};
 
 /// Caps on one download. Both end a hostile or broken storage link with a clear error instead
 /// of a full disk or a worker held forever; `[download]` in the config changes them.
