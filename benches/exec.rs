@@ -1,7 +1,9 @@
 //! Executor benchmarks (`cargo bench --bench exec`): wall time against the ideal schedule,
-//! HTTP requests per shot, pure overhead with instant tasks, and peak memory of a 100,000-shot
-//! run. The simulator runs as a separate `shotlist sim` process so its memory and CPU are not
-//! counted as the executor's. Numbers go into docs/executor.md (BENCHMARKS).
+//! HTTP requests per shot, pure overhead with instant tasks, peak memory of a 100,000-shot run,
+//! and throughput under provider limits side by side with the naive thread pool of
+//! `benches/naive_pool.py`. The simulator runs as a separate `shotlist sim` process so its
+//! memory and CPU are not counted as the executor's. `SHOTLIST_BENCH_ONLY=memory|throughput`
+//! runs one part. Numbers go into BENCHMARKS.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -20,8 +22,14 @@ struct Sim {
 
 impl Sim {
     fn start(gen_time: &str) -> Sim {
+        Sim::with(&["--gen-time", gen_time])
+    }
+
+    /// `shotlist sim --port 0` with these flags.
+    fn with(args: &[&str]) -> Sim {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shotlist"))
-            .args(["-q", "sim", "--port", "0", "--gen-time", gen_time])
+            .args(["-q", "sim", "--port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -115,8 +123,28 @@ fn plan(out: &Path, n: usize) -> Plan {
 
 /// Runs `n` shots at `-j concurrency`; returns wall time and requests per shot.
 fn run(sim: &Sim, n: usize, concurrency: usize, poll: Duration) -> (Duration, f64) {
+    let opts = RunOptions {
+        concurrency,
+        poll: Some(poll),
+        queries_per_second: 1_000_000,
+        progress: ProgressMode::Quiet,
+        ..RunOptions::default()
+    };
+    let (wall, per_shot, _) = run_with(sim, n, opts, None);
+    (wall, per_shot)
+}
+
+/// Runs `n` shots with `opts` (stopping after `limit`, if given); returns wall time, requests
+/// per shot and the average number of tasks in flight (from the journal's timestamps).
+fn run_with(
+    sim: &Sim,
+    n: usize,
+    opts: RunOptions,
+    limit: Option<Duration>,
+) -> (Duration, f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let plan = plan(&dir.path().join("out"), n);
+    let out = dir.path().join("out");
+    let plan = plan(&out, n);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,20 +158,189 @@ fn run(sim: &Sim, n: usize, concurrency: usize, poll: Duration) -> (Duration, f6
             timeout: Duration::from_secs(60),
         })
         .expect("client");
-        let opts = RunOptions {
-            concurrency,
-            poll: Some(poll),
-            progress: ProgressMode::Quiet,
-            ..RunOptions::default()
-        };
-        shotlist::exec::execute(&plan, client, opts)
-            .await
-            .expect("run")
+        let run = shotlist::exec::execute(&plan, client, opts);
+        match limit {
+            Some(limit) => tokio::time::timeout(limit, run).await.ok(),
+            None => Some(run.await),
+        }
     });
     let elapsed = started.elapsed();
-    assert_eq!(outcome.exit_code(), 0, "benchmark run failed");
+    if let Some(outcome) = outcome {
+        assert_eq!(outcome.expect("run").exit_code(), 0, "benchmark run failed");
+    }
     let per_shot = (sim.requests() - before) as f64 / n as f64;
-    (elapsed, per_shot)
+    let in_flight = busy_seconds(&out.join("journal.jsonl")) / elapsed.as_secs_f64();
+    (elapsed, per_shot, in_flight)
+}
+
+/// Seconds tasks spent in flight: from each shot's last `submitting` to its `succeeded`.
+fn busy_seconds(journal: &Path) -> f64 {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    let mut sent: std::collections::HashMap<String, std::time::SystemTime> = Default::default();
+    let mut busy = 0.0;
+    for line in text.lines() {
+        let Ok(e) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let (Some(id), Some(ts)) = (e["id"].as_str(), e["ts"].as_str()) else {
+            continue;
+        };
+        let Ok(ts) = humantime::parse_rfc3339(ts) else {
+            continue;
+        };
+        match e["event"].as_str() {
+            Some("submitting") => {
+                sent.insert(id.to_owned(), ts);
+            }
+            Some("succeeded") => {
+                if let Some(at) = sent.remove(id) {
+                    busy += ts.duration_since(at).unwrap_or_default().as_secs_f64();
+                }
+            }
+            _ => {}
+        }
+    }
+    busy
+}
+
+/// The naive pool of `benches/naive_pool.py` against `sim`: wall seconds and shots succeeded.
+fn naive(sim: &Sim, shots: usize, workers: usize, poll: f64) -> (f64, u64) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/naive_pool.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .args(["--url", &sim.url, "--shots", &shots.to_string()])
+        .args([
+            "--workers",
+            &workers.to_string(),
+            "--poll",
+            &poll.to_string(),
+        ])
+        .output()
+        .expect("python3 benches/naive_pool.py");
+    let line: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "naive pool: {e}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (
+        line["wall"].as_f64().unwrap_or(f64::NAN),
+        line["ok"].as_u64().unwrap_or(0),
+    )
+}
+
+fn limited(concurrency: usize, poll: Option<Duration>, queries_per_second: u32) -> RunOptions {
+    RunOptions {
+        concurrency,
+        poll,
+        queries_per_second,
+        progress: ProgressMode::Quiet,
+        ..RunOptions::default()
+    }
+}
+
+/// Issue 10's four scenarios, shotlist and the naive pool side by side.
+fn throughput() {
+    println!("## BENCHMARKS (throughput under provider limits)\n");
+    println!("| scenario | target | shotlist | naive pool |");
+    println!("|---|---|---|---|");
+    let half = Some(Duration::from_millis(500));
+    let (n, t) = (60, 2.0);
+
+    let clean = Sim::with(&["--gen-time", "2s"]);
+    let (base, _, _) = run_with(&clean, n, limited(10, half, 20), None);
+    let (naive_base, _) = naive(&Sim::with(&["--gen-time", "2s"]), n, 10, 0.5);
+    println!(
+        "| 60 × 2 s, -j 10, no faults | - | {:.1} s | {naive_base:.1} s |",
+        base.as_secs_f64()
+    );
+    let faults = ["--gen-time", "2s", "--p429", "0.2", "--seed", "3"];
+    let sim = Sim::with(&faults);
+    let (wall, _, _) = run_with(&sim, n, limited(10, half, 20), None);
+    let (naive_wall, naive_ok) = naive(&Sim::with(&faults), n, 10, 0.5);
+    println!(
+        "| 60 × 2 s, -j 10, 20 % random 429 | ≤ {:.1} s (1.3 × no faults), < naive | {:.1} s ({:.2} ×), {} created | {naive_wall:.1} s ({naive_ok} ok) |",
+        1.3 * base.as_secs_f64(),
+        wall.as_secs_f64(),
+        wall.as_secs_f64() / base.as_secs_f64(),
+        sim.stats()["tasks_created"]
+    );
+
+    let cap = ["--gen-time", "2s", "--rate-limit", "6"];
+    let sim = Sim::with(&cap);
+    let (wall, per_shot, _) = run_with(&sim, n, limited(10, half, 20), None);
+    let (naive_wall, _) = naive(&Sim::with(&cap), n, 10, 0.5);
+    let ideal = n.div_ceil(6) as f64 * t;
+    println!(
+        "| 60 × 2 s, -j 10, server cap 6 | ≤ {:.1} s (1.1 × {ideal:.0} s) | {:.1} s, {per_shot:.1} requests/shot | {naive_wall:.1} s |",
+        1.1 * ideal,
+        wall.as_secs_f64()
+    );
+
+    let storm = [
+        "--gen-time",
+        "0s",
+        "--p429",
+        "0.05",
+        "--p502",
+        "0.05",
+        "--seed",
+        "5",
+    ];
+    let sim = Sim::with(&storm);
+    let big = 20_000;
+    let (wall, per_shot, in_flight) = run_with(
+        &sim,
+        big,
+        limited(512, Some(Duration::from_millis(100)), 100_000),
+        None,
+    );
+    let created = sim.stats()["tasks_created"].as_u64().unwrap_or(0);
+    let (naive_wall, naive_ok) = naive(&Sim::with(&storm), big, 512, 0.1);
+    println!(
+        "| 20,000 × 0 s, -j 512, 5 % 429 + 5 % 502 | < 60 s, in flight ≥ 410, created once | {:.1} s, avg in flight {in_flight:.0}, {created} created, {per_shot:.2} requests/shot | {naive_wall:.1} s ({naive_ok} ok) |",
+        wall.as_secs_f64()
+    );
+
+    // Requests per shot at T = 60 s with the default schedule, from the schedule itself:
+    // 1 submit + the polls until one lands at or after 60 s + 1 download.
+    let draws = 100_000;
+    let mut counts = Vec::with_capacity(draws);
+    for _ in 0..draws {
+        let mut schedule = shotlist::exec::poll::PollSchedule::new(
+            None,
+            &shotlist::api::gravitex::PROVIDER.timing,
+        );
+        let (mut at, mut polls) = (Duration::ZERO, 0u32);
+        while at < Duration::from_secs(60) {
+            at += schedule.next_wait();
+            polls += 1;
+        }
+        counts.push(polls + 2);
+    }
+    let mean = counts.iter().map(|&c| f64::from(c)).sum::<f64>() / draws as f64;
+    let over = counts.iter().filter(|&&c| c > 8).count() as f64 / draws as f64;
+    println!(
+        "| requests per shot, T = 60 s, default schedule | ≤ 8 | {mean:.3} mean, max {}, {:.2} % above 8 (computed, {draws} draws) | {} (every 0.5 s, computed) |",
+        counts.iter().max().unwrap_or(&0),
+        100.0 * over,
+        2 + 120
+    );
+
+    let slow = Sim::with(&["--gen-time", "60s"]);
+    let secs = 40;
+    let _ = run_with(
+        &slow,
+        1000,
+        limited(1000, None, shotlist::exec::DEFAULT_QUERIES_PER_SECOND),
+        Some(Duration::from_secs(secs)),
+    );
+    let rps = &slow.stats()["requests_per_second"];
+    println!(
+        "| 1,000 tasks in flight, default budget | ≤ {} queries/s | busiest second: {} queries ({secs} s measured) | 2,000 queries/s (1,000 threads polling every 0.5 s, computed) |",
+        shotlist::exec::DEFAULT_QUERIES_PER_SECOND,
+        rps["query"]
+    );
 }
 
 fn peak_rss_mb() -> f64 {
@@ -189,7 +386,12 @@ fn main() {
         return;
     }
 
-    let only_memory = std::env::var("SHOTLIST_BENCH_ONLY").is_ok_and(|v| v == "memory");
+    let only = std::env::var("SHOTLIST_BENCH_ONLY").unwrap_or_default();
+    if only == "throughput" {
+        throughput();
+        return;
+    }
+    let only_memory = only == "memory";
     println!("## BENCHMARKS (executor)\n");
     println!("| scenario | shots | -j | gen time | poll | wall | ideal | requests/shot |");
     println!("|---|---|---|---|---|---|---|---|");

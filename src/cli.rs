@@ -275,6 +275,9 @@ pub struct SimArgs {
     /// Tasks in flight per key; past it, 429 and no task created.
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<usize>,
+    /// API requests (submits and queries) per second per key; past it, 429.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rps_limit: Option<u32>,
     /// Probability of a spurious 429 on submit.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub p429: f64,

@@ -66,6 +66,8 @@ pub struct RunSection {
     #[serde(default, deserialize_with = "opt_duration")]
     pub poll: Option<Duration>,
     pub submits_per_minute: Option<u32>,
+    /// Task queries per second shared by all polls (default 10).
+    pub queries_per_second: Option<u32>,
     /// `--max-cost`: the estimated cost a run may submit, in the pricing currency.
     pub max_cost: Option<Spanned<f64>>,
 }

@@ -40,6 +40,8 @@ pub struct RunSettings {
     /// Per-request timeout.
     pub timeout: Duration,
     pub submits_per_minute: Option<u32>,
+    /// Queries per second shared by all polls.
+    pub queries_per_second: u32,
     pub download: DownloadLimits,
     pub progress: ProgressMode,
     /// Spend no more than this (`--max-cost`, else `[run] max_cost`).
@@ -64,6 +66,26 @@ impl RunSettings {
                 "[run] concurrency must be at least 1 (in the config)".into(),
             ));
         }
+        let poll = args
+            .poll
+            .or(config.run.poll)
+            .or(args.sim.then_some(SIM_POLL));
+        if let Some(p) = poll.filter(|&p| p < crate::exec::poll::MIN_POLL) {
+            return Err(Error::Usage(format!(
+                "--poll {} is below the floor of 100ms (flag or [run] poll in the config): \
+                 polling faster gains nothing and spends the provider's request budget",
+                humantime::format_duration(p)
+            )));
+        }
+        let queries_per_second = config
+            .run
+            .queries_per_second
+            .unwrap_or(crate::exec::DEFAULT_QUERIES_PER_SECOND);
+        if queries_per_second == 0 {
+            return Err(Error::Usage(
+                "[run] queries_per_second must be at least 1 (in the config)".into(),
+            ));
+        }
         let endpoint = if args.sim {
             Endpoint::Sim
         } else {
@@ -72,12 +94,10 @@ impl RunSettings {
         Ok(RunSettings {
             endpoint,
             concurrency: concurrency as usize,
-            poll: args
-                .poll
-                .or(config.run.poll)
-                .or(args.sim.then_some(SIM_POLL)),
+            poll,
             timeout: config.api.timeout.unwrap_or(DEFAULT_TIMEOUT),
             submits_per_minute: config.run.submits_per_minute,
+            queries_per_second,
             download: config.download_limits(),
             // Log lines would tear a bar, so `-v` prints plain progress lines.
             progress: match (global.quiet, global.verbose) {
@@ -98,6 +118,8 @@ impl RunSettings {
         RunOptions {
             concurrency: self.concurrency,
             poll: self.poll,
+            queries_per_second: self.queries_per_second,
+            retry_backoff: crate::exec::Backoff::PROVIDER,
             only: args.only.clone(),
             shard: args.shard,
             flags: ResumeFlags {

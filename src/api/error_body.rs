@@ -33,16 +33,33 @@ pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> ApiError
     }
 }
 
-/// `Retry-After` in delay-seconds form (the HTTP-date form is not used by the provider).
+/// The longest `Retry-After` honoured: a provider asking for more is asked again after this.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+
+/// `Retry-After` as delay-seconds (whole or fractional) or an HTTP date, capped at
+/// [`RETRY_AFTER_CAP`]; `None` for anything else. Huge numbers saturate rather than overflow.
 pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    parse_retry_after_at(v, std::time::SystemTime::now())
+}
+
+/// [`parse_retry_after`] with the clock given, for an HTTP date.
+pub fn parse_retry_after_at(v: &str, now: std::time::SystemTime) -> Option<Duration> {
     let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    v.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    let wait = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only: too many of them for a u64 is still "a very long time".
+        Some(
+            v.parse::<u64>()
+                .map_or(RETRY_AFTER_CAP, Duration::from_secs),
+        )
+    } else if let Ok(secs) = v.parse::<f64>() {
+        (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(RETRY_AFTER_CAP.as_secs_f64())))
+    } else {
+        httpdate::parse_http_date(v)
+            .ok()
+            .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO))
+    };
+    wait.map(|w| w.min(RETRY_AFTER_CAP))
 }
 
 /// The provider's reason for a refusal, from any of the three body shapes; the status's
@@ -210,13 +227,56 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_400);
+        let at = |v| parse_retry_after_at(v, now);
+        assert_eq!(at("7"), Some(Duration::from_secs(7)));
+        assert_eq!(at(" 1.5 "), Some(Duration::from_millis(1500)));
+        // 2015-10-21 07:28:00 is 80 s after `now`; a date in the past means now.
         assert_eq!(
-            parse_retry_after(" 1.5 "),
-            Some(Duration::from_millis(1500))
+            at("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::from_secs(80))
         );
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(at("Wed, 21 Oct 2015 07:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(at("Wed, 21 Oct 2026 07:28:00 GMT"), Some(RETRY_AFTER_CAP));
+        assert_eq!(at("1e300"), Some(RETRY_AFTER_CAP));
+        assert_eq!(at("18446744073709551615"), Some(RETRY_AFTER_CAP));
+        assert_eq!(at("99999999999999999999999999"), Some(RETRY_AFTER_CAP));
+        for bad in ["", "-1", "soon", "NaN", "inf", "-inf", "1 2", "0x10"] {
+            assert_eq!(at(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics_and_is_capped(v in "\\PC{0,40}") {
+            if let Some(d) = parse_retry_after(&v) {
+                proptest::prop_assert!(d <= RETRY_AFTER_CAP);
+            }
+        }
+
+        #[test]
+        fn whole_seconds_saturate_at_the_cap(n in proptest::num::u64::ANY) {
+            let expected = Duration::from_secs(n).min(RETRY_AFTER_CAP);
+            proptest::prop_assert_eq!(parse_retry_after(&n.to_string()), Some(expected));
+        }
+
+        #[test]
+        fn any_float_text_is_capped(x in proptest::num::f64::ANY) {
+            let got = parse_retry_after(&x.to_string());
+            if x.is_finite() && x >= 0.0 {
+                proptest::prop_assert!(got.is_some_and(|d| d <= RETRY_AFTER_CAP));
+            } else {
+                proptest::prop_assert!(got.is_none());
+            }
+        }
+
+        #[test]
+        fn http_dates_are_capped(secs in 0u64..4_000_000_000) {
+            let at = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+            let text = httpdate::fmt_http_date(at);
+            let got = parse_retry_after(&text);
+            proptest::prop_assert!(got.is_some_and(|d| d <= RETRY_AFTER_CAP), "{text}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod response;
 use std::time::Duration;
 
 pub use client::{Client, MAX_ANSWER_BYTES};
+pub use error_body::{RETRY_AFTER_CAP, parse_retry_after};
 pub use provider::{Protocol, Provider, Timing, gravitex};
 
 /// Caps on one download. Both end a hostile or broken storage link with a clear error instead

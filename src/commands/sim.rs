@@ -26,6 +26,7 @@ pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
         jitter: args.jitter,
         shape: args.shape.into(),
         rate_limit: args.rate_limit,
+        rps_limit: args.rps_limit,
         p429: args.p429,
         p502: args.p502,
         p_lost: args.p_lost,

@@ -1,6 +1,8 @@
 //! Exponential waits with ±20 % jitter, for 429s, 5xx retries and flaky downloads.
 //!
-//! Jitter keeps many shots that were refused together from coming back together.
+//! Jitter keeps many shots that were refused together from coming back together. The schedule
+//! is the provider's own (2 s doubling to 60 s) and does not follow `--poll`: a fast poll for the
+//! simulator must never turn a 429 storm into thousands of POSTs a second.
 
 use std::time::Duration;
 
@@ -17,14 +19,6 @@ impl Backoff {
         base: Duration::from_secs(2),
         cap: Duration::from_secs(60),
     };
-
-    /// Scaled down for a fixed poll interval (simulator and tests): starts at the interval.
-    pub fn scaled_to(poll: Duration) -> Backoff {
-        Backoff {
-            base: poll,
-            cap: (poll * 30).min(Duration::from_secs(60)),
-        }
-    }
 
     /// The wait before retry number `n` (0-based), without jitter.
     pub fn nominal(&self, n: u32) -> Duration {
@@ -67,12 +61,5 @@ mod tests {
                 "{w:?}"
             );
         }
-    }
-
-    #[test]
-    fn scaled_backoff_starts_at_the_poll_interval() {
-        let b = Backoff::scaled_to(Duration::from_millis(50));
-        assert_eq!(b.nominal(0), Duration::from_millis(50));
-        assert_eq!(b.nominal(10), Duration::from_millis(1500));
     }
 }

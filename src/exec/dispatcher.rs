@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::backoff::Backoff;
+use super::budget::QueryBudget;
 use super::job::{self, Event, JobContext};
-use super::limiter::Limiter;
+use super::limiter::{Limiter, Refusal};
 use super::policy::{self, AfterDownload, AfterSubmit, Upstream};
 use super::progress::{self, Counts, Progress};
 use super::resume::{Start, can_feed, decide, histories, video_intact};
@@ -42,7 +43,7 @@ pub(super) struct Dispatcher<'a> {
     index: FxHashMap<&'a str, usize>,
     chain: Vec<usize>,
     ready: BinaryHeap<(usize, Reverse<usize>)>,
-    delayed: Vec<(Instant, usize)>,
+    delayed: Vec<Delayed>,
     limiter: Limiter,
     backoff: Backoff,
     journal: Journal,
@@ -55,6 +56,8 @@ pub(super) struct Dispatcher<'a> {
     results_dirty: bool,
     results_at: Instant,
     results_every: Duration,
+    /// The effective poll interval last shown with `-v`.
+    poll_shown: Duration,
     /// Each shot's estimated bill.
     costs: Vec<Option<Money>>,
     /// What this run's submits are estimated to bill (submits answered without a task are
@@ -125,13 +128,14 @@ impl<'a> Dispatcher<'a> {
                 }
             }
         }
-        let backoff = opts.poll.map_or(Backoff::PROVIDER, Backoff::scaled_to);
+        let backoff = opts.retry_backoff;
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(JobContext {
             client,
             tx,
             poll: opts.poll,
             backoff,
+            budget: QueryBudget::new(opts.queries_per_second),
             videos_dir,
             downloads: tokio::sync::Semaphore::new(opts.concurrency.max(4)),
         });
@@ -167,6 +171,7 @@ impl<'a> Dispatcher<'a> {
             results_dirty: true,
             results_at: Instant::now(),
             results_every: Duration::from_secs(1),
+            poll_shown: Duration::ZERO,
             costs: plan.shots.iter().map(|s| opts.prices.shot(s)).collect(),
             spent: Money::ZERO,
             max_cost: opts.max_cost,
@@ -390,8 +395,8 @@ impl<'a> Dispatcher<'a> {
     fn choose(&mut self, now: Instant) -> Vec<(usize, serde_json::Value)> {
         let mut k = 0;
         while k < self.delayed.len() {
-            if self.delayed[k].0 <= now {
-                let (_, i) = self.delayed.swap_remove(k);
+            if self.delayed[k].at <= now {
+                let i = self.delayed.swap_remove(k).idx;
                 self.set(i, Status::Ready);
                 self.ready.push((self.chain[i], Reverse(i)));
             } else {
@@ -462,8 +467,10 @@ impl<'a> Dispatcher<'a> {
                 self.rec[idx].submitted_at = Some(e.ts.clone());
                 self.rec[idx].task_id = Some(task_id);
                 self.batch.push(e);
+                let held = self.count(&[Status::InFlight]);
                 self.set(idx, Status::InFlight);
-                self.limiter.on_accepted();
+                self.limiter.on_accepted(held);
+                self.release_one(now);
             }
             Event::SubmitError { idx, error } => self.submit_error(idx, error, now),
             Event::Succeeded { idx, url } => {
@@ -538,25 +545,44 @@ impl<'a> Dispatcher<'a> {
             AfterSubmit::Requeue => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
                 self.batch.push(e);
-                self.set(i, Status::Ready);
-                self.ready.push((self.chain[i], Reverse(i)));
-                let others = self.in_flight();
-                let retry_after = match error {
-                    ApiError::RateLimited { retry_after } => retry_after,
+                let retry_after = match &error {
+                    ApiError::RateLimited { retry_after } => *retry_after,
                     _ => None,
                 };
-                let wait = self.limiter.on_rate_limited(others, retry_after, now);
+                let held = self.count(&[Status::InFlight]);
+                let kind = self.limiter.on_rate_limited(held, retry_after, now);
+                self.rec[i].rate_limited += 1;
+                let wait = self
+                    .limiter
+                    .shot_wait(kind, self.rec[i].rate_limited, retry_after);
                 tracing::debug!(
-                    "429: pausing submits for {wait:?}, in flight at most {}",
+                    "429 ({kind:?}) for {}: retry within {:?}, in flight at most {}",
+                    self.plan.shots[i].id,
+                    wait.latest,
                     self.limiter.limit()
                 );
+                if wait.latest.is_zero() {
+                    self.set(i, Status::Ready);
+                    self.ready.push((self.chain[i], Reverse(i)));
+                } else {
+                    self.delayed.push(Delayed {
+                        at: now + wait.latest,
+                        earliest: (kind == Refusal::Rate).then_some(now + wait.earliest),
+                        idx: i,
+                    });
+                    self.set(i, Status::Delayed);
+                }
             }
             AfterSubmit::Retry { server_errors } => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
                 self.batch.push(e);
                 self.rec[i].server_errors = server_errors;
                 let wait = self.backoff.wait(server_errors - 1);
-                self.delayed.push((now + wait, i));
+                self.delayed.push(Delayed {
+                    at: now + wait,
+                    earliest: None,
+                    idx: i,
+                });
                 self.set(i, Status::Delayed);
             }
             AfterSubmit::GiveUp {
@@ -587,6 +613,19 @@ impl<'a> Dispatcher<'a> {
                 self.batch.push(e);
                 self.fail(i, Status::Unknown, error);
             }
+        }
+    }
+
+    /// A submit was accepted: the provider takes work again, so the shot refused by rate that
+    /// is due first goes now instead of sleeping out its backoff.
+    fn release_one(&mut self, now: Instant) {
+        let due = self
+            .delayed
+            .iter_mut()
+            .filter(|d| d.earliest.is_some_and(|e| e <= now))
+            .min_by_key(|d| d.at);
+        if let Some(d) = due {
+            d.at = now;
         }
     }
 
@@ -657,6 +696,7 @@ impl<'a> Dispatcher<'a> {
             self.write_results(false)?;
             self.progress
                 .update(self.progress_counts(), self.limiter.limit(), false);
+            self.show_poll_interval();
 
             // Once stopped, submits already on the wire are waited for, so they are journalled
             // with their answer instead of becoming `unknown`.
@@ -738,6 +778,31 @@ impl<'a> Dispatcher<'a> {
         })
     }
 
+    /// Logs (`-v`) how often each task is polled when that changes by a quarter or more: the
+    /// schedule's interval, stretched when the query budget is shared by many tasks.
+    fn show_poll_interval(&mut self) {
+        let tasks = self.count(&[Status::InFlight]);
+        if tasks == 0 {
+            return;
+        }
+        let nominal = self
+            .ctx
+            .poll
+            .map_or(self.ctx.client.provider().timing.poll_max, |p| {
+                p.max(super::poll::MIN_POLL)
+            });
+        let every = self.ctx.budget.effective_interval(tasks, nominal);
+        let (a, b) = (every.as_secs_f64(), self.poll_shown.as_secs_f64());
+        if (a - b).abs() >= 0.25 * b.max(f64::MIN_POSITIVE) {
+            self.poll_shown = every;
+            tracing::info!(
+                "polling {tasks} task(s) within {} queries/s: each about every {:.1} s",
+                self.ctx.budget.qps(),
+                a
+            );
+        }
+    }
+
     fn interrupt(&mut self) {
         if self.stop.is_none() {
             self.stop = Some(Stop::Interrupted);
@@ -749,7 +814,7 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let delayed = self.delayed.iter().map(|&(t, _)| t).min();
+        let delayed = self.delayed.iter().map(|d| d.at).min();
         let submit = if !self.ready.is_empty() && self.in_flight() < self.limiter.limit() {
             self.limiter.next_submit_at()
         } else {
@@ -760,6 +825,14 @@ impl<'a> Dispatcher<'a> {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// A shot waiting to be sent again.
+struct Delayed {
+    at: Instant,
+    /// Refused by rate: may go early once this has passed and another submit is accepted.
+    earliest: Option<Instant>,
+    idx: usize,
 }
 
 /// Resolves once `stop` holds true; never without a receiver or once its sender is gone.

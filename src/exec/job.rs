@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::backoff::Backoff;
+use super::budget::QueryBudget;
 use super::poll::PollSchedule;
 use crate::api::{ApiError, Client, Downloaded, TaskStatus};
 
@@ -80,6 +81,8 @@ pub struct JobContext {
     pub tx: mpsc::UnboundedSender<Event>,
     pub poll: Option<Duration>,
     pub backoff: Backoff,
+    /// Shared by every task's queries.
+    pub budget: QueryBudget,
     pub videos_dir: PathBuf,
     pub downloads: Semaphore,
 }
@@ -119,6 +122,7 @@ pub async fn poll(
     let mut last_trouble = String::new();
     loop {
         tokio::time::sleep(schedule.next_wait()).await;
+        ctx.budget.acquire().await;
         match ctx.client.query(&task_id).await {
             Ok(state) => match state.status {
                 TaskStatus::Succeeded => match state.url {

@@ -1,20 +1,56 @@
-//! How many tasks may be in flight right now, and when the next submit may leave.
+//! How many tasks may be in flight right now, when the next submit may leave, and how long a
+//! refused shot waits. Pure decisions over the answers seen; no clock of its own, no I/O.
 //!
-//! A 429 means the provider holds fewer tasks for us than `-j`: the effective bound drops to
-//! what was in flight when it said so, submits pause for the wait, and the bound creeps back up
-//! by about one per bound's worth of accepted submits (additive increase, multiplicative-ish
-//! decrease), never past `-j`.
+//! A 429 means one of two things. A provider that caps tasks in flight keeps refusing at the
+//! same level while it accepts only below it; one that refuses at random or by request rate
+//! accepts at that level too. So a refusal while `n > 0` tasks are confirmed in flight makes `n`
+//! a suspect level; an accept at that level or above clears it. A second refusal at or above an
+//! uncleared suspect level is a concurrency refusal; any other is a rate refusal (nothing in
+//! flight cannot be a concurrency cap). Only a concurrency refusal lowers the bound (to `n`, at
+//! least 1); every accept at the bound raises it by one, so it recovers within a few submits and
+//! a cap is probed again, never past `-j`.
+//!
+//! A shot refused for concurrency waits for a free slot; one refused by rate or at random waits
+//! its own backoff (2 s doubling to 60 s, ±20 %) but is released early as soon as another submit
+//! is accepted: the provider is taking work again. `Retry-After` is honoured as the earliest
+//! retry of the refused shot. All submits pause only in a storm ([`STORM`] rate refusals in a row
+//! with no accept), for the backoff schedule or `Retry-After`, whichever is longer; concurrency
+//! refusals need no pause, the bound already holds submits back.
 
 use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
 
+/// Refusals in a row, with no accept between, that pause every submit.
+pub const STORM: u32 = 4;
+
+/// What a 429 said about the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It holds no more tasks for us: the bound drops.
+    Concurrency,
+    /// At random or past a request rate: the bound stays, the shot backs off.
+    Rate,
+}
+
+/// When a refused shot goes again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShotWait {
+    /// Never before this (`Retry-After`).
+    pub earliest: Duration,
+    /// At the latest after this; sooner when another submit is accepted (not before `earliest`).
+    pub latest: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Limiter {
     max: usize,
-    limit: f64,
+    bound: usize,
+    /// The lowest level refused and not cleared by an accept at or above it since.
+    suspect: Option<usize>,
+    refused_in_row: u32,
+    storms: u32,
     backoff: Backoff,
-    consecutive_429: u32,
     paused_until: Option<Instant>,
     spacing: Option<Duration>,
     last_submit: Option<Instant>,
@@ -26,9 +62,11 @@ impl Limiter {
         let max = max.max(1);
         Limiter {
             max,
-            limit: max as f64,
+            bound: max,
+            suspect: None,
+            refused_in_row: 0,
+            storms: 0,
             backoff,
-            consecutive_429: 0,
             paused_until: None,
             spacing: submits_per_minute
                 .filter(|&n| n > 0)
@@ -39,15 +77,12 @@ impl Limiter {
 
     /// The effective bound on tasks in flight.
     pub fn limit(&self) -> usize {
-        (self.limit.floor() as usize).clamp(1, self.max)
+        self.bound
     }
 
     /// The earliest time the next submit may leave; `None` means now.
     pub fn next_submit_at(&self) -> Option<Instant> {
-        let spaced = match (self.spacing, self.last_submit) {
-            (Some(s), Some(last)) => Some(last + s),
-            _ => None,
-        };
+        let spaced = self.spacing.zip(self.last_submit).map(|(s, last)| last + s);
         match (self.paused_until, spaced) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -62,25 +97,63 @@ impl Limiter {
         self.last_submit = Some(now);
     }
 
-    /// A 429 arrived while `others_in_flight` other tasks were in flight; returns the pause.
-    pub fn on_rate_limited(
-        &mut self,
-        others_in_flight: usize,
-        retry_after: Option<Duration>,
-        now: Instant,
-    ) -> Duration {
-        self.limit = self.limit.min(others_in_flight.max(1) as f64);
-        let wait = retry_after.unwrap_or_else(|| self.backoff.wait(self.consecutive_429));
-        self.consecutive_429 = self.consecutive_429.saturating_add(1);
-        let until = now + wait;
-        self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
-        wait
+    /// A submit was accepted while `held` other tasks were confirmed in flight.
+    pub fn on_accepted(&mut self, held: usize) {
+        self.refused_in_row = 0;
+        self.storms = 0;
+        if self.suspect.is_some_and(|s| s <= held) {
+            self.suspect = None;
+        }
+        if held + 1 >= self.bound {
+            self.bound = (held + 2).min(self.max);
+        }
     }
 
-    /// A submit was accepted: the bound grows back slowly.
-    pub fn on_accepted(&mut self) {
-        self.consecutive_429 = 0;
-        self.limit = (self.limit + 1.0 / self.limit.max(1.0)).min(self.max as f64);
+    /// A submit was refused (429) while `held` tasks were confirmed in flight.
+    pub fn on_rate_limited(
+        &mut self,
+        held: usize,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) -> Refusal {
+        let kind = match self.suspect {
+            Some(s) if held > 0 && held >= s => {
+                self.bound = self.bound.min(held).max(1);
+                return Refusal::Concurrency;
+            }
+            _ => Refusal::Rate,
+        };
+        if held > 0 {
+            self.suspect = Some(self.suspect.map_or(held, |s| s.min(held)));
+        }
+        self.refused_in_row = self.refused_in_row.saturating_add(1);
+        let paused = self.paused_until.is_some_and(|p| p > now);
+        if self.refused_in_row >= STORM && !paused {
+            let wait = self
+                .backoff
+                .wait(self.storms)
+                .max(retry_after.unwrap_or_default());
+            self.storms = self.storms.saturating_add(1);
+            self.paused_until = Some(now + wait);
+        }
+        kind
+    }
+
+    /// How long a shot refused for the `refusals`-th time in a row waits.
+    pub fn shot_wait(
+        &self,
+        kind: Refusal,
+        refusals: u32,
+        retry_after: Option<Duration>,
+    ) -> ShotWait {
+        let earliest = retry_after.unwrap_or_default();
+        let latest = match kind {
+            Refusal::Concurrency => earliest,
+            Refusal::Rate => {
+                retry_after.unwrap_or_else(|| self.backoff.wait(refusals.saturating_sub(1)))
+            }
+        };
+        ShotWait { earliest, latest }
     }
 }
 
@@ -89,52 +162,161 @@ mod tests {
     use super::*;
 
     fn limiter(max: usize) -> Limiter {
-        Limiter::new(
-            max,
-            Backoff {
-                base: Duration::from_secs(2),
-                cap: Duration::from_secs(60),
-            },
-            None,
-        )
+        Limiter::new(max, Backoff::PROVIDER, None)
     }
 
     #[test]
-    fn a_429_lowers_the_bound_to_what_was_in_flight_and_pauses() {
-        let mut l = limiter(8);
+    fn refusals_at_a_level_never_accepted_lower_the_bound_to_it() {
+        let mut l = limiter(10);
         let now = Instant::now();
-        let wait = l.on_rate_limited(3, None, now);
-        assert_eq!(l.limit(), 3);
-        assert!(wait >= Duration::from_millis(1600) && wait <= Duration::from_millis(2400));
-        assert!(!l.may_submit(now));
-        assert!(l.may_submit(now + wait));
-    }
-
-    #[test]
-    fn retry_after_is_honoured_and_backoff_grows() {
-        let mut l = limiter(8);
-        let now = Instant::now();
-        assert_eq!(
-            l.on_rate_limited(2, Some(Duration::from_secs(7)), now),
-            Duration::from_secs(7)
-        );
-        let second = l.on_rate_limited(2, None, now);
-        assert!(second >= Duration::from_millis(3200), "{second:?}");
-    }
-
-    #[test]
-    fn the_bound_recovers_slowly_and_never_passes_max() {
-        let mut l = limiter(4);
-        l.on_rate_limited(0, None, Instant::now());
-        assert_eq!(l.limit(), 1);
-        l.on_accepted();
-        assert_eq!(l.limit(), 2);
-        l.on_accepted();
-        assert_eq!(l.limit(), 2);
-        for _ in 0..100 {
-            l.on_accepted();
+        for held in 0..6 {
+            l.on_accepted(held);
         }
+        assert_eq!(
+            l.on_rate_limited(6, None, now),
+            Refusal::Rate,
+            "one refusal proves nothing"
+        );
+        assert_eq!(l.limit(), 10);
+        assert_eq!(l.on_rate_limited(7, None, now), Refusal::Concurrency);
+        assert_eq!(l.limit(), 7);
+        for _ in 0..STORM + 2 {
+            assert_eq!(l.on_rate_limited(6, None, now), Refusal::Concurrency);
+        }
+        assert_eq!(l.limit(), 6);
+        assert!(l.may_submit(now), "concurrency refusals pause nothing");
+        l.on_accepted(5);
+        assert_eq!(l.limit(), 7, "probe one more");
+        assert_eq!(l.on_rate_limited(6, None, now), Refusal::Concurrency);
+        assert_eq!(l.limit(), 6);
+    }
+
+    #[test]
+    fn an_accept_at_the_bound_raises_it_by_one_up_to_max() {
+        let mut l = limiter(8);
+        l.on_accepted(2);
+        l.on_rate_limited(3, None, Instant::now());
+        l.on_rate_limited(3, None, Instant::now());
+        assert_eq!(l.limit(), 3);
+        l.on_accepted(1);
+        assert_eq!(
+            l.limit(),
+            3,
+            "an accept below the bound says nothing about it"
+        );
+        l.on_accepted(2);
+        assert_eq!(l.limit(), 4, "the bound was full: probe one more");
+        for held in 3..20 {
+            l.on_accepted(held);
+        }
+        assert_eq!(l.limit(), 8);
+    }
+
+    #[test]
+    fn random_refusals_among_accepts_at_the_same_level_keep_the_bound() {
+        let mut l = limiter(10);
+        let now = Instant::now();
+        // A random 429 at every fifth answer, at levels going up and down, with accepts between.
+        for round in 0..50 {
+            for held in [3 + round % 7, 9, 4, 6] {
+                l.on_accepted(held);
+            }
+            let held = 5 + round % 5;
+            assert_eq!(l.on_rate_limited(held, None, now), Refusal::Rate);
+            assert_eq!(l.limit(), 10);
+        }
+        assert!(l.may_submit(now));
+    }
+
+    #[test]
+    fn a_second_refusal_without_an_accept_at_that_level_is_a_concurrency_refusal() {
+        let mut l = limiter(10);
+        let now = Instant::now();
+        l.on_accepted(9);
+        assert_eq!(l.on_rate_limited(7, None, now), Refusal::Rate);
+        l.on_accepted(6);
+        assert_eq!(
+            l.on_rate_limited(5, None, now),
+            Refusal::Rate,
+            "below the suspect"
+        );
+        l.on_accepted(4);
+        assert_eq!(l.on_rate_limited(7, None, now), Refusal::Concurrency);
+        assert_eq!(l.limit(), 7);
+        l.on_accepted(6);
+        assert_eq!(l.limit(), 8);
+    }
+
+    #[test]
+    fn nothing_in_flight_is_never_a_concurrency_cap() {
+        let mut l = limiter(4);
+        assert_eq!(l.on_rate_limited(0, None, Instant::now()), Refusal::Rate);
         assert_eq!(l.limit(), 4);
+    }
+
+    #[test]
+    fn a_storm_pauses_every_submit_on_the_backoff_schedule() {
+        let mut l = limiter(4);
+        let now = Instant::now();
+        for _ in 0..STORM - 1 {
+            l.on_rate_limited(0, None, now);
+            assert!(l.may_submit(now));
+        }
+        l.on_rate_limited(0, None, now);
+        assert!(!l.may_submit(now));
+        let first = l.next_submit_at().unwrap() - now;
+        assert!(first >= Duration::from_millis(1600) && first <= Duration::from_millis(2400));
+        // Refusals of submits already on the wire do not stretch the pause.
+        l.on_rate_limited(0, None, now + Duration::from_millis(100));
+        assert_eq!(l.next_submit_at().unwrap() - now, first);
+        let later = now + first;
+        l.on_rate_limited(0, None, later);
+        let second = l.next_submit_at().unwrap() - later;
+        assert!(second >= Duration::from_millis(3200), "{second:?}");
+        l.on_accepted(0);
+        for _ in 0..STORM - 1 {
+            l.on_rate_limited(0, None, later + second);
+        }
+        assert!(l.may_submit(later + second), "an accept ends the storm");
+    }
+
+    #[test]
+    fn a_storm_pause_honours_a_longer_retry_after() {
+        let mut l = limiter(4);
+        let now = Instant::now();
+        for _ in 0..STORM {
+            l.on_rate_limited(0, Some(Duration::from_secs(30)), now);
+        }
+        assert_eq!(l.next_submit_at(), Some(now + Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn refused_shots_wait_by_kind_and_honour_retry_after() {
+        let l = limiter(4);
+        let conc = l.shot_wait(Refusal::Concurrency, 3, None);
+        assert_eq!(
+            conc.latest,
+            Duration::ZERO,
+            "the bound gates it, not a timer"
+        );
+        let rate = l.shot_wait(Refusal::Rate, 1, None);
+        assert_eq!(rate.earliest, Duration::ZERO, "released early by an accept");
+        assert!(
+            rate.latest >= Duration::from_millis(1600)
+                && rate.latest <= Duration::from_millis(2400)
+        );
+        let third = l.shot_wait(Refusal::Rate, 3, None);
+        assert!(third.latest >= Duration::from_millis(6400), "{third:?}");
+        let capped = l.shot_wait(Refusal::Rate, 40, None);
+        assert!(capped.latest <= Duration::from_secs(72), "{capped:?}");
+        let told = l.shot_wait(Refusal::Rate, 2, Some(Duration::from_secs(7)));
+        assert_eq!(
+            told,
+            ShotWait {
+                earliest: Duration::from_secs(7),
+                latest: Duration::from_secs(7)
+            }
+        );
     }
 
     #[test]

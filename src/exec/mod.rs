@@ -6,6 +6,7 @@
 //! submit is journalled before it leaves, and anything whose outcome is unclear is held.
 
 pub mod backoff;
+pub mod budget;
 mod dispatcher;
 pub mod job;
 pub mod limiter;
@@ -21,6 +22,7 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use backoff::Backoff;
 pub(crate) use dispatcher::hold_status;
 pub use dispatcher::sha256_file;
 pub use outdir::{OutDirError, OutputLock};
@@ -32,6 +34,8 @@ use crate::journal::{self, Journal, JournalError};
 use crate::plan::Plan;
 use crate::report::{ReportError, ResultStatus};
 
+/// The default of `[run] queries_per_second`.
+pub const DEFAULT_QUERIES_PER_SECOND: u32 = 10;
 /// Tasks in flight when neither `-j` nor the config says.
 pub const DEFAULT_CONCURRENCY: u32 = 4;
 
@@ -40,8 +44,13 @@ pub const DEFAULT_CONCURRENCY: u32 = 4;
 pub struct RunOptions {
     /// Tasks in flight at most (`-j`).
     pub concurrency: usize,
-    /// Fixed poll interval (`--poll`); also scales retry waits down.
+    /// Fixed poll interval (`--poll`), at least [`poll::MIN_POLL`]; retry waits do not follow it.
     pub poll: Option<Duration>,
+    /// Queries per second shared by every task's polls (`[run] queries_per_second`).
+    pub queries_per_second: u32,
+    /// The wait schedule after a 429 or 5xx; the CLI always uses the provider's
+    /// ([`Backoff::PROVIDER`]), embedders and tests may shorten it.
+    pub retry_backoff: Backoff,
     /// `--only` globs.
     pub only: Vec<String>,
     /// `--shard K/N`: act on this shard's shots only.
@@ -65,6 +74,8 @@ impl Default for RunOptions {
         RunOptions {
             concurrency: DEFAULT_CONCURRENCY as usize,
             poll: None,
+            queries_per_second: DEFAULT_QUERIES_PER_SECOND,
+            retry_backoff: Backoff::PROVIDER,
             only: Vec::new(),
             shard: None,
             flags: ResumeFlags::default(),

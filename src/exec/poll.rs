@@ -2,12 +2,18 @@
 //! to its maximum (15 s) with ±20 % jitter, or a fixed interval.
 //!
 //! The gateway refreshes task state about as often as the maximum, so polling faster gains
-//! nothing.
+//! nothing. A fixed interval is never below [`MIN_POLL`]. The jitter moves each query by up to
+//! ±20 % of its interval around the nominal time (5, 12.5, 23.75, 38.75 s… by default) and does
+//! not accumulate, so tasks submitted together spread out while a 60 s task still costs exactly
+//! six queries.
 
 use std::time::Duration;
 
 use super::backoff::jitter;
 use crate::api::Timing;
+
+/// The shortest fixed interval (`--poll`) honoured.
+pub const MIN_POLL: Duration = Duration::from_millis(100);
 
 /// The poll intervals of one task.
 #[derive(Debug, Clone)]
@@ -15,15 +21,18 @@ pub struct PollSchedule {
     fixed: Option<Duration>,
     next: Duration,
     max: Duration,
+    /// How far the last jittered query was from its nominal time (after it: positive).
+    drift: f64,
 }
 
 impl PollSchedule {
     /// `fixed` (from `--poll`) replaces the growing schedule and its jitter.
     pub fn new(fixed: Option<Duration>, timing: &Timing) -> PollSchedule {
         PollSchedule {
-            fixed,
+            fixed: fixed.map(|d| d.max(MIN_POLL)),
             next: timing.poll_first,
             max: timing.poll_max,
+            drift: 0.0,
         }
     }
 
@@ -41,7 +50,13 @@ impl PollSchedule {
     pub fn next_wait(&mut self) -> Duration {
         let fixed = self.fixed.is_some();
         let d = self.next_nominal();
-        if fixed { d } else { jitter(d, 0.2) }
+        if fixed {
+            return d;
+        }
+        let drift = jitter(d, 0.2).as_secs_f64() - d.as_secs_f64();
+        let wait = d.as_secs_f64() + drift - self.drift;
+        self.drift = drift;
+        Duration::from_secs_f64(wait.max(0.0))
     }
 }
 
@@ -57,20 +72,34 @@ mod tests {
     }
 
     #[test]
-    fn jittered_waits_stay_within_bounds() {
-        let mut p = PollSchedule::new(None, &crate::api::gravitex::PROVIDER.timing);
-        let first = p.next_wait();
-        assert!(first >= Duration::from_secs(4) && first <= Duration::from_secs(6));
+    fn jitter_moves_each_query_around_its_nominal_time_without_accumulating() {
+        for _ in 0..200 {
+            let mut p = PollSchedule::new(None, &crate::api::gravitex::PROVIDER.timing);
+            let mut nominal = PollSchedule::new(None, &crate::api::gravitex::PROVIDER.timing);
+            let (mut at, mut due) = (0.0, 0.0);
+            for _ in 0..8 {
+                let d = nominal.next_nominal().as_secs_f64();
+                due += d;
+                at += p.next_wait().as_secs_f64();
+                assert!((at - due).abs() <= 0.2 * d + 1e-9, "{at} vs {due}");
+            }
+        }
     }
 
     #[test]
     fn fixed_interval_has_no_jitter() {
         let mut p = PollSchedule::new(
-            Some(Duration::from_millis(50)),
+            Some(Duration::from_millis(250)),
             &crate::api::gravitex::PROVIDER.timing,
         );
         for _ in 0..5 {
-            assert_eq!(p.next_wait(), Duration::from_millis(50));
+            assert_eq!(p.next_wait(), Duration::from_millis(250));
         }
+    }
+
+    #[test]
+    fn a_fixed_interval_has_a_floor() {
+        let mut p = PollSchedule::new(Some(Duration::ZERO), &crate::api::gravitex::PROVIDER.timing);
+        assert_eq!(p.next_wait(), MIN_POLL);
     }
 }

@@ -89,6 +89,8 @@ pub struct ShotRecord {
     pub error: Option<String>,
     /// 5xx answers to this run's submits.
     pub server_errors: u32,
+    /// 429s in a row to this run's submits.
+    pub rate_limited: u32,
     /// The journal ends with a `submitting` that has no answer (a crash mid-POST).
     pub submit_open: bool,
 }
@@ -108,6 +110,7 @@ impl ShotRecord {
             attempts: h.attempts,
             error: h.error,
             server_errors: 0,
+            rate_limited: 0,
             submit_open: h.submit_open,
         }
     }

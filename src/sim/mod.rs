@@ -45,6 +45,8 @@ pub struct SimConfig {
     pub jitter: f64,
     pub shape: Shape,
     pub rate_limit: Option<usize>,
+    /// API requests (submits and queries) per second per key; past it, 429.
+    pub rps_limit: Option<u32>,
     pub p429: f64,
     pub p502: f64,
     pub p_lost: f64,
@@ -64,6 +66,7 @@ impl Default for SimConfig {
             jitter: 0.0,
             shape: Shape::Doc,
             rate_limit: None,
+            rps_limit: None,
             p429: 0.0,
             p502: 0.0,
             p_lost: 0.0,

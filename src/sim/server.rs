@@ -31,12 +31,15 @@ pub struct Sim {
     base_url: String,
     requests: AtomicU64,
     inner: Mutex<Inner>,
+    started: Instant,
 }
 
 struct Inner {
     rng: fastrand::Rng,
     book: TaskBook,
     stats: Stats,
+    /// Per key: the second (since the simulator started) and the requests let through in it.
+    rps: HashMap<String, (u64, u32)>,
     /// Where created tasks are appended (`SimConfig::state`).
     state: Option<std::fs::File>,
 }
@@ -62,8 +65,10 @@ impl Sim {
                 rng,
                 book,
                 stats: Stats::default(),
+                rps: HashMap::new(),
                 state,
             }),
+            started: Instant::now(),
         }
     }
 
@@ -141,6 +146,29 @@ impl Sim {
         }
     }
 
+    /// The `--rps-limit` check: a 429 (with `Retry-After: 1`) once `key` has made its allowance
+    /// of requests in this second.
+    fn over_rps(&self, key: &str, route: Route) -> Option<Response> {
+        let limit = self.config.rps_limit?;
+        let second = self.started.elapsed().as_secs();
+        let mut inner = self.lock();
+        let (at, count) = inner.rps.entry(key.to_owned()).or_insert((second, 0));
+        if *at != second {
+            (*at, *count) = (second, 0);
+        }
+        if *count < limit {
+            *count += 1;
+            return None;
+        }
+        inner.stats.record(route, Outcome::Status(429));
+        drop(inner);
+        let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        Some(response)
+    }
+
     fn unauthorized(&self, route: Route) -> Response {
         self.record(route, Outcome::Status(401));
         json(StatusCode::UNAUTHORIZED, &shape::unauthorized())
@@ -186,6 +214,9 @@ async fn submit(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     let Some(key) = sim.authorize(&headers) else {
         return sim.unauthorized(Route::Submit);
     };
+    if let Some(response) = sim.over_rps(key, Route::Submit) {
+        return response;
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -305,6 +336,9 @@ async fn query(
     let Some(key) = sim.authorize(&headers) else {
         return sim.unauthorized(Route::Query);
     };
+    if let Some(response) = sim.over_rps(key, Route::Query) {
+        return response;
+    }
     let now = Instant::now();
     let mut inner = sim.lock();
     let body = match inner.book.get_for_key(&task_id, key) {

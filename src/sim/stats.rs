@@ -45,6 +45,40 @@ pub enum Outcome {
 pub struct Stats {
     requests: BTreeMap<(Route, Outcome), u64>,
     lost_responses: u64,
+    rates: Rates,
+}
+
+/// Requests per second: counted in whole seconds since the first request, the busiest kept.
+#[derive(Debug, Default)]
+struct Rates {
+    start: Option<Instant>,
+    second: u64,
+    /// This second's requests: all, then by route.
+    now: [u64; 5],
+    max: [u64; 5],
+}
+
+impl Rates {
+    fn record(&mut self, route: Route, at: Instant) {
+        let start = *self.start.get_or_insert(at);
+        let second = at.saturating_duration_since(start).as_secs();
+        if second != self.second {
+            self.second = second;
+            self.now = [0; 5];
+        }
+        for slot in [0, 1 + route as usize] {
+            self.now[slot] += 1;
+            self.max[slot] = self.max[slot].max(self.now[slot]);
+        }
+    }
+
+    fn document(&self) -> BTreeMap<&'static str, u64> {
+        let mut doc = BTreeMap::from([("max", self.max[0])]);
+        for route in [Route::Submit, Route::Query, Route::Download] {
+            doc.insert(route.name(), self.max[1 + route as usize]);
+        }
+        doc
+    }
 }
 
 impl Stats {
@@ -53,6 +87,7 @@ impl Stats {
         if outcome == Outcome::Lost {
             self.lost_responses += 1;
         }
+        self.rates.record(route, Instant::now());
     }
 
     /// The stats document; `with_tasks` adds the per-task list. It borrows the task book and
@@ -87,6 +122,7 @@ impl Stats {
             by_status,
             requests,
             lost_responses: self.lost_responses,
+            requests_per_second: self.rates.document(),
             tasks: with_tasks.then_some(TaskList { book, now }),
         }
     }
@@ -99,6 +135,8 @@ pub struct Document<'a> {
     by_status: BTreeMap<&'static str, u64>,
     requests: BTreeMap<&'static str, BTreeMap<String, u64>>,
     lost_responses: u64,
+    /// The most requests seen within one second (all routes, then each route).
+    requests_per_second: BTreeMap<&'static str, u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tasks: Option<TaskList<'a>>,
 }
@@ -131,5 +169,29 @@ impl Serialize for TaskList<'_> {
             })?;
         }
         seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_busiest_second_is_kept_per_route() {
+        let mut rates = Rates::default();
+        let t0 = Instant::now();
+        for k in 0..7 {
+            rates.record(Route::Query, t0 + Duration::from_millis(k * 100));
+        }
+        rates.record(Route::Submit, t0 + Duration::from_millis(900));
+        for k in 0..3 {
+            rates.record(Route::Query, t0 + Duration::from_millis(1000 + k * 10));
+        }
+        let doc = rates.document();
+        assert_eq!(doc["max"], 8);
+        assert_eq!(doc["query"], 7);
+        assert_eq!(doc["submit"], 1);
+        assert_eq!(doc["download"], 0);
     }
 }

@@ -35,7 +35,7 @@ fn run(p: &Project, sim: &SimProcess, extra: &[&str]) -> std::process::Command {
         "--base-url",
         &sim.url,
         "--poll",
-        "50ms",
+        "100ms",
         "-q",
     ]);
     cmd.args(extra).env("GRAVITEX_API_KEY", "sk-plan-folder");

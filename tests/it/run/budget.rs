@@ -128,7 +128,7 @@ fn the_binary_says_what_it_will_spend_caps_it_and_status_shows_spent_and_left() 
     )
     .file("c.toml", "[run]\nmax_cost = 5\n");
     let run = |extra: &[&str]| {
-        let mut args = vec!["run", "m.yaml", "--base-url", &sim.url, "--poll", "50ms"];
+        let mut args = vec!["run", "m.yaml", "--base-url", &sim.url, "--poll", "100ms"];
         args.extend_from_slice(extra);
         let mut cmd = p.cmd(&args);
         cmd.env("GRAVITEX_API_KEY", "sk-budget");

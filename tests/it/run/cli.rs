@@ -42,7 +42,7 @@ pub fn run_cmd(p: &Project, sim: &SimProcess, extra: &[&str]) -> std::process::C
         "--base-url",
         &sim.url,
         "--poll",
-        "50ms",
+        "100ms",
     ];
     args.extend_from_slice(extra);
     let mut cmd = p.cmd(&args);
@@ -247,7 +247,7 @@ fn config_supplies_url_key_and_poll_and_flags_win_over_it() {
     p.file(
         "shotlist.toml",
         "[api]\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"MY_SHOTLIST_KEY\"\n\
-         [run]\nconcurrency = 1\npoll = \"50ms\"\n",
+         [run]\nconcurrency = 1\npoll = \"100ms\"\n",
     );
     // The config's URL is dead; the flag wins, the key comes from the configured variable.
     let mut cmd = p.cmd(&[

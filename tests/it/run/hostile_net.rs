@@ -296,7 +296,14 @@ async fn a_failure_message_echoing_the_key_leaves_no_trace_of_it_anywhere() {
         "m.yaml",
         "version: 1\nname: leak\ndefaults: { model: t2v }\nshots:\n  - id: bad\n    prompt: \"[sim:fail] a cat\"\n  - id: good\n    prompt: a dog\n",
     );
-    let mut cmd = project.cmd(&["run", "m.yaml", "--base-url", &proxy.base, "--poll", "50ms"]);
+    let mut cmd = project.cmd(&[
+        "run",
+        "m.yaml",
+        "--base-url",
+        &proxy.base,
+        "--poll",
+        "100ms",
+    ]);
     cmd.env("GRAVITEX_API_KEY", KEY);
     let run =
         tokio::task::spawn_blocking(move || crate::support::Run::from(cmd.output().expect("run")))

@@ -11,6 +11,7 @@ mod faults;
 mod hostile_net;
 mod progress;
 mod resume;
+mod throughput;
 mod trust;
 
 use std::path::Path;
@@ -18,12 +19,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shotlist::api::{ApiKey, Client, ClientConfig};
-use shotlist::exec::{Outcome, ProgressMode, ResumeFlags, RunOptions};
+use shotlist::exec::{Backoff, Outcome, ProgressMode, ResumeFlags, RunOptions};
 use shotlist::plan::{Plan, PlannedShot};
 use shotlist::sim::{SimConfig, SimHandle};
 
 pub const KEY: &str = "sk-run-test-0123456789";
-pub const POLL: Duration = Duration::from_millis(40);
+pub const POLL: Duration = Duration::from_millis(100);
 
 /// Simulator defaults for these tests: quick tasks.
 pub fn sim_config() -> SimConfig {
@@ -118,10 +119,18 @@ pub fn client(sim: &SimHandle, key: &str) -> Client {
     .expect("client")
 }
 
+/// Retry waits of these tests: the provider's schedule scaled down 20 times.
+pub const FAST_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(100),
+    cap: Duration::from_secs(3),
+};
+
 pub fn opts(concurrency: usize) -> RunOptions {
     RunOptions {
         concurrency,
         poll: Some(POLL),
+        queries_per_second: 1000,
+        retry_backoff: FAST_BACKOFF,
         progress: ProgressMode::Quiet,
         ..RunOptions::default()
     }

@@ -37,7 +37,7 @@ fn run_shard(p: &Project, sim: &SimProcess, shard: &str) -> Run {
         "--base-url",
         &sim.url,
         "--poll",
-        "50ms",
+        "100ms",
         "--shard",
         shard,
     ]);
@@ -132,7 +132,7 @@ fn three_shards_merge_into_a_complete_folder_that_a_rerun_leaves_alone() {
         "--base-url",
         &sim.url,
         "--poll",
-        "50ms",
+        "100ms",
     ]);
     again.env("GRAVITEX_API_KEY", "sk-test");
     Run::from(again.output().unwrap()).code(0);
@@ -246,7 +246,7 @@ fn merge_refuses_duplicates_mixed_counts_foreign_shots_and_taken_outputs() {
         "--out",
         "plain",
         "--poll",
-        "50ms",
+        "100ms",
     ]);
     plain.env("GRAVITEX_API_KEY", "sk-test");
     Run::from(plain.output().unwrap()).code(0);

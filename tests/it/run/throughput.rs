@@ -1,0 +1,222 @@
+//! Provider limits: the shared query budget against the simulator's own requests-per-second
+//! counter, 429 storms that must not turn into a flood of POSTs, the simulator's per-key rate
+//! limit, and `Retry-After` values a hostile server might send.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::json;
+use shotlist::api::{ApiError, RETRY_AFTER_CAP};
+use shotlist::exec::{Backoff, RunOptions};
+use shotlist::sim::SimConfig;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_stay_within_the_query_budget_and_each_task_is_created_once_under_429s() {
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_millis(800),
+        p429: 0.3,
+        seed: 7,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 60, "budget");
+    let outcome = execute(
+        &p,
+        &sim,
+        RunOptions {
+            queries_per_second: 20,
+            ..opts(60)
+        },
+    )
+    .await;
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
+
+    let stats = stats_of(&sim).await;
+    assert!(count(&stats, "submit", "429") > 0, "{stats}");
+    assert_eq!(stats["tasks_created"], 60);
+    assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
+    // 60 tasks polled every 100 ms would be 600 queries a second; the budget holds them to 20.
+    let busiest = stats["requests_per_second"]["query"].as_u64().unwrap();
+    assert!(
+        (1..=20).contains(&busiest),
+        "{}",
+        stats["requests_per_second"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_429s_pauses_submits_instead_of_flooding() {
+    let sim = start_sim(SimConfig {
+        p429: 1.0,
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = flat_plan(&dir.path().join("out"), 4, "storm");
+    let run = shotlist::exec::execute(
+        &p,
+        client(&sim, KEY),
+        RunOptions {
+            poll: Some(Duration::ZERO),
+            retry_backoff: Backoff::PROVIDER,
+            ..opts(4)
+        },
+    );
+    // The run never ends (every submit is refused); three seconds of it are enough to count.
+    let _ = tokio::time::timeout(Duration::from_secs(3), run).await;
+    let stats = stats_of(&sim).await;
+    let submits = count(&stats, "submit", "429");
+    assert!(
+        (4..=12).contains(&submits),
+        "{submits} submits in 3 s: {stats}"
+    );
+    assert_eq!(stats["tasks_created"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_refuses_past_its_per_key_rate_and_counts_the_busiest_second() {
+    let sim = start_sim(SimConfig {
+        rps_limit: Some(5),
+        ..sim_config()
+    })
+    .await;
+    let c = client(&sim, KEY);
+    let answers = futures::future::join_all((0..12).map(|_| c.query("video_missing"))).await;
+    let limited = answers
+        .iter()
+        .filter(|a| matches!(a, Err(ApiError::RateLimited { retry_after: Some(d) }) if *d == Duration::from_secs(1)))
+        .count();
+    let stats = stats_of(&sim).await;
+    // Twelve at once fall in one second (or two, at a boundary): at most ten get through.
+    assert!(limited >= 2, "{answers:?}");
+    assert_eq!(count(&stats, "query", "429") as usize, limited);
+    assert_eq!(stats["requests_per_second"]["query"], 12, "{stats}");
+    assert!(stats["requests_per_second"]["max"].as_u64().unwrap() >= 12);
+}
+
+/// An axum stand-in for the provider whose first submits are refused with the given
+/// `Retry-After` values, in order; after that it accepts, succeeds at once and serves the clip.
+async fn refusing_fake(retry_after: &'static [&'static str]) -> (String, Arc<AtomicUsize>) {
+    let posts = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let counter = posts.clone();
+    let files = base.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/video/generations",
+            axum::routing::post(move || {
+                let k = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match retry_after.get(k) {
+                        Some(v) => {
+                            let mut r = StatusCode::TOO_MANY_REQUESTS.into_response();
+                            r.headers_mut()
+                                .insert(header::RETRY_AFTER, HeaderValue::from_static(v));
+                            r
+                        }
+                        None => axum::Json(
+                            json!({"task_id": format!("video_{k}"), "status": "submitted"}),
+                        )
+                        .into_response(),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/v1/video/generations/{id}",
+            axum::routing::get(
+                move |axum::extract::Path(id): axum::extract::Path<String>| {
+                    let url = format!("{files}/files/{id}.mp4");
+                    async move {
+                        axum::Json(json!({"task_id": id, "status": "succeeded", "url": url}))
+                            .into_response()
+                    }
+                },
+            ),
+        )
+        .route(
+            "/files/{file}",
+            axum::routing::get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "video/mp4")],
+                    shotlist::sim::video::CLIP,
+                )
+                    .into_response()
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, posts)
+}
+
+fn client_for(base: &str) -> shotlist::api::Client {
+    shotlist::api::Client::new(shotlist::api::ClientConfig {
+        base_url: base.to_owned(),
+        api_key: shotlist::api::ApiKey::new(KEY),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+fn events(out: &std::path::Path, kind: &str) -> Vec<serde_json::Value> {
+    journal_events(out)
+        .into_iter()
+        .filter(|e| e["event"] == kind)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_retry_after_values_are_waited_out_and_the_shot_still_succeeds() {
+    const ODD: &[&str] = &[
+        "garbage",
+        "Wed, 21 Oct 2015 07:28:00 GMT",
+        "0.2",
+        "-5",
+        "NaN",
+    ];
+    let (base, posts) = refusing_fake(ODD).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 1, "odd");
+    let run = shotlist::exec::execute(&p, client_for(&base), opts(1));
+    let outcome = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("run ends")
+        .expect("run");
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
+    assert_eq!(posts.load(Ordering::SeqCst), ODD.len() + 1);
+    assert_eq!(events(&out, "refused").len(), ODD.len());
+    assert!(events(&out, "unknown").is_empty());
+    assert_eq!(statuses(&out), ["succeeded"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_retry_after_values_are_capped_and_the_refusal_is_journalled() {
+    const HUGE: &[&str] = &["1e300", "18446744073709551615"];
+    let (base, posts) = refusing_fake(HUGE).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 2, "huge");
+    let run = shotlist::exec::execute(&p, client_for(&base), opts(2));
+    // Both shots now wait out the cap (minutes); before, these values panicked the run.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), run)
+            .await
+            .is_err()
+    );
+    assert_eq!(posts.load(Ordering::SeqCst), 2);
+    let refused = events(&out, "refused");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    let cap = format!("{RETRY_AFTER_CAP:?}");
+    for e in &refused {
+        assert!(e["error"].as_str().unwrap().contains(&cap), "{e}");
+    }
+    assert!(events(&out, "unknown").is_empty());
+}
