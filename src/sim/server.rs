@@ -152,12 +152,7 @@ impl Sim {
         let limit = self.config.rps_limit?;
         let second = self.started.elapsed().as_secs();
         let mut inner = self.lock();
-        let (at, count) = inner.rps.entry(key.to_owned()).or_insert((second, 0));
-        if *at != second {
-            (*at, *count) = (second, 0);
-        }
-        if *count < limit {
-            *count += 1;
+        if take_rps(&mut inner.rps, key, second, limit) {
             return None;
         }
         inner.stats.record(route, Outcome::Status(429));
@@ -176,6 +171,25 @@ impl Sim {
 
     fn gen_time(&self, rng: &mut fastrand::Rng) -> Duration {
         draw_gen_time(&self.config, rng)
+    }
+}
+
+/// Counts one request of `key` in `second` against `limit`; false once the allowance is spent.
+pub(super) fn take_rps(
+    seen: &mut HashMap<String, (u64, u32)>,
+    key: &str,
+    second: u64,
+    limit: u32,
+) -> bool {
+    let (at, count) = seen.entry(key.to_owned()).or_insert((second, 0));
+    if *at != second {
+        (*at, *count) = (second, 0);
+    }
+    if *count < limit {
+        *count += 1;
+        true
+    } else {
+        false
     }
 }
 

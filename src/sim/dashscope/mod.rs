@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::SimConfig;
-use super::server::{draw_gen_time, file_response, json, lost_response};
+use super::server::{draw_gen_time, file_response, json, lost_response, take_rps};
 use super::shape::BAD_GATEWAY_HTML;
 use super::stats::{Outcome, Route, Stats};
 use super::task::{FAIL_MARKER, Failure, NewTask, Phase, Task, TaskBook};
@@ -55,6 +55,7 @@ struct Native {
 /// The simulator's shared state for the native protocol.
 pub struct Sim {
     config: SimConfig,
+    started: Instant,
     base_url: String,
     requests: AtomicU64,
     inner: Mutex<Inner>,
@@ -65,6 +66,8 @@ struct Inner {
     book: TaskBook,
     stats: Stats,
     native: HashMap<String, Native>,
+    /// `--rps-limit`: requests per key in the current second.
+    rps: HashMap<String, (u64, u32)>,
 }
 
 impl Sim {
@@ -77,7 +80,9 @@ impl Sim {
                 book: TaskBook::default(),
                 stats: Stats::default(),
                 native: HashMap::new(),
+                rps: HashMap::new(),
             }),
+            started: Instant::now(),
             config,
         }
     }
@@ -168,6 +173,22 @@ impl Sim {
         }
     }
 
+    /// The `--rps-limit` check (DashScope's per-account queries-per-second budget, also applied
+    /// to creates): 429 `Throttling.RateQuota`, no `Retry-After` (none is documented).
+    fn over_rps(&self, key: &str, route: Route) -> Option<Response> {
+        let limit = self.config.rps_limit?;
+        let second = self.started.elapsed().as_secs();
+        if take_rps(&mut self.lock().rps, key, second, limit) {
+            return None;
+        }
+        Some(self.error(
+            route,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Throttling.RateQuota",
+            "Requests rate limit exceeded, please try again later.",
+        ))
+    }
+
     /// The native status word of a task at `now`.
     fn status(task: &Task, native: &Native, now: Instant) -> &'static str {
         if native.canceled {
@@ -236,6 +257,9 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         Ok(key) => key,
         Err(response) => return *response,
     };
+    if let Some(response) = sim.over_rps(key, Route::Submit) {
+        return response;
+    }
     let asynchronous = headers
         .get("x-dashscope-async")
         .and_then(|v| v.to_str().ok())
@@ -411,6 +435,9 @@ async fn query(
         Ok(key) => key,
         Err(response) => return *response,
     };
+    if let Some(response) = sim.over_rps(key, Route::Query) {
+        return response;
+    }
     let now = Instant::now();
     let mut inner = sim.lock();
     let found = inner
@@ -436,6 +463,9 @@ async fn cancel(
         Ok(key) => key,
         Err(response) => return *response,
     };
+    if let Some(response) = sim.over_rps(key, Route::Cancel) {
+        return response;
+    }
     let now = Instant::now();
     let mut inner = sim.lock();
     let pending = inner
@@ -474,6 +504,9 @@ async fn list(
         Ok(key) => key,
         Err(response) => return *response,
     };
+    if let Some(response) = sim.over_rps(key, Route::List) {
+        return response;
+    }
     let refuse = |message: String| {
         sim.error(
             Route::List,

@@ -372,3 +372,24 @@ async fn shotlist_sim_provider_dashscope_serves_the_native_routes() {
     assert_eq!(gateway.status(), 404);
     assert_eq!(sim.stats()["tasks_created"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rps_limit_throttles_queries_and_lists_per_key() {
+    let sim = start(SimConfig {
+        rps_limit: Some(3),
+        ..native(0)
+    })
+    .await;
+    let c = client();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(get(&c, &sim, "/api/v1/tasks/x").await.0);
+    }
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert!(throttled >= 2, "{statuses:?}");
+    let (status, body) = get(&c, &sim, "/api/v1/tasks").await;
+    if status == 429 {
+        assert_eq!(body["code"], "Throttling.RateQuota");
+    }
+    assert_eq!(stats(&c, &sim, true).await["tasks_created"], 0);
+}
