@@ -50,8 +50,7 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
                 seconds: part.seconds[k as usize - 1],
             })
             .collect();
-        let mut shard_of = part.shard_of.into_iter();
-        plan.shots.retain(|_| shard_of.next() == Some(spec.index));
+        plan.retain(&part.mask(spec.index));
     }
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
@@ -161,10 +160,7 @@ pub fn render_text(
         .enumerate()
         .map(|(n, &i)| {
             let s = &plan.shots[i];
-            let alias = plan::model::MODELS
-                .iter()
-                .find(|m| m.id == s.model)
-                .map_or(s.model.as_str(), |m| m.alias);
+            let alias = plan::model::by_id(&s.model).map_or(s.model.as_str(), |m| m.alias);
             [
                 (n + 1).to_string(),
                 s.id.clone(),
@@ -180,7 +176,12 @@ pub fn render_text(
                 if s.depends_on.is_empty() {
                     "-".into()
                 } else {
-                    s.depends_on.join(", ")
+                    let ids: Vec<&str> = s
+                        .depends_on
+                        .iter()
+                        .map(|&u| plan.shots[u].id.as_str())
+                        .collect();
+                    ids.join(", ")
                 },
             ]
         })

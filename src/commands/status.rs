@@ -122,7 +122,6 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         reasons.push(reason);
     }
     // A shot that would be sent follows a held one: the next run skips it, as the run did.
-    let index = plan.id_index();
     for i in plan.topological_order() {
         if standings[i] != Standing::Pending {
             continue;
@@ -130,7 +129,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         let held_up = plan.shots[i]
             .depends_on
             .iter()
-            .filter_map(|up| index.get(up.as_str()).copied())
+            .copied()
             .find(|&u| standings[u].held());
         if let Some(u) = held_up {
             standings[i] = Standing::Skipped;

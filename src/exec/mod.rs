@@ -226,7 +226,15 @@ pub(crate) mod testing {
                     row: None,
                     take: 1,
                     matrix: Vec::new(),
-                    depends_on: ups.iter().map(|u| (*u).into()).collect(),
+                    depends_on: ups
+                        .iter()
+                        .map(|u| {
+                            shots
+                                .iter()
+                                .position(|(id, _)| id == u)
+                                .expect("a listed id")
+                        })
+                        .collect(),
                     file: format!("{id}.mp4"),
                     body: serde_json::json!({"model": "wan2.7-t2v-2026-04-25", "prompt": id})
                         .into(),
