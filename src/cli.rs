@@ -261,6 +261,9 @@ pub enum Shape {
 
 #[derive(Debug, Args, Clone)]
 pub struct SimArgs {
+    /// The protocol to speak: the GravitexAI gateway, or Alibaba DashScope's native API.
+    #[arg(long, value_enum, default_value_t = crate::sim::SimProvider::Gravitex)]
+    pub provider: crate::sim::SimProvider,
     /// Port on 127.0.0.1; 0 picks a free one and prints it.
     #[arg(long, value_name = "N", default_value_t = 8787)]
     pub port: u16,

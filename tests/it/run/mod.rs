@@ -6,6 +6,7 @@
 
 mod budget;
 mod cli;
+mod dashscope;
 mod faults;
 mod hostile_net;
 mod progress;

@@ -2,6 +2,7 @@
 //! the project's own client), so the simulator is checked against the reference by itself.
 
 mod cli;
+mod dashscope;
 mod download;
 mod faults;
 mod load;
