@@ -108,6 +108,9 @@ pub struct PlanArgs {
     /// Show shard K of N (1-based) and the size of every shard.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<ShardSpec>,
+    /// Show what `run --retake-rejected` would send.
+    #[arg(long)]
+    pub retake_rejected: bool,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +159,10 @@ pub struct RunArgs {
     /// lead to a paid resend).
     #[arg(long)]
     pub skip_bad_journal_lines: bool,
+    /// Generate each shot whose newest video is marked rejected again with a new seed (its
+    /// dependants too); approved and unmarked shots are not touched.
+    #[arg(long)]
+    pub retake_rejected: bool,
     /// Do not write review.html at the end.
     #[arg(long)]
     pub no_review: bool,
@@ -254,6 +261,9 @@ pub enum Shape {
 
 #[derive(Debug, Args, Clone)]
 pub struct SimArgs {
+    /// The protocol to speak: the GravitexAI gateway, or Alibaba DashScope's native API.
+    #[arg(long, value_enum, default_value_t = crate::sim::SimProvider::Gravitex)]
+    pub provider: crate::sim::SimProvider,
     /// Port on 127.0.0.1; 0 picks a free one and prints it.
     #[arg(long, value_name = "N", default_value_t = 8787)]
     pub port: u16,

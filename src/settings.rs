@@ -132,6 +132,7 @@ impl RunSettings {
             skip_bad_journal_lines: args.skip_bad_journal_lines,
             prices,
             max_cost: self.max_cost,
+            approved: Vec::new(),
         }
     }
 

@@ -11,7 +11,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
 use serde_json::Value;
 
 use super::error_body::{classify, json_reason, shorten};
-use super::provider::{Provider, gravitex};
+use super::provider::{Protocol, Provider, gravitex};
 use super::response::{submit_task_id, task_state};
 use super::{ApiError, ApiKey, ClientConfig, DownloadLimits, Submitted, TaskState};
 
@@ -38,6 +38,8 @@ pub struct Client {
     /// The `Authorization` value, marked sensitive (kept out of reqwest's debug output).
     auth: HeaderValue,
     provider: Provider,
+    /// Set for [`Protocol::DashScope`]: submits and queries go through it.
+    native: Option<std::sync::Arc<super::dashscope::DashScopeClient>>,
     key: ApiKey,
     timeout: Duration,
     pub(super) download: DownloadLimits,
@@ -127,11 +129,24 @@ impl Client {
             .user_agent(concat!("shotlist/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| setup(format!("cannot set up HTTP: {}", describe(&e))))?;
+        let native = match provider.protocol {
+            Protocol::Gateway => None,
+            Protocol::DashScope => Some(std::sync::Arc::new(
+                super::dashscope::DashScopeClient::new(super::dashscope::DashScopeConfig {
+                    region: super::dashscope::Region::default(),
+                    base_url: Some(base.to_owned()),
+                    api_key: key.clone(),
+                    workspace: None,
+                    timeout: config.timeout,
+                })?,
+            )),
+        };
         Ok(Client {
             http,
             generations,
             auth,
             provider,
+            native,
             key,
             timeout: config.timeout,
             download: DownloadLimits::default(),
@@ -159,6 +174,9 @@ impl Client {
     /// A 2xx whose body names no task id (or cannot be read or parsed) is `Ambiguous`: the
     /// provider may have created a task we cannot see.
     pub async fn submit(&self, body: &Value) -> Result<Submitted, ApiError> {
+        if let Some(native) = &self.native {
+            return native.submit(body).await;
+        }
         let request = self
             .http
             .post(&self.generations)
@@ -197,6 +215,9 @@ impl Client {
     /// An unreadable 200 is `Transient`: asking again is harmless. An empty, `.` or `..` id is
     /// refused as `Permanent { status: 0 }` without a request.
     pub async fn query(&self, task_id: &str) -> Result<TaskState, ApiError> {
+        if let Some(native) = &self.native {
+            return native.query(task_id).await;
+        }
         if matches!(task_id, "" | "." | "..") {
             // URL rules resolve dot segments even when encoded: this could reach another path.
             return Err(setup(format!("task id {task_id:?} cannot be queried")));

@@ -22,6 +22,17 @@ pub struct Provider {
     /// JSON pointer of the media list inside a request body (`shot:` items are filled there).
     pub media_pointer: &'static str,
     pub timing: Timing,
+    pub protocol: Protocol,
+}
+
+/// How requests and answers are written. The planner's body is always the gateway form; a
+/// native protocol encodes it on the way out (`api::dashscope::encode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The gateway's `{model, prompt, duration, metadata}` and its answer shapes.
+    Gateway,
+    /// Alibaba DashScope's native `{model, input, parameters}` (`api::dashscope`).
+    DashScope,
 }
 
 /// How the key travels.
@@ -76,6 +87,7 @@ pub mod gravitex {
             url_ttl: HOUR.saturating_mul(24),
             feed_ttl: HOUR.saturating_mul(23),
         },
+        protocol: Protocol::Gateway,
     };
 }
 

@@ -9,7 +9,9 @@ use crate::config::Config;
 use crate::cost::PriceBook;
 use crate::error::{Error, exit};
 use crate::exec::preview::{self, Action, ShotPreview};
+use crate::exec::resume::{Start, keep_approved};
 use crate::plan::{self, Plan, ToSend, Totals};
+use crate::review::retake;
 
 /// What `plan --shard K/N --format json` adds to the plan document: the shard and every shard's size.
 #[derive(serde::Serialize)]
@@ -50,12 +52,27 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
                 seconds: part.seconds[k as usize - 1],
             })
             .collect();
-        let mut shard_of = part.shard_of.into_iter();
-        plan.shots.retain(|_| shard_of.next() == Some(spec.index));
+        plan.retain(&part.mask(spec.index));
     }
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
-    let preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
+    let applied = retake::apply_in_folder(&mut plan, args.retake_rejected, true)
         .map_err(|e| Error::Usage(e.to_string()))?;
+    let mut preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    for ((p, why), &approved) in (preview.shots.iter_mut())
+        .zip(&applied.why)
+        .zip(&applied.approved)
+    {
+        match (p.action, why) {
+            (Action::Send, _) if approved => {
+                if let Start::Hold { reason, .. } = keep_approved(Start::Submit, true) {
+                    (p.action, p.reason) = (Action::Held, reason);
+                }
+            }
+            (Action::Send, Some(why)) => p.reason = why.reason(),
+            _ => {}
+        }
+    }
     if !preview.bad_lines.is_empty() && !global.quiet {
         let lines: Vec<String> = preview.bad_lines.iter().map(|n| n.to_string()).collect();
         eprintln!(
@@ -161,10 +178,7 @@ pub fn render_text(
         .enumerate()
         .map(|(n, &i)| {
             let s = &plan.shots[i];
-            let alias = plan::model::MODELS
-                .iter()
-                .find(|m| m.id == s.model)
-                .map_or(s.model.as_str(), |m| m.alias);
+            let alias = plan::model::by_id(&s.model).map_or(s.model.as_str(), |m| m.alias);
             [
                 (n + 1).to_string(),
                 s.id.clone(),
@@ -180,7 +194,12 @@ pub fn render_text(
                 if s.depends_on.is_empty() {
                     "-".into()
                 } else {
-                    s.depends_on.join(", ")
+                    let ids: Vec<&str> = s
+                        .depends_on
+                        .iter()
+                        .map(|&u| plan.shots[u].id.as_str())
+                        .collect();
+                    ids.join(", ")
                 },
             ]
         })

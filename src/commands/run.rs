@@ -46,6 +46,10 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     let lock = OutputLock::acquire(&plan.out_dir).map_err(out_dir_error)?;
     exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE]).map_err(out_dir_error)?;
     super::merge::claim_folder(&plan.out_dir, args.shard)?;
+    // Bad journal lines are the executor's to refuse, with its own message.
+    let applied = crate::review::retake::apply_in_folder(&mut plan, args.retake_rejected, true)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+
     if let Some(old) = &lock.taken_over
         && !global.quiet
     {
@@ -56,6 +60,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     }
     let first_signal = Arc::new(AtomicU8::new(0));
     let mut opts = settings.run_options(args, prices);
+    opts.approved = applied.approved;
     let outcome = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         opts.stop = Some(stop_rx);

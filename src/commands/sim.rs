@@ -4,7 +4,7 @@
 use crate::cli::SimArgs;
 use crate::commands::Global;
 use crate::error::Error;
-use crate::sim::SimConfig;
+use crate::sim::{SimConfig, SimProvider};
 
 /// Maps the flags onto the simulator's settings, refusing values that make no sense.
 pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
@@ -20,6 +20,7 @@ pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
         ));
     }
     Ok(SimConfig {
+        provider: args.provider,
         key: args.key.clone(),
         gen_time: args.gen_time,
         jitter: args.jitter,
@@ -46,12 +47,21 @@ pub fn run(global: &Global, args: &SimArgs) -> Result<u8, Error> {
 }
 
 /// How to point a run at the simulator: the variables to export, with a key it accepts.
-pub fn startup_hint(url: &str, key_required: bool) -> String {
+pub fn startup_hint(url: &str, key_required: bool, provider: SimProvider) -> String {
     let key = if key_required {
         "<the --key value>"
     } else {
         "sk-any"
     };
+    if provider == SimProvider::Dashscope {
+        return format!(
+            "speaking DashScope's native API: POST {url}{}, GET {url}{}/{{id}} and the task list \
+             (send `Authorization: Bearer {key}` and `X-DashScope-Async: enable`); \
+             stats at {url}/__sim/stats; Ctrl-C stops",
+            crate::sim::dashscope::CREATE_PATH,
+            crate::sim::dashscope::TASKS_PATH,
+        );
+    }
     format!(
         "point a run at it:\n  export GRAVITEX_BASE_URL={url} GRAVITEX_API_KEY={key}\n  shotlist run MANIFEST\n\
          (or `shotlist run MANIFEST --base-url {url}`); stats at {url}/__sim/stats; Ctrl-C stops"
@@ -60,6 +70,7 @@ pub fn startup_hint(url: &str, key_required: bool) -> String {
 
 async fn serve(global: &Global, config: SimConfig, port: u16) -> Result<u8, Error> {
     let key_required = config.key.is_some();
+    let provider = config.provider;
     let handle = crate::sim::start(config, port).await.map_err(|e| {
         Error::io(
             format!("cannot listen on 127.0.0.1:{port} (is it in use? --port 0 picks a free one)"),
@@ -71,7 +82,10 @@ async fn serve(global: &Global, config: SimConfig, port: u16) -> Result<u8, Erro
         handle.base_url()
     ))?;
     if !global.quiet {
-        eprintln!("{}", startup_hint(&handle.base_url(), key_required));
+        eprintln!(
+            "{}",
+            startup_hint(&handle.base_url(), key_required, provider)
+        );
     }
     stop_signal().await;
     handle.shutdown().await;

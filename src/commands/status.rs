@@ -91,6 +91,10 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     exec::outdir::check_inside(&plan.out_dir, &path).map_err(|e| Error::Usage(e.to_string()))?;
     let replayed = journal::replay_file(&path, args.skip_bad_journal_lines)
         .map_err(|e| Error::Usage(e.to_string()))?;
+    let marks = crate::review::Marks::load(&plan.out_dir.join(crate::review::marks::FILE_NAME))
+        .map_err(super::review::error)?;
+    let seed = crate::review::retake::batch_seed(&plan.manifest);
+    crate::review::retake::apply(&mut plan, &replayed, &marks, seed, false);
     let history = exec::resume::histories(&plan, &replayed);
     let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
     let (mut spent, mut left) = (Money::ZERO, Money::ZERO);
@@ -122,7 +126,6 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         reasons.push(reason);
     }
     // A shot that would be sent follows a held one: the next run skips it, as the run did.
-    let index = plan.id_index();
     for i in plan.topological_order() {
         if standings[i] != Standing::Pending {
             continue;
@@ -130,7 +133,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         let held_up = plan.shots[i]
             .depends_on
             .iter()
-            .filter_map(|up| index.get(up.as_str()).copied())
+            .copied()
             .find(|&u| standings[u].held());
         if let Some(u) = held_up {
             standings[i] = Standing::Skipped;

@@ -21,7 +21,7 @@ use super::job::{self, Event, JobContext};
 use super::limiter::{Limiter, Refusal};
 use super::policy::{self, AfterDownload, AfterSubmit, Upstream};
 use super::progress::{self, Counts, Progress};
-use super::resume::{Start, can_feed, decide, histories, video_intact};
+use super::resume::{Start, can_feed, decide, histories, keep_approved, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
 use super::{ExecError, Outcome, RunCost, RunOptions, Stop};
@@ -40,7 +40,6 @@ pub(super) struct Dispatcher<'a> {
     total_selected: usize,
     ups: Vec<Vec<usize>>,
     downs: Vec<Vec<usize>>,
-    index: FxHashMap<&'a str, usize>,
     chain: Vec<usize>,
     ready: BinaryHeap<(usize, Reverse<usize>)>,
     delayed: Vec<Delayed>,
@@ -77,18 +76,17 @@ impl<'a> Dispatcher<'a> {
         replayed: &Replayed,
         journal: Journal,
     ) -> Result<(Dispatcher<'a>, Vec<Start>, Vec<String>), ExecError> {
-        let n = plan.shots.len();
         let out_dir = plan.out_dir.clone();
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
         let timing = client.provider().timing;
         let history = histories(plan, replayed);
-        let starts: Vec<Start> = history
-            .iter()
-            .map(|h| {
-                decide(*h, now, &timing, opts.flags, |h| {
+        let starts: Vec<Start> = (history.iter().enumerate())
+            .map(|(i, h)| {
+                let start = decide(*h, now, &timing, opts.flags, |h| {
                     video_intact(&videos_dir, h)
-                })
+                });
+                keep_approved(start, opts.approved.get(i) == Some(&true))
             })
             .collect();
         let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
@@ -117,17 +115,8 @@ impl<'a> Dispatcher<'a> {
                 batch.extend(supersede(&videos_dir, shot, owners)?);
             }
         }
-        let index = plan.id_index();
-        let mut ups = vec![Vec::new(); n];
-        let mut downs = vec![Vec::new(); n];
-        for (i, shot) in plan.shots.iter().enumerate() {
-            for up in &shot.depends_on {
-                if let Some(&u) = index.get(up.as_str()) {
-                    ups[i].push(u);
-                    downs[u].push(i);
-                }
-            }
-        }
+        let ups: Vec<Vec<usize>> = plan.shots.iter().map(|s| s.depends_on.clone()).collect();
+        let downs = plan.dependants();
         let backoff = opts.retry_backoff;
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(JobContext {
@@ -155,7 +144,6 @@ impl<'a> Dispatcher<'a> {
             selected: selection.selected,
             ups,
             downs,
-            index,
             chain: plan.chain_lengths(),
             ready: BinaryHeap::new(),
             delayed: Vec::new(),
@@ -430,8 +418,10 @@ impl<'a> Dispatcher<'a> {
                 self.skip(i, reason);
                 continue;
             }
-            let body = self.plan.shots[i]
-                .resolved_body(|id| self.index.get(id).and_then(|&u| self.rec[u].url.clone()));
+            let body = self.plan.shots[i].resolved_body(|id| {
+                let u = self.ups[i].iter().find(|&&u| self.plan.shots[u].id == id)?;
+                self.rec[*u].url.clone()
+            });
             let Some(body) = body else {
                 self.skip(i, "an upstream has no result URL".into());
                 continue;

@@ -67,6 +67,8 @@ pub struct RunOptions {
     pub prices: crate::cost::PriceBook,
     /// `--max-cost`: this run's submits may not be estimated at more than this.
     pub max_cost: Option<crate::cost::Money>,
+    /// By plan index: shots whose (id, key) a reviewer approved, never submitted again.
+    pub approved: Vec<bool>,
 }
 
 impl Default for RunOptions {
@@ -85,6 +87,7 @@ impl Default for RunOptions {
             skip_bad_journal_lines: false,
             prices: Default::default(),
             max_cost: None,
+            approved: Vec::new(),
         }
     }
 }
@@ -226,7 +229,15 @@ pub(crate) mod testing {
                     row: None,
                     take: 1,
                     matrix: Vec::new(),
-                    depends_on: ups.iter().map(|u| (*u).into()).collect(),
+                    depends_on: ups
+                        .iter()
+                        .map(|u| {
+                            shots
+                                .iter()
+                                .position(|(id, _)| id == u)
+                                .expect("a listed id")
+                        })
+                        .collect(),
                     file: format!("{id}.mp4"),
                     body: serde_json::json!({"model": "wan2.7-t2v-2026-04-25", "prompt": id})
                         .into(),

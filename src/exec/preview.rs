@@ -93,6 +93,7 @@ pub fn preview(
     let ids_in_journal: HashSet<&str> = replayed.shots.keys().map(|(id, _)| id.as_str()).collect();
     let index = plan.id_index();
     let new_key = |id: &str| Some(plan.shots[*index.get(id)?].key.as_str());
+    let id = |u: usize| plan.shots[u].id.as_str();
     let videos = out_dir.join(VIDEOS_DIR);
     let now = SystemTime::now();
     let mut shots: Vec<Option<ShotPreview>> = vec![None; plan.shots.len()];
@@ -125,27 +126,24 @@ pub fn preview(
             ),
             Start::Hold { reason, .. } => (Action::Held, reason, vec![]),
             Start::Submit => {
-                let held_up = shot.depends_on.iter().find(|up| {
-                    (index.get(up.as_str()))
-                        .and_then(|&u| shots[u].as_ref())
-                        .is_some_and(|p| p.action == Action::Held)
+                let held_up = shot
+                    .depends_on
+                    .iter()
+                    .copied()
+                    .find(|&u| shots[u].as_ref().is_some_and(|p| p.action == Action::Held));
+                let stale_up = shot.depends_on.iter().copied().find(|&u| {
+                    let fed = shots[u]
+                        .as_ref()
+                        .is_some_and(|p| matches!(p.action, Action::Done | Action::Download));
+                    fed && history[u].is_some_and(|h| {
+                        !can_feed(
+                            h.finished_at.as_deref(),
+                            now,
+                            &crate::api::gravitex::PROVIDER.timing,
+                        )
+                    })
                 });
-                let stale_up = shot.depends_on.iter().find(|up| {
-                    (index.get(up.as_str()))
-                        .filter(|&&u| {
-                            shots[u].as_ref().is_some_and(|p| {
-                                matches!(p.action, Action::Done | Action::Download)
-                            })
-                        })
-                        .and_then(|&u| history[u])
-                        .is_some_and(|h| {
-                            !can_feed(
-                                h.finished_at.as_deref(),
-                                now,
-                                &crate::api::gravitex::PROVIDER.timing,
-                            )
-                        })
-                });
+                let (held_up, stale_up) = (held_up.map(id), stale_up.map(id));
                 if let Some(up) = held_up {
                     (
                         Action::Held,
@@ -169,8 +167,14 @@ pub fn preview(
                     };
                     (Action::Send, why.into(), vec![])
                 } else if let Some(old) = old_shot(&shot.id).filter(|o| o.key != shot.key) {
-                    let changed =
-                        changes(old, shot, |id| Some(old_shot(id)?.key.as_str()), new_key);
+                    let ups = shot.depends_on.iter().map(|&u| id(u));
+                    let changed = changes(
+                        old,
+                        shot,
+                        ups,
+                        |id| Some(old_shot(id)?.key.as_str()),
+                        new_key,
+                    );
                     let reason = if changed.is_empty() {
                         "its request changed".to_owned()
                     } else {
@@ -218,12 +222,13 @@ fn previous_plan(path: &Path) -> Option<Plan> {
 fn changes<'a, 'b>(
     old: &PlannedShot,
     new: &PlannedShot,
+    new_ups: impl Iterator<Item = &'b str>,
     old_key: impl Fn(&str) -> Option<&'a str>,
     new_key: impl Fn(&str) -> Option<&'b str>,
 ) -> Vec<String> {
     let mut out = Vec::new();
     diff(&old.body.value(), &new.body.value(), "", &mut out);
-    for up in &new.depends_on {
+    for up in new_ups {
         if old_key(up) != new_key(up) {
             out.push(format!("upstream {up}"));
         }

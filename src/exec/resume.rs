@@ -135,6 +135,19 @@ pub fn decide(
     }
 }
 
+/// An approved video is never generated again, whatever the flags: a submit becomes a hold.
+pub fn keep_approved(start: Start, approved: bool) -> Start {
+    match start {
+        Start::Submit if approved => Start::Hold {
+            status: ResultStatus::Skipped,
+            reason: "approved in marks.json, so never generated again; `shotlist mark MANIFEST \
+                     ID --clear` allows it"
+                .into(),
+        },
+        other => other,
+    }
+}
+
 /// Each shot's history: the lines of its own (id, key); else, so that renaming a shot does not
 /// resend it, the most recent history with its key under an id the plan no longer has (each
 /// such history serves one shot at most).

@@ -69,11 +69,8 @@ pub fn select(
     let mut selected = matched.clone();
     let mut stack: Vec<usize> = (0..n).filter(|&i| matched[i]).collect();
     while let Some(i) = stack.pop() {
-        for up in &plan.shots[i].depends_on {
-            if let Some(u) = plan.index_of(up)
-                && !selected[u]
-                && !is_done(u)
-            {
+        for &u in &plan.shots[i].depends_on {
+            if !selected[u] && !is_done(u) {
                 selected[u] = true;
                 stack.push(u);
             }

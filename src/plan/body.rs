@@ -14,12 +14,9 @@ use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::expand::{Instance, Target};
-use super::model::Kind;
-use super::seed::{canonical_json, write_str};
-
-/// The ratio sent for t2v and r2v when the manifest sets none.
-pub const DEFAULT_RATIO: &str = "16:9";
+use super::instance::{Instance, Target};
+use super::model::{DEFAULT_RATIO, RatioPolicy};
+use super::seed::{canonical_json, write_canonical, write_str};
 
 /// A request body as canonical JSON text (object keys sorted, no whitespace).
 ///
@@ -33,6 +30,30 @@ impl Body {
     /// The canonical JSON text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The key of a body without `shot:` media, which needs no other shot's key; `None` for a
+    /// body with some.
+    pub fn standalone_key(&self) -> Option<String> {
+        let stored = self.as_str();
+        (!stored.contains("\"shot\":"))
+            .then(|| blake3::hash(stored.as_bytes()).to_hex().to_string())
+    }
+
+    /// A shot's key: BLAKE3 hex of the canonical body, each `shot:` media item naming its
+    /// upstream's key instead of its id.
+    ///
+    /// A body without `shot:` media is hashed as it is stored (its text is already canonical).
+    /// A `"shot":` can only appear in canonical text as a key: inside a string the quote would be
+    /// escaped.
+    pub fn key<'k>(&self, key_of: impl Fn(&str) -> Option<&'k str>) -> String {
+        if let Some(key) = self.standalone_key() {
+            return key;
+        }
+        let stored = self.as_str();
+        let mut text = String::with_capacity(stored.len() + 64);
+        write_canonical(&self.value(), &mut text, &key_of);
+        blake3::hash(text.as_bytes()).to_hex().to_string()
     }
 
     /// The body as a `Value`, built afresh.
@@ -203,11 +224,11 @@ fn string<'a>(cursor: &Cursor<'a>) -> Option<Cow<'a, str>> {
     }
 }
 
-/// The ratio a shot sends: never for i2v, the default for t2v and r2v.
+/// The ratio a shot sends: none when its model sends none, else its own or the default.
 pub fn sent_ratio(inst: &Instance) -> Option<String> {
-    match inst.model.kind {
-        Kind::I2v => None,
-        Kind::T2v | Kind::R2v => Some(
+    match inst.model.ratio {
+        RatioPolicy::NotSent => None,
+        RatioPolicy::Sent => Some(
             inst.ratio
                 .as_ref()
                 .map(|r| r.value.clone())
@@ -250,7 +271,7 @@ pub fn body(inst: &Instance) -> Body {
                 out.push(',');
             }
             out.push_str("\"type\":");
-            write_str(&m.kind, &mut out);
+            write_str(&m.type_name, &mut out);
             if let Target::Url(u) = &m.target {
                 out.push_str(",\"url\":");
                 write_str(u, &mut out);
@@ -368,5 +389,34 @@ mod tests {
         let back: crate::plan::Plan = serde_json::from_str(&text).unwrap();
         assert_eq!(back, plan);
         assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+    use crate::plan::seed::canonical_json;
+    use serde_json::json;
+
+    #[test]
+    fn stored_text_and_substituted_upstreams_hash_like_the_canonical_value() {
+        let plain = json!({"prompt": "a \"shot\": b", "metadata": {"input": {"prompt": "x"}}});
+        let body = Body::from(&plain);
+        let want = blake3::hash(canonical_json(&plain).as_bytes())
+            .to_hex()
+            .to_string();
+        assert_eq!(body.key(|_| None), want);
+
+        let linked =
+            json!({"metadata": {"input": {"media": [{"type": "first_clip", "shot": "up"}]}}});
+        let substituted =
+            json!({"metadata": {"input": {"media": [{"type": "first_clip", "shot": "KEY"}]}}});
+        let want = blake3::hash(canonical_json(&substituted).as_bytes())
+            .to_hex()
+            .to_string();
+        assert_eq!(
+            Body::from(&linked).key(|id| (id == "up").then_some("KEY")),
+            want
+        );
     }
 }

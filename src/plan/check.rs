@@ -1,21 +1,16 @@
-//! Per-shot rules of the reference, judged on a rendered shot; builds its request body.
+//! The check stage: per-shot rules of the reference, judged on a rendered shot.
 
 use super::diagnostic::{Annotate, Loc, Sink};
-use super::expand::{Field, Instance, Target};
-use super::model::{self, Kind, MediaClass};
+use super::instance::{Field, Instance, Media, Target};
+use super::model::{self, AudioUrl, MODELS, MediaClass, MediaKind, MediaRule, RatioPolicy};
 
-/// Checks one expanded shot and returns its body (with `shot:` media as `{type, shot}`).
-pub fn check(inst: &Instance, sink: &mut Sink) -> super::body::Body {
+/// Checks one expanded shot against the rules of its model.
+pub fn check(inst: &Instance, sink: &mut Sink) {
     let mut c = Checker { inst, sink };
     c.common();
-    match inst.model.kind {
-        Kind::T2v => c.t2v(),
-        Kind::I2v => c.i2v(),
-        Kind::R2v => c.r2v(),
-    }
+    c.model_rules();
     c.media_urls();
     c.warnings();
-    super::body::body(inst)
 }
 
 struct Checker<'a, 'b> {
@@ -24,7 +19,7 @@ struct Checker<'a, 'b> {
 }
 
 impl Checker<'_, '_> {
-    fn error(&mut self, loc: Option<Loc>, message: String) -> &mut super::Diagnostic {
+    fn error(&mut self, loc: Option<Loc>, message: String) -> &mut super::diagnostic::Diagnostic {
         let loc = loc.or(self.inst.id_loc);
         self.sink
             .error(loc, message)
@@ -32,7 +27,7 @@ impl Checker<'_, '_> {
             .data(self.inst.data.as_ref())
     }
 
-    fn warning(&mut self, loc: Option<Loc>, message: String) -> &mut super::Diagnostic {
+    fn warning(&mut self, loc: Option<Loc>, message: String) -> &mut super::diagnostic::Diagnostic {
         let loc = loc.or(self.inst.id_loc);
         self.sink
             .warning(loc, message)
@@ -93,14 +88,9 @@ impl Checker<'_, '_> {
             )
             .help(help);
         }
-        let (lo, hi) = self.duration_range();
+        let ((lo, hi), why) = self.duration_range();
         let d = inst.duration.value;
         if d < lo || d > hi {
-            let why = if hi == model::R2V_DURATION_WITH_VIDEO.1 && inst.model.kind == Kind::R2v {
-                " with a reference video"
-            } else {
-                ""
-            };
             self.error(
                 inst.duration.loc,
                 format!(
@@ -110,16 +100,16 @@ impl Checker<'_, '_> {
             );
         }
         let file_bytes = inst.file.value.len();
-        if file_bytes > super::expand::MAX_NAME_BYTES {
+        if file_bytes > MAX_NAME_BYTES {
             self.error(
                 inst.file.loc,
                 format!(
                     "output: the file name is {file_bytes} bytes long, more than the {} a file name may have",
-                    super::expand::MAX_NAME_BYTES
+                    MAX_NAME_BYTES
                 ),
             )
             .help("shorten the output template, e.g. `{{ id }}.mp4`");
-        } else if !super::expand::is_safe_component(&inst.file.value) {
+        } else if !is_safe_component(&inst.file.value) {
             self.error(
                 inst.file.loc,
                 format!(
@@ -129,83 +119,94 @@ impl Checker<'_, '_> {
             )
             .help("no `/`, `\\`, `..` or empty names: the file goes inside the videos folder");
         }
+        let spec = inst.model;
         let mut seen: Vec<&str> = Vec::new();
         for m in &inst.media {
-            if model::media_class(&m.kind).is_none() {
-                let help = match crate::manifest::closest_key(&m.kind, &model::MEDIA_TYPES) {
-                    Some(s) => format!(
-                        "did you mean `{s}`? types: {}",
-                        model::MEDIA_TYPES.join(", ")
-                    ),
-                    None => format!("types: {}", model::MEDIA_TYPES.join(", ")),
+            if m.kind.is_none() {
+                let names = MediaKind::ALL.map(MediaKind::name);
+                let help = match crate::manifest::closest_key(&m.type_name, &names) {
+                    Some(s) => format!("did you mean `{s}`? types: {}", names.join(", ")),
+                    None => format!("types: {}", names.join(", ")),
                 };
-                self.error(m.kind_loc, format!("media: unknown type `{}`", m.kind))
+                self.error(m.kind_loc, format!("media: unknown type `{}`", m.type_name))
                     .help(help);
             }
-            if inst.model.kind == Kind::I2v && seen.contains(&m.kind.as_str()) {
+            if matches!(spec.media, MediaRule::Modes { .. }) && seen.contains(&m.type_name.as_str())
+            {
                 self.error(
                     m.kind_loc,
-                    format!("media: `{}` may appear only once", m.kind),
+                    format!("media: `{}` may appear only once", m.type_name),
                 );
             }
-            seen.push(&m.kind);
-            if let Target::Shot(_) = m.target
-                && model::media_class(&m.kind) != Some(MediaClass::Video)
-                && model::media_class(&m.kind).is_some()
+            seen.push(&m.type_name);
+            if let (Target::Shot(_), Some(kind)) = (&m.target, m.kind)
+                && kind.class() != MediaClass::Video
             {
+                let takers = MODELS.iter().flat_map(|model| {
+                    MediaKind::ALL
+                        .into_iter()
+                        .filter(|k| k.class() == MediaClass::Video && model.takes(*k))
+                        .map(|k| format!("`{}` ({})", k.name(), model.alias))
+                });
                 self.error(
                     m.target_loc,
                     format!(
-                        "media `{}`: a shot makes a video, but `{}` needs {}",
-                        m.kind,
-                        m.kind,
-                        if model::media_class(&m.kind) == Some(MediaClass::Image) {
+                        "media `{name}`: a shot makes a video, but `{name}` needs {}",
+                        if kind.class() == MediaClass::Image {
                             "an image"
                         } else {
                             "audio"
-                        }
+                        },
+                        name = m.type_name,
                     ),
                 )
-                .help("only `first_clip` (i2v) and `reference_video` (r2v) can take `shot:`");
+                .help(format!("only {} can take `shot:`", listing(takers)));
             }
-            if m.voice.is_some() && inst.model.kind != Kind::R2v {
+            if m.voice.is_some() && !spec.reference_voice {
+                let takers = MODELS.iter().filter(|m| m.reference_voice).map(|m| m.alias);
                 self.error(
                     m.voice.as_ref().and_then(|v| v.1),
-                    "reference_voice is for r2v references only".into(),
+                    format!("reference_voice is for {} references only", listing(takers)),
                 );
             } else if let Some((_, loc)) = &m.voice
-                && !m.kind.starts_with("reference_")
+                && !m.kind.is_some_and(MediaKind::is_reference)
             {
                 self.error(
                     *loc,
                     format!(
                         "reference_voice goes on reference_image or reference_video, not `{}`",
-                        m.kind
+                        m.type_name
                     ),
                 );
             }
         }
-        if inst.audio_url.is_some() && inst.model.kind != Kind::T2v {
-            let a = inst.audio_url.as_ref().and_then(|a| a.loc);
-            let help = if inst.model.kind == Kind::I2v {
-                "for i2v, use a `driving_audio` media item with a first_frame"
-            } else {
-                "audio_url is a t2v field"
-            };
+        if let (Some(a), AudioUrl::Refused { help }) = (&inst.audio_url, &spec.audio_url) {
+            let takers = MODELS
+                .iter()
+                .filter(|m| m.audio_url == AudioUrl::Accepted)
+                .map(|m| m.alias);
             self.error(
-                a,
-                format!("audio_url is for t2v only, not {}", inst.model.alias),
+                a.loc,
+                format!(
+                    "audio_url is for {} only, not {}",
+                    listing(takers),
+                    spec.alias
+                ),
             )
-            .help(help);
+            .help(*help);
         }
     }
 
-    fn duration_range(&self) -> (u32, u32) {
-        let has_video_ref = self.inst.media.iter().any(|m| m.kind == "reference_video");
-        if self.inst.model.kind == Kind::R2v && has_video_ref {
-            model::R2V_DURATION_WITH_VIDEO
-        } else {
-            model::DURATION
+    /// The duration range of the shot's model, given its media.
+    fn duration_range(&self) -> ((u32, u32), &'static str) {
+        let has_video_ref = self
+            .inst
+            .media
+            .iter()
+            .any(|m| m.kind == Some(MediaKind::ReferenceVideo));
+        match self.inst.model.duration_with_reference_video {
+            Some(range) if has_video_ref => (range, " with a reference video"),
+            _ => (self.inst.model.duration, ""),
         }
     }
 
@@ -223,127 +224,126 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn t2v(&mut self) {
+    /// The rules the model's row adds: ratio, then media.
+    fn model_rules(&mut self) {
+        let spec = self.inst.model;
         if let Some(r) = &self.inst.ratio {
-            self.ratio_check(r);
-        }
-        if !self.inst.media.is_empty() {
-            self.error(self.inst.media_loc, "media: t2v takes no media".into())
-                .help("use `model: i2v` (first frame, continuation) or `r2v` (references)");
-        }
-    }
-
-    fn i2v(&mut self) {
-        if let Some(r) = &self.inst.ratio
-            && !r.from_defaults
-        {
-            self.warning(
-                r.loc,
-                "ratio has no effect on i2v (its aspect follows the assets); it is not sent".into(),
-            );
-        }
-        let mut kinds: Vec<&str> = self.inst.media.iter().map(|m| m.kind.as_str()).collect();
-        kinds.sort_unstable();
-        kinds.dedup();
-        let valid = matches!(
-            kinds.as_slice(),
-            ["first_frame"]
-                | ["driving_audio", "first_frame"]
-                | ["first_frame", "last_frame"]
-                | ["first_clip"]
-        );
-        let bad_type = self
-            .inst
-            .media
-            .iter()
-            .find(|m| matches!(m.kind.as_str(), "reference_image" | "reference_video"));
-        if let Some(m) = bad_type {
-            self.error(
-                m.kind_loc,
-                format!("media: `{}` is an r2v type, not i2v", m.kind),
-            );
-        } else if !valid && kinds.iter().all(|k| model::media_class(k).is_some()) {
-            let what = if kinds.is_empty() {
-                "i2v needs media".to_owned()
-            } else {
-                format!("media: {} is not an i2v mode", kinds.join(" + "))
-            };
-            self.error(self.inst.media_loc, what).help(
-                "i2v modes: first_frame (optionally + driving_audio), first_frame + last_frame, or first_clip",
-            );
-        }
-    }
-
-    fn r2v(&mut self) {
-        if let Some(r) = &self.inst.ratio {
-            self.ratio_check(r);
-        }
-        let refs = self
-            .inst
-            .media
-            .iter()
-            .filter(|m| m.kind.starts_with("reference_"))
-            .count();
-        let firsts = self
-            .inst
-            .media
-            .iter()
-            .filter(|m| m.kind == "first_frame")
-            .count();
-        for m in &self.inst.media {
-            if matches!(
-                m.kind.as_str(),
-                "last_frame" | "driving_audio" | "first_clip"
-            ) {
-                self.error(
-                    m.kind_loc,
-                    format!("media: `{}` is an i2v type, not r2v", m.kind),
-                )
-                .help("r2v takes reference_image, reference_video and at most one first_frame");
+            match spec.ratio {
+                RatioPolicy::Sent => self.ratio_check(r),
+                RatioPolicy::NotSent if !r.from_defaults => {
+                    self.warning(
+                        r.loc,
+                        format!(
+                            "ratio has no effect on {} (its aspect follows the assets); it is not sent",
+                            spec.alias
+                        ),
+                    );
+                }
+                RatioPolicy::NotSent => {}
             }
         }
-        if refs == 0 {
+        match spec.media {
+            MediaRule::None { help } => {
+                if !self.inst.media.is_empty() {
+                    self.error(
+                        self.inst.media_loc,
+                        format!("media: {} takes no media", spec.alias),
+                    )
+                    .help(help);
+                }
+            }
+            MediaRule::Modes { modes, help } => self.modes(modes, help),
+            MediaRule::References { min, max, help } => self.references(min, max, help),
+        }
+    }
+
+    /// `media: `x` is an r2v type, not i2v`: names the model that does take it.
+    fn not_this_model(&mut self, m: &Media, kind: MediaKind) -> &mut super::diagnostic::Diagnostic {
+        let spec = self.inst.model;
+        let owner = MODELS
+            .iter()
+            .find(|o| o.id != spec.id && o.takes(kind))
+            .map_or("another model's", |o| o.alias);
+        self.error(
+            m.kind_loc,
+            format!(
+                "media: `{}` is an {owner} type, not {}",
+                m.type_name, spec.alias
+            ),
+        )
+    }
+
+    fn modes(&mut self, modes: &[&[MediaKind]], help: &str) {
+        let inst = self.inst;
+        let alias = inst.model.alias;
+        let known: Option<Vec<MediaKind>> = inst.media.iter().map(|m| m.kind).collect();
+        let foreign = inst
+            .media
+            .iter()
+            .find_map(|m| m.kind.filter(|k| !inst.model.takes(*k)).map(|k| (m, k)));
+        if let Some((m, kind)) = foreign {
+            self.not_this_model(m, kind);
+        } else if let Some(mut kinds) = known {
+            kinds.sort_unstable();
+            kinds.dedup();
+            if !modes.contains(&kinds.as_slice()) {
+                let what = if kinds.is_empty() {
+                    format!("{alias} needs media")
+                } else {
+                    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+                    format!("media: {} is not an {alias} mode", names.join(" + "))
+                };
+                self.error(inst.media_loc, what).help(help);
+            }
+        }
+    }
+
+    fn references(&mut self, min: usize, max: usize, help: &str) {
+        let inst = self.inst;
+        let alias = inst.model.alias;
+        let count = |kind: MediaKind| inst.media.iter().filter(|m| m.kind == Some(kind)).count();
+        let (images, videos) = (
+            count(MediaKind::ReferenceImage),
+            count(MediaKind::ReferenceVideo),
+        );
+        let refs = images + videos;
+        let firsts = count(MediaKind::FirstFrame);
+        for m in &inst.media {
+            if let Some(kind) = m.kind
+                && !inst.model.takes(kind)
+            {
+                self.not_this_model(m, kind).help(help);
+            }
+        }
+        if refs < min {
             self.error(
-                self.inst.media_loc,
-                "r2v needs 1 to 5 reference_image / reference_video items".into(),
+                inst.media_loc,
+                format!("{alias} needs {min} to {max} reference_image / reference_video items"),
             );
-        } else if refs > model::MAX_R2V_REFERENCES {
+        } else if refs > max {
             self.error(
-                self.inst.media_loc,
-                format!(
-                    "media: {refs} references, more than the {} r2v accepts",
-                    model::MAX_R2V_REFERENCES
-                ),
+                inst.media_loc,
+                format!("media: {refs} references, more than the {max} {alias} accepts"),
             );
         }
         if firsts > 1 {
             self.error(
-                self.inst.media_loc,
-                "media: r2v takes at most one first_frame".into(),
+                inst.media_loc,
+                format!("media: {alias} takes at most one first_frame"),
             );
         }
         if firsts > 0
-            && let Some(r) = &self.inst.ratio
+            && let Some(r) = &inst.ratio
             && !r.from_defaults
         {
             self.warning(
                 r.loc,
-                "ratio has no effect on r2v with a first_frame (the frame sets the aspect)".into(),
+                format!(
+                    "ratio has no effect on {alias} with a first_frame (the frame sets the aspect)"
+                ),
             );
         }
-        let images = self
-            .inst
-            .media
-            .iter()
-            .filter(|m| m.kind == "reference_image")
-            .count();
-        let videos = self
-            .inst
-            .media
-            .iter()
-            .filter(|m| m.kind == "reference_video")
-            .count();
-        for (label, n) in reference_mentions(&self.inst.prompt.value) {
+        for (label, n) in reference_mentions(&inst.prompt.value) {
             let (have, what) = if label == "image" {
                 (images, "reference_image")
             } else {
@@ -351,7 +351,7 @@ impl Checker<'_, '_> {
             };
             if n == 0 || n > have {
                 self.error(
-                    self.inst.prompt.loc,
+                    inst.prompt.loc,
                     format!(
                         "prompt names {} {n}, but the shot has {have} {what} item(s)",
                         if label == "image" {
@@ -372,8 +372,9 @@ impl Checker<'_, '_> {
             self.url_check("audio_url", &a.value, MediaClass::Audio, a.loc);
         }
         for m in &inst.media {
-            if let (Target::Url(u), Some(class)) = (&m.target, model::media_class(&m.kind)) {
-                self.url_check(&format!("media `{}`", m.kind), u, class, m.target_loc);
+            if let (Target::Url(u), Some(kind)) = (&m.target, m.kind) {
+                let what = format!("media `{}`", m.type_name);
+                self.url_check(&what, u, kind.class(), m.target_loc);
             }
             if let Some((v, loc)) = &m.voice {
                 self.url_check("reference_voice", v, MediaClass::Audio, *loc);
@@ -398,7 +399,7 @@ impl Checker<'_, '_> {
             return;
         }
         let last = path[host_len..].rsplit('/').next().unwrap_or_default();
-        let allowed = model::extensions(class);
+        let allowed = class.extensions();
         match last.rsplit_once('.') {
             Some((_, ext)) if allowed.contains(&ext) => {}
             Some((_, ext)) if !ext.is_empty() && ext.len() <= 5 => {
@@ -443,6 +444,29 @@ impl Checker<'_, '_> {
                 break;
             }
         }
+    }
+}
+
+/// The longest file or folder name most file systems take (Linux, macOS, Windows), in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// A file or folder name that stays inside its parent and that the file system takes: no
+/// separators, no `.`/`..`, not empty, at most [`MAX_NAME_BYTES`].
+pub fn is_safe_component(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.chars().any(char::is_control)
+}
+
+/// `a`, `a and b`, `a, b and c`: the models or types a rule names, from the table.
+fn listing(items: impl Iterator<Item = impl std::fmt::Display>) -> String {
+    let items: Vec<String> = items.map(|i| i.to_string()).collect();
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => items.concat(),
     }
 }
 

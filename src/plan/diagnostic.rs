@@ -4,8 +4,29 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::Spanned;
 
-use super::{Diagnostic, Severity};
 use crate::manifest::clip;
+
+/// A problem found while loading or planning; errors and warnings alike.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub file: std::path::PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub shot: Option<String>,
+    pub help: Option<String>,
+    /// The data row that produced the problem, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataLocation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
 
 /// The CSV file (or inline table) and 1-based data row behind a problem.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -15,6 +36,14 @@ pub struct DataLocation {
     /// The CSV file; `None` for inline rows.
     pub file: Option<PathBuf>,
     pub row: usize,
+}
+
+/// ` (from data/products.csv row 7)`: the data row behind a problem.
+pub fn describe_row(d: &DataLocation) -> String {
+    match &d.file {
+        Some(f) => format!(" (from {} row {})", f.display(), d.row),
+        None => format!(" (from table `{}` row {})", d.table, d.row),
+    }
 }
 
 /// A line and column in the manifest (1-based).

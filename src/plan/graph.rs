@@ -1,14 +1,18 @@
 //! The resolved request graph: what `plan --format json` prints and `plan.json` stores.
+//!
+//! In memory a shot names its upstreams by index, so no reader rebuilds an id→index map; the
+//! document names them by id, so `plan.json` reads on its own.
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::body::Body;
-use rustc_hash::FxHashMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The manifest's `name` (default: the file's stem).
     pub name: String,
@@ -20,7 +24,7 @@ pub struct Plan {
     pub shots: Vec<PlannedShot>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PlannedShot {
     pub id: String,
     /// BLAKE3 hex of the canonical request body, `shot:` references standing as upstream keys.
@@ -41,8 +45,10 @@ pub struct PlannedShot {
     /// The shot's matrix values, keys in written order; empty without `matrix:`.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "ordered_map")]
     pub matrix: Vec<(String, String)>,
-    /// Ids of the shots whose videos this shot's media need.
-    pub depends_on: Vec<String>,
+    /// Indices (in [`Plan::shots`]) of the shots whose videos this shot's media need, in
+    /// the order the media name them; ids in the document.
+    #[serde(skip)]
+    pub depends_on: Vec<usize>,
     /// Download file name inside `<out_dir>/videos/`; a single safe path component.
     pub file: String,
     /// The exact request body; a `shot:` media item stands as `{"type": …, "shot": <id>}`.
@@ -104,12 +110,10 @@ impl PlannedShot {
 }
 
 impl Plan {
-    pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.shots.iter().position(|s| s.id == id)
-    }
-
-    /// Shot index by id (fast unkeyed hash: ids come from the user's own manifest).
-    pub fn id_index(&self) -> FxHashMap<&str, usize> {
+    /// Shot index by id, for ids from outside the plan (a pattern, a journal, an earlier
+    /// `plan.json`); upstreams are indices already. A fast unkeyed hash: ids come from the
+    /// user's own manifest.
+    pub fn id_index(&self) -> rustc_hash::FxHashMap<&str, usize> {
         self.shots
             .iter()
             .enumerate()
@@ -117,21 +121,52 @@ impl Plan {
             .collect()
     }
 
+    /// Shot `i` as `plan.json` has it, upstreams by id.
+    pub fn shot_doc(&self, i: usize) -> ShotDoc<'_> {
+        ShotDoc {
+            shot: &self.shots[i],
+            all: &self.shots,
+        }
+    }
+
+    /// Keeps only the shots `keep` marks, in order, renumbering upstreams. A shard keeps
+    /// whole dependency chains; an upstream left out is dropped from its dependants' lists.
+    pub fn retain(&mut self, keep: &[bool]) {
+        let mut new_index = vec![None; self.shots.len()];
+        let kept = keep.iter().enumerate().filter(|(_, k)| **k);
+        for (next, (i, _)) in kept.enumerate() {
+            new_index[i] = Some(next);
+        }
+        let mut i = 0;
+        self.shots.retain_mut(|shot| {
+            let kept = keep.get(i).copied().unwrap_or(false);
+            i += 1;
+            shot.depends_on = shot
+                .depends_on
+                .iter()
+                .filter_map(|&u| new_index[u])
+                .collect();
+            kept
+        });
+    }
+
+    /// Each shot's dependants: the shots whose media need its video.
+    pub fn dependants(&self) -> Vec<Vec<usize>> {
+        let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); self.shots.len()];
+        for (i, shot) in self.shots.iter().enumerate() {
+            for &u in &shot.depends_on {
+                dependants[u].push(i);
+            }
+        }
+        dependants
+    }
+
     /// For each shot, the length (in shots) of the longest chain of dependants below it,
     /// itself included: the scheduler runs the longest remaining chain first.
     pub fn chain_lengths(&self) -> Vec<usize> {
-        let index = self.id_index();
-        let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); self.shots.len()];
-        for (i, shot) in self.shots.iter().enumerate() {
-            for up in &shot.depends_on {
-                if let Some(&u) = index.get(up.as_str()) {
-                    dependants[u].push(i);
-                }
-            }
-        }
-        let order = self.topological_order();
+        let dependants = self.dependants();
         let mut len = vec![1usize; self.shots.len()];
-        for &i in order.iter().rev() {
+        for &i in self.topological_order().iter().rev() {
             len[i] = 1 + dependants[i].iter().map(|&d| len[d]).max().unwrap_or(0);
         }
         len
@@ -140,33 +175,225 @@ impl Plan {
     /// Shot indices with every upstream before its dependants (stable: plan order otherwise).
     /// The planner refuses cycles, so every shot appears once.
     pub fn topological_order(&self) -> Vec<usize> {
-        let index = self.id_index();
-        let mut state = vec![0u8; self.shots.len()];
-        let mut order = Vec::with_capacity(self.shots.len());
-        for start in 0..self.shots.len() {
-            if state[start] != 0 {
-                continue;
-            }
-            // Iterative DFS: (node, next upstream to visit).
-            let mut stack = vec![(start, 0usize)];
-            state[start] = 1;
-            while let Some((node, next)) = stack.last_mut() {
-                let ups = &self.shots[*node].depends_on;
-                if let Some(up) = ups.get(*next) {
-                    *next += 1;
-                    if let Some(&u) = index.get(up.as_str())
-                        && state[u] == 0
-                    {
-                        state[u] = 1;
+        topological_order(&self.shots)
+    }
+}
+
+/// [`Plan::topological_order`] of shots not yet in a plan.
+pub(super) fn topological_order(shots: &[PlannedShot]) -> Vec<usize> {
+    let mut order = Vec::with_capacity(shots.len());
+    walk(shots, |done| order.push(done), |_, _| {});
+    order
+}
+
+/// The one depth-first walk over upstream edges, from each shot in plan order, upstreams in
+/// the order written: `finished(i)` once all of `i`'s upstreams are (post-order), and
+/// `cycle(path, u)` when the shot on top of `path` needs `u`, which is already on `path`.
+pub(super) fn walk(
+    shots: &[PlannedShot],
+    mut finished: impl FnMut(usize),
+    mut cycle: impl FnMut(&[usize], usize),
+) {
+    const NEW: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const DONE: u8 = 2;
+    let mut state = vec![NEW; shots.len()];
+    // (shot, next upstream to visit), and the shots alone for `cycle`.
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let mut path: Vec<usize> = Vec::new();
+    for start in 0..shots.len() {
+        if state[start] != NEW {
+            continue;
+        }
+        stack.push((start, 0));
+        path.push(start);
+        state[start] = ON_PATH;
+        while let Some((node, next)) = stack.last_mut() {
+            let node = *node;
+            if let Some(&u) = shots[node].depends_on.get(*next) {
+                *next += 1;
+                match state[u] {
+                    NEW => {
+                        state[u] = ON_PATH;
                         stack.push((u, 0));
+                        path.push(u);
                     }
-                } else {
-                    state[*node] = 2;
-                    order.push(*node);
-                    stack.pop();
+                    ON_PATH => cycle(&path, u),
+                    _ => {}
                 }
+            } else {
+                state[node] = DONE;
+                finished(node);
+                stack.pop();
+                path.pop();
             }
         }
-        order
+    }
+}
+
+impl Serialize for Plan {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut plan = serializer.serialize_struct("Plan", 4)?;
+        plan.serialize_field("name", &self.name)?;
+        plan.serialize_field("manifest", &self.manifest)?;
+        plan.serialize_field("out_dir", &self.out_dir)?;
+        plan.serialize_field("shots", &ShotsDoc(&self.shots))?;
+        plan.end()
+    }
+}
+
+/// The shots as the document has them: upstreams by id.
+struct ShotsDoc<'a>(&'a [PlannedShot]);
+
+impl Serialize for ShotsDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for shot in self.0 {
+            seq.serialize_element(&ShotDoc { shot, all: self.0 })?;
+        }
+        seq.end()
+    }
+}
+
+/// One shot as the document has it (upstreams by id); see [`Plan::shot_doc`].
+pub struct ShotDoc<'a> {
+    shot: &'a PlannedShot,
+    all: &'a [PlannedShot],
+}
+
+impl Serialize for ShotDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Matrix<'a>(&'a [(String, String)]);
+        impl Serialize for Matrix<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                ordered_map::serialize(self.0, s)
+            }
+        }
+        let s = self.shot;
+        let depends_on: Vec<&str> = s
+            .depends_on
+            .iter()
+            .map(|&u| self.all[u].id.as_str())
+            .collect();
+        let mut doc = serializer.serialize_struct("PlannedShot", 14)?;
+        doc.serialize_field("id", &s.id)?;
+        doc.serialize_field("key", &s.key)?;
+        doc.serialize_field("model", &s.model)?;
+        doc.serialize_field("duration", &s.duration)?;
+        doc.serialize_field("resolution", &s.resolution)?;
+        doc.serialize_field("ratio", &s.ratio)?;
+        doc.serialize_field("seed", &s.seed)?;
+        doc.serialize_field("source", &s.source)?;
+        doc.serialize_field("row", &s.row)?;
+        doc.serialize_field("take", &s.take)?;
+        if s.matrix.is_empty() {
+            doc.skip_field("matrix")?;
+        } else {
+            doc.serialize_field("matrix", &Matrix(&s.matrix))?;
+        }
+        doc.serialize_field("depends_on", &depends_on)?;
+        doc.serialize_field("file", &s.file)?;
+        doc.serialize_field("body", &s.body)?;
+        doc.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Plan {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct ShotIn {
+            #[serde(flatten)]
+            shot: PlannedShot,
+            depends_on: Vec<String>,
+        }
+        #[derive(Deserialize)]
+        struct PlanIn {
+            name: String,
+            manifest: PathBuf,
+            out_dir: PathBuf,
+            shots: Vec<ShotIn>,
+        }
+        let doc = PlanIn::deserialize(deserializer)?;
+        let index: rustc_hash::FxHashMap<String, usize> = doc
+            .shots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.shot.id.clone(), i))
+            .collect();
+        let shots = doc
+            .shots
+            .into_iter()
+            .map(
+                |ShotIn {
+                     mut shot,
+                     depends_on,
+                 }| {
+                    shot.depends_on = depends_on
+                        .iter()
+                        .map(|up| {
+                            index.get(up).copied().ok_or_else(|| {
+                                D::Error::custom(format!(
+                                    "shot `{}` depends on `{up}`, which is not in the plan",
+                                    shot.id
+                                ))
+                            })
+                        })
+                        .collect::<Result<_, _>>()?;
+                    Ok(shot)
+                },
+            )
+            .collect::<Result<_, D::Error>>()?;
+        Ok(Plan {
+            name: doc.name,
+            manifest: doc.manifest,
+            out_dir: doc.out_dir,
+            shots,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn story() -> Plan {
+        crate::plan::plan_text(
+            std::path::Path::new("m.yaml"),
+            "version: 1\nshots:\n  - id: x\n    model: t2v\n    prompt: alone\n  - id: a\n    model: t2v\n    prompt: first\n  - id: b\n    model: i2v\n    prompt: next\n    media:\n      - { type: first_clip, shot: a }\n",
+        )
+        .expect("plans")
+        .plan
+    }
+
+    #[test]
+    fn upstreams_are_indices_in_memory_and_ids_in_the_document() {
+        let plan = story();
+        assert_eq!(plan.shots[2].depends_on, [1]);
+        assert_eq!(plan.dependants(), [vec![], vec![2], vec![]]);
+        assert_eq!(plan.topological_order(), [0, 1, 2]);
+        let doc = serde_json::to_value(plan.shot_doc(2)).unwrap();
+        assert_eq!(doc["depends_on"], serde_json::json!(["a"]));
+    }
+
+    #[test]
+    fn retain_renumbers_the_upstreams_it_keeps() {
+        let mut plan = story();
+        plan.retain(&[false, true, true]);
+        let ids: Vec<&str> = plan.shots.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(plan.shots[1].depends_on, [0]);
+        plan.retain(&[false, true]);
+        assert!(
+            plan.shots[0].depends_on.is_empty(),
+            "a dropped upstream goes"
+        );
+    }
+
+    #[test]
+    fn a_document_naming_an_unknown_upstream_is_refused() {
+        let mut doc = serde_json::to_value(story()).unwrap();
+        doc["shots"][2]["depends_on"] = serde_json::json!(["nobody"]);
+        let err = serde_json::from_value::<Plan>(doc).unwrap_err();
+        assert!(err.to_string().contains("`nobody`"), "{err}");
     }
 }

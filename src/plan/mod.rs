@@ -1,53 +1,38 @@
 //! The plan stage: raw manifest → validated request graph. Pure: no network, no clock.
 //!
-//! [`load_and_plan`] reads the manifest and its tables, expands every shot over rows, matrix
-//! and takes, renders templates, applies defaults, derives seeds, builds the exact request
-//! bodies and keys, and checks every rule of the reference, collecting all problems at once.
+//! A pipeline, each stage in its own file, read top to bottom in [`plan_manifest`]:
+//! tables → compile → expand → (per shot: check → body) → link. Every stage reports to one
+//! [`diagnostic::Sink`], so all problems of a manifest are collected at once.
 
 mod body;
 mod check;
+mod compile;
 mod diagnostic;
 mod expand;
 mod graph;
+mod instance;
 mod limits;
-mod links;
+mod link;
 pub mod model;
-mod render;
+mod report;
 mod same_body;
 pub mod seed;
 pub mod shard;
+mod tables;
 mod totals;
 
 pub use body::Body;
-pub use diagnostic::DataLocation;
-pub use graph::{Plan, PlannedShot};
+pub use diagnostic::{DataLocation, Diagnostic, Severity};
+pub use graph::{Plan, PlannedShot, ShotDoc};
 pub use limits::{DEFAULT_MAX_FILE_MB, DEFAULT_MAX_SHOTS, Limits, MAX_SHOTS_ENV};
-pub use render::{render_github, render_human_with, render_json};
+pub use report::{render_github, render_human_with, render_json};
 pub use totals::{CostTotals, ToSend, Totals, TotalsLine};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// A problem found while loading or planning; errors and warnings alike.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    pub message: String,
-    pub file: std::path::PathBuf,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub shot: Option<String>,
-    pub help: Option<String>,
-    /// The data row that produced the problem, when one did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<DataLocation>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
+use crate::manifest::RawManifest;
+use diagnostic::{Annotate as _, Loc, Sink};
+use link::Collected;
 
 /// A manifest that planned without errors.
 #[derive(Debug, Clone)]
@@ -112,7 +97,7 @@ fn plan_with(manifest: &Path, text: &str, limits: &Limits) -> Result<Planned, Re
         }
     };
     let mut diags = diagnostic::Sink::new(manifest);
-    let plan = expand::plan(manifest, &raw, limits, &mut diags);
+    let plan = plan_manifest(manifest, &raw, limits, &mut diags);
     let mut diagnostics = diags.finish();
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         Err(Rejected { diagnostics })
@@ -124,6 +109,83 @@ fn plan_with(manifest: &Path, text: &str, limits: &Limits) -> Result<Planned, Re
             plan,
             warnings: diagnostics,
         })
+    }
+}
+
+/// Plans a parsed manifest, stage by stage. Problems go to `sink`; the plan is only
+/// meaningful when the sink holds no errors.
+fn plan_manifest(manifest: &Path, raw: &RawManifest, limits: &Limits, sink: &mut Sink) -> Plan {
+    let header = Header::of(manifest, raw, sink);
+    let tables = tables::load(&header.dir, raw, limits.max_file_bytes, sink);
+    let collected = match compile::compile(raw, &header.dir, &tables, limits, sink) {
+        Some(program) => {
+            let per_shot = |inst: instance::Instance, sink: &mut Sink, out: &mut Collected| {
+                check::check(&inst, sink);
+                let body = body::body(&inst);
+                out.push(inst, body);
+            };
+            expand::expand(&program, raw.seed.as_ref(), sink, &per_shot)
+        }
+        None => Collected::default(),
+    };
+    if raw.shots.value.is_empty() {
+        sink.error(Loc::of(&raw.shots), "the manifest has no shots")
+            .help("add at least one entry under `shots:`");
+    }
+    // The tables and templates are no longer needed: they are freed before linking.
+    drop(tables);
+    let shots = link::link(collected, sink);
+    Plan {
+        name: header.name,
+        manifest: manifest.to_owned(),
+        out_dir: header.out_dir,
+        shots,
+    }
+}
+
+/// What the manifest says about itself: its version, name, folder and output folder.
+struct Header {
+    /// The manifest's folder: data and templates are read inside it.
+    dir: PathBuf,
+    name: String,
+    out_dir: PathBuf,
+}
+
+impl Header {
+    fn of(manifest: &Path, raw: &RawManifest, sink: &mut Sink) -> Header {
+        let dir = match manifest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        if raw.version.value != 1 {
+            sink.error(
+                Loc::of(&raw.version),
+                format!("unsupported manifest version {}", raw.version.value),
+            )
+            .help("write `version: 1`");
+        }
+        let name = match &raw.name {
+            Some(n) => {
+                if !check::is_safe_component(&n.value) {
+                    sink.error(
+                        Loc::of(n),
+                        format!("name `{}` is not a usable folder name", n.value),
+                    )
+                    .help("use letters, digits, `.`, `_` and `-`, no `/` or `..`");
+                }
+                n.value.clone()
+            }
+            None => manifest
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "shotlist".into()),
+        };
+        let base = manifest.parent().unwrap_or(Path::new(""));
+        let out_dir = match raw.output.as_ref().and_then(|o| o.dir.as_ref()) {
+            Some(d) => base.join(&d.value),
+            None => base.join("out").join(&name),
+        };
+        Header { dir, name, out_dir }
     }
 }
 

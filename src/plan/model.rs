@@ -1,59 +1,136 @@
-//! The Wan 2.7 models of the reference and the limits that differ between them.
+//! The models of the reference, one [`ModelSpec`] row each, and the limits they share.
+//!
+//! `check` and `body` read a shot's spec rather than matching on model names, so adding a
+//! model is adding a row (plus its simulator rule, fixtures and docs). The simulator keeps
+//! its own rules on purpose: it plays the provider, and must not agree with the planner by
+//! construction.
 
-/// What a model makes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    T2v,
-    I2v,
-    R2v,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Model {
-    pub id: &'static str,
+/// One model: its names and what the provider accepts for it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ModelSpec {
     pub alias: &'static str,
-    pub kind: Kind,
+    /// The full id sent as `model`.
+    pub id: &'static str,
+    /// The media the model takes, and in which combinations.
+    pub media: MediaRule,
+    /// Shortest and longest duration in seconds.
+    pub duration: (u32, u32),
+    /// The duration range instead of `duration` when a `reference_video` is given.
+    pub duration_with_reference_video: Option<(u32, u32)>,
+    pub ratio: RatioPolicy,
+    pub audio_url: AudioUrl,
+    /// Whether reference media may carry a `reference_voice`.
+    pub reference_voice: bool,
 }
 
-pub const MODELS: [Model; 3] = [
-    Model {
-        id: "wan2.7-t2v-2026-04-25",
+/// The media a model takes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MediaRule {
+    /// No media at all; `help` says which model to use instead.
+    None { help: &'static str },
+    /// Exactly one of these sets of types, each type at most once.
+    Modes {
+        modes: &'static [&'static [MediaKind]],
+        help: &'static str,
+    },
+    /// Between `min` and `max` reference items (images and videos), plus at most one
+    /// `first_frame`; the prompt numbers them (`图1`, `Video 2`).
+    References {
+        min: usize,
+        max: usize,
+        help: &'static str,
+    },
+}
+
+/// Whether the model sends `ratio`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RatioPolicy {
+    /// Checked and sent, [`DEFAULT_RATIO`] when the shot sets none; a `first_frame` sets
+    /// the aspect instead, so a ratio written beside one is a warning.
+    Sent,
+    /// Never sent (the assets set the aspect): one written on the shot is a warning.
+    NotSent,
+}
+
+/// Whether the model takes the top-level `audio_url`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AudioUrl {
+    Accepted,
+    Refused { help: &'static str },
+}
+
+use MediaKind::*;
+
+pub const MODELS: [ModelSpec; 3] = [
+    ModelSpec {
         alias: "t2v",
-        kind: Kind::T2v,
+        id: "wan2.7-t2v-2026-04-25",
+        media: MediaRule::None {
+            help: "use `model: i2v` (first frame, continuation) or `r2v` (references)",
+        },
+        duration: DURATION,
+        duration_with_reference_video: None,
+        ratio: RatioPolicy::Sent,
+        audio_url: AudioUrl::Accepted,
+        reference_voice: false,
     },
-    Model {
-        id: "wan2.7-i2v-2026-04-25",
+    ModelSpec {
         alias: "i2v",
-        kind: Kind::I2v,
+        id: "wan2.7-i2v-2026-04-25",
+        media: MediaRule::Modes {
+            modes: &[
+                &[FirstFrame],
+                &[DrivingAudio, FirstFrame],
+                &[FirstFrame, LastFrame],
+                &[FirstClip],
+            ],
+            help: "i2v modes: first_frame (optionally + driving_audio), first_frame + last_frame, or first_clip",
+        },
+        duration: DURATION,
+        duration_with_reference_video: None,
+        ratio: RatioPolicy::NotSent,
+        audio_url: AudioUrl::Refused {
+            help: "for i2v, use a `driving_audio` media item with a first_frame",
+        },
+        reference_voice: false,
     },
-    Model {
-        id: "wan2.7-r2v",
+    ModelSpec {
         alias: "r2v",
-        kind: Kind::R2v,
+        id: "wan2.7-r2v",
+        media: MediaRule::References {
+            min: 1,
+            max: 5,
+            help: "r2v takes reference_image, reference_video and at most one first_frame",
+        },
+        duration: DURATION,
+        duration_with_reference_video: Some((2, 10)),
+        ratio: RatioPolicy::Sent,
+        audio_url: AudioUrl::Refused {
+            help: "audio_url is a t2v field",
+        },
+        reference_voice: true,
     },
 ];
 
-pub const RESOLUTIONS: [&str; 2] = ["720P", "1080P"];
-pub const RATIOS: [&str; 5] = ["16:9", "9:16", "1:1", "4:3", "3:4"];
-pub const MAX_SEED: u64 = 2_147_483_647;
-pub const MAX_PROMPT_CHARS: usize = 5000;
-pub const MAX_NEGATIVE_PROMPT_CHARS: usize = 500;
-pub const DURATION: (u32, u32) = (2, 15);
-pub const R2V_DURATION_WITH_VIDEO: (u32, u32) = (2, 10);
-pub const FIRST_CLIP_DURATION: (u32, u32) = (2, 10);
-pub const REFERENCE_VIDEO_DURATION: (u32, u32) = (1, 30);
-pub const MAX_R2V_REFERENCES: usize = 5;
-
-pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpeg", "jpg", "png", "bmp", "webp"];
-pub const AUDIO_EXTENSIONS: [&str; 2] = ["wav", "mp3"];
-pub const VIDEO_EXTENSIONS: [&str; 2] = ["mp4", "mov"];
+impl ModelSpec {
+    /// Whether the model takes media of this type at all.
+    pub fn takes(&self, kind: MediaKind) -> bool {
+        match self.media {
+            MediaRule::None { .. } => false,
+            MediaRule::Modes { modes, .. } => modes.iter().any(|m| m.contains(&kind)),
+            MediaRule::References { .. } => kind.is_reference() || kind == FirstFrame,
+        }
+    }
+}
 
 /// The model for an alias or full id.
-pub fn resolve(name: &str) -> Option<Model> {
-    MODELS
-        .iter()
-        .find(|m| m.alias == name || m.id == name)
-        .copied()
+pub fn resolve(name: &str) -> Option<&'static ModelSpec> {
+    MODELS.iter().find(|m| m.alias == name || m.id == name)
+}
+
+/// The model for a full id.
+pub fn by_id(id: &str) -> Option<&'static ModelSpec> {
+    MODELS.iter().find(|m| m.id == id)
 }
 
 /// Every accepted model name, aliases first.
@@ -65,6 +142,66 @@ pub fn names() -> Vec<&'static str> {
         .collect()
 }
 
+/// A media item's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MediaKind {
+    DrivingAudio,
+    FirstClip,
+    FirstFrame,
+    LastFrame,
+    ReferenceImage,
+    ReferenceVideo,
+}
+
+impl MediaKind {
+    /// In the order the docs list them.
+    pub const ALL: [MediaKind; 6] = [
+        FirstFrame,
+        LastFrame,
+        DrivingAudio,
+        FirstClip,
+        ReferenceImage,
+        ReferenceVideo,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FirstFrame => "first_frame",
+            LastFrame => "last_frame",
+            DrivingAudio => "driving_audio",
+            FirstClip => "first_clip",
+            ReferenceImage => "reference_image",
+            ReferenceVideo => "reference_video",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<MediaKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    pub fn class(self) -> MediaClass {
+        match self {
+            FirstFrame | LastFrame | ReferenceImage => MediaClass::Image,
+            FirstClip | ReferenceVideo => MediaClass::Video,
+            DrivingAudio => MediaClass::Audio,
+        }
+    }
+
+    /// A reference a prompt numbers (`图1`, `Video 2`); it may carry a `reference_voice`.
+    pub fn is_reference(self) -> bool {
+        matches!(self, ReferenceImage | ReferenceVideo)
+    }
+
+    /// The duration limit this type puts on a shot whose video feeds it (`shot:`).
+    pub fn upstream_limit(self) -> Option<(u32, u32)> {
+        match self {
+            FirstClip => Some(FIRST_CLIP_DURATION),
+            ReferenceVideo => Some(REFERENCE_VIDEO_DURATION),
+            _ => None,
+        }
+    }
+}
+
 /// What a media type carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaClass {
@@ -73,37 +210,63 @@ pub enum MediaClass {
     Audio,
 }
 
-pub const MEDIA_TYPES: [&str; 6] = [
-    "first_frame",
-    "last_frame",
-    "driving_audio",
-    "first_clip",
-    "reference_image",
-    "reference_video",
-];
-
-pub fn media_class(kind: &str) -> Option<MediaClass> {
-    match kind {
-        "first_frame" | "last_frame" | "reference_image" => Some(MediaClass::Image),
-        "first_clip" | "reference_video" => Some(MediaClass::Video),
-        "driving_audio" => Some(MediaClass::Audio),
-        _ => None,
+impl MediaClass {
+    /// The URL extensions the provider takes for this class.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            MediaClass::Image => &IMAGE_EXTENSIONS,
+            MediaClass::Video => &VIDEO_EXTENSIONS,
+            MediaClass::Audio => &AUDIO_EXTENSIONS,
+        }
     }
 }
 
-pub fn extensions(class: MediaClass) -> &'static [&'static str] {
-    match class {
-        MediaClass::Image => &IMAGE_EXTENSIONS,
-        MediaClass::Video => &VIDEO_EXTENSIONS,
-        MediaClass::Audio => &AUDIO_EXTENSIONS,
-    }
-}
+/// The ratio sent when a shot whose model sends one sets none.
+pub const DEFAULT_RATIO: &str = "16:9";
+pub const RESOLUTIONS: [&str; 2] = ["720P", "1080P"];
+pub const RATIOS: [&str; 5] = ["16:9", "9:16", "1:1", "4:3", "3:4"];
+pub const MAX_SEED: u64 = 2_147_483_647;
+pub const MAX_PROMPT_CHARS: usize = 5000;
+pub const MAX_NEGATIVE_PROMPT_CHARS: usize = 500;
+const DURATION: (u32, u32) = (2, 15);
+const FIRST_CLIP_DURATION: (u32, u32) = (2, 10);
+const REFERENCE_VIDEO_DURATION: (u32, u32) = (1, 30);
 
-/// The duration limit a media type puts on the video that feeds it.
-pub fn upstream_limit(kind: &str) -> Option<(u32, u32)> {
-    match kind {
-        "first_clip" => Some(FIRST_CLIP_DURATION),
-        "reference_video" => Some(REFERENCE_VIDEO_DURATION),
-        _ => None,
+const IMAGE_EXTENSIONS: [&str; 5] = ["jpeg", "jpg", "png", "bmp", "webp"];
+const AUDIO_EXTENSIONS: [&str; 2] = ["wav", "mp3"];
+const VIDEO_EXTENSIONS: [&str; 2] = ["mp4", "mov"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases_resolve_to_their_row() {
+        for m in &MODELS {
+            assert_eq!(resolve(m.alias), Some(m));
+            assert_eq!(resolve(m.id), Some(m));
+            assert_eq!(by_id(m.id), Some(m));
+        }
+        assert_eq!(resolve("t2x"), None);
+    }
+
+    #[test]
+    fn each_media_type_parses_back_and_some_model_takes_it() {
+        for kind in MediaKind::ALL {
+            assert_eq!(MediaKind::parse(kind.name()), Some(kind));
+            assert!(MODELS.iter().any(|m| m.takes(kind)), "{kind:?}");
+        }
+        let r2v = resolve("r2v").unwrap();
+        assert!(r2v.takes(FirstFrame) && !r2v.takes(FirstClip));
+        assert!(!resolve("t2v").unwrap().takes(FirstFrame));
+    }
+
+    #[test]
+    fn modes_are_sorted_so_a_shot_s_sorted_types_can_match_them() {
+        for m in &MODELS {
+            if let MediaRule::Modes { modes, .. } = m.media {
+                assert!(modes.iter().all(|mode| mode.is_sorted()), "{}", m.alias);
+            }
+        }
     }
 }

@@ -1,10 +1,8 @@
-//! Seeds and keys: the two values derived by hashing, so users can reproduce them.
+//! Derived seeds and canonical JSON: what is hashed, so users can reproduce seeds and keys.
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
-
-use super::body::Body;
 
 /// A shot's derived seed: `u32::from_le_bytes(BLAKE3("{batch_seed}:{shot_id}")[..4]) & 0x7FFF_FFFF`.
 pub fn derive_seed(batch_seed: u64, shot_id: &str) -> u32 {
@@ -22,7 +20,11 @@ pub fn canonical_json(value: &Value) -> String {
 
 /// Writes `value` canonically; a string under an object key `shot` is passed to `shot` first,
 /// which may stand something else in its place.
-fn write_canonical<'k>(value: &Value, out: &mut String, shot: &dyn Fn(&str) -> Option<&'k str>) {
+pub(super) fn write_canonical<'k>(
+    value: &Value,
+    out: &mut String,
+    shot: &dyn Fn(&str) -> Option<&'k str>,
+) {
     match value {
         Value::Object(map) => {
             out.push('{');
@@ -100,29 +102,6 @@ pub(super) fn write_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// The key of a body without `shot:` media, which needs no other shot's key; `None` for a
-/// body with some.
-pub fn standalone_key(body: &Body) -> Option<String> {
-    let stored = body.as_str();
-    (!stored.contains("\"shot\":")).then(|| blake3::hash(stored.as_bytes()).to_hex().to_string())
-}
-
-/// A shot's key: BLAKE3 hex of the canonical body, each `shot:` media item naming its
-/// upstream's key instead of its id.
-///
-/// A body without `shot:` media is hashed as it is stored (its text is already canonical).
-/// A `"shot":` can only appear in canonical text as a key: inside a string the quote would be
-/// escaped.
-pub fn shot_key<'k>(body: &Body, key_of: impl Fn(&str) -> Option<&'k str>) -> String {
-    if let Some(key) = standalone_key(body) {
-        return key;
-    }
-    let stored = body.as_str();
-    let mut text = String::with_capacity(stored.len() + 64);
-    write_canonical(&body.value(), &mut text, &key_of);
-    blake3::hash(text.as_bytes()).to_hex().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,34 +150,6 @@ mod tests {
         assert_eq!(
             canonical_json(&v),
             r#"{"a":{"y":"é\"","z":[true,null]},"b":1}"#
-        );
-    }
-}
-
-#[cfg(test)]
-mod key_tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn stored_text_and_substituted_upstreams_hash_like_the_canonical_value() {
-        let plain = json!({"prompt": "a \"shot\": b", "metadata": {"input": {"prompt": "x"}}});
-        let body = Body::from(&plain);
-        let want = blake3::hash(canonical_json(&plain).as_bytes())
-            .to_hex()
-            .to_string();
-        assert_eq!(shot_key(&body, |_| None), want);
-
-        let linked =
-            json!({"metadata": {"input": {"media": [{"type": "first_clip", "shot": "up"}]}}});
-        let substituted =
-            json!({"metadata": {"input": {"media": [{"type": "first_clip", "shot": "KEY"}]}}});
-        let want = blake3::hash(canonical_json(&substituted).as_bytes())
-            .to_hex()
-            .to_string();
-        assert_eq!(
-            shot_key(&Body::from(&linked), |id| (id == "up").then_some("KEY")),
-            want
         );
     }
 }

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::Plan;
+use super::graph::Plan;
 
 /// More shards than this is a typo, not a cluster.
 pub const MAX_SHARDS: u32 = 10_000;
@@ -96,7 +96,6 @@ impl Partition {
 /// Splits `plan` into `count` shards (`count` >= 1).
 pub fn partition(plan: &Plan, count: u32) -> Partition {
     let n = plan.shots.len();
-    let index = plan.id_index();
     let mut parent: Vec<usize> = (0..n).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -106,12 +105,10 @@ pub fn partition(plan: &Plan, count: u32) -> Partition {
         i
     }
     for (i, shot) in plan.shots.iter().enumerate() {
-        for up in &shot.depends_on {
-            if let Some(&u) = index.get(up.as_str()) {
-                let (a, b) = (root(&mut parent, i), root(&mut parent, u));
-                // The smaller index stays the root: a component is named by its first shot.
-                parent[a.max(b)] = a.min(b);
-            }
+        for &u in &shot.depends_on {
+            let (a, b) = (root(&mut parent, i), root(&mut parent, u));
+            // The smaller index stays the root: a component is named by its first shot.
+            parent[a.max(b)] = a.min(b);
         }
     }
     // (seconds, first shot) per component, indexed by the component's first shot.

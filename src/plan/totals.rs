@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::Plan;
+use super::graph::Plan;
 use crate::cost::{Money, PriceBook};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

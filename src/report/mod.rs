@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cost::{Money, PriceBook};
-use crate::plan::{Plan, PlannedShot, Totals};
+use crate::plan::{Plan, PlannedShot, ShotDoc, Totals};
 
 pub const CSV_FILE: &str = "results.csv";
 pub const JSON_FILE: &str = "results.json";
@@ -237,7 +237,7 @@ struct PlanJson<'a, N: Serialize, E: Serialize> {
 #[derive(Serialize)]
 struct ShotJson<'a, N: Serialize> {
     #[serde(flatten)]
-    shot: &'a PlannedShot,
+    shot: ShotDoc<'a>,
     #[serde(flatten)]
     note: N,
 }
@@ -270,9 +270,9 @@ pub fn write_plan_json_with<N: Serialize, E: Serialize>(
         name: &plan.name,
         manifest: &plan.manifest,
         out_dir: &plan.out_dir,
-        shots: (plan.shots.iter().enumerate())
-            .map(|(i, shot)| ShotJson {
-                shot,
+        shots: (0..plan.shots.len())
+            .map(|i| ShotJson {
+                shot: plan.shot_doc(i),
                 note: note(i),
             })
             .collect(),

@@ -11,6 +11,7 @@
 
 pub mod marks;
 mod page;
+pub mod retake;
 pub mod source;
 
 use std::path::{Path, PathBuf};
@@ -96,6 +97,7 @@ pub fn write_page(dir: &Path, plan: &Plan) -> Result<(PathBuf, usize), ReviewErr
         out_dir: dir,
         shots: &shots,
         marks: &marks,
+        earlier: &source::earlier(dir),
         video_exists: &|rel: &str| dir.join(rel).is_file(),
     })?;
     let path = dir.join(PAGE_FILE);

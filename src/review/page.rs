@@ -11,6 +11,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::source::Earlier;
 use super::{Marks, ReviewError, Shot};
 use crate::report::ResultStatus;
 
@@ -44,6 +45,8 @@ pub struct Context<'a> {
     pub out_dir: &'a Path,
     pub shots: &'a [Shot],
     pub marks: &'a Marks,
+    /// Earlier attempts by shot id, shown dimmed beside the newest.
+    pub earlier: &'a std::collections::HashMap<String, Vec<Earlier>>,
     pub video_exists: &'a dyn Fn(&str) -> bool,
 }
 
@@ -66,6 +69,16 @@ struct Card<'a> {
     error: Option<&'a str>,
     video: Option<String>,
     no_video: Option<String>,
+    mark: Option<&'static str>,
+    note: Option<&'a str>,
+    earlier: Vec<Old<'a>>,
+}
+
+/// An earlier attempt of a card's shot: its video and the mark it was given.
+#[derive(Serialize)]
+struct Old<'a> {
+    key: &'a str,
+    video: Option<String>,
     mark: Option<&'static str>,
     note: Option<&'a str>,
 }
@@ -150,11 +163,7 @@ pub fn render(cx: &Context) -> Result<String, ReviewError> {
 fn card<'a>(cx: &Context<'a>, s: &'a Shot, takes: bool) -> Card<'a> {
     let mark = cx.marks.get(&s.id, &s.key);
     let (video, no_video) = match (&s.file, s.status.as_str()) {
-        (Some(rel), "succeeded") if (cx.video_exists)(rel) => {
-            let (dir, name) = rel.split_once('/').unwrap_or(("", rel));
-            let url = format!("{dir}/{}", utf8_percent_encode(name, URL_KEEP));
-            (Some(url), None)
-        }
+        (Some(rel), "succeeded") if (cx.video_exists)(rel) => (Some(url(rel)), None),
         (Some(rel), "succeeded") => (None, Some(format!("video missing: {rel}"))),
         (_, status) => (None, Some(format!("no video ({status})"))),
     };
@@ -195,7 +204,25 @@ fn card<'a>(cx: &Context<'a>, s: &'a Shot, takes: bool) -> Card<'a> {
         no_video,
         mark: mark.map(|m| m.mark.as_str()),
         note: mark.and_then(|m| m.note.as_deref()),
+        earlier: (cx.earlier.get(&s.id).into_iter().flatten().rev())
+            .filter(|e| e.key != s.key)
+            .map(|e| {
+                let mark = cx.marks.get(&s.id, &e.key);
+                Old {
+                    key: &e.key,
+                    video: (cx.video_exists)(&e.file).then(|| url(&e.file)),
+                    mark: mark.map(|m| m.mark.as_str()),
+                    note: mark.and_then(|m| m.note.as_deref()),
+                }
+            })
+            .collect(),
     }
+}
+
+/// A video's relative URL: its file name percent-encoded, its folders as they are.
+fn url(rel: &str) -> String {
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    format!("{dir}/{}", utf8_percent_encode(name, URL_KEEP))
 }
 
 /// A CSP source for inline text: `sha256-<base64 of its SHA-256>`.

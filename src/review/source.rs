@@ -40,6 +40,39 @@ pub struct Shot {
     pub row: Option<u64>,
 }
 
+/// An earlier attempt of a shot whose video was kept under `videos/superseded/` when a newer
+/// attempt (a retake, an edit) downloaded to the same file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earlier {
+    pub key: String,
+    /// `videos/superseded/<name>`.
+    pub file: String,
+}
+
+/// Each shot id's earlier attempts, oldest first, from the journal's `superseded` lines. The
+/// page is a convenience: an unreadable journal gives no history rather than no page.
+pub fn earlier(dir: &Path) -> HashMap<String, Vec<Earlier>> {
+    let path = dir.join(crate::journal::FILE_NAME);
+    let Ok(replayed) = crate::journal::replay_file(&path, true) else {
+        return HashMap::new();
+    };
+    let mut out: HashMap<String, Vec<Earlier>> = HashMap::new();
+    for e in replayed.superseded {
+        let name = e
+            .file
+            .as_deref()
+            .and_then(|f| f.strip_prefix("superseded/"));
+        let Some(file) = name.and_then(video_path) else {
+            continue;
+        };
+        let file = file.replacen("videos/", "videos/superseded/", 1);
+        out.entry(e.id)
+            .or_default()
+            .push(Earlier { key: e.key, file });
+    }
+    out
+}
+
 /// Reads a JSON file of at most `limit` bytes; `what` names it in errors.
 pub fn read_json(path: &Path, limit: u64) -> Result<Option<Value>, ReviewError> {
     use std::io::Read;

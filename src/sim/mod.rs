@@ -3,8 +3,10 @@
 //!
 //! [`rules`] judges submit bodies, [`task`] keeps task state, [`shape`] writes each response
 //! variant, [`stats`] counts what happened, [`video`] is the clip served, [`server`] wires the
-//! routes. See `docs/simulator.md` for the knobs and the stats document.
+//! routes; [`dashscope`] speaks Alibaba's native protocol instead (`--provider dashscope`) over
+//! the same task table, clock, faults and stats. See `docs/simulator.md` for the knobs and the stats document.
 
+pub mod dashscope;
 pub mod persist;
 pub mod rules;
 pub mod server;
@@ -25,8 +27,19 @@ pub use server::TASK_ID_HEADER;
 pub use shape::Shape;
 pub use task::FAIL_MARKER;
 
+/// The protocol the simulator speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimProvider {
+    /// The GravitexAI gateway (`/v1/video/generations`).
+    #[default]
+    Gravitex,
+    /// Alibaba DashScope's native API (`/api/v1/...`).
+    Dashscope,
+}
+
 #[derive(Debug, Clone)]
 pub struct SimConfig {
+    pub provider: SimProvider,
     pub key: Option<String>,
     pub gen_time: Duration,
     pub jitter: f64,
@@ -47,6 +60,7 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
+            provider: SimProvider::Gravitex,
             key: None,
             gen_time: Duration::from_secs(3),
             jitter: 0.0,
@@ -64,10 +78,16 @@ impl Default for SimConfig {
     }
 }
 
+/// The protocol state behind a handle.
+enum Backend {
+    Gateway(Arc<server::Sim>),
+    DashScope(Arc<dashscope::Sim>),
+}
+
 /// A running simulator; dropping it (or `shutdown`) stops the server.
 pub struct SimHandle {
     pub addr: SocketAddr,
-    sim: Arc<server::Sim>,
+    sim: Backend,
     stop: Option<oneshot::Sender<()>>,
     serving: Option<JoinHandle<()>>,
 }
@@ -88,7 +108,10 @@ impl SimHandle {
 
     /// The document `GET /__sim/stats` serves, read in process; `with_tasks` adds the task list.
     pub fn stats(&self, with_tasks: bool) -> serde_json::Value {
-        self.sim.stats(with_tasks)
+        match &self.sim {
+            Backend::Gateway(sim) => sim.stats(with_tasks),
+            Backend::DashScope(sim) => sim.stats(with_tasks),
+        }
     }
 
     /// Stops accepting, lets requests in progress finish (5 s at most), and returns.
@@ -135,8 +158,16 @@ pub async fn start(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
         Some(path) => Some(persist::open(path, addr.port())?),
         None => None,
     };
-    let sim = Arc::new(server::Sim::with_book(config, addr, book, state));
-    let app = server::router(Arc::clone(&sim));
+    let (sim, app) = match config.provider {
+        SimProvider::Gravitex => {
+            let sim = Arc::new(server::Sim::with_book(config, addr, book, state));
+            (Backend::Gateway(Arc::clone(&sim)), server::router(sim))
+        }
+        SimProvider::Dashscope => {
+            let sim = Arc::new(dashscope::Sim::new(config, addr));
+            (Backend::DashScope(Arc::clone(&sim)), dashscope::router(sim))
+        }
+    };
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

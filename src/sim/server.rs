@@ -152,12 +152,7 @@ impl Sim {
         let limit = self.config.rps_limit?;
         let second = self.started.elapsed().as_secs();
         let mut inner = self.lock();
-        let (at, count) = inner.rps.entry(key.to_owned()).or_insert((second, 0));
-        if *at != second {
-            (*at, *count) = (second, 0);
-        }
-        if *count < limit {
-            *count += 1;
+        if take_rps(&mut inner.rps, key, second, limit) {
             return None;
         }
         inner.stats.record(route, Outcome::Status(429));
@@ -175,11 +170,35 @@ impl Sim {
     }
 
     fn gen_time(&self, rng: &mut fastrand::Rng) -> Duration {
-        let base = self.config.gen_time.as_secs_f64();
-        let jitter = self.config.jitter.clamp(0.0, 1.0);
-        let factor = 1.0 + jitter * (2.0 * rng.f64() - 1.0);
-        Duration::from_secs_f64((base * factor).max(0.0))
+        draw_gen_time(&self.config, rng)
     }
+}
+
+/// Counts one request of `key` in `second` against `limit`; false once the allowance is spent.
+pub(super) fn take_rps(
+    seen: &mut HashMap<String, (u64, u32)>,
+    key: &str,
+    second: u64,
+    limit: u32,
+) -> bool {
+    let (at, count) = seen.entry(key.to_owned()).or_insert((second, 0));
+    if *at != second {
+        (*at, *count) = (second, 0);
+    }
+    if *count < limit {
+        *count += 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// A task's generation time: `gen_time` spread by `jitter`.
+pub(super) fn draw_gen_time(config: &SimConfig, rng: &mut fastrand::Rng) -> Duration {
+    let base = config.gen_time.as_secs_f64();
+    let jitter = config.jitter.clamp(0.0, 1.0);
+    let factor = 1.0 + jitter * (2.0 * rng.f64() - 1.0);
+    Duration::from_secs_f64((base * factor).max(0.0))
 }
 
 /// The routes, over shared state.
@@ -193,7 +212,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .with_state(sim)
 }
 
-fn json(status: StatusCode, body: &Value) -> Response {
+pub(super) fn json(status: StatusCode, body: &Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -307,7 +326,7 @@ async fn submit(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
 
 /// A response whose body fails before its first byte: hyper aborts the connection, so the
 /// client never learns the task id although the task exists.
-fn lost_response() -> Response {
+pub(super) fn lost_response() -> Response {
     let failing = futures::stream::once(async {
         Err::<Bytes, std::io::Error>(std::io::Error::other(
             "response lost (simulated by --p-lost)",
@@ -368,12 +387,24 @@ async fn query(
 }
 
 async fn download(State(sim): State<Arc<Sim>>, Path(file): Path<String>) -> Response {
-    let now = Instant::now();
-    let task_id = file.strip_suffix(".mp4").unwrap_or(&file);
     let mut inner = sim.lock();
-    let status = match inner.book.get(task_id) {
+    let Inner { book, stats, .. } = &mut *inner;
+    file_response(book, stats, &file, sim.config.url_ttl)
+}
+
+/// A result download (`/files/{task_id}.mp4`): the clip while the URL lives, the object
+/// store's XML errors after (403) or before success (404). Shared by both protocols.
+pub(super) fn file_response(
+    book: &TaskBook,
+    stats: &mut Stats,
+    file: &str,
+    url_ttl: Duration,
+) -> Response {
+    let now = Instant::now();
+    let task_id = file.strip_suffix(".mp4").unwrap_or(file);
+    let status = match book.get(task_id) {
         Some(task) if task.phase_at(now) == Phase::Succeeded => {
-            if now > task.finished_at() + sim.config.url_ttl {
+            if now > task.finished_at() + url_ttl {
                 StatusCode::FORBIDDEN
             } else {
                 StatusCode::OK
@@ -381,10 +412,7 @@ async fn download(State(sim): State<Arc<Sim>>, Path(file): Path<String>) -> Resp
         }
         _ => StatusCode::NOT_FOUND,
     };
-    inner
-        .stats
-        .record(Route::Download, Outcome::Status(status.as_u16()));
-    drop(inner);
+    stats.record(Route::Download, Outcome::Status(status.as_u16()));
     let xml = [(header::CONTENT_TYPE, "application/xml")];
     match status {
         StatusCode::OK => {

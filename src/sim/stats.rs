@@ -15,6 +15,9 @@ pub enum Route {
     Submit,
     Query,
     Download,
+    /// DashScope's task list and cancel.
+    List,
+    Cancel,
     Other,
 }
 
@@ -24,6 +27,8 @@ impl Route {
             Route::Submit => "submit",
             Route::Query => "query",
             Route::Download => "download",
+            Route::List => "list",
+            Route::Cancel => "cancel",
             Route::Other => "other",
         }
     }
@@ -49,9 +54,12 @@ struct Rates {
     start: Option<Instant>,
     second: u64,
     /// This second's requests: all, then by route.
-    now: [u64; 5],
-    max: [u64; 5],
+    now: [u64; RATE_SLOTS],
+    max: [u64; RATE_SLOTS],
 }
+
+/// One slot for all requests, then one per [`Route`].
+const RATE_SLOTS: usize = 1 + Route::Other as usize + 1;
 
 impl Rates {
     fn record(&mut self, route: Route, at: Instant) {
@@ -59,7 +67,7 @@ impl Rates {
         let second = at.saturating_duration_since(start).as_secs();
         if second != self.second {
             self.second = second;
-            self.now = [0; 5];
+            self.now = [0; RATE_SLOTS];
         }
         for slot in [0, 1 + route as usize] {
             self.now[slot] += 1;

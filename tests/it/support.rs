@@ -144,3 +144,18 @@ pub fn sim_stats(base_url: &str) -> serde_json::Value {
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     serde_json::from_str(body).unwrap_or_else(|e| panic!("stats JSON: {e}\n{text}"))
 }
+
+/// The request body shotlist builds for a plain t2v shot (720P, 16:9, 5 s, no prompt
+/// rewriting, no watermark, no seed): the one body tests write by hand.
+pub fn t2v_body(prompt: &str) -> serde_json::Value {
+    serde_json::json!({
+        "model": "wan2.7-t2v-2026-04-25",
+        "prompt": prompt,
+        "duration": 5,
+        "metadata": {
+            "input": {"prompt": prompt},
+            "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5,
+                           "prompt_extend": false, "watermark": false}
+        }
+    })
+}

@@ -6,8 +6,7 @@ use shotlist::api::{ApiError, Submitted};
 use super::fake::{Fake, KEY, json, raw};
 
 fn body() -> serde_json::Value {
-    json!({"model": "wan2.7-t2v-2026-04-25", "prompt": "a fox", "duration": 5,
-           "metadata": {"input": {"prompt": "a fox"}, "parameters": {"duration": 5, "resolution": "720P"}}})
+    crate::support::t2v_body("a fox")
 }
 
 async fn submit_answering(answer: serde_json::Value) -> Result<Submitted, ApiError> {

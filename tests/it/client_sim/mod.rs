@@ -7,6 +7,7 @@ mod base_url;
 mod bodies;
 mod classification;
 mod concurrency;
+mod dashscope;
 mod provider_requests;
 mod shapes;
 

@@ -135,18 +135,14 @@ fn story_shots_continue_each_other() {
     let p = shotlist::plan::load_and_plan(Path::new("manifests/story.yaml"))
         .unwrap()
         .plan;
-    let deps: Vec<(&str, Vec<String>)> = p
+    let deps: Vec<(&str, Vec<usize>)> = p
         .shots
         .iter()
         .map(|s| (s.id.as_str(), s.depends_on.clone()))
         .collect();
     assert_eq!(
         deps,
-        [
-            ("opening", vec![]),
-            ("lamp", vec!["opening".to_owned()]),
-            ("finale", vec!["lamp".to_owned()])
-        ]
+        [("opening", vec![]), ("lamp", vec![0]), ("finale", vec![1])]
     );
     assert_eq!(p.chain_lengths(), [3, 2, 1]);
 }

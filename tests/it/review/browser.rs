@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Project, repo_root};
 
-fn chromium() -> Option<PathBuf> {
+pub(super) fn chromium() -> Option<PathBuf> {
     let found = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .into_iter()
@@ -24,14 +24,17 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// What headless Chromium printed: the DOM (stdout) and its log with console messages (stderr).
-struct Shown {
-    dom: String,
-    log: String,
+pub(super) struct Shown {
+    pub dom: String,
+    pub log: String,
 }
 
 /// Runs headless Chromium on `url` with `extra` flags, a fresh profile and no background
 /// networking; the page gets 5 s of virtual time for its script and observers.
-fn headless(bin: &Path, url: &str, extra: &[&str]) -> Shown {
+pub(super) fn headless(bin: &Path, url: &str, extra: &[&str]) -> Shown {
+    // One Chromium at a time: two at once on a busy machine run out of virtual time.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("stdout");
     let err = tmp.path().join("stderr");
@@ -76,7 +79,7 @@ fn headless(bin: &Path, url: &str, extra: &[&str]) -> Shown {
     }
 }
 
-fn file_url(path: &Path) -> String {
+pub(super) fn file_url(path: &Path) -> String {
     format!("file://{}", std::path::absolute(path).unwrap().display())
 }
 

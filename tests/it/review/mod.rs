@@ -4,6 +4,7 @@
 mod browser;
 mod mark;
 mod page;
+mod retake;
 
 use crate::support::Project;
 

@@ -6,6 +6,7 @@
 
 mod budget;
 mod cli;
+mod dashscope;
 mod faults;
 mod hostile_net;
 mod progress;
@@ -37,18 +38,7 @@ pub async fn start_sim(config: SimConfig) -> SimHandle {
     shotlist::sim::start(config, 0).await.expect("start sim")
 }
 
-pub fn t2v_body(prompt: &str) -> Value {
-    json!({
-        "model": "wan2.7-t2v-2026-04-25",
-        "prompt": prompt,
-        "duration": 5,
-        "metadata": {
-            "input": {"prompt": prompt},
-            "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5,
-                           "prompt_extend": false, "watermark": false}
-        }
-    })
-}
+pub use crate::support::t2v_body;
 
 pub fn i2v_after_body(prompt: &str, upstream: &str) -> Value {
     json!({
@@ -84,7 +74,7 @@ pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
         row: Some(1),
         take: 1,
         matrix: Vec::new(),
-        depends_on: upstream.map(|u| vec![u.to_owned()]).unwrap_or_default(),
+        depends_on: Vec::new(),
         file: format!("{id}.mp4"),
         body: body.into(),
     }
@@ -100,7 +90,18 @@ pub fn flat_plan(out: &Path, n: usize, tag: &str) -> Plan {
     )
 }
 
-pub fn plan(out: &Path, shots: Vec<PlannedShot>) -> Plan {
+/// A plan of `shots`, each depending on the shots its body's `shot:` media name.
+pub fn plan(out: &Path, mut shots: Vec<PlannedShot>) -> Plan {
+    let ids: Vec<String> = shots.iter().map(|s| s.id.clone()).collect();
+    for shot in &mut shots {
+        let body = shot.body.value();
+        let media = body["metadata"]["input"]["media"].as_array().cloned();
+        shot.depends_on = media
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| ids.iter().position(|id| m["shot"] == id.as_str()))
+            .collect();
+    }
     Plan {
         name: "test".into(),
         manifest: "test.yaml".into(),

@@ -2,6 +2,7 @@
 //! the project's own client), so the simulator is checked against the reference by itself.
 
 mod cli;
+mod dashscope;
 mod download;
 mod faults;
 mod load;
@@ -36,18 +37,11 @@ pub async fn start(config: SimConfig) -> SimHandle {
     shotlist::sim::start(config, 0).await.expect("start sim")
 }
 
-/// The smallest valid t2v body.
+/// A valid t2v body with a seed.
 pub fn t2v(prompt: &str) -> Value {
-    json!({
-        "model": "wan2.7-t2v-2026-04-25",
-        "prompt": prompt,
-        "duration": 5,
-        "metadata": {
-            "input": {"prompt": prompt},
-            "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5,
-                           "prompt_extend": false, "watermark": false, "seed": 42}
-        }
-    })
+    let mut body = crate::support::t2v_body(prompt);
+    body["metadata"]["parameters"]["seed"] = json!(42);
+    body
 }
 
 pub async fn submit(client: &reqwest::Client, sim: &SimHandle, body: &Value) -> reqwest::Response {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 
-use super::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostic, Severity};
 
 struct Shown {
     message: String,
@@ -160,7 +160,9 @@ pub fn render_human_with(diagnostics: &[Diagnostic], color: bool) -> String {
 /// The manifest's text for snippets: read with the same caps as planning, each line cut to
 /// [`SNIPPET_LINE_CHARS`] so a huge scalar is not echoed whole.
 fn snippet_source(path: &Path) -> Option<String> {
-    let max = super::Limits::from_env().unwrap_or_default().max_file_bytes;
+    let max = super::limits::Limits::from_env()
+        .unwrap_or_default()
+        .max_file_bytes;
     let bytes = crate::manifest::read_regular(path, "", max).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let mut out = String::with_capacity(text.len().min(1 << 20));

@@ -1,4 +1,4 @@
-//! Graph rules over all expanded shots: unique ids and file names, `shot:` references,
+//! The link stage: graph rules over all expanded shots: unique ids and file names, `shot:` references,
 //! cycles, upstream durations; then keys in topological order.
 //!
 //! Shots are collected straight into their final [`PlannedShot`] form, with the little that
@@ -7,9 +7,10 @@
 use std::path::PathBuf;
 
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
-use super::expand::{Instance, Target};
-use super::graph::{Plan, PlannedShot};
-use super::model;
+use super::expand::Collect;
+use super::graph::{self, PlannedShot};
+use super::instance::{Instance, Target};
+use super::model::MediaKind;
 use rustc_hash::FxHashMap as IdMap;
 
 /// Where a collected shot came from, for diagnostics while linking (its data row is the
@@ -30,21 +31,22 @@ pub struct Collected {
     files: Vec<(String, Option<PathBuf>)>,
 }
 
-impl Collected {
-    pub fn reserve(&mut self, n: usize) {
+impl Collect for Collected {
+    fn reserve(&mut self, n: usize) {
         self.shots.reserve(n);
         self.origins.reserve(n);
     }
 
-    /// Appends shots collected elsewhere (in plan order after these).
-    pub fn append(&mut self, mut other: Collected) {
-        self.shots.append(&mut other.shots);
-        self.origins.append(&mut other.origins);
-        for (table, file) in other.files {
+    fn append(&mut self, mut later: Collected) {
+        self.shots.append(&mut later.shots);
+        self.origins.append(&mut later.origins);
+        for (table, file) in later.files {
             self.note_file(table, file);
         }
     }
+}
 
+impl Collected {
     fn note_file(&mut self, table: String, file: Option<PathBuf>) {
         if !self.files.iter().any(|(t, _)| *t == table) {
             self.files.push((table, file));
@@ -57,7 +59,7 @@ impl Collected {
             .media
             .into_iter()
             .filter_map(|m| match m.target {
-                Target::Shot(up) => Some((m.kind, up, m.target_loc)),
+                Target::Shot(up) => Some((m.type_name, up, m.target_loc)),
                 Target::Url(_) => None,
             })
             .collect();
@@ -71,7 +73,7 @@ impl Collected {
             None => (None, None),
         };
         // Keys that need no upstream's key are hashed here, on the expanding thread.
-        let key = super::seed::standalone_key(&body).unwrap_or_default();
+        let key = body.standalone_key().unwrap_or_default();
         self.shots.push(PlannedShot {
             id: inst.id,
             key,
@@ -102,7 +104,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
         origins,
         files,
     } = collected;
-    let mut depends: Vec<Vec<String>> = Vec::with_capacity(shots.len());
+    let mut depends: Vec<Vec<usize>> = Vec::with_capacity(shots.len());
     {
         let mut by_id: IdMap<&str, usize> =
             IdMap::with_capacity_and_hasher(shots.len(), Default::default());
@@ -120,7 +122,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                     .help(format!(
                         "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
                         s.id,
-                        location(&files, &shots[first]).as_ref().map(super::expand::describe_row).unwrap_or_default()
+                        location(&files, &shots[first]).as_ref().map(super::diagnostic::describe_row).unwrap_or_default()
                     ));
                 continue;
             }
@@ -141,7 +143,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
             }
         }
         for (s, o) in shots.iter().zip(&origins) {
-            let mut depends_on: Vec<String> = Vec::new();
+            let mut depends_on: Vec<usize> = Vec::new();
             for (kind, up, loc) in &o.refs {
                 match by_id.get(up.as_str()) {
                     None => {
@@ -157,7 +159,9 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                         }
                     }
                     Some(&u) => {
-                        if let Some((lo, hi)) = model::upstream_limit(kind) {
+                        if let Some((lo, hi)) =
+                            MediaKind::parse(kind).and_then(MediaKind::upstream_limit)
+                        {
                             let d = shots[u].duration;
                             if d < lo || d > hi {
                                 sink.error(
@@ -173,8 +177,8 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                                 ));
                             }
                         }
-                        if !depends_on.contains(up) {
-                            depends_on.push(up.clone());
+                        if !depends_on.contains(&u) {
+                            depends_on.push(u);
                         }
                     }
                 }
@@ -191,40 +195,31 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
 
     if shots.iter().all(|s| s.depends_on.is_empty()) {
         for shot in shots.iter_mut().filter(|s| s.key.is_empty()) {
-            shot.key = super::seed::shot_key(&shot.body, |_| None);
+            shot.key = shot.body.key(|_| None);
         }
         return shots;
     }
 
-    let mut plan = Plan {
-        name: String::new(),
-        manifest: Default::default(),
-        out_dir: Default::default(),
-        shots,
-    };
-    let order = plan.topological_order();
-    let mut keys: Vec<String> = plan
-        .shots
+    let mut keys: Vec<String> = shots
         .iter_mut()
         .map(|s| std::mem::take(&mut s.key))
         .collect();
-    let index = plan.id_index();
-    for i in order {
+    for i in graph::topological_order(&shots) {
         if !keys[i].is_empty() {
             continue;
         }
-        keys[i] = super::seed::shot_key(&plan.shots[i].body, |up| {
-            index
-                .get(up)
+        let ups = &shots[i].depends_on;
+        keys[i] = shots[i].body.key(|up| {
+            ups.iter()
+                .find(|&&u| shots[u].id == up)
                 .map(|&u| keys[u].as_str())
                 .filter(|k| !k.is_empty())
         });
     }
-    drop(index);
-    for (shot, key) in plan.shots.iter_mut().zip(keys) {
+    for (shot, key) in shots.iter_mut().zip(keys) {
         shot.key = key;
     }
-    plan.shots
+    shots
 }
 
 /// The data row behind `shot`, for a diagnostic.
@@ -242,56 +237,23 @@ fn location(files: &[(String, Option<PathBuf>)], shot: &PlannedShot) -> Option<D
 
 /// Reports each cycle once, naming its members in order.
 fn report_cycles(shots: &[PlannedShot], origins: &[Origin], sink: &mut Sink) {
-    let index: IdMap<&str, usize> = shots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.depends_on.is_empty())
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
-    if index.is_empty() {
-        return;
-    }
-    let mut state = vec![0u8; shots.len()];
-    for start in 0..shots.len() {
-        if state[start] != 0 || shots[start].depends_on.is_empty() {
-            continue;
-        }
-        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-        state[start] = 1;
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            let ups = &shots[node].depends_on;
-            if let Some(up) = ups.get(*next) {
-                *next += 1;
-                let Some(&u) = index.get(up.as_str()) else {
-                    continue;
-                };
-                match state[u] {
-                    0 => {
-                        state[u] = 1;
-                        stack.push((u, 0));
-                    }
-                    1 => {
-                        let pos = stack.iter().position(|&(n, _)| n == u).unwrap_or(0);
-                        let mut members: Vec<&str> = stack[pos..]
-                            .iter()
-                            .map(|&(n, _)| shots[n].id.as_str())
-                            .collect();
-                        members.push(shots[u].id.as_str());
-                        let loc = origins[node]
-                            .refs
-                            .iter()
-                            .find(|(_, id, _)| *id == shots[u].id)
-                            .and_then(|r| r.2);
-                        sink.error(loc, format!("shots form a cycle: {}", members.join(" → ")))
-                            .shot(Some(&shots[node].id))
-                            .help("each shot needs the next one's video; a shot cannot need its own video, directly or through others");
-                    }
-                    _ => {}
-                }
-            } else {
-                state[node] = 2;
-                stack.pop();
-            }
-        }
-    }
+    graph::walk(
+        shots,
+        |_| {},
+        |path, u| {
+            let node = path[path.len() - 1];
+            let pos = path.iter().position(|&n| n == u).unwrap_or(0);
+            let mut members: Vec<&str> =
+                path[pos..].iter().map(|&n| shots[n].id.as_str()).collect();
+            members.push(shots[u].id.as_str());
+            let loc = origins[node]
+                .refs
+                .iter()
+                .find(|(_, id, _)| *id == shots[u].id)
+                .and_then(|r| r.2);
+            sink.error(loc, format!("shots form a cycle: {}", members.join(" → ")))
+                .shot(Some(&shots[node].id))
+                .help("each shot needs the next one's video; a shot cannot need its own video, directly or through others");
+        },
+    );
 }

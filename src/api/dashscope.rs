@@ -1,0 +1,647 @@
+//! Alibaba DashScope's native API, beside the gateway client: the planner's request (the
+//! gateway form, see `plan::body`) encoded as `{model, input, parameters}` with native model
+//! ids, the native headers and region base URLs, and answers folded into the same
+//! [`TaskState`]/[`ApiError`] the executor already handles. Talking to Alibaba directly keeps
+//! `prompt_extend: false`, `watermark: false` and `seed: 0`, which gateways of this family drop,
+//! and brings the task list, with which a submit whose answer was lost can be found again.
+//!
+//! Differences from the gateway that change policy: a 5xx on create is `Ambiguous` (a task may
+//! exist: reconcile with [`DashScopeClient::list`] before re-sending), and `Arrearage` (account
+//! overdue) is `Auth` so the whole run stops.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::RETRY_AFTER;
+use serde_json::{Map, Value, json};
+
+use super::client::{Call, Capped, MAX_ANSWER_BYTES, describe, read_capped};
+use super::error_body::{parse_retry_after, reason, shorten};
+use super::provider::{Auth, Protocol, Provider, Timing};
+use super::{ApiError, ApiKey, Client, ClientConfig, Downloaded, Submitted, TaskState, TaskStatus};
+
+/// DashScope's particulars for the executor (`Client::for_provider`). `tasks_path` is the
+/// query path; creates go to [`CREATE_PATH`]. Alibaba suggests polling every 15 s.
+pub const PROVIDER: Provider = Provider {
+    name: "DashScope",
+    default_base_url: "https://dashscope-intl.aliyuncs.com",
+    key_env: "DASHSCOPE_API_KEY",
+    tasks_path: TASKS_PATH,
+    base_suffix: "/api/v1",
+    auth: Auth::Bearer,
+    media_pointer: "/metadata/input/media",
+    timing: Timing {
+        poll_first: Duration::from_secs(5),
+        poll_max: Duration::from_secs(15),
+        task_ttl: Duration::from_secs(24 * 3600),
+        url_ttl: Duration::from_secs(24 * 3600),
+        feed_ttl: Duration::from_secs(23 * 3600),
+    },
+    protocol: Protocol::DashScope,
+};
+
+/// The create path under the base URL.
+pub const CREATE_PATH: &str = "/api/v1/services/aigc/video-generation/video-synthesis";
+/// The task query and list path under the base URL.
+pub const TASKS_PATH: &str = "/api/v1/tasks";
+/// Queries, lists and cancels allowed per second per Alibaba account (all keys together).
+pub const QUERIES_PER_SECOND: u32 = 20;
+/// Largest list page asked for (no maximum is documented).
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// Pages [`DashScopeClient::list_all`] reads at most.
+pub const MAX_PAGES: u32 = 50;
+/// The zone of DashScope's wall-clock times: UTC+8.
+const ZONE_OFFSET: Duration = Duration::from_secs(8 * 3600);
+
+/// Where the key and models live; model, endpoint and key must share a region.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Region {
+    #[default]
+    Singapore,
+    Virginia,
+    Beijing,
+}
+
+impl Region {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Singapore => "https://dashscope-intl.aliyuncs.com",
+            Region::Virginia => "https://dashscope-us.aliyuncs.com",
+            Region::Beijing => "https://dashscope.aliyuncs.com",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Region> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "singapore" => Some(Region::Singapore),
+            "virginia" => Some(Region::Virginia),
+            "beijing" => Some(Region::Beijing),
+            _ => None,
+        }
+    }
+}
+
+/// The native model id for a planner model id (dated gateway ids map to undated native ones).
+pub fn native_model(id: &str) -> Option<&'static str> {
+    match id {
+        "wan2.7-t2v-2026-04-25" | "wan2.7-t2v" => Some("wan2.7-t2v"),
+        "wan2.7-i2v-2026-04-25" | "wan2.7-i2v" => Some("wan2.7-i2v"),
+        "wan2.7-r2v" => Some("wan2.7-r2v"),
+        "wan2.7-videoedit" => Some("wan2.7-videoedit"),
+        _ => None,
+    }
+}
+
+/// The native body for a planner body: `metadata.input` and `metadata.parameters` become
+/// `input` and `parameters` as they are (every `false` and `0` kept), the model id is mapped,
+/// and the gateway's top-level `prompt`/`duration` copies are left out. A body still holding a
+/// `shot:` reference (not yet resolved to a URL) or naming an unknown model is refused.
+pub fn encode(body: &Value) -> Result<Value, ApiError> {
+    let refuse = |message: String| ApiError::Permanent { status: 0, message };
+    let model = body["model"].as_str().unwrap_or_default();
+    let native = native_model(model).ok_or_else(|| {
+        refuse(format!(
+            "model {model:?} has no DashScope native id (wan2.7-t2v, wan2.7-i2v, wan2.7-r2v, wan2.7-videoedit)"
+        ))
+    })?;
+    let metadata = &body["metadata"];
+    let mut input = match &metadata["input"] {
+        Value::Object(input) => input.clone(),
+        _ => Map::new(),
+    };
+    if !input.contains_key("prompt")
+        && let Some(prompt) = body.get("prompt")
+    {
+        input.insert("prompt".into(), prompt.clone());
+    }
+    if let Some(Value::Array(media)) = input.get("media")
+        && let Some(i) = media.iter().position(|m| m.get("shot").is_some())
+    {
+        return Err(refuse(format!(
+            "input.media[{i}] still names a shot; send it once that shot's video URL is known"
+        )));
+    }
+    let mut parameters = match &metadata["parameters"] {
+        Value::Object(p) => p.clone(),
+        _ => Map::new(),
+    };
+    if !parameters.contains_key("duration")
+        && let Some(d) = body.get("duration")
+    {
+        parameters.insert("duration".into(), d.clone());
+    }
+    Ok(json!({"model": native, "input": input, "parameters": parameters}))
+}
+
+/// How to reach DashScope.
+#[derive(Debug, Clone)]
+pub struct DashScopeConfig {
+    pub region: Region,
+    /// Overrides the region's base URL (e.g. a workspace domain, or the simulator).
+    pub base_url: Option<String>,
+    pub api_key: ApiKey,
+    /// Sent as `X-DashScope-WorkSpace` when set.
+    pub workspace: Option<String>,
+    pub timeout: Duration,
+}
+
+/// A native query's answer: the provider-neutral state plus what DashScope adds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeTask {
+    pub state: TaskState,
+    /// The prompt as sent (on success).
+    pub orig_prompt: Option<String>,
+    /// The rewritten prompt, when DashScope gives it.
+    pub actual_prompt: Option<String>,
+    /// Billed seconds (`usage.duration` = input + output seconds), on success.
+    pub usage_seconds: Option<f64>,
+    pub output_seconds: Option<f64>,
+    /// `usage.SR`: 720 or 1080.
+    pub resolution: Option<u32>,
+    pub ratio: Option<String>,
+}
+
+/// What to list: a model, a status word and a window of epoch milliseconds (at most 24 h;
+/// none: the last 24 h).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub model: Option<String>,
+    pub status: Option<String>,
+    pub window_ms: Option<(u64, u64)>,
+}
+
+/// One task of the account, as the list shows it (no prompt, parameters or result).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTask {
+    pub task_id: String,
+    pub status: TaskStatus,
+    pub model: String,
+    /// Epoch milliseconds of the create.
+    pub created_ms: Option<u64>,
+    pub api_key_id: Option<String>,
+}
+
+/// One page of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskPage {
+    pub total: u64,
+    pub total_page: u64,
+    pub tasks: Vec<ListedTask>,
+}
+
+/// The native client. Cheap to clone.
+#[derive(Clone)]
+pub struct DashScopeClient {
+    http: reqwest::Client,
+    base: String,
+    key: ApiKey,
+    workspace: Option<String>,
+    timeout: Duration,
+    /// The gateway client, for result downloads only (they carry no key).
+    downloads: Client,
+}
+
+impl std::fmt::Debug for DashScopeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DashScopeClient")
+            .field("base", &self.base)
+            .field("key", &self.key)
+            .field("workspace", &self.workspace)
+            .finish()
+    }
+}
+
+impl DashScopeClient {
+    /// Builds the client; a bad base URL, key or workspace id is `Permanent { status: 0 }`.
+    /// A trailing `/` or `/api/v1` on the base URL is tolerated.
+    pub fn new(config: DashScopeConfig) -> Result<DashScopeClient, ApiError> {
+        let raw = config
+            .base_url
+            .as_deref()
+            .unwrap_or(config.region.base_url())
+            .trim()
+            .trim_end_matches('/');
+        let base = raw.strip_suffix("/api/v1").unwrap_or(raw).to_owned();
+        let downloads = Client::new(ClientConfig {
+            base_url: base.clone(),
+            api_key: config.api_key.clone(),
+            timeout: config.timeout,
+        })?;
+        if let Some(w) = &config.workspace
+            && (w.is_empty()
+                || !w
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(setup(format!(
+                "workspace id {w:?} must be letters, digits, '-' or '_'"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .tls_backend_rustls()
+            // A redirected POST can turn into a GET; a redirect means a wrong base URL.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.timeout)
+            .read_timeout(config.timeout)
+            .user_agent(concat!("shotlist/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| setup(format!("cannot set up HTTP: {}", describe(&e))))?;
+        Ok(DashScopeClient {
+            http,
+            base,
+            key: ApiKey::new(config.api_key.expose().trim()),
+            workspace: config.workspace,
+            timeout: config.timeout,
+            downloads,
+        })
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `{base}{path}?params`.
+    fn url(&self, path: &str, params: &[(&str, String)]) -> Result<reqwest::Url, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let parsed = if params.is_empty() {
+            reqwest::Url::parse(&url)
+        } else {
+            reqwest::Url::parse_with_params(&url, params)
+        };
+        parsed.map_err(|e| setup(format!("base URL {:?} is not a URL ({e})", self.base)))
+    }
+
+    fn request(&self, method: reqwest::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.key.expose())
+            .timeout(self.timeout);
+        if let Some(w) = &self.workspace {
+            request = request.header("X-DashScope-WorkSpace", w);
+        }
+        request
+    }
+
+    /// Encodes a planner body ([`encode`]) and creates its task.
+    pub async fn submit(&self, body: &Value) -> Result<Submitted, ApiError> {
+        self.submit_native(&encode(body)?).await
+    }
+
+    /// `POST {base}/api/v1/services/aigc/video-generation/video-synthesis` with
+    /// `X-DashScope-Async: enable`. A 200 naming no task is `Ambiguous`.
+    pub async fn submit_native(&self, native: &Value) -> Result<Submitted, ApiError> {
+        let request = self
+            .request(reqwest::Method::POST, self.url(CREATE_PATH, &[])?)
+            .header("X-DashScope-Async", "enable")
+            .json(native);
+        let answer = self.call(request, Call::Submit).await?;
+        let id = serde_json::from_slice::<Value>(&answer)
+            .ok()
+            .and_then(|v| v["output"]["task_id"].as_str().map(str::to_owned))
+            .filter(|id| !id.trim().is_empty());
+        match id {
+            Some(id) if !self.holds_key(&id) => Ok(Submitted { task_id: id }),
+            _ => Err(ApiError::Ambiguous {
+                message: "the create was accepted but its answer names no usable output.task_id"
+                    .into(),
+            }),
+        }
+    }
+
+    /// `GET {base}/api/v1/tasks/{id}`, normalised.
+    pub async fn query(&self, task_id: &str) -> Result<TaskState, ApiError> {
+        Ok(self.query_native(task_id).await?.state)
+    }
+
+    /// The query with DashScope's extras (prompts, usage). An unreadable 200 is `Transient`.
+    pub async fn query_native(&self, task_id: &str) -> Result<NativeTask, ApiError> {
+        if task_id.is_empty()
+            || !task_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(setup(format!("task id {task_id:?} cannot be queried")));
+        }
+        let url = self.url(&format!("{TASKS_PATH}/{task_id}"), &[])?;
+        let request = self.request(reqwest::Method::GET, url);
+        let answer = self.call(request, Call::Read).await?;
+        let body: Value = serde_json::from_slice(&answer).map_err(|e| ApiError::Transient {
+            status: Some(200),
+            message: format!("the query answer is not JSON ({e})"),
+        })?;
+        native_task(&body).map_err(|message| ApiError::Transient {
+            status: Some(200),
+            message,
+        })
+    }
+
+    /// One page of `GET {base}/api/v1/tasks` (page numbers from 1).
+    pub async fn list(
+        &self,
+        query: &ListQuery,
+        page_no: u32,
+        page_size: u32,
+    ) -> Result<TaskPage, ApiError> {
+        let mut params: Vec<(&str, String)> = vec![
+            ("page_no", page_no.max(1).to_string()),
+            ("page_size", page_size.clamp(1, MAX_PAGE_SIZE).to_string()),
+        ];
+        if let Some(m) = &query.model {
+            params.push(("model_name", m.clone()));
+        }
+        if let Some(s) = &query.status {
+            params.push(("status", s.clone()));
+        }
+        if let Some((start, end)) = query.window_ms {
+            params.push(("start_time", window_time(start)));
+            params.push(("end_time", window_time(end)));
+        }
+        let request = self.request(reqwest::Method::GET, self.url(TASKS_PATH, &params)?);
+        let answer = self.call(request, Call::Read).await?;
+        let body: Value = serde_json::from_slice(&answer).map_err(|e| ApiError::Transient {
+            status: Some(200),
+            message: format!("the list answer is not JSON ({e})"),
+        })?;
+        Ok(task_page(&body))
+    }
+
+    /// Every page of the list (at most [`MAX_PAGES`] of [`MAX_PAGE_SIZE`]).
+    pub async fn list_all(&self, query: &ListQuery) -> Result<Vec<ListedTask>, ApiError> {
+        let mut tasks = Vec::new();
+        for page_no in 1..=MAX_PAGES {
+            let page = self.list(query, page_no, MAX_PAGE_SIZE).await?;
+            let last = page.tasks.is_empty() || u64::from(page_no) >= page.total_page;
+            tasks.extend(page.tasks);
+            if last {
+                break;
+            }
+        }
+        Ok(tasks)
+    }
+
+    /// Downloads a result URL (pre-signed storage: no key is sent).
+    pub async fn download(&self, url: &str, dest: &Path) -> Result<Downloaded, ApiError> {
+        self.downloads.download(url, dest).await
+    }
+
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        call: Call,
+    ) -> Result<Vec<u8>, ApiError> {
+        let response = request.send().await.map_err(|e| self.transport(&e, call))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = read_capped(response, MAX_ANSWER_BYTES).await;
+        if (200..300).contains(&status) {
+            return match body {
+                Ok(Capped::Whole(bytes)) => Ok(bytes),
+                Ok(Capped::Cut(_)) => Err(self.after_send(
+                    call,
+                    status,
+                    format!("the answer was longer than {} MiB", MAX_ANSWER_BYTES >> 20),
+                )),
+                Err(e) => Err(self.transport(&e, call)),
+            };
+        }
+        let body = body.map(Capped::into_bytes).unwrap_or_default();
+        Err(self.classify(status, retry_after, &body, call))
+    }
+
+    /// A non-2xx answer, by DashScope's table.
+    fn classify(
+        &self,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+        call: Call,
+    ) -> ApiError {
+        let message = self.scrub(reason(status, body));
+        let code = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        match status {
+            429 => ApiError::RateLimited { retry_after },
+            401 | 403 => ApiError::Auth { status, message },
+            400 if code == "Arrearage" => ApiError::Auth { status, message },
+            408 | 500..=599 => self.after_send(call, status, message),
+            300..=399 => ApiError::Permanent {
+                status,
+                message: "the API redirects; check the base URL or region".into(),
+            },
+            _ => ApiError::Permanent { status, message },
+        }
+    }
+
+    /// A failure once the request was sent: a create may have made a task.
+    fn after_send(&self, call: Call, status: u16, message: String) -> ApiError {
+        match call {
+            Call::Submit => ApiError::Ambiguous {
+                message: format!(
+                    "HTTP {status}: {message} (a task may exist; look for it in the task list before sending again)"
+                ),
+            },
+            Call::Read => ApiError::Transient {
+                status: Some(status),
+                message,
+            },
+        }
+    }
+
+    fn transport(&self, e: &reqwest::Error, call: Call) -> ApiError {
+        let message = self.scrub(describe(e));
+        if e.is_builder() {
+            setup(message)
+        } else if e.is_connect() || call == Call::Read {
+            ApiError::Transient {
+                status: None,
+                message,
+            }
+        } else {
+            ApiError::Ambiguous { message }
+        }
+    }
+
+    fn holds_key(&self, text: &str) -> bool {
+        !self.key.expose().is_empty() && text.contains(self.key.expose())
+    }
+
+    fn scrub(&self, text: String) -> String {
+        if self.holds_key(&text) {
+            text.replace(self.key.expose(), "***")
+        } else {
+            text
+        }
+    }
+}
+
+fn setup(message: String) -> ApiError {
+    ApiError::Permanent { status: 0, message }
+}
+
+/// A list window bound: epoch milliseconds as `YYYYMMDDhhmmss` in UTC+8.
+pub fn window_time(ms: u64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms) + ZONE_OFFSET;
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+/// Now, in epoch milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A native status word. `SUSPENDED` waits; `CANCELED` failed.
+pub fn status_word(word: &str) -> TaskStatus {
+    match word {
+        "PENDING" | "SUSPENDED" => TaskStatus::Waiting,
+        "RUNNING" => TaskStatus::Running,
+        "SUCCEEDED" => TaskStatus::Succeeded,
+        "FAILED" | "CANCELED" => TaskStatus::Failed,
+        _ => TaskStatus::Unknown,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// A query body folded into [`NativeTask`]; `Err` when it carries no task status.
+pub fn native_task(body: &Value) -> Result<NativeTask, String> {
+    let output = &body["output"];
+    let word = output["task_status"]
+        .as_str()
+        .ok_or_else(|| match text(&body["message"]) {
+            Some(m) => format!("query answer has no task status: {}", shorten(&m)),
+            None => "query answer has no task status".to_owned(),
+        })?;
+    let status = status_word(word);
+    let error = match (word, text(&output["code"]), text(&output["message"])) {
+        (_, _, _) if status != TaskStatus::Failed => None,
+        ("CANCELED", _, _) => Some("canceled".to_owned()),
+        (_, Some(c), Some(m)) => Some(shorten(&format!("{c}: {m}"))),
+        (_, c, m) => Some(
+            c.or(m)
+                .map(|r| shorten(&r))
+                .unwrap_or_else(|| "the task failed (no reason given)".into()),
+        ),
+    };
+    let usage = &body["usage"];
+    Ok(NativeTask {
+        state: TaskState {
+            status,
+            url: text(&output["video_url"]).filter(|_| status == TaskStatus::Succeeded),
+            error,
+            progress: None,
+        },
+        orig_prompt: text(&output["orig_prompt"]),
+        actual_prompt: text(&output["actual_prompt"]),
+        usage_seconds: usage["duration"].as_f64(),
+        output_seconds: usage["output_video_duration"].as_f64(),
+        resolution: usage["SR"].as_u64().map(|r| r as u32),
+        ratio: text(&usage["ratio"]),
+    })
+}
+
+/// A list body; items without a task id are skipped.
+pub fn task_page(body: &Value) -> TaskPage {
+    let tasks = body["data"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|item| {
+            Some(ListedTask {
+                task_id: text(&item["task_id"])?,
+                status: status_word(item["status"].as_str().unwrap_or_default()),
+                model: text(&item["model_name"]).unwrap_or_default(),
+                created_ms: item["gmt_create"].as_u64(),
+                api_key_id: text(&item["api_key_id"]),
+            })
+        })
+        .collect();
+    TaskPage {
+        total: body["total"].as_u64().unwrap_or(0),
+        total_page: body["total_page"].as_u64().unwrap_or(1),
+        tasks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_and_models_map() {
+        assert_eq!(
+            Region::default().base_url(),
+            "https://dashscope-intl.aliyuncs.com"
+        );
+        assert_eq!(Region::from_name("Beijing"), Some(Region::Beijing));
+        assert_eq!(Region::from_name("tokyo"), None);
+        assert_eq!(native_model("wan2.7-t2v-2026-04-25"), Some("wan2.7-t2v"));
+        assert_eq!(native_model("wan2.6-t2v"), None);
+    }
+
+    #[test]
+    fn encoding_keeps_false_and_zero_and_refuses_unresolved_shots() {
+        let planned = json!({"model": "wan2.7-t2v-2026-04-25", "prompt": "p", "duration": 5,
+            "metadata": {"input": {"prompt": "p"},
+                         "parameters": {"duration": 5, "prompt_extend": false, "seed": 0, "watermark": false}}});
+        assert_eq!(
+            encode(&planned).unwrap(),
+            json!({"model": "wan2.7-t2v", "input": {"prompt": "p"},
+                   "parameters": {"duration": 5, "prompt_extend": false, "seed": 0, "watermark": false}})
+        );
+        let chained = json!({"model": "wan2.7-videoedit", "metadata": {"input": {"prompt": "p",
+            "media": [{"type": "video", "shot": "base"}]}}});
+        assert!(
+            encode(&chained)
+                .unwrap_err()
+                .to_string()
+                .contains("media[0]")
+        );
+    }
+
+    #[test]
+    fn statuses_and_failures_normalise() {
+        let failed = native_task(&json!({"output": {"task_status": "FAILED",
+            "code": "DataInspectionFailed", "message": "blocked"}}))
+        .unwrap();
+        assert_eq!(failed.state.status, TaskStatus::Failed);
+        assert_eq!(
+            failed.state.error.as_deref(),
+            Some("DataInspectionFailed: blocked")
+        );
+        let bare = native_task(&json!({"output": {"task_status": "FAILED"}})).unwrap();
+        assert_eq!(
+            bare.state.error.as_deref(),
+            Some("the task failed (no reason given)")
+        );
+        let canceled = native_task(&json!({"output": {"task_status": "CANCELED"}})).unwrap();
+        assert_eq!(canceled.state.error.as_deref(), Some("canceled"));
+        assert_eq!(status_word("SUSPENDED"), TaskStatus::Waiting);
+        assert_eq!(status_word("UNKNOWN"), TaskStatus::Unknown);
+        assert!(native_task(&json!({"code": "InvalidParameter", "message": "x"})).is_err());
+    }
+
+    #[test]
+    fn window_times_are_utc_plus_8_digits() {
+        assert_eq!(window_time(0), "19700101080000");
+    }
+}

@@ -1,0 +1,181 @@
+//! `run --retake-rejected` against the simulator, counting the tasks it creates: exactly the
+//! rejected shots and their dependants are sent again, approved ones never, and the rejected
+//! videos stay on disk.
+
+use crate::support::{Project, Run, SimProcess};
+
+const MANIFEST: &str = "version: 1\nname: m\nseed: 11\n\
+defaults: { model: t2v, duration: 4, prompt_extend: false }\nshots:\n\
+\x20 - { id: a, prompt: A. }\n\
+\x20 - { id: b, model: i2v, prompt: B., media: [{ type: first_clip, shot: a }] }\n\
+\x20 - { id: c, prompt: C. }\n\
+\x20 - { id: d, prompt: D. }\n\
+output: { dir: out }\n";
+
+fn run(p: &Project, sim: &SimProcess, extra: &[&str]) -> Run {
+    let mut args = vec!["run", "m.yaml", "--base-url", &sim.url, "--poll", "100ms"];
+    args.extend_from_slice(extra);
+    let mut cmd = p.cmd(&args);
+    cmd.env("GRAVITEX_API_KEY", "sk-retake");
+    Run::from(cmd.output().unwrap())
+}
+
+fn created(sim: &SimProcess) -> u64 {
+    sim.stats()["tasks_created"].as_u64().unwrap()
+}
+
+/// (id, key, seed) of each shot in the folder's `plan.json`.
+fn planned(p: &Project) -> Vec<(String, String, u64)> {
+    let doc: serde_json::Value = serde_json::from_str(&p.read("out/plan.json")).unwrap();
+    doc["shots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["key"].as_str().unwrap().to_owned(),
+                s["seed"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn retakes_send_the_rejected_and_their_dependants_only_and_keep_the_old_videos() {
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let p = Project::new();
+    p.file("m.yaml", MANIFEST);
+    run(&p, &sim, &[]).code(0);
+    assert_eq!(created(&sim), 4);
+    let before = planned(&p);
+    let old_a = std::fs::read(p.path("out/videos/a.mp4")).unwrap();
+
+    p.run(&["mark", "m.yaml", "a", "--reject", "--note", "too dark"])
+        .code(0);
+    p.run(&["mark", "m.yaml", "c", "--approve"]).code(0);
+
+    // Without the flag a rejection alone sends nothing.
+    let plain = p.run(&["plan", "m.yaml"]);
+    plain.code(0);
+    assert!(plain.stdout.contains("Plan: 0 to send"), "{}", plain.stdout);
+
+    // `plan` says what the retake run will send, before anything is spent.
+    let preview = p.run(&["plan", "m.yaml", "--retake-rejected"]);
+    preview.code(0);
+    assert!(
+        preview.stdout.contains("send a: retake 1 (rejected)")
+            && preview.stdout.contains("send b: upstream retaken (`a`)")
+            && preview.stdout.contains("Plan: 2 to send"),
+        "{}",
+        preview.stdout
+    );
+    assert_eq!(created(&sim), 4, "plan sends nothing");
+
+    run(&p, &sim, &["--retake-rejected", "--retry-failed"]).code(0);
+    assert_eq!(
+        created(&sim),
+        6,
+        "exactly the rejected shot and its dependant"
+    );
+    let after = planned(&p);
+    assert_ne!(after[0].1, before[0].1, "a: a new attempt");
+    assert_ne!(after[0].2, before[0].2, "a: a new seed");
+    assert_ne!(after[1].1, before[1].1, "b: its input changed");
+    assert_eq!(after[2..], before[2..], "c and d untouched");
+    // The rejected video is kept, under superseded/.
+    let kept: Vec<_> = std::fs::read_dir(p.path("out/videos/superseded"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        kept.iter().any(|f| std::fs::read(f).unwrap() == old_a),
+        "{kept:?}"
+    );
+
+    let status = p.run(&["status", "m.yaml"]);
+    assert!(status.stdout.contains("4 succeeded"), "{}", status.stdout);
+    // The retake is not marked rejected: nothing more is sent, and every command sees it.
+    run(&p, &sim, &["--retake-rejected", "--retry-failed"]).code(0);
+    run(&p, &sim, &[]).code(0);
+    assert_eq!(created(&sim), 6);
+    assert_eq!(planned(&p), after);
+
+    // Rejecting the retake makes retake 2; an approved shot stays as it is.
+    p.run(&["mark", "m.yaml", "a", "c", "--reject"]).code(0);
+    p.run(&["mark", "m.yaml", "c", "--approve"]).code(0);
+    run(&p, &sim, &["--retake-rejected"]).code(0);
+    assert_eq!(created(&sim), 8);
+}
+
+#[test]
+fn an_approved_video_is_never_generated_again_whatever_the_flags() {
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let p = Project::new();
+    p.file("m.yaml", MANIFEST);
+    run(&p, &sim, &["--only", "c"]).code(0);
+    p.run(&["mark", "m.yaml", "c", "--approve"]).code(0);
+    // Lost video, and a URL too old to fetch again: --retry-failed would resend it.
+    std::fs::remove_file(p.path("out/videos/c.mp4")).unwrap();
+    let journal = p.read("out/journal.jsonl");
+    let aged = journal.replace("\"ts\":\"20", "\"ts\":\"19");
+    std::fs::write(p.path("out/journal.jsonl"), aged).unwrap();
+    let r = run(
+        &p,
+        &sim,
+        &["--only", "c", "--retry-failed", "--retake-rejected"],
+    );
+    assert_eq!(created(&sim), 1, "{}", r.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&p.read("out/results.json")).unwrap();
+    let c = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "c")
+        .unwrap();
+    assert_eq!(c["status"], "skipped", "{}", r.stderr);
+    assert!(c["error"].as_str().unwrap().contains("approved"), "{c}");
+}
+
+#[test]
+fn retakes_appear_beside_the_rejected_takes_in_chromium() {
+    use super::browser::{chromium, file_url, headless};
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let p = Project::new();
+    p.file("m.yaml", MANIFEST);
+    run(&p, &sim, &[]).code(0);
+    p.run(&["mark", "m.yaml", "a", "--reject", "--note", "too dark"])
+        .code(0);
+    p.run(&["mark", "m.yaml", "d", "--reject", "--note", "wrong angle"])
+        .code(0);
+    run(&p, &sim, &["--retake-rejected"]).code(0);
+    assert_eq!(created(&sim), 7, "a, its dependant b, and d");
+    let html = p.read("out/review.html");
+    for (id, note) in [("a", "too dark"), ("d", "wrong angle")] {
+        let old = html
+            .split(&format!(
+                r#"<article class="earlier" data-earlier-of="{id}""#
+            ))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no earlier card for {id}"));
+        let old = &old[..old.find("</article>").unwrap()];
+        assert!(
+            old.contains("data-src=\"videos&#x2f;superseded&#x2f;") && old.contains(note),
+            "{old}"
+        );
+    }
+    let Some(bin) = chromium() else { return };
+    let shown = headless(&bin, &file_url(&p.path("out/review.html")), &["--dump-dom"]);
+    assert!(shown.dom.contains(r#"data-ready="1""#), "{}", shown.log);
+    // The newest takes beside the earlier ones (the rejected two and b's, made from the
+    // rejected a), every video playing.
+    assert_eq!(shown.dom.matches(r#"<article class="card"#).count(), 4);
+    assert_eq!(shown.dom.matches(r#"<article class="earlier"#).count(), 3);
+    assert!(shown.dom.contains(r#"data-earlier-of="b""#));
+    assert_eq!(
+        shown.dom.matches(r#"data-loaded="1""#).count(),
+        7,
+        "{}",
+        shown.log
+    );
+}
