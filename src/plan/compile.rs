@@ -57,7 +57,7 @@ pub fn compile<'a>(
         .iter()
         .enumerate()
         .filter_map(|(index, shot)| {
-            compile_shot(
+            let compiled = compile_shot(
                 index,
                 shot,
                 &mut expansion,
@@ -67,7 +67,11 @@ pub fn compile<'a>(
                 &var_keys,
                 &mut templates,
                 sink,
-            )
+            );
+            if compiled.is_none() {
+                sink.unexpanded(&shot.value.id.value);
+            }
+            compiled
         })
         .collect();
     (!expansion.exceeded).then_some(Program {
@@ -101,6 +105,8 @@ pub struct CompiledMedia {
 /// One raw shot with its defaults applied and every template compiled.
 pub struct CompiledShot<'a> {
     pub id: Field<Compiled>,
+    /// The id as written, for [`Sink::unexpanded`].
+    pub id_text: String,
     pub id_uses_take: bool,
     pub when: Option<Field<Compiled>>,
     pub table: Option<&'a Table>,
@@ -558,6 +564,7 @@ fn compile_shot<'a>(
     let id_uses_take = templates.uses(&id.value, "take");
     Some(CompiledShot {
         id,
+        id_text: shot.id.value.clone(),
         id_uses_take,
         when,
         table,

@@ -112,6 +112,9 @@ pub struct Sink {
     scratch: Diagnostic,
     /// A warning repeated at the same place (one per expanded shot) is kept once and counted.
     repeats: std::collections::HashMap<RepeatKey, (usize, usize)>,
+    /// Ids (exact, or a shot's id template) of shots that failed to compile or expand: a
+    /// reference to one is a consequence of that error, not a new one.
+    unexpanded: std::collections::HashSet<String>,
 }
 
 impl Sink {
@@ -123,7 +126,21 @@ impl Sink {
             dropped_errors: 0,
             scratch: Diagnostic::error(file, None, ""),
             repeats: std::collections::HashMap::new(),
+            unexpanded: std::collections::HashSet::new(),
         }
+    }
+
+    /// Notes that the shots whose id is `id` (text, or an id template) were not planned
+    /// because of an error already reported.
+    pub fn unexpanded(&mut self, id: &str) {
+        if self.unexpanded.len() < MAX_UNEXPANDED {
+            self.unexpanded.insert(id.to_owned());
+        }
+    }
+
+    /// True when `id` may be the id of a shot that failed to compile or expand.
+    pub fn failed_to_expand(&self, id: &str) -> bool {
+        self.unexpanded.iter().any(|p| id_matches(p, id))
     }
 
     /// Adds a diagnostic and hands it back for annotation.
@@ -173,6 +190,9 @@ impl Sink {
 
     /// Takes over another sink's diagnostics, after this one's.
     pub fn absorb(&mut self, other: Sink) {
+        for id in other.unexpanded {
+            self.unexpanded(&id);
+        }
         self.dropped += other.dropped;
         self.dropped_errors += other.dropped_errors;
         let mut counts = vec![0; other.items.len()];
@@ -226,6 +246,61 @@ impl Sink {
     }
 }
 
+/// Most failed ids remembered; a failing template over a huge table stops early anyway.
+const MAX_UNEXPANDED: usize = 1000;
+
+/// Whether `id` can come from `pattern`, an id or id template: its `{{ … }}` and `{% … %}`
+/// parts match anything; a `-takeN` suffix (added when `takes` > 1) is ignored.
+fn id_matches(pattern: &str, id: &str) -> bool {
+    let mut pieces = Vec::new();
+    let mut rest = pattern;
+    while let Some(start) = rest
+        .find(['{'])
+        .filter(|&i| rest[i..].starts_with("{{") || rest[i..].starts_with("{%"))
+    {
+        pieces.push(&rest[..start]);
+        let close = if rest[start..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        match rest[start..].find(close) {
+            Some(end) => rest = &rest[start + end + 2..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    pieces.push(rest);
+    let untaken = id
+        .rsplit_once("-take")
+        .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(base, _)| base);
+    glob(&pieces, id) || untaken.is_some_and(|base| glob(&pieces, base))
+}
+
+/// `pieces` are the literal parts around wildcards: `text` holds them in order, starting
+/// with the first and ending with the last.
+fn glob(pieces: &[&str], text: &str) -> bool {
+    match pieces {
+        [] => text.is_empty(),
+        [only] => *only == text,
+        [first, middle @ .., last] => {
+            let Some(mut rest) = text.strip_prefix(first) else {
+                return false;
+            };
+            for piece in middle {
+                match rest.find(piece) {
+                    Some(i) => rest = &rest[i + piece.len()..],
+                    None => return false,
+                }
+            }
+            rest.len() >= last.len() && rest.ends_with(last)
+        }
+    }
+}
+
 /// Chained setters on a pushed diagnostic.
 pub trait Annotate {
     fn shot(&mut self, id: Option<&str>) -> &mut Self;
@@ -245,5 +320,22 @@ impl Annotate for Diagnostic {
     fn data(&mut self, data: Option<&DataLocation>) -> &mut Self {
         self.data = data.cloned();
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_matches;
+
+    #[test]
+    fn ids_match_their_templates() {
+        assert!(id_matches("a", "a"));
+        assert!(!id_matches("a", "ab"));
+        assert!(id_matches("city-{{ row.name }}", "city-Paris"));
+        assert!(!id_matches("city-{{ row.name }}", "town-Paris"));
+        assert!(id_matches("{{ row.a }}-{{ row.b }}.x", "1-2.x"));
+        assert!(!id_matches("{{ row.a }}-{{ row.b }}.x", "12.x"));
+        assert!(id_matches("a", "a-take3"));
+        assert!(id_matches("{% if x %}y{% endif %}", "anything"));
     }
 }

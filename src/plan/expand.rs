@@ -173,11 +173,13 @@ impl<C: Collect> RowJob<'_, '_, C> {
                             Ok(false) => continue,
                             Err(e) => {
                                 r.fail(w.loc, format!("when: {}", e.message));
+                                r.sink.unexpanded(&c.id_text);
                                 continue;
                             }
                         }
                     }
                     let Some(mut id) = r.text("id", &c.id, &base) else {
+                        r.sink.unexpanded(&c.id_text);
                         continue;
                     };
                     id = id.trim().to_owned();
@@ -187,8 +189,9 @@ impl<C: Collect> RowJob<'_, '_, C> {
                     r.shot = Some(id.clone());
                     let ctx = context! { id => id.clone(), ..base };
                     let at = (take, matrix_values(c, combo));
-                    if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed, at) {
-                        per_shot(inst, r.sink, out);
+                    match render_instance(c, &mut r, &ctx, id.clone(), batch_seed, at) {
+                        Some(inst) => per_shot(inst, r.sink, out),
+                        None => r.sink.unexpanded(&id),
                     }
                 }
             }
