@@ -284,11 +284,14 @@ impl Renderer<'_, '_> {
             Flag::Fixed(b) => Some(*b),
             Flag::Template(t) => {
                 let text = self.render(field, f.loc, t, ctx)?;
-                match text.trim().to_ascii_lowercase().as_str() {
-                    "true" | "yes" | "1" => Some(true),
-                    "false" | "no" | "0" => Some(false),
+                match text.trim() {
+                    "true" => Some(true),
+                    "false" => Some(false),
                     _ => {
-                        self.fail(f.loc, format!("{field}: {text:?} is not true or false"));
+                        self.fail(f.loc, format!("{field}: {text:?} is not true or false"))
+                            .help(format!(
+                                "write `{field}: true` or `{field}: false`; a template must render exactly `true` or `false` (not yes/no, 1/0 or other cases)"
+                            ));
                         None
                     }
                 }
