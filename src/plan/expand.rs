@@ -258,6 +258,12 @@ impl Renderer<'_, '_> {
             _ => String::new(),
         };
         match value {
+            None if text.trim().parse::<i64>().is_ok_and(|v| v < 0) => {
+                let from = from();
+                self.fail(f.loc, format!("{field}: {}{from} is negative", text.trim()))
+                    .help(format!("{field} takes a whole number from 0 to {max}"));
+                None
+            }
             None => {
                 let from = from();
                 self.fail(
