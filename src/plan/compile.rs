@@ -150,6 +150,10 @@ struct Compiler<'a, 'b> {
     scope: &'b Scope<'a>,
     index: usize,
     ok: bool,
+    /// The shot's id as written and where, for problems found in a value written outside it.
+    shot_id: &'b Spanned<String>,
+    /// The value being checked is written outside the shot (`defaults`, `output.file`).
+    shared: bool,
 }
 
 impl Compiler<'_, '_> {
@@ -164,7 +168,9 @@ impl Compiler<'_, '_> {
         let label = format!("shots[{}].{field}", self.index);
         match self.templates.compile(&label, &s.value) {
             Ok(c) => {
+                self.shared = from_defaults || field == OUTPUT_FILE;
                 self.check_names(field, &c, loc, allow_id);
+                self.shared = false;
                 Some(Field {
                     loc,
                     from_defaults,
@@ -252,6 +258,15 @@ impl Compiler<'_, '_> {
             let attr = parts.next();
             match head {
                 "row" => match (self.scope.table, attr) {
+                    (None, _) if self.shared => {
+                        let id = self.shot_id;
+                        let line = Loc::of(id)
+                            .map(|l| format!(" (line {})", l.line))
+                            .unwrap_or_default();
+                        self.fail(loc, format!("{field}: `row` is only defined in a shot with `for_each`"))
+                            .shot(Some(&id.value))
+                            .help(format!("shot `{}`{line} has no `for_each`: add `for_each: <table>` to it, or remove `row.` from `{field}`", id.value));
+                    }
                     (None, _) => {
                         self.fail(loc, format!("{field}: `row` is only defined in a shot with `for_each`"))
                             .help("add `for_each: <table>` to this shot, or remove `row.` from the template");
@@ -307,6 +322,9 @@ impl Compiler<'_, '_> {
         }
     }
 }
+
+/// The field name of the top-level output file template.
+const OUTPUT_FILE: &str = "output.file";
 
 pub fn suggestion(word: &str, known: &[&str], what: &str) -> String {
     let list = if known.is_empty() {
@@ -436,6 +454,8 @@ fn compile_shot<'a>(
         scope: &scope,
         index,
         ok,
+        shot_id: &shot.id,
+        shared: false,
     };
     let id = c.text("id", &shot.id, false, false);
     let when = shot.when.as_ref().and_then(|w| {
@@ -546,7 +566,7 @@ fn compile_shot<'a>(
     let output = match pick(&shot.output, &defaults.output) {
         Some((s, d)) => c.text("output", s, d, true),
         None => match file_template {
-            Some(f) => c.text("output.file", f, false, true),
+            Some(f) => c.text(OUTPUT_FILE, f, false, true),
             None => Some(Field {
                 loc: None,
                 from_defaults: true,
