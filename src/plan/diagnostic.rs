@@ -63,6 +63,40 @@ impl Loc {
     }
 }
 
+impl Loc {
+    /// Where byte `at` of a scalar `value` written at `self` sits in the manifest `text`: the
+    /// value's line is looked up in the lines from `self` on (a `|` block starts on the next
+    /// line, indented). `None` when the line is not found as written (escapes, folding).
+    pub fn inside(self, text: &str, value: &str, at: usize) -> Option<Loc> {
+        let before = value.get(..at)?;
+        let k = before.matches('\n').count();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = value[line_start..]
+            .find('\n')
+            .map_or(value.len(), |i| line_start + i);
+        let wanted = &value[line_start..line_end];
+        let col_in = before[line_start..].chars().count();
+        let first = self.line + k;
+        for (n, line) in text.lines().enumerate().skip(first - 1).take(2) {
+            let skip = if n + 1 == self.line {
+                line.char_indices()
+                    .nth(self.column.saturating_sub(1))
+                    .map_or(line.len(), |(b, _)| b)
+            } else {
+                0
+            };
+            if let Some(found) = line[skip..].find(wanted) {
+                let column = line[..skip + found].chars().count() + col_in + 1;
+                return Some(Loc {
+                    line: n + 1,
+                    column,
+                });
+            }
+        }
+        None
+    }
+}
+
 impl Diagnostic {
     pub fn new(
         severity: Severity,
@@ -325,7 +359,34 @@ impl Annotate for Diagnostic {
 
 #[cfg(test)]
 mod tests {
-    use super::id_matches;
+    use super::{Loc, id_matches};
+
+    #[test]
+    fn positions_inside_a_block_scalar() {
+        let text = "shots:\n  - prompt: |\n      one\n      two {{ x }}\n";
+        let base = Loc {
+            line: 2,
+            column: 13,
+        };
+        let value = "one\ntwo {{ x }}\n";
+        let at = value.find("x }").unwrap();
+        assert_eq!(
+            base.inside(text, value, at),
+            Some(Loc {
+                line: 4,
+                column: 16
+            })
+        );
+        let quoted = "prompt: \"a {{ y }}\"\n";
+        let base = Loc { line: 1, column: 9 };
+        assert_eq!(
+            base.inside(quoted, "a {{ y }}", 5),
+            Some(Loc {
+                line: 1,
+                column: 15
+            })
+        );
+    }
 
     #[test]
     fn ids_match_their_templates() {
