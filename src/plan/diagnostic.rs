@@ -374,7 +374,7 @@ mod tests {
             base.inside(text, value, at),
             Some(Loc {
                 line: 4,
-                column: 16
+                column: 14
             })
         );
         let quoted = "prompt: \"a {{ y }}\"\n";
