@@ -36,14 +36,23 @@ pub struct DataLocation {
     /// The CSV file; `None` for inline rows.
     pub file: Option<PathBuf>,
     pub row: usize,
+    /// 1-based line in the CSV file where the row starts (the header is line 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+/// `data/products.csv row 7 (line 8)` or `table `cities` row 2`.
+pub fn row_place(d: &DataLocation) -> String {
+    let line = d.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+    match &d.file {
+        Some(f) => format!("{} row {}{line}", f.display(), d.row),
+        None => format!("table `{}` row {}{line}", d.table, d.row),
+    }
 }
 
 /// ` (from data/products.csv row 7)`: the data row behind a problem.
 pub fn describe_row(d: &DataLocation) -> String {
-    match &d.file {
-        Some(f) => format!(" (from {} row {})", f.display(), d.row),
-        None => format!(" (from table `{}` row {})", d.table, d.row),
-    }
+    format!(" (from {})", row_place(d))
 }
 
 /// A line and column in the manifest (1-based).

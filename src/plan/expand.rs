@@ -6,7 +6,7 @@ use minijinja::{Value, context};
 use serde_saphyr::Spanned;
 
 use super::compile::{CompiledShot, Flag, Num, Program, suggestion};
-use super::diagnostic::{Annotate, DataLocation, Loc, Sink, describe_row};
+use super::diagnostic::{Annotate, DataLocation, Loc, Sink, row_place};
 use super::instance::{Field, Instance, Media, Target};
 use super::model;
 use crate::template::{Compiled, Templates};
@@ -136,6 +136,7 @@ impl<C: Collect> RowJob<'_, '_, C> {
             table: t.name.clone(),
             file: t.file.clone(),
             row: 0,
+            line: None,
         });
         for &row in rows {
             if sink.saturated() {
@@ -143,6 +144,7 @@ impl<C: Collect> RowJob<'_, '_, C> {
             }
             if let (Some(d), Some(r)) = (data.as_mut(), row) {
                 d.row = r.number;
+                d.line = r.line;
             }
             let row_value = match row {
                 Some(r) => Value::from_pairs(
@@ -248,13 +250,7 @@ impl Renderer<'_, '_> {
             }
         };
         let from = || match (&f.value, self.data) {
-            (Num::Template(_), Some(d)) => format!(
-                " from {}",
-                describe_row(d)
-                    .trim_start()
-                    .trim_start_matches("(from ")
-                    .trim_end_matches(')')
-            ),
+            (Num::Template(_), Some(d)) => format!(" from {}", row_place(d)),
             _ => String::new(),
         };
         match value {

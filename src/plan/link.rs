@@ -233,6 +233,7 @@ fn location(files: &[(String, Option<PathBuf>)], shot: &PlannedShot) -> Option<D
             .find(|(t, _)| t == table)
             .and_then(|(_, f)| f.clone()),
         row: shot.row?,
+        line: None,
     })
 }
 

@@ -123,10 +123,7 @@ fn label_text(d: &Diagnostic, more: usize) -> String {
         });
     }
     if let Some(data) = &d.data {
-        match &data.file {
-            Some(f) => parts.push(format!("{} row {}", f.display(), data.row)),
-            None => parts.push(format!("table `{}` row {}", data.table, data.row)),
-        }
+        parts.push(super::diagnostic::row_place(data));
     }
     if d.shot.is_none() && more > 0 {
         parts.push(format!("and {more} more"));

@@ -172,12 +172,12 @@ fn validate_json_names_the_data_row() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
         v[0]["message"],
-        "duration: \"soon\" from data/p.csv row 2 is not a whole number"
+        "duration: \"soon\" from data/p.csv row 2 (line 3) is not a whole number"
     );
     assert_eq!(v[0]["shot"], "s-B");
     assert_eq!(
         v[0]["data"],
-        serde_json::json!({"table": "p", "file": "data/p.csv", "row": 2})
+        serde_json::json!({"table": "p", "file": "data/p.csv", "row": 2, "line": 3})
     );
     assert_eq!(
         (v[0]["line"].as_u64(), v[0]["column"].as_u64()),
