@@ -84,6 +84,10 @@ fn describe(err: &YamlError) -> LoadError {
             "aliases (`*name`) expand to more YAML than a manifest may hold".into(),
             Some(TOO_BIG_HELP.into()),
         ),
+        YamlError::ExternalMessage { .. } => {
+            let (message, help) = explain(&shorten(&clean(&inner.to_string())));
+            (message, help.or_else(|| Some(SYNTAX_HELP.into())))
+        }
         other => explain(&shorten(&clean(&other.to_string()))),
     };
     LoadError {
@@ -93,6 +97,9 @@ fn describe(err: &YamlError) -> LoadError {
         help,
     }
 }
+
+/// The help for YAML syntax errors: nearly always indentation or an unquoted value.
+const SYNTAX_HELP: &str = "a YAML syntax error: check the indentation here and on the line above (spaces only, keys of one mapping lined up), and quote values that contain `: ` or ` #` or start with `{`, `[`, `*`, `&`, `!`, `@` or `%`";
 
 const TOO_BIG_HELP: &str =
     "keep the manifest small and flat; put large tables in a CSV file under `data:`";
@@ -144,7 +151,7 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 
 /// Plainer words for the shapes serde reports by type name.
 fn explain(message: &str) -> (String, Option<String>) {
-    let known: [(&str, &str, &str); 8] = [
+    let known: [(&str, &str, &str); 9] = [
         (
             "untagged enum IntOrTemplate",
             "expected a whole number or a template",
@@ -172,8 +179,13 @@ fn explain(message: &str) -> (String, Option<String>) {
         ),
         (
             "invalid u32",
-            "expected a whole number",
+            "expected a whole number from 0 to 4294967295",
             "write digits only, e.g. `1`",
+        ),
+        (
+            "invalid u64",
+            "expected a whole number from 0 to 18446744073709551615",
+            "write digits only, no sign, e.g. `42`",
         ),
         (
             "expected sequence start",

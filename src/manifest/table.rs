@@ -21,6 +21,8 @@ pub struct Table {
 pub struct Row {
     /// 1-based data row.
     pub number: usize,
+    /// 1-based line in the CSV file where the row starts; `None` for inline rows.
+    pub line: Option<usize>,
     pub values: Vec<String>,
 }
 
@@ -66,6 +68,19 @@ pub fn read_csv_text(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
         Some(r) => r.map_err(|e| csv_error(&e, 0))?,
     };
     let headers = utf8_fields(&header, None, 1)?;
+    if let [only] = headers.as_slice()
+        && only.contains(';')
+    {
+        return Err(TableError::new(
+            format!(
+                "the header has one column `{}`: the file looks separated by `;`",
+                crate::manifest::clip(only, 60)
+            ),
+            None,
+            Some(1),
+            "shotlist reads comma-separated CSV; spreadsheets in many locales save with `;`: export as \"CSV (comma delimited)\" or replace the `;` separators with `,`",
+        ));
+    }
     for (i, h) in headers.iter().enumerate() {
         if h.trim().is_empty() {
             return Err(TableError::new(
@@ -112,7 +127,11 @@ pub fn read_csv_text(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
             ));
         }
         let values = utf8_fields(&record, Some(number), line.unwrap_or(0))?;
-        rows.push(Row { number, values });
+        rows.push(Row {
+            number,
+            line,
+            values,
+        });
     }
     if let Some(at) = open_quote {
         let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();

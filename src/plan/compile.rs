@@ -28,6 +28,7 @@ pub struct Program<'a> {
 /// then.
 pub fn compile<'a>(
     raw: &RawManifest,
+    text: &str,
     dir: &Path,
     tables: &'a HashMap<String, Option<Table>>,
     limits: &Limits,
@@ -57,7 +58,7 @@ pub fn compile<'a>(
         .iter()
         .enumerate()
         .filter_map(|(index, shot)| {
-            compile_shot(
+            let compiled = compile_shot(
                 index,
                 shot,
                 &mut expansion,
@@ -65,9 +66,14 @@ pub fn compile<'a>(
                 file_template,
                 tables,
                 &var_keys,
+                text,
                 &mut templates,
                 sink,
-            )
+            );
+            if compiled.is_none() {
+                sink.unexpanded(&shot.value.id.value);
+            }
+            compiled
         })
         .collect();
     (!expansion.exceeded).then_some(Program {
@@ -101,6 +107,8 @@ pub struct CompiledMedia {
 /// One raw shot with its defaults applied and every template compiled.
 pub struct CompiledShot<'a> {
     pub id: Field<Compiled>,
+    /// The id as written, for [`Sink::unexpanded`].
+    pub id_text: String,
     pub id_uses_take: bool,
     pub when: Option<Field<Compiled>>,
     pub table: Option<&'a Table>,
@@ -144,6 +152,12 @@ struct Compiler<'a, 'b> {
     scope: &'b Scope<'a>,
     index: usize,
     ok: bool,
+    /// The shot's id as written and where, for problems found in a value written outside it.
+    shot_id: &'b Spanned<String>,
+    /// The value being checked is written outside the shot (`defaults`, `output.file`).
+    shared: bool,
+    /// The manifest's text, to point inside multi-line values.
+    text: &'b str,
 }
 
 impl Compiler<'_, '_> {
@@ -158,7 +172,9 @@ impl Compiler<'_, '_> {
         let label = format!("shots[{}].{field}", self.index);
         match self.templates.compile(&label, &s.value) {
             Ok(c) => {
-                self.check_names(field, &c, loc, allow_id);
+                self.shared = from_defaults || field == OUTPUT_FILE;
+                self.check_names(field, &c, loc, Some(&s.value), allow_id);
+                self.shared = false;
                 Some(Field {
                     loc,
                     from_defaults,
@@ -166,6 +182,8 @@ impl Compiler<'_, '_> {
                 })
             }
             Err(e) => {
+                let at = e.line.and_then(|n| line_start(&s.value, n));
+                let loc = self.inside(loc, &s.value, at);
                 self.fail(loc, format!("{field}: template error: {}", e.message));
                 None
             }
@@ -231,21 +249,67 @@ impl Compiler<'_, '_> {
         })
     }
 
+    /// `vars.x`, `row.x` or `matrix.x` when a bare `x` names one of them.
+    fn qualified(&self, name: &str) -> Option<String> {
+        if self.scope.var_keys.iter().any(|k| k == name) {
+            Some(format!("vars.{name}"))
+        } else if self
+            .scope
+            .table
+            .is_some_and(|t| t.headers.iter().any(|h| h == name))
+        {
+            Some(format!("row.{name}"))
+        } else if self.scope.matrix_keys.iter().any(|k| k == name) {
+            Some(format!("matrix.{name}"))
+        } else {
+            None
+        }
+    }
+
+    /// `loc` moved to byte `at` of `value` when it can be found in the manifest.
+    fn inside(&self, loc: Option<Loc>, value: &str, at: Option<usize>) -> Option<Loc> {
+        match (loc, at) {
+            (Some(l), Some(at)) => l.inside(self.text, value, at).or(loc),
+            _ => loc,
+        }
+    }
+
     fn fail(&mut self, loc: Option<Loc>, message: String) -> &mut super::diagnostic::Diagnostic {
         self.ok = false;
         self.sink.error(loc, message)
     }
 
     /// Refuses names that cannot exist for this shot: unknown columns, matrix keys, vars.
-    fn check_names(&mut self, field: &str, c: &Compiled, loc: Option<Loc>, allow_id: bool) {
+    /// `src` is the template as written in the manifest, to point at each name in it.
+    fn check_names(
+        &mut self,
+        field: &str,
+        c: &Compiled,
+        at: Option<Loc>,
+        src: Option<&str>,
+        allow_id: bool,
+    ) {
         let mut vars: Vec<String> = self.templates.variables(c).into_iter().collect();
         vars.sort();
         for var in vars {
+            let loc = match src {
+                Some(src) => self.inside(at, src, name_at(src, &var)),
+                None => at,
+            };
             let mut parts = var.splitn(3, '.');
             let head = parts.next().unwrap_or_default();
             let attr = parts.next();
             match head {
                 "row" => match (self.scope.table, attr) {
+                    (None, _) if self.shared => {
+                        let id = self.shot_id;
+                        let line = Loc::of(id)
+                            .map(|l| format!(" (line {})", l.line))
+                            .unwrap_or_default();
+                        self.fail(loc, format!("{field}: `row` is only defined in a shot with `for_each`"))
+                            .shot(Some(&id.value))
+                            .help(format!("shot `{}`{line} has no `for_each`: add `for_each: <table>` to it, or remove `row.` from `{field}`", id.value));
+                    }
                     (None, _) => {
                         self.fail(loc, format!("{field}: `row` is only defined in a shot with `for_each`"))
                             .help("add `for_each: <table>` to this shot, or remove `row.` from the template");
@@ -294,13 +358,50 @@ impl Compiler<'_, '_> {
                 "id" | "take" | "range" | "dict" | "namespace" | "debug" | "loop" | "self"
                 | "super" | "varargs" | "kwargs" | "caller" => {}
                 other => {
+                    let help = match self.qualified(other) {
+                        Some(q) => format!("did you mean `{q}`?"),
+                        None => "templates see row (with for_each), matrix, take, vars and, outside `id`, id".into(),
+                    };
                     self.fail(loc, format!("{field}: `{other}` is not defined"))
-                        .help("templates see row (with for_each), matrix, take, vars and, outside `id`, id");
+                        .help(help);
                 }
             }
         }
     }
 }
+
+/// Byte offset of the first use of the dotted name `var` in template `src` (after the first
+/// `{{` or `{%` when there is one): not part of a longer name.
+fn name_at(src: &str, var: &str) -> Option<usize> {
+    let start = ["{{", "{%"]
+        .iter()
+        .filter_map(|o| src.find(o))
+        .min()
+        .unwrap_or(0);
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    src[start..]
+        .match_indices(var)
+        .map(|(i, _)| start + i)
+        .find(|&i| {
+            !src[..i].ends_with(|c: char| word(c) || c == '.')
+                && !src[i + var.len()..].starts_with(word)
+        })
+}
+
+/// Byte offset of the first non-blank character of 1-based line `n` of `text`.
+fn line_start(text: &str, n: usize) -> Option<usize> {
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == n {
+            return Some(offset + (line.len() - line.trim_start().len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The field name of the top-level output file template.
+const OUTPUT_FILE: &str = "output.file";
 
 pub fn suggestion(word: &str, known: &[&str], what: &str) -> String {
     let list = if known.is_empty() {
@@ -323,6 +424,7 @@ fn compile_shot<'a>(
     file_template: Option<&Spanned<String>>,
     tables: &'a HashMap<String, Option<Table>>,
     var_keys: &[String],
+    text: &str,
     templates: &mut Templates,
     sink: &mut Sink,
 ) -> Option<CompiledShot<'a>> {
@@ -430,13 +532,16 @@ fn compile_shot<'a>(
         scope: &scope,
         index,
         ok,
+        shot_id: &shot.id,
+        shared: false,
+        text,
     };
     let id = c.text("id", &shot.id, false, false);
     let when = shot.when.as_ref().and_then(|w| {
         let label = format!("shots[{index}].when");
         match c.templates.compile_condition(&label, &w.value) {
             Ok(compiled) => {
-                c.check_names("when", &compiled, Loc::of(w), false);
+                c.check_names("when", &compiled, Loc::of(w), Some(&w.value), false);
                 Some(Field {
                     loc: Loc::of(w),
                     from_defaults: false,
@@ -468,7 +573,7 @@ fn compile_shot<'a>(
         (Some((p, d)), f) if f.is_none() || shot.prompt.is_some() => c.text("prompt", p, d, true),
         (_, Some((f, d))) => match c.templates.compile_file(&f.value) {
             Ok(compiled) => {
-                c.check_names("prompt_file", &compiled, Loc::of(f), true);
+                c.check_names("prompt_file", &compiled, Loc::of(f), None, true);
                 Some(Field {
                     loc: Loc::of(f),
                     from_defaults: d,
@@ -540,7 +645,7 @@ fn compile_shot<'a>(
     let output = match pick(&shot.output, &defaults.output) {
         Some((s, d)) => c.text("output", s, d, true),
         None => match file_template {
-            Some(f) => c.text("output.file", f, false, true),
+            Some(f) => c.text(OUTPUT_FILE, f, false, true),
             None => Some(Field {
                 loc: None,
                 from_defaults: true,
@@ -558,6 +663,7 @@ fn compile_shot<'a>(
     let id_uses_take = templates.uses(&id.value, "take");
     Some(CompiledShot {
         id,
+        id_text: shot.id.value.clone(),
         id_uses_take,
         when,
         table,

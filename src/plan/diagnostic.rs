@@ -21,7 +21,7 @@ pub struct Diagnostic {
     pub data: Option<DataLocation>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -36,14 +36,23 @@ pub struct DataLocation {
     /// The CSV file; `None` for inline rows.
     pub file: Option<PathBuf>,
     pub row: usize,
+    /// 1-based line in the CSV file where the row starts (the header is line 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+/// `data/products.csv row 7 (line 8)` or `table `cities` row 2`.
+pub fn row_place(d: &DataLocation) -> String {
+    let line = d.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+    match &d.file {
+        Some(f) => format!("{} row {}{line}", f.display(), d.row),
+        None => format!("table `{}` row {}{line}", d.table, d.row),
+    }
 }
 
 /// ` (from data/products.csv row 7)`: the data row behind a problem.
 pub fn describe_row(d: &DataLocation) -> String {
-    match &d.file {
-        Some(f) => format!(" (from {} row {})", f.display(), d.row),
-        None => format!(" (from table `{}` row {})", d.table, d.row),
-    }
+    format!(" (from {})", row_place(d))
 }
 
 /// A line and column in the manifest (1-based).
@@ -60,6 +69,40 @@ impl Loc {
             line: l.line() as usize,
             column: l.column() as usize,
         })
+    }
+}
+
+impl Loc {
+    /// Where byte `at` of a scalar `value` written at `self` sits in the manifest `text`: the
+    /// value's line is looked up in the lines from `self` on (a `|` block starts on the next
+    /// line, indented). `None` when the line is not found as written (escapes, folding).
+    pub fn inside(self, text: &str, value: &str, at: usize) -> Option<Loc> {
+        let before = value.get(..at)?;
+        let k = before.matches('\n').count();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = value[line_start..]
+            .find('\n')
+            .map_or(value.len(), |i| line_start + i);
+        let wanted = &value[line_start..line_end];
+        let col_in = before[line_start..].chars().count();
+        let first = self.line + k;
+        for (n, line) in text.lines().enumerate().skip(first - 1).take(2) {
+            let skip = if n + 1 == self.line {
+                line.char_indices()
+                    .nth(self.column.saturating_sub(1))
+                    .map_or(line.len(), |(b, _)| b)
+            } else {
+                0
+            };
+            if let Some(found) = line[skip..].find(wanted) {
+                let column = line[..skip + found].chars().count() + col_in + 1;
+                return Some(Loc {
+                    line: n + 1,
+                    column,
+                });
+            }
+        }
+        None
     }
 }
 
@@ -112,6 +155,9 @@ pub struct Sink {
     scratch: Diagnostic,
     /// A warning repeated at the same place (one per expanded shot) is kept once and counted.
     repeats: std::collections::HashMap<RepeatKey, (usize, usize)>,
+    /// Ids (exact, or a shot's id template) of shots that failed to compile or expand: a
+    /// reference to one is a consequence of that error, not a new one.
+    unexpanded: std::collections::HashSet<String>,
 }
 
 impl Sink {
@@ -123,7 +169,21 @@ impl Sink {
             dropped_errors: 0,
             scratch: Diagnostic::error(file, None, ""),
             repeats: std::collections::HashMap::new(),
+            unexpanded: std::collections::HashSet::new(),
         }
+    }
+
+    /// Notes that the shots whose id is `id` (text, or an id template) were not planned
+    /// because of an error already reported.
+    pub fn unexpanded(&mut self, id: &str) {
+        if self.unexpanded.len() < MAX_UNEXPANDED {
+            self.unexpanded.insert(id.to_owned());
+        }
+    }
+
+    /// True when `id` may be the id of a shot that failed to compile or expand.
+    pub fn failed_to_expand(&self, id: &str) -> bool {
+        self.unexpanded.iter().any(|p| id_matches(p, id))
     }
 
     /// Adds a diagnostic and hands it back for annotation.
@@ -173,6 +233,9 @@ impl Sink {
 
     /// Takes over another sink's diagnostics, after this one's.
     pub fn absorb(&mut self, other: Sink) {
+        for id in other.unexpanded {
+            self.unexpanded(&id);
+        }
         self.dropped += other.dropped;
         self.dropped_errors += other.dropped_errors;
         let mut counts = vec![0; other.items.len()];
@@ -226,6 +289,61 @@ impl Sink {
     }
 }
 
+/// Most failed ids remembered; a failing template over a huge table stops early anyway.
+const MAX_UNEXPANDED: usize = 1000;
+
+/// Whether `id` can come from `pattern`, an id or id template: its `{{ … }}` and `{% … %}`
+/// parts match anything; a `-takeN` suffix (added when `takes` > 1) is ignored.
+fn id_matches(pattern: &str, id: &str) -> bool {
+    let mut pieces = Vec::new();
+    let mut rest = pattern;
+    while let Some(start) = rest
+        .find(['{'])
+        .filter(|&i| rest[i..].starts_with("{{") || rest[i..].starts_with("{%"))
+    {
+        pieces.push(&rest[..start]);
+        let close = if rest[start..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        match rest[start..].find(close) {
+            Some(end) => rest = &rest[start + end + 2..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    pieces.push(rest);
+    let untaken = id
+        .rsplit_once("-take")
+        .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(base, _)| base);
+    glob(&pieces, id) || untaken.is_some_and(|base| glob(&pieces, base))
+}
+
+/// `pieces` are the literal parts around wildcards: `text` holds them in order, starting
+/// with the first and ending with the last.
+fn glob(pieces: &[&str], text: &str) -> bool {
+    match pieces {
+        [] => text.is_empty(),
+        [only] => *only == text,
+        [first, middle @ .., last] => {
+            let Some(mut rest) = text.strip_prefix(first) else {
+                return false;
+            };
+            for piece in middle {
+                match rest.find(piece) {
+                    Some(i) => rest = &rest[i + piece.len()..],
+                    None => return false,
+                }
+            }
+            rest.len() >= last.len() && rest.ends_with(last)
+        }
+    }
+}
+
 /// Chained setters on a pushed diagnostic.
 pub trait Annotate {
     fn shot(&mut self, id: Option<&str>) -> &mut Self;
@@ -245,5 +363,49 @@ impl Annotate for Diagnostic {
     fn data(&mut self, data: Option<&DataLocation>) -> &mut Self {
         self.data = data.cloned();
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Loc, id_matches};
+
+    #[test]
+    fn positions_inside_a_block_scalar() {
+        let text = "shots:\n  - prompt: |\n      one\n      two {{ x }}\n";
+        let base = Loc {
+            line: 2,
+            column: 13,
+        };
+        let value = "one\ntwo {{ x }}\n";
+        let at = value.find("x }").unwrap();
+        assert_eq!(
+            base.inside(text, value, at),
+            Some(Loc {
+                line: 4,
+                column: 14
+            })
+        );
+        let quoted = "prompt: \"a {{ y }}\"\n";
+        let base = Loc { line: 1, column: 9 };
+        assert_eq!(
+            base.inside(quoted, "a {{ y }}", 5),
+            Some(Loc {
+                line: 1,
+                column: 15
+            })
+        );
+    }
+
+    #[test]
+    fn ids_match_their_templates() {
+        assert!(id_matches("a", "a"));
+        assert!(!id_matches("a", "ab"));
+        assert!(id_matches("city-{{ row.name }}", "city-Paris"));
+        assert!(!id_matches("city-{{ row.name }}", "town-Paris"));
+        assert!(id_matches("{{ row.a }}-{{ row.b }}.x", "1-2.x"));
+        assert!(!id_matches("{{ row.a }}-{{ row.b }}.x", "12.x"));
+        assert!(id_matches("a", "a-take3"));
+        assert!(id_matches("{% if x %}y{% endif %}", "anything"));
     }
 }

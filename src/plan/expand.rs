@@ -6,7 +6,7 @@ use minijinja::{Value, context};
 use serde_saphyr::Spanned;
 
 use super::compile::{CompiledShot, Flag, Num, Program, suggestion};
-use super::diagnostic::{Annotate, DataLocation, Loc, Sink, describe_row};
+use super::diagnostic::{Annotate, DataLocation, Loc, Sink, row_place};
 use super::instance::{Field, Instance, Media, Target};
 use super::model;
 use crate::template::{Compiled, Templates};
@@ -136,6 +136,7 @@ impl<C: Collect> RowJob<'_, '_, C> {
             table: t.name.clone(),
             file: t.file.clone(),
             row: 0,
+            line: None,
         });
         for &row in rows {
             if sink.saturated() {
@@ -143,6 +144,7 @@ impl<C: Collect> RowJob<'_, '_, C> {
             }
             if let (Some(d), Some(r)) = (data.as_mut(), row) {
                 d.row = r.number;
+                d.line = r.line;
             }
             let row_value = match row {
                 Some(r) => Value::from_pairs(
@@ -173,11 +175,13 @@ impl<C: Collect> RowJob<'_, '_, C> {
                             Ok(false) => continue,
                             Err(e) => {
                                 r.fail(w.loc, format!("when: {}", e.message));
+                                r.sink.unexpanded(&c.id_text);
                                 continue;
                             }
                         }
                     }
                     let Some(mut id) = r.text("id", &c.id, &base) else {
+                        r.sink.unexpanded(&c.id_text);
                         continue;
                     };
                     id = id.trim().to_owned();
@@ -187,8 +191,9 @@ impl<C: Collect> RowJob<'_, '_, C> {
                     r.shot = Some(id.clone());
                     let ctx = context! { id => id.clone(), ..base };
                     let at = (take, matrix_values(c, combo));
-                    if let Some(inst) = render_instance(c, &mut r, &ctx, id, batch_seed, at) {
-                        per_shot(inst, r.sink, out);
+                    match render_instance(c, &mut r, &ctx, id.clone(), batch_seed, at) {
+                        Some(inst) => per_shot(inst, r.sink, out),
+                        None => r.sink.unexpanded(&id),
                     }
                 }
             }
@@ -245,16 +250,16 @@ impl Renderer<'_, '_> {
             }
         };
         let from = || match (&f.value, self.data) {
-            (Num::Template(_), Some(d)) => format!(
-                " from {}",
-                describe_row(d)
-                    .trim_start()
-                    .trim_start_matches("(from ")
-                    .trim_end_matches(')')
-            ),
+            (Num::Template(_), Some(d)) => format!(" from {}", row_place(d)),
             _ => String::new(),
         };
         match value {
+            None if text.trim().parse::<i64>().is_ok_and(|v| v < 0) => {
+                let from = from();
+                self.fail(f.loc, format!("{field}: {}{from} is negative", text.trim()))
+                    .help(format!("{field} takes a whole number from 0 to {max}"));
+                None
+            }
             None => {
                 let from = from();
                 self.fail(
@@ -281,11 +286,14 @@ impl Renderer<'_, '_> {
             Flag::Fixed(b) => Some(*b),
             Flag::Template(t) => {
                 let text = self.render(field, f.loc, t, ctx)?;
-                match text.trim().to_ascii_lowercase().as_str() {
-                    "true" | "yes" | "1" => Some(true),
-                    "false" | "no" | "0" => Some(false),
+                match text.trim() {
+                    "true" => Some(true),
+                    "false" => Some(false),
                     _ => {
-                        self.fail(f.loc, format!("{field}: {text:?} is not true or false"));
+                        self.fail(f.loc, format!("{field}: {text:?} is not true or false"))
+                            .help(format!(
+                                "write `{field}: true` or `{field}: false`; a template must render exactly `true` or `false` (not yes/no, 1/0 or other cases)"
+                            ));
                         None
                     }
                 }

@@ -146,6 +146,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
             let mut depends_on: Vec<usize> = Vec::new();
             for (kind, up, loc) in &o.refs {
                 match by_id.get(up.as_str()) {
+                    None if sink.failed_to_expand(up) => {}
                     None => {
                         let d = sink
                             .error(*loc, format!("media `{kind}`: no shot has the id `{up}`"))
@@ -232,6 +233,7 @@ fn location(files: &[(String, Option<PathBuf>)], shot: &PlannedShot) -> Option<D
             .find(|(t, _)| t == table)
             .and_then(|(_, f)| f.clone()),
         row: shot.row?,
+        line: None,
     })
 }
 

@@ -97,7 +97,7 @@ fn plan_with(manifest: &Path, text: &str, limits: &Limits) -> Result<Planned, Re
         }
     };
     let mut diags = diagnostic::Sink::new(manifest);
-    let plan = plan_manifest(manifest, &raw, limits, &mut diags);
+    let plan = plan_manifest(manifest, text, &raw, limits, &mut diags);
     let mut diagnostics = diags.finish();
     if diagnostics.iter().any(|d| d.severity == Severity::Error) {
         Err(Rejected { diagnostics })
@@ -114,10 +114,16 @@ fn plan_with(manifest: &Path, text: &str, limits: &Limits) -> Result<Planned, Re
 
 /// Plans a parsed manifest, stage by stage. Problems go to `sink`; the plan is only
 /// meaningful when the sink holds no errors.
-fn plan_manifest(manifest: &Path, raw: &RawManifest, limits: &Limits, sink: &mut Sink) -> Plan {
+fn plan_manifest(
+    manifest: &Path,
+    text: &str,
+    raw: &RawManifest,
+    limits: &Limits,
+    sink: &mut Sink,
+) -> Plan {
     let header = Header::of(manifest, raw, sink);
     let tables = tables::load(&header.dir, raw, limits.max_file_bytes, sink);
-    let collected = match compile::compile(raw, &header.dir, &tables, limits, sink) {
+    let collected = match compile::compile(raw, text, &header.dir, &tables, limits, sink) {
         Some(program) => {
             let per_shot = |inst: instance::Instance, sink: &mut Sink, out: &mut Collected| {
                 check::check(&inst, sink);

@@ -83,16 +83,50 @@ fn span_at(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
     None
 }
 
-fn label_text(d: &Diagnostic) -> String {
+/// Errors repeated at one place with one message (one per expanded shot) are shown once,
+/// with how many more shots have them; the JSON format keeps every instance.
+fn grouped(diagnostics: &[Diagnostic]) -> Vec<(&Diagnostic, usize)> {
+    let mut out: Vec<(&Diagnostic, usize)> = Vec::new();
+    let mut first: HashMap<GroupKey<'_>, usize> = HashMap::new();
+    for d in diagnostics {
+        if d.line.is_none() {
+            out.push((d, 0));
+            continue;
+        }
+        let key = (d.severity, &d.message, &d.file, d.line, d.column);
+        match first.get(&key) {
+            Some(&i) => out[i].1 += 1,
+            None => {
+                first.insert(key, out.len());
+                out.push((d, 0));
+            }
+        }
+    }
+    out
+}
+
+type GroupKey<'a> = (
+    Severity,
+    &'a String,
+    &'a PathBuf,
+    Option<usize>,
+    Option<usize>,
+);
+
+fn label_text(d: &Diagnostic, more: usize) -> String {
     let mut parts = Vec::new();
     if let Some(shot) = &d.shot {
-        parts.push(format!("shot `{shot}`"));
+        parts.push(match more {
+            0 => format!("shot `{shot}`"),
+            1 => format!("shot `{shot}` and 1 more shot"),
+            n => format!("shot `{shot}` and {n} more shots"),
+        });
     }
     if let Some(data) = &d.data {
-        match &data.file {
-            Some(f) => parts.push(format!("{} row {}", f.display(), data.row)),
-            None => parts.push(format!("table `{}` row {}", data.table, data.row)),
-        }
+        parts.push(super::diagnostic::row_place(data));
+    }
+    if d.shot.is_none() && more > 0 {
+        parts.push(format!("and {more} more"));
     }
     if parts.is_empty() {
         "here".into()
@@ -113,7 +147,7 @@ pub fn render_human_with(diagnostics: &[Diagnostic], color: bool) -> String {
         .with_links(false);
     let mut sources: HashMap<PathBuf, Option<String>> = HashMap::new();
     let mut out = String::new();
-    for d in diagnostics {
+    for (d, more) in grouped(diagnostics) {
         let text = match d.line {
             Some(_) => sources
                 .entry(d.file.clone())
@@ -126,7 +160,7 @@ pub fn render_human_with(diagnostics: &[Diagnostic], color: bool) -> String {
             (Some(text), Some(line), column) => match span_at(&text, line, column.unwrap_or(1)) {
                 Some((start, len)) => (
                     Some(NamedSource::new(name.clone(), text)),
-                    Some(LabeledSpan::new(Some(label_text(d)), start, len)),
+                    Some(LabeledSpan::new(Some(label_text(d, more)), start, len)),
                 ),
                 None => (None, None),
             },
@@ -140,8 +174,8 @@ pub fn render_human_with(diagnostics: &[Diagnostic], color: bool) -> String {
                 _ => name.clone(),
             };
             message = format!("{at}: {message}");
-            if d.shot.is_some() || d.data.is_some() {
-                message = format!("{message} [{}]", label_text(d));
+            if d.shot.is_some() || d.data.is_some() || more > 0 {
+                message = format!("{message} [{}]", label_text(d, more));
             }
         }
         let shown = Shown {
@@ -195,7 +229,7 @@ pub fn render_json(diagnostics: &[Diagnostic]) -> String {
 /// GitHub Actions workflow commands: `::error file=…,line=…,col=…::message`.
 pub fn render_github(diagnostics: &[Diagnostic]) -> String {
     let mut out = String::new();
-    for d in diagnostics {
+    for (d, more) in grouped(diagnostics) {
         let kind = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -211,8 +245,8 @@ pub fn render_github(diagnostics: &[Diagnostic]) -> String {
             props.push(format!("col={c}"));
         }
         let mut message = d.message.clone();
-        if d.shot.is_some() || d.data.is_some() {
-            message = format!("{message} [{}]", label_text(d));
+        if d.shot.is_some() || d.data.is_some() || more > 0 {
+            message = format!("{message} [{}]", label_text(d, more));
         }
         if let Some(h) = &d.help {
             message = format!("{message}\nhelp: {h}");

@@ -47,6 +47,7 @@ pub fn load(
                                     table: name.value.clone(),
                                     file: Some(PathBuf::from(rel)),
                                     row,
+                                    line: e.line,
                                 })
                                 .as_ref(),
                         );
@@ -73,6 +74,7 @@ pub fn load(
                     .enumerate()
                     .map(|(i, r)| crate::manifest::Row {
                         number: i + 1,
+                        line: None,
                         values: headers
                             .iter()
                             .map(|h| r.get(h).cloned().flatten().unwrap_or_default())

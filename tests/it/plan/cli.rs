@@ -172,15 +172,38 @@ fn validate_json_names_the_data_row() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
         v[0]["message"],
-        "duration: \"soon\" from data/p.csv row 2 is not a whole number"
+        "duration: \"soon\" from data/p.csv row 2 (line 3) is not a whole number"
     );
     assert_eq!(v[0]["shot"], "s-B");
     assert_eq!(
         v[0]["data"],
-        serde_json::json!({"table": "p", "file": "data/p.csv", "row": 2})
+        serde_json::json!({"table": "p", "file": "data/p.csv", "row": 2, "line": 3})
     );
     assert_eq!(
         (v[0]["line"].as_u64(), v[0]["column"].as_u64()),
         (Some(8), Some(15))
     );
+}
+
+#[test]
+fn repeated_errors_are_grouped_except_in_json() {
+    let p = Project::new();
+    p.file(
+        "many.yaml",
+        "version: 1\ndefaults: {model: t2v, resolution: 4K}\nshots:\n  - id: \"c-{{ matrix.n }}\"\n    prompt: A cat.\n    matrix: { n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }\n",
+    );
+    let r = p.run(&["validate", "--format", "github", "many.yaml"]);
+    r.code(2);
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("[shot `c-1` and 9 more shots]"),
+        "{}",
+        r.stdout
+    );
+    let r = p.run(&["validate", "--format", "json", "many.yaml"]);
+    r.code(2);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 10, "{v:#}");
+    let r = p.run(&["validate", "many.yaml"]);
+    assert_eq!(r.stderr.matches("resolution").count(), 2, "{}", r.stderr);
 }

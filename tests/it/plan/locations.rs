@@ -57,14 +57,14 @@ fn templated_scalar_names_the_csv_row() {
         "version: 1\ndata:\n  products: data/p.csv\nshots:\n  - id: \"p-{{ row.sku }}\"\n    for_each: products\n    model: t2v\n    prompt: x\n    duration: \"{{ row.seconds }}\"\n",
         &[(
             "data/p.csv",
-            b"sku,seconds\nA,5\nB,6\nC,5\nD,5\nE,5\nF,5\nG,5s\n",
+            b"sku,seconds,note\nA,5,x\nB,6,\"two\nlines\"\nC,5,x\nD,5,x\nE,5,x\nF,5,x\nG,5s,x\n",
         )],
     );
     assert_eq!(r.diagnostics.len(), 1);
     let d = &r.diagnostics[0];
     assert_eq!(
         d.message,
-        "duration: \"5s\" from data/p.csv row 7 is not a whole number"
+        "duration: \"5s\" from data/p.csv row 7 (line 9) is not a whole number"
     );
     assert_eq!((d.line, d.column), (Some(9), Some(15)));
     assert_eq!(d.shot.as_deref(), Some("p-G"));
