@@ -38,6 +38,12 @@ pub struct Config {
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSection {
+    /// `gravitex` (default) or `dashscope`.
+    pub provider: Option<crate::api::ProviderId>,
+    /// DashScope's region: `singapore` (default), `virginia` or `beijing`.
+    pub region: Option<crate::api::dashscope::Region>,
+    /// DashScope workspace id, sent as `X-DashScope-WorkSpace`.
+    pub workspace: Option<String>,
     pub base_url: Option<String>,
     /// Name of the environment variable that holds the key (default `GRAVITEX_API_KEY`).
     pub api_key_env: Option<String>,
@@ -51,6 +57,9 @@ pub struct ApiSection {
 impl std::fmt::Debug for ApiSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiSection")
+            .field("provider", &self.provider)
+            .field("region", &self.region)
+            .field("workspace", &self.workspace)
             .field("base_url", &self.base_url)
             .field("api_key_env", &self.api_key_env)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
