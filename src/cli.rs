@@ -111,6 +111,10 @@ pub struct PlanArgs {
     /// Show what `run --retake-rejected` would send.
     #[arg(long)]
     pub retake_rejected: bool,
+    /// gravitex or dashscope (default: `[api] provider` in the config, else gravitex); with
+    /// dashscope, JSON shows each shot's native body as `native_body`.
+    #[arg(long, value_enum, value_name = "NAME", hide_possible_values = true)]
+    pub provider: Option<crate::api::ProviderId>,
 }
 
 #[derive(Debug, Args)]
