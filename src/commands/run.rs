@@ -143,44 +143,50 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
 }
 
 /// Records `provider` in the folder, or refuses a folder whose tasks went to another one: the
-/// same shot there is another paid task, and its task ids mean nothing here. A folder with a
-/// journal but no record was written before providers could be chosen: it is gravitex's.
-/// Called under the folder's lock.
+/// same shot there is another paid task, and its task ids mean nothing here. Called under the
+/// folder's lock.
 fn claim_provider(dir: &Path, provider: ProviderId) -> Result<(), Error> {
-    let file = dir.join(PROVIDER_FILE);
-    let held = match std::fs::read(&file) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned();
-            Some(ProviderId::from_name(&text).ok_or_else(|| {
-                Error::Usage(format!(
-                    "{} names no known provider ({:?}): write gravitex or dashscope in it, \
-                     or give this run another --out; nothing was sent",
-                    file.display(),
-                    text.trim()
-                ))
-            })?)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => dir
-            .join(crate::journal::FILE_NAME)
-            .exists()
-            .then_some(ProviderId::Gravitex),
-        Err(e) => return Err(Error::io(format!("cannot read {}", file.display()), e)),
-    };
-    match held {
+    match folder_provider(dir)? {
         Some(held) if held != provider => Err(Error::Usage(format!(
             "{} holds tasks sent to {held}, and this run is for {provider}: the same shots there \
              would be new paid tasks; run it with --provider {held}, or give this run another \
              --out; nothing was sent",
             dir.display()
         ))),
-        Some(_) if file.exists() => Ok(()),
-        _ => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-            crate::report::write_atomic(&file, format!("{provider}\n").as_bytes())
-                .map_err(|e| Error::io(format!("cannot write {}", e.path.display()), e.source))
-        }
+        _ => record_provider(dir, provider),
     }
+}
+
+/// The provider `dir`'s tasks went to: its `provider` file, else gravitex when it has a journal
+/// (written before providers could be chosen), else none yet.
+pub fn folder_provider(dir: &Path) -> Result<Option<ProviderId>, Error> {
+    let file = dir.join(PROVIDER_FILE);
+    match super::merge::read_bounded(&file, 64)? {
+        Some(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let known = ProviderId::from_name(&text).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{} names no known provider ({:?}): it must say gravitex or dashscope; \
+                     nothing was sent",
+                    file.display(),
+                    text.trim()
+                ))
+            })?;
+            Ok(Some(known))
+        }
+        None => Ok(dir
+            .join(crate::journal::FILE_NAME)
+            .exists()
+            .then_some(ProviderId::Gravitex)),
+    }
+}
+
+/// Writes `dir`'s `provider` file.
+pub fn record_provider(dir: &Path, provider: ProviderId) -> Result<(), Error> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    crate::report::write_atomic(&dir.join(PROVIDER_FILE), format!("{provider}\n").as_bytes())
+        .map_err(|e| Error::io(format!("cannot write {}", e.path.display()), e.source))
 }
 
 /// The first SIGINT, SIGTERM or SIGHUP records its number and asks the run to stop; the second
