@@ -124,3 +124,25 @@ fn run_sim_provider_dashscope_runs_an_example_and_a_rerun_sends_nothing() {
     assert_eq!(submits(&journal), 3, "{journal}");
     assert_eq!(submits(&after), 3, "a rerun sends nothing: {after}");
 }
+
+#[test]
+fn a_wrong_dashscope_key_stops_the_run_without_leaking_it() {
+    let sim = SimProcess::start(&["--provider", "dashscope", "--key", "sk-right"]);
+    let p = project(1);
+    let mut cmd = p.cmd(&[
+        "run",
+        "batch.yaml",
+        "--provider",
+        "dashscope",
+        "--base-url",
+        &sim.url,
+    ]);
+    cmd.env("DASHSCOPE_API_KEY", SECRET)
+        .env("GRAVITEX_API_KEY", "sk-right");
+    let run = crate::support::Run::from(cmd.output().unwrap());
+    run.code(3);
+    assert!(run.stderr.contains("InvalidApiKey"), "{}", run.stderr);
+    assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
+    assert!(!p.read("out/batch/journal.jsonl").contains(SECRET));
+    assert_eq!(sim.stats()["tasks_created"], 0);
+}
