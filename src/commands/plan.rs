@@ -82,6 +82,16 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         plan.retain(&part.mask(spec.index));
     }
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
+    let provider = args.provider.or(config.api.provider).unwrap_or_default();
+    match super::run::folder_provider(&plan.out_dir) {
+        Ok(Some(held)) if held != provider => eprintln!(
+            "warning: {} holds tasks sent to {held}: a run for {provider} there would be \
+             refused; use --provider {held}, or another --out",
+            plan.out_dir.display()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: a run there would be refused: {e}"),
+    }
     let applied = retake::apply_in_folder(&mut plan, args.retake_rejected, true)
         .map_err(|e| Error::Usage(e.to_string()))?;
     let mut preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
@@ -133,7 +143,7 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
                 shard: spec.to_string(),
                 shards: &shards,
             });
-            let native = args.provider.or(config.api.provider) == Some(ProviderId::Dashscope);
+            let native = provider == ProviderId::Dashscope;
             crate::report::write_plan_json_with(
                 &mut out,
                 &plan,

@@ -37,6 +37,9 @@ fn a_folder_run_on_dashscope_is_refused_on_gravitex_and_nothing_is_sent() {
     run_on(&p, "dashscope", &dashscope).code(0);
     assert_eq!(dashscope.stats()["tasks_created"], 3);
     assert_eq!(p.read("out/batch/provider"), "dashscope\n");
+    let plan = p.run(&["plan", "batch.yaml"]);
+    plan.code(0);
+    assert!(plan.stderr.contains("would be refused"), "{}", plan.stderr);
 
     let refused = run_on(&p, "gravitex", &gravitex);
     refused.code(2);
