@@ -15,8 +15,6 @@ use crate::api::DownloadLimits;
 
 /// Default provider base URL.
 pub const DEFAULT_BASE_URL: &str = crate::api::gravitex::PROVIDER.default_base_url;
-/// Default environment variable holding the API key.
-pub const DEFAULT_KEY_ENV: &str = crate::api::gravitex::PROVIDER.key_env;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +43,8 @@ pub struct ApiSection {
     /// DashScope workspace id, sent as `X-DashScope-WorkSpace`.
     pub workspace: Option<String>,
     pub base_url: Option<String>,
-    /// Name of the environment variable that holds the key (default `GRAVITEX_API_KEY`).
+    /// Name of the environment variable that holds the key (default `GRAVITEX_API_KEY`, for
+    /// dashscope `DASHSCOPE_API_KEY`).
     pub api_key_env: Option<String>,
     /// The key itself; prefer `api_key_env` so the key stays out of files.
     pub api_key: Option<String>,
@@ -289,9 +288,12 @@ impl Config {
         Ok(())
     }
 
-    /// The environment variable the key is read from.
-    pub fn key_env(&self) -> &str {
-        self.api.api_key_env.as_deref().unwrap_or(DEFAULT_KEY_ENV)
+    /// The environment variable `provider`'s key is read from.
+    pub fn key_env(&self, provider: crate::api::ProviderId) -> &str {
+        self.api
+            .api_key_env
+            .as_deref()
+            .unwrap_or(provider.provider().key_env)
     }
 }
 

@@ -178,11 +178,7 @@ fn remote(
             ProviderId::Gravitex => provider.provider().default_base_url.to_owned(),
             ProviderId::Dashscope => config.api.region.unwrap_or_default().base_url().to_owned(),
         });
-    let env_name = config
-        .api
-        .api_key_env
-        .as_deref()
-        .unwrap_or(provider.provider().key_env);
+    let env_name = config.key_env(provider);
     let key = env(env_name)
         .filter(|k| !k.trim().is_empty())
         .or_else(|| config.api.api_key.clone().filter(|k| !k.trim().is_empty()));
