@@ -2,8 +2,8 @@
 //! HTTP requests per shot, pure overhead with instant tasks, peak memory of a 100,000-shot run,
 //! and throughput under provider limits side by side with the naive thread pool of
 //! `benches/naive_pool.py`. The simulator runs as a separate `shotlist sim` process so its
-//! memory and CPU are not counted as the executor's. `SHOTLIST_BENCH_ONLY=memory|throughput`
-//! runs one part. Numbers go into BENCHMARKS.md.
+//! memory and CPU are not counted as the executor's. `SHOTLIST_BENCH_ONLY=memory|throughput|storm|cap`
+//! runs one part (`storm` and `cap`: one row of `throughput` alone, without the naive pool). Numbers go into BENCHMARKS.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -135,13 +135,13 @@ fn run(sim: &Sim, n: usize, concurrency: usize, poll: Duration) -> (Duration, f6
 }
 
 /// Runs `n` shots with `opts` (stopping after `limit`, if given); returns wall time, requests
-/// per shot and the average number of tasks in flight (from the journal's timestamps).
+/// per shot and the tasks in flight (from the journal's timestamps).
 fn run_with(
     sim: &Sim,
     n: usize,
     opts: RunOptions,
     limit: Option<Duration>,
-) -> (Duration, f64, f64) {
+) -> (Duration, f64, InFlight) {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("out");
     let plan = plan(&out, n);
@@ -169,38 +169,68 @@ fn run_with(
         assert_eq!(outcome.expect("run").exit_code(), 0, "benchmark run failed");
     }
     let per_shot = (sim.requests() - before) as f64 / n as f64;
-    let in_flight = busy_seconds(&out.join("journal.jsonl")) / elapsed.as_secs_f64();
+    let in_flight = in_flight(&out.join("journal.jsonl"), n);
     (elapsed, per_shot, in_flight)
 }
 
-/// Seconds tasks spent in flight: from each shot's last `submitting` to its `succeeded`.
-fn busy_seconds(journal: &Path) -> f64 {
+/// Tasks in flight over the run, from the journal: what the bound counts, a shot from each
+/// `submitting` until that attempt is `refused`, or its task `succeeded`, `failed` or went
+/// `unknown`. Returns the time-weighted mean over the makespan (first `submitting` to the last
+/// of those lines) and the same mean up to the moment 95 % of the shots had succeeded.
+fn in_flight(journal: &Path, shots: usize) -> InFlight {
     let text = std::fs::read_to_string(journal).unwrap_or_default();
-    let mut sent: std::collections::HashMap<String, std::time::SystemTime> = Default::default();
-    let mut busy = 0.0;
+    let mut steps: Vec<(f64, i64, bool)> = Vec::new();
     for line in text.lines() {
         let Ok(e) = serde_json::from_str::<Value>(line) else {
             continue;
         };
-        let (Some(id), Some(ts)) = (e["id"].as_str(), e["ts"].as_str()) else {
+        let Some(ts) = e["ts"]
+            .as_str()
+            .and_then(|t| humantime::parse_rfc3339(t).ok())
+        else {
             continue;
         };
-        let Ok(ts) = humantime::parse_rfc3339(ts) else {
-            continue;
-        };
+        let at = ts
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
         match e["event"].as_str() {
-            Some("submitting") => {
-                sent.insert(id.to_owned(), ts);
-            }
-            Some("succeeded") => {
-                if let Some(at) = sent.remove(id) {
-                    busy += ts.duration_since(at).unwrap_or_default().as_secs_f64();
-                }
-            }
+            Some("submitting") => steps.push((at, 1, false)),
+            Some("succeeded") => steps.push((at, -1, true)),
+            Some("refused" | "failed" | "unknown") => steps.push((at, -1, false)),
             _ => {}
         }
     }
-    busy
+    let (Some(first), Some(last)) = (steps.first(), steps.last()) else {
+        return InFlight::default();
+    };
+    let (start, end) = (first.0, last.0);
+    let (mut level, mut area, mut done, mut at) = (0i64, 0.0, 0usize, start);
+    let mut until_95 = None;
+    for &(t, step, succeeded) in &steps {
+        area += level as f64 * (t - at);
+        at = t;
+        level += step;
+        done += usize::from(succeeded);
+        if until_95.is_none() && done * 100 >= shots * 95 {
+            until_95 = Some((area / (t - start).max(f64::MIN_POSITIVE), t - start));
+        }
+    }
+    let (mean_95, secs_95) = until_95.unwrap_or_default();
+    InFlight {
+        mean: area / (end - start).max(f64::MIN_POSITIVE),
+        makespan: end - start,
+        mean_95,
+        secs_95,
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct InFlight {
+    mean: f64,
+    makespan: f64,
+    mean_95: f64,
+    secs_95: f64,
 }
 
 /// The naive pool of `benches/naive_pool.py` against `sim`: wall seconds and shots succeeded.
@@ -239,13 +269,76 @@ fn limited(concurrency: usize, poll: Option<Duration>, queries_per_second: u32) 
     }
 }
 
+/// 60 × 2 s at `-j 10` against a server that holds 6 tasks per key; the naive pool beside it
+/// when `naive_too`.
+fn server_cap(naive_too: bool) {
+    let (n, t) = (60, 2.0);
+    let cap = ["--gen-time", "2s", "--rate-limit", "6"];
+    let sim = Sim::with(&cap);
+    let (wall, per_shot, _) = run_with(
+        &sim,
+        n,
+        limited(10, Some(Duration::from_millis(500)), 20),
+        None,
+    );
+    let naive = if naive_too {
+        format!("{:.1} s", naive(&Sim::with(&cap), n, 10, 0.5).0)
+    } else {
+        "-".into()
+    };
+    let ideal = n.div_ceil(6) as f64 * t;
+    println!(
+        "| 60 × 2 s, -j 10, server cap 6 | ≤ {:.1} s (1.1 × {ideal:.0} s) | {:.1} s, {per_shot:.1} requests/shot | {naive} |",
+        1.1 * ideal,
+        wall.as_secs_f64()
+    );
+}
+
+/// 20,000 instant shots at `-j 512` with 5 % 429s and 5 % 502s; the naive pool beside it when
+/// `naive_too`.
+fn storm(naive_too: bool) {
+    let storm = [
+        "--gen-time",
+        "0s",
+        "--p429",
+        "0.05",
+        "--p502",
+        "0.05",
+        "--seed",
+        "5",
+    ];
+    let sim = Sim::with(&storm);
+    let big = 20_000;
+    let (wall, per_shot, f) = run_with(
+        &sim,
+        big,
+        limited(512, Some(Duration::from_millis(100)), 100_000),
+        None,
+    );
+    let created = sim.stats()["tasks_created"].as_u64().unwrap_or(0);
+    let naive = if naive_too {
+        let (naive_wall, naive_ok) = naive(&Sim::with(&storm), big, 512, 0.1);
+        format!("{naive_wall:.1} s ({naive_ok} ok)")
+    } else {
+        "-".into()
+    };
+    println!(
+        "| 20,000 × 0 s, -j 512, 5 % 429 + 5 % 502 | < 60 s, in flight ≥ 410, created once | {:.1} s, in flight {:.0} (mean over {:.1} s makespan; {:.0} over the first {:.1} s, to 95 % done), {created} created, {per_shot:.2} requests/shot | {naive} |",
+        wall.as_secs_f64(),
+        f.mean,
+        f.makespan,
+        f.mean_95,
+        f.secs_95
+    );
+}
+
 /// Issue 10's four scenarios, shotlist and the naive pool side by side.
 fn throughput() {
     println!("## BENCHMARKS (throughput under provider limits)\n");
     println!("| scenario | target | shotlist | naive pool |");
     println!("|---|---|---|---|");
     let half = Some(Duration::from_millis(500));
-    let (n, t) = (60, 2.0);
+    let n = 60;
 
     let clean = Sim::with(&["--gen-time", "2s"]);
     let (base, _, _) = run_with(&clean, n, limited(10, half, 20), None);
@@ -266,41 +359,9 @@ fn throughput() {
         sim.stats()["tasks_created"]
     );
 
-    let cap = ["--gen-time", "2s", "--rate-limit", "6"];
-    let sim = Sim::with(&cap);
-    let (wall, per_shot, _) = run_with(&sim, n, limited(10, half, 20), None);
-    let (naive_wall, _) = naive(&Sim::with(&cap), n, 10, 0.5);
-    let ideal = n.div_ceil(6) as f64 * t;
-    println!(
-        "| 60 × 2 s, -j 10, server cap 6 | ≤ {:.1} s (1.1 × {ideal:.0} s) | {:.1} s, {per_shot:.1} requests/shot | {naive_wall:.1} s |",
-        1.1 * ideal,
-        wall.as_secs_f64()
-    );
+    server_cap(true);
 
-    let storm = [
-        "--gen-time",
-        "0s",
-        "--p429",
-        "0.05",
-        "--p502",
-        "0.05",
-        "--seed",
-        "5",
-    ];
-    let sim = Sim::with(&storm);
-    let big = 20_000;
-    let (wall, per_shot, in_flight) = run_with(
-        &sim,
-        big,
-        limited(512, Some(Duration::from_millis(100)), 100_000),
-        None,
-    );
-    let created = sim.stats()["tasks_created"].as_u64().unwrap_or(0);
-    let (naive_wall, naive_ok) = naive(&Sim::with(&storm), big, 512, 0.1);
-    println!(
-        "| 20,000 × 0 s, -j 512, 5 % 429 + 5 % 502 | < 60 s, in flight ≥ 410, created once | {:.1} s, avg in flight {in_flight:.0}, {created} created, {per_shot:.2} requests/shot | {naive_wall:.1} s ({naive_ok} ok) |",
-        wall.as_secs_f64()
-    );
+    storm(true);
 
     // Requests per shot at T = 60 s with the default schedule, from the schedule itself:
     // 1 submit + the polls until one lands at or after 60 s + 1 download.
@@ -389,6 +450,14 @@ fn main() {
     let only = std::env::var("SHOTLIST_BENCH_ONLY").unwrap_or_default();
     if only == "throughput" {
         throughput();
+        return;
+    }
+    if only == "storm" {
+        storm(false);
+        return;
+    }
+    if only == "cap" {
+        server_cap(false);
         return;
     }
     let only_memory = only == "memory";

@@ -459,7 +459,7 @@ impl<'a> Dispatcher<'a> {
                 self.batch.push(e);
                 let held = self.count(&[Status::InFlight]);
                 self.set(idx, Status::InFlight);
-                self.limiter.on_accepted(held);
+                self.limiter.on_accepted(held, self.in_flight());
                 self.release_one(now);
             }
             Event::SubmitError { idx, error } => self.submit_error(idx, error, now),
@@ -570,7 +570,7 @@ impl<'a> Dispatcher<'a> {
                 let wait = self.backoff.wait(server_errors - 1);
                 self.delayed.push(Delayed {
                     at: now + wait,
-                    earliest: None,
+                    earliest: Some(now),
                     idx: i,
                 });
                 self.set(i, Status::Delayed);
@@ -606,8 +606,9 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    /// A submit was accepted: the provider takes work again, so the shot refused by rate that
-    /// is due first goes now instead of sleeping out its backoff.
+    /// A submit was accepted: the provider takes work again, so the shot refused by rate or by
+    /// a 5xx (a refused submit created no task, and its retries stay counted) that is due first
+    /// goes now instead of sleeping out its backoff.
     fn release_one(&mut self, now: Instant) {
         let due = self
             .delayed
@@ -820,7 +821,8 @@ impl<'a> Dispatcher<'a> {
 /// A shot waiting to be sent again.
 struct Delayed {
     at: Instant,
-    /// Refused by rate: may go early once this has passed and another submit is accepted.
+    /// Refused by rate or a 5xx: may go early once this has passed and another submit is
+    /// accepted.
     earliest: Option<Instant>,
     idx: usize,
 }

@@ -4,11 +4,15 @@
 //! A 429 means one of two things. A provider that caps tasks in flight keeps refusing at the
 //! same level while it accepts only below it; one that refuses at random or by request rate
 //! accepts at that level too. So a refusal while `n > 0` tasks are confirmed in flight makes `n`
-//! a suspect level; an accept at that level or above clears it. A second refusal at or above an
-//! uncleared suspect level is a concurrency refusal; any other is a rate refusal (nothing in
-//! flight cannot be a concurrency cap). Only a concurrency refusal lowers the bound (to `n`, at
-//! least 1); every accept at the bound raises it by one, so it recovers within a few submits and
-//! a cap is probed again, never past `-j`.
+//! a suspect level; an accept at that level or above clears it. The [`CAP_REFUSALS`]-th refusal
+//! at or above an uncleared suspect level, and every one after it, is a concurrency refusal (one
+//! below the level counts too, and lowers it: an accept may still be on its way); any other is
+//! a rate refusal (nothing in flight cannot be a concurrency cap). Two are not enough:
+//! at hundreds in flight the confirmed count wanders around the suspect level, so a random
+//! refusal rate `p` would confirm a false cap at `p` of the suspects, three only at `p²`. Only
+//! a concurrency refusal lowers the bound (to `n`, at least 1); every accept while the bound is
+//! full (submits on the wire count) raises it by one, so it recovers within a few submits and a
+//! cap is probed again, never past `-j`.
 //!
 //! A shot refused for concurrency waits for a free slot; one refused by rate or at random waits
 //! its own backoff (2 s doubling to 60 s, ±20 %) but is released early as soon as another submit
@@ -23,6 +27,9 @@ use super::backoff::Backoff;
 
 /// Refusals in a row, with no accept between, that pause every submit.
 pub const STORM: u32 = 4;
+
+/// Refusals at or above a suspect level, with no accept there between, that prove a cap.
+pub const CAP_REFUSALS: u32 = 3;
 
 /// What a 429 said about the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +53,9 @@ pub struct ShotWait {
 pub struct Limiter {
     max: usize,
     bound: usize,
-    /// The lowest level refused and not cleared by an accept at or above it since.
-    suspect: Option<usize>,
+    /// The lowest level refused and not cleared by an accept at or above it since, and how
+    /// many refusals came at or above it.
+    suspect: Option<(usize, u32)>,
     refused_in_row: u32,
     storms: u32,
     backoff: Backoff,
@@ -97,15 +105,16 @@ impl Limiter {
         self.last_submit = Some(now);
     }
 
-    /// A submit was accepted while `held` other tasks were confirmed in flight.
-    pub fn on_accepted(&mut self, held: usize) {
+    /// A submit was accepted while `held` other tasks were confirmed in flight; `in_flight`
+    /// counts what the bound holds now (confirmed and on the wire, this one included).
+    pub fn on_accepted(&mut self, held: usize, in_flight: usize) {
         self.refused_in_row = 0;
         self.storms = 0;
-        if self.suspect.is_some_and(|s| s <= held) {
+        if self.suspect.is_some_and(|(s, _)| s <= held) {
             self.suspect = None;
         }
-        if held + 1 >= self.bound {
-            self.bound = (held + 2).min(self.max);
+        if in_flight.max(held + 1) >= self.bound {
+            self.bound = (self.bound + 1).min(self.max);
         }
     }
 
@@ -116,15 +125,15 @@ impl Limiter {
         retry_after: Option<Duration>,
         now: Instant,
     ) -> Refusal {
-        let kind = match self.suspect {
-            Some(s) if held > 0 && held >= s => {
-                self.bound = self.bound.min(held).max(1);
-                return Refusal::Concurrency;
-            }
-            _ => Refusal::Rate,
-        };
         if held > 0 {
-            self.suspect = Some(self.suspect.map_or(held, |s| s.min(held)));
+            self.suspect = Some(match self.suspect {
+                Some((s, n)) if held + 1 >= s => (s.min(held), n.saturating_add(1)),
+                _ => (held, 1),
+            });
+        }
+        if held > 0 && self.suspect.is_some_and(|(_, n)| n >= CAP_REFUSALS) {
+            self.bound = self.bound.min(held).max(1);
+            return Refusal::Concurrency;
         }
         self.refused_in_row = self.refused_in_row.saturating_add(1);
         let paused = self.paused_until.is_some_and(|p| p > now);
@@ -136,7 +145,7 @@ impl Limiter {
             self.storms = self.storms.saturating_add(1);
             self.paused_until = Some(now + wait);
         }
-        kind
+        Refusal::Rate
     }
 
     /// How long a shot refused for the `refusals`-th time in a row waits.
@@ -170,13 +179,14 @@ mod tests {
         let mut l = limiter(10);
         let now = Instant::now();
         for held in 0..6 {
-            l.on_accepted(held);
+            l.on_accepted(held, held + 1);
         }
         assert_eq!(
             l.on_rate_limited(6, None, now),
             Refusal::Rate,
             "one refusal proves nothing"
         );
+        assert_eq!(l.on_rate_limited(7, None, now), Refusal::Rate, "nor do two");
         assert_eq!(l.limit(), 10);
         assert_eq!(l.on_rate_limited(7, None, now), Refusal::Concurrency);
         assert_eq!(l.limit(), 7);
@@ -185,7 +195,7 @@ mod tests {
         }
         assert_eq!(l.limit(), 6);
         assert!(l.may_submit(now), "concurrency refusals pause nothing");
-        l.on_accepted(5);
+        l.on_accepted(5, 6);
         assert_eq!(l.limit(), 7, "probe one more");
         assert_eq!(l.on_rate_limited(6, None, now), Refusal::Concurrency);
         assert_eq!(l.limit(), 6);
@@ -194,20 +204,23 @@ mod tests {
     #[test]
     fn an_accept_at_the_bound_raises_it_by_one_up_to_max() {
         let mut l = limiter(8);
-        l.on_accepted(2);
-        l.on_rate_limited(3, None, Instant::now());
-        l.on_rate_limited(3, None, Instant::now());
+        l.on_accepted(2, 3);
+        for _ in 0..CAP_REFUSALS {
+            l.on_rate_limited(3, None, Instant::now());
+        }
         assert_eq!(l.limit(), 3);
-        l.on_accepted(1);
+        l.on_accepted(1, 2);
         assert_eq!(
             l.limit(),
             3,
             "an accept below the bound says nothing about it"
         );
-        l.on_accepted(2);
+        l.on_accepted(2, 3);
         assert_eq!(l.limit(), 4, "the bound was full: probe one more");
+        l.on_accepted(1, 4);
+        assert_eq!(l.limit(), 5, "submits on the wire fill the bound too");
         for held in 3..20 {
-            l.on_accepted(held);
+            l.on_accepted(held, held + 1);
         }
         assert_eq!(l.limit(), 8);
     }
@@ -219,7 +232,7 @@ mod tests {
         // A random 429 at every fifth answer, at levels going up and down, with accepts between.
         for round in 0..50 {
             for held in [3 + round % 7, 9, 4, 6] {
-                l.on_accepted(held);
+                l.on_accepted(held, held + 1);
             }
             let held = 5 + round % 5;
             assert_eq!(l.on_rate_limited(held, None, now), Refusal::Rate);
@@ -229,22 +242,61 @@ mod tests {
     }
 
     #[test]
-    fn a_second_refusal_without_an_accept_at_that_level_is_a_concurrency_refusal() {
+    fn a_level_wandering_back_to_a_refusal_proves_no_cap() {
+        let mut l = limiter(512);
+        let now = Instant::now();
+        // Hundreds in flight: refused at 300, the count drifts down and climbs back through
+        // accepts below 300, and the next random refusal lands at 300 again.
+        for _ in 0..20 {
+            assert_eq!(l.on_rate_limited(300, None, now), Refusal::Rate);
+            for held in (280..300).rev().chain(280..300) {
+                l.on_accepted(held, held + 100);
+            }
+            assert_eq!(l.on_rate_limited(300, None, now), Refusal::Rate);
+            l.on_accepted(300, 400);
+        }
+        assert_eq!(l.limit(), 512);
+    }
+
+    #[test]
+    fn a_refusal_one_below_the_level_counts_towards_the_cap() {
         let mut l = limiter(10);
         let now = Instant::now();
-        l.on_accepted(9);
+        l.on_accepted(5, 6);
+        assert_eq!(l.on_rate_limited(6, None, now), Refusal::Rate);
+        assert_eq!(l.on_rate_limited(5, None, now), Refusal::Rate);
+        assert_eq!(l.on_rate_limited(6, None, now), Refusal::Concurrency);
+        assert_eq!(l.limit(), 6);
+        let mut l = limiter(10);
+        l.on_accepted(5, 6);
+        l.on_rate_limited(6, None, now);
+        l.on_rate_limited(4, None, now);
+        assert_eq!(
+            l.on_rate_limited(6, None, now),
+            Refusal::Rate,
+            "two below starts again"
+        );
+    }
+
+    #[test]
+    fn a_third_refusal_without_an_accept_at_that_level_is_a_concurrency_refusal() {
+        let mut l = limiter(10);
+        let now = Instant::now();
+        l.on_accepted(9, 10);
         assert_eq!(l.on_rate_limited(7, None, now), Refusal::Rate);
-        l.on_accepted(6);
+        l.on_accepted(6, 7);
         assert_eq!(
             l.on_rate_limited(5, None, now),
             Refusal::Rate,
-            "below the suspect"
+            "below the suspect: it starts again there"
         );
-        l.on_accepted(4);
-        assert_eq!(l.on_rate_limited(7, None, now), Refusal::Concurrency);
+        l.on_accepted(4, 5);
+        assert_eq!(l.on_rate_limited(7, None, now), Refusal::Rate);
+        l.on_accepted(4, 5);
+        assert_eq!(l.on_rate_limited(6, None, now), Refusal::Concurrency);
+        assert_eq!(l.limit(), 6);
+        l.on_accepted(5, 6);
         assert_eq!(l.limit(), 7);
-        l.on_accepted(6);
-        assert_eq!(l.limit(), 8);
     }
 
     #[test]
@@ -273,7 +325,7 @@ mod tests {
         l.on_rate_limited(0, None, later);
         let second = l.next_submit_at().unwrap() - later;
         assert!(second >= Duration::from_millis(3200), "{second:?}");
-        l.on_accepted(0);
+        l.on_accepted(0, 1);
         for _ in 0..STORM - 1 {
             l.on_rate_limited(0, None, later + second);
         }

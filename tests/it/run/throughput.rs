@@ -220,3 +220,63 @@ async fn huge_retry_after_values_are_capped_and_the_refusal_is_journalled() {
     }
     assert!(events(&out, "unknown").is_empty());
 }
+
+/// A 502 on a submit created nothing, so once another submit is accepted the refused shot goes
+/// again at once instead of sleeping out its backoff (10 s here); every shot is still created
+/// once and its retries stay counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_refused_by_a_5xx_goes_again_once_another_is_accepted_and_is_created_once() {
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_millis(50),
+        p502: 0.15,
+        seed: 11,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 40, "early");
+    let slow = Backoff {
+        base: Duration::from_secs(10),
+        cap: Duration::from_secs(10),
+    };
+    let outcome = execute(
+        &p,
+        &sim,
+        RunOptions {
+            retry_backoff: slow,
+            ..opts(8)
+        },
+    )
+    .await;
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
+
+    let stats = stats_of(&sim).await;
+    assert!(count(&stats, "submit", "502") > 0, "{stats}");
+    assert_eq!(stats["tasks_created"], 40);
+    assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
+    // For each refusal, how long until that shot's next `submitting`.
+    let mut refused_at = std::collections::HashMap::new();
+    let mut gaps = Vec::new();
+    for e in journal_events(&out) {
+        let id = e["id"].as_str().unwrap().to_owned();
+        let ts = humantime::parse_rfc3339(e["ts"].as_str().unwrap()).unwrap();
+        match e["event"].as_str() {
+            Some("refused") => {
+                refused_at.insert(id, ts);
+            }
+            Some("submitting") => {
+                if let Some(at) = refused_at.remove(&id) {
+                    gaps.push(ts.duration_since(at).unwrap_or_default());
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(!gaps.is_empty());
+    let early = gaps.iter().filter(|&&g| g < slow.base.mul_f64(0.8)).count();
+    assert!(
+        early > 0,
+        "no 5xx-refused shot went before its backoff: {gaps:?}"
+    );
+}
