@@ -111,12 +111,17 @@ pub struct PlanArgs {
     /// Show what `run --retake-rejected` would send.
     #[arg(long)]
     pub retake_rejected: bool,
+    /// gravitex or dashscope (default: `[api] provider` in the config, else gravitex); with
+    /// dashscope, JSON shows each shot's native body as `native_body`.
+    #[arg(long, value_enum, value_name = "NAME", hide_possible_values = true)]
+    pub provider: Option<crate::api::ProviderId>,
 }
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The API key is read from the GRAVITEX_API_KEY environment variable (or the one \
-                  named by `api_key_env` under [api] in the config); --sim needs none."
+    after_help = "The API key is read from the GRAVITEX_API_KEY environment variable, or \
+                  DASHSCOPE_API_KEY with --provider dashscope (or the one named by `api_key_env` \
+                  under [api] in the config); --sim needs none."
 )]
 pub struct RunArgs {
     /// The manifest file (YAML).
@@ -126,8 +131,13 @@ pub struct RunArgs {
     /// takes priority over --base-url and GRAVITEX_BASE_URL.
     #[arg(long)]
     pub sim: bool,
-    /// Provider base URL.
-    #[arg(long, env = "GRAVITEX_BASE_URL", value_name = "URL")]
+    /// gravitex or dashscope (default: `[api] provider` in the config, else gravitex); an
+    /// output folder stays with the provider it was first run on.
+    #[arg(long, value_enum, value_name = "NAME", hide_possible_values = true)]
+    pub provider: Option<crate::api::ProviderId>,
+    /// Provider base URL (default: GRAVITEX_BASE_URL for gravitex, then `[api] base_url`, then
+    /// the provider's, for dashscope its `[api] region`'s).
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Tasks in flight at most.
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]

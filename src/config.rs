@@ -15,8 +15,6 @@ use crate::api::DownloadLimits;
 
 /// Default provider base URL.
 pub const DEFAULT_BASE_URL: &str = crate::api::gravitex::PROVIDER.default_base_url;
-/// Default environment variable holding the API key.
-pub const DEFAULT_KEY_ENV: &str = crate::api::gravitex::PROVIDER.key_env;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,8 +36,15 @@ pub struct Config {
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSection {
+    /// `gravitex` (default) or `dashscope`.
+    pub provider: Option<crate::api::ProviderId>,
+    /// DashScope's region: `singapore` (default), `virginia` or `beijing`.
+    pub region: Option<crate::api::dashscope::Region>,
+    /// DashScope workspace id, sent as `X-DashScope-WorkSpace`.
+    pub workspace: Option<String>,
     pub base_url: Option<String>,
-    /// Name of the environment variable that holds the key (default `GRAVITEX_API_KEY`).
+    /// Name of the environment variable that holds the key (default `GRAVITEX_API_KEY`, for
+    /// dashscope `DASHSCOPE_API_KEY`).
     pub api_key_env: Option<String>,
     /// The key itself; prefer `api_key_env` so the key stays out of files.
     pub api_key: Option<String>,
@@ -51,6 +56,9 @@ pub struct ApiSection {
 impl std::fmt::Debug for ApiSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiSection")
+            .field("provider", &self.provider)
+            .field("region", &self.region)
+            .field("workspace", &self.workspace)
             .field("base_url", &self.base_url)
             .field("api_key_env", &self.api_key_env)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
@@ -280,9 +288,12 @@ impl Config {
         Ok(())
     }
 
-    /// The environment variable the key is read from.
-    pub fn key_env(&self) -> &str {
-        self.api.api_key_env.as_deref().unwrap_or(DEFAULT_KEY_ENV)
+    /// The environment variable `provider`'s key is read from.
+    pub fn key_env(&self, provider: crate::api::ProviderId) -> &str {
+        self.api
+            .api_key_env
+            .as_deref()
+            .unwrap_or(provider.provider().key_env)
     }
 }
 

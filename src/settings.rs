@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use crate::api::{ApiKey, ClientConfig, DownloadLimits};
+use crate::api::{ApiKey, ClientConfig, DownloadLimits, ProviderId, dashscope};
 use crate::cli::RunArgs;
 use crate::commands::Global;
-use crate::config::{Config, DEFAULT_BASE_URL};
+use crate::config::Config;
 use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{DEFAULT_CONCURRENCY, ProgressMode, ResumeFlags, RunOptions};
@@ -29,9 +29,15 @@ pub enum Endpoint {
     },
 }
 
+/// The environment variable of the gateway's base URL (not read for other providers).
+pub const BASE_URL_ENV: &str = "GRAVITEX_BASE_URL";
+
 /// Everything `shotlist run` needs beyond the plan.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
+    pub provider: ProviderId,
+    /// DashScope's workspace id (`[api] workspace`).
+    pub workspace: Option<String>,
     pub endpoint: Endpoint,
     /// Tasks in flight at most; at least 1.
     pub concurrency: usize,
@@ -49,14 +55,14 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    /// Resolves the settings; `env` reads an environment variable (the base URL's variable is
-    /// already folded into `args.base_url` by clap, as `--help` shows).
+    /// Resolves the settings; `env` reads an environment variable.
     pub fn resolve(
         global: &Global,
         args: &RunArgs,
         env: impl Fn(&str) -> Option<String>,
         config: &Config,
     ) -> Result<RunSettings, Error> {
+        let provider = args.provider.or(config.api.provider).unwrap_or_default();
         let concurrency = args
             .concurrency
             .or(config.run.concurrency)
@@ -77,10 +83,10 @@ impl RunSettings {
                 humantime::format_duration(p)
             )));
         }
-        let queries_per_second = config
-            .run
-            .queries_per_second
-            .unwrap_or(crate::exec::DEFAULT_QUERIES_PER_SECOND);
+        let queries_per_second = config.run.queries_per_second.unwrap_or(match provider {
+            ProviderId::Gravitex => crate::exec::DEFAULT_QUERIES_PER_SECOND,
+            ProviderId::Dashscope => dashscope::QUERIES_PER_SECOND,
+        });
         if queries_per_second == 0 {
             return Err(Error::Usage(
                 "[run] queries_per_second must be at least 1 (in the config)".into(),
@@ -89,9 +95,11 @@ impl RunSettings {
         let endpoint = if args.sim {
             Endpoint::Sim
         } else {
-            remote(args, env, config)?
+            remote(provider, args, env, config)?
         };
         Ok(RunSettings {
+            provider,
+            workspace: config.api.workspace.clone(),
             endpoint,
             concurrency: concurrency as usize,
             poll,
@@ -146,19 +154,31 @@ impl RunSettings {
     }
 }
 
-/// Base URL and key: flags > environment > config > defaults.
+/// Base URL and key: flags > environment > config > defaults. `GRAVITEX_BASE_URL` is the
+/// gateway's: a DashScope run never reads it, so an exported simulator URL cannot take a
+/// DashScope key elsewhere.
 fn remote(
+    provider: ProviderId,
     args: &RunArgs,
     env: impl Fn(&str) -> Option<String>,
     config: &Config,
 ) -> Result<Endpoint, Error> {
+    let given = |u: &String| !u.trim().is_empty();
+    let from_env = match provider {
+        ProviderId::Gravitex => env(BASE_URL_ENV).filter(given),
+        ProviderId::Dashscope => None,
+    };
     let base_url = args
         .base_url
         .clone()
-        .filter(|u| !u.trim().is_empty())
+        .filter(given)
+        .or(from_env)
         .or_else(|| config.api.base_url.clone())
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-    let env_name = config.key_env();
+        .unwrap_or_else(|| match provider {
+            ProviderId::Gravitex => provider.provider().default_base_url.to_owned(),
+            ProviderId::Dashscope => config.api.region.unwrap_or_default().base_url().to_owned(),
+        });
+    let env_name = config.key_env(provider);
     let key = env(env_name)
         .filter(|k| !k.trim().is_empty())
         .or_else(|| config.api.api_key.clone().filter(|k| !k.trim().is_empty()));
@@ -200,13 +220,7 @@ mod tests {
         )
         .expect("flags parse");
         match cli.command {
-            crate::cli::Command::Run(mut args) => {
-                // Only the flags given here: the test process's environment must not leak in.
-                if !flags.contains(&"--base-url") {
-                    args.base_url = None;
-                }
-                args
-            }
+            crate::cli::Command::Run(args) => args,
             _ => unreachable!(),
         }
     }
@@ -248,7 +262,7 @@ mod tests {
         assert_eq!(s.submits_per_minute, None);
         assert_eq!(s.download, DownloadLimits::default());
         assert_eq!(s.progress, ProgressMode::Auto);
-        assert_eq!(remote_of(&s), (DEFAULT_BASE_URL, "sk-env"));
+        assert_eq!(remote_of(&s), (crate::config::DEFAULT_BASE_URL, "sk-env"));
     }
 
     #[test]
@@ -337,6 +351,89 @@ mod tests {
         assert_eq!(s.poll, Some(SIM_POLL));
         let s = resolve(&["--sim"], &[], "[run]\npoll = \"3s\"\n");
         assert_eq!(s.poll, Some(Duration::from_secs(3)));
+    }
+
+    const DS_KEY: (&str, &str) = ("DASHSCOPE_API_KEY", "sk-ds");
+
+    #[test]
+    fn the_provider_flag_overrides_the_config_which_overrides_gravitex() {
+        assert_eq!(resolve(&[], &[KEY], "").provider, ProviderId::Gravitex);
+        let config = "[api]\nprovider = \"dashscope\"\n";
+        assert_eq!(
+            resolve(&[], &[DS_KEY], config).provider,
+            ProviderId::Dashscope
+        );
+        let s = resolve(&["--provider", "gravitex"], &[KEY], config);
+        assert_eq!(s.provider, ProviderId::Gravitex);
+        assert_eq!(remote_of(&s), (crate::config::DEFAULT_BASE_URL, "sk-env"));
+    }
+
+    #[test]
+    fn dashscope_takes_its_own_key_and_region_and_never_the_gateway_url_variable() {
+        let vars = [KEY, DS_KEY, (BASE_URL_ENV, "http://gateway-sim:1")];
+        let s = resolve(&["--provider", "dashscope"], &vars, "");
+        assert_eq!(
+            remote_of(&s),
+            (dashscope::Region::Singapore.base_url(), "sk-ds")
+        );
+        assert_eq!(s.queries_per_second, dashscope::QUERIES_PER_SECOND);
+        let s = resolve(
+            &["--provider", "dashscope"],
+            &vars,
+            "[api]\nregion = \"beijing\"\nworkspace = \"ws-1\"\n",
+        );
+        assert_eq!(remote_of(&s).0, dashscope::Region::Beijing.base_url());
+        assert_eq!(s.workspace.as_deref(), Some("ws-1"));
+        let s = resolve(
+            &["--provider", "dashscope"],
+            &vars,
+            "[api]\nbase_url = \"http://config:1\"\nregion = \"virginia\"\n",
+        );
+        assert_eq!(remote_of(&s).0, "http://config:1");
+        let s = resolve(
+            &["--provider", "dashscope", "--base-url", "http://flag:1"],
+            &vars,
+            "[run]\nqueries_per_second = 5\n",
+        );
+        assert_eq!(remote_of(&s).0, "http://flag:1");
+        assert_eq!(s.queries_per_second, 5);
+    }
+
+    #[test]
+    fn the_gateway_url_variable_sits_between_the_flag_and_the_config() {
+        let vars = [KEY, (BASE_URL_ENV, "http://env:1")];
+        let config = "[api]\nbase_url = \"http://config:1\"\n";
+        assert_eq!(remote_of(&resolve(&[], &vars, config)).0, "http://env:1");
+        let s = resolve(&["--base-url", "http://flag:1"], &vars, config);
+        assert_eq!(remote_of(&s).0, "http://flag:1");
+        assert_eq!(
+            s.queries_per_second,
+            crate::exec::DEFAULT_QUERIES_PER_SECOND
+        );
+    }
+
+    #[test]
+    fn without_a_dashscope_key_the_message_names_its_variable() {
+        let err = RunSettings::resolve(
+            &Global::default(),
+            &args(&["--provider", "dashscope"]),
+            env(&[KEY]),
+            &config(""),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("DASHSCOPE_API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn unknown_providers_and_regions_in_the_config_are_config_errors() {
+        for text in [
+            "[api]\nprovider = \"openai\"\n",
+            "[api]\nregion = \"mars\"\n",
+        ] {
+            let err = Config::parse(text, Path::new("c.toml")).unwrap_err();
+            let shown = err.to_string();
+            assert!(shown.contains("c.toml"), "{shown}");
+        }
     }
 
     #[test]

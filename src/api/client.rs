@@ -164,6 +164,23 @@ impl Client {
         Ok(self)
     }
 
+    /// The same client sending DashScope's workspace header; an unusable id is
+    /// `Permanent { status: 0 }`. The gateway has no workspaces: it is ignored there.
+    pub fn with_workspace(mut self, workspace: Option<String>) -> Result<Client, ApiError> {
+        if let (Some(native), Some(_)) = (&self.native, &workspace) {
+            let rebuilt =
+                super::dashscope::DashScopeClient::new(super::dashscope::DashScopeConfig {
+                    region: super::dashscope::Region::default(),
+                    base_url: Some(native.base_url().to_owned()),
+                    api_key: self.key.clone(),
+                    workspace,
+                    timeout: self.timeout,
+                })?;
+            self.native = Some(std::sync::Arc::new(rebuilt));
+        }
+        Ok(self)
+    }
+
     /// The gateway this client speaks to.
     pub fn provider(&self) -> &Provider {
         &self.provider

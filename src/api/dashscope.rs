@@ -54,7 +54,8 @@ pub const MAX_PAGES: u32 = 50;
 const ZONE_OFFSET: Duration = Duration::from_secs(8 * 3600);
 
 /// Where the key and models live; model, endpoint and key must share a region.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Region {
     #[default]
     Singapore,

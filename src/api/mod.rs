@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use client::{Client, MAX_ANSWER_BYTES};
 pub use error_body::{RETRY_AFTER_CAP, parse_retry_after};
-pub use provider::{Protocol, Provider, Timing, gravitex};
+pub use provider::{Protocol, Provider, ProviderId, Timing, gravitex};
 
 /// Caps on one download. Both end a hostile or broken storage link with a clear error instead
 /// of a full disk or a worker held forever; `[download]` in the config changes them.

@@ -25,6 +25,59 @@ pub struct Provider {
     pub protocol: Protocol,
 }
 
+/// The providers `--provider` and `[api] provider` name; recorded in the output folder because
+/// a shot sent to another provider is another paid task.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderId {
+    /// The GravitexAI gateway (`/v1/video/generations`).
+    #[default]
+    Gravitex,
+    /// Alibaba DashScope's native API (`/api/v1/...`).
+    Dashscope,
+}
+
+impl ProviderId {
+    /// The name used on the command line, in the config and in the output folder.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderId::Gravitex => "gravitex",
+            ProviderId::Dashscope => "dashscope",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ProviderId> {
+        match name.trim() {
+            "gravitex" => Some(ProviderId::Gravitex),
+            "dashscope" => Some(ProviderId::Dashscope),
+            _ => None,
+        }
+    }
+
+    pub fn provider(self) -> Provider {
+        match self {
+            ProviderId::Gravitex => gravitex::PROVIDER,
+            ProviderId::Dashscope => super::dashscope::PROVIDER,
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How requests and answers are written. The planner's body is always the gateway form; a
 /// native protocol encodes it on the way out (`api::dashscope::encode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

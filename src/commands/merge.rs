@@ -335,7 +335,8 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     check_out(&out, &args.dirs)?;
     let _lock =
         crate::exec::outdir::OutputLock::acquire(&out).map_err(super::run::out_dir_error)?;
-    crate::exec::outdir::check_paths(&out, &[MERGE_FILE]).map_err(super::run::out_dir_error)?;
+    crate::exec::outdir::check_paths(&out, &[MERGE_FILE, super::run::PROVIDER_FILE])
+        .map_err(super::run::out_dir_error)?;
     fs::create_dir_all(out.join("videos")).map_err(io(format!(
         "cannot create {}",
         out.join("videos").display()
@@ -371,6 +372,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         let folder = read_folder(dir, spec, &plan, part, scratch.path())?;
         folders.insert(spec.index, folder);
     }
+    let provider = one_provider(folders.values().map(|f| &f.dir))?;
     let (n, part) = match first {
         Some((spec, _, part)) => (spec.count, part),
         None => (1, shard::partition(&plan, 1)),
@@ -441,6 +443,9 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         })
         .collect();
     report::write(&out, &report::matrix_keys(&plan.shots), &rows).map_err(report_error)?;
+    if let Some(provider) = provider {
+        super::run::record_provider(&out, provider)?;
+    }
     write(
         &out.join(MERGE_FILE),
         serde_json::to_vec_pretty(&record).expect("a merge record serialises"),
@@ -480,6 +485,32 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     );
     let all = counts.get(&ResultStatus::Succeeded).copied().unwrap_or(0) == rows.len();
     Ok(if all { exit::OK } else { exit::SOME_FAILED })
+}
+
+/// The provider every shard folder ran on; shards of two providers are refused (the merged
+/// folder's resumes would poll one provider's task ids at the other).
+fn one_provider<'a>(
+    dirs: impl Iterator<Item = &'a PathBuf>,
+) -> Result<Option<crate::api::ProviderId>, Error> {
+    let mut seen: Option<(crate::api::ProviderId, &PathBuf)> = None;
+    for dir in dirs {
+        let Some(p) = super::run::folder_provider(dir)? else {
+            continue;
+        };
+        match seen {
+            Some((q, first)) if q != p => {
+                return Err(Error::Usage(format!(
+                    "{} ran on {p} but {} on {q}: the shards of one batch must run on one \
+                     provider; run that shard again with --provider {q} and another --out",
+                    dir.display(),
+                    first.display()
+                )));
+            }
+            Some(_) => {}
+            None => seen = Some((p, dir)),
+        }
+    }
+    Ok(seen.map(|(p, _)| p))
 }
 
 /// The merged folder may be new, or one an earlier merge wrote and nothing has run in since;

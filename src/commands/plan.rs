@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 
+use crate::api::ProviderId;
 use crate::cli::{PlanArgs, TextOrJson};
 use crate::commands::Global;
 use crate::config::Config;
@@ -25,6 +26,32 @@ struct ShardSize {
     shard: u32,
     shots: usize,
     seconds: u64,
+}
+
+/// A shot's preview, and with `--provider dashscope` the body DashScope gets (or why none).
+#[derive(serde::Serialize)]
+struct NativeNote<'a> {
+    #[serde(flatten)]
+    preview: &'a ShotPreview,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native_body: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native_error: Option<String>,
+}
+
+/// DashScope's body for `body`; a `shot:` item shows where its upstream's URL will go.
+fn native_body(body: &crate::plan::Body) -> Result<serde_json::Value, crate::api::ApiError> {
+    let mut value = body.value();
+    let media = crate::api::dashscope::PROVIDER.media_pointer;
+    if let Some(items) = value.pointer_mut(media).and_then(|m| m.as_array_mut()) {
+        for item in items.iter_mut().filter_map(|i| i.as_object_mut()) {
+            if let Some(shot) = item.remove("shot") {
+                let shot = shot.as_str().unwrap_or_default().to_owned();
+                item.insert("url".into(), format!("<the video of shot `{shot}`>").into());
+            }
+        }
+    }
+    crate::api::dashscope::encode(&value)
 }
 
 pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
@@ -55,6 +82,16 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         plan.retain(&part.mask(spec.index));
     }
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
+    let provider = args.provider.or(config.api.provider).unwrap_or_default();
+    match super::run::folder_provider(&plan.out_dir) {
+        Ok(Some(held)) if held != provider => eprintln!(
+            "warning: {} holds tasks sent to {held}: a run for {provider} there would be \
+             refused; use --provider {held}, or another --out",
+            plan.out_dir.display()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: a run there would be refused: {e}"),
+    }
     let applied = retake::apply_in_folder(&mut plan, args.retake_rejected, true)
         .map_err(|e| Error::Usage(e.to_string()))?;
     let mut preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
@@ -106,11 +143,22 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
                 shard: spec.to_string(),
                 shards: &shards,
             });
+            let native = provider == ProviderId::Dashscope;
             crate::report::write_plan_json_with(
                 &mut out,
                 &plan,
                 &totals,
-                |i| &preview.shots[i],
+                |i| {
+                    let encoded = native.then(|| native_body(&plan.shots[i].body));
+                    NativeNote {
+                        preview: &preview.shots[i],
+                        native_error: encoded
+                            .as_ref()
+                            .and_then(|e| e.as_ref().err())
+                            .map(|e| e.to_string()),
+                        native_body: encoded.and_then(Result::ok),
+                    }
+                },
                 extra,
             )
         }

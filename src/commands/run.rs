@@ -4,11 +4,12 @@
 //! all ask the executor to stop gracefully (no new submits, answers of submits on the wire
 //! journalled, results written); a second one quits at once.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use crate::api::{ApiKey, Client};
+use crate::api::{ApiKey, Client, ProviderId};
 use crate::cli::RunArgs;
 use crate::commands::{Global, load_plan};
 use crate::config::Config;
@@ -20,6 +21,8 @@ use crate::settings::{Endpoint, RunSettings};
 
 /// Where the in-process simulator of `--sim` keeps its tasks, inside the output folder.
 pub const SIM_STATE_FILE: &str = ".sim-tasks.jsonl";
+/// Names the provider an output folder's tasks were sent to.
+pub const PROVIDER_FILE: &str = "provider";
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
@@ -44,8 +47,10 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
     // Taken before anything touches the folder (the simulator's state lives there too).
     let lock = OutputLock::acquire(&plan.out_dir).map_err(out_dir_error)?;
-    exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE]).map_err(out_dir_error)?;
+    exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE, PROVIDER_FILE])
+        .map_err(out_dir_error)?;
     super::merge::claim_folder(&plan.out_dir, args.shard)?;
+    claim_provider(&plan.out_dir, settings.provider)?;
     // Bad journal lines are the executor's to refuse, with its own message.
     let applied = crate::review::retake::apply_in_folder(&mut plan, args.retake_rejected, true)
         .map_err(|e| Error::Usage(e.to_string()))?;
@@ -71,6 +76,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             Endpoint::Sim => {
                 let sim = crate::sim::start(
                     crate::sim::SimConfig {
+                        provider: settings.provider,
                         gen_time: Duration::from_secs(2),
                         state: Some(plan.out_dir.join(SIM_STATE_FILE)),
                         ..Default::default()
@@ -88,9 +94,13 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
                 (sim.base_url(), ApiKey::new("sk-sim-demo"), Some(sim))
             }
         };
-        let client = Client::new(settings.client_config(base_url, api_key))
-            .and_then(|c| c.with_download_limits(settings.download))
-            .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
+        let client = Client::for_provider(
+            settings.provider.provider(),
+            settings.client_config(base_url, api_key),
+        )
+        .and_then(|c| c.with_download_limits(settings.download))
+        .and_then(|c| c.with_workspace(settings.workspace.clone()))
+        .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
             let shard = args.shard.map_or_else(String::new, |s| {
                 let n = plan::shard::partition(&plan, s.count).shots_in(s.index);
@@ -130,6 +140,53 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
         _ => Ok(outcome.exit_code()),
     }
+}
+
+/// Records `provider` in the folder, or refuses a folder whose tasks went to another one: the
+/// same shot there is another paid task, and its task ids mean nothing here. Called under the
+/// folder's lock.
+fn claim_provider(dir: &Path, provider: ProviderId) -> Result<(), Error> {
+    match folder_provider(dir)? {
+        Some(held) if held != provider => Err(Error::Usage(format!(
+            "{} holds tasks sent to {held}, and this run is for {provider}: the same shots there \
+             would be new paid tasks; run it with --provider {held}, or give this run another \
+             --out; nothing was sent",
+            dir.display()
+        ))),
+        _ => record_provider(dir, provider),
+    }
+}
+
+/// The provider `dir`'s tasks went to: its `provider` file, else gravitex when it has a journal
+/// (written before providers could be chosen), else none yet.
+pub fn folder_provider(dir: &Path) -> Result<Option<ProviderId>, Error> {
+    let file = dir.join(PROVIDER_FILE);
+    match super::merge::read_bounded(&file, 64)? {
+        Some(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let known = ProviderId::from_name(&text).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{} names no known provider ({:?}): it must say gravitex or dashscope; \
+                     nothing was sent",
+                    file.display(),
+                    text.trim()
+                ))
+            })?;
+            Ok(Some(known))
+        }
+        None => Ok(dir
+            .join(crate::journal::FILE_NAME)
+            .exists()
+            .then_some(ProviderId::Gravitex)),
+    }
+}
+
+/// Writes `dir`'s `provider` file.
+pub fn record_provider(dir: &Path, provider: ProviderId) -> Result<(), Error> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    crate::report::write_atomic(&dir.join(PROVIDER_FILE), format!("{provider}\n").as_bytes())
+        .map_err(|e| Error::io(format!("cannot write {}", e.path.display()), e.source))
 }
 
 /// The first SIGINT, SIGTERM or SIGHUP records its number and asks the run to stop; the second

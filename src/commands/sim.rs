@@ -56,8 +56,9 @@ pub fn startup_hint(url: &str, key_required: bool, provider: SimProvider) -> Str
     if provider == SimProvider::Dashscope {
         return format!(
             "speaking DashScope's native API: POST {url}{}, GET {url}{}/{{id}} and the task list \
-             (send `Authorization: Bearer {key}` and `X-DashScope-Async: enable`); \
-             stats at {url}/__sim/stats; Ctrl-C stops",
+             (send `Authorization: Bearer {key}` and `X-DashScope-Async: enable`); point a run \
+             at it:\n  DASHSCOPE_API_KEY={key} shotlist run MANIFEST --provider dashscope \
+             --base-url {url}\nstats at {url}/__sim/stats; Ctrl-C stops",
             crate::sim::dashscope::CREATE_PATH,
             crate::sim::dashscope::TASKS_PATH,
         );

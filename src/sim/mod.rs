@@ -28,14 +28,7 @@ pub use shape::Shape;
 pub use task::FAIL_MARKER;
 
 /// The protocol the simulator speaks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum SimProvider {
-    /// The GravitexAI gateway (`/v1/video/generations`).
-    #[default]
-    Gravitex,
-    /// Alibaba DashScope's native API (`/api/v1/...`).
-    Dashscope,
-}
+pub use crate::api::provider::ProviderId as SimProvider;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {

@@ -177,3 +177,53 @@ fn checked_in_schema_has_not_drifted() {
         "schemas/manifest.schema.json is out of date with the manifest types; regenerate it with\n    cargo run -- schema > schemas/manifest.schema.json"
     );
 }
+
+/// `plan --provider dashscope` of every example: the native body of each shot, as DashScope
+/// gets it (a `shot:` item shows where the upstream's URL goes).
+#[test]
+fn every_example_plans_to_native_bodies_with_provider_dashscope() {
+    for rel in examples() {
+        let out = crate::support::shotlist()
+            .current_dir(super::root())
+            .args(["plan", "--provider", "dashscope", "--format", "json"])
+            .arg(&rel)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let bodies: serde_json::Map<String, Value> = doc["shots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                assert!(s.get("native_error").is_none(), "{}: {s}", rel.display());
+                (
+                    s["id"].as_str().unwrap().to_owned(),
+                    s["native_body"].clone(),
+                )
+            })
+            .collect();
+        assert!(
+            bodies.values().all(|b| b["input"].is_object()),
+            "{bodies:?}"
+        );
+        let name = rel.file_stem().unwrap().to_string_lossy().into_owned();
+        insta::assert_json_snapshot!(format!("native_{name}"), bodies);
+    }
+}
+
+#[test]
+fn the_gateway_plan_has_no_native_bodies() {
+    let out = crate::support::shotlist()
+        .current_dir(super::root())
+        .args(["plan", "manifests/story.yaml", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["shots"][0]["body"].is_object());
+    assert!(doc["shots"][0].get("native_body").is_none(), "{doc}");
+}

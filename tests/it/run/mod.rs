@@ -10,6 +10,7 @@ mod dashscope;
 mod faults;
 mod hostile_net;
 mod progress;
+mod provider;
 mod resume;
 mod throughput;
 mod trust;

@@ -322,3 +322,35 @@ fn hostile_shard_folders_get_clear_errors() {
         shard.stderr
     );
 }
+
+#[test]
+fn shards_run_on_two_providers_are_not_merged() {
+    let p = project();
+    let gravitex = SimProcess::start(&["--gen-time", "100ms"]);
+    let dashscope = SimProcess::start(&["--provider", "dashscope", "--gen-time", "100ms"]);
+    run_shard(&p, &gravitex, "1/2").code(0);
+    let mut cmd = p.cmd(&[
+        "run",
+        "batch.yaml",
+        "--provider",
+        "dashscope",
+        "--base-url",
+        &dashscope.url,
+        "--poll",
+        "100ms",
+        "--shard",
+        "2/2",
+    ]);
+    cmd.env("DASHSCOPE_API_KEY", "sk-test");
+    Run::from(cmd.output().unwrap()).code(0);
+    let dirs = shard_dirs(2);
+    let refused = merge(&p, &dirs, &[]);
+    refused.code(2);
+    for word in ["gravitex", "dashscope", "shard-1-of-2", "shard-2-of-2"] {
+        assert!(refused.stderr.contains(word), "{word}: {}", refused.stderr);
+    }
+    assert!(!p.path("out/batch/journal.jsonl").exists());
+
+    merge(&p, &dirs[..1], &[]).code(1);
+    assert_eq!(p.read("out/batch/provider"), "gravitex\n");
+}

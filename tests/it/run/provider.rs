@@ -1,0 +1,151 @@
+//! The provider as part of an output folder's identity, with the real binary: a folder run on
+//! one provider is refused on the other (nothing sent), and `run --sim --provider dashscope`.
+
+use crate::support::{Project, SimProcess, repo_root};
+
+use super::cli::{SECRET, project};
+
+/// `run` of the test project against `sim` as `provider`, its key in the provider's variable.
+fn run_on(p: &Project, provider: &str, sim: &SimProcess) -> crate::support::Run {
+    let mut cmd = p.cmd(&[
+        "-q",
+        "run",
+        "batch.yaml",
+        "--provider",
+        provider,
+        "--base-url",
+        &sim.url,
+        "--poll",
+        "100ms",
+    ]);
+    cmd.env("GRAVITEX_API_KEY", SECRET)
+        .env("DASHSCOPE_API_KEY", SECRET);
+    crate::support::Run::from(cmd.output().expect("run shotlist"))
+}
+
+fn sims() -> (SimProcess, SimProcess) {
+    (
+        SimProcess::start(&["--gen-time", "100ms"]),
+        SimProcess::start(&["--provider", "dashscope", "--gen-time", "100ms"]),
+    )
+}
+
+#[test]
+fn a_folder_run_on_dashscope_is_refused_on_gravitex_and_nothing_is_sent() {
+    let (gravitex, dashscope) = sims();
+    let p = project(2);
+    run_on(&p, "dashscope", &dashscope).code(0);
+    assert_eq!(dashscope.stats()["tasks_created"], 3);
+    assert_eq!(p.read("out/batch/provider"), "dashscope\n");
+    let plan = p.run(&["plan", "batch.yaml"]);
+    plan.code(0);
+    assert!(plan.stderr.contains("would be refused"), "{}", plan.stderr);
+
+    let refused = run_on(&p, "gravitex", &gravitex);
+    refused.code(2);
+    for word in ["dashscope", "gravitex", "--out", "nothing was sent"] {
+        assert!(refused.stderr.contains(word), "{word}: {}", refused.stderr);
+    }
+    assert_eq!(gravitex.stats()["tasks_created"], 0);
+    assert_eq!(dashscope.stats()["tasks_created"], 3);
+    assert_eq!(p.read("out/batch/provider"), "dashscope\n");
+
+    run_on(&p, "dashscope", &dashscope).code(0);
+    assert_eq!(
+        dashscope.stats()["tasks_created"],
+        3,
+        "a rerun sends nothing"
+    );
+}
+
+#[test]
+fn a_folder_from_before_providers_counts_as_gravitex() {
+    let (gravitex, dashscope) = sims();
+    let p = project(1);
+    run_on(&p, "gravitex", &gravitex).code(0);
+    assert_eq!(gravitex.stats()["tasks_created"], 2);
+    std::fs::remove_file(p.path("out/batch/provider")).unwrap();
+
+    let refused = run_on(&p, "dashscope", &dashscope);
+    refused.code(2);
+    assert!(
+        refused.stderr.contains("--provider gravitex"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(dashscope.stats()["tasks_created"], 0);
+
+    run_on(&p, "gravitex", &gravitex).code(0);
+    assert_eq!(
+        gravitex.stats()["tasks_created"],
+        2,
+        "a rerun sends nothing"
+    );
+    assert_eq!(p.read("out/batch/provider"), "gravitex\n");
+}
+
+#[test]
+fn an_unknown_provider_record_is_refused() {
+    let (gravitex, _dashscope) = sims();
+    let p = project(1);
+    p.file("out/batch/provider", "openai\n");
+    let refused = run_on(&p, "gravitex", &gravitex);
+    refused.code(2);
+    assert!(refused.stderr.contains("openai"), "{}", refused.stderr);
+    assert_eq!(gravitex.stats()["tasks_created"], 0);
+}
+
+#[test]
+fn run_sim_provider_dashscope_runs_an_example_and_a_rerun_sends_nothing() {
+    let p = Project::new();
+    let manifest = repo_root().join("manifests/story.yaml");
+    let manifest = manifest.to_str().unwrap();
+    let args = [
+        "run",
+        manifest,
+        "--sim",
+        "--provider",
+        "dashscope",
+        "--out",
+        "out",
+        "--poll",
+        "100ms",
+    ];
+    let first = p.run(&args);
+    first.code(0);
+    assert!(first.stderr.contains("3 succeeded"), "{}", first.stderr);
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&p.read("out/results.json")).expect("results.json");
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{rows:?}");
+    assert_eq!(p.read("out/provider"), "dashscope\n");
+    let journal = p.read("out/journal.jsonl");
+
+    p.run(&args).code(0);
+    let after = p.read("out/journal.jsonl");
+    let submits = |text: &str| text.matches("\"submitting\"").count();
+    assert_eq!(submits(&journal), 3, "{journal}");
+    assert_eq!(submits(&after), 3, "a rerun sends nothing: {after}");
+}
+
+#[test]
+fn a_wrong_dashscope_key_stops_the_run_without_leaking_it() {
+    let sim = SimProcess::start(&["--provider", "dashscope", "--key", "sk-right"]);
+    let p = project(1);
+    let mut cmd = p.cmd(&[
+        "run",
+        "batch.yaml",
+        "--provider",
+        "dashscope",
+        "--base-url",
+        &sim.url,
+    ]);
+    cmd.env("DASHSCOPE_API_KEY", SECRET)
+        .env("GRAVITEX_API_KEY", "sk-right");
+    let run = crate::support::Run::from(cmd.output().unwrap());
+    run.code(3);
+    assert!(run.stderr.contains("InvalidApiKey"), "{}", run.stderr);
+    assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
+    assert!(!p.read("out/batch/journal.jsonl").contains(SECRET));
+    assert_eq!(sim.stats()["tasks_created"], 0);
+}
