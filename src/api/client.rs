@@ -211,7 +211,7 @@ impl Client {
         })?;
         match submit_task_id(&json) {
             // Scrubbing would make the id useless, and keeping it would write the key out.
-            Some(task_id) if self.holds_key(&task_id) => Err(ambiguous(
+            Some(task_id) if self.key.appears_in(&task_id) => Err(ambiguous(
                 "the submit was accepted but its task id contains the API key, so it is not kept"
                     .into(),
             )),
@@ -343,16 +343,7 @@ impl Client {
 
     /// Removes the key from text that came from outside (a provider may echo it back).
     pub(super) fn scrub(&self, text: String) -> String {
-        if self.holds_key(&text) {
-            text.replace(self.key.expose(), "***")
-        } else {
-            text
-        }
-    }
-
-    fn holds_key(&self, text: &str) -> bool {
-        let key = self.key.expose();
-        !key.is_empty() && text.contains(key)
+        self.key.scrub(text)
     }
 }
 

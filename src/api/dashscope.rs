@@ -303,7 +303,7 @@ impl DashScopeClient {
             .and_then(|v| v["output"]["task_id"].as_str().map(str::to_owned))
             .filter(|id| !id.trim().is_empty());
         match id {
-            Some(id) if !self.holds_key(&id) => Ok(Submitted { task_id: id }),
+            Some(id) if !self.key.appears_in(&id) => Ok(Submitted { task_id: id }),
             _ => Err(ApiError::Ambiguous {
                 message: "the create was accepted but its answer names no usable output.task_id"
                     .into(),
@@ -470,16 +470,8 @@ impl DashScopeClient {
         }
     }
 
-    fn holds_key(&self, text: &str) -> bool {
-        !self.key.expose().is_empty() && text.contains(self.key.expose())
-    }
-
     fn scrub(&self, text: String) -> String {
-        if self.holds_key(&text) {
-            text.replace(self.key.expose(), "***")
-        } else {
-            text
-        }
+        self.key.scrub(text)
     }
 }
 

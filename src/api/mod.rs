@@ -45,6 +45,20 @@ impl ApiKey {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `text` (from outside: an answer, a URL, a task id) holds the key.
+    pub fn appears_in(&self, text: &str) -> bool {
+        !self.0.is_empty() && text.contains(&self.0)
+    }
+
+    /// `text` with every occurrence of the key replaced by `***`.
+    pub fn scrub(&self, text: String) -> String {
+        if self.appears_in(&text) {
+            text.replace(&self.0, "***")
+        } else {
+            text
+        }
+    }
 }
 
 impl std::fmt::Debug for ApiKey {
