@@ -18,7 +18,10 @@ use serde_json::{Map, Value, json};
 use super::client::{Call, Capped, MAX_ANSWER_BYTES, describe, read_capped};
 use super::error_body::{parse_retry_after, reason, shorten};
 use super::provider::{Auth, Protocol, Provider, Timing};
-use super::{ApiError, ApiKey, Client, ClientConfig, Downloaded, Submitted, TaskState, TaskStatus};
+use super::{
+    ApiError, ApiKey, Client, ClientConfig, Downloaded, Submitted, TaskExtras, TaskState,
+    TaskStatus,
+};
 
 /// DashScope's particulars for the executor (`Client::for_provider`). `tasks_path` is the
 /// query path; creates go to [`CREATE_PATH`]. Alibaba suggests polling every 15 s.
@@ -332,10 +335,22 @@ impl DashScopeClient {
             status: Some(200),
             message: format!("the query answer is not JSON ({e})"),
         })?;
-        native_task(&body).map_err(|message| ApiError::Transient {
+        let mut task = native_task(&body).map_err(|message| ApiError::Transient {
             status: Some(200),
-            message,
-        })
+            message: self.scrub(message),
+        })?;
+        let state = &mut task.state;
+        state.url = state.url.take().map(|u| self.scrub(u));
+        state.error = state.error.take().map(|e| self.scrub(e));
+        for prompt in [
+            &mut state.extras.orig_prompt,
+            &mut state.extras.actual_prompt,
+            &mut task.orig_prompt,
+            &mut task.actual_prompt,
+        ] {
+            *prompt = prompt.take().map(|p| self.scrub(p));
+        }
+        Ok(task)
     }
 
     /// One page of `GET {base}/api/v1/tasks` (page numbers from 1).
@@ -535,20 +550,42 @@ pub fn native_task(body: &Value) -> Result<NativeTask, String> {
         ),
     };
     let usage = &body["usage"];
+    let seconds = |field: &str| usage[field].as_f64().filter(|s| s.is_finite() && *s >= 0.0);
+    let extras = TaskExtras {
+        orig_prompt: text(&output["orig_prompt"]).map(capped_prompt),
+        actual_prompt: text(&output["actual_prompt"]).map(capped_prompt),
+        usage_s: seconds("duration"),
+        input_s: seconds("input_video_duration"),
+        output_s: seconds("output_video_duration"),
+    };
     Ok(NativeTask {
+        orig_prompt: extras.orig_prompt.clone(),
+        actual_prompt: extras.actual_prompt.clone(),
+        usage_seconds: extras.usage_s,
+        output_seconds: extras.output_s,
         state: TaskState {
             status,
             url: text(&output["video_url"]).filter(|_| status == TaskStatus::Succeeded),
             error,
             progress: None,
+            extras,
         },
-        orig_prompt: text(&output["orig_prompt"]),
-        actual_prompt: text(&output["actual_prompt"]),
-        usage_seconds: usage["duration"].as_f64(),
-        output_seconds: usage["output_video_duration"].as_f64(),
         resolution: usage["SR"].as_u64().map(|r| r as u32),
         ratio: text(&usage["ratio"]),
     })
+}
+
+/// A prompt the provider echoed, cut to [`TaskExtras::MAX_PROMPT_BYTES`] on a character boundary.
+fn capped_prompt(mut prompt: String) -> String {
+    if prompt.len() > TaskExtras::MAX_PROMPT_BYTES {
+        let mut end = TaskExtras::MAX_PROMPT_BYTES;
+        while !prompt.is_char_boundary(end) {
+            end -= 1;
+        }
+        prompt.truncate(end);
+        prompt.push('…');
+    }
+    prompt
 }
 
 /// A list body; items without a task id are skipped.

@@ -38,6 +38,8 @@ const MAX_WINDOW_MS: u64 = 24 * 3600 * 1000;
 /// The zone of DashScope's wall-clock times (`submit_time`, list `start_time`): UTC+8.
 const ZONE_OFFSET: Duration = Duration::from_secs(8 * 3600);
 const MAX_PAGE_SIZE: u64 = 100;
+/// What [`extended`] adds to a prompt.
+pub const EXTEND_TAIL: &str = "Cinematic lighting, steady camera, rich detail.";
 
 /// What the native protocol keeps beside the shared task table.
 #[derive(Debug)]
@@ -47,6 +49,7 @@ struct Native {
     duration: u32,
     ratio: Option<String>,
     has_input_video: bool,
+    prompt_extend: bool,
     created_ms: u64,
     request_id: String,
     canceled: bool,
@@ -347,6 +350,7 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
             duration: accepted.duration,
             ratio: accepted.ratio,
             has_input_video: accepted.has_input_video,
+            prompt_extend: accepted.prompt_extend,
             created_ms,
             request_id: request_id.clone(),
             canceled: false,
@@ -387,6 +391,9 @@ fn query_body(sim: &Sim, id: &str, task: &Task, native: &Native, now: Instant) -
         "SUCCEEDED" => {
             output["end_time"] = json!(wall_time(native.created_ms + gen_ms));
             output["orig_prompt"] = json!(task.prompt.as_ref());
+            if native.prompt_extend {
+                output["actual_prompt"] = json!(extended(&task.prompt));
+            }
             output["video_url"] = json!(format!("{}{}", sim.base_url, video::path(id)));
             let input = if native.has_input_video {
                 INPUT_VIDEO_SECONDS
@@ -421,6 +428,11 @@ fn query_body(sim: &Sim, id: &str, task: &Task, native: &Native, now: Instant) -
     }
     body["output"] = output;
     body
+}
+
+/// The simulator's prompt rewriting under `prompt_extend`: the prompt with a fixed tail.
+pub fn extended(prompt: &str) -> String {
+    format!("{prompt} {EXTEND_TAIL}")
 }
 
 async fn query(
