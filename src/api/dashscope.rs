@@ -12,10 +12,9 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::RETRY_AFTER;
 use serde_json::{Map, Value, json};
 
-use super::client::{Call, Capped, MAX_ANSWER_BYTES, describe, read_capped};
+use super::client::{Call, exchange, http_client};
 use super::error_body::{parse_retry_after, reason, shorten};
 use super::provider::{Auth, Protocol, Provider, Timing};
 use super::{
@@ -28,6 +27,9 @@ use super::{
 pub const PROVIDER: Provider = Provider {
     name: "DashScope",
     default_base_url: "https://dashscope-intl.aliyuncs.com",
+    base_url_help: "`--base-url` or `[api] base_url` should be a DashScope root (or leave it \
+                    unset and set `[api] region`): singapore https://dashscope-intl.aliyuncs.com, \
+                    virginia https://dashscope-us.aliyuncs.com, beijing https://dashscope.aliyuncs.com",
     key_env: "DASHSCOPE_API_KEY",
     tasks_path: TASKS_PATH,
     base_suffix: "/api/v1",
@@ -75,6 +77,15 @@ impl Region {
         }
     }
 
+    /// The name `[api] region` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Region::Singapore => "singapore",
+            Region::Virginia => "virginia",
+            Region::Beijing => "beijing",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Region> {
         match name.trim().to_ascii_lowercase().as_str() {
             "singapore" => Some(Region::Singapore),
@@ -83,6 +94,31 @@ impl Region {
             _ => None,
         }
     }
+}
+
+/// What to check when DashScope refuses a key (401 `InvalidApiKey`): a key works only in the
+/// region it was made in. `key_from` says where the key was read (never the key); with
+/// `base_given` the base URL came from `--base-url` or `[api] base_url`, not from `region`.
+pub fn refused_key_hint(key_from: &str, region: Region, base_given: bool) -> String {
+    let all = [Region::Singapore, Region::Virginia, Region::Beijing];
+    let listed = |r: &Region| format!("{} {}", r.name(), r.base_url());
+    let (here, others): (String, Vec<String>) = if base_given {
+        (
+            "the base URL from `--base-url` or `[api] base_url`".into(),
+            all.iter().map(listed).collect(),
+        )
+    } else {
+        (
+            format!("region {} ({})", region.name(), region.base_url()),
+            all.iter().filter(|r| **r != region).map(listed).collect(),
+        )
+    };
+    format!(
+        "the key from {key_from} is not valid at {here}; a DashScope key works only in the \
+         region it was made in: if it belongs to another ({}), set `[api] region` in the \
+         config or `--base-url` to that region's URL, else check the key",
+        others.join(", ")
+    )
 }
 
 /// The native model id for a planner model id (dated gateway ids map to undated native ones).
@@ -241,15 +277,8 @@ impl DashScopeClient {
                 "workspace id {w:?} must be letters, digits, '-' or '_'"
             )));
         }
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            // A redirected POST can turn into a GET; a redirect means a wrong base URL.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.timeout)
-            .read_timeout(config.timeout)
-            .user_agent(concat!("shotlist/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| setup(format!("cannot set up HTTP: {}", describe(&e))))?;
+        // A redirected POST can turn into a GET; a redirect means a wrong base URL.
+        let http = http_client(config.timeout, reqwest::redirect::Policy::none())?;
         Ok(DashScopeClient {
             http,
             base,
@@ -337,18 +366,18 @@ impl DashScopeClient {
         })?;
         let mut task = native_task(&body).map_err(|message| ApiError::Transient {
             status: Some(200),
-            message: self.scrub(message),
+            message: self.key.scrub(message),
         })?;
         let state = &mut task.state;
-        state.url = state.url.take().map(|u| self.scrub(u));
-        state.error = state.error.take().map(|e| self.scrub(e));
+        state.url = state.url.take().map(|u| self.key.scrub(u));
+        state.error = state.error.take().map(|e| self.key.scrub(e));
         for prompt in [
             &mut state.extras.orig_prompt,
             &mut state.extras.actual_prompt,
             &mut task.orig_prompt,
             &mut task.actual_prompt,
         ] {
-            *prompt = prompt.take().map(|p| self.scrub(p));
+            *prompt = prompt.take().map(|p| self.key.scrub(p));
         }
         Ok(task)
     }
@@ -407,27 +436,15 @@ impl DashScopeClient {
         request: reqwest::RequestBuilder,
         call: Call,
     ) -> Result<Vec<u8>, ApiError> {
-        let response = request.send().await.map_err(|e| self.transport(&e, call))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let body = read_capped(response, MAX_ANSWER_BYTES).await;
-        if (200..300).contains(&status) {
-            return match body {
-                Ok(Capped::Whole(bytes)) => Ok(bytes),
-                Ok(Capped::Cut(_)) => Err(self.after_send(
-                    call,
-                    status,
-                    format!("the answer was longer than {} MiB", MAX_ANSWER_BYTES >> 20),
-                )),
-                Err(e) => Err(self.transport(&e, call)),
-            };
+        let refusal = match exchange(request, call, &self.key).await? {
+            Ok(body) => return Ok(body),
+            Err(refusal) => refusal,
+        };
+        if let Some(wrong) = refusal.wrong_endpoint(call, &PROVIDER, &self.key) {
+            return Err(wrong);
         }
-        let body = body.map(Capped::into_bytes).unwrap_or_default();
-        Err(self.classify(status, retry_after, &body, call))
+        let retry_after = refusal.retry_after.as_deref().and_then(parse_retry_after);
+        Err(self.classify(refusal.status, retry_after, &refusal.body, call))
     }
 
     /// A non-2xx answer, by DashScope's table.
@@ -438,7 +455,7 @@ impl DashScopeClient {
         body: &[u8],
         call: Call,
     ) -> ApiError {
-        let message = self.scrub(reason(status, body));
+        let message = self.key.scrub(reason(status, body));
         let code = serde_json::from_slice::<Value>(body)
             .ok()
             .and_then(|v| v["code"].as_str().map(str::to_owned))
@@ -469,24 +486,6 @@ impl DashScopeClient {
                 message,
             },
         }
-    }
-
-    fn transport(&self, e: &reqwest::Error, call: Call) -> ApiError {
-        let message = self.scrub(describe(e));
-        if e.is_builder() {
-            setup(message)
-        } else if e.is_connect() || call == Call::Read {
-            ApiError::Transient {
-                status: None,
-                message,
-            }
-        } else {
-            ApiError::Ambiguous { message }
-        }
-    }
-
-    fn scrub(&self, text: String) -> String {
-        self.key.scrub(text)
     }
 }
 

@@ -169,6 +169,10 @@ pub enum ApiError {
     /// 401/403: the key is wrong or not allowed.
     #[error("not authorised (HTTP {status}): {message}")]
     Auth { status: u16, message: String },
+    /// A submit reached something that is not the provider's API (404/405, or a web page):
+    /// the base URL is wrong, nothing was created, and every other submit would end the same.
+    #[error("the base URL does not lead to the API (HTTP {status}): {message}")]
+    Endpoint { status: u16, message: String },
     /// The request was sent but no answer came (timeout, dropped connection, unreadable body).
     #[error("no answer after the request was sent: {message}")]
     Ambiguous { message: String },
