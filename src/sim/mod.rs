@@ -138,8 +138,9 @@ pub async fn start(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
     let saved = config
         .state
         .as_deref()
-        .and_then(|path| persist::load(path, &mut book));
-    let listener = match saved.filter(|_| port == 0) {
+        .map(|path| persist::load(path, &mut book))
+        .unwrap_or_default();
+    let listener = match saved.port.filter(|_| port == 0) {
         Some(saved) => match tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, saved)).await {
             Ok(l) => l,
             Err(_) => tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?,
@@ -157,7 +158,13 @@ pub async fn start(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
             (Backend::Gateway(Arc::clone(&sim)), server::router(sim))
         }
         SimProvider::Dashscope => {
-            let sim = Arc::new(dashscope::Sim::new(config, addr));
+            let sim = Arc::new(dashscope::Sim::with_book(
+                config,
+                addr,
+                book,
+                saved.protocol,
+                state,
+            ));
             (Backend::DashScope(Arc::clone(&sim)), dashscope::router(sim))
         }
     };

@@ -299,12 +299,7 @@ async fn submit(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         now,
     );
     let Inner { book, state, .. } = &mut *inner;
-    if let Some(file) = state
-        && let Some(task) = book.get(&id)
-        && let Err(e) = super::persist::append(file, &id, key, task)
-    {
-        tracing::warn!("simulator: cannot record task {id}: {e}");
-    }
+    super::persist::record(state.as_mut(), book, &id, key, None);
     let lost = config.p_lost > 0.0 && inner.rng.f64() < config.p_lost;
     let outcome = if lost {
         Outcome::Lost

@@ -55,6 +55,56 @@ struct Native {
     canceled: bool,
 }
 
+/// [`Native`] as the state file holds it (`run --sim`: see [`super::persist`]); a cancel is
+/// not kept.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedNative {
+    model: String,
+    resolution: String,
+    duration: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ratio: Option<String>,
+    has_input_video: bool,
+    prompt_extend: bool,
+    created_ms: u64,
+    request_id: String,
+}
+
+impl Native {
+    fn saved(&self) -> Option<Value> {
+        serde_json::to_value(SavedNative {
+            model: self.model.id().to_owned(),
+            resolution: self.resolution.to_owned(),
+            duration: self.duration,
+            ratio: self.ratio.clone(),
+            has_input_video: self.has_input_video,
+            prompt_extend: self.prompt_extend,
+            created_ms: self.created_ms,
+            request_id: self.request_id.clone(),
+        })
+        .ok()
+    }
+
+    fn from_saved(saved: Value) -> Option<Native> {
+        let s: SavedNative = serde_json::from_value(saved).ok()?;
+        Some(Native {
+            model: NativeModel::from_id(&s.model)?,
+            resolution: if s.resolution == "720P" {
+                "720P"
+            } else {
+                "1080P"
+            },
+            duration: s.duration,
+            ratio: s.ratio,
+            has_input_video: s.has_input_video,
+            prompt_extend: s.prompt_extend,
+            created_ms: s.created_ms,
+            request_id: s.request_id,
+            canceled: false,
+        })
+    }
+}
+
 /// The simulator's shared state for the native protocol.
 pub struct Sim {
     config: SimConfig,
@@ -71,19 +121,38 @@ struct Inner {
     native: HashMap<String, Native>,
     /// `--rps-limit`: requests per key in the current second.
     rps: HashMap<String, (u64, u32)>,
+    /// Where created tasks are appended (`SimConfig::state`).
+    state: Option<std::fs::File>,
 }
 
 impl Sim {
     pub fn new(config: SimConfig, addr: SocketAddr) -> Self {
+        Sim::with_book(config, addr, TaskBook::default(), Vec::new(), None)
+    }
+
+    /// A simulator over `book` and the native records `saved` beside it (reloaded from
+    /// `state`), appending new tasks to `state`. A task without its record is left out.
+    pub fn with_book(
+        config: SimConfig,
+        addr: SocketAddr,
+        book: TaskBook,
+        saved: Vec<(String, Value)>,
+        state: Option<std::fs::File>,
+    ) -> Self {
+        let native = saved
+            .into_iter()
+            .filter_map(|(id, record)| Some((id, Native::from_saved(record)?)))
+            .collect();
         Sim {
             base_url: format!("http://{addr}"),
             requests: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 rng: fastrand::Rng::with_seed(config.seed),
-                book: TaskBook::default(),
+                book,
                 stats: Stats::default(),
-                native: HashMap::new(),
+                native,
                 rps: HashMap::new(),
+                state,
             }),
             started: Instant::now(),
             config,
@@ -341,21 +410,21 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     );
     drop(inner);
     let request_id = sim.request_id();
+    let native = Native {
+        model: accepted.model,
+        resolution: accepted.resolution,
+        duration: accepted.duration,
+        ratio: accepted.ratio,
+        has_input_video: accepted.has_input_video,
+        prompt_extend: accepted.prompt_extend,
+        created_ms,
+        request_id: request_id.clone(),
+        canceled: false,
+    };
     let mut inner = sim.lock();
-    inner.native.insert(
-        id.clone(),
-        Native {
-            model: accepted.model,
-            resolution: accepted.resolution,
-            duration: accepted.duration,
-            ratio: accepted.ratio,
-            has_input_video: accepted.has_input_video,
-            prompt_extend: accepted.prompt_extend,
-            created_ms,
-            request_id: request_id.clone(),
-            canceled: false,
-        },
-    );
+    let Inner { book, state, .. } = &mut *inner;
+    super::persist::record(state.as_mut(), book, &id, key, native.saved());
+    inner.native.insert(id.clone(), native);
     let lost = config.p_lost > 0.0 && inner.rng.f64() < config.p_lost;
     let outcome = if lost {
         Outcome::Lost

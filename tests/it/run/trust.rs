@@ -480,6 +480,47 @@ fn the_resume_command_printed_after_interrupting_sim_works_as_printed() {
     assert_eq!(tasks, 6);
 }
 
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_sim_on_dashscope_resumes_its_tasks_and_sends_nothing_twice() {
+    let p = takes_project(2);
+    let args = [
+        "run",
+        "--sim",
+        "--provider",
+        "dashscope",
+        "batch.yaml",
+        "-j",
+        "2",
+    ];
+    let mut child = p
+        .cmd(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    assert!(wait_for_lines(&mut child, &p, 4), "run ended too early");
+    send_signal(child.id(), "INT");
+    Run::from(child.wait_with_output().unwrap()).code(130);
+    let journal = p.read("out/batch/journal.jsonl");
+    let in_flight = journal.matches("\"submitted\"").count();
+    assert!(in_flight >= 1, "{journal}");
+
+    let resumed = p.run(&args);
+    resumed.code(0);
+    assert!(resumed.stderr.contains("in flight"), "{}", resumed.stderr);
+    let rows = results(&p);
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{rows:#?}");
+    assert!(rows.iter().all(|r| r["attempts"] == 1), "{rows:#?}");
+    assert!(rows.iter().all(|r| r["usage_s"] == 4.0), "{rows:#?}");
+    let journal = p.read("out/batch/journal.jsonl");
+    assert_eq!(journal.matches("\"submitting\"").count(), 6, "{journal}");
+    let tasks = p.read("out/batch/.sim-tasks.jsonl");
+    let created = tasks.lines().filter(|l| l.contains("\"id\"")).count();
+    assert_eq!(created, 6, "each shot created one task: {tasks}");
+    assert!(tasks.contains("\"model\":\"wan2.7-t2v\""), "{tasks}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulator_task_ids_are_unique_across_processes() {
     let body = t2v_body("the same request");
