@@ -277,13 +277,10 @@ impl Client {
         request: reqwest::RequestBuilder,
         call: Call,
     ) -> Result<Vec<u8>, ApiError> {
-        let refusal = match exchange(request, call, &self.key).await? {
+        let refusal = match exchange(request, call, &self.key, &self.provider).await? {
             Ok(body) => return Ok(body),
             Err(refusal) => refusal,
         };
-        if let Some(wrong) = refusal.wrong_endpoint(call, &self.provider, &self.key) {
-            return Err(wrong);
-        }
         if (300..400).contains(&refusal.status) {
             let to = refusal.location.as_deref().unwrap_or("elsewhere");
             return Err(ApiError::Permanent {
@@ -345,12 +342,7 @@ pub(super) struct Refusal {
 impl Refusal {
     /// A submit answered by something that is not the API: 404/405, or another 4xx as a web
     /// page (no provider refuses a body in HTML). Nothing was created there.
-    pub(super) fn wrong_endpoint(
-        &self,
-        call: Call,
-        provider: &Provider,
-        key: &ApiKey,
-    ) -> Option<ApiError> {
+    fn wrong_endpoint(&self, call: Call, provider: &Provider, key: &ApiKey) -> Option<ApiError> {
         let page = self.body.trim_ascii_start().starts_with(b"<");
         let wrong = match self.status {
             404 | 405 => true,
@@ -369,12 +361,14 @@ impl Refusal {
     }
 }
 
-/// Sends one API request: the body of a 2xx answer, or the [`Refusal`] to classify. Transport
-/// failures and a 2xx over [`MAX_ANSWER_BYTES`] are classified here, alike for every provider.
+/// Sends one API request: the body of a 2xx answer, or the [`Refusal`] for `provider` to
+/// classify. Transport failures, a 2xx over [`MAX_ANSWER_BYTES`] and a submit that reached no
+/// API ([`Refusal::wrong_endpoint`]) are classified here, alike for every provider.
 pub(super) async fn exchange(
     request: reqwest::RequestBuilder,
     call: Call,
     key: &ApiKey,
+    provider: &Provider,
 ) -> Result<Result<Vec<u8>, Refusal>, ApiError> {
     let response = request.send().await.map_err(|e| transport(key, &e, call))?;
     let status = response.status();
@@ -397,9 +391,11 @@ pub(super) async fn exchange(
     }
     let body = read_capped(response, MAX_ANSWER_BYTES).await;
     if !status.is_success() {
-        return Ok(Err(refusal(
-            body.map(Capped::into_bytes).unwrap_or_default(),
-        )));
+        let refusal = refusal(body.map(Capped::into_bytes).unwrap_or_default());
+        return match refusal.wrong_endpoint(call, provider, key) {
+            Some(wrong) => Err(wrong),
+            None => Ok(Err(refusal)),
+        };
     }
     match body {
         Ok(Capped::Whole(bytes)) => Ok(Ok(bytes)),

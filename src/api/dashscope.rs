@@ -436,13 +436,10 @@ impl DashScopeClient {
         request: reqwest::RequestBuilder,
         call: Call,
     ) -> Result<Vec<u8>, ApiError> {
-        let refusal = match exchange(request, call, &self.key).await? {
+        let refusal = match exchange(request, call, &self.key, &PROVIDER).await? {
             Ok(body) => return Ok(body),
             Err(refusal) => refusal,
         };
-        if let Some(wrong) = refusal.wrong_endpoint(call, &PROVIDER, &self.key) {
-            return Err(wrong);
-        }
         let retry_after = refusal.retry_after.as_deref().and_then(parse_retry_after);
         Err(self.classify(refusal.status, retry_after, &refusal.body, call))
     }

@@ -7,23 +7,22 @@ pub mod rules;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::SimConfig;
-use super::server::{draw_gen_time, file_response, json, lost_response, take_rps};
-use super::shape::BAD_GATEWAY_HTML;
-use super::stats::{Outcome, Route, Stats};
-use super::task::{FAIL_MARKER, Failure, NewTask, Phase, Task, TaskBook};
+use super::core::{Core, Shared, bad_gateway_page, stats_route};
+use super::server::{draw_gen_time, file_response, json, lost_response};
+use super::stats::{Outcome, Route};
+use super::task::{NewTask, Phase, Task, TaskBook};
 use super::video;
 use rules::NativeModel;
 
@@ -41,9 +40,9 @@ const MAX_PAGE_SIZE: u64 = 100;
 /// What [`extended`] adds to a prompt.
 pub const EXTEND_TAIL: &str = "Cinematic lighting, steady camera, rich detail.";
 
-/// What the native protocol keeps beside the shared task table.
+/// What the native protocol keeps per task beside the shared task table.
 #[derive(Debug)]
-struct Native {
+pub struct Native {
     model: NativeModel,
     resolution: &'static str,
     duration: u32,
@@ -105,25 +104,8 @@ impl Native {
     }
 }
 
-/// The simulator's shared state for the native protocol.
-pub struct Sim {
-    config: SimConfig,
-    started: Instant,
-    base_url: String,
-    requests: AtomicU64,
-    inner: Mutex<Inner>,
-}
-
-struct Inner {
-    rng: fastrand::Rng,
-    book: TaskBook,
-    stats: Stats,
-    native: HashMap<String, Native>,
-    /// `--rps-limit`: requests per key in the current second.
-    rps: HashMap<String, (u64, u32)>,
-    /// Where created tasks are appended (`SimConfig::state`).
-    state: Option<std::fs::File>,
-}
+/// The native simulator's state: the shared core with each task's [`Native`] record.
+pub type Sim = Core<HashMap<String, Native>>;
 
 impl Sim {
     pub fn new(config: SimConfig, addr: SocketAddr) -> Self {
@@ -143,82 +125,34 @@ impl Sim {
             .into_iter()
             .filter_map(|(id, record)| Some((id, Native::from_saved(record)?)))
             .collect();
-        Sim {
-            base_url: format!("http://{addr}"),
-            requests: AtomicU64::new(0),
-            inner: Mutex::new(Inner {
-                rng: fastrand::Rng::with_seed(config.seed),
-                book,
-                stats: Stats::default(),
-                native,
-                rps: HashMap::new(),
-                state,
-            }),
-            started: Instant::now(),
-            config,
-        }
+        Core::assemble(config, addr, "da5c", book, state, native)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The stats document of `GET /__sim/stats`.
-    pub fn stats(&self, with_tasks: bool) -> Value {
-        let inner = self.lock();
-        serde_json::to_value(
-            inner
-                .stats
-                .document(&inner.book, Instant::now(), with_tasks),
-        )
-        .unwrap_or(Value::Null)
-    }
-
-    fn request_id(&self) -> String {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-da5c-4000-8000-{n:012x}", self.config.seed as u32)
-    }
-
+    /// DashScope's error body, with `status` recorded.
     fn error(&self, route: Route, status: StatusCode, code: &str, message: &str) -> Response {
-        self.lock()
-            .stats
-            .record(route, Outcome::Status(status.as_u16()));
+        self.record(route, Outcome::Status(status.as_u16()));
+        self.error_body(status, code, message)
+    }
+
+    fn error_body(&self, status: StatusCode, code: &str, message: &str) -> Response {
         json(
             status,
             &json!({"request_id": self.request_id(), "code": code, "message": message}),
         )
     }
 
-    /// The `--p502` draw: nginx's HTML page or DashScope's JSON, at random.
-    fn bad_gateway(&self, route: Route) -> Option<Response> {
-        if self.config.p502 <= 0.0 {
-            return None;
-        }
-        let mut inner = self.lock();
-        if inner.rng.f64() >= self.config.p502 {
-            return None;
-        }
-        let html = inner.rng.bool();
-        drop(inner);
-        if html {
-            self.lock().stats.record(route, Outcome::Status(502));
-            return Some(
-                (
-                    StatusCode::BAD_GATEWAY,
-                    [(header::CONTENT_TYPE, "text/html")],
-                    BAD_GATEWAY_HTML,
-                )
-                    .into_response(),
-            );
-        }
-        Some(self.error(
-            route,
-            StatusCode::BAD_GATEWAY,
-            "InternalError",
-            "An internal error has occured, please try again later (simulated by --p502).",
-        ))
+    /// The `--p502` answer: nginx's HTML page or DashScope's JSON, at random.
+    fn gateway_error(&self, route: Route) -> Option<Response> {
+        let html = self.bad_gateway(route)?;
+        Some(if html {
+            bad_gateway_page()
+        } else {
+            self.error_body(
+                StatusCode::BAD_GATEWAY,
+                "InternalError",
+                "An internal error has occured, please try again later (simulated by --p502).",
+            )
+        })
     }
 
     /// The key, or the 401 DashScope answers.
@@ -227,38 +161,26 @@ impl Sim {
         route: Route,
         headers: &'h HeaderMap,
     ) -> Result<&'h str, Box<Response>> {
-        let key = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty());
-        match (key, &self.config.key) {
-            (Some(key), Some(expected)) if key == expected => Ok(key),
-            (Some(key), None) => Ok(key),
-            _ => Err(Box::new(self.error(
+        self.bearer(headers).ok_or_else(|| {
+            Box::new(self.error(
                 route,
                 StatusCode::UNAUTHORIZED,
                 "InvalidApiKey",
                 "Invalid API-key provided.",
-            ))),
-        }
+            ))
+        })
     }
 
-    /// The `--rps-limit` check (DashScope's per-account queries-per-second budget, also applied
-    /// to creates): 429 `Throttling.RateQuota`, no `Retry-After` (none is documented).
-    fn over_rps(&self, key: &str, route: Route) -> Option<Response> {
-        let limit = self.config.rps_limit?;
-        let second = self.started.elapsed().as_secs();
-        if take_rps(&mut self.lock().rps, key, second, limit) {
-            return None;
-        }
-        Some(self.error(
-            route,
-            StatusCode::TOO_MANY_REQUESTS,
-            "Throttling.RateQuota",
-            "Requests rate limit exceeded, please try again later.",
-        ))
+    /// The `--rps-limit` answer (DashScope's per-account queries-per-second budget, also
+    /// applied to creates): 429 `Throttling.RateQuota`, no `Retry-After` (none is documented).
+    fn rps_refusal(&self, key: &str, route: Route) -> Option<Response> {
+        self.over_rps(key, route).then(|| {
+            self.error_body(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Throttling.RateQuota",
+                "Requests rate limit exceeded, please try again later.",
+            )
+        })
     }
 
     /// The native status word of a task at `now`.
@@ -284,7 +206,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/api/v1/tasks/{task_id}", get(query))
         .route("/api/v1/tasks/{task_id}/cancel", post(cancel))
         .route("/files/{file}", get(download))
-        .route("/__sim/stats", get(stats))
+        .route("/__sim/stats", get(stats_route))
         .fallback(unknown_route)
         .with_state(sim)
 }
@@ -322,14 +244,14 @@ pub fn parse_window(text: &str) -> Option<u64> {
 }
 
 async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(response) = sim.bad_gateway(Route::Submit) {
+    if let Some(response) = sim.gateway_error(Route::Submit) {
         return response;
     }
     let key = match sim.authorize(Route::Submit, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.over_rps(key, Route::Submit) {
+    if let Some(response) = sim.rps_refusal(key, Route::Submit) {
         return response;
     }
     let asynchronous = headers
@@ -378,13 +300,7 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         return sim.error(Route::Submit, StatusCode::TOO_MANY_REQUESTS, code, message);
     }
 
-    let failure = if accepted.prompt.contains(FAIL_MARKER) {
-        Some(Failure::Moderation)
-    } else if config.fail_rate > 0.0 && inner.rng.f64() < config.fail_rate {
-        Some(Failure::Random)
-    } else {
-        None
-    };
+    let failure = inner.draw_failure(config, &accepted.prompt);
     let gen_time = draw_gen_time(config, &mut inner.rng);
     let token = inner.rng.u64(..);
     let created_ms = now_ms();
@@ -422,16 +338,10 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         canceled: false,
     };
     let mut inner = sim.lock();
-    let Inner { book, state, .. } = &mut *inner;
+    let Shared { book, state, .. } = &mut *inner;
     super::persist::record(state.as_mut(), book, &id, key, native.saved());
-    inner.native.insert(id.clone(), native);
-    let lost = config.p_lost > 0.0 && inner.rng.f64() < config.p_lost;
-    let outcome = if lost {
-        Outcome::Lost
-    } else {
-        Outcome::Status(200)
-    };
-    inner.stats.record(Route::Submit, outcome);
+    inner.protocol.insert(id.clone(), native);
+    let lost = inner.draw_lost(config);
     drop(inner);
     if lost {
         return lost_response();
@@ -509,14 +419,14 @@ async fn query(
     Path(task_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(response) = sim.bad_gateway(Route::Query) {
+    if let Some(response) = sim.gateway_error(Route::Query) {
         return response;
     }
     let key = match sim.authorize(Route::Query, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.over_rps(key, Route::Query) {
+    if let Some(response) = sim.rps_refusal(key, Route::Query) {
         return response;
     }
     let now = Instant::now();
@@ -524,7 +434,7 @@ async fn query(
     let found = inner
         .book
         .get_for_key(&task_id, key)
-        .zip(inner.native.get(&task_id));
+        .zip(inner.protocol.get(&task_id));
     let body = match found {
         Some((task, native)) => query_body(&sim, &task_id, task, native, now),
         None => json!({"request_id": sim.request_id(),
@@ -544,7 +454,7 @@ async fn cancel(
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.over_rps(key, Route::Cancel) {
+    if let Some(response) = sim.rps_refusal(key, Route::Cancel) {
         return response;
     }
     let now = Instant::now();
@@ -553,7 +463,7 @@ async fn cancel(
         .book
         .get_for_key(&task_id, key)
         .is_some_and(|t| t.phase_at(now) == Phase::Queued);
-    let canceled = match inner.native.get_mut(&task_id) {
+    let canceled = match inner.protocol.get_mut(&task_id) {
         Some(native) if pending && !native.canceled => {
             native.canceled = true;
             true
@@ -578,14 +488,14 @@ async fn list(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(response) = sim.bad_gateway(Route::List) {
+    if let Some(response) = sim.gateway_error(Route::List) {
         return response;
     }
     let key = match sim.authorize(Route::List, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.over_rps(key, Route::List) {
+    if let Some(response) = sim.rps_refusal(key, Route::List) {
         return response;
     }
     let refuse = |message: String| {
@@ -628,7 +538,7 @@ async fn list(
     let mut inner = sim.lock();
     let mut rows: Vec<(u64, Value)> = Vec::new();
     for (id, task) in inner.book.tasks() {
-        let Some(native) = inner.native.get(&id) else {
+        let Some(native) = inner.protocol.get(&id) else {
             continue;
         };
         if inner.book.get_for_key(&id, key).is_none()
@@ -695,10 +605,10 @@ fn api_key_id(key: &str) -> String {
 
 async fn download(State(sim): State<Arc<Sim>>, Path(file): Path<String>) -> Response {
     let mut inner = sim.lock();
-    let Inner {
+    let Shared {
         book,
         stats,
-        native,
+        protocol: native,
         ..
     } = &mut *inner;
     let task_id = file.strip_suffix(".mp4").unwrap_or(&file);
@@ -706,16 +616,6 @@ async fn download(State(sim): State<Arc<Sim>>, Path(file): Path<String>) -> Resp
         return file_response(book, stats, "", sim.config.url_ttl);
     }
     file_response(book, stats, &file, sim.config.url_ttl)
-}
-
-async fn stats(
-    State(sim): State<Arc<Sim>>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let summary = params
-        .get("summary")
-        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-    json(StatusCode::OK, &sim.stats(!summary))
 }
 
 async fn unknown_route(State(sim): State<Arc<Sim>>, method: Method, uri: Uri) -> Response {
