@@ -2,12 +2,12 @@
 //! bodies with its own rules, written from the reference, never with the planner's.
 //!
 //! [`rules`] judges submit bodies, [`task`] keeps task state, [`shape`] writes each response
-//! variant, [`stats`] counts what happened, [`video`] is the clip served, [`core`] holds what
+//! variant, [`stats`] counts what happened, [`video`] is the clip served, [`common`] holds what
 //! both protocols share (state, key check, fault draws), [`server`] wires the gateway's routes;
 //! [`dashscope`] speaks Alibaba's native protocol instead (`--provider dashscope`) over the same
 //! core. See `docs/simulator.md` for the knobs and the stats document.
 
-pub mod core;
+pub mod common;
 pub mod dashscope;
 pub mod persist;
 pub mod rules;

@@ -1,4 +1,4 @@
-//! The gateway's HTTP routes over the shared [`Core`](super::core) (one std `Mutex` held only
+//! The gateway's HTTP routes over the shared [`Core`](super::common) (one std `Mutex` held only
 //! for a few map operations, never across an await, so thousands of requests per second cost
 //! next to nothing).
 
@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use serde_json::Value;
 
 use super::SimConfig;
-use super::core::{Core, Shared, bad_gateway_page, stats_route};
+use super::common::{Core, Shared, bad_gateway_page, stats_route};
 use super::rules;
 use super::shape::{self, TaskView};
 use super::stats::{Outcome, Route, Stats};

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::SimConfig;
-use super::core::{Core, Shared, bad_gateway_page, stats_route};
+use super::common::{Core, Shared, bad_gateway_page, stats_route};
 use super::server::{draw_gen_time, file_response, json, lost_response};
 use super::stats::{Outcome, Route};
 use super::task::{NewTask, Phase, Task, TaskBook};
