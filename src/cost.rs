@@ -27,7 +27,9 @@ pub const MAX_PRICE_PER_SECOND: u64 = 10_000;
 pub enum Billing {
     /// Seconds of video made.
     OutputSeconds,
-    /// Seconds of the input video plus seconds made (`wan2.7-videoedit`, not yet planned).
+    /// Seconds of the input video plus seconds made (`wan2.7-videoedit`): a `shot:` input
+    /// lasts its upstream's seconds; a URL's length is unknown, so its estimate is an upper
+    /// bound (the longest input, 10 s).
     InputPlusOutputSeconds,
 }
 
@@ -50,16 +52,43 @@ const fn list(model: &'static str, resolution: &'static str, micros: u64) -> Lis
     }
 }
 
-/// The built-in prices in [`LIST_CURRENCY`]; `wan2.7-videoedit` ([`Billing::InputPlusOutputSeconds`])
-/// joins when the planner knows the model.
-pub const LIST_PRICES: [ListPrice; 6] = [
+const fn with_input(price: ListPrice) -> ListPrice {
+    ListPrice {
+        billing: Billing::InputPlusOutputSeconds,
+        ..price
+    }
+}
+
+/// The built-in prices in [`LIST_CURRENCY`].
+pub const LIST_PRICES: [ListPrice; 8] = [
     list("wan2.7-t2v-2026-04-25", "720P", 100_000),
     list("wan2.7-t2v-2026-04-25", "1080P", 150_000),
     list("wan2.7-i2v-2026-04-25", "720P", 100_000),
     list("wan2.7-i2v-2026-04-25", "1080P", 150_000),
     list("wan2.7-r2v", "720P", 100_000),
     list("wan2.7-r2v", "1080P", 150_000),
+    with_input(list("wan2.7-videoedit", "720P", 100_000)),
+    with_input(list("wan2.7-videoedit", "1080P", 150_000)),
 ];
+
+/// How `model` (a full id) is billed; a model without a list row bills its output.
+pub fn billing(model: &str) -> Billing {
+    LIST_PRICES
+        .iter()
+        .find(|p| p.model == model)
+        .map_or(Billing::OutputSeconds, |p| p.billing)
+}
+
+/// The seconds a task of `shot` is billed for (see [`Billing`]).
+pub fn billed_seconds(shot: &PlannedShot) -> u64 {
+    let output = u64::from(shot.output_seconds());
+    match billing(&shot.model) {
+        Billing::OutputSeconds => output,
+        Billing::InputPlusOutputSeconds => {
+            output + shot.input_video.map_or(0, |i| u64::from(i.seconds))
+        }
+    }
+}
 
 /// An amount of money in micro-units of some currency.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -216,11 +245,12 @@ impl PriceBook {
         self.prices.get(&(id, resolution.to_owned())).copied()
     }
 
-    /// What one task of `shot` is estimated to bill; `None` when it has no price.
+    /// What one task of `shot` is estimated to bill, at most when [`PlannedShot::upper_bound`];
+    /// `None` when it has no price.
     pub fn shot(&self, shot: &PlannedShot) -> Option<Money> {
         Some(
             self.per_second(&shot.model, &shot.resolution)?
-                .times(u64::from(shot.duration)),
+                .times(billed_seconds(shot)),
         )
     }
 

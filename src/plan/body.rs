@@ -228,6 +228,7 @@ fn string<'a>(cursor: &Cursor<'a>) -> Option<Cow<'a, str>> {
 pub fn sent_ratio(inst: &Instance) -> Option<String> {
     match inst.model.ratio {
         RatioPolicy::NotSent => None,
+        RatioPolicy::Optional => inst.ratio.as_ref().map(|r| r.value.clone()),
         RatioPolicy::Sent => Some(
             inst.ratio
                 .as_ref()
@@ -238,7 +239,8 @@ pub fn sent_ratio(inst: &Instance) -> Option<String> {
 }
 
 /// `prompt` and `duration` in both places; resolution, duration, prompt_extend and watermark
-/// always; ratio never for i2v; seed when the shot has one. `shot:` media stay `{type, shot}`.
+/// always; ratio never for i2v, for edit when written; seed and `audio_setting` when the shot
+/// has one. `shot:` media stay `{type, shot}`.
 ///
 /// Written key by key in sorted order, so the text is canonical without building a `Value`.
 pub fn body(inst: &Instance) -> Body {
@@ -287,7 +289,17 @@ pub fn body(inst: &Instance) -> Body {
     }
     out.push_str("\"prompt\":");
     out.push_str(&prompt);
-    let _ = write!(out, "}},\"parameters\":{{\"duration\":{duration}");
+    out.push_str("},\"parameters\":{");
+    if let Some(a) = inst
+        .audio_setting
+        .as_ref()
+        .filter(|_| inst.model.audio_setting)
+    {
+        out.push_str("\"audio_setting\":");
+        write_str(&a.value, &mut out);
+        out.push(',');
+    }
+    let _ = write!(out, "\"duration\":{duration}");
     out.push_str(",\"prompt_extend\":");
     out.push_str(bool_text(inst.prompt_extend.value));
     if let Some(r) = sent_ratio(inst) {
