@@ -276,6 +276,64 @@ mod tests {
         assert_eq!(book.per_second("t2v", "4K"), None);
     }
 
+    /// Each shot's estimate and whether it is an upper bound, for a manifest.
+    fn estimates(shots: &str) -> Vec<(String, u64, String, bool)> {
+        let text = format!("version: 1\nshots:\n{shots}");
+        let plan = crate::plan::plan_text(std::path::Path::new("m.yaml"), &text)
+            .expect("plans")
+            .plan;
+        let book = PriceBook::default();
+        plan.shots
+            .iter()
+            .map(|s| {
+                let cost = book.shot(s).expect("priced").exact();
+                (s.id.clone(), billed_seconds(s), cost, s.upper_bound())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_edit_bills_its_input_and_output_seconds() {
+        let got = estimates(concat!(
+            "  - { id: base, model: t2v, prompt: a, duration: 5 }\n",
+            "  - { id: keep, model: edit, prompt: b, media: [{ type: video, shot: base }] }\n",
+            "  - { id: cut, model: edit, prompt: c, duration: 3, media: [{ type: video, shot: base }] }\n",
+            "  - { id: again, model: edit, prompt: d, resolution: 1080P, media: [{ type: video, shot: keep }] }\n",
+        ));
+        let want = [
+            ("base", 5, "0.50"),
+            // duration 0 keeps the input's 5 s: 5 in + 5 out.
+            ("keep", 10, "1.00"),
+            ("cut", 8, "0.80"),
+            // An edit of an edit that kept its length: 5 in + 5 out at 1080P.
+            ("again", 10, "1.50"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|&(id, s, c)| (id.to_owned(), s, c.to_owned(), false))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_edit_of_a_url_is_estimated_as_an_upper_bound() {
+        let url = "media: [{ type: video, url: 'https://x.example/v.mp4' }]";
+        let got = estimates(&format!(
+            "  - {{ id: keep, model: edit, prompt: a, {url} }}\n  - {{ id: cut, model: edit, prompt: b, duration: 4, {url} }}\n  - {{ id: next, model: edit, prompt: c, duration: 2, media: [{{ type: video, shot: keep }}] }}\n"
+        ));
+        assert_eq!(
+            got,
+            [
+                ("keep".to_owned(), 20, "2.00".to_owned(), true),
+                ("cut".to_owned(), 14, "1.40".to_owned(), true),
+                // Its input is `keep`'s output, itself of unknown length.
+                ("next".to_owned(), 12, "1.20".to_owned(), true),
+            ]
+        );
+        assert_eq!(billing("wan2.7-videoedit"), Billing::InputPlusOutputSeconds);
+        assert_eq!(billing("wan2.7-r2v"), Billing::OutputSeconds);
+    }
+
     #[test]
     fn amounts_print_with_two_decimals_and_files_get_them_exact() {
         let a = Money::parse("35.76").unwrap();

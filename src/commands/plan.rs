@@ -231,13 +231,19 @@ pub fn render_text(
                 (n + 1).to_string(),
                 s.id.clone(),
                 alias.to_owned(),
-                format!("{}s", s.duration),
+                match (s.duration, s.output_upper_bound()) {
+                    (0, false) => format!("keep {}s", s.output_seconds()),
+                    (0, true) => format!("keep <={}s", s.output_seconds()),
+                    (d, _) => format!("{d}s"),
+                },
                 s.resolution.clone(),
                 s.ratio.clone().unwrap_or_else(|| "-".into()),
                 s.seed.map_or_else(|| "-".into(), |v| v.to_string()),
-                preview[i]
-                    .cost
-                    .map_or_else(|| "-".into(), |c| c.to_string()),
+                match preview[i].cost {
+                    None => "-".into(),
+                    Some(c) if s.upper_bound() => format!("<={c}"),
+                    Some(c) => c.to_string(),
+                },
                 preview[i].action.as_str().to_owned(),
                 if s.depends_on.is_empty() {
                     "-".into()
