@@ -14,6 +14,7 @@ mod provider;
 mod resume;
 mod throughput;
 mod trust;
+mod videoedit;
 
 use std::path::Path;
 use std::time::Duration;
