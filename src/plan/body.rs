@@ -393,10 +393,11 @@ mod tests {
     fn a_plan_reads_back_from_its_pretty_json() {
         let plan = crate::plan::plan_text(
             std::path::Path::new("m.yaml"),
-            "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: \"say \\\"hi\\\"\"\n  - id: b\n    model: i2v\n    prompt: next\n    media:\n      - { type: first_clip, shot: a }\n",
+            "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: \"say \\\"hi\\\"\"\n  - id: b\n    model: i2v\n    prompt: next\n    media:\n      - { type: first_clip, shot: a }\n  - id: c\n    model: edit\n    prompt: restyle\n    media:\n      - { type: video, shot: b }\n",
         )
         .expect("plans")
         .plan;
+        assert_eq!(plan.shots[2].input_video.map(|i| i.seconds), Some(5));
         let text = serde_json::to_string_pretty(&plan).unwrap();
         let back: crate::plan::Plan = serde_json::from_str(&text).unwrap();
         assert_eq!(back, plan);
