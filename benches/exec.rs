@@ -100,6 +100,7 @@ fn plan(out: &Path, n: usize) -> Plan {
                     .to_string(),
                 model: "wan2.7-t2v-2026-04-25".into(),
                 duration: 5,
+                input_video: None,
                 resolution: "720P".into(),
                 ratio: Some("16:9".into()),
                 seed: Some(i as u32),

@@ -27,7 +27,9 @@ pub const MAX_PRICE_PER_SECOND: u64 = 10_000;
 pub enum Billing {
     /// Seconds of video made.
     OutputSeconds,
-    /// Seconds of the input video plus seconds made (`wan2.7-videoedit`, not yet planned).
+    /// Seconds of the input video plus seconds made (`wan2.7-videoedit`): a `shot:` input
+    /// lasts its upstream's seconds; a URL's length is unknown, so its estimate is an upper
+    /// bound (the longest input, 10 s).
     InputPlusOutputSeconds,
 }
 
@@ -50,16 +52,43 @@ const fn list(model: &'static str, resolution: &'static str, micros: u64) -> Lis
     }
 }
 
-/// The built-in prices in [`LIST_CURRENCY`]; `wan2.7-videoedit` ([`Billing::InputPlusOutputSeconds`])
-/// joins when the planner knows the model.
-pub const LIST_PRICES: [ListPrice; 6] = [
+const fn with_input(price: ListPrice) -> ListPrice {
+    ListPrice {
+        billing: Billing::InputPlusOutputSeconds,
+        ..price
+    }
+}
+
+/// The built-in prices in [`LIST_CURRENCY`].
+pub const LIST_PRICES: [ListPrice; 8] = [
     list("wan2.7-t2v-2026-04-25", "720P", 100_000),
     list("wan2.7-t2v-2026-04-25", "1080P", 150_000),
     list("wan2.7-i2v-2026-04-25", "720P", 100_000),
     list("wan2.7-i2v-2026-04-25", "1080P", 150_000),
     list("wan2.7-r2v", "720P", 100_000),
     list("wan2.7-r2v", "1080P", 150_000),
+    with_input(list("wan2.7-videoedit", "720P", 100_000)),
+    with_input(list("wan2.7-videoedit", "1080P", 150_000)),
 ];
+
+/// How `model` (a full id) is billed; a model without a list row bills its output.
+pub fn billing(model: &str) -> Billing {
+    LIST_PRICES
+        .iter()
+        .find(|p| p.model == model)
+        .map_or(Billing::OutputSeconds, |p| p.billing)
+}
+
+/// The seconds a task of `shot` is billed for (see [`Billing`]).
+pub fn billed_seconds(shot: &PlannedShot) -> u64 {
+    let output = u64::from(shot.output_seconds());
+    match billing(&shot.model) {
+        Billing::OutputSeconds => output,
+        Billing::InputPlusOutputSeconds => {
+            output + shot.input_video.map_or(0, |i| u64::from(i.seconds))
+        }
+    }
+}
 
 /// An amount of money in micro-units of some currency.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -216,11 +245,12 @@ impl PriceBook {
         self.prices.get(&(id, resolution.to_owned())).copied()
     }
 
-    /// What one task of `shot` is estimated to bill; `None` when it has no price.
+    /// What one task of `shot` is estimated to bill, at most when [`PlannedShot::upper_bound`];
+    /// `None` when it has no price.
     pub fn shot(&self, shot: &PlannedShot) -> Option<Money> {
         Some(
             self.per_second(&shot.model, &shot.resolution)?
-                .times(u64::from(shot.duration)),
+                .times(billed_seconds(shot)),
         )
     }
 
@@ -244,6 +274,64 @@ mod tests {
             assert_eq!(book.per_second(m.id, "1080P"), Some(Money(150_000)));
         }
         assert_eq!(book.per_second("t2v", "4K"), None);
+    }
+
+    /// Each shot's estimate and whether it is an upper bound, for a manifest.
+    fn estimates(shots: &str) -> Vec<(String, u64, String, bool)> {
+        let text = format!("version: 1\nshots:\n{shots}");
+        let plan = crate::plan::plan_text(std::path::Path::new("m.yaml"), &text)
+            .expect("plans")
+            .plan;
+        let book = PriceBook::default();
+        plan.shots
+            .iter()
+            .map(|s| {
+                let cost = book.shot(s).expect("priced").exact();
+                (s.id.clone(), billed_seconds(s), cost, s.upper_bound())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_edit_bills_its_input_and_output_seconds() {
+        let got = estimates(concat!(
+            "  - { id: base, model: t2v, prompt: a, duration: 5 }\n",
+            "  - { id: keep, model: edit, prompt: b, media: [{ type: video, shot: base }] }\n",
+            "  - { id: cut, model: edit, prompt: c, duration: 3, media: [{ type: video, shot: base }] }\n",
+            "  - { id: again, model: edit, prompt: d, resolution: 1080P, media: [{ type: video, shot: keep }] }\n",
+        ));
+        let want = [
+            ("base", 5, "0.50"),
+            // duration 0 keeps the input's 5 s: 5 in + 5 out.
+            ("keep", 10, "1.00"),
+            ("cut", 8, "0.80"),
+            // An edit of an edit that kept its length: 5 in + 5 out at 1080P.
+            ("again", 10, "1.50"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|&(id, s, c)| (id.to_owned(), s, c.to_owned(), false))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_edit_of_a_url_is_estimated_as_an_upper_bound() {
+        let url = "media: [{ type: video, url: 'https://x.example/v.mp4' }]";
+        let got = estimates(&format!(
+            "  - {{ id: keep, model: edit, prompt: a, {url} }}\n  - {{ id: cut, model: edit, prompt: b, duration: 4, {url} }}\n  - {{ id: next, model: edit, prompt: c, duration: 2, media: [{{ type: video, shot: keep }}] }}\n"
+        ));
+        assert_eq!(
+            got,
+            [
+                ("keep".to_owned(), 20, "2.00".to_owned(), true),
+                ("cut".to_owned(), 14, "1.40".to_owned(), true),
+                // Its input is `keep`'s output, itself of unknown length.
+                ("next".to_owned(), 12, "1.20".to_owned(), true),
+            ]
+        );
+        assert_eq!(billing("wan2.7-videoedit"), Billing::InputPlusOutputSeconds);
+        assert_eq!(billing("wan2.7-r2v"), Billing::OutputSeconds);
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         || (plan.shots.iter().zip(&preview.shots)).filter(|(_, p)| p.action == Action::Send);
     totals.to_send = Some(ToSend {
         shots: sending().count(),
-        seconds: sending().map(|(s, _)| u64::from(s.duration)).sum(),
+        seconds: sending().map(|(s, _)| u64::from(s.output_seconds())).sum(),
         actions: Action::ALL
             .iter()
             .map(|&a| (a.as_str(), preview.count(a)))
@@ -231,13 +231,19 @@ pub fn render_text(
                 (n + 1).to_string(),
                 s.id.clone(),
                 alias.to_owned(),
-                format!("{}s", s.duration),
+                match (s.duration, s.output_upper_bound()) {
+                    (0, false) => format!("keep {}s", s.output_seconds()),
+                    (0, true) => format!("keep <={}s", s.output_seconds()),
+                    (d, _) => format!("{d}s"),
+                },
                 s.resolution.clone(),
                 s.ratio.clone().unwrap_or_else(|| "-".into()),
                 s.seed.map_or_else(|| "-".into(), |v| v.to_string()),
-                preview[i]
-                    .cost
-                    .map_or_else(|| "-".into(), |c| c.to_string()),
+                match preview[i].cost {
+                    None => "-".into(),
+                    Some(c) if s.upper_bound() => format!("<={c}"),
+                    Some(c) => c.to_string(),
+                },
                 preview[i].action.as_str().to_owned(),
                 if s.depends_on.is_empty() {
                     "-".into()
@@ -284,17 +290,29 @@ pub fn render_text(
         plan.out_dir.display()
     );
     for l in &totals.by_model {
+        let bound = if l.upper_bound { " (upper bound)" } else { "" };
         let cost = l.cost.map_or_else(
             || ", no price".to_owned(),
-            |c| format!(", est. {}", prices.show(c)),
+            |c| format!(", est. {}{bound}", prices.show(c)),
         );
+        let input = match l.input_seconds {
+            0 => String::new(),
+            n => format!(" + {n} s input video"),
+        };
         let _ = writeln!(
             out,
-            "  {} {}: {} shot(s), {} s{cost}",
+            "  {} {}: {} shot(s), {} s{input}{cost}",
             l.model, l.resolution, l.shots, l.seconds
         );
     }
     let _ = write!(out, "estimated cost: {}", prices.show(totals.cost.total));
+    if totals.cost.upper_bound {
+        let _ = write!(
+            out,
+            " (an upper bound: an edit input given by URL counts as {} s)",
+            plan::model::VIDEO_INPUT_DURATION.1
+        );
+    }
     let _ = match totals.cost.unpriced {
         0 => writeln!(out),
         n => writeln!(

@@ -318,6 +318,12 @@ fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
         show(c.spent),
         show(c.billed)
     );
+    if plan.shots.iter().any(|s| s.upper_bound()) {
+        cost.push_str(&format!(
+            " (upper bounds: an edit input given by URL counts as {} s)",
+            crate::plan::model::VIDEO_INPUT_DURATION.1
+        ));
+    }
     if c.unsent > 0 {
         cost.push_str(&format!(
             "; {} shot(s) left unsent by --max-cost, est. {}: a rerun with a higher cap sends them",

@@ -273,7 +273,7 @@ impl<'a> Dispatcher<'a> {
             .collect();
         if !sending.is_empty() {
             let seconds: u64 = (sending.iter())
-                .map(|&i| u64::from(self.plan.shots[i].duration))
+                .map(|&i| u64::from(self.plan.shots[i].output_seconds()))
                 .sum();
             let cost: Money = sending.iter().filter_map(|&i| self.costs[i]).sum();
             let cap = self

@@ -222,6 +222,7 @@ pub(crate) mod testing {
                     key: format!("key-{id}"),
                     model: "wan2.7-t2v-2026-04-25".into(),
                     duration: 5,
+                    input_video: None,
                     resolution: "720P".into(),
                     ratio: Some("16:9".into()),
                     seed: None,

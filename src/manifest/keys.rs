@@ -14,7 +14,7 @@ pub const TOP_KEYS: [&str; 8] = [
     "version", "name", "seed", "vars", "data", "defaults", "shots", "output",
 ];
 /// Keys `defaults` may set.
-pub const DEFAULT_KEYS: [&str; 13] = [
+pub const DEFAULT_KEYS: [&str; 14] = [
     "model",
     "prompt",
     "prompt_file",
@@ -27,6 +27,7 @@ pub const DEFAULT_KEYS: [&str; 13] = [
     "prompt_extend",
     "watermark",
     "seed",
+    "audio_setting",
     "output",
 ];
 /// Keys only a shot itself may set.

@@ -121,7 +121,7 @@ pub enum BoolOrTemplate {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
-    /// `t2v`, `i2v`, `r2v` or a full model id.
+    /// `t2v`, `i2v`, `r2v`, `edit` or a full model id.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub model: Option<Spanned<String>>,
@@ -153,7 +153,7 @@ pub struct RawDefaults {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub resolution: Option<Spanned<String>>,
-    /// `16:9`, `9:16`, `1:1`, `4:3` or `3:4` (t2v and r2v).
+    /// `16:9`, `9:16`, `1:1`, `4:3` or `3:4` (t2v, r2v and edit).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub ratio: Option<Spanned<String>>,
@@ -169,6 +169,10 @@ pub struct RawDefaults {
     #[serde(default)]
     #[schemars(with = "Option<IntOrTemplate>")]
     pub seed: Option<Spanned<IntOrTemplate>>,
+    /// edit only: `auto` (may regenerate the sound, the default) or `origin` (keep the input's).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub audio_setting: Option<Spanned<String>>,
     /// Download file name template inside `videos/`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -236,6 +240,9 @@ pub struct RawShot {
     pub seed: Option<Spanned<IntOrTemplate>>,
     #[serde(default)]
     #[schemars(with = "Option<String>")]
+    pub audio_setting: Option<Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub output: Option<Spanned<String>>,
 }
 
@@ -243,7 +250,7 @@ pub struct RawShot {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMedia {
-    /// first_frame, last_frame, driving_audio, first_clip, reference_image, reference_video.
+    /// first_frame, last_frame, driving_audio, first_clip, reference_image, reference_video, video.
     #[serde(rename = "type")]
     #[schemars(with = "String")]
     pub kind: Spanned<String>,

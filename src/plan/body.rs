@@ -228,6 +228,7 @@ fn string<'a>(cursor: &Cursor<'a>) -> Option<Cow<'a, str>> {
 pub fn sent_ratio(inst: &Instance) -> Option<String> {
     match inst.model.ratio {
         RatioPolicy::NotSent => None,
+        RatioPolicy::Optional => inst.ratio.as_ref().map(|r| r.value.clone()),
         RatioPolicy::Sent => Some(
             inst.ratio
                 .as_ref()
@@ -238,7 +239,8 @@ pub fn sent_ratio(inst: &Instance) -> Option<String> {
 }
 
 /// `prompt` and `duration` in both places; resolution, duration, prompt_extend and watermark
-/// always; ratio never for i2v; seed when the shot has one. `shot:` media stay `{type, shot}`.
+/// always; ratio never for i2v, for edit when written; seed and `audio_setting` when the shot
+/// has one. `shot:` media stay `{type, shot}`.
 ///
 /// Written key by key in sorted order, so the text is canonical without building a `Value`.
 pub fn body(inst: &Instance) -> Body {
@@ -287,7 +289,17 @@ pub fn body(inst: &Instance) -> Body {
     }
     out.push_str("\"prompt\":");
     out.push_str(&prompt);
-    let _ = write!(out, "}},\"parameters\":{{\"duration\":{duration}");
+    out.push_str("},\"parameters\":{");
+    if let Some(a) = inst
+        .audio_setting
+        .as_ref()
+        .filter(|_| inst.model.audio_setting)
+    {
+        out.push_str("\"audio_setting\":");
+        write_str(&a.value, &mut out);
+        out.push(',');
+    }
+    let _ = write!(out, "\"duration\":{duration}");
     out.push_str(",\"prompt_extend\":");
     out.push_str(bool_text(inst.prompt_extend.value));
     if let Some(r) = sent_ratio(inst) {
@@ -381,10 +393,11 @@ mod tests {
     fn a_plan_reads_back_from_its_pretty_json() {
         let plan = crate::plan::plan_text(
             std::path::Path::new("m.yaml"),
-            "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: \"say \\\"hi\\\"\"\n  - id: b\n    model: i2v\n    prompt: next\n    media:\n      - { type: first_clip, shot: a }\n",
+            "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: \"say \\\"hi\\\"\"\n  - id: b\n    model: i2v\n    prompt: next\n    media:\n      - { type: first_clip, shot: a }\n  - id: c\n    model: edit\n    prompt: restyle\n    media:\n      - { type: video, shot: b }\n",
         )
         .expect("plans")
         .plan;
+        assert_eq!(plan.shots[2].input_video.map(|i| i.seconds), Some(5));
         let text = serde_json::to_string_pretty(&plan).unwrap();
         let back: crate::plan::Plan = serde_json::from_str(&text).unwrap();
         assert_eq!(back, plan);

@@ -8,6 +8,7 @@ use super::model::{self, AudioUrl, MODELS, MediaClass, MediaKind, MediaRule, Rat
 pub fn check(inst: &Instance, sink: &mut Sink) {
     let mut c = Checker { inst, sink };
     c.common();
+    c.audio_setting();
     c.model_rules();
     c.media_urls();
     c.warnings();
@@ -90,14 +91,18 @@ impl Checker<'_, '_> {
         }
         let ((lo, hi), why) = self.duration_range();
         let d = inst.duration.value;
-        if d < lo || d > hi {
-            self.error(
+        let keeps_length = d == 0 && inst.model.keeps_length;
+        if (d < lo || d > hi) && !keeps_length {
+            let d = self.error(
                 inst.duration.loc,
                 format!(
                     "duration: {d} s is outside {lo}-{hi} s for {}{why}",
                     inst.model.alias
                 ),
             );
+            if inst.model.keeps_length {
+                d.help("or 0 to keep the input video's length");
+            }
         }
         let file_bytes = inst.file.value.len();
         if file_bytes > MAX_NAME_BYTES {
@@ -197,6 +202,35 @@ impl Checker<'_, '_> {
         }
     }
 
+    fn audio_setting(&mut self) {
+        let Some(a) = &self.inst.audio_setting else {
+            return;
+        };
+        let spec = self.inst.model;
+        if !spec.audio_setting {
+            if a.from_defaults {
+                // Shared defaults may serve several models: only edit shots send it.
+                return;
+            }
+            let takers = MODELS.iter().filter(|m| m.audio_setting).map(|m| m.alias);
+            self.error(
+                a.loc,
+                format!(
+                    "audio_setting is for {} only, not {}",
+                    listing(takers),
+                    spec.alias
+                ),
+            )
+            .help("remove it: other models make their sound from the prompt (or driving_audio)");
+        } else if !AUDIO_SETTINGS.contains(&a.value.as_str()) {
+            self.error(
+                a.loc,
+                format!("audio_setting: `{}` is not `auto` or `origin`", a.value),
+            )
+            .help("`origin` keeps the input video's sound; `auto` (the default) may regenerate it");
+        }
+    }
+
     /// The duration range of the shot's model, given its media.
     fn duration_range(&self) -> ((u32, u32), &'static str) {
         let has_video_ref = self
@@ -229,7 +263,7 @@ impl Checker<'_, '_> {
         let spec = self.inst.model;
         if let Some(r) = &self.inst.ratio {
             match spec.ratio {
-                RatioPolicy::Sent => self.ratio_check(r),
+                RatioPolicy::Sent | RatioPolicy::Optional => self.ratio_check(r),
                 RatioPolicy::NotSent if !r.from_defaults => {
                     self.warning(
                         r.loc,
@@ -254,6 +288,11 @@ impl Checker<'_, '_> {
             }
             MediaRule::Modes { modes, help } => self.modes(modes, help),
             MediaRule::References { min, max, help } => self.references(min, max, help),
+            MediaRule::VideoPlusImages {
+                max_images,
+                warn_above,
+                help,
+            } => self.video_plus_images(max_images, warn_above, help),
         }
     }
 
@@ -366,6 +405,56 @@ impl Checker<'_, '_> {
         }
     }
 
+    fn video_plus_images(&mut self, max_images: usize, warn_above: usize, help: &str) {
+        let inst = self.inst;
+        let alias = inst.model.alias;
+        for m in &inst.media {
+            if let Some(kind) = m.kind
+                && !inst.model.takes(kind)
+            {
+                self.not_this_model(m, kind).help(help);
+            }
+        }
+        let count = |kind: MediaKind| inst.media.iter().filter(|m| m.kind == Some(kind)).count();
+        let (videos, images) = (count(MediaKind::Video), count(MediaKind::ReferenceImage));
+        if videos != 1 {
+            self.error(
+                inst.media_loc,
+                format!("media: {alias} takes exactly one `video`, not {videos}"),
+            )
+            .help(help);
+        }
+        if images > max_images {
+            self.error(
+                inst.media_loc,
+                format!("media: {images} reference_image items, more than the {max_images} {alias} accepts"),
+            );
+        } else if images > warn_above {
+            self.warning(
+                inst.media_loc,
+                format!("media: {images} reference_image items; some sources give {warn_above} as {alias}'s limit"),
+            )
+            .help(format!("keep to {warn_above} if the provider refuses the shot"));
+        }
+        for (label, n) in reference_mentions(&inst.prompt.value) {
+            let (have, what) = if label == "image" {
+                (images, "reference_image")
+            } else {
+                (videos, "video")
+            };
+            if n == 0 || n > have {
+                self.error(
+                    inst.prompt.loc,
+                    format!(
+                        "prompt names {} {n}, but the shot has {have} {what} item(s)",
+                        if label == "image" { "图/Image" } else { "视频/Video" }
+                    ),
+                )
+                .help("图1/Image 1 … are the reference images in list order; 视频1/Video 1 is the input video");
+            }
+        }
+    }
+
     fn media_urls(&mut self) {
         let inst = self.inst;
         if let Some(a) = &inst.audio_url {
@@ -432,8 +521,13 @@ impl Checker<'_, '_> {
             self.warning(loc, "prompt_extend is on with a seed: the provider rewrites the prompt, so the result is not exactly reproducible".into())
                 .help("set `prompt_extend: false` for reproducible seeded shots");
         }
-        for end in timestamp_ends(&inst.prompt.value) {
-            if end > f64::from(inst.duration.value) {
+        // Duration 0 keeps the input's length, which is not known here.
+        let duration = inst.duration.value;
+        for end in timestamp_ends(&inst.prompt.value)
+            .into_iter()
+            .take_while(|_| duration > 0)
+        {
+            if end > f64::from(duration) {
                 self.warning(
                     inst.prompt.loc,
                     format!(
@@ -446,6 +540,9 @@ impl Checker<'_, '_> {
         }
     }
 }
+
+/// The values `audio_setting` takes.
+const AUDIO_SETTINGS: [&str; 2] = ["auto", "origin"];
 
 /// The longest file or folder name most file systems take (Linux, macOS, Windows), in bytes.
 pub const MAX_NAME_BYTES: usize = 255;

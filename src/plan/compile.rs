@@ -125,6 +125,7 @@ pub struct CompiledShot<'a> {
     pub prompt_extend: Option<Field<Flag>>,
     pub watermark: Option<Field<Flag>>,
     pub seed: Option<Field<Num>>,
+    pub audio_setting: Option<Field<Compiled>>,
     pub output: Field<Compiled>,
 }
 
@@ -642,6 +643,11 @@ fn compile_shot<'a>(
         &defaults.prompt_extend,
     );
     let watermark = c.flag("watermark", &shot.watermark, &defaults.watermark);
+    let audio_setting = c.opt_text(
+        "audio_setting",
+        &shot.audio_setting,
+        &defaults.audio_setting,
+    );
     let output = match pick(&shot.output, &defaults.output) {
         Some((s, d)) => c.text("output", s, d, true),
         None => match file_template {
@@ -680,6 +686,7 @@ fn compile_shot<'a>(
         prompt_extend,
         watermark,
         seed,
+        audio_setting,
         output,
     })
 }

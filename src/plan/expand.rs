@@ -324,7 +324,7 @@ fn render_instance(
     let model = match &c.model {
         None => {
             r.fail(c.id.loc, "this shot has no `model`".into())
-                .help("set `model: t2v`, `i2v` or `r2v` on the shot or in `defaults`");
+                .help("set `model: t2v`, `i2v`, `r2v` or `edit` on the shot or in `defaults`");
             return None;
         }
         Some(f) => {
@@ -357,6 +357,7 @@ fn render_instance(
     };
     let negative_prompt = optional(r, "negative_prompt", &c.negative_prompt);
     let audio_url = optional(r, "audio_url", &c.audio_url);
+    let audio_setting = optional(r, "audio_setting", &c.audio_setting);
     let mut media = Vec::new();
     if let Some((_, items)) = &c.media {
         for item in items {
@@ -421,7 +422,7 @@ fn render_instance(
         None => Some(Field {
             loc: None,
             from_defaults: true,
-            value: 5,
+            value: model.default_duration,
         }),
     };
     let resolution = match &c.resolution {
@@ -520,6 +521,7 @@ fn render_instance(
         ratio,
         prompt_extend,
         watermark,
+        audio_setting,
         seed,
         seed_explicit,
         file,

@@ -31,7 +31,11 @@ pub struct PlannedShot {
     pub key: String,
     /// Full model id, e.g. `wan2.7-t2v-2026-04-25`.
     pub model: String,
+    /// Seconds asked for; 0 keeps the input video's length (edit).
     pub duration: u32,
+    /// An edit shot's input video, whose seconds are billed with the output's.
+    #[serde(default)]
+    pub input_video: Option<InputVideo>,
     pub resolution: String,
     pub ratio: Option<String>,
     pub seed: Option<u32>,
@@ -57,6 +61,15 @@ pub struct PlannedShot {
 
 fn first_take() -> u32 {
     1
+}
+
+/// The video an edit shot restyles, as far as the plan knows its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputVideo {
+    pub seconds: u32,
+    /// The length is unknown before the run (a URL): `seconds` is the longest input taken.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upper_bound: bool,
 }
 
 /// `(key, value)` pairs as a JSON object that keeps their order.
@@ -88,6 +101,24 @@ mod ordered_map {
 }
 
 impl PlannedShot {
+    /// Seconds of video the shot makes: its duration, or its input's length for `duration: 0`.
+    pub fn output_seconds(&self) -> u32 {
+        match (self.duration, self.input_video) {
+            (0, Some(input)) => input.seconds,
+            (d, _) => d,
+        }
+    }
+
+    /// Whether the shot's input length, and so its cost, is only an upper bound.
+    pub fn upper_bound(&self) -> bool {
+        self.input_video.is_some_and(|i| i.upper_bound)
+    }
+
+    /// Whether [`Self::output_seconds`] is only an upper bound.
+    pub fn output_upper_bound(&self) -> bool {
+        self.duration == 0 && self.upper_bound()
+    }
+
     /// The body to send: each `{"type", "shot"}` media item gets the upstream's result URL.
     /// `None` when an upstream has no URL.
     pub fn resolved_body(&self, url_of: impl Fn(&str) -> Option<String>) -> Option<Value> {
@@ -275,11 +306,15 @@ impl Serialize for ShotDoc<'_> {
             .iter()
             .map(|&u| self.all[u].id.as_str())
             .collect();
-        let mut doc = serializer.serialize_struct("PlannedShot", 14)?;
+        let mut doc = serializer.serialize_struct("PlannedShot", 15)?;
         doc.serialize_field("id", &s.id)?;
         doc.serialize_field("key", &s.key)?;
         doc.serialize_field("model", &s.model)?;
         doc.serialize_field("duration", &s.duration)?;
+        match &s.input_video {
+            Some(input) => doc.serialize_field("input_video", input)?,
+            None => doc.skip_field("input_video")?,
+        }
         doc.serialize_field("resolution", &s.resolution)?;
         doc.serialize_field("ratio", &s.ratio)?;
         doc.serialize_field("seed", &s.seed)?;

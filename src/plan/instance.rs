@@ -47,6 +47,8 @@ pub struct Instance {
     pub ratio: Option<Field<String>>,
     pub prompt_extend: Field<bool>,
     pub watermark: bool,
+    /// `auto` or `origin` (edit only), as written.
+    pub audio_setting: Option<Field<String>>,
     /// The seed to send and whether the shot set it itself.
     pub seed: Option<Field<u32>>,
     pub seed_explicit: bool,

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 
 use super::diagnostic::{Annotate, DataLocation, Loc, Sink};
 use super::expand::Collect;
+use super::graph::InputVideo;
 use super::graph::{self, PlannedShot};
 use super::instance::{Instance, Target};
-use super::model::MediaKind;
+use super::model::{self, MediaKind};
 use rustc_hash::FxHashMap as IdMap;
 
 /// Where a collected shot came from, for diagnostics while linking (its data row is the
@@ -55,6 +56,10 @@ impl Collected {
 
     pub fn push(&mut self, inst: Instance, body: super::body::Body) {
         let ratio = super::body::sent_ratio(&inst);
+        let video_url = inst
+            .media
+            .iter()
+            .any(|m| m.kind == Some(MediaKind::Video) && matches!(m.target, Target::Url(_)));
         let refs = inst
             .media
             .into_iter()
@@ -74,11 +79,17 @@ impl Collected {
         };
         // Keys that need no upstream's key are hashed here, on the expanding thread.
         let key = body.standalone_key().unwrap_or_default();
+        // A `shot:` input's length is its upstream's, filled in when linking.
+        let input_video = video_url.then_some(InputVideo {
+            seconds: model::VIDEO_INPUT_DURATION.1,
+            upper_bound: true,
+        });
         self.shots.push(PlannedShot {
             id: inst.id,
             key,
             model: inst.model.id.to_owned(),
             duration: inst.duration.value,
+            input_video,
             resolution: inst.resolution.value,
             ratio,
             seed: inst.seed.map(|s| s.value),
@@ -105,6 +116,8 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
         files,
     } = collected;
     let mut depends: Vec<Vec<usize>> = Vec::with_capacity(shots.len());
+    // (edit shot, the upstream whose video it restyles)
+    let mut video_inputs: Vec<(usize, usize)> = Vec::new();
     {
         let mut by_id: IdMap<&str, usize> =
             IdMap::with_capacity_and_hasher(shots.len(), Default::default());
@@ -142,7 +155,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                 by_file.insert(&s.file, i);
             }
         }
-        for (s, o) in shots.iter().zip(&origins) {
+        for (i, (s, o)) in shots.iter().zip(&origins).enumerate() {
             let mut depends_on: Vec<usize> = Vec::new();
             for (kind, up, loc) in &o.refs {
                 match by_id.get(up.as_str()) {
@@ -160,11 +173,15 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                         }
                     }
                     Some(&u) => {
+                        if MediaKind::parse(kind) == Some(MediaKind::Video) {
+                            video_inputs.push((i, u));
+                        }
                         if let Some((lo, hi)) =
                             MediaKind::parse(kind).and_then(MediaKind::upstream_limit)
                         {
                             let d = shots[u].duration;
-                            if d < lo || d > hi {
+                            // 0 keeps an edit's input length, which its own link checked.
+                            if d != 0 && (d < lo || d > hi) {
                                 sink.error(
                                     *loc,
                                     format!(
@@ -193,6 +210,7 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
 
     report_cycles(&shots, &origins, sink);
     drop(origins);
+    input_lengths(&mut shots, &video_inputs);
 
     if shots.iter().all(|s| s.depends_on.is_empty()) {
         for shot in shots.iter_mut().filter(|s| s.key.is_empty()) {
@@ -221,6 +239,24 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
         shot.key = key;
     }
     shots
+}
+
+/// Gives each edit shot that restyles another shot's video that shot's length, upstreams first
+/// (an edit of an edit keeping its length passes the length on).
+fn input_lengths(shots: &mut [PlannedShot], video_inputs: &[(usize, usize)]) {
+    if video_inputs.is_empty() {
+        return;
+    }
+    let mut upstream_of: IdMap<usize, usize> = video_inputs.iter().copied().collect();
+    for i in graph::topological_order(shots) {
+        if let Some(u) = upstream_of.remove(&i) {
+            let up = &shots[u];
+            shots[i].input_video = Some(InputVideo {
+                seconds: up.output_seconds(),
+                upper_bound: up.output_upper_bound(),
+            });
+        }
+    }
 }
 
 /// The data row behind `shot`, for a diagnostic.

@@ -15,12 +15,18 @@ pub struct ModelSpec {
     pub media: MediaRule,
     /// Shortest and longest duration in seconds.
     pub duration: (u32, u32),
+    /// The duration sent when a shot sets none; for videoedit 0, which [`Self::keeps_length`].
+    pub default_duration: u32,
+    /// `duration: 0` is accepted and keeps the input video's length (videoedit).
+    pub keeps_length: bool,
     /// The duration range instead of `duration` when a `reference_video` is given.
     pub duration_with_reference_video: Option<(u32, u32)>,
     pub ratio: RatioPolicy,
     pub audio_url: AudioUrl,
     /// Whether reference media may carry a `reference_voice`.
     pub reference_voice: bool,
+    /// Whether the model takes `audio_setting` (`auto` or `origin`).
+    pub audio_setting: bool,
 }
 
 /// The media a model takes.
@@ -40,6 +46,13 @@ pub enum MediaRule {
         max: usize,
         help: &'static str,
     },
+    /// Exactly one `video` to restyle and up to `max_images` `reference_image`s; more than
+    /// `warn_above` is a warning (sources disagree on the limit).
+    VideoPlusImages {
+        max_images: usize,
+        warn_above: usize,
+        help: &'static str,
+    },
 }
 
 /// Whether the model sends `ratio`.
@@ -50,6 +63,8 @@ pub enum RatioPolicy {
     Sent,
     /// Never sent (the assets set the aspect): one written on the shot is a warning.
     NotSent,
+    /// Checked and sent only when the shot sets one (else the provider follows the input).
+    Optional,
 }
 
 /// Whether the model takes the top-level `audio_url`.
@@ -61,7 +76,7 @@ pub enum AudioUrl {
 
 use MediaKind::*;
 
-pub const MODELS: [ModelSpec; 3] = [
+pub const MODELS: [ModelSpec; 4] = [
     ModelSpec {
         alias: "t2v",
         id: "wan2.7-t2v-2026-04-25",
@@ -69,10 +84,13 @@ pub const MODELS: [ModelSpec; 3] = [
             help: "use `model: i2v` (first frame, continuation) or `r2v` (references)",
         },
         duration: DURATION,
+        default_duration: DEFAULT_DURATION,
+        keeps_length: false,
         duration_with_reference_video: None,
         ratio: RatioPolicy::Sent,
         audio_url: AudioUrl::Accepted,
         reference_voice: false,
+        audio_setting: false,
     },
     ModelSpec {
         alias: "i2v",
@@ -87,12 +105,15 @@ pub const MODELS: [ModelSpec; 3] = [
             help: "i2v modes: first_frame (optionally + driving_audio), first_frame + last_frame, or first_clip",
         },
         duration: DURATION,
+        default_duration: DEFAULT_DURATION,
+        keeps_length: false,
         duration_with_reference_video: None,
         ratio: RatioPolicy::NotSent,
         audio_url: AudioUrl::Refused {
             help: "for i2v, use a `driving_audio` media item with a first_frame",
         },
         reference_voice: false,
+        audio_setting: false,
     },
     ModelSpec {
         alias: "r2v",
@@ -103,12 +124,35 @@ pub const MODELS: [ModelSpec; 3] = [
             help: "r2v takes reference_image, reference_video and at most one first_frame",
         },
         duration: DURATION,
+        default_duration: DEFAULT_DURATION,
+        keeps_length: false,
         duration_with_reference_video: Some((2, 10)),
         ratio: RatioPolicy::Sent,
         audio_url: AudioUrl::Refused {
             help: "audio_url is a t2v field",
         },
         reference_voice: true,
+        audio_setting: false,
+    },
+    ModelSpec {
+        alias: "edit",
+        // Not on the gateway's page: sent there under its native id.
+        id: "wan2.7-videoedit",
+        media: MediaRule::VideoPlusImages {
+            max_images: 4,
+            warn_above: 3,
+            help: "edit takes one `video` (a URL or `shot:`) and up to 4 reference_image",
+        },
+        duration: VIDEO_INPUT_DURATION,
+        default_duration: 0,
+        keeps_length: true,
+        duration_with_reference_video: None,
+        ratio: RatioPolicy::Optional,
+        audio_url: AudioUrl::Refused {
+            help: "edit keeps or regenerates the input's sound: set `audio_setting: origin` or `auto`",
+        },
+        reference_voice: false,
+        audio_setting: true,
     },
 ];
 
@@ -119,6 +163,7 @@ impl ModelSpec {
             MediaRule::None { .. } => false,
             MediaRule::Modes { modes, .. } => modes.iter().any(|m| m.contains(&kind)),
             MediaRule::References { .. } => kind.is_reference() || kind == FirstFrame,
+            MediaRule::VideoPlusImages { .. } => matches!(kind, Video | ReferenceImage),
         }
     }
 }
@@ -151,17 +196,19 @@ pub enum MediaKind {
     LastFrame,
     ReferenceImage,
     ReferenceVideo,
+    Video,
 }
 
 impl MediaKind {
     /// In the order the docs list them.
-    pub const ALL: [MediaKind; 6] = [
+    pub const ALL: [MediaKind; 7] = [
         FirstFrame,
         LastFrame,
         DrivingAudio,
         FirstClip,
         ReferenceImage,
         ReferenceVideo,
+        Video,
     ];
 
     pub fn name(self) -> &'static str {
@@ -172,6 +219,7 @@ impl MediaKind {
             FirstClip => "first_clip",
             ReferenceImage => "reference_image",
             ReferenceVideo => "reference_video",
+            Video => "video",
         }
     }
 
@@ -182,7 +230,7 @@ impl MediaKind {
     pub fn class(self) -> MediaClass {
         match self {
             FirstFrame | LastFrame | ReferenceImage => MediaClass::Image,
-            FirstClip | ReferenceVideo => MediaClass::Video,
+            FirstClip | ReferenceVideo | Video => MediaClass::Video,
             DrivingAudio => MediaClass::Audio,
         }
     }
@@ -197,6 +245,7 @@ impl MediaKind {
         match self {
             FirstClip => Some(FIRST_CLIP_DURATION),
             ReferenceVideo => Some(REFERENCE_VIDEO_DURATION),
+            Video => Some(VIDEO_INPUT_DURATION),
             _ => None,
         }
     }
@@ -229,6 +278,9 @@ pub const MAX_SEED: u64 = 2_147_483_647;
 pub const MAX_PROMPT_CHARS: usize = 5000;
 pub const MAX_NEGATIVE_PROMPT_CHARS: usize = 500;
 const DURATION: (u32, u32) = (2, 15);
+const DEFAULT_DURATION: u32 = 5;
+/// The videoedit input's length, and its output's when cut (`duration` 2-10).
+pub const VIDEO_INPUT_DURATION: (u32, u32) = (2, 10);
 const FIRST_CLIP_DURATION: (u32, u32) = (2, 10);
 const REFERENCE_VIDEO_DURATION: (u32, u32) = (1, 30);
 

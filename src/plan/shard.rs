@@ -121,7 +121,7 @@ pub fn partition(plan: &Plan, count: u32) -> Partition {
             roots.push(i);
         }
         root_of[i] = r;
-        seconds[r] += u64::from(shot.duration);
+        seconds[r] += u64::from(shot.output_seconds());
     }
     roots.sort_by(|&a, &b| seconds[b].cmp(&seconds[a]).then(a.cmp(&b)));
     let count = count.max(1) as usize;

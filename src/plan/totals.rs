@@ -12,10 +12,17 @@ pub struct TotalsLine {
     pub model: String,
     pub resolution: String,
     pub shots: usize,
+    /// Seconds of video made.
     pub seconds: u64,
+    /// Seconds of input video billed besides (edit).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub input_seconds: u64,
     /// Estimated cost; `None` when this model and resolution have no price.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<Money>,
+    /// Some input video's length is unknown (a URL): seconds and cost are upper bounds.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub upper_bound: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,30 +56,50 @@ pub struct CostTotals {
     /// Shots whose model and resolution have no price (not in `total`).
     #[serde(skip_serializing_if = "is_zero")]
     pub unpriced: usize,
+    /// `total` counts an input video of unknown length as the longest taken: at most this.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub upper_bound: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One line's sums while adding up shots.
+#[derive(Default)]
+struct Sums {
+    shots: usize,
+    seconds: u64,
+    billed: u64,
+    upper_bound: bool,
+}
+
 impl Totals {
     pub fn of(plan: &Plan, prices: &PriceBook) -> Totals {
-        let mut lines: BTreeMap<(&str, &str), (usize, u64)> = BTreeMap::new();
+        let mut lines: BTreeMap<(&str, &str), Sums> = BTreeMap::new();
         for s in &plan.shots {
             let e = lines.entry((&s.model, &s.resolution)).or_default();
-            e.0 += 1;
-            e.1 += u64::from(s.duration);
+            e.shots += 1;
+            e.seconds += u64::from(s.output_seconds());
+            e.billed += crate::cost::billed_seconds(s);
+            e.upper_bound |= s.upper_bound();
         }
         let by_model: Vec<TotalsLine> = lines
             .into_iter()
-            .map(|((model, resolution), (shots, seconds))| TotalsLine {
+            .map(|((model, resolution), sums)| TotalsLine {
                 model: model.to_owned(),
                 resolution: resolution.to_owned(),
-                shots,
-                seconds,
+                shots: sums.shots,
+                seconds: sums.seconds,
+                input_seconds: sums.billed.saturating_sub(sums.seconds),
                 cost: prices
                     .per_second(model, resolution)
-                    .map(|p| p.times(seconds)),
+                    .map(|p| p.times(sums.billed)),
+                upper_bound: sums.upper_bound,
             })
             .collect();
         Totals {
@@ -88,6 +115,7 @@ impl Totals {
                     .filter(|l| l.cost.is_none())
                     .map(|l| l.shots)
                     .sum(),
+                upper_bound: by_model.iter().any(|l| l.upper_bound && l.cost.is_some()),
             },
             by_model,
         }

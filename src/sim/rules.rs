@@ -4,22 +4,25 @@
 
 use serde_json::{Map, Value};
 
-/// The three models the reference documents.
+/// The three models the reference documents, and videoedit, which the gateway passes on
+/// under its native id (not on the gateway's page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Model {
     T2v,
     I2v,
     R2v,
+    VideoEdit,
 }
 
 impl Model {
-    pub const ALL: [Model; 3] = [Model::T2v, Model::I2v, Model::R2v];
+    pub const ALL: [Model; 4] = [Model::T2v, Model::I2v, Model::R2v, Model::VideoEdit];
 
     pub fn id(self) -> &'static str {
         match self {
             Model::T2v => "wan2.7-t2v-2026-04-25",
             Model::I2v => "wan2.7-i2v-2026-04-25",
             Model::R2v => "wan2.7-r2v",
+            Model::VideoEdit => "wan2.7-videoedit",
         }
     }
 
@@ -57,6 +60,8 @@ pub enum Rule {
     MediaDuplicate,
     I2vMediaMode,
     R2vReferenceCount,
+    EditMedia,
+    AudioSetting,
     ReferenceVoice,
     ReferenceIndex,
 }
@@ -90,6 +95,8 @@ impl Rule {
             Rule::MediaDuplicate => "media_duplicate",
             Rule::I2vMediaMode => "i2v_media_mode",
             Rule::R2vReferenceCount => "r2v_reference_count",
+            Rule::EditMedia => "edit_media",
+            Rule::AudioSetting => "audio_setting",
             Rule::ReferenceVoice => "reference_voice",
             Rule::ReferenceIndex => "reference_index",
         }
@@ -144,6 +151,7 @@ const PARAMETER_FIELDS: &[&str] = &[
     "prompt_extend",
     "watermark",
     "seed",
+    "audio_setting",
 ];
 const MEDIA_FIELDS: &[&str] = &["type", "url", "reference_voice"];
 const RATIOS: &[&str] = &["16:9", "9:16", "1:1", "4:3", "3:4"];
@@ -151,6 +159,9 @@ const MAX_PROMPT_CHARS: usize = 5000;
 const MAX_NEGATIVE_PROMPT_CHARS: usize = 500;
 const MAX_SEED: i64 = 2_147_483_647;
 const DEFAULT_DURATION: u32 = 5;
+/// videoedit: 0 (the default) keeps the input video's length.
+const EDIT_DEFAULT_DURATION: u32 = 0;
+const EDIT_MAX_IMAGES: usize = 4;
 
 /// Refuses a `Content-Type` other than JSON (a missing one too).
 pub fn check_content_type(content_type: Option<&str>) -> Result<(), Violation> {
@@ -220,7 +231,7 @@ pub fn check(body: &[u8]) -> Result<Accepted, Violation> {
     }
     check_negative_prompt(input.get("negative_prompt"))?;
 
-    let duration = check_duration(top.get("duration"), parameters.get("duration"))?;
+    let duration = check_duration(model, top.get("duration"), parameters.get("duration"))?;
     check_resolution(parameters.get("resolution"))?;
     check_ratio(model, parameters.get("ratio"))?;
     let seed = check_seed(parameters.get("seed"))?;
@@ -235,6 +246,7 @@ pub fn check(body: &[u8]) -> Result<Accepted, Violation> {
         }
     }
     check_audio_url(model, input.get("audio_url"))?;
+    check_audio_setting(model, parameters.get("audio_setting"))?;
 
     let media = media_items(input.get("media"))?;
     let counts = check_media(model, &media)?;
@@ -356,7 +368,11 @@ fn integer(value: &Value, path: &str) -> Result<u32, Violation> {
         })
 }
 
-fn check_duration(top: Option<&Value>, inner: Option<&Value>) -> Result<u32, Violation> {
+fn check_duration(
+    model: Model,
+    top: Option<&Value>,
+    inner: Option<&Value>,
+) -> Result<u32, Violation> {
     let top = top.map(|v| integer(v, "duration")).transpose()?;
     let inner = inner
         .map(|v| integer(v, "metadata.parameters.duration"))
@@ -368,16 +384,21 @@ fn check_duration(top: Option<&Value>, inner: Option<&Value>) -> Result<u32, Vio
                 "duration is {a} but metadata.parameters.duration is {b}; send the same value in both"
             ),
         )),
-        (a, b) => Ok(b.or(a).unwrap_or(DEFAULT_DURATION)),
+        (a, b) => Ok(b.or(a).unwrap_or(if model == Model::VideoEdit {
+            EDIT_DEFAULT_DURATION
+        } else {
+            DEFAULT_DURATION
+        })),
     }
 }
 
 fn check_duration_range(model: Model, duration: u32, has_video: bool) -> Result<(), Violation> {
     let (max, why) = match model {
         Model::R2v if has_video => (10, " with a reference_video"),
+        Model::VideoEdit => (10, " (or 0 to keep the input video's length)"),
         _ => (15, ""),
     };
-    if (2..=max).contains(&duration) {
+    if (2..=max).contains(&duration) || (model == Model::VideoEdit && duration == 0) {
         Ok(())
     } else {
         Err(violation(
@@ -479,16 +500,18 @@ enum MediaKind {
     FirstClip,
     ReferenceImage,
     ReferenceVideo,
+    Video,
 }
 
 impl MediaKind {
-    const ALL: [MediaKind; 6] = [
+    const ALL: [MediaKind; 7] = [
         MediaKind::FirstFrame,
         MediaKind::LastFrame,
         MediaKind::DrivingAudio,
         MediaKind::FirstClip,
         MediaKind::ReferenceImage,
         MediaKind::ReferenceVideo,
+        MediaKind::Video,
     ];
 
     fn name(self) -> &'static str {
@@ -499,6 +522,7 @@ impl MediaKind {
             MediaKind::FirstClip => "first_clip",
             MediaKind::ReferenceImage => "reference_image",
             MediaKind::ReferenceVideo => "reference_video",
+            MediaKind::Video => "video",
         }
     }
 
@@ -516,6 +540,7 @@ impl MediaKind {
                 MediaKind::ReferenceVideo,
                 MediaKind::FirstFrame,
             ],
+            Model::VideoEdit => &[MediaKind::Video, MediaKind::ReferenceImage],
         }
     }
 }
@@ -666,6 +691,7 @@ fn check_media(model: Model, media: &[MediaItem]) -> Result<ReferenceCounts, Vio
     let count = |k: MediaKind| counts[k as usize];
     let once: &[MediaKind] = match model {
         Model::I2v => allowed,
+        Model::VideoEdit => &[MediaKind::Video],
         _ => &[MediaKind::FirstFrame],
     };
     if let Some(k) = once.iter().find(|k| count(**k) > 1) {
@@ -718,8 +744,49 @@ fn check_media(model: Model, media: &[MediaItem]) -> Result<ReferenceCounts, Vio
                 ));
             }
         }
+        Model::VideoEdit => {
+            if count(MediaKind::Video) != 1 {
+                return Err(violation(
+                    Rule::EditMedia,
+                    format!(
+                        "{} needs exactly one `video` item (the video to edit)",
+                        model.id()
+                    ),
+                ));
+            }
+            if refs.images > EDIT_MAX_IMAGES {
+                return Err(violation(
+                    Rule::EditMedia,
+                    format!(
+                        "{} takes at most {EDIT_MAX_IMAGES} reference_image items; got {}",
+                        model.id(),
+                        refs.images
+                    ),
+                ));
+            }
+        }
     }
     Ok(refs)
+}
+
+fn check_audio_setting(model: Model, value: Option<&Value>) -> Result<(), Violation> {
+    let Some(value) = value else { return Ok(()) };
+    if model != Model::VideoEdit {
+        return Err(violation(
+            Rule::AudioSetting,
+            format!(
+                "metadata.parameters.audio_setting is only for {}; remove it",
+                Model::VideoEdit.id()
+            ),
+        ));
+    }
+    match value.as_str() {
+        Some("auto" | "origin") => Ok(()),
+        _ => Err(violation(
+            Rule::AudioSetting,
+            format!("metadata.parameters.audio_setting {value} must be \"auto\" or \"origin\""),
+        )),
+    }
 }
 
 /// Finds every `图n`, `视频n`, `Image n` and `Video n` in a prompt.

@@ -207,3 +207,28 @@ fn repeated_errors_are_grouped_except_in_json() {
     let r = p.run(&["validate", "many.yaml"]);
     assert_eq!(r.stderr.matches("resolution").count(), 2, "{}", r.stderr);
 }
+
+/// An edit of a URL: the input's length is unknown, so its seconds and the cost say they are
+/// upper bounds.
+#[test]
+fn plan_text_of_an_edit_of_a_url_says_upper_bound() {
+    let p = Project::new();
+    p.file(
+        "m.yaml",
+        "version: 1\nshots:\n  - id: base\n    model: t2v\n    prompt: a harbour\n  - id: kept\n    model: edit\n    prompt: snow\n    media: [{ type: video, shot: base }]\n  - id: url\n    model: edit\n    prompt: rain\n    duration: 4\n    media: [{ type: video, url: \"https://example.com/v.mp4\" }]\n",
+    );
+    let r = p.run(&["plan", "m.yaml"]);
+    r.code(0);
+    insta::assert_snapshot!(r.stdout);
+    let r = p.run(&["plan", "m.yaml", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let edit = &v["totals"]["by_model"][1];
+    assert_eq!(edit["model"], "wan2.7-videoedit");
+    assert_eq!(
+        (edit["seconds"].as_u64(), edit["input_seconds"].as_u64()),
+        (Some(9), Some(15))
+    );
+    assert_eq!(edit["upper_bound"], true);
+    assert_eq!(v["totals"]["cost"]["upper_bound"], true);
+    assert_eq!(v["totals"]["cost"]["total"], "2.90");
+}

@@ -227,3 +227,87 @@ fn the_gateway_plan_has_no_native_bodies() {
     assert!(doc["shots"][0]["body"].is_object());
     assert!(doc["shots"][0].get("native_body").is_none(), "{doc}");
 }
+
+/// An edit of a URL, and an edit of a shot: the exact gateway and native bodies, each accepted
+/// by the simulator rules of its provider (written apart from the planner's).
+#[test]
+fn edit_bodies_are_exact_on_both_providers() {
+    let manifest = r#"version: 1
+shots:
+  - id: base
+    model: t2v
+    prompt: A harbour at dawn.
+    duration: 4
+    prompt_extend: false
+    seed: 0
+  - id: from-url
+    model: edit
+    prompt: Repaint 视频1 in the style of 图1.
+    duration: 6
+    ratio: "9:16"
+    resolution: 1080P
+    audio_setting: auto
+    prompt_extend: false
+    seed: 0
+    media:
+      - { type: video, url: "https://example.com/clip.mp4" }
+      - { type: reference_image, url: "https://example.com/style.png" }
+  - id: from-shot
+    model: edit
+    prompt: Make it snow.
+    prompt_extend: false
+    seed: 0
+    media:
+      - { type: video, shot: base }
+"#;
+    let (_dir, planned) = super::plan_in_temp(manifest, &[]);
+    let plan = planned
+        .unwrap_or_else(|r| panic!("{}", shotlist::plan::render_human(&r.diagnostics)))
+        .plan;
+    let from_url = json!({"model": "wan2.7-videoedit", "prompt": "Repaint 视频1 in the style of 图1.", "duration": 6,
+        "metadata": {"input": {"prompt": "Repaint 视频1 in the style of 图1.", "media": [
+                {"type": "video", "url": "https://example.com/clip.mp4"},
+                {"type": "reference_image", "url": "https://example.com/style.png"}]},
+            "parameters": {"audio_setting": "auto", "duration": 6, "prompt_extend": false, "ratio": "9:16",
+                "resolution": "1080P", "seed": 0, "watermark": false}}});
+    assert_eq!(plan.shots[1].body.value(), from_url);
+    let native = shotlist::api::dashscope::encode(&from_url).unwrap();
+    assert_eq!(
+        native,
+        json!({"model": "wan2.7-videoedit",
+            "input": from_url["metadata"]["input"], "parameters": from_url["metadata"]["parameters"]})
+    );
+    // Edit's default duration is 0 (keep the input's length); no ratio unless written.
+    let from_shot = plan.shots[2].body.value();
+    assert_eq!(
+        from_shot,
+        json!({"model": "wan2.7-videoedit", "prompt": "Make it snow.", "duration": 0,
+            "metadata": {"input": {"prompt": "Make it snow.", "media": [{"type": "video", "shot": "base"}]},
+                "parameters": {"duration": 0, "prompt_extend": false, "resolution": "720P", "seed": 0,
+                    "watermark": false}}})
+    );
+    let sent = plan.shots[2]
+        .resolved_body(|id| (id == "base").then(|| "https://sim.example/base.mp4".to_owned()))
+        .unwrap();
+    assert_eq!(
+        sent["metadata"]["input"]["media"],
+        json!([{"type": "video", "url": "https://sim.example/base.mp4"}])
+    );
+    for body in [&from_url, &sent] {
+        let gateway = shotlist::sim::rules::check(body.to_string().as_bytes());
+        assert!(gateway.is_ok(), "{gateway:?}");
+        let native = shotlist::api::dashscope::encode(body).unwrap();
+        let accepted = shotlist::sim::dashscope::rules::check(native.to_string().as_bytes());
+        assert!(accepted.is_ok(), "{accepted:?}");
+    }
+    // Billing: the URL's length is unknown (at most 10 s); the shot's is its upstream's 4 s.
+    let input = |i: usize| {
+        plan.shots[i]
+            .input_video
+            .map(|v| (v.seconds, v.upper_bound))
+    };
+    assert_eq!(
+        (input(0), input(1), input(2)),
+        (None, Some((10, true)), Some((4, false)))
+    );
+}

@@ -14,6 +14,7 @@ mod provider;
 mod resume;
 mod throughput;
 mod trust;
+mod videoedit;
 
 use std::path::Path;
 use std::time::Duration;
@@ -68,6 +69,7 @@ pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
         key,
         model: body["model"].as_str().unwrap_or_default().into(),
         duration: 5,
+        input_video: None,
         resolution: "720P".into(),
         ratio: upstream.is_none().then(|| "16:9".into()),
         seed: None,

@@ -46,7 +46,11 @@ fn shards_of_every_example_cover_the_plan_once_and_keep_chains() {
                     );
                 }
             }
-            let seconds: u64 = plan.shots.iter().map(|s| u64::from(s.duration)).sum();
+            let seconds: u64 = plan
+                .shots
+                .iter()
+                .map(|s| u64::from(s.output_seconds()))
+                .sum();
             assert_eq!(part.seconds.iter().sum::<u64>(), seconds, "{name}");
         }
     }

@@ -149,6 +149,15 @@ fn r2v() -> Value {
     page(PAGE_R2V)
 }
 
+/// A videoedit of a URL, keeping its length and sound.
+fn videoedit() -> Value {
+    json!({"model": "wan2.7-videoedit", "prompt": "Repaint 视频1 in the style of 图1", "duration": 0,
+        "metadata": {"input": {"prompt": "Repaint 视频1 in the style of 图1",
+                               "media": [vid("video"), img("reference_image")]},
+                     "parameters": {"resolution": "720P", "duration": 0, "audio_setting": "origin",
+                                    "prompt_extend": true, "watermark": false}}})
+}
+
 fn media(body: Value, items: Value) -> Value {
     edit(body, "/metadata/input/media", Some(items))
 }
@@ -234,6 +243,17 @@ fn violations() -> Vec<(&'static str, Value, &'static str)> {
         ("视频2 with one video", prompt(r2v(), "视频2 holds 图1"), "reference_index"),
         ("Image 5 with four images", prompt(r2v(), "Video 1 holds Image 5"), "reference_index"),
         ("Video 0", prompt(r2v(), "Video 0 holds Image 1"), "reference_index"),
+        ("videoedit 1 s", duration(videoedit(), 1), "duration_range"),
+        ("videoedit 11 s", duration(videoedit(), 11), "duration_range"),
+        ("videoedit without a video", media(videoedit(), json!([img("reference_image")])), "edit_media"),
+        ("videoedit with five images", media(videoedit(), json!([vid("video"), img("reference_image"), img("reference_image"), img("reference_image"), img("reference_image"), img("reference_image")])), "edit_media"),
+        ("videoedit with two videos", media(videoedit(), json!([vid("video"), vid("video")])), "media_duplicate"),
+        ("first_frame on videoedit", media(videoedit(), json!([vid("video"), img("first_frame")])), "media_type"),
+        ("video on i2v", media(i2v(), json!([vid("video")])), "media_type"),
+        ("audio_url on videoedit", edit(videoedit(), "/metadata/input/audio_url", Some(json!("https://example.com/a.mp3"))), "audio_url_model"),
+        ("reference_voice on videoedit", media(videoedit(), json!([vid("video"), {"type": "reference_image", "url": "https://e.com/a.png", "reference_voice": "https://e.com/v.mp3"}])), "reference_voice"),
+        ("audio_setting on t2v", edit(t(), "/metadata/parameters/audio_setting", Some(json!("auto"))), "audio_setting"),
+        ("audio_setting keep", edit(videoedit(), "/metadata/parameters/audio_setting", Some(json!("keep"))), "audio_setting"),
         ("first_frame is not a numbered image", media(r2v(), json!([vid("reference_video"), img("first_frame")])).pipe(|b| prompt(b, "视频1 holds 图1")), "reference_index"),
     ]
 }
@@ -306,6 +326,35 @@ fn acceptable() -> Vec<(&'static str, Value)> {
                 ),
                 "/metadata/parameters/ratio",
                 Some(json!("9:16")),
+            ),
+        ),
+        ("videoedit keeping the input's length", videoedit()),
+        (
+            "videoedit of 10 s, 9:16, no images, duration only at top level",
+            media(
+                edit(
+                    edit(
+                        duration(videoedit(), 10),
+                        "/metadata/parameters/duration",
+                        None,
+                    ),
+                    "/metadata/parameters/ratio",
+                    Some(json!("9:16")),
+                ),
+                json!([vid("video")]),
+            )
+            .pipe(|b| prompt(b, "Make it snow")),
+        ),
+        (
+            "videoedit without duration (0 by default) or audio_setting",
+            edit(
+                edit(
+                    edit(videoedit(), "/duration", None),
+                    "/metadata/parameters/duration",
+                    None,
+                ),
+                "/metadata/parameters/audio_setting",
+                None,
             ),
         ),
         (
