@@ -294,3 +294,28 @@ async fn a_lost_create_is_found_again_through_the_list() {
         (Some(1), 1)
     );
 }
+
+#[tokio::test]
+async fn echoed_prompts_are_scrubbed_and_bounded_and_odd_seconds_dropped() {
+    let key = "sk-echoed-in-a-prompt-0123";
+    let long = "x".repeat(100_000);
+    let answer = json!({"request_id": "r", "output": {"task_id": "t1", "task_status": "SUCCEEDED",
+        "video_url": "http://cdn.example/t1.mp4", "orig_prompt": format!("a cat {key}"),
+        "actual_prompt": long},
+        "usage": {"duration": -3, "input_video_duration": "5", "output_video_duration": 5.02}});
+    let fake = Fake::always(move || reply_json(200, answer.clone())).await;
+    let state = client_at(&fake.base, key, None).query("t1").await.unwrap();
+    let extras = state.extras;
+    assert_eq!(extras.orig_prompt.as_deref(), Some("a cat ***"));
+    let actual = extras.actual_prompt.unwrap();
+    assert!(
+        actual.len() <= shotlist::api::TaskExtras::MAX_PROMPT_BYTES + 3,
+        "{}",
+        actual.len()
+    );
+    assert!(actual.ends_with('…'));
+    assert_eq!(
+        (extras.usage_s, extras.input_s, extras.output_s),
+        (None, None, Some(5.02))
+    );
+}
