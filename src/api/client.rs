@@ -212,11 +212,8 @@ impl Client {
         let ambiguous = |why: String| ApiError::Ambiguous {
             message: self.key.scrub(why),
         };
-        let json: Value = serde_json::from_slice(&answer).map_err(|e| {
-            ambiguous(format!(
-                "the submit was accepted but its answer is not JSON ({e})"
-            ))
-        })?;
+        let json: Value = serde_json::from_slice(&answer)
+            .map_err(|e| ambiguous(unreadable_submit(&self.provider, &e)))?;
         match submit_task_id(&json) {
             // Scrubbing would make the id useless, and keeping it would write the key out.
             Some(task_id) if self.key.appears_in(&task_id) => Err(ambiguous(
@@ -414,6 +411,16 @@ pub(super) async fn exchange(
         }
         Err(e) => Err(transport(key, &e, call)),
     }
+}
+
+/// Why a submit answered 2xx without JSON is `Ambiguous`, and what to check when every submit
+/// ends so (a web page at the base URL).
+pub(super) fn unreadable_submit(provider: &Provider, e: &serde_json::Error) -> String {
+    format!(
+        "the submit was accepted but its answer is not JSON ({e}); if every submit ends so, \
+         check the base URL: {}",
+        provider.base_url_help
+    )
 }
 
 /// A transport failure: a request that could not be built is permanent; before the request

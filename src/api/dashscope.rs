@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use super::client::{Call, exchange, http_client};
+use super::client::{Call, exchange, http_client, unreadable_submit};
 use super::error_body::{parse_retry_after, reason, shorten};
 use super::provider::{Auth, Protocol, Provider, Timing};
 use super::{
@@ -330,9 +330,12 @@ impl DashScopeClient {
             .header("X-DashScope-Async", "enable")
             .json(native);
         let answer = self.call(request, Call::Submit).await?;
-        let id = serde_json::from_slice::<Value>(&answer)
-            .ok()
-            .and_then(|v| v["output"]["task_id"].as_str().map(str::to_owned))
+        let answer = serde_json::from_slice::<Value>(&answer).map_err(|e| ApiError::Ambiguous {
+            message: unreadable_submit(&PROVIDER, &e),
+        })?;
+        let id = answer["output"]["task_id"]
+            .as_str()
+            .map(str::to_owned)
             .filter(|id| !id.trim().is_empty());
         match id {
             Some(id) if !self.key.appears_in(&id) => Ok(Submitted { task_id: id }),

@@ -319,3 +319,24 @@ async fn echoed_prompts_are_scrubbed_and_bounded_and_odd_seconds_dropped() {
         (None, None, Some(5.02))
     );
 }
+
+#[tokio::test]
+async fn a_web_page_answering_a_create_is_ambiguous_and_says_to_check_the_base_url() {
+    let page = Fake::always(|| {
+        super::super::api::fake::raw(200, "<!doctype html><html><body>Welcome</body></html>")
+    })
+    .await;
+    for e in [
+        client_at(&page.base, KEY, None)
+            .submit(&t2v("p"))
+            .await
+            .unwrap_err(),
+        page.client().submit(&t2v("p")).await.unwrap_err(),
+    ] {
+        let ApiError::Ambiguous { message } = &e else {
+            panic!("{e:?}");
+        };
+        assert!(message.contains("not JSON"), "{message}");
+        assert!(message.contains("check the base URL"), "{message}");
+    }
+}
