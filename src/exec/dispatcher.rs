@@ -757,9 +757,8 @@ impl<'a> Dispatcher<'a> {
             }
             other => other,
         };
-        let resend = self.resend_unfound[i];
-        let reason = verdict.explain(resend);
-        if resend {
+        let reason = verdict.explain();
+        if self.resend_unfound[i] && verdict.allows_resend() {
             self.progress
                 .log(&format!("{shot}: {reason}; sending it again as asked"));
             self.rec[i].error = None;

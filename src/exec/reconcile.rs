@@ -197,21 +197,22 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The shot's `error` text when it stays `unknown` (`resend`: `--resubmit-unknown` sends it
-    /// anyway).
-    pub fn explain(&self, resend: bool) -> String {
-        let then = if resend {
-            "--resubmit-unknown sends it again"
-        } else {
-            "--resubmit-unknown sends it again (may pay twice)"
-        };
+    /// Whether `--resubmit-unknown` may send the shot again after this: not while tasks that
+    /// fit it exist (one of them may be its own, paid already).
+    pub fn allows_resend(&self) -> bool {
+        !matches!(self, Verdict::Matched { .. } | Verdict::Ambiguous { .. })
+    }
+
+    /// The shot's `error` text when it stays `unknown`.
+    pub fn explain(&self) -> String {
+        let then = "--resubmit-unknown sends it again";
         match self {
             Verdict::Matched { task_id, .. } => format!("re-attached to task {task_id}"),
             Verdict::Ambiguous { candidates } => format!(
                 "its submit's answer was lost and DashScope's task list holds tasks that fit it \
                  but cannot be told apart from each other or from another unknown shot's ({}; \
                  seed, media and negative prompt are not shown): check them in the console; \
-                 {then}",
+                 --resubmit-unknown does not send it while they exist (24 h)",
                 candidates.join(", ")
             ),
             Verdict::NoMatch {
@@ -238,11 +239,11 @@ impl Verdict {
             }
             Verdict::TooMany { count } => format!(
                 "its submit's answer was lost and {count} tasks of its model were created \
-                 around it, more than the {MAX_CANDIDATES} checked; {then}"
+                 around it, more than the {MAX_CANDIDATES} checked; {then} (may pay twice)"
             ),
             Verdict::Error { message } => format!(
                 "its submit's answer was lost and DashScope's task list could not be searched \
-                 ({message}); running again searches again, or {then}"
+                 ({message}); running again searches again, or {then} (may pay twice)"
             ),
         }
     }
@@ -643,7 +644,7 @@ mod tests {
                 no_prompt: vec!["t3".into()]
             }]
         );
-        let text = v[0].explain(false);
+        let text = v[0].explain();
         for word in [
             "most likely created nothing",
             "t2",
