@@ -320,3 +320,86 @@ async fn an_unknown_older_than_a_day_is_reported_not_reconcilable() {
     assert_eq!(stats["tasks_created"], 0);
     assert_eq!(count(&stats, "list", "200"), 0, "{stats:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_ends_a_search_that_waits_for_a_running_candidate() {
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_secs(120),
+        ..lossy(1.0)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "slow and lost", None)]);
+    lost_earlier(&out, &[&p.shots[0]], Some(&sim), Duration::ZERO).await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let o = RunOptions {
+        stop: Some(rx),
+        ..opts(1)
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let _ = stop.send(true);
+    });
+    let started = std::time::Instant::now();
+    let outcome = run_with(&p, &sim, o).await;
+    assert_eq!(outcome.stop, shotlist::exec::Stop::Interrupted);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(statuses(&out), ["unknown"]);
+    assert!(events_of(&out, "reattached").is_empty());
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 1);
+    assert!(
+        count(&stats, "query", "200") >= 2,
+        "queried while it ran: {stats:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_queries_within_the_runs_query_budget() {
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        (0..8)
+            .map(|i| shot(&format!("s{i}"), &format!("budget {i}"), None))
+            .collect(),
+    );
+    let all: Vec<&PlannedShot> = p.shots.iter().collect();
+    lost_earlier(&out, &all, Some(&sim), Duration::ZERO).await;
+    let o = RunOptions {
+        queries_per_second: 4,
+        ..opts(8)
+    };
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 0);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 8);
+    assert_eq!(events_of(&out, "reattached").len(), 8);
+    assert!(count(&stats, "query", "200") >= 16, "{stats:#}");
+    let busiest = stats["requests_per_second"]["query"].as_u64().unwrap();
+    assert!(busiest <= 4, "{busiest} queries in one second: {stats:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowded_window_is_not_searched_task_by_task() {
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "crowded", None)]);
+    lost_earlier(&out, &[&p.shots[0]], Some(&sim), Duration::ZERO).await;
+    let others = native_client(&sim);
+    for i in 0..shotlist::exec::reconcile::MAX_CANDIDATES {
+        let _ = others
+            .submit(&t2v_body(&format!("a colleague's {i}")))
+            .await;
+    }
+    let before = count(&stats_of(&sim).await, "query", "200");
+    assert_eq!(run_with(&p, &sim, opts(1)).await.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("more than the 20 checked"), "{error}");
+    let stats = stats_of(&sim).await;
+    assert_eq!(count(&stats, "query", "200"), before, "{stats:#}");
+    assert_eq!(stats["tasks_created"], 21);
+}
