@@ -94,7 +94,7 @@ impl<'a> Dispatcher<'a> {
         let now = SystemTime::now();
         let timing = client.provider().timing;
         let history = histories(plan, replayed);
-        let starts: Vec<Start> = (history.iter().enumerate())
+        let mut starts: Vec<Start> = (history.iter().enumerate())
             .map(|(i, h)| {
                 let start = decide(*h, now, &timing, opts.flags, |h| {
                     video_intact(&videos_dir, h)
@@ -102,6 +102,11 @@ impl<'a> Dispatcher<'a> {
                 keep_approved(start, opts.approved.get(i) == Some(&true))
             })
             .collect();
+        let first_search = if client.native().is_some() {
+            first_searches(plan, &history, &mut starts, &client, now)
+        } else {
+            vec![None; plan.shots.len()]
+        };
         let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
         if let Some(shard) = opts.shard {
             selection.restrict(
@@ -117,10 +122,11 @@ impl<'a> Dispatcher<'a> {
             }
         }
         for (i, shot) in plan.shots.iter().enumerate() {
-            let may_download = matches!(
-                starts[i],
-                Start::Download { .. } | Start::Poll { .. } | Start::Submit
-            );
+            let may_download = first_search[i].is_some()
+                || matches!(
+                    starts[i],
+                    Start::Download { .. } | Start::Poll { .. } | Start::Submit
+                );
             if selection.selected[i] && may_download {
                 let owners = recorded
                     .get(shot.file.as_str())
@@ -146,12 +152,6 @@ impl<'a> Dispatcher<'a> {
             .map(|h| ShotRecord::from_history(*h))
             .collect();
         let total_selected = selection.selected.iter().filter(|&&s| s).count();
-        let mut starts = starts;
-        let first_search = if ctx.client.native().is_some() {
-            first_searches(plan, &history, &mut starts, &ctx.client, now)
-        } else {
-            vec![None; plan.shots.len()]
-        };
         let mut counts = [0; Status::ALL.len()];
         counts[Status::Pending.index()] = total_selected;
         let d = Dispatcher {

@@ -30,6 +30,8 @@ pub const MAX_CANDIDATES: usize = 20;
 /// How long a search waits at most for candidates still running (they show their prompt only
 /// once finished) and for a window that has not yet closed: [`super::RunOptions`] default.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(600);
+/// Longest task id taken from the list (DashScope's are UUIDs); a longer one is not a task.
+const MAX_TASK_ID: usize = 128;
 /// Retries of one list page or query answered 429 or 5xx.
 const MAX_TRIES: u32 = 5;
 
@@ -343,7 +345,8 @@ async fn search(
         for (k, t) in targets.iter().enumerate() {
             let (start, end) = windows[k];
             let inside: Vec<&ListedTask> = (listed.iter())
-                .filter(|l| l.model == t.signature.model && !known.contains(&l.task_id))
+                .filter(|l| l.model == t.signature.model && l.task_id.len() <= MAX_TASK_ID)
+                .filter(|l| !known.contains(&l.task_id))
                 .filter(|l| l.created_ms.is_some_and(|c| (start..=end).contains(&c)))
                 .collect();
             if inside.len() > MAX_CANDIDATES {

@@ -228,10 +228,23 @@ async fn a_rerun_reattaches_the_journals_unknowns_and_what_waited_for_them_runs(
     )
     .await;
     assert_eq!(stats_of(&sim).await["tasks_created"], 2);
+    std::fs::create_dir_all(out.join("videos")).unwrap();
+    std::fs::write(out.join("videos/a.mp4"), "placed by hand").unwrap();
 
     let outcome = run_with(&p, &sim, opts(3)).await;
     assert_eq!(outcome.exit_code(), 0, "{:?}", results_json(&out));
     assert_eq!(statuses(&out), ["succeeded", "succeeded", "succeeded"]);
+    assert_eq!(
+        std::fs::read(out.join("videos/a.mp4")).unwrap(),
+        shotlist::sim::video::CLIP
+    );
+    let moved = std::fs::read_dir(out.join("videos/superseded"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        moved, 1,
+        "the file in the way was moved aside, not overwritten"
+    );
     let stats = stats_of(&sim).await;
     assert_eq!(stats["tasks_created"], 3, "{stats:#}");
     let mut reattached = events_of(&out, "reattached");
@@ -402,4 +415,57 @@ async fn a_crowded_window_is_not_searched_task_by_task() {
     let stats = stats_of(&sim).await;
     assert_eq!(count(&stats, "query", "200"), before, "{stats:#}");
     assert_eq!(stats["tasks_created"], 21);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_task_list_is_read_a_bounded_number_of_pages() {
+    use crate::api::fake::{Fake, json};
+    let created = dashscope::now_ms() - 600_000;
+    let fake = Fake::start(move |seen| {
+        let data: Vec<Value> = (0..100)
+            .map(|i| {
+                serde_json::json!({"task_id": format!("t-{i}"), "status": "SUCCEEDED",
+                    "model_name": "wan2.7-t2v", "gmt_create": created})
+            })
+            .collect();
+        if seen.path.starts_with("/api/v1/tasks?") {
+            json(
+                200,
+                serde_json::json!({"total": 1u64 << 40, "total_page": 1u64 << 40, "data": data}),
+            )
+        } else {
+            json(
+                500,
+                serde_json::json!({"code": "InternalError", "message": "no"}),
+            )
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "hostile", None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
+    let client = Client::for_provider(
+        dashscope::PROVIDER,
+        ClientConfig {
+            base_url: fake.base.clone(),
+            api_key: ApiKey::new(KEY),
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .expect("client");
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        shotlist::exec::execute(&p, client, opts(1)),
+    )
+    .await
+    .expect("bounded")
+    .expect("run");
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("could not be searched"), "{error}");
+    let seen = fake.seen();
+    assert_eq!(seen.len(), dashscope::MAX_PAGES as usize, "only list pages");
+    assert!(seen.iter().all(|s| s.method == "GET"));
 }
