@@ -154,7 +154,8 @@ pub struct RunArgs {
     /// Submit shots that failed in an earlier run again.
     #[arg(long)]
     pub retry_failed: bool,
-    /// Submit shots whose earlier submit has an unknown outcome again (may pay twice).
+    /// Submit shots whose earlier submit has an unknown outcome again (may pay twice; on
+    /// DashScope only when the task list shows no task that fits).
     #[arg(long)]
     pub resubmit_unknown: bool,
     /// Send no shot that would take this run's estimated cost past AMOUNT (pricing currency);

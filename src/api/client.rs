@@ -189,6 +189,16 @@ impl Client {
         &self.provider
     }
 
+    /// The native DashScope client, for what only that protocol has (the task list).
+    pub fn native(&self) -> Option<&std::sync::Arc<super::dashscope::DashScopeClient>> {
+        self.native.as_ref()
+    }
+
+    /// The timeout of one request.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// `POST {base}{tasks_path}`.
     ///
     /// A 2xx whose body names no task id (or cannot be read or parsed) is `Ambiguous`: the

@@ -412,7 +412,9 @@ impl DashScopeClient {
             status: Some(200),
             message: format!("the list answer is not JSON ({e})"),
         })?;
-        Ok(task_page(&body))
+        let mut page = task_page(&body);
+        page.tasks.retain(|t| !self.key.appears_in(&t.task_id));
+        Ok(page)
     }
 
     /// Every page of the list (at most [`MAX_PAGES`] of [`MAX_PAGE_SIZE`]).

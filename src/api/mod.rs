@@ -134,8 +134,9 @@ pub struct TaskExtras {
 }
 
 impl TaskExtras {
-    /// Longest prompt kept, in bytes: a provider echo is not trusted to be small.
-    pub const MAX_PROMPT_BYTES: usize = 16 << 10;
+    /// Longest prompt kept, in bytes: a provider echo is not trusted to be small. Well above
+    /// any prompt DashScope accepts, so reconciling still compares whole prompts.
+    pub const MAX_PROMPT_BYTES: usize = 64 << 10;
 
     pub fn is_empty(&self) -> bool {
         *self == TaskExtras::default()

@@ -6,7 +6,7 @@
 //! disk before its POST leaves, without one disk sync per request.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,6 +21,7 @@ use super::job::{self, Event, JobContext};
 use super::limiter::{Limiter, Refusal};
 use super::policy::{self, AfterDownload, AfterSubmit, Upstream};
 use super::progress::{self, Counts, Progress};
+use super::reconcile::{self, Signature, Target, Verdict};
 use super::resume::{Start, can_feed, decide, histories, keep_approved, video_intact};
 use super::select::select;
 use super::state::{ShotRecord, Status};
@@ -66,6 +67,18 @@ pub(super) struct Dispatcher<'a> {
     /// Shots not sent because they would pass `--max-cost`.
     over_budget: Vec<usize>,
     prices: PriceBook,
+    /// Every task id the journal names: never an `unknown` submit's.
+    known_tasks: HashSet<String>,
+    /// By plan index: the journal's `unknown` submits to look for in the task list first.
+    first_search: Vec<Option<Target>>,
+    /// `unknown` submits of this run, looked for once no submit is left to send.
+    search_later: Vec<Target>,
+    /// Shots whose search has not reported yet.
+    searching: usize,
+    /// By plan index: `--resubmit-unknown` and the journal's unknown submit is not found
+    /// (for sure) in the task list: it is sent again.
+    resend_unfound: Vec<bool>,
+    reconcile_wait: Duration,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -81,7 +94,7 @@ impl<'a> Dispatcher<'a> {
         let now = SystemTime::now();
         let timing = client.provider().timing;
         let history = histories(plan, replayed);
-        let starts: Vec<Start> = (history.iter().enumerate())
+        let mut starts: Vec<Start> = (history.iter().enumerate())
             .map(|(i, h)| {
                 let start = decide(*h, now, &timing, opts.flags, |h| {
                     video_intact(&videos_dir, h)
@@ -89,6 +102,11 @@ impl<'a> Dispatcher<'a> {
                 keep_approved(start, opts.approved.get(i) == Some(&true))
             })
             .collect();
+        let first_search = if client.native().is_some() {
+            first_searches(plan, &history, &mut starts, &client, now)
+        } else {
+            vec![None; plan.shots.len()]
+        };
         let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
         if let Some(shard) = opts.shard {
             selection.restrict(
@@ -104,10 +122,11 @@ impl<'a> Dispatcher<'a> {
             }
         }
         for (i, shot) in plan.shots.iter().enumerate() {
-            let may_download = matches!(
-                starts[i],
-                Start::Download { .. } | Start::Poll { .. } | Start::Submit
-            );
+            let may_download = first_search[i].is_some()
+                || matches!(
+                    starts[i],
+                    Start::Download { .. } | Start::Poll { .. } | Start::Submit
+                );
             if selection.selected[i] && may_download {
                 let owners = recorded
                     .get(shot.file.as_str())
@@ -165,6 +184,14 @@ impl<'a> Dispatcher<'a> {
             max_cost: opts.max_cost,
             over_budget: Vec::new(),
             prices: opts.prices.clone(),
+            known_tasks: replayed.task_ids.clone(),
+            search_later: Vec::new(),
+            searching: 0,
+            resend_unfound: (first_search.iter())
+                .map(|t| t.is_some() && opts.flags.resubmit_unknown)
+                .collect(),
+            reconcile_wait: opts.reconcile_wait,
+            first_search,
         };
         if !selection.came_along.is_empty() {
             d.progress.log(&format!(
@@ -208,7 +235,7 @@ impl<'a> Dispatcher<'a> {
             ]),
             failed: self.count(&[Status::Failed]),
             skipped: self.count(&[Status::Skipped]),
-            unknown: self.count(&[Status::Unknown]),
+            unknown: self.count(&[Status::Unknown, Status::Reconciling]),
             expired: self.count(&[Status::Expired]),
         }
     }
@@ -220,7 +247,22 @@ impl<'a> Dispatcher<'a> {
 
     /// Applies each shot's first step.
     pub(super) fn start(&mut self, starts: Vec<Start>) {
+        let mut search = Vec::new();
         for (i, start) in starts.into_iter().enumerate() {
+            if let Some(target) = self.first_search[i].take()
+                && self.selected[i]
+            {
+                if self.rec[i].submit_open {
+                    let e = self.entry(i, EventKind::Unknown).error(
+                        "the run stopped while this submit was on the wire; its outcome is unknown",
+                    );
+                    self.batch.push(e);
+                }
+                self.rec[i].error = Some("looking for its task in DashScope's task list".into());
+                self.set(i, Status::Reconciling);
+                search.push(target);
+                continue;
+            }
             if !self.selected[i] {
                 let status = match start {
                     Start::Done => Status::Succeeded,
@@ -267,6 +309,13 @@ impl<'a> Dispatcher<'a> {
         }
         if let Some(line) = progress::resume_line(&self.progress_counts()) {
             self.progress.log(&line);
+        }
+        if !search.is_empty() {
+            self.progress.log(&format!(
+                "looking for {} unknown submit(s) in DashScope's task list",
+                search.len()
+            ));
+            self.spawn_search(search);
         }
         let sending: Vec<usize> = (0..self.rec.len())
             .filter(|&i| matches!(self.rec[i].status, Status::Waiting | Status::Ready))
@@ -439,6 +488,7 @@ impl<'a> Dispatcher<'a> {
             let e = self
                 .entry(i, EventKind::Submitting)
                 .attempt(self.rec[i].attempts);
+            self.rec[i].submitting_at = Some(e.ts.clone());
             self.batch.push(e);
             self.set(i, Status::Submitting);
             self.limiter.on_submit(now);
@@ -453,6 +503,7 @@ impl<'a> Dispatcher<'a> {
             .on_event(&self.plan.shots[event.idx()].id, &event);
         match event {
             Event::Submitted { idx, task_id } => {
+                self.known_tasks.insert(task_id.clone());
                 let e = self.entry(idx, EventKind::Submitted).task_id(&task_id);
                 self.rec[idx].submitted_at = Some(e.ts.clone());
                 self.rec[idx].task_id = Some(task_id);
@@ -514,6 +565,7 @@ impl<'a> Dispatcher<'a> {
                 self.progress
                     .log(&format!("done {}", self.plan.shots[idx].id));
             }
+            Event::Reconciled { idx, verdict } => self.reconciled(idx, verdict),
             Event::DownloadError { idx, error } => match policy::after_download(&error) {
                 AfterDownload::Expired { error } => {
                     let e = self.entry(idx, EventKind::Expired).error(&error);
@@ -604,8 +656,28 @@ impl<'a> Dispatcher<'a> {
             }
             AfterSubmit::Unknown { error } => {
                 let e = self.entry(i, EventKind::Unknown).error(&error);
+                let t1 = epoch_ms(&e.ts);
                 self.batch.push(e);
-                self.fail(i, Status::Unknown, error);
+                let t0 = self.rec[i].submitting_at.as_deref().and_then(epoch_ms);
+                let signature = Signature::of(&self.plan.shots[i]);
+                match (self.ctx.client.native(), signature, t0, t1) {
+                    (Some(_), Some(signature), Some(t0_ms), Some(t1_ms)) => {
+                        self.progress.log(&format!(
+                            "unknown {}: {error}; its task is looked for in DashScope's task \
+                             list once nothing is left to send",
+                            self.plan.shots[i].id
+                        ));
+                        self.rec[i].error = Some(error);
+                        self.set(i, Status::Reconciling);
+                        self.search_later.push(Target {
+                            idx: i,
+                            signature,
+                            t0_ms,
+                            t1_ms,
+                        });
+                    }
+                    _ => self.fail(i, Status::Unknown, error),
+                }
             }
         }
     }
@@ -621,6 +693,83 @@ impl<'a> Dispatcher<'a> {
             .min_by_key(|d| d.at);
         if let Some(d) = due {
             d.at = now;
+        }
+    }
+
+    fn spawn_search(&mut self, targets: Vec<Target>) {
+        self.searching += targets.len();
+        let known = self.known_tasks.clone();
+        self.jobs.spawn(reconcile::run(
+            self.ctx.clone(),
+            targets,
+            known,
+            self.reconcile_wait,
+        ));
+    }
+
+    /// Searches for this run's `unknown` submits once nothing is left to send (a search from
+    /// the journal may still be going): their tasks are created by then, and a re-attached one
+    /// is polled and downloaded in this run.
+    fn search_when_idle(&mut self) {
+        let idle = self.stop.is_none()
+            && self.searching == 0
+            && self.ready.is_empty()
+            && self.delayed.is_empty()
+            && self.count(&[Status::Submitting]) == 0;
+        if idle && !self.search_later.is_empty() {
+            let targets = std::mem::take(&mut self.search_later);
+            self.spawn_search(targets);
+        }
+    }
+
+    /// What the task list said about `i`'s unknown submit: one sure task is journalled as
+    /// `reattached` and polled; otherwise the shot stays `unknown` saying why, or with
+    /// `--resubmit-unknown` (for the journal's unknowns) is sent again.
+    fn reconciled(&mut self, i: usize, verdict: Verdict) {
+        self.searching = self.searching.saturating_sub(1);
+        if self.rec[i].status != Status::Reconciling {
+            return;
+        }
+        let shot = self.plan.shots[i].id.clone();
+        let verdict = match verdict {
+            Verdict::Matched { task_id, .. } if self.known_tasks.contains(&task_id) => {
+                Verdict::Ambiguous {
+                    candidates: vec![task_id],
+                }
+            }
+            Verdict::Matched {
+                task_id,
+                created_ms,
+            } => {
+                self.known_tasks.insert(task_id.clone());
+                let e = self.entry(i, EventKind::Reattached).task_id(&task_id);
+                self.batch.push(e);
+                let r = &mut self.rec[i];
+                r.submitted_at = r.submitting_at.clone();
+                r.task_id = Some(task_id.clone());
+                r.submit_open = false;
+                r.error = None;
+                self.set(i, Status::InFlight);
+                self.progress.log(&format!(
+                    "found {shot}'s task {task_id} in DashScope's task list: re-attached, not resent"
+                ));
+                let created = std::time::UNIX_EPOCH + Duration::from_millis(created_ms);
+                let file = self.plan.shots[i].file.clone();
+                self.jobs
+                    .spawn(job::poll(self.ctx.clone(), i, task_id, created, file));
+                return;
+            }
+            other => other,
+        };
+        let reason = verdict.explain();
+        if self.resend_unfound[i] && verdict.allows_resend() {
+            self.progress
+                .log(&format!("{shot}: {reason}; sending it again as asked"));
+            self.rec[i].error = None;
+            self.set(i, Status::Waiting);
+            self.check_ready(i);
+        } else {
+            self.fail(i, Status::Unknown, reason);
         }
     }
 
@@ -688,6 +837,7 @@ impl<'a> Dispatcher<'a> {
                 self.jobs
                     .spawn(job::submit(self.ctx.clone(), i, body, file));
             }
+            self.search_when_idle();
             self.write_results(false)?;
             self.progress
                 .update(self.progress_counts(), self.limiter.limit(), false);
@@ -829,6 +979,67 @@ struct Delayed {
     /// accepted.
     earliest: Option<Instant>,
     idx: usize,
+}
+
+/// The journal's `unknown` submits to look for in DashScope's task list first, by plan index.
+/// One whose submit is over 24 h old cannot be found: held saying so (or sent again with
+/// `--resubmit-unknown`, as `starts` already says).
+fn first_searches(
+    plan: &Plan,
+    history: &[Option<&History>],
+    starts: &mut [Start],
+    client: &Client,
+    now: SystemTime,
+) -> Vec<Option<Target>> {
+    let now_ms = system_ms(now);
+    let ttl = client.provider().timing.task_ttl;
+    let mut search = vec![None; plan.shots.len()];
+    for (i, h) in history.iter().enumerate() {
+        let Some(h) = h.filter(|h| h.phase() == crate::journal::Phase::Unknown) else {
+            continue;
+        };
+        let unknown_hold = matches!(&starts[i], Start::Hold { status, .. } if *status == report::ResultStatus::Unknown);
+        if !(unknown_hold || starts[i] == Start::Submit) {
+            continue;
+        }
+        let (Some(signature), Some(t0_ms)) = (
+            Signature::of(&plan.shots[i]),
+            h.submitting_at.as_deref().and_then(epoch_ms),
+        ) else {
+            continue;
+        };
+        if reconcile::too_old(t0_ms, now_ms, ttl) {
+            if unknown_hold {
+                starts[i] = Start::Hold {
+                    status: report::ResultStatus::Unknown,
+                    reason: "its submit's outcome is unknown and it was sent over 24 h ago: \
+                             DashScope keeps tasks 24 h, so it cannot be found in the task list \
+                             (and its video would have expired); --resubmit-unknown sends it \
+                             again"
+                        .into(),
+                };
+            }
+            continue;
+        }
+        let unknown_ms = h.unknown_at.as_deref().and_then(epoch_ms);
+        search[i] = Some(Target {
+            idx: i,
+            signature,
+            t0_ms,
+            t1_ms: reconcile::submit_end(t0_ms, unknown_ms, client.timeout()),
+        });
+    }
+    search
+}
+
+fn system_ms(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An RFC 3339 journal time in epoch milliseconds.
+fn epoch_ms(ts: &str) -> Option<u64> {
+    humantime::parse_rfc3339_weak(ts).ok().map(system_ms)
 }
 
 /// Resolves once `stop` holds true; never without a receiver or once its sender is gone.

@@ -58,6 +58,11 @@ pub enum Event {
         idx: usize,
         error: ApiError,
     },
+    /// What the task list says about an `unknown` submit ([`super::reconcile`]).
+    Reconciled {
+        idx: usize,
+        verdict: super::reconcile::Verdict,
+    },
 }
 
 impl Event {
@@ -71,7 +76,8 @@ impl Event {
             | Event::GaveUp { idx, .. }
             | Event::AuthLost { idx, .. }
             | Event::Downloaded { idx, .. }
-            | Event::DownloadError { idx, .. } => *idx,
+            | Event::DownloadError { idx, .. }
+            | Event::Reconciled { idx, .. } => *idx,
         }
     }
 }

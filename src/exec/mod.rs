@@ -15,6 +15,7 @@ pub mod policy;
 pub mod poll;
 pub mod preview;
 pub mod progress;
+pub mod reconcile;
 pub mod resume;
 pub mod select;
 pub mod state;
@@ -69,6 +70,9 @@ pub struct RunOptions {
     pub max_cost: Option<crate::cost::Money>,
     /// By plan index: shots whose (id, key) a reviewer approved, never submitted again.
     pub approved: Vec<bool>,
+    /// How long a search of DashScope's task list for `unknown` submits waits at most for
+    /// candidates still running ([`reconcile::DEFAULT_WAIT`]).
+    pub reconcile_wait: Duration,
 }
 
 impl Default for RunOptions {
@@ -88,6 +92,7 @@ impl Default for RunOptions {
             prices: Default::default(),
             max_cost: None,
             approved: Vec::new(),
+            reconcile_wait: reconcile::DEFAULT_WAIT,
         }
     }
 }

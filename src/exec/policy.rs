@@ -242,5 +242,6 @@ mod tests {
         assert_eq!(upstream(Status::Downloading, true), Upstream::Feeds);
         assert_eq!(upstream(Status::Succeeded, false), Upstream::Wait);
         assert_eq!(upstream(Status::InFlight, false), Upstream::Wait);
+        assert_eq!(upstream(Status::Reconciling, false), Upstream::Wait);
     }
 }

@@ -252,6 +252,9 @@ impl Progress {
             Event::DownloadError { error, .. } => {
                 tracing::info!("download of {id} failed: {error}");
             }
+            Event::Reconciled { verdict, .. } => {
+                tracing::info!("task list searched for {id}: {verdict:?}");
+            }
         }
     }
 

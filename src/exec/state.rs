@@ -23,6 +23,8 @@ pub enum Status {
     InFlight,
     /// Succeeded; video being downloaded.
     Downloading,
+    /// An `unknown` submit being looked for in DashScope's task list; what needs it waits.
+    Reconciling,
     Succeeded,
     Failed,
     Skipped,
@@ -31,7 +33,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Status::Pending,
         Status::Waiting,
         Status::Ready,
@@ -39,6 +41,7 @@ impl Status {
         Status::Submitting,
         Status::InFlight,
         Status::Downloading,
+        Status::Reconciling,
         Status::Succeeded,
         Status::Failed,
         Status::Skipped,
@@ -67,7 +70,7 @@ impl Status {
             Status::Succeeded => ResultStatus::Succeeded,
             Status::Failed => ResultStatus::Failed,
             Status::Skipped => ResultStatus::Skipped,
-            Status::Unknown => ResultStatus::Unknown,
+            Status::Unknown | Status::Reconciling => ResultStatus::Unknown,
             Status::Expired => ResultStatus::Expired,
             _ => ResultStatus::Pending,
         }
@@ -83,6 +86,8 @@ pub struct ShotRecord {
     /// When the task finished (stamps the URL's age).
     pub finished_at: Option<String>,
     pub submitted_at: Option<String>,
+    /// When the last submit started (its `submitting` line).
+    pub submitting_at: Option<String>,
     pub file: Option<String>,
     pub sha256: Option<String>,
     pub bytes: Option<u64>,
@@ -107,6 +112,7 @@ impl ShotRecord {
             url: h.url,
             finished_at: h.finished_at,
             submitted_at: h.submitted_at,
+            submitting_at: h.submitting_at,
             file: h.file,
             sha256: h.sha256,
             bytes: h.bytes,
@@ -123,7 +129,10 @@ impl ShotRecord {
     pub fn task_created(&self) -> bool {
         self.task_id.is_some()
             || self.submit_open
-            || matches!(self.status, Status::Submitting | Status::Unknown)
+            || matches!(
+                self.status,
+                Status::Submitting | Status::Unknown | Status::Reconciling
+            )
     }
 
     /// The results row for `shot`, whose task is estimated to bill `cost`.

@@ -22,6 +22,9 @@ pub enum EventKind {
     Downloaded,
     /// A submit whose outcome cannot be known: resent only with `--resubmit-unknown`.
     Unknown,
+    /// An `unknown` submit's task was found again in the provider's task list (DashScope);
+    /// `task_id` is set. Replayed like `submitted`: the task is polled, never resent.
+    Reattached,
     /// Not run because an upstream did not give a usable video; `error` says why.
     Skipped,
     /// The result URL expired before the video was downloaded.

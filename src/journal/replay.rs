@@ -25,6 +25,10 @@ pub struct History {
     pub unknown: bool,
     pub task_id: Option<String>,
     pub submitted_at: Option<String>,
+    /// When the last submit started (its `submitting` line).
+    pub submitting_at: Option<String>,
+    /// When that submit was declared `unknown`.
+    pub unknown_at: Option<String>,
     pub url: Option<String>,
     /// When the task finished (succeeded or failed).
     pub finished_at: Option<String>,
@@ -62,6 +66,7 @@ impl History {
                     line: self.line,
                     attempts: self.attempts + 1,
                     submit_open: true,
+                    submitting_at: Some(e.ts.clone()),
                     ..History::default()
                 };
             }
@@ -94,9 +99,19 @@ impl History {
             EventKind::Unknown => {
                 self.submit_open = false;
                 self.unknown = true;
+                if self.unknown_at.is_none() {
+                    self.unknown_at = Some(e.ts.clone());
+                }
                 if e.error.is_some() {
                     self.error.clone_from(&e.error);
                 }
+            }
+            EventKind::Reattached => {
+                self.submit_open = false;
+                self.unknown = false;
+                self.error = None;
+                self.task_id.clone_from(&e.task_id);
+                self.submitted_at = self.submitting_at.clone().or_else(|| Some(e.ts.clone()));
             }
             EventKind::Expired => {
                 self.expired = true;
@@ -139,6 +154,9 @@ pub struct Replayed {
     pub shots: HashMap<ShotId, History>,
     /// Every `superseded` line: where earlier videos went.
     pub superseded: Vec<Entry>,
+    /// Every task id any line names: a task listed by the provider and named here is not an
+    /// `unknown` submit's.
+    pub task_ids: std::collections::HashSet<String>,
     /// Unreadable lines that were skipped because the caller asked (1-based).
     pub skipped: Vec<usize>,
     /// The last line was torn by a crash mid-write (expected; ignored).
@@ -149,6 +167,11 @@ impl Replayed {
     pub fn apply(&mut self, line: usize, e: &Entry) {
         if e.event == EventKind::Superseded {
             self.superseded.push(e.clone());
+        }
+        if let Some(task) = &e.task_id
+            && !self.task_ids.contains(task)
+        {
+            self.task_ids.insert(task.clone());
         }
         let h = self.shots.entry((e.id.clone(), e.key.clone())).or_default();
         h.apply(e);
@@ -312,6 +335,43 @@ mod tests {
         assert_eq!(h.get("hero-take1", "k").unwrap().attempts, 2);
         assert_eq!(h.get("hero-take2", "k").unwrap().attempts, 1);
         assert_eq!(h.get("hero-take3", "k"), None);
+    }
+
+    #[test]
+    fn a_reattached_unknown_is_in_flight_with_its_submit_time() {
+        let mut submitting = e(EventKind::Submitting).attempt(1);
+        submitting.ts = "2026-11-24T02:00:00Z".into();
+        let mut unknown = e(EventKind::Unknown).error("timeout");
+        unknown.ts = "2026-11-24T02:05:00Z".into();
+        let mut events = vec![submitting, unknown];
+        let h = replay(&events);
+        let h = h.get("a", "k1").unwrap();
+        assert_eq!(h.phase(), Phase::Unknown);
+        assert_eq!(h.submitting_at.as_deref(), Some("2026-11-24T02:00:00Z"));
+        assert_eq!(h.unknown_at.as_deref(), Some("2026-11-24T02:05:00Z"));
+        events.push(e(EventKind::Reattached).task_id("t5"));
+        let r = replay(&events);
+        let h = r.get("a", "k1").unwrap();
+        assert_eq!(h.phase(), Phase::InFlight);
+        assert_eq!(h.task_id.as_deref(), Some("t5"));
+        assert_eq!(h.error, None);
+        assert_eq!(h.submitted_at.as_deref(), Some("2026-11-24T02:00:00Z"));
+        assert!(r.task_ids.contains("t5"));
+    }
+
+    #[test]
+    fn a_journal_from_before_reattached_replays_as_it_did() {
+        let text = "{\"ts\":\"2026-11-24T02:00:00Z\",\"event\":\"submitting\",\"id\":\"a\",\"key\":\"k1\",\"attempt\":1}\n\
+                    {\"ts\":\"2026-11-24T02:00:09Z\",\"event\":\"unknown\",\"id\":\"a\",\"key\":\"k1\",\"error\":\"timeout\"}\n\
+                    {\"ts\":\"2026-11-24T02:00:00Z\",\"event\":\"submitting\",\"id\":\"b\",\"key\":\"k2\",\"attempt\":1}\n\
+                    {\"ts\":\"2026-11-24T02:00:01Z\",\"event\":\"submitted\",\"id\":\"b\",\"key\":\"k2\",\"task_id\":\"t1\"}\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, text).unwrap();
+        let r = replay_file(&path, false).unwrap();
+        assert_eq!(r.get("a", "k1").unwrap().phase(), Phase::Unknown);
+        assert_eq!(r.get("b", "k2").unwrap().phase(), Phase::InFlight);
+        assert_eq!(r.task_ids.len(), 1);
     }
 
     fn journal_with(text: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {

@@ -4,7 +4,13 @@
 
 use std::time::Duration;
 
-use shotlist::api::{ApiKey, Client, ClientConfig, dashscope};
+use std::path::Path;
+
+use serde_json::Value;
+use shotlist::api::{ApiError, ApiKey, Client, ClientConfig, dashscope};
+use shotlist::exec::{Outcome, RunOptions};
+use shotlist::plan::{Plan, PlannedShot};
+use shotlist::sim::SimHandle;
 use shotlist::sim::{SimConfig, SimProvider};
 
 use super::*;
@@ -115,4 +121,400 @@ async fn dashscope_prompts_and_usage_seconds_reach_the_results_and_survive_a_rer
         "a rerun sends nothing"
     );
     check(&out);
+}
+
+/// A native client of `sim` (for creating tasks by hand).
+fn native_client(sim: &SimHandle) -> dashscope::DashScopeClient {
+    dashscope::DashScopeClient::new(dashscope::DashScopeConfig {
+        region: dashscope::Region::default(),
+        base_url: Some(sim.base_url()),
+        api_key: ApiKey::new(KEY),
+        workspace: None,
+        timeout: Duration::from_secs(10),
+    })
+    .expect("native client")
+}
+
+/// A t2v shot with a seed (takes: the same prompt, different seeds).
+fn take(id: &str, prompt: &str, seed: u32) -> PlannedShot {
+    let mut s = shot(id, prompt, None);
+    let mut body = t2v_body(prompt);
+    body["metadata"]["parameters"]["seed"] = seed.into();
+    s.key = blake3::hash(body.to_string().as_bytes())
+        .to_hex()
+        .to_string();
+    s.seed = Some(seed);
+    s.body = body.into();
+    s
+}
+
+/// What an earlier run that crashed after losing these shots' create answers left: a
+/// `submitting` line, the create itself sent `ago` earlier (when `sim` is given; its answer
+/// lost, the task made), and an `unknown` line.
+async fn lost_earlier(out: &Path, shots: &[&PlannedShot], sim: Option<&SimHandle>, ago: Duration) {
+    use shotlist::journal::{Entry, EventKind, Journal};
+    std::fs::create_dir_all(out).unwrap();
+    let mut journal = Journal::open(&out.join("journal.jsonl")).unwrap();
+    let stamp = |t: std::time::SystemTime| humantime::format_rfc3339_millis(t).to_string();
+    for s in shots {
+        let t0 = std::time::SystemTime::now() - ago;
+        let mut e = Entry::new(EventKind::Submitting, &s.id, &s.key).attempt(1);
+        e.ts = stamp(t0);
+        journal.append(&e).unwrap();
+        if let Some(sim) = sim {
+            let lost = native_client(sim).submit(&s.body.value()).await;
+            assert!(matches!(lost, Err(ApiError::Ambiguous { .. })), "{lost:?}");
+        }
+        let mut e = Entry::new(EventKind::Unknown, &s.id, &s.key).error("answer lost");
+        e.ts = stamp(t0 + Duration::from_millis(500));
+        journal.append(&e).unwrap();
+    }
+}
+
+fn lossy(p_lost: f64) -> SimConfig {
+    SimConfig {
+        p_lost,
+        seed: 7,
+        ..native(0.0)
+    }
+}
+
+async fn run_with(plan: &Plan, sim: &SimHandle, o: RunOptions) -> Outcome {
+    let client = Client::for_provider(
+        dashscope::PROVIDER,
+        ClientConfig {
+            base_url: sim.base_url(),
+            api_key: ApiKey::new(KEY),
+            timeout: Duration::from_secs(10),
+        },
+    )
+    .expect("client");
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        shotlist::exec::execute(plan, client, o),
+    )
+    .await
+    .expect("run finished within a minute")
+    .expect("run")
+}
+
+fn events_of(out: &Path, event: &str) -> Vec<String> {
+    journal_events(out)
+        .iter()
+        .filter(|e| e["event"] == event)
+        .map(|e| e["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn error_of(out: &Path, id: &str) -> String {
+    results_json(out)
+        .iter()
+        .find(|r| r["id"] == id)
+        .and_then(|r| r["error"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn task_ids(stats: &Value) -> Vec<String> {
+    stats["tasks"]
+        .as_array()
+        .expect("task list")
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_create_answers_are_found_in_the_task_list_and_paid_once() {
+    let sim = start_sim(lossy(0.5)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut shots = vec![
+        shot("a", "lossy a", None),
+        shot("b", "lossy b after a", Some("a")),
+    ];
+    shots.extend((0..5).map(|i| shot(&format!("s{i}"), &format!("lossy shot {i}"), None)));
+    let p = plan(&out, shots);
+    let outcome = run_with(&p, &sim, opts(3)).await;
+    let stats = stats_of(&sim).await;
+    let lost = count(&stats, "submit", "lost");
+    assert!(lost >= 2, "the seed loses some answers: {stats:#}");
+    assert_eq!(outcome.exit_code(), 0, "{:?}", results_json(&out));
+    assert_eq!(stats["tasks_created"], 7, "{stats:#}");
+    assert!(statuses(&out).iter().all(|s| s == "succeeded"));
+    for s in &p.shots {
+        assert!(out.join("videos").join(&s.file).is_file(), "{}", s.id);
+    }
+    assert_eq!(events_of(&out, "reattached").len() as u64, lost);
+    assert_eq!(events_of(&out, "unknown").len() as u64, lost);
+
+    assert_eq!(run_with(&p, &sim, opts(3)).await.exit_code(), 0);
+    assert_eq!(
+        stats_of(&sim).await["tasks_created"],
+        7,
+        "a rerun sends nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_reattaches_the_journals_unknowns_and_what_waited_for_them_runs() {
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![
+            shot("a", "crashed a", None),
+            shot("b", "crashed b after a", Some("a")),
+            shot("c", "crashed c", None),
+        ],
+    );
+    lost_earlier(
+        &out,
+        &[&p.shots[0], &p.shots[2]],
+        Some(&sim),
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(stats_of(&sim).await["tasks_created"], 2);
+    std::fs::create_dir_all(out.join("videos")).unwrap();
+    std::fs::write(out.join("videos/a.mp4"), "placed by hand").unwrap();
+
+    let outcome = run_with(&p, &sim, opts(3)).await;
+    assert_eq!(outcome.exit_code(), 0, "{:?}", results_json(&out));
+    assert_eq!(statuses(&out), ["succeeded", "succeeded", "succeeded"]);
+    assert_eq!(
+        std::fs::read(out.join("videos/a.mp4")).unwrap(),
+        shotlist::sim::video::CLIP
+    );
+    let moved = std::fs::read_dir(out.join("videos/superseded"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        moved, 1,
+        "the file in the way was moved aside, not overwritten"
+    );
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 3, "{stats:#}");
+    let mut reattached = events_of(&out, "reattached");
+    reattached.sort();
+    assert_eq!(reattached, ["a", "b", "c"], "b's own create was lost too");
+    assert!(count(&stats, "list", "200") >= 2, "{stats:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takes_that_differ_only_by_seed_stay_unknown_naming_their_candidates() {
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![take("t1", "same words", 1), take("t2", "same words", 2)],
+    );
+    lost_earlier(
+        &out,
+        &[&p.shots[0], &p.shots[1]],
+        Some(&sim),
+        Duration::ZERO,
+    )
+    .await;
+    let tasks = task_ids(&stats_of(&sim).await);
+    assert_eq!(tasks.len(), 2);
+
+    let mut o = opts(2);
+    o.flags = flags(false, true);
+    let outcome = run_with(&p, &sim, o).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown", "unknown"]);
+    for id in ["t1", "t2"] {
+        let error = error_of(&out, id);
+        for task in &tasks {
+            assert!(error.contains(task.as_str()), "{id} names {task}: {error}");
+        }
+        assert!(error.contains("cannot be told apart"), "{error}");
+    }
+    assert!(events_of(&out, "reattached").is_empty());
+    assert_eq!(
+        stats_of(&sim).await["tasks_created"],
+        2,
+        "nothing sent, not even with --resubmit-unknown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_without_a_task_is_resent_only_when_asked() {
+    let sim = start_sim(lossy(0.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "never created", None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
+
+    assert_eq!(run_with(&p, &sim, opts(1)).await.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("most likely created nothing"), "{error}");
+    assert!(error.contains("--resubmit-unknown"), "{error}");
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 0);
+    assert!(count(&stats, "list", "200") >= 1, "{stats:#}");
+
+    let mut o = opts(1);
+    o.flags = flags(false, true);
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 0);
+    assert_eq!(statuses(&out), ["succeeded"]);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_older_than_a_day_is_reported_not_reconcilable() {
+    let sim = start_sim(lossy(0.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "long ago", None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(25 * 3600)).await;
+
+    assert_eq!(run_with(&p, &sim, opts(1)).await.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("over 24 h ago"), "{error}");
+    assert!(error.contains("cannot be found"), "{error}");
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 0);
+    assert_eq!(count(&stats, "list", "200"), 0, "{stats:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_ends_a_search_that_waits_for_a_running_candidate() {
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_secs(120),
+        ..lossy(1.0)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "slow and lost", None)]);
+    lost_earlier(&out, &[&p.shots[0]], Some(&sim), Duration::ZERO).await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let o = RunOptions {
+        stop: Some(rx),
+        ..opts(1)
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let _ = stop.send(true);
+    });
+    let started = std::time::Instant::now();
+    let outcome = run_with(&p, &sim, o).await;
+    assert_eq!(outcome.stop, shotlist::exec::Stop::Interrupted);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(statuses(&out), ["unknown"]);
+    assert!(events_of(&out, "reattached").is_empty());
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 1);
+    assert!(
+        count(&stats, "query", "200") >= 2,
+        "queried while it ran: {stats:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_queries_within_the_runs_query_budget() {
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        (0..8)
+            .map(|i| shot(&format!("s{i}"), &format!("budget {i}"), None))
+            .collect(),
+    );
+    let all: Vec<&PlannedShot> = p.shots.iter().collect();
+    lost_earlier(&out, &all, Some(&sim), Duration::ZERO).await;
+    let o = RunOptions {
+        queries_per_second: 4,
+        ..opts(8)
+    };
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 0);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 8);
+    assert_eq!(events_of(&out, "reattached").len(), 8);
+    assert!(count(&stats, "query", "200") >= 16, "{stats:#}");
+    let busiest = stats["requests_per_second"]["query"].as_u64().unwrap();
+    assert!(busiest <= 4, "{busiest} queries in one second: {stats:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowded_window_is_not_searched_task_by_task() {
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "crowded", None)]);
+    lost_earlier(&out, &[&p.shots[0]], Some(&sim), Duration::ZERO).await;
+    let others = native_client(&sim);
+    for i in 0..shotlist::exec::reconcile::MAX_CANDIDATES {
+        let _ = others
+            .submit(&t2v_body(&format!("a colleague's {i}")))
+            .await;
+    }
+    let before = count(&stats_of(&sim).await, "query", "200");
+    assert_eq!(run_with(&p, &sim, opts(1)).await.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("more than the 20 checked"), "{error}");
+    let stats = stats_of(&sim).await;
+    assert_eq!(count(&stats, "query", "200"), before, "{stats:#}");
+    assert_eq!(stats["tasks_created"], 21);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_task_list_is_read_a_bounded_number_of_pages() {
+    use crate::api::fake::{Fake, json};
+    let created = dashscope::now_ms() - 600_000;
+    let fake = Fake::start(move |seen| {
+        let data: Vec<Value> = (0..100)
+            .map(|i| {
+                serde_json::json!({"task_id": format!("t-{i}"), "status": "SUCCEEDED",
+                    "model_name": "wan2.7-t2v", "gmt_create": created})
+            })
+            .collect();
+        if seen.path.starts_with("/api/v1/tasks?") {
+            json(
+                200,
+                serde_json::json!({"total": 1u64 << 40, "total_page": 1u64 << 40, "data": data}),
+            )
+        } else {
+            json(
+                500,
+                serde_json::json!({"code": "InternalError", "message": "no"}),
+            )
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "hostile", None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
+    let client = Client::for_provider(
+        dashscope::PROVIDER,
+        ClientConfig {
+            base_url: fake.base.clone(),
+            api_key: ApiKey::new(KEY),
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .expect("client");
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        shotlist::exec::execute(&p, client, opts(1)),
+    )
+    .await
+    .expect("bounded")
+    .expect("run");
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("could not be searched"), "{error}");
+    let seen = fake.seen();
+    assert_eq!(seen.len(), dashscope::MAX_PAGES as usize, "only list pages");
+    assert!(seen.iter().all(|s| s.method == "GET"));
 }

@@ -1,0 +1,697 @@
+//! Finding an `unknown` submit's task again (DashScope only).
+//!
+//! A create whose answer was lost may have made a paid task, and resending it may pay twice.
+//! DashScope lists an account's tasks by model and creation time, and a finished task's query
+//! shows the prompt as sent: a task created within the submit's time window, named by no journal
+//! line, whose prompt and matchable parameters are the shot's, is that submit's. [`decide`] is
+//! the pure decision; [`run`] is the job that lists and queries within the run's query budget
+//! and reports one [`Verdict`] per shot to the dispatcher, which journals a match as
+//! `reattached` and polls it. Anything short of one sure match leaves the shot `unknown`:
+//! adopting a colleague's task is as wrong as paying twice.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::job::{Event, JobContext};
+use super::poll::PollSchedule;
+use crate::api::dashscope::{
+    DashScopeClient, ListQuery, ListedTask, MAX_PAGE_SIZE, MAX_PAGES, NativeTask, native_model,
+    now_ms,
+};
+use crate::api::{ApiError, TaskStatus};
+use crate::plan::PlannedShot;
+
+/// Clock skew allowed each side of a submit's window (our clock against DashScope's).
+pub const SKEW: Duration = Duration::from_secs(120);
+/// Tasks created within one shot's window that are queried at most; past it the shot stays
+/// `unknown` (a hostile or very busy account cannot make a run query without end).
+pub const MAX_CANDIDATES: usize = 20;
+/// How long a search waits at most for candidates still running (they show their prompt only
+/// once finished) and for a window that has not yet closed: [`super::RunOptions`] default.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(600);
+/// Longest task id taken from the list (DashScope's are UUIDs); a longer one is not a task.
+const MAX_TASK_ID: usize = 128;
+/// Retries of one list page or query answered 429 or 5xx.
+const MAX_TRIES: u32 = 5;
+
+/// What a task must show to be a shot's: the matchable part of its request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signature {
+    /// The native model id (`model_name` in the list).
+    pub model: &'static str,
+    /// The prompt as sent (`orig_prompt`), trimmed.
+    pub prompt: String,
+    /// 720 or 1080 (`usage.SR`).
+    pub resolution: Option<u32>,
+    /// Output seconds; `None` for videoedit's 0 (the input's length).
+    pub seconds: Option<u32>,
+    /// r2v only (`usage.ratio`).
+    pub ratio: Option<String>,
+}
+
+impl Signature {
+    /// `None` when the shot's model has no native id or its body no prompt.
+    pub fn of(shot: &PlannedShot) -> Option<Signature> {
+        let model = native_model(&shot.model)?;
+        let body = shot.body.value();
+        let prompt = (body["metadata"]["input"]["prompt"].as_str())
+            .or(body["prompt"].as_str())?
+            .trim()
+            .to_owned();
+        Some(Signature {
+            model,
+            prompt,
+            resolution: shot
+                .resolution
+                .trim()
+                .trim_end_matches(['P', 'p'])
+                .parse()
+                .ok(),
+            seconds: (shot.duration > 0).then_some(shot.duration),
+            ratio: shot.ratio.clone().filter(|_| model == "wan2.7-r2v"),
+        })
+    }
+
+    fn fit(&self, seen: &Seen) -> Fit {
+        let Seen::Finished {
+            prompt,
+            resolution,
+            seconds,
+            ratio,
+        } = seen
+        else {
+            return match seen {
+                Seen::Unfinished => Fit::Unsure,
+                _ => Fit::No,
+            };
+        };
+        let same = |a: Option<u32>, b: Option<u32>| a.zip(b).is_none_or(|(a, b)| a == b);
+        let fits = prompt.as_deref().map(str::trim) == Some(self.prompt.as_str())
+            && same(self.resolution, *resolution)
+            && (self.seconds.zip(*seconds)).is_none_or(|(a, b)| (f64::from(a) - b).abs() < 0.5)
+            && (self.ratio.as_ref().zip(ratio.as_ref())).is_none_or(|(a, b)| a == b);
+        if fits { Fit::Yes } else { Fit::No }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    Yes,
+    No,
+    /// Not finished: no prompt to compare yet.
+    Unsure,
+}
+
+/// What a candidate's query showed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    /// Pending or running (or its query failed): no prompt to compare yet.
+    Unfinished,
+    /// Failed, canceled or gone: shows no prompt.
+    NoPrompt,
+    Finished {
+        prompt: Option<String>,
+        resolution: Option<u32>,
+        seconds: Option<f64>,
+        ratio: Option<String>,
+    },
+}
+
+impl Seen {
+    pub fn of(task: &NativeTask) -> Seen {
+        match task.state.status {
+            TaskStatus::Waiting | TaskStatus::Running => Seen::Unfinished,
+            TaskStatus::Succeeded if task.orig_prompt.is_some() => Seen::Finished {
+                prompt: task.orig_prompt.clone(),
+                resolution: task.resolution,
+                seconds: task.output_seconds,
+                ratio: task.ratio.clone(),
+            },
+            _ => Seen::NoPrompt,
+        }
+    }
+}
+
+/// A task of the account created near an unknown submit, and what its query showed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub task_id: String,
+    /// `gmt_create`, epoch milliseconds.
+    pub created_ms: u64,
+    pub seen: Seen,
+}
+
+/// One shot to look for: its signature and its submit's times (epoch milliseconds; `t1` when
+/// it was declared unknown, at most two request timeouts after `t0`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub idx: usize,
+    pub signature: Signature,
+    pub t0_ms: u64,
+    pub t1_ms: u64,
+}
+
+impl Target {
+    /// The creation times searched at `now_ms`: `[t0 − skew, t1 + skew]`, within DashScope's
+    /// 24 h (`ttl`) and not past now.
+    pub fn window(&self, now_ms: u64, ttl: Duration) -> (u64, u64) {
+        let skew = SKEW.as_millis() as u64;
+        let oldest = now_ms.saturating_sub(ttl.as_millis() as u64);
+        let start = self.t0_ms.saturating_sub(skew).max(oldest);
+        (start, (self.t1_ms + skew).min(now_ms).max(start))
+    }
+}
+
+/// Whether a submit started at `t0_ms` is too old to be found: DashScope forgets tasks after
+/// `ttl` (24 h).
+pub fn too_old(t0_ms: u64, now_ms: u64, ttl: Duration) -> bool {
+    now_ms.saturating_sub(t0_ms) >= ttl.as_millis() as u64
+}
+
+/// `t1` for a submit started at `t0_ms`: when it was declared unknown, else (a crash mid-POST)
+/// one request timeout later; never more than two timeouts after `t0` (the line may have been
+/// written by a later run).
+pub fn submit_end(t0_ms: u64, unknown_ms: Option<u64>, timeout: Duration) -> u64 {
+    let timeout = timeout.as_millis() as u64;
+    unknown_ms
+        .unwrap_or(t0_ms + timeout)
+        .clamp(t0_ms, t0_ms + 2 * timeout)
+}
+
+/// What the search found for one shot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Exactly one task fits, and no other shot's search claims it.
+    Matched { task_id: String, created_ms: u64 },
+    /// Several tasks fit, or one that another unknown shot may be as well; they are named.
+    Ambiguous { candidates: Vec<String> },
+    /// No task fits. `unfinished`: candidates still running when the wait ended; `no_prompt`:
+    /// failed ones, which show no prompt to compare.
+    NoMatch {
+        unfinished: Vec<String>,
+        no_prompt: Vec<String>,
+    },
+    /// More tasks of the model were created within the window than [`MAX_CANDIDATES`].
+    TooMany { count: usize },
+    /// The list or a query could not be read.
+    Error { message: String },
+}
+
+impl Verdict {
+    /// Whether `--resubmit-unknown` may send the shot again after this: not while tasks that
+    /// fit it exist (one of them may be its own, paid already).
+    pub fn allows_resend(&self) -> bool {
+        !matches!(self, Verdict::Matched { .. } | Verdict::Ambiguous { .. })
+    }
+
+    /// The shot's `error` text when it stays `unknown`.
+    pub fn explain(&self) -> String {
+        let then = "--resubmit-unknown sends it again";
+        match self {
+            Verdict::Matched { task_id, .. } => format!("re-attached to task {task_id}"),
+            Verdict::Ambiguous { candidates } => format!(
+                "its submit's answer was lost and DashScope's task list holds tasks that fit it \
+                 but cannot be told apart from each other or from another unknown shot's ({}; \
+                 seed, media and negative prompt are not shown): check them in the console; \
+                 --resubmit-unknown does not send it while they exist (24 h)",
+                candidates.join(", ")
+            ),
+            Verdict::NoMatch {
+                unfinished,
+                no_prompt,
+            } => {
+                let mut text = "its submit's answer was lost and no task in DashScope's task \
+                                list fits it: the submit most likely created nothing"
+                    .to_owned();
+                if !unfinished.is_empty() {
+                    text += &format!(
+                        " (tasks {} were still running and could not be compared: running \
+                         again checks them)",
+                        unfinished.join(", ")
+                    );
+                }
+                if !no_prompt.is_empty() {
+                    text += &format!(
+                        " (tasks {} failed and show no prompt to compare)",
+                        no_prompt.join(", ")
+                    );
+                }
+                format!("{text}; {then}")
+            }
+            Verdict::TooMany { count } => format!(
+                "its submit's answer was lost and {count} tasks of its model were created \
+                 around it, more than the {MAX_CANDIDATES} checked; {then} (may pay twice)"
+            ),
+            Verdict::Error { message } => format!(
+                "its submit's answer was lost and DashScope's task list could not be searched \
+                 ({message}); running again searches again, or {then} (may pay twice)"
+            ),
+        }
+    }
+}
+
+/// Decides each shot (its signature and window) against the queried candidates.
+pub fn decide(shots: &[(&Signature, (u64, u64))], candidates: &[Candidate]) -> Vec<Verdict> {
+    let claims: Vec<Vec<(usize, Fit)>> = shots
+        .iter()
+        .map(|(sig, (start, end))| {
+            (candidates.iter().enumerate())
+                .filter(|(_, c)| (*start..=*end).contains(&c.created_ms))
+                .map(|(k, c)| (k, sig.fit(&c.seen)))
+                .collect()
+        })
+        .collect();
+    let ids = |ks: &mut dyn Iterator<Item = usize>| -> Vec<String> {
+        ks.map(|k| candidates[k].task_id.clone()).collect()
+    };
+    (0..shots.len())
+        .map(|s| {
+            let with = |fit: Fit| claims[s].iter().filter(move |c| c.1 == fit).map(|c| c.0);
+            let yes: Vec<usize> = with(Fit::Yes).collect();
+            let unsure: Vec<usize> = with(Fit::Unsure).collect();
+            let claimed_elsewhere = |k: usize| {
+                (claims.iter().enumerate())
+                    .any(|(o, c)| o != s && c.iter().any(|&(j, f)| j == k && f != Fit::No))
+            };
+            match yes.as_slice() {
+                [] => Verdict::NoMatch {
+                    unfinished: ids(&mut unsure.into_iter()),
+                    no_prompt: ids(&mut claims[s]
+                        .iter()
+                        .filter(|(k, _)| candidates[*k].seen == Seen::NoPrompt)
+                        .map(|c| c.0)),
+                },
+                [one] if unsure.is_empty() && !claimed_elsewhere(*one) => Verdict::Matched {
+                    task_id: candidates[*one].task_id.clone(),
+                    created_ms: candidates[*one].created_ms,
+                },
+                _ => Verdict::Ambiguous {
+                    candidates: ids(&mut yes.into_iter().chain(unsure)),
+                },
+            }
+        })
+        .collect()
+}
+
+/// Searches for every target and reports each one's [`Verdict`] (`known`: task ids the
+/// journal already names; `wait`: see [`DEFAULT_WAIT`]).
+pub async fn run(
+    ctx: Arc<JobContext>,
+    targets: Vec<Target>,
+    known: HashSet<String>,
+    wait: Duration,
+) {
+    let verdicts = match ctx.client.native() {
+        Some(native) => search(&ctx, native, &targets, &known, wait).await,
+        None => vec![
+            Verdict::Error {
+                message: "this provider has no task list".into()
+            };
+            targets.len()
+        ],
+    };
+    for (t, verdict) in targets.iter().zip(verdicts) {
+        let _ = ctx.tx.send(Event::Reconciled {
+            idx: t.idx,
+            verdict,
+        });
+    }
+}
+
+async fn search(
+    ctx: &JobContext,
+    native: &DashScopeClient,
+    targets: &[Target],
+    known: &HashSet<String>,
+    wait: Duration,
+) -> Vec<Verdict> {
+    let deadline = Instant::now() + wait;
+    let ttl = ctx.client.provider().timing.task_ttl;
+    let mut seen: HashMap<String, Seen> = HashMap::new();
+    let mut relisted = false;
+    loop {
+        let listed_at = now_ms();
+        let windows: Vec<(u64, u64)> = targets.iter().map(|t| t.window(listed_at, ttl)).collect();
+        let listed = match list(ctx, native, targets, &windows).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                let message = e.to_string();
+                return vec![Verdict::Error { message }; targets.len()];
+            }
+        };
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; targets.len()];
+        let mut wanted: HashMap<&str, u64> = HashMap::new();
+        for (k, t) in targets.iter().enumerate() {
+            let (start, end) = windows[k];
+            let inside: Vec<&ListedTask> = (listed.iter())
+                .filter(|l| l.model == t.signature.model && l.task_id.len() <= MAX_TASK_ID)
+                .filter(|l| !known.contains(&l.task_id))
+                .filter(|l| l.created_ms.is_some_and(|c| (start..=end).contains(&c)))
+                .collect();
+            if inside.len() > MAX_CANDIDATES {
+                verdicts[k] = Some(Verdict::TooMany {
+                    count: inside.len(),
+                });
+                continue;
+            }
+            for l in inside {
+                wanted.insert(&l.task_id, l.created_ms.unwrap_or_default());
+            }
+        }
+        if let Err(e) = settle(ctx, native, &wanted, &mut seen, deadline).await {
+            let message = e.to_string();
+            return vec![Verdict::Error { message }; targets.len()];
+        }
+        let candidates: Vec<Candidate> = (wanted.iter())
+            .map(|(id, &created_ms)| Candidate {
+                task_id: (*id).to_owned(),
+                created_ms,
+                seen: seen.get(*id).cloned().unwrap_or(Seen::Unfinished),
+            })
+            .collect();
+        let open: Vec<usize> = (0..targets.len())
+            .filter(|&k| verdicts[k].is_none())
+            .collect();
+        let shots: Vec<(&Signature, (u64, u64))> = (open.iter())
+            .map(|&k| (&targets[k].signature, windows[k]))
+            .collect();
+        for (k, v) in open.iter().zip(decide(&shots, &candidates)) {
+            verdicts[*k] = Some(v);
+        }
+        // A window still open when listed may yet show a task created on a clock ahead of ours:
+        // an empty search is repeated once it has closed, if the wait allows.
+        let closes = (targets.iter().zip(&verdicts))
+            .filter(|(_, v)| matches!(v, Some(Verdict::NoMatch { .. })))
+            .map(|(t, _)| t.t1_ms + SKEW.as_millis() as u64)
+            .filter(|&end| end > listed_at)
+            .max();
+        match closes {
+            Some(end) if !relisted => {
+                let at = Instant::now() + Duration::from_millis(end - listed_at + 1000);
+                if at > deadline {
+                    return verdicts.into_iter().flatten().collect();
+                }
+                tokio::time::sleep_until(at.into()).await;
+                relisted = true;
+            }
+            _ => return verdicts.into_iter().flatten().collect(),
+        }
+    }
+}
+
+/// Every task of each target's model created within the targets' windows (overlapping windows
+/// are listed once), at most [`MAX_PAGES`] pages each.
+async fn list(
+    ctx: &JobContext,
+    native: &DashScopeClient,
+    targets: &[Target],
+    windows: &[(u64, u64)],
+) -> Result<Vec<ListedTask>, ApiError> {
+    let mut by_model: HashMap<&str, Vec<(u64, u64)>> = HashMap::new();
+    for (t, w) in targets.iter().zip(windows) {
+        by_model.entry(t.signature.model).or_default().push(*w);
+    }
+    let mut tasks = Vec::new();
+    for (model, mut spans) in by_model {
+        spans.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for (start, end) in spans {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        for window in merged {
+            let query = ListQuery {
+                model: Some(model.to_owned()),
+                status: None,
+                window_ms: Some(window),
+            };
+            for page_no in 1..=MAX_PAGES {
+                let page = read(ctx, || native.list(&query, page_no, MAX_PAGE_SIZE)).await?;
+                let last = page.tasks.is_empty() || u64::from(page_no) >= page.total_page;
+                tasks.extend(page.tasks);
+                if last {
+                    break;
+                }
+                if page_no == MAX_PAGES {
+                    return Err(ApiError::Permanent {
+                        status: 0,
+                        message: format!(
+                            "{model} lists more than {} tasks around the submit",
+                            MAX_PAGES * MAX_PAGE_SIZE
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(tasks)
+}
+
+/// Queries each wanted candidate not yet finished, again on the provider's poll schedule while
+/// any is still running, until `deadline`. Only a refused key is an error: a query that fails
+/// otherwise leaves its candidate unfinished (so it cannot be taken for a sure match).
+async fn settle(
+    ctx: &JobContext,
+    native: &DashScopeClient,
+    wanted: &HashMap<&str, u64>,
+    seen: &mut HashMap<String, Seen>,
+    deadline: Instant,
+) -> Result<(), ApiError> {
+    let mut schedule = PollSchedule::new(ctx.poll, &ctx.client.provider().timing);
+    loop {
+        for id in wanted.keys() {
+            if seen.get(*id).is_some_and(|s| *s != Seen::Unfinished) {
+                continue;
+            }
+            let now = match read(ctx, || native.query_native(id)).await {
+                Ok(task) => Seen::of(&task),
+                Err(e @ ApiError::Auth { .. }) => return Err(e),
+                Err(ApiError::Permanent { .. }) => Seen::NoPrompt,
+                Err(_) => Seen::Unfinished,
+            };
+            seen.insert((*id).to_owned(), now);
+        }
+        let running = wanted
+            .keys()
+            .any(|id| seen.get(*id) == Some(&Seen::Unfinished));
+        let next = schedule.next_wait();
+        if !running || Instant::now() + next > deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(next).await;
+    }
+}
+
+/// One list page or query within the query budget, retried on 429 and 5xx.
+async fn read<T, F: Future<Output = Result<T, ApiError>>>(
+    ctx: &JobContext,
+    call: impl Fn() -> F,
+) -> Result<T, ApiError> {
+    let mut tries = 0;
+    loop {
+        ctx.budget.acquire().await;
+        let wait = match call().await {
+            Err(ApiError::RateLimited { retry_after }) if tries < MAX_TRIES => {
+                retry_after.unwrap_or_else(|| ctx.backoff.wait(tries))
+            }
+            Err(ApiError::Transient { .. }) if tries < MAX_TRIES => ctx.backoff.wait(tries),
+            other => return other,
+        };
+        tokio::time::sleep(wait).await;
+        tries += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(prompt: &str) -> Signature {
+        Signature {
+            model: "wan2.7-t2v",
+            prompt: prompt.into(),
+            resolution: Some(720),
+            seconds: Some(5),
+            ratio: None,
+        }
+    }
+
+    fn done(prompt: &str) -> Seen {
+        Seen::Finished {
+            prompt: Some(prompt.into()),
+            resolution: Some(720),
+            seconds: Some(5.0),
+            ratio: None,
+        }
+    }
+
+    fn cand(id: &str, at: u64, seen: Seen) -> Candidate {
+        Candidate {
+            task_id: id.into(),
+            created_ms: at,
+            seen,
+        }
+    }
+
+    const W: (u64, u64) = (1_000, 2_000);
+
+    #[test]
+    fn one_fitting_task_is_matched_and_others_are_ignored() {
+        let a = sig("a red fox");
+        let candidates = [
+            cand("t1", 1_500, done("a red fox")),
+            cand("t2", 1_600, done("a blue fox")),
+            cand("t3", 2_500, done("a red fox")),
+        ];
+        assert_eq!(
+            decide(&[(&a, W)], &candidates),
+            [Verdict::Matched {
+                task_id: "t1".into(),
+                created_ms: 1_500
+            }]
+        );
+    }
+
+    #[test]
+    fn parameters_that_are_shown_must_agree() {
+        let a = sig("p");
+        let other = |resolution, seconds| Seen::Finished {
+            prompt: Some(" p ".into()),
+            resolution,
+            seconds,
+            ratio: Some("9:16".into()),
+        };
+        let v = decide(
+            &[(&a, W)],
+            &[
+                cand("1080", 1_100, other(Some(1080), Some(5.0))),
+                cand("10s", 1_200, other(Some(720), Some(10.0))),
+            ],
+        );
+        assert!(matches!(&v[0], Verdict::NoMatch { .. }), "{v:?}");
+        let v = decide(&[(&a, W)], &[cand("bare", 1_100, other(None, None))]);
+        assert!(matches!(&v[0], Verdict::Matched { task_id, .. } if task_id == "bare"));
+        let mut r2v = sig("p");
+        r2v.ratio = Some("16:9".into());
+        let v = decide(
+            &[(&r2v, W)],
+            &[cand("r", 1_100, other(Some(720), Some(5.0)))],
+        );
+        assert!(matches!(&v[0], Verdict::NoMatch { .. }), "{v:?}");
+    }
+
+    #[test]
+    fn two_fitting_tasks_are_ambiguous_and_named() {
+        let a = sig("p");
+        let v = decide(
+            &[(&a, W)],
+            &[cand("t1", 1_100, done("p")), cand("t2", 1_900, done("p"))],
+        );
+        let Verdict::Ambiguous { candidates } = &v[0] else {
+            panic!("{v:?}")
+        };
+        let mut c = candidates.clone();
+        c.sort();
+        assert_eq!(c, ["t1", "t2"]);
+    }
+
+    #[test]
+    fn takes_that_differ_only_in_what_is_not_shown_are_ambiguous_together() {
+        let take1 = sig("same prompt");
+        let take2 = sig("same prompt");
+        let one = decide(
+            &[(&take1, W), (&take2, W)],
+            &[cand("t1", 1_500, done("same prompt"))],
+        );
+        assert!(
+            one.iter()
+                .all(|v| matches!(v, Verdict::Ambiguous { candidates } if candidates == &["t1"])),
+            "{one:?}"
+        );
+        let apart = decide(
+            &[(&take1, (1_000, 2_000)), (&take2, (5_000, 6_000))],
+            &[
+                cand("t1", 1_500, done("same prompt")),
+                cand("t2", 5_500, done("same prompt")),
+            ],
+        );
+        assert!(matches!(&apart[0], Verdict::Matched { task_id, .. } if task_id == "t1"));
+        assert!(matches!(&apart[1], Verdict::Matched { task_id, .. } if task_id == "t2"));
+    }
+
+    #[test]
+    fn a_running_candidate_blocks_a_sure_match_and_failed_ones_are_named() {
+        let a = sig("p");
+        let v = decide(
+            &[(&a, W)],
+            &[
+                cand("t1", 1_100, done("p")),
+                cand("t2", 1_200, Seen::Unfinished),
+            ],
+        );
+        assert!(matches!(&v[0], Verdict::Ambiguous { candidates } if candidates.len() == 2));
+        let v = decide(
+            &[(&a, W)],
+            &[
+                cand("t2", 1_200, Seen::Unfinished),
+                cand("t3", 1_300, Seen::NoPrompt),
+            ],
+        );
+        assert_eq!(
+            v,
+            [Verdict::NoMatch {
+                unfinished: vec!["t2".into()],
+                no_prompt: vec!["t3".into()]
+            }]
+        );
+        let text = v[0].explain();
+        for word in [
+            "most likely created nothing",
+            "t2",
+            "t3",
+            "--resubmit-unknown",
+        ] {
+            assert!(text.contains(word), "{word}: {text}");
+        }
+    }
+
+    #[test]
+    fn windows_are_widened_by_the_skew_and_kept_within_a_day() {
+        let day = Duration::from_secs(24 * 3600);
+        let t = Target {
+            idx: 0,
+            signature: sig("p"),
+            t0_ms: 10_000_000,
+            t1_ms: 10_005_000,
+        };
+        assert_eq!(t.window(20_000_000, day), (9_880_000, 10_125_000));
+        assert_eq!(t.window(10_006_000, day), (9_880_000, 10_006_000));
+        let now = 10_000_000 + 24 * 3600 * 1000;
+        assert_eq!(t.window(now - 1, day).0, 10_000_000 - 1);
+        assert!(!too_old(10_000_000, now - 1, day));
+        assert!(too_old(10_000_000, now, day));
+        let timeout = Duration::from_secs(60);
+        assert_eq!(submit_end(1_000, None, timeout), 61_000);
+        assert_eq!(submit_end(1_000, Some(5_000), timeout), 5_000);
+        assert_eq!(submit_end(1_000, Some(9_999_999), timeout), 121_000);
+    }
+
+    #[test]
+    fn a_signature_is_read_from_the_planned_shot() {
+        let mut shot = crate::exec::testing::plan_of(&[("a", &[])]).shots.remove(0);
+        shot.body = serde_json::json!({"model": "wan2.7-t2v-2026-04-25", "prompt": "top",
+            "metadata": {"input": {"prompt": " inner "}}})
+        .into();
+        let s = Signature::of(&shot).unwrap();
+        assert_eq!((s.model, s.prompt.as_str()), ("wan2.7-t2v", "inner"));
+        assert_eq!(
+            (s.resolution, s.seconds, s.ratio),
+            (Some(720), Some(5), None)
+        );
+        shot.model = "wan2.6-t2v".into();
+        assert_eq!(Signature::of(&shot), None);
+    }
+}
