@@ -50,6 +50,8 @@ struct Native {
     created_ms: u64,
     request_id: String,
     canceled: bool,
+    /// The `api_key_id` of the key that made it.
+    key_id: String,
 }
 
 /// The simulator's shared state for the native protocol.
@@ -162,7 +164,11 @@ impl Sim {
             .map(str::trim)
             .filter(|k| !k.is_empty());
         match (key, &self.config.key) {
-            (Some(key), Some(expected)) if key == expected => Ok(key),
+            (Some(key), Some(expected))
+                if key == expected || self.config.account_keys.iter().any(|k| k == key) =>
+            {
+                Ok(key)
+            }
             (Some(key), None) => Ok(key),
             _ => Err(Box::new(self.error(
                 route,
@@ -171,6 +177,14 @@ impl Sim {
                 "Invalid API-key provided.",
             ))),
         }
+    }
+
+    /// Whether `key` sees a task `key_id` made: DashScope shows an account's tasks to each of
+    /// its keys ([`SimConfig::account_keys`]).
+    fn sees(&self, key: &str, key_id: &str) -> bool {
+        let account = || self.config.key.iter().chain(&self.config.account_keys);
+        api_key_id(key) == key_id
+            || (account().any(|k| k == key) && account().any(|k| api_key_id(k) == key_id))
     }
 
     /// The `--rps-limit` check (DashScope's per-account queries-per-second budget, also applied
@@ -350,6 +364,7 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
             created_ms,
             request_id: request_id.clone(),
             canceled: false,
+            key_id: api_key_id(key),
         },
     );
     let lost = config.p_lost > 0.0 && inner.rng.f64() < config.p_lost;
@@ -440,10 +455,9 @@ async fn query(
     }
     let now = Instant::now();
     let mut inner = sim.lock();
-    let found = inner
-        .book
-        .get_for_key(&task_id, key)
-        .zip(inner.native.get(&task_id));
+    let found = (inner.book.get(&task_id))
+        .zip(inner.native.get(&task_id))
+        .filter(|(_, native)| sim.sees(key, &native.key_id));
     let body = match found {
         Some((task, native)) => query_body(&sim, &task_id, task, native, now),
         None => json!({"request_id": sim.request_id(),
@@ -550,10 +564,7 @@ async fn list(
         let Some(native) = inner.native.get(&id) else {
             continue;
         };
-        if inner.book.get_for_key(&id, key).is_none()
-            || native.created_ms < start
-            || native.created_ms > end
-        {
+        if !sim.sees(key, &native.key_id) || native.created_ms < start || native.created_ms > end {
             continue;
         }
         let status = Sim::status(task, native, now);
@@ -572,7 +583,7 @@ async fn list(
             "model_name": native.model.id(),
             "gmt_create": native.created_ms,
             "request_id": native.request_id,
-            "api_key_id": api_key_id(key),
+            "api_key_id": native.key_id,
             "region": "ap-southeast-1",
         });
         if status != "PENDING" && !native.canceled {
