@@ -94,11 +94,11 @@ impl<'a> Dispatcher<'a> {
         let out_dir = plan.out_dir.clone();
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
-        let timing = client.provider().timing;
+        let provider = client.provider();
         let history = histories(plan, replayed);
         let mut starts: Vec<Start> = (history.iter().enumerate())
             .map(|(i, h)| {
-                let start = decide(*h, now, &timing, opts.flags, |h| {
+                let start = decide(*h, now, provider, opts.flags, |h| {
                     video_intact(&videos_dir, h)
                 });
                 keep_approved(start, opts.approved.get(i) == Some(&true))
