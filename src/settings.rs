@@ -26,6 +26,8 @@ pub enum Endpoint {
     Remote {
         base_url: String,
         key: ApiKey,
+        /// Added to the provider's 401: where the key came from and where it must belong.
+        key_hint: Option<String>,
     },
 }
 
@@ -183,10 +185,19 @@ fn remote(
     let key = env(env_name)
         .filter(|k| !k.trim().is_empty())
         .or_else(|| config.api.api_key.clone().filter(|k| !k.trim().is_empty()));
+    let key_from = match env(env_name).filter(|k| !k.trim().is_empty()) {
+        Some(_) => format!("the {env_name} environment variable"),
+        None => "`api_key` under [api] in the config".to_owned(),
+    };
+    let base_given = args.base_url.as_ref().is_some_and(given) || config.api.base_url.is_some();
+    let key_hint = (provider == ProviderId::Dashscope).then(|| {
+        dashscope::refused_key_hint(&key_from, config.api.region.unwrap_or_default(), base_given)
+    });
     match key {
         Some(key) => Ok(Endpoint::Remote {
             base_url,
             key: ApiKey::new(key.trim()),
+            key_hint,
         }),
         None => Err(Error::Usage(format!(
             "no API key: set the {env_name} environment variable (or `api_key_env` / `api_key` \
@@ -247,7 +258,7 @@ mod tests {
 
     fn remote_of(s: &RunSettings) -> (&str, &str) {
         match &s.endpoint {
-            Endpoint::Remote { base_url, key } => (base_url.as_str(), key.expose()),
+            Endpoint::Remote { base_url, key, .. } => (base_url.as_str(), key.expose()),
             Endpoint::Sim => panic!("not remote"),
         }
     }
@@ -367,6 +378,54 @@ mod tests {
         let s = resolve(&["--provider", "gravitex"], &[KEY], config);
         assert_eq!(s.provider, ProviderId::Gravitex);
         assert_eq!(remote_of(&s), (crate::config::DEFAULT_BASE_URL, "sk-env"));
+    }
+
+    fn key_hint_of(s: &RunSettings) -> Option<&str> {
+        match &s.endpoint {
+            Endpoint::Remote { key_hint, .. } => key_hint.as_deref(),
+            Endpoint::Sim => panic!("not remote"),
+        }
+    }
+
+    #[test]
+    fn a_refused_dashscope_key_names_its_source_and_the_other_regions_never_the_key() {
+        let ds = ["--provider", "dashscope"];
+        let s = resolve(&ds, &[DS_KEY], "[api]\nregion = \"beijing\"\n");
+        let hint = key_hint_of(&s).expect("a hint");
+        assert!(
+            hint.contains("the DASHSCOPE_API_KEY environment variable"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("region beijing (https://dashscope.aliyuncs.com)"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("singapore https://dashscope-intl.aliyuncs.com, virginia"),
+            "{hint}"
+        );
+        assert!(!hint.contains("beijing https://"), "{hint}");
+        assert!(!hint.contains(DS_KEY.1), "{hint}");
+        let s = resolve(
+            &ds,
+            &[],
+            "[api]\napi_key = \"sk-in-config\"\nbase_url = \"http://x:1\"\n",
+        );
+        let hint = key_hint_of(&s).expect("a hint");
+        assert!(
+            hint.contains("`api_key` under [api] in the config"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("the base URL from `--base-url` or `[api] base_url`"),
+            "{hint}"
+        );
+        assert!(!hint.contains("sk-in-config"), "{hint}");
+        assert_eq!(
+            key_hint_of(&resolve(&[], &[KEY], "")),
+            None,
+            "the gateway's 401 is its own"
+        );
     }
 
     #[test]

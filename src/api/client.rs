@@ -10,7 +10,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
 use serde_json::Value;
 
-use super::error_body::{classify, json_reason, shorten};
+use super::error_body::{classify, json_reason, reason, shorten};
 use super::provider::{Protocol, Provider, gravitex};
 use super::response::{submit_task_id, task_state};
 use super::{ApiError, ApiKey, ClientConfig, DownloadLimits, Submitted, TaskState};
@@ -40,9 +40,11 @@ pub struct Client {
     provider: Provider,
     /// Set for [`Protocol::DashScope`]: submits and queries go through it.
     native: Option<std::sync::Arc<super::dashscope::DashScopeClient>>,
-    key: ApiKey,
+    pub(super) key: ApiKey,
     timeout: Duration,
     pub(super) download: DownloadLimits,
+    /// Added to a 401's message ([`Client::with_auth_hint`]).
+    auth_hint: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -121,14 +123,7 @@ impl Client {
                 attempt.follow()
             }
         });
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .redirect(redirects)
-            .connect_timeout(config.timeout)
-            .read_timeout(config.timeout)
-            .user_agent(concat!("shotlist/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| setup(format!("cannot set up HTTP: {}", describe(&e))))?;
+        let http = http_client(config.timeout, redirects)?;
         let native = match provider.protocol {
             Protocol::Gateway => None,
             Protocol::DashScope => Some(std::sync::Arc::new(
@@ -150,6 +145,7 @@ impl Client {
             key,
             timeout: config.timeout,
             download: DownloadLimits::default(),
+            auth_hint: None,
         })
     }
 
@@ -181,6 +177,13 @@ impl Client {
         Ok(self)
     }
 
+    /// The same client adding `hint` to the message of a 401 (where the key came from, which
+    /// region it must belong to). The hint must not hold the key.
+    pub fn with_auth_hint(mut self, hint: Option<String>) -> Client {
+        self.auth_hint = hint;
+        self
+    }
+
     /// The gateway this client speaks to.
     pub fn provider(&self) -> &Provider {
         &self.provider
@@ -201,6 +204,11 @@ impl Client {
     /// A 2xx whose body names no task id (or cannot be read or parsed) is `Ambiguous`: the
     /// provider may have created a task we cannot see.
     pub async fn submit(&self, body: &Value) -> Result<Submitted, ApiError> {
+        let submitted = self.submit_unhinted(body).await;
+        self.hinted(submitted)
+    }
+
+    async fn submit_unhinted(&self, body: &Value) -> Result<Submitted, ApiError> {
         if let Some(native) = &self.native {
             return native.submit(body).await;
         }
@@ -212,13 +220,10 @@ impl Client {
             .json(body);
         let answer = self.call(request, Call::Submit).await?;
         let ambiguous = |why: String| ApiError::Ambiguous {
-            message: self.scrub(why),
+            message: self.key.scrub(why),
         };
-        let json: Value = serde_json::from_slice(&answer).map_err(|e| {
-            ambiguous(format!(
-                "the submit was accepted but its answer is not JSON ({e})"
-            ))
-        })?;
+        let json: Value = serde_json::from_slice(&answer)
+            .map_err(|e| ambiguous(unreadable_submit(&self.provider, &e)))?;
         match submit_task_id(&json) {
             // Scrubbing would make the id useless, and keeping it would write the key out.
             Some(task_id) if self.key.appears_in(&task_id) => Err(ambiguous(
@@ -242,6 +247,11 @@ impl Client {
     /// An unreadable 200 is `Transient`: asking again is harmless. An empty, `.` or `..` id is
     /// refused as `Permanent { status: 0 }` without a request.
     pub async fn query(&self, task_id: &str) -> Result<TaskState, ApiError> {
+        let state = self.query_unhinted(task_id).await;
+        self.hinted(state)
+    }
+
+    async fn query_unhinted(&self, task_id: &str) -> Result<TaskState, ApiError> {
         if let Some(native) = &self.native {
             return native.query(task_id).await;
         }
@@ -258,13 +268,13 @@ impl Client {
         let answer = self.call(request, Call::Read).await?;
         let transient = |why: String| ApiError::Transient {
             status: Some(200),
-            message: self.scrub(why),
+            message: self.key.scrub(why),
         };
         let json: Value = serde_json::from_slice(&answer)
             .map_err(|e| transient(format!("the query answer is not JSON ({e})")))?;
         let mut state = task_state(&json).map_err(transient)?;
-        state.url = state.url.map(|u| self.scrub(u));
-        state.error = state.error.map(|e| self.scrub(e));
+        state.url = state.url.map(|u| self.key.scrub(u));
+        state.error = state.error.map(|e| self.key.scrub(e));
         Ok(state)
     }
 
@@ -274,87 +284,185 @@ impl Client {
         request: reqwest::RequestBuilder,
         call: Call,
     ) -> Result<Vec<u8>, ApiError> {
-        let response = request.send().await.map_err(|e| self.transport(&e, call))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        if status.is_redirection() {
-            let to = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("elsewhere");
+        let refusal = match exchange(request, call, &self.key, &self.provider).await? {
+            Ok(body) => return Ok(body),
+            Err(refusal) => refusal,
+        };
+        if (300..400).contains(&refusal.status) {
+            let to = refusal.location.as_deref().unwrap_or("elsewhere");
             return Err(ApiError::Permanent {
-                status: status.as_u16(),
-                message: self.scrub(shorten(&format!(
+                status: refusal.status,
+                message: self.key.scrub(shorten(&format!(
                     "the API redirects to {to}; check the base URL"
                 ))),
             });
         }
-        let body = read_capped(response, MAX_ANSWER_BYTES).await;
-        if status.is_success() {
-            return match body {
-                Ok(Capped::Whole(bytes)) => Ok(bytes),
-                Ok(Capped::Cut(_)) => {
-                    let message = format!(
-                        "the answer was longer than {} MiB and was cut off there",
-                        MAX_ANSWER_BYTES >> 20
-                    );
-                    Err(match call {
-                        Call::Submit => ApiError::Ambiguous { message },
-                        Call::Read => ApiError::Transient {
-                            status: Some(status.as_u16()),
-                            message,
-                        },
-                    })
-                }
-                Err(e) => Err(self.transport(&e, call)),
-            };
-        }
-        let body = body.map(Capped::into_bytes).unwrap_or_default();
         Err(
-            match classify(status.as_u16(), retry_after.as_deref(), &body) {
+            match classify(
+                refusal.status,
+                refusal.retry_after.as_deref(),
+                &refusal.body,
+            ) {
                 ApiError::Transient { status, message } => ApiError::Transient {
                     status,
-                    message: self.scrub(message),
+                    message: self.key.scrub(message),
                 },
                 ApiError::Permanent { status, message } => ApiError::Permanent {
                     status,
-                    message: self.scrub(message),
+                    message: self.key.scrub(message),
                 },
                 ApiError::Auth { status, message } => ApiError::Auth {
                     status,
-                    message: self.scrub(message),
+                    message: self.key.scrub(message),
                 },
                 other => other,
             },
         )
     }
 
-    /// A transport failure: a request that could not be built is permanent; before the request
-    /// left (connect) it is transient; after, a submit is ambiguous and a read is transient.
-    pub(super) fn transport(&self, e: &reqwest::Error, call: Call) -> ApiError {
-        let message = self.scrub(describe(e));
-        if e.is_builder() {
-            return setup(message);
-        }
-        if e.is_connect() || call == Call::Read {
-            ApiError::Transient {
-                status: None,
-                message,
-            }
-        } else {
-            ApiError::Ambiguous { message }
+    /// `answer` with the auth hint ([`Client::with_auth_hint`]) added to a 401.
+    fn hinted<T>(&self, answer: Result<T, ApiError>) -> Result<T, ApiError> {
+        match (answer, &self.auth_hint) {
+            (
+                Err(ApiError::Auth {
+                    status: 401,
+                    message,
+                }),
+                Some(hint),
+            ) => Err(ApiError::Auth {
+                status: 401,
+                message: format!("{message}; {hint}"),
+            }),
+            (answer, _) => answer,
         }
     }
+}
 
-    /// Removes the key from text that came from outside (a provider may echo it back).
-    pub(super) fn scrub(&self, text: String) -> String {
-        self.key.scrub(text)
+/// A non-2xx answer of the API, read (up to the cap) for its provider to classify.
+pub(super) struct Refusal {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Refusal {
+    /// A submit answered by something that is not the API: 404/405, or another 4xx as a web
+    /// page (no provider refuses a body in HTML). Nothing was created there.
+    fn wrong_endpoint(&self, call: Call, provider: &Provider, key: &ApiKey) -> Option<ApiError> {
+        let page = self.body.trim_ascii_start().starts_with(b"<");
+        let wrong = match self.status {
+            404 | 405 => true,
+            401 | 403 | 408 | 429 => false,
+            400..=499 => page,
+            _ => false,
+        };
+        (call == Call::Submit && wrong).then(|| ApiError::Endpoint {
+            status: self.status,
+            message: key.scrub(format!(
+                "{}; check the base URL: {}",
+                reason(self.status, &self.body),
+                provider.base_url_help
+            )),
+        })
     }
+}
+
+/// Sends one API request: the body of a 2xx answer, or the [`Refusal`] for `provider` to
+/// classify. Transport failures, a 2xx over [`MAX_ANSWER_BYTES`] and a submit that reached no
+/// API ([`Refusal::wrong_endpoint`]) are classified here, alike for every provider.
+pub(super) async fn exchange(
+    request: reqwest::RequestBuilder,
+    call: Call,
+    key: &ApiKey,
+    provider: &Provider,
+) -> Result<Result<Vec<u8>, Refusal>, ApiError> {
+    let response = request.send().await.map_err(|e| transport(key, &e, call))?;
+    let status = response.status();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (retry_after, location) = (header(RETRY_AFTER), header(LOCATION));
+    let refusal = |body| Refusal {
+        status: status.as_u16(),
+        retry_after,
+        location,
+        body,
+    };
+    if status.is_redirection() {
+        return Ok(Err(refusal(Vec::new())));
+    }
+    let body = read_capped(response, MAX_ANSWER_BYTES).await;
+    if !status.is_success() {
+        let refusal = refusal(body.map(Capped::into_bytes).unwrap_or_default());
+        return match refusal.wrong_endpoint(call, provider, key) {
+            Some(wrong) => Err(wrong),
+            None => Ok(Err(refusal)),
+        };
+    }
+    match body {
+        Ok(Capped::Whole(bytes)) => Ok(Ok(bytes)),
+        Ok(Capped::Cut(_)) => {
+            let message = format!(
+                "the answer was longer than {} MiB and was cut off there",
+                MAX_ANSWER_BYTES >> 20
+            );
+            Err(match call {
+                Call::Submit => ApiError::Ambiguous { message },
+                Call::Read => ApiError::Transient {
+                    status: Some(status.as_u16()),
+                    message,
+                },
+            })
+        }
+        Err(e) => Err(transport(key, &e, call)),
+    }
+}
+
+/// Why a submit answered 2xx without JSON is `Ambiguous`, and what to check when every submit
+/// ends so (a web page at the base URL).
+pub(super) fn unreadable_submit(provider: &Provider, e: &serde_json::Error) -> String {
+    format!(
+        "the submit was accepted but its answer is not JSON ({e}); if every submit ends so, \
+         check the base URL: {}",
+        provider.base_url_help
+    )
+}
+
+/// A transport failure: a request that could not be built is permanent; before the request
+/// left (connect) it is transient; after, a submit is ambiguous and a read is transient.
+pub(super) fn transport(key: &ApiKey, e: &reqwest::Error, call: Call) -> ApiError {
+    let message = key.scrub(describe(e));
+    if e.is_builder() {
+        return setup(message);
+    }
+    if e.is_connect() || call == Call::Read {
+        ApiError::Transient {
+            status: None,
+            message,
+        }
+    } else {
+        ApiError::Ambiguous { message }
+    }
+}
+
+/// The API's HTTP client: rustls, the request timeout on connect and each read, `redirects`.
+pub(super) fn http_client(
+    timeout: Duration,
+    redirects: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, ApiError> {
+    reqwest::Client::builder()
+        .tls_backend_rustls()
+        .redirect(redirects)
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
+        .user_agent(concat!("shotlist/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| setup(format!("cannot set up HTTP: {}", describe(&e))))
 }
 
 /// A body read up to a cap.

@@ -12,19 +12,24 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::RETRY_AFTER;
 use serde_json::{Map, Value, json};
 
-use super::client::{Call, Capped, MAX_ANSWER_BYTES, describe, read_capped};
+use super::client::{Call, exchange, http_client, unreadable_submit};
 use super::error_body::{parse_retry_after, reason, shorten};
 use super::provider::{Auth, Protocol, Provider, Timing};
-use super::{ApiError, ApiKey, Client, ClientConfig, Downloaded, Submitted, TaskState, TaskStatus};
+use super::{
+    ApiError, ApiKey, Client, ClientConfig, Downloaded, Submitted, TaskExtras, TaskState,
+    TaskStatus,
+};
 
 /// DashScope's particulars for the executor (`Client::for_provider`). `tasks_path` is the
 /// query path; creates go to [`CREATE_PATH`]. Alibaba suggests polling every 15 s.
 pub const PROVIDER: Provider = Provider {
     name: "DashScope",
     default_base_url: "https://dashscope-intl.aliyuncs.com",
+    base_url_help: "`--base-url` or `[api] base_url` should be a DashScope root (or leave it \
+                    unset and set `[api] region`): singapore https://dashscope-intl.aliyuncs.com, \
+                    virginia https://dashscope-us.aliyuncs.com, beijing https://dashscope.aliyuncs.com",
     key_env: "DASHSCOPE_API_KEY",
     tasks_path: TASKS_PATH,
     base_suffix: "/api/v1",
@@ -72,6 +77,15 @@ impl Region {
         }
     }
 
+    /// The name `[api] region` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Region::Singapore => "singapore",
+            Region::Virginia => "virginia",
+            Region::Beijing => "beijing",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Region> {
         match name.trim().to_ascii_lowercase().as_str() {
             "singapore" => Some(Region::Singapore),
@@ -80,6 +94,31 @@ impl Region {
             _ => None,
         }
     }
+}
+
+/// What to check when DashScope refuses a key (401 `InvalidApiKey`): a key works only in the
+/// region it was made in. `key_from` says where the key was read (never the key); with
+/// `base_given` the base URL came from `--base-url` or `[api] base_url`, not from `region`.
+pub fn refused_key_hint(key_from: &str, region: Region, base_given: bool) -> String {
+    let all = [Region::Singapore, Region::Virginia, Region::Beijing];
+    let listed = |r: &Region| format!("{} {}", r.name(), r.base_url());
+    let (here, others): (String, Vec<String>) = if base_given {
+        (
+            "the base URL from `--base-url` or `[api] base_url`".into(),
+            all.iter().map(listed).collect(),
+        )
+    } else {
+        (
+            format!("region {} ({})", region.name(), region.base_url()),
+            all.iter().filter(|r| **r != region).map(listed).collect(),
+        )
+    };
+    format!(
+        "the key from {key_from} is not valid at {here}; a DashScope key works only in the \
+         region it was made in: if it belongs to another ({}), set `[api] region` in the \
+         config or `--base-url` to that region's URL, else check the key",
+        others.join(", ")
+    )
 }
 
 /// The native model id for a planner model id (dated gateway ids map to undated native ones).
@@ -238,15 +277,8 @@ impl DashScopeClient {
                 "workspace id {w:?} must be letters, digits, '-' or '_'"
             )));
         }
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            // A redirected POST can turn into a GET; a redirect means a wrong base URL.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.timeout)
-            .read_timeout(config.timeout)
-            .user_agent(concat!("shotlist/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| setup(format!("cannot set up HTTP: {}", describe(&e))))?;
+        // A redirected POST can turn into a GET; a redirect means a wrong base URL.
+        let http = http_client(config.timeout, reqwest::redirect::Policy::none())?;
         Ok(DashScopeClient {
             http,
             base,
@@ -298,9 +330,12 @@ impl DashScopeClient {
             .header("X-DashScope-Async", "enable")
             .json(native);
         let answer = self.call(request, Call::Submit).await?;
-        let id = serde_json::from_slice::<Value>(&answer)
-            .ok()
-            .and_then(|v| v["output"]["task_id"].as_str().map(str::to_owned))
+        let answer = serde_json::from_slice::<Value>(&answer).map_err(|e| ApiError::Ambiguous {
+            message: unreadable_submit(&PROVIDER, &e),
+        })?;
+        let id = answer["output"]["task_id"]
+            .as_str()
+            .map(str::to_owned)
             .filter(|id| !id.trim().is_empty());
         match id {
             Some(id) if !self.key.appears_in(&id) => Ok(Submitted { task_id: id }),
@@ -332,10 +367,22 @@ impl DashScopeClient {
             status: Some(200),
             message: format!("the query answer is not JSON ({e})"),
         })?;
-        native_task(&body).map_err(|message| ApiError::Transient {
+        let mut task = native_task(&body).map_err(|message| ApiError::Transient {
             status: Some(200),
-            message,
-        })
+            message: self.key.scrub(message),
+        })?;
+        let state = &mut task.state;
+        state.url = state.url.take().map(|u| self.key.scrub(u));
+        state.error = state.error.take().map(|e| self.key.scrub(e));
+        for prompt in [
+            &mut state.extras.orig_prompt,
+            &mut state.extras.actual_prompt,
+            &mut task.orig_prompt,
+            &mut task.actual_prompt,
+        ] {
+            *prompt = prompt.take().map(|p| self.key.scrub(p));
+        }
+        Ok(task)
     }
 
     /// One page of `GET {base}/api/v1/tasks` (page numbers from 1).
@@ -394,27 +441,12 @@ impl DashScopeClient {
         request: reqwest::RequestBuilder,
         call: Call,
     ) -> Result<Vec<u8>, ApiError> {
-        let response = request.send().await.map_err(|e| self.transport(&e, call))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let body = read_capped(response, MAX_ANSWER_BYTES).await;
-        if (200..300).contains(&status) {
-            return match body {
-                Ok(Capped::Whole(bytes)) => Ok(bytes),
-                Ok(Capped::Cut(_)) => Err(self.after_send(
-                    call,
-                    status,
-                    format!("the answer was longer than {} MiB", MAX_ANSWER_BYTES >> 20),
-                )),
-                Err(e) => Err(self.transport(&e, call)),
-            };
-        }
-        let body = body.map(Capped::into_bytes).unwrap_or_default();
-        Err(self.classify(status, retry_after, &body, call))
+        let refusal = match exchange(request, call, &self.key, &PROVIDER).await? {
+            Ok(body) => return Ok(body),
+            Err(refusal) => refusal,
+        };
+        let retry_after = refusal.retry_after.as_deref().and_then(parse_retry_after);
+        Err(self.classify(refusal.status, retry_after, &refusal.body, call))
     }
 
     /// A non-2xx answer, by DashScope's table.
@@ -425,7 +457,7 @@ impl DashScopeClient {
         body: &[u8],
         call: Call,
     ) -> ApiError {
-        let message = self.scrub(reason(status, body));
+        let message = self.key.scrub(reason(status, body));
         let code = serde_json::from_slice::<Value>(body)
             .ok()
             .and_then(|v| v["code"].as_str().map(str::to_owned))
@@ -456,24 +488,6 @@ impl DashScopeClient {
                 message,
             },
         }
-    }
-
-    fn transport(&self, e: &reqwest::Error, call: Call) -> ApiError {
-        let message = self.scrub(describe(e));
-        if e.is_builder() {
-            setup(message)
-        } else if e.is_connect() || call == Call::Read {
-            ApiError::Transient {
-                status: None,
-                message,
-            }
-        } else {
-            ApiError::Ambiguous { message }
-        }
-    }
-
-    fn scrub(&self, text: String) -> String {
-        self.key.scrub(text)
     }
 }
 
@@ -537,20 +551,42 @@ pub fn native_task(body: &Value) -> Result<NativeTask, String> {
         ),
     };
     let usage = &body["usage"];
+    let seconds = |field: &str| usage[field].as_f64().filter(|s| s.is_finite() && *s >= 0.0);
+    let extras = TaskExtras {
+        orig_prompt: text(&output["orig_prompt"]).map(capped_prompt),
+        actual_prompt: text(&output["actual_prompt"]).map(capped_prompt),
+        usage_s: seconds("duration"),
+        input_s: seconds("input_video_duration"),
+        output_s: seconds("output_video_duration"),
+    };
     Ok(NativeTask {
+        orig_prompt: extras.orig_prompt.clone(),
+        actual_prompt: extras.actual_prompt.clone(),
+        usage_seconds: extras.usage_s,
+        output_seconds: extras.output_s,
         state: TaskState {
             status,
             url: text(&output["video_url"]).filter(|_| status == TaskStatus::Succeeded),
             error,
             progress: None,
+            extras,
         },
-        orig_prompt: text(&output["orig_prompt"]),
-        actual_prompt: text(&output["actual_prompt"]),
-        usage_seconds: usage["duration"].as_f64(),
-        output_seconds: usage["output_video_duration"].as_f64(),
         resolution: usage["SR"].as_u64().map(|r| r as u32),
         ratio: text(&usage["ratio"]),
     })
+}
+
+/// A prompt the provider echoed, cut to [`TaskExtras::MAX_PROMPT_BYTES`] on a character boundary.
+fn capped_prompt(mut prompt: String) -> String {
+    if prompt.len() > TaskExtras::MAX_PROMPT_BYTES {
+        let mut end = TaskExtras::MAX_PROMPT_BYTES;
+        while !prompt.is_char_boundary(end) {
+            end -= 1;
+        }
+        prompt.truncate(end);
+        prompt.push('…');
+    }
+    prompt
 }
 
 /// A list body; items without a task id are skipped.

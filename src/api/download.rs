@@ -9,7 +9,8 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::client::{Call, Capped, MAX_ANSWER_BYTES, MAX_REDIRECTS, describe, read_capped};
+use super::client::Capped;
+use super::client::{Call, MAX_ANSWER_BYTES, MAX_REDIRECTS, describe, read_capped, transport};
 use super::error_body::{classify, parse_retry_after, shorten};
 use super::{ApiError, Client, Downloaded};
 
@@ -65,7 +66,7 @@ impl Client {
                     false,
                 )
             } else {
-                self.transport(&e, Call::Read)
+                transport(&self.key, &e, Call::Read)
             }
         })?;
         let status = response.status().as_u16();
@@ -159,7 +160,7 @@ impl Client {
              start; it starts with {:?})",
             start.trim()
         );
-        unusable(self.scrub(message), true)
+        unusable(self.key.scrub(message), true)
     }
 }
 

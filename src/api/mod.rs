@@ -108,6 +108,39 @@ pub struct TaskState {
     pub error: Option<String>,
     /// 0 to 100 when the provider says.
     pub progress: Option<u8>,
+    /// What the provider adds about a finished task; empty when it says nothing (the gateway).
+    pub extras: TaskExtras,
+}
+
+/// What a provider may report beside the result (DashScope on success: the prompt as sent and
+/// as rewritten, billed seconds). Kept in the journal's `succeeded` line and the results.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskExtras {
+    /// The prompt as the provider received it, before rewriting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orig_prompt: Option<String>,
+    /// The prompt the model was given after the provider rewrote it (`prompt_extend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual_prompt: Option<String>,
+    /// Billed seconds: input plus output video seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_s: Option<f64>,
+    /// Seconds of input video billed (videoedit, r2v with reference videos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_s: Option<f64>,
+    /// Seconds of video generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_s: Option<f64>,
+}
+
+impl TaskExtras {
+    /// Longest prompt kept, in bytes: a provider echo is not trusted to be small. Well above
+    /// any prompt DashScope accepts, so reconciling still compares whole prompts.
+    pub const MAX_PROMPT_BYTES: usize = 64 << 10;
+
+    pub fn is_empty(&self) -> bool {
+        *self == TaskExtras::default()
+    }
 }
 
 /// A finished download.
@@ -137,6 +170,10 @@ pub enum ApiError {
     /// 401/403: the key is wrong or not allowed.
     #[error("not authorised (HTTP {status}): {message}")]
     Auth { status: u16, message: String },
+    /// A submit reached something that is not the provider's API (404/405, or a web page):
+    /// the base URL is wrong, nothing was created, and every other submit would end the same.
+    #[error("the base URL does not lead to the API (HTTP {status}): {message}")]
+    Endpoint { status: u16, message: String },
     /// The request was sent but no answer came (timeout, dropped connection, unreadable body).
     #[error("no answer after the request was sent: {message}")]
     Ambiguous { message: String },

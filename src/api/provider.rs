@@ -12,6 +12,8 @@ pub struct Provider {
     pub name: &'static str,
     /// The base URL when neither flag, environment nor config gives one.
     pub default_base_url: &'static str,
+    /// Where users set the base URL and what it should be, for the message of a wrong one.
+    pub base_url_help: &'static str,
     /// The environment variable the key is read from by default.
     pub key_env: &'static str,
     /// Below the base URL: `POST` submits there, `GET {path}/{task_id}` queries.
@@ -128,6 +130,8 @@ pub mod gravitex {
     pub const PROVIDER: Provider = Provider {
         name: "GravitexAI",
         default_base_url: "https://api.gravitex.ai",
+        base_url_help: "`--base-url`, GRAVITEX_BASE_URL or `[api] base_url` should be the gateway's \
+                        root, e.g. https://api.gravitex.ai",
         key_env: "GRAVITEX_API_KEY",
         tasks_path: "/v1/video/generations",
         base_suffix: "/v1",

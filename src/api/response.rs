@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::error_body::{nested_reason, shorten};
-use super::{TaskState, TaskStatus};
+use super::{TaskExtras, TaskState, TaskStatus};
 
 /// The task id of an accepted submit: `task_id` if non-empty, else `id` (also inside `data`).
 /// `None` when the body names no task: the caller cannot know whether one was created.
@@ -91,6 +91,7 @@ pub fn task_state(body: &Value) -> Result<TaskState, String> {
         },
         error,
         progress: task.get("progress").and_then(progress),
+        extras: TaskExtras::default(),
     })
 }
 

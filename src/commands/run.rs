@@ -72,7 +72,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         let signals = Signals::new().map_err(|e| Error::io("cannot handle signals", e))?;
         tokio::spawn(watch_signals(signals, stop_tx, Arc::clone(&first_signal)));
         let (base_url, api_key, sim) = match &settings.endpoint {
-            Endpoint::Remote { base_url, key } => (base_url.clone(), key.clone(), None),
+            Endpoint::Remote { base_url, key, .. } => (base_url.clone(), key.clone(), None),
             Endpoint::Sim => {
                 let sim = crate::sim::start(
                     crate::sim::SimConfig {
@@ -100,6 +100,10 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         )
         .and_then(|c| c.with_download_limits(settings.download))
         .and_then(|c| c.with_workspace(settings.workspace.clone()))
+        .map(|c| match &settings.endpoint {
+            Endpoint::Remote { key_hint, .. } => c.with_auth_hint(key_hint.clone()),
+            Endpoint::Sim => c,
+        })
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
         if !global.quiet {
             let shard = args.shard.map_or_else(String::new, |s| {

@@ -518,11 +518,15 @@ impl<'a> Dispatcher<'a> {
                 self.release_one(now);
             }
             Event::SubmitError { idx, error } => self.submit_error(idx, error, now),
-            Event::Succeeded { idx, url } => {
-                let mut e = self.entry(idx, EventKind::Succeeded).url(&url);
+            Event::Succeeded { idx, url, extras } => {
+                let mut e = self
+                    .entry(idx, EventKind::Succeeded)
+                    .url(&url)
+                    .extras(&extras);
                 e.task_id.clone_from(&self.rec[idx].task_id);
                 self.rec[idx].finished_at = Some(e.ts.clone());
                 self.rec[idx].url = Some(url);
+                self.rec[idx].extras = e.extras.clone();
                 self.batch.push(e);
                 self.set(idx, Status::Downloading);
                 for k in 0..self.downs[idx].len() {

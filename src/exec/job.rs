@@ -10,7 +10,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::backoff::Backoff;
 use super::budget::QueryBudget;
 use super::poll::PollSchedule;
-use crate::api::{ApiError, Client, Downloaded, TaskStatus};
+use crate::api::{ApiError, Client, Downloaded, TaskExtras, TaskStatus};
 
 /// Consecutive query errors or `unknown` answers before a task is given up for this run.
 pub const MAX_QUERY_TROUBLES: u32 = 20;
@@ -34,6 +34,7 @@ pub enum Event {
     Succeeded {
         idx: usize,
         url: String,
+        extras: TaskExtras,
     },
     Failed {
         idx: usize,
@@ -136,6 +137,7 @@ pub async fn poll(
                         ctx.send(Event::Succeeded {
                             idx,
                             url: url.clone(),
+                            extras: state.extras,
                         });
                         download(ctx, idx, url, file).await;
                         return;

@@ -18,7 +18,8 @@ pub enum AfterSubmit {
     GiveUp { server_errors: u32, error: String },
     /// The provider refused the body (400 and other 4xx): the shot failed.
     Refused,
-    /// 401/403: the key is bad for every shot; the shot stays pending and the run stops.
+    /// 401/403, or a wrong base URL: bad for every shot; the shot stays pending and the run
+    /// stops.
     StopRun { message: String },
     /// The request may have created a paid task: held as unknown, never resent on its own.
     Unknown { error: String },
@@ -51,6 +52,7 @@ pub fn after_submit(error: &ApiError, server_errors: u32) -> AfterSubmit {
         ApiError::Auth { .. } => AfterSubmit::StopRun {
             message: format!("the provider refused the API key: {msg}"),
         },
+        ApiError::Endpoint { .. } => AfterSubmit::StopRun { message: msg },
         ApiError::Ambiguous { .. }
         | ApiError::Gone { .. }
         | ApiError::Io { .. }

@@ -317,6 +317,7 @@ mod tests {
         let finished = Event::Succeeded {
             idx: 0,
             url: "u".into(),
+            extras: Default::default(),
         };
         times.observe(&finished, t0 + Duration::from_secs(20));
         // 8 left, 4 at a time, 20 s each: 40 s.

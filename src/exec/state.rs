@@ -1,5 +1,6 @@
 //! Each shot's run state, as the dispatcher alone keeps it, and its results row.
 
+use crate::api::TaskExtras;
 use crate::cost::Money;
 use crate::journal::History;
 use crate::plan::PlannedShot;
@@ -98,6 +99,8 @@ pub struct ShotRecord {
     pub rate_limited: u32,
     /// The journal ends with a `submitting` that has no answer (a crash mid-POST).
     pub submit_open: bool,
+    /// What the provider added when the task succeeded.
+    pub extras: Option<TaskExtras>,
 }
 
 impl ShotRecord {
@@ -118,6 +121,7 @@ impl ShotRecord {
             server_errors: 0,
             rate_limited: 0,
             submit_open: h.submit_open,
+            extras: h.extras,
         }
     }
 
@@ -135,6 +139,7 @@ impl ShotRecord {
     pub fn row(&self, shot: &PlannedShot, cost: Option<Money>) -> ResultRow {
         let status = self.status.result();
         let done = status == ResultStatus::Succeeded;
+        let extras = self.extras.clone().unwrap_or_default();
         ResultRow {
             id: shot.id.clone(),
             status,
@@ -162,6 +167,11 @@ impl ShotRecord {
             take: shot.take,
             prompt: prompt_of(shot),
             cost: cost.filter(|_| self.task_created()),
+            orig_prompt: extras.orig_prompt,
+            actual_prompt: extras.actual_prompt,
+            usage_s: extras.usage_s,
+            input_s: extras.input_s,
+            output_s: extras.output_s,
             matrix: shot.matrix.clone(),
         }
     }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::TaskExtras;
+
 /// What happened (or is about to happen) to one shot's request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +58,9 @@ pub struct Entry {
     pub bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// On `succeeded`: what the provider added (rewritten prompt, billed seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extras: Option<TaskExtras>,
 }
 
 impl Entry {
@@ -73,6 +78,7 @@ impl Entry {
             sha256: None,
             bytes: None,
             attempt: None,
+            extras: None,
         }
     }
 
@@ -92,6 +98,11 @@ impl Entry {
         self.attempt = Some(attempt);
         self
     }
+    /// Sets `extras` unless they are empty.
+    pub fn extras(mut self, extras: &TaskExtras) -> Entry {
+        self.extras = (!extras.is_empty()).then(|| extras.clone());
+        self
+    }
     pub fn file(mut self, file: &str, sha256: &str, bytes: u64) -> Entry {
         self.file = Some(file.to_owned());
         self.sha256 = Some(sha256.to_owned());
@@ -102,5 +113,35 @@ impl Entry {
     /// The entry's time, if it parses.
     pub fn time(&self) -> Option<std::time::SystemTime> {
         humantime::parse_rfc3339_weak(&self.ts).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn succeeded_lines_with_and_without_extras_read_back() {
+        let old = r#"{"ts":"2026-11-24T02:34:55.781Z","event":"succeeded","id":"a","key":"k","url":"http://v/a.mp4"}"#;
+        let old: Entry = serde_json::from_str(old).unwrap();
+        assert_eq!(old.extras, None);
+        assert_eq!(
+            Entry::new(EventKind::Succeeded, "a", "k")
+                .extras(&TaskExtras::default())
+                .extras,
+            None
+        );
+        let extras = TaskExtras {
+            actual_prompt: Some("a cat, rewritten".into()),
+            usage_s: Some(10.04),
+            ..TaskExtras::default()
+        };
+        let new = Entry::new(EventKind::Succeeded, "a", "k").extras(&extras);
+        let line = serde_json::to_string(&new).unwrap();
+        assert!(
+            line.contains(r#""extras":{"actual_prompt":"a cat, rewritten","usage_s":10.04}"#),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), new);
     }
 }

@@ -40,6 +40,8 @@ pub struct History {
     pub file: Option<String>,
     pub sha256: Option<String>,
     pub bytes: Option<u64>,
+    /// What the provider added when the task succeeded.
+    pub extras: Option<crate::api::TaskExtras>,
 }
 
 /// A key's state as the journal leaves it.
@@ -78,6 +80,7 @@ impl History {
             EventKind::Refused => self.submit_open = false,
             EventKind::Succeeded => {
                 self.url.clone_from(&e.url);
+                self.extras.clone_from(&e.extras);
                 self.finished_at = Some(e.ts.clone());
                 if e.task_id.is_some() {
                     self.task_id.clone_from(&e.task_id);

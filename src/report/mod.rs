@@ -71,6 +71,13 @@ pub struct ResultRow {
     /// Estimated bill of this shot's task (exact, in the pricing currency); empty when no task
     /// was created.
     pub cost: Option<Money>,
+    /// What the provider reported on success (DashScope; empty for the gateway): the prompt as
+    /// it received it and as it rewrote it, and billed, input and output video seconds.
+    pub orig_prompt: Option<String>,
+    pub actual_prompt: Option<String>,
+    pub usage_s: Option<f64>,
+    pub input_s: Option<f64>,
+    pub output_s: Option<f64>,
     /// Written as one `matrix.<key>` column per key in CSV, a `matrix` object in JSON.
     #[serde(skip)]
     pub matrix: Vec<(String, String)>,
@@ -196,7 +203,7 @@ pub fn write_with(
 }
 
 /// The column names, in order; the `matrix.<key>` columns follow.
-pub const HEADER: [&str; 22] = [
+pub const HEADER: [&str; 27] = [
     "id",
     "status",
     "model",
@@ -219,6 +226,11 @@ pub const HEADER: [&str; 22] = [
     "take",
     "prompt",
     "cost",
+    "orig_prompt",
+    "actual_prompt",
+    "usage_s",
+    "input_s",
+    "output_s",
 ];
 
 /// What `plan --format json` prints and `plan.json` holds: the plan's fields, each shot with
@@ -362,6 +374,11 @@ mod tests {
             take: 2,
             prompt: Some("A cat.".into()),
             cost: Money::parse("0.5").ok(),
+            orig_prompt: None,
+            actual_prompt: None,
+            usage_s: None,
+            input_s: None,
+            output_s: None,
             matrix: vec![("ratio".into(), "16:9".into())],
         }
     }
@@ -383,13 +400,13 @@ mod tests {
         );
         assert_eq!(
             lines.next().unwrap(),
-            "a,failed,wan2.7-t2v-2026-04-25,5,720P,16:9,,t1,,,,,1,,,,\"moderation, \"\"quoted\"\"\",products,3,2,A cat.,0.50,16:9,"
+            "a,failed,wan2.7-t2v-2026-04-25,5,720P,16:9,,t1,,,,,1,,,,\"moderation, \"\"quoted\"\"\",products,3,2,A cat.,0.50,,,,,,16:9,"
         );
         assert!(
             lines
                 .next()
                 .unwrap()
-                .ends_with(",products,3,2,A cat.,0.50,,")
+                .ends_with(",products,3,2,A cat.,0.50,,,,,,,")
         );
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(JSON_FILE)).unwrap()).unwrap();

@@ -2,10 +2,12 @@
 //! bodies with its own rules, written from the reference, never with the planner's.
 //!
 //! [`rules`] judges submit bodies, [`task`] keeps task state, [`shape`] writes each response
-//! variant, [`stats`] counts what happened, [`video`] is the clip served, [`server`] wires the
-//! routes; [`dashscope`] speaks Alibaba's native protocol instead (`--provider dashscope`) over
-//! the same task table, clock, faults and stats. See `docs/simulator.md` for the knobs and the stats document.
+//! variant, [`stats`] counts what happened, [`video`] is the clip served, [`common`] holds what
+//! both protocols share (state, key check, fault draws), [`server`] wires the gateway's routes;
+//! [`dashscope`] speaks Alibaba's native protocol instead (`--provider dashscope`) over the same
+//! core. See `docs/simulator.md` for the knobs and the stats document.
 
+pub mod common;
 pub mod dashscope;
 pub mod persist;
 pub mod rules;
@@ -143,8 +145,9 @@ pub async fn start(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
     let saved = config
         .state
         .as_deref()
-        .and_then(|path| persist::load(path, &mut book));
-    let listener = match saved.filter(|_| port == 0) {
+        .map(|path| persist::load(path, &mut book))
+        .unwrap_or_default();
+    let listener = match saved.port.filter(|_| port == 0) {
         Some(saved) => match tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, saved)).await {
             Ok(l) => l,
             Err(_) => tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?,
@@ -162,7 +165,13 @@ pub async fn start(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
             (Backend::Gateway(Arc::clone(&sim)), server::router(sim))
         }
         SimProvider::Dashscope => {
-            let sim = Arc::new(dashscope::Sim::new(config, addr));
+            let sim = Arc::new(dashscope::Sim::with_book(
+                config,
+                addr,
+                book,
+                saved.protocol,
+                state,
+            ));
             (Backend::DashScope(Arc::clone(&sim)), dashscope::router(sim))
         }
     };

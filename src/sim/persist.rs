@@ -36,6 +36,18 @@ struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     failure: Option<String>,
     created_ms: u64,
+    /// What a protocol keeps beside the shared table (the native simulator's `Native`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    protocol: Option<serde_json::Value>,
+}
+
+/// What an earlier process left beside the tasks it put back in the book.
+#[derive(Debug, Default)]
+pub struct Saved {
+    /// The port it last listened on.
+    pub port: Option<u16>,
+    /// Per task id, the protocol's own record ([`append`]'s `protocol`).
+    pub protocol: Vec<(String, serde_json::Value)>,
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
@@ -43,15 +55,17 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// What an earlier process left: its tasks go into `book`; returns the port it last used.
-/// Unreadable lines (a torn last line) are skipped: this is the simulator's own scratch file.
-pub fn load(path: &Path, book: &mut TaskBook) -> Option<u16> {
-    let text = std::fs::read(path).ok()?;
+/// What an earlier process left: its tasks go into `book`. Unreadable lines (a torn last line)
+/// are skipped: this is the simulator's own scratch file.
+pub fn load(path: &Path, book: &mut TaskBook) -> Saved {
+    let mut saved = Saved::default();
+    let Ok(text) = std::fs::read(path) else {
+        return saved;
+    };
     let (now, now_ms) = (Instant::now(), unix_ms(SystemTime::now()));
-    let mut port = None;
     for line in text.split(|&b| b == b'\n') {
         match serde_json::from_slice::<Line>(line) {
-            Ok(Line::Port { port: p }) => port = Some(p),
+            Ok(Line::Port { port: p }) => saved.port = Some(p),
             Ok(Line::Task(r)) => {
                 let Some(model) = Model::from_id(&r.model) else {
                     continue;
@@ -74,12 +88,15 @@ pub fn load(path: &Path, book: &mut TaskBook) -> Option<u16> {
                     token: 0,
                     created_unix: r.created_ms / 1000,
                 };
+                if let Some(protocol) = r.protocol {
+                    saved.protocol.push((r.id.clone(), protocol));
+                }
                 book.import(r.id, new, created);
             }
             Err(_) => {}
         }
     }
-    port
+    saved
 }
 
 /// Opens `path` for appending and records `port`.
@@ -89,8 +106,31 @@ pub fn open(path: &Path, port: u16) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// Appends task `id` of `book` to `file` when there is one, with what its protocol keeps
+/// beside it; a failure to write is logged (the simulator goes on).
+pub fn record(
+    file: Option<&mut File>,
+    book: &TaskBook,
+    id: &str,
+    key: &str,
+    protocol: Option<serde_json::Value>,
+) {
+    if let Some(file) = file
+        && let Some(task) = book.get(id)
+        && let Err(e) = append(file, id, key, task, protocol)
+    {
+        tracing::warn!("simulator: cannot record task {id}: {e}");
+    }
+}
+
 /// Appends one created task.
-pub fn append(file: &mut File, id: &str, key: &str, task: &Task) -> std::io::Result<()> {
+pub fn append(
+    file: &mut File,
+    id: &str,
+    key: &str,
+    task: &Task,
+    protocol: Option<serde_json::Value>,
+) -> std::io::Result<()> {
     let age = Instant::now().saturating_duration_since(task.created);
     let record = Record {
         id: id.to_owned(),
@@ -101,6 +141,7 @@ pub fn append(file: &mut File, id: &str, key: &str, task: &Task) -> std::io::Res
         gen_ms: task.gen_time.as_millis() as u64,
         failure: task.failure.map(|f| f.code().to_owned()),
         created_ms: unix_ms(SystemTime::now() - age),
+        protocol,
     };
     let mut text = serde_json::to_string(&record).map_err(std::io::Error::other)?;
     text.push('\n');

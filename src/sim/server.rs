@@ -1,48 +1,32 @@
-//! The HTTP routes. All state sits behind one std `Mutex` held only for a few map operations
-//! (never across an await), so thousands of requests per second cost next to nothing.
+//! The gateway's HTTP routes over the shared [`Core`](super::common) (one std `Mutex` held only
+//! for a few map operations, never across an await, so thousands of requests per second cost
+//! next to nothing).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
 use super::SimConfig;
+use super::common::{Core, Shared, bad_gateway_page, stats_route};
 use super::rules;
 use super::shape::{self, TaskView};
 use super::stats::{Outcome, Route, Stats};
-use super::task::{FAIL_MARKER, Failure, NewTask, Phase, TaskBook};
+use super::task::{NewTask, Phase, TaskBook};
 use super::video;
 
 /// The response header that names the task a download belongs to.
 pub const TASK_ID_HEADER: &str = "x-sim-task-id";
 
-/// The simulator's shared state.
-pub struct Sim {
-    config: SimConfig,
-    base_url: String,
-    requests: AtomicU64,
-    inner: Mutex<Inner>,
-    started: Instant,
-}
-
-struct Inner {
-    rng: fastrand::Rng,
-    book: TaskBook,
-    stats: Stats,
-    /// Per key: the second (since the simulator started) and the requests let through in it.
-    rps: HashMap<String, (u64, u32)>,
-    /// Where created tasks are appended (`SimConfig::state`).
-    state: Option<std::fs::File>,
-}
+/// The gateway simulator's state: the shared core, nothing of its own beside the table.
+pub type Sim = Core<()>;
 
 impl Sim {
     pub fn new(config: SimConfig, addr: SocketAddr) -> Self {
@@ -56,107 +40,24 @@ impl Sim {
         book: TaskBook,
         state: Option<std::fs::File>,
     ) -> Self {
-        let rng = fastrand::Rng::with_seed(config.seed);
-        Sim {
-            config,
-            base_url: format!("http://{addr}"),
-            requests: AtomicU64::new(0),
-            inner: Mutex::new(Inner {
-                rng,
-                book,
-                stats: Stats::default(),
-                rps: HashMap::new(),
-                state,
-            }),
-            started: Instant::now(),
-        }
+        Core::assemble(config, addr, "5137", book, state, ())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The stats document of `GET /__sim/stats`.
-    pub fn stats(&self, with_tasks: bool) -> Value {
-        let inner = self.lock();
-        serde_json::to_value(
-            inner
-                .stats
-                .document(&inner.book, Instant::now(), with_tasks),
-        )
-        .unwrap_or(Value::Null)
-    }
-
-    /// The same document as JSON text, written without an intermediate tree.
-    pub fn stats_text(&self, with_tasks: bool) -> String {
-        let inner = self.lock();
-        serde_json::to_string(
-            &inner
-                .stats
-                .document(&inner.book, Instant::now(), with_tasks),
-        )
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
-
-    fn record(&self, route: Route, outcome: Outcome) {
-        self.lock().stats.record(route, outcome);
-    }
-
-    fn request_id(&self) -> String {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-5137-4000-8000-{n:012x}", self.config.seed as u32)
-    }
-
-    /// The `--p502` draw, taken before anything else is looked at.
-    fn bad_gateway(&self, route: Route) -> Option<Response> {
-        if self.config.p502 <= 0.0 {
-            return None;
-        }
-        let mut inner = self.lock();
-        if inner.rng.f64() >= self.config.p502 {
-            return None;
-        }
-        inner.stats.record(route, Outcome::Status(502));
-        let html = inner.rng.bool();
-        drop(inner);
+    /// The `--p502` answer: nginx's page or the gateway's JSON.
+    fn gateway_error(&self, route: Route) -> Option<Response> {
+        let html = self.bad_gateway(route)?;
         Some(if html {
-            (
-                StatusCode::BAD_GATEWAY,
-                [(header::CONTENT_TYPE, "text/html")],
-                shape::BAD_GATEWAY_HTML,
-            )
-                .into_response()
+            bad_gateway_page()
         } else {
             json(StatusCode::BAD_GATEWAY, &shape::bad_gateway())
         })
     }
 
-    /// The bearer key, if it is acceptable.
-    fn authorize<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-        let key = value.strip_prefix("Bearer ")?.trim();
-        if key.is_empty() {
+    /// The `--rps-limit` answer: a 429 with `Retry-After: 1`.
+    fn rps_refusal(&self, key: &str, route: Route) -> Option<Response> {
+        if !self.over_rps(key, route) {
             return None;
         }
-        match &self.config.key {
-            Some(expected) if expected != key => None,
-            _ => Some(key),
-        }
-    }
-
-    /// The `--rps-limit` check: a 429 (with `Retry-After: 1`) once `key` has made its allowance
-    /// of requests in this second.
-    fn over_rps(&self, key: &str, route: Route) -> Option<Response> {
-        let limit = self.config.rps_limit?;
-        let second = self.started.elapsed().as_secs();
-        let mut inner = self.lock();
-        if take_rps(&mut inner.rps, key, second, limit) {
-            return None;
-        }
-        inner.stats.record(route, Outcome::Status(429));
-        drop(inner);
         let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
         response
             .headers_mut()
@@ -174,25 +75,6 @@ impl Sim {
     }
 }
 
-/// Counts one request of `key` in `second` against `limit`; false once the allowance is spent.
-pub(super) fn take_rps(
-    seen: &mut HashMap<String, (u64, u32)>,
-    key: &str,
-    second: u64,
-    limit: u32,
-) -> bool {
-    let (at, count) = seen.entry(key.to_owned()).or_insert((second, 0));
-    if *at != second {
-        (*at, *count) = (second, 0);
-    }
-    if *count < limit {
-        *count += 1;
-        true
-    } else {
-        false
-    }
-}
-
 /// A task's generation time: `gen_time` spread by `jitter`.
 pub(super) fn draw_gen_time(config: &SimConfig, rng: &mut fastrand::Rng) -> Duration {
     let base = config.gen_time.as_secs_f64();
@@ -207,7 +89,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/video/generations", post(submit))
         .route("/v1/video/generations/{task_id}", get(query))
         .route("/files/{file}", get(download))
-        .route("/__sim/stats", get(stats))
+        .route("/__sim/stats", get(stats_route))
         .fallback(unknown_route)
         .with_state(sim)
 }
@@ -222,13 +104,13 @@ pub(super) fn json(status: StatusCode, body: &Value) -> Response {
 }
 
 async fn submit(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(response) = sim.bad_gateway(Route::Submit) {
+    if let Some(response) = sim.gateway_error(Route::Submit) {
         return response;
     }
-    let Some(key) = sim.authorize(&headers) else {
+    let Some(key) = sim.bearer(&headers) else {
         return sim.unauthorized(Route::Submit);
     };
-    if let Some(response) = sim.over_rps(key, Route::Submit) {
+    if let Some(response) = sim.rps_refusal(key, Route::Submit) {
         return response;
     }
     let content_type = headers
@@ -272,13 +154,7 @@ async fn submit(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         return response;
     }
 
-    let failure = if accepted.prompt.contains(FAIL_MARKER) {
-        Some(Failure::Moderation)
-    } else if config.fail_rate > 0.0 && inner.rng.f64() < config.fail_rate {
-        Some(Failure::Random)
-    } else {
-        None
-    };
+    let failure = inner.draw_failure(config, &accepted.prompt);
     let gen_time = sim.gen_time(&mut inner.rng);
     let token = inner.rng.u64(..);
     let created_unix = SystemTime::now()
@@ -298,20 +174,9 @@ async fn submit(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         },
         now,
     );
-    let Inner { book, state, .. } = &mut *inner;
-    if let Some(file) = state
-        && let Some(task) = book.get(&id)
-        && let Err(e) = super::persist::append(file, &id, key, task)
-    {
-        tracing::warn!("simulator: cannot record task {id}: {e}");
-    }
-    let lost = config.p_lost > 0.0 && inner.rng.f64() < config.p_lost;
-    let outcome = if lost {
-        Outcome::Lost
-    } else {
-        Outcome::Status(200)
-    };
-    inner.stats.record(Route::Submit, outcome);
+    let Shared { book, state, .. } = &mut *inner;
+    super::persist::record(state.as_mut(), book, &id, key, None);
+    let lost = inner.draw_lost(config);
     drop(inner);
 
     if lost {
@@ -344,13 +209,13 @@ async fn query(
     Path(task_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(response) = sim.bad_gateway(Route::Query) {
+    if let Some(response) = sim.gateway_error(Route::Query) {
         return response;
     }
-    let Some(key) = sim.authorize(&headers) else {
+    let Some(key) = sim.bearer(&headers) else {
         return sim.unauthorized(Route::Query);
     };
-    if let Some(response) = sim.over_rps(key, Route::Query) {
+    if let Some(response) = sim.rps_refusal(key, Route::Query) {
         return response;
     }
     let now = Instant::now();
@@ -388,7 +253,7 @@ async fn query(
 
 async fn download(State(sim): State<Arc<Sim>>, Path(file): Path<String>) -> Response {
     let mut inner = sim.lock();
-    let Inner { book, stats, .. } = &mut *inner;
+    let Shared { book, stats, .. } = &mut *inner;
     file_response(book, stats, &file, sim.config.url_ttl)
 }
 
@@ -429,20 +294,6 @@ pub(super) fn file_response(
         StatusCode::FORBIDDEN => (status, xml, shape::EXPIRED_XML).into_response(),
         _ => (status, xml, shape::NO_SUCH_KEY_XML).into_response(),
     }
-}
-
-async fn stats(
-    State(sim): State<Arc<Sim>>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let summary = params
-        .get("summary")
-        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        sim.stats_text(!summary),
-    )
-        .into_response()
 }
 
 async fn unknown_route(State(sim): State<Arc<Sim>>, method: Method, uri: Uri) -> Response {

@@ -7,23 +7,22 @@ pub mod rules;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::SimConfig;
-use super::server::{draw_gen_time, file_response, json, lost_response, take_rps};
-use super::shape::BAD_GATEWAY_HTML;
-use super::stats::{Outcome, Route, Stats};
-use super::task::{FAIL_MARKER, Failure, NewTask, Phase, Task, TaskBook};
+use super::common::{Core, Shared, bad_gateway_page, stats_route};
+use super::server::{draw_gen_time, file_response, json, lost_response};
+use super::stats::{Outcome, Route};
+use super::task::{NewTask, Phase, Task, TaskBook};
 use super::video;
 use rules::NativeModel;
 
@@ -38,15 +37,18 @@ const MAX_WINDOW_MS: u64 = 24 * 3600 * 1000;
 /// The zone of DashScope's wall-clock times (`submit_time`, list `start_time`): UTC+8.
 const ZONE_OFFSET: Duration = Duration::from_secs(8 * 3600);
 const MAX_PAGE_SIZE: u64 = 100;
+/// What [`extended`] adds to a prompt.
+pub const EXTEND_TAIL: &str = "Cinematic lighting, steady camera, rich detail.";
 
-/// What the native protocol keeps beside the shared task table.
+/// What the native protocol keeps per task beside the shared task table.
 #[derive(Debug)]
-struct Native {
+pub struct Native {
     model: NativeModel,
     resolution: &'static str,
     duration: u32,
     ratio: Option<String>,
     has_input_video: bool,
+    prompt_extend: bool,
     created_ms: u64,
     request_id: String,
     canceled: bool,
@@ -54,101 +56,109 @@ struct Native {
     key_id: String,
 }
 
-/// The simulator's shared state for the native protocol.
-pub struct Sim {
-    config: SimConfig,
-    started: Instant,
-    base_url: String,
-    requests: AtomicU64,
-    inner: Mutex<Inner>,
+/// [`Native`] as the state file holds it (`run --sim`: see [`super::persist`]); a cancel is
+/// not kept.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedNative {
+    model: String,
+    resolution: String,
+    duration: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ratio: Option<String>,
+    has_input_video: bool,
+    prompt_extend: bool,
+    created_ms: u64,
+    request_id: String,
+    #[serde(default)]
+    key_id: String,
 }
 
-struct Inner {
-    rng: fastrand::Rng,
-    book: TaskBook,
-    stats: Stats,
-    native: HashMap<String, Native>,
-    /// `--rps-limit`: requests per key in the current second.
-    rps: HashMap<String, (u64, u32)>,
+impl Native {
+    fn saved(&self) -> Option<Value> {
+        serde_json::to_value(SavedNative {
+            model: self.model.id().to_owned(),
+            resolution: self.resolution.to_owned(),
+            duration: self.duration,
+            ratio: self.ratio.clone(),
+            has_input_video: self.has_input_video,
+            prompt_extend: self.prompt_extend,
+            created_ms: self.created_ms,
+            request_id: self.request_id.clone(),
+            key_id: self.key_id.clone(),
+        })
+        .ok()
+    }
+
+    fn from_saved(saved: Value) -> Option<Native> {
+        let s: SavedNative = serde_json::from_value(saved).ok()?;
+        Some(Native {
+            model: NativeModel::from_id(&s.model)?,
+            resolution: if s.resolution == "720P" {
+                "720P"
+            } else {
+                "1080P"
+            },
+            duration: s.duration,
+            ratio: s.ratio,
+            has_input_video: s.has_input_video,
+            prompt_extend: s.prompt_extend,
+            created_ms: s.created_ms,
+            request_id: s.request_id,
+            canceled: false,
+            key_id: s.key_id,
+        })
+    }
 }
+
+/// The native simulator's state: the shared core with each task's [`Native`] record.
+pub type Sim = Core<HashMap<String, Native>>;
 
 impl Sim {
     pub fn new(config: SimConfig, addr: SocketAddr) -> Self {
-        Sim {
-            base_url: format!("http://{addr}"),
-            requests: AtomicU64::new(0),
-            inner: Mutex::new(Inner {
-                rng: fastrand::Rng::with_seed(config.seed),
-                book: TaskBook::default(),
-                stats: Stats::default(),
-                native: HashMap::new(),
-                rps: HashMap::new(),
-            }),
-            started: Instant::now(),
-            config,
-        }
+        Sim::with_book(config, addr, TaskBook::default(), Vec::new(), None)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// A simulator over `book` and the native records `saved` beside it (reloaded from
+    /// `state`), appending new tasks to `state`. A task without its record is left out.
+    pub fn with_book(
+        config: SimConfig,
+        addr: SocketAddr,
+        book: TaskBook,
+        saved: Vec<(String, Value)>,
+        state: Option<std::fs::File>,
+    ) -> Self {
+        let native = saved
+            .into_iter()
+            .filter_map(|(id, record)| Some((id, Native::from_saved(record)?)))
+            .collect();
+        Core::assemble(config, addr, "da5c", book, state, native)
     }
 
-    /// The stats document of `GET /__sim/stats`.
-    pub fn stats(&self, with_tasks: bool) -> Value {
-        let inner = self.lock();
-        serde_json::to_value(
-            inner
-                .stats
-                .document(&inner.book, Instant::now(), with_tasks),
-        )
-        .unwrap_or(Value::Null)
-    }
-
-    fn request_id(&self) -> String {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-da5c-4000-8000-{n:012x}", self.config.seed as u32)
-    }
-
+    /// DashScope's error body, with `status` recorded.
     fn error(&self, route: Route, status: StatusCode, code: &str, message: &str) -> Response {
-        self.lock()
-            .stats
-            .record(route, Outcome::Status(status.as_u16()));
+        self.record(route, Outcome::Status(status.as_u16()));
+        self.error_body(status, code, message)
+    }
+
+    fn error_body(&self, status: StatusCode, code: &str, message: &str) -> Response {
         json(
             status,
             &json!({"request_id": self.request_id(), "code": code, "message": message}),
         )
     }
 
-    /// The `--p502` draw: nginx's HTML page or DashScope's JSON, at random.
-    fn bad_gateway(&self, route: Route) -> Option<Response> {
-        if self.config.p502 <= 0.0 {
-            return None;
-        }
-        let mut inner = self.lock();
-        if inner.rng.f64() >= self.config.p502 {
-            return None;
-        }
-        let html = inner.rng.bool();
-        drop(inner);
-        if html {
-            self.lock().stats.record(route, Outcome::Status(502));
-            return Some(
-                (
-                    StatusCode::BAD_GATEWAY,
-                    [(header::CONTENT_TYPE, "text/html")],
-                    BAD_GATEWAY_HTML,
-                )
-                    .into_response(),
-            );
-        }
-        Some(self.error(
-            route,
-            StatusCode::BAD_GATEWAY,
-            "InternalError",
-            "An internal error has occured, please try again later (simulated by --p502).",
-        ))
+    /// The `--p502` answer: nginx's HTML page or DashScope's JSON, at random.
+    fn gateway_error(&self, route: Route) -> Option<Response> {
+        let html = self.bad_gateway(route)?;
+        Some(if html {
+            bad_gateway_page()
+        } else {
+            self.error_body(
+                StatusCode::BAD_GATEWAY,
+                "InternalError",
+                "An internal error has occured, please try again later (simulated by --p502).",
+            )
+        })
     }
 
     /// The key, or the 401 DashScope answers.
@@ -157,26 +167,14 @@ impl Sim {
         route: Route,
         headers: &'h HeaderMap,
     ) -> Result<&'h str, Box<Response>> {
-        let key = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty());
-        match (key, &self.config.key) {
-            (Some(key), Some(expected))
-                if key == expected || self.config.account_keys.iter().any(|k| k == key) =>
-            {
-                Ok(key)
-            }
-            (Some(key), None) => Ok(key),
-            _ => Err(Box::new(self.error(
+        self.bearer(headers).ok_or_else(|| {
+            Box::new(self.error(
                 route,
                 StatusCode::UNAUTHORIZED,
                 "InvalidApiKey",
                 "Invalid API-key provided.",
-            ))),
-        }
+            ))
+        })
     }
 
     /// Whether `key` sees a task `key_id` made: DashScope shows an account's tasks to each of
@@ -187,20 +185,16 @@ impl Sim {
             || (account().any(|k| k == key) && account().any(|k| api_key_id(k) == key_id))
     }
 
-    /// The `--rps-limit` check (DashScope's per-account queries-per-second budget, also applied
-    /// to creates): 429 `Throttling.RateQuota`, no `Retry-After` (none is documented).
-    fn over_rps(&self, key: &str, route: Route) -> Option<Response> {
-        let limit = self.config.rps_limit?;
-        let second = self.started.elapsed().as_secs();
-        if take_rps(&mut self.lock().rps, key, second, limit) {
-            return None;
-        }
-        Some(self.error(
-            route,
-            StatusCode::TOO_MANY_REQUESTS,
-            "Throttling.RateQuota",
-            "Requests rate limit exceeded, please try again later.",
-        ))
+    /// The `--rps-limit` answer (DashScope's per-account queries-per-second budget, also
+    /// applied to creates): 429 `Throttling.RateQuota`, no `Retry-After` (none is documented).
+    fn rps_refusal(&self, key: &str, route: Route) -> Option<Response> {
+        self.over_rps(key, route).then(|| {
+            self.error_body(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Throttling.RateQuota",
+                "Requests rate limit exceeded, please try again later.",
+            )
+        })
     }
 
     /// The native status word of a task at `now`.
@@ -226,7 +220,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/api/v1/tasks/{task_id}", get(query))
         .route("/api/v1/tasks/{task_id}/cancel", post(cancel))
         .route("/files/{file}", get(download))
-        .route("/__sim/stats", get(stats))
+        .route("/__sim/stats", get(stats_route))
         .fallback(unknown_route)
         .with_state(sim)
 }
@@ -264,14 +258,14 @@ pub fn parse_window(text: &str) -> Option<u64> {
 }
 
 async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(response) = sim.bad_gateway(Route::Submit) {
+    if let Some(response) = sim.gateway_error(Route::Submit) {
         return response;
     }
     let key = match sim.authorize(Route::Submit, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.over_rps(key, Route::Submit) {
+    if let Some(response) = sim.rps_refusal(key, Route::Submit) {
         return response;
     }
     let asynchronous = headers
@@ -320,13 +314,7 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         return sim.error(Route::Submit, StatusCode::TOO_MANY_REQUESTS, code, message);
     }
 
-    let failure = if accepted.prompt.contains(FAIL_MARKER) {
-        Some(Failure::Moderation)
-    } else if config.fail_rate > 0.0 && inner.rng.f64() < config.fail_rate {
-        Some(Failure::Random)
-    } else {
-        None
-    };
+    let failure = inner.draw_failure(config, &accepted.prompt);
     let gen_time = draw_gen_time(config, &mut inner.rng);
     let token = inner.rng.u64(..);
     let created_ms = now_ms();
@@ -352,28 +340,23 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     );
     drop(inner);
     let request_id = sim.request_id();
-    let mut inner = sim.lock();
-    inner.native.insert(
-        id.clone(),
-        Native {
-            model: accepted.model,
-            resolution: accepted.resolution,
-            duration: accepted.duration,
-            ratio: accepted.ratio,
-            has_input_video: accepted.has_input_video,
-            created_ms,
-            request_id: request_id.clone(),
-            canceled: false,
-            key_id: api_key_id(key),
-        },
-    );
-    let lost = config.p_lost > 0.0 && inner.rng.f64() < config.p_lost;
-    let outcome = if lost {
-        Outcome::Lost
-    } else {
-        Outcome::Status(200)
+    let native = Native {
+        model: accepted.model,
+        resolution: accepted.resolution,
+        duration: accepted.duration,
+        ratio: accepted.ratio,
+        has_input_video: accepted.has_input_video,
+        prompt_extend: accepted.prompt_extend,
+        created_ms,
+        request_id: request_id.clone(),
+        canceled: false,
+        key_id: api_key_id(key),
     };
-    inner.stats.record(Route::Submit, outcome);
+    let mut inner = sim.lock();
+    let Shared { book, state, .. } = &mut *inner;
+    super::persist::record(state.as_mut(), book, &id, key, native.saved());
+    inner.protocol.insert(id.clone(), native);
+    let lost = inner.draw_lost(config);
     drop(inner);
     if lost {
         return lost_response();
@@ -402,6 +385,9 @@ fn query_body(sim: &Sim, id: &str, task: &Task, native: &Native, now: Instant) -
         "SUCCEEDED" => {
             output["end_time"] = json!(wall_time(native.created_ms + gen_ms));
             output["orig_prompt"] = json!(task.prompt.as_ref());
+            if native.prompt_extend {
+                output["actual_prompt"] = json!(extended(&task.prompt));
+            }
             output["video_url"] = json!(format!("{}{}", sim.base_url, video::path(id)));
             let input = if native.has_input_video {
                 INPUT_VIDEO_SECONDS
@@ -438,25 +424,30 @@ fn query_body(sim: &Sim, id: &str, task: &Task, native: &Native, now: Instant) -
     body
 }
 
+/// The simulator's prompt rewriting under `prompt_extend`: the prompt with a fixed tail.
+pub fn extended(prompt: &str) -> String {
+    format!("{prompt} {EXTEND_TAIL}")
+}
+
 async fn query(
     State(sim): State<Arc<Sim>>,
     Path(task_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(response) = sim.bad_gateway(Route::Query) {
+    if let Some(response) = sim.gateway_error(Route::Query) {
         return response;
     }
     let key = match sim.authorize(Route::Query, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.over_rps(key, Route::Query) {
+    if let Some(response) = sim.rps_refusal(key, Route::Query) {
         return response;
     }
     let now = Instant::now();
     let mut inner = sim.lock();
     let found = (inner.book.get(&task_id))
-        .zip(inner.native.get(&task_id))
+        .zip(inner.protocol.get(&task_id))
         .filter(|(_, native)| sim.sees(key, &native.key_id));
     let body = match found {
         Some((task, native)) => query_body(&sim, &task_id, task, native, now),
@@ -477,7 +468,7 @@ async fn cancel(
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.over_rps(key, Route::Cancel) {
+    if let Some(response) = sim.rps_refusal(key, Route::Cancel) {
         return response;
     }
     let now = Instant::now();
@@ -486,7 +477,7 @@ async fn cancel(
         .book
         .get_for_key(&task_id, key)
         .is_some_and(|t| t.phase_at(now) == Phase::Queued);
-    let canceled = match inner.native.get_mut(&task_id) {
+    let canceled = match inner.protocol.get_mut(&task_id) {
         Some(native) if pending && !native.canceled => {
             native.canceled = true;
             true
@@ -511,14 +502,14 @@ async fn list(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(response) = sim.bad_gateway(Route::List) {
+    if let Some(response) = sim.gateway_error(Route::List) {
         return response;
     }
     let key = match sim.authorize(Route::List, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.over_rps(key, Route::List) {
+    if let Some(response) = sim.rps_refusal(key, Route::List) {
         return response;
     }
     let refuse = |message: String| {
@@ -561,7 +552,7 @@ async fn list(
     let mut inner = sim.lock();
     let mut rows: Vec<(u64, Value)> = Vec::new();
     for (id, task) in inner.book.tasks() {
-        let Some(native) = inner.native.get(&id) else {
+        let Some(native) = inner.protocol.get(&id) else {
             continue;
         };
         if !sim.sees(key, &native.key_id) || native.created_ms < start || native.created_ms > end {
@@ -625,10 +616,10 @@ fn api_key_id(key: &str) -> String {
 
 async fn download(State(sim): State<Arc<Sim>>, Path(file): Path<String>) -> Response {
     let mut inner = sim.lock();
-    let Inner {
+    let Shared {
         book,
         stats,
-        native,
+        protocol: native,
         ..
     } = &mut *inner;
     let task_id = file.strip_suffix(".mp4").unwrap_or(&file);
@@ -636,16 +627,6 @@ async fn download(State(sim): State<Arc<Sim>>, Path(file): Path<String>) -> Resp
         return file_response(book, stats, "", sim.config.url_ttl);
     }
     file_response(book, stats, &file, sim.config.url_ttl)
-}
-
-async fn stats(
-    State(sim): State<Arc<Sim>>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let summary = params
-        .get("summary")
-        .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-    json(StatusCode::OK, &sim.stats(!summary))
 }
 
 async fn unknown_route(State(sim): State<Arc<Sim>>, method: Method, uri: Uri) -> Response {

@@ -63,6 +63,8 @@ pub struct Accepted {
     pub ratio: Option<String>,
     /// An r2v `reference_video` or the videoedit `video`: input seconds are billed.
     pub has_input_video: bool,
+    /// `parameters.prompt_extend` (default true): the prompt is rewritten.
+    pub prompt_extend: bool,
 }
 
 const TOP: &[&str] = &["model", "input", "parameters"];
@@ -208,6 +210,7 @@ pub fn check(body: &[u8]) -> Result<Accepted, Refusal> {
         duration,
         ratio,
         has_input_video,
+        prompt_extend: parameters.get("prompt_extend") != Some(&Value::Bool(false)),
     })
 }
 

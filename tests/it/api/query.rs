@@ -2,7 +2,7 @@
 //! and the task id as one percent-encoded path segment.
 
 use serde_json::{Value, json};
-use shotlist::api::{ApiError, TaskState, TaskStatus};
+use shotlist::api::{ApiError, TaskExtras, TaskState, TaskStatus};
 
 use super::fake::{Fake, KEY, json, raw};
 
@@ -91,7 +91,8 @@ async fn flat_success_has_url_and_no_error() {
             status: TaskStatus::Succeeded,
             url: Some("https://cdn.example/v.mp4".into()),
             error: None,
-            progress: None
+            progress: None,
+            extras: TaskExtras::default(),
         }
     );
 }

@@ -378,15 +378,16 @@ async fn an_unknown_task_or_another_keys_task_is_permanent() {
 }
 
 #[tokio::test]
-async fn a_wrong_base_path_is_permanent_and_names_the_route() {
+async fn a_wrong_base_path_is_a_wrong_endpoint_and_names_the_route() {
     let sim = start(config(100)).await;
     let client = client_for(&format!("{}/api", sim.base_url()), KEY);
     let e = client.submit(&t2v_multishot()).await.unwrap_err();
-    let ApiError::Permanent { status, message } = &e else {
+    let ApiError::Endpoint { status, message } = &e else {
         panic!("{e:?}");
     };
     assert_eq!(*status, 404);
     assert!(message.contains("/api/v1/video/generations"), "{message}");
+    assert!(message.contains("check the base URL"), "{message}");
     let stats = stats(&sim).await;
     assert_eq!(stats["tasks_created"], 0);
     assert_eq!(count(&stats, "other", "404"), 1);

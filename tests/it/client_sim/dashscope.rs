@@ -294,3 +294,49 @@ async fn a_lost_create_is_found_again_through_the_list() {
         (Some(1), 1)
     );
 }
+
+#[tokio::test]
+async fn echoed_prompts_are_scrubbed_and_bounded_and_odd_seconds_dropped() {
+    let key = "sk-echoed-in-a-prompt-0123";
+    let long = "x".repeat(100_000);
+    let answer = json!({"request_id": "r", "output": {"task_id": "t1", "task_status": "SUCCEEDED",
+        "video_url": "http://cdn.example/t1.mp4", "orig_prompt": format!("a cat {key}"),
+        "actual_prompt": long},
+        "usage": {"duration": -3, "input_video_duration": "5", "output_video_duration": 5.02}});
+    let fake = Fake::always(move || reply_json(200, answer.clone())).await;
+    let state = client_at(&fake.base, key, None).query("t1").await.unwrap();
+    let extras = state.extras;
+    assert_eq!(extras.orig_prompt.as_deref(), Some("a cat ***"));
+    let actual = extras.actual_prompt.unwrap();
+    assert!(
+        actual.len() <= shotlist::api::TaskExtras::MAX_PROMPT_BYTES + 3,
+        "{}",
+        actual.len()
+    );
+    assert!(actual.ends_with('…'));
+    assert_eq!(
+        (extras.usage_s, extras.input_s, extras.output_s),
+        (None, None, Some(5.02))
+    );
+}
+
+#[tokio::test]
+async fn a_web_page_answering_a_create_is_ambiguous_and_says_to_check_the_base_url() {
+    let page = Fake::always(|| {
+        super::super::api::fake::raw(200, "<!doctype html><html><body>Welcome</body></html>")
+    })
+    .await;
+    for e in [
+        client_at(&page.base, KEY, None)
+            .submit(&t2v("p"))
+            .await
+            .unwrap_err(),
+        page.client().submit(&t2v("p")).await.unwrap_err(),
+    ] {
+        let ApiError::Ambiguous { message } = &e else {
+            panic!("{e:?}");
+        };
+        assert!(message.contains("not JSON"), "{message}");
+        assert!(message.contains("check the base URL"), "{message}");
+    }
+}

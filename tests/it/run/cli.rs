@@ -107,6 +107,11 @@ fn a_wrong_key_exits_3_and_the_key_is_in_no_output_or_file() {
     let run = crate::support::Run::from(run_cmd(&p, &sim, &["-v", "-v"]).output().unwrap());
     run.code(3);
     assert!(run.stderr.contains("401"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("region"),
+        "the gateway's 401 keeps its message: {}",
+        run.stderr
+    );
     assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
     for file in ["journal.jsonl", "results.csv", "results.json", "plan.json"] {
         let text = p.read(&format!("out/batch/{file}"));

@@ -74,6 +74,55 @@ async fn a_chain_runs_on_dashscope_and_each_shot_is_paid_once() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashscope_prompts_and_usage_seconds_reach_the_results_and_survive_a_rerun() {
+    let sim = start_sim(native(0.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut extended = t2v_body("extend me");
+    extended["metadata"]["parameters"]["prompt_extend"] = serde_json::json!(true);
+    let mut a = shot("a", "extend me", None);
+    a.body = extended.into();
+    let p = plan(&out, vec![a, shot("b", "keep me", Some("a"))]);
+    assert_eq!(run_native(&p, &sim).await.exit_code(), 0);
+
+    let check = |out: &std::path::Path| {
+        let rows = results_json(out);
+        let tail = shotlist::sim::dashscope::EXTEND_TAIL;
+        assert_eq!(rows[0]["orig_prompt"], "extend me", "{rows:#?}");
+        assert_eq!(rows[0]["actual_prompt"], format!("extend me {tail}"));
+        assert_eq!(rows[1]["orig_prompt"], "keep me");
+        assert_eq!(
+            rows[1]["actual_prompt"],
+            Value::Null,
+            "prompt_extend: false"
+        );
+        for row in &rows {
+            assert_eq!(row["usage_s"], 5.0, "{row:#}");
+            assert_eq!(row["input_s"], 0.0);
+            assert_eq!(row["output_s"], 5.0);
+        }
+        let csv = results_csv(out);
+        let mut r = csv::Reader::from_path(out.join("results.csv")).unwrap();
+        let header = r.headers().unwrap().clone();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        assert_eq!(&csv[0][col("actual_prompt")], format!("extend me {tail}"));
+        assert_eq!(&csv[1][col("usage_s")], "5.0");
+    };
+    check(&out);
+    let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
+    assert_eq!(journal.matches("\"usage_s\":5.0").count(), 2, "{journal}");
+
+    std::fs::remove_file(out.join("results.json")).unwrap();
+    assert_eq!(run_native(&p, &sim).await.exit_code(), 0);
+    assert_eq!(
+        stats_of(&sim).await["tasks_created"],
+        2,
+        "a rerun sends nothing"
+    );
+    check(&out);
+}
+
 /// A native client of `sim` (for creating tasks by hand).
 fn native_client(sim: &SimHandle) -> dashscope::DashScopeClient {
     native_client_as(sim, KEY)

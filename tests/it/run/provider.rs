@@ -144,8 +144,78 @@ fn a_wrong_dashscope_key_stops_the_run_without_leaking_it() {
         .env("GRAVITEX_API_KEY", "sk-right");
     let run = crate::support::Run::from(cmd.output().unwrap());
     run.code(3);
-    assert!(run.stderr.contains("InvalidApiKey"), "{}", run.stderr);
+    for hint in [
+        "InvalidApiKey",
+        "the key from the DASHSCOPE_API_KEY environment variable",
+        "only in the region it was made in",
+        "`[api] region`",
+        "`--base-url`",
+        "virginia https://dashscope-us.aliyuncs.com",
+        "beijing https://dashscope.aliyuncs.com",
+    ] {
+        assert!(run.stderr.contains(hint), "{hint}: {}", run.stderr);
+    }
     assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
     assert!(!p.read("out/batch/journal.jsonl").contains(SECRET));
     assert_eq!(sim.stats()["tasks_created"], 0);
+}
+
+#[test]
+fn a_dashscope_run_at_the_gateway_url_stops_and_says_to_check_the_base_url() {
+    let (gravitex, _dashscope) = sims();
+    let p = project(1);
+    let run = run_on(&p, "dashscope", &gravitex);
+    run.code(3);
+    for hint in [
+        "404",
+        "/api/v1/services/aigc/video-generation/video-synthesis",
+        "check the base URL",
+        "`[api] region`",
+        "singapore https://dashscope-intl.aliyuncs.com",
+    ] {
+        assert!(run.stderr.contains(hint), "{hint}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
+    assert_eq!(gravitex.stats()["tasks_created"], 0);
+    let journal = p.read("out/batch/journal.jsonl");
+    assert_eq!(
+        journal.matches("\"submitting\"").count(),
+        1,
+        "one submit, then the stop: {journal}"
+    );
+    assert!(
+        !journal.contains("\"failed\""),
+        "no shot is failed by a wrong URL: {journal}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_page_at_the_base_url_stops_the_run_and_says_what_to_check() {
+    let page = crate::api::fake::Fake::always(|| crate::api::fake::Reply {
+        status: 404,
+        headers: vec![("content-type", "text/html".into())],
+        body: b"<!doctype html><html><body><h1>Page not found</h1></body></html>".to_vec(),
+    })
+    .await;
+    let p = project(1);
+    let url = page.base.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        let mut cmd = p.cmd(&["-q", "run", "batch.yaml", "--base-url", &url]);
+        cmd.env("GRAVITEX_API_KEY", SECRET);
+        (crate::support::Run::from(cmd.output().unwrap()), p)
+    });
+    let (run, p) = run.await.unwrap();
+    run.code(3);
+    for hint in [
+        "404",
+        "Not Found",
+        "check the base URL",
+        "GRAVITEX_BASE_URL",
+    ] {
+        assert!(run.stderr.contains(hint), "{hint}: {}", run.stderr);
+    }
+    assert!(!run.stderr.contains("<html"), "{}", run.stderr);
+    assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
+    assert_eq!(page.seen().len(), 1, "one submit, then the stop");
+    assert!(!p.read("out/batch/journal.jsonl").contains(SECRET));
 }

@@ -67,14 +67,29 @@ fn results_join_back_and_their_files_open_from_the_results_folder() {
     let out = p.path("out/m");
     let mut csv = csv::Reader::from_path(out.join("results.csv")).unwrap();
     let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
+    let extras = [
+        "orig_prompt",
+        "actual_prompt",
+        "usage_s",
+        "input_s",
+        "output_s",
+    ];
     assert_eq!(
-        header[header.len() - 5..],
-        ["take", "prompt", "cost", "matrix.style", "matrix.ratio"]
+        header[header.len() - 10..],
+        [
+            &["take", "prompt", "cost"][..],
+            &extras,
+            &["matrix.style", "matrix.ratio"]
+        ]
+        .concat()
     );
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let mut table = String::new();
     for record in csv.records() {
         let r = record.unwrap();
+        for extra in extras {
+            assert_eq!(&r[col(extra)], "", "the gateway reports no {extra}");
+        }
         let file = &r[col("file")];
         assert!(
             out.join(file).is_file(),
