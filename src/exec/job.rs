@@ -1,5 +1,6 @@
 //! The per-shot tasks: one submit, the polling of one task id, one download. They report to the
-//! dispatcher over a channel and never touch run state, the journal or the results.
+//! dispatcher over a channel and never touch run state, the journal or the results; what an
+//! answer means is [`super::policy`]'s to decide.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -9,14 +10,10 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::backoff::Backoff;
 use super::budget::QueryBudget;
+use super::policy::{AfterQuery, Polling, after_query};
 use super::poll::PollSchedule;
-use crate::api::{ApiError, Client, Downloaded, TaskExtras, TaskStatus};
+use crate::api::{ApiError, Client, Downloaded, TaskExtras};
 
-/// Consecutive query errors or `unknown` answers before a task is given up for this run.
-pub const MAX_QUERY_TROUBLES: u32 = 20;
-/// Queries answered 4xx (`task_not_exist`: a young task may not be indexed yet) retried with
-/// backoff (2 s doubling to 60 s: about 2 minutes) before the task is left `unknown`.
-pub const MAX_QUERY_REFUSALS: u32 = 6;
 /// Retries of a download that failed for a transient reason.
 pub const MAX_DOWNLOAD_RETRIES: u32 = 3;
 
@@ -116,6 +113,7 @@ pub async fn submit(ctx: Arc<JobContext>, idx: usize, body: serde_json::Value, f
 }
 
 /// Polls `task_id` (submitted at `submitted`) until it ends; on success downloads the video.
+/// What each answer means is [`after_query`]'s to say.
 pub async fn poll(
     ctx: Arc<JobContext>,
     idx: usize,
@@ -123,89 +121,28 @@ pub async fn poll(
     submitted: SystemTime,
     file: String,
 ) {
-    let mut schedule = PollSchedule::new(ctx.poll, &ctx.client.provider().timing);
-    let mut troubles = 0u32;
-    let mut refusals = 0u32;
-    let mut last_trouble = String::new();
+    let timing = &ctx.client.provider().timing;
+    let mut schedule = PollSchedule::new(ctx.poll, timing);
+    let mut polling = Polling::new(task_id, timing.task_ttl, ctx.backoff);
     loop {
         tokio::time::sleep(schedule.next_wait()).await;
         ctx.budget.acquire().await;
-        match ctx.client.query(&task_id).await {
-            Ok(state) => match state.status {
-                TaskStatus::Succeeded => match state.url {
-                    Some(url) => {
-                        ctx.send(Event::Succeeded {
-                            idx,
-                            url: url.clone(),
-                            extras: state.extras,
-                        });
-                        download(ctx, idx, url, file).await;
-                        return;
-                    }
-                    None => {
-                        troubles += 1;
-                        last_trouble = "task succeeded without a result URL".into();
-                    }
-                },
-                TaskStatus::Failed => {
-                    let error = state
-                        .error
-                        .unwrap_or_else(|| "the provider reports the task failed".into());
-                    ctx.send(Event::Failed { idx, error });
-                    return;
-                }
-                TaskStatus::Waiting | TaskStatus::Running => {
-                    troubles = 0;
-                    refusals = 0;
-                }
-                TaskStatus::Unknown => {
-                    troubles += 1;
-                    last_trouble = "the provider reports the task status as unknown".into();
-                }
-            },
-            Err(ApiError::Auth { status, message }) => {
-                let error = format!("not authorised (HTTP {status}): {message}");
-                ctx.send(Event::AuthLost { idx, error });
+        let answer = ctx.client.query(&polling.task_id).await;
+        match after_query(&mut polling, answer, submitted.elapsed().ok()) {
+            AfterQuery::Continue => {}
+            AfterQuery::Wait(wait) => tokio::time::sleep(wait).await,
+            AfterQuery::Succeeded { url, extras } => {
+                ctx.send(Event::Succeeded {
+                    idx,
+                    url: url.clone(),
+                    extras,
+                });
+                download(ctx, idx, url, file).await;
                 return;
             }
-            Err(ApiError::Permanent { status, message }) => {
-                let young = submitted
-                    .elapsed()
-                    .map_or(true, |age| age < ctx.client.provider().timing.task_ttl);
-                if !young {
-                    let error = format!("query refused (HTTP {status}): {message}");
-                    ctx.send(Event::Failed { idx, error });
-                    return;
-                }
-                // A task younger than a day exists: the gateway may not have indexed it yet.
-                if refusals >= MAX_QUERY_REFUSALS {
-                    let error = format!(
-                        "the provider answered {} queries for task {task_id} with HTTP {status} \
-                         ({message}) although it is younger than 24 h; it may still be running",
-                        refusals + 1
-                    );
-                    ctx.send(Event::GaveUp { idx, error });
-                    return;
-                }
-                tokio::time::sleep(ctx.backoff.wait(refusals)).await;
-                refusals += 1;
-                continue;
-            }
-            Err(ApiError::RateLimited { retry_after }) => {
-                let wait = retry_after.unwrap_or_else(|| ctx.backoff.wait(troubles.min(5)));
-                tokio::time::sleep(wait).await;
-            }
-            Err(other) => {
-                troubles += 1;
-                last_trouble = other.to_string();
-            }
-        }
-        if troubles >= MAX_QUERY_TROUBLES {
-            let error = format!(
-                "gave up polling task {task_id} after {troubles} answers without news ({last_trouble})"
-            );
-            ctx.send(Event::GaveUp { idx, error });
-            return;
+            AfterQuery::Failed(error) => return ctx.send(Event::Failed { idx, error }),
+            AfterQuery::GaveUp(error) => return ctx.send(Event::GaveUp { idx, error }),
+            AfterQuery::AuthLost(error) => return ctx.send(Event::AuthLost { idx, error }),
         }
     }
 }

@@ -1,11 +1,19 @@
 //! What the run does with an outcome: pure decisions, apart from the dispatcher that applies
 //! them (journal lines, status, queues, the stop), so every arm is tested without tokio or HTTP.
 
-use crate::api::ApiError;
+use std::time::Duration;
+
+use crate::api::{ApiError, TaskExtras, TaskState, TaskStatus};
+use crate::exec::backoff::Backoff;
 use crate::exec::state::Status;
 
 /// Bounded retries of a submit answered with 5xx.
 pub const MAX_SERVER_RETRIES: u32 = 5;
+/// Consecutive query errors or `unknown` answers before a task is given up for this run.
+pub const MAX_QUERY_TROUBLES: u32 = 20;
+/// Queries answered 4xx (`task_not_exist`: a young task may not be indexed yet) retried with
+/// backoff (2 s doubling to 60 s: about 2 minutes) before the task is left `unknown`.
+pub const MAX_QUERY_REFUSALS: u32 = 6;
 
 /// The next step after a submit that did not return a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +71,116 @@ pub fn after_submit(error: &ApiError, server_errors: u32) -> AfterSubmit {
             ),
         },
     }
+}
+
+/// One task's polling so far: what [`after_query`] counts between answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Polling {
+    pub task_id: String,
+    /// The provider's task lifetime: a refused query of a younger task is retried.
+    pub task_ttl: Duration,
+    /// Waits after a 429 without `Retry-After` and after a refused query.
+    pub backoff: Backoff,
+    /// Answers in a row without news (errors, `unknown`, success without a URL).
+    troubles: u32,
+    /// Refused queries of a young task in a row.
+    refusals: u32,
+}
+
+impl Polling {
+    pub fn new(task_id: String, task_ttl: Duration, backoff: Backoff) -> Polling {
+        Polling {
+            task_id,
+            task_ttl,
+            backoff,
+            troubles: 0,
+            refusals: 0,
+        }
+    }
+}
+
+/// The next step after a query answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterQuery {
+    /// Poll again on schedule.
+    Continue,
+    /// Wait this long (a 429, a refused query of a young task), then poll again on schedule.
+    Wait(Duration),
+    /// The task has its result URL: download it.
+    Succeeded { url: String, extras: TaskExtras },
+    /// The task failed (or its query is refused for good): the shot failed.
+    Failed(String),
+    /// Polling stops without an answer; the task may still finish (a rerun polls it again).
+    GaveUp(String),
+    /// 401/403: the key no longer works.
+    AuthLost(String),
+}
+
+/// Decides after a query of `polling`'s task answered `answer`; `age` is the task's (`None`
+/// when the clock went back: counted young).
+pub fn after_query(
+    polling: &mut Polling,
+    answer: Result<TaskState, ApiError>,
+    age: Option<Duration>,
+) -> AfterQuery {
+    let trouble = match answer {
+        Ok(state) => match state.status {
+            TaskStatus::Succeeded => match state.url {
+                Some(url) => {
+                    return AfterQuery::Succeeded {
+                        url,
+                        extras: state.extras,
+                    };
+                }
+                None => "task succeeded without a result URL".to_owned(),
+            },
+            TaskStatus::Failed => {
+                return AfterQuery::Failed(
+                    (state.error).unwrap_or_else(|| "the provider reports the task failed".into()),
+                );
+            }
+            TaskStatus::Waiting | TaskStatus::Running => {
+                polling.troubles = 0;
+                polling.refusals = 0;
+                return AfterQuery::Continue;
+            }
+            TaskStatus::Unknown => "the provider reports the task status as unknown".to_owned(),
+        },
+        Err(ApiError::Auth { status, message }) => {
+            return AfterQuery::AuthLost(format!("not authorised (HTTP {status}): {message}"));
+        }
+        Err(ApiError::Permanent { status, message }) => {
+            if age.is_some_and(|age| age >= polling.task_ttl) {
+                return AfterQuery::Failed(format!("query refused (HTTP {status}): {message}"));
+            }
+            // A task younger than a day exists: the gateway may not have indexed it yet.
+            if polling.refusals >= MAX_QUERY_REFUSALS {
+                return AfterQuery::GaveUp(format!(
+                    "the provider answered {} queries for task {} with HTTP {status} \
+                     ({message}) although it is younger than 24 h; it may still be running",
+                    polling.refusals + 1,
+                    polling.task_id
+                ));
+            }
+            let wait = polling.backoff.wait(polling.refusals);
+            polling.refusals += 1;
+            return AfterQuery::Wait(wait);
+        }
+        Err(ApiError::RateLimited { retry_after }) => {
+            return AfterQuery::Wait(
+                retry_after.unwrap_or_else(|| polling.backoff.wait(polling.troubles.min(5))),
+            );
+        }
+        Err(other) => other.to_string(),
+    };
+    polling.troubles += 1;
+    if polling.troubles >= MAX_QUERY_TROUBLES {
+        return AfterQuery::GaveUp(format!(
+            "gave up polling task {} after {} answers without news ({trouble})",
+            polling.task_id, polling.troubles
+        ));
+    }
+    AfterQuery::Continue
 }
 
 /// The next step after a download that did not end in a kept video.
@@ -200,6 +318,202 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    /// What is asked, the answer, the task's age and the step expected.
+    type QueryCase = (
+        &'static str,
+        Result<TaskState, ApiError>,
+        Option<Duration>,
+        AfterQuery,
+    );
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn polling() -> Polling {
+        Polling::new("t-1".into(), DAY, Backoff::PROVIDER)
+    }
+
+    fn state(status: TaskStatus, url: Option<&str>, error: Option<&str>) -> TaskState {
+        TaskState {
+            status,
+            url: url.map(Into::into),
+            error: error.map(Into::into),
+            progress: None,
+            extras: TaskExtras::default(),
+        }
+    }
+
+    fn refused() -> ApiError {
+        ApiError::Permanent {
+            status: 400,
+            message: "task_not_exist".into(),
+        }
+    }
+
+    /// A wait drawn from `backoff`'s retry `n`: its nominal length ±20 %.
+    fn is_backoff(next: &AfterQuery, n: u32) -> bool {
+        let nominal = Backoff::PROVIDER.nominal(n);
+        matches!(next, AfterQuery::Wait(d) if *d >= nominal.mul_f64(0.8) && *d <= nominal.mul_f64(1.2))
+    }
+
+    #[test]
+    fn each_query_answer_has_its_step() {
+        let extras = TaskExtras::default();
+        let young = Some(Duration::from_secs(60));
+        let cases: Vec<QueryCase> = vec![
+            (
+                "succeeded with a URL",
+                Ok(state(TaskStatus::Succeeded, Some("https://v/x.mp4"), None)),
+                young,
+                AfterQuery::Succeeded {
+                    url: "https://v/x.mp4".into(),
+                    extras: extras.clone(),
+                },
+            ),
+            (
+                "failed with the provider's reason",
+                Ok(state(TaskStatus::Failed, None, Some("content policy"))),
+                young,
+                AfterQuery::Failed("content policy".into()),
+            ),
+            (
+                "failed without a reason",
+                Ok(state(TaskStatus::Failed, None, None)),
+                young,
+                AfterQuery::Failed("the provider reports the task failed".into()),
+            ),
+            (
+                "running",
+                Ok(state(TaskStatus::Running, None, None)),
+                young,
+                AfterQuery::Continue,
+            ),
+            (
+                "waiting",
+                Ok(state(TaskStatus::Waiting, None, None)),
+                young,
+                AfterQuery::Continue,
+            ),
+            (
+                "unknown status, counted",
+                Ok(state(TaskStatus::Unknown, None, None)),
+                young,
+                AfterQuery::Continue,
+            ),
+            (
+                "succeeded without a URL, counted",
+                Ok(state(TaskStatus::Succeeded, None, None)),
+                young,
+                AfterQuery::Continue,
+            ),
+            (
+                "5xx, counted",
+                Err(transient()),
+                young,
+                AfterQuery::Continue,
+            ),
+            (
+                "401",
+                Err(ApiError::Auth {
+                    status: 401,
+                    message: "bad key".into(),
+                }),
+                young,
+                AfterQuery::AuthLost("not authorised (HTTP 401): bad key".into()),
+            ),
+            (
+                "4xx of a task older than its TTL",
+                Err(refused()),
+                Some(DAY),
+                AfterQuery::Failed("query refused (HTTP 400): task_not_exist".into()),
+            ),
+            (
+                "429 with Retry-After",
+                Err(ApiError::RateLimited {
+                    retry_after: Some(Duration::from_secs(7)),
+                }),
+                young,
+                AfterQuery::Wait(Duration::from_secs(7)),
+            ),
+        ];
+        for (what, answer, age, expected) in cases {
+            assert_eq!(after_query(&mut polling(), answer, age), expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_young_task_refused_is_retried_with_backoff_then_given_up() {
+        // A clock gone back counts as young, as a task inside its TTL does.
+        for age in [None, Some(DAY - Duration::from_secs(1))] {
+            let mut p = polling();
+            for n in 0..MAX_QUERY_REFUSALS {
+                let next = after_query(&mut p, Err(refused()), age);
+                assert!(is_backoff(&next, n), "refusal {n}: {next:?}");
+            }
+            match after_query(&mut p, Err(refused()), age) {
+                AfterQuery::GaveUp(error) => assert_eq!(
+                    error,
+                    "the provider answered 7 queries for task t-1 with HTTP 400 \
+                     (task_not_exist) although it is younger than 24 h; it may still be running"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn news_resets_the_refusals_and_the_troubles() {
+        let mut p = polling();
+        for _ in 0..MAX_QUERY_REFUSALS {
+            after_query(&mut p, Err(refused()), None);
+        }
+        for _ in 0..MAX_QUERY_TROUBLES - 1 {
+            assert_eq!(
+                after_query(&mut p, Err(transient()), None),
+                AfterQuery::Continue
+            );
+        }
+        let running = || Ok(state(TaskStatus::Running, None, None));
+        assert_eq!(after_query(&mut p, running(), None), AfterQuery::Continue);
+        assert!(is_backoff(&after_query(&mut p, Err(refused()), None), 0));
+        for _ in 0..MAX_QUERY_TROUBLES - 1 {
+            assert_eq!(
+                after_query(&mut p, Err(transient()), None),
+                AfterQuery::Continue
+            );
+        }
+    }
+
+    #[test]
+    fn answers_without_news_give_up_at_the_limit_naming_the_last() {
+        let mut p = polling();
+        let unknown = || Ok(state(TaskStatus::Unknown, None, None));
+        for _ in 0..MAX_QUERY_TROUBLES - 2 {
+            assert_eq!(after_query(&mut p, unknown(), None), AfterQuery::Continue);
+        }
+        // A 429 neither counts nor resets; without Retry-After it backs off by the troubles.
+        let limited = || Err(ApiError::RateLimited { retry_after: None });
+        assert!(is_backoff(&after_query(&mut p, limited(), None), 5));
+        assert_eq!(after_query(&mut p, unknown(), None), AfterQuery::Continue);
+        match after_query(&mut p, Err(transient()), None) {
+            AfterQuery::GaveUp(error) => assert_eq!(
+                error,
+                "gave up polling task t-1 after 20 answers without news (transient error \
+                 (HTTP 502): bad gateway)"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_429_early_backs_off_by_the_troubles_so_far() {
+        let mut p = polling();
+        let limited = || Err(ApiError::RateLimited { retry_after: None });
+        assert!(is_backoff(&after_query(&mut p, limited(), None), 0));
+        after_query(&mut p, Err(transient()), None);
+        after_query(&mut p, Err(transient()), None);
+        assert!(is_backoff(&after_query(&mut p, limited(), None), 2));
     }
 
     #[test]
