@@ -11,6 +11,7 @@ use crate::cost::PriceBook;
 use crate::error::{Error, exit};
 use crate::exec::preview::{self, Action, ShotPreview};
 use crate::exec::resume::{Start, keep_approved};
+use crate::journal;
 use crate::plan::{self, Plan, ToSend, Totals};
 use crate::review::retake;
 
@@ -92,16 +93,28 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         Ok(_) => {}
         Err(e) => eprintln!("warning: a run there would be refused: {e}"),
     }
-    let applied = retake::apply_in_folder(&mut plan, args.retake_rejected, true)
+    // Read once for the retakes and the preview; unreadable lines are skipped here and named.
+    let replayed = journal::replay_file(&plan.out_dir.join(journal::FILE_NAME), true)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let applied = retake::apply_in_folder(&mut plan, &replayed, args.retake_rejected)
         .map_err(|e| Error::Usage(e.to_string()))?;
     let mut preview = preview::preview(
         &plan,
         &plan.out_dir,
+        &replayed,
         &provider.provider(),
         Default::default(),
         &prices,
-    )
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    );
+    if !replayed.skipped.is_empty() && !global.quiet {
+        let lines: Vec<String> = replayed.skipped.iter().map(|n| n.to_string()).collect();
+        eprintln!(
+            "note: journal line(s) {} are unreadable and were skipped here; `run` refuses the \
+             folder unless --skip-bad-journal-lines",
+            lines.join(", ")
+        );
+    }
+    drop(replayed);
     for ((p, why), &approved) in (preview.shots.iter_mut())
         .zip(&applied.why)
         .zip(&applied.approved)
@@ -115,14 +128,6 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
             (Action::Send, Some(why)) => p.reason = why.reason(),
             _ => {}
         }
-    }
-    if !preview.bad_lines.is_empty() && !global.quiet {
-        let lines: Vec<String> = preview.bad_lines.iter().map(|n| n.to_string()).collect();
-        eprintln!(
-            "note: journal line(s) {} are unreadable and were skipped here; `run` refuses the \
-             folder unless --skip-bad-journal-lines",
-            lines.join(", ")
-        );
     }
     let mut totals = Totals::of(&plan, &prices);
     let sending =

@@ -51,9 +51,12 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .map_err(out_dir_error)?;
     super::merge::claim_folder(&plan.out_dir, args.shard)?;
     claim_provider(&plan.out_dir, settings.provider)?;
-    // Bad journal lines are the executor's to refuse, with its own message.
-    let applied = crate::review::retake::apply_in_folder(&mut plan, args.retake_rejected, true)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let mut opts = settings.run_options(args, prices);
+    // Read once, under the lock: the retakes and the run see the same journal.
+    let replayed = exec::replay_locked(&lock, opts.skip_bad_journal_lines).map_err(exec_error)?;
+    let applied =
+        crate::review::retake::apply_in_folder(&mut plan, &replayed, args.retake_rejected)
+            .map_err(|e| Error::Usage(e.to_string()))?;
 
     if let Some(old) = &lock.taken_over
         && !global.quiet
@@ -64,7 +67,6 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         );
     }
     let first_signal = Arc::new(AtomicU8::new(0));
-    let mut opts = settings.run_options(args, prices);
     opts.approved = applied.approved;
     let outcome = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -118,7 +120,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
                 plan.out_dir.display()
             );
         }
-        let outcome = exec::execute_locked(&plan, client, opts, &lock)
+        let outcome = exec::execute_locked(&plan, client, opts, &lock, replayed)
             .await
             .map_err(exec_error)?;
         if let Some(sim) = sim {

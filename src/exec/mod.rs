@@ -1,6 +1,7 @@
 //! The executor: the only async stage; one owner of run state.
 //!
-//! [`execute`] replays the journal, decides each shot's first step ([`resume`]), then hands the
+//! [`execute`] replays the journal (once: the command may apply retakes with the same replay),
+//! decides each shot's first step ([`resume`]), then hands the
 //! run to a dispatcher loop that alone changes state: per-shot jobs ([`job`]) submit, poll and
 //! download, and report back over a channel. Paid work is never sent twice by accident: every
 //! submit is journalled before it leaves, and anything whose outcome is unclear is held.
@@ -31,7 +32,7 @@ pub use progress::ProgressMode;
 pub use resume::ResumeFlags;
 
 use crate::api::Client;
-use crate::journal::{self, Journal, JournalError};
+use crate::journal::{self, Journal, JournalError, Replayed};
 use crate::plan::Plan;
 use crate::report::{ReportError, ResultStatus};
 
@@ -173,27 +174,39 @@ pub enum ExecError {
 /// appends to the journal, downloads into `videos/`, keeps the results current.
 pub async fn execute(plan: &Plan, client: Client, opts: RunOptions) -> Result<Outcome, ExecError> {
     let lock = OutputLock::acquire(&plan.out_dir)?;
-    execute_locked(plan, client, opts, &lock).await
+    let replayed = replay_locked(&lock, opts.skip_bad_journal_lines)?;
+    execute_locked(plan, client, opts, &lock, replayed).await
 }
 
-/// [`execute`] with the folder's lock already held (taken before anything else touches it).
+/// Replays the journal of the folder `lock` holds: once per run, since what the command does
+/// before the run (retakes) and the run itself must read the same lines. An unreadable line
+/// is refused, naming it, unless `skip_bad` (`--skip-bad-journal-lines`) skips it with a warning.
+pub fn replay_locked(lock: &OutputLock, skip_bad: bool) -> Result<Replayed, ExecError> {
+    let path = lock.dir().join(journal::FILE_NAME);
+    outdir::check_inside(lock.dir(), &path)?;
+    let replayed = journal::replay_file(&path, skip_bad)?;
+    if !replayed.skipped.is_empty() {
+        tracing::warn!(
+            "skipped unreadable journal lines {:?} of {}",
+            replayed.skipped,
+            path.display()
+        );
+    }
+    Ok(replayed)
+}
+
+/// [`execute`] with the folder's lock already held (taken before anything else touches it) and
+/// its journal `replayed` under that lock ([`replay_locked`]).
 pub async fn execute_locked(
     plan: &Plan,
     client: Client,
     opts: RunOptions,
     lock: &OutputLock,
+    replayed: Replayed,
 ) -> Result<Outcome, ExecError> {
     let out = lock.dir();
     outdir::check_paths(out, &[])?;
     let journal_path: PathBuf = out.join(journal::FILE_NAME);
-    let replayed = journal::replay_file(&journal_path, opts.skip_bad_journal_lines)?;
-    if !replayed.skipped.is_empty() {
-        tracing::warn!(
-            "skipped unreadable journal lines {:?} of {}",
-            replayed.skipped,
-            journal_path.display()
-        );
-    }
     let io = |context: String| move |source| ExecError::Io { context, source };
     std::fs::create_dir_all(out.join("videos")).map_err(io(format!(
         "cannot create {}",

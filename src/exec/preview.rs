@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::resume::{ResumeFlags, Start, can_feed, decide, histories, video_intact};
 use crate::api::provider::Provider;
 use crate::cost::{Money, PriceBook};
-use crate::journal;
+use crate::journal::Replayed;
 use crate::plan::{Plan, PlannedShot};
 use crate::report::{PLAN_FILE, VIDEOS_DIR};
 
@@ -68,9 +68,6 @@ pub struct ShotPreview {
 #[derive(Debug, Clone)]
 pub struct Preview {
     pub shots: Vec<ShotPreview>,
-    /// Unreadable journal lines (1-based), skipped here; a run refuses them unless
-    /// `--skip-bad-journal-lines`.
-    pub bad_lines: Vec<usize>,
 }
 
 impl Preview {
@@ -79,17 +76,17 @@ impl Preview {
     }
 }
 
-/// Compares `plan` with what `out_dir` holds: its journal, videos and last `plan.json`, for a
-/// run on `provider`.
+/// Compares `plan` with what `out_dir` holds: its journal (`replayed`, read by the caller, who
+/// applied its retakes to `plan`), videos and last `plan.json`, for a run on `provider`.
 pub fn preview(
     plan: &Plan,
     out_dir: &Path,
+    replayed: &Replayed,
     provider: &Provider,
     flags: ResumeFlags,
     prices: &PriceBook,
-) -> Result<Preview, journal::ReadError> {
-    let replayed = journal::replay_file(&out_dir.join(journal::FILE_NAME), true)?;
-    let history = histories(plan, &replayed);
+) -> Preview {
+    let history = histories(plan, replayed);
     let previous = previous_plan(&out_dir.join(PLAN_FILE));
     let old_index = previous.as_ref().map(Plan::id_index).unwrap_or_default();
     let old_shot = |id: &str| Some(&previous.as_ref()?.shots[*old_index.get(id)?]);
@@ -198,10 +195,9 @@ pub fn preview(
             cost: prices.shot(shot),
         });
     }
-    Ok(Preview {
+    Preview {
         shots: shots.into_iter().flatten().collect(),
-        bad_lines: replayed.skipped,
-    })
+    }
 }
 
 /// Larger `plan.json` files are not read for the changed fields (about a million shots).
@@ -253,7 +249,11 @@ fn diff(a: &Value, b: &Value, name: &str, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Entry, EventKind, Journal};
+    use crate::journal::{self, Entry, EventKind, Journal};
+
+    fn replayed(dir: &Path) -> Replayed {
+        journal::replay_file(&dir.join(journal::FILE_NAME), false).unwrap()
+    }
     use serde_json::json;
 
     fn stamped(e: Entry, secs_ago: u64) -> Entry {
@@ -287,11 +287,11 @@ mod tests {
         let p = preview(
             &plan,
             dir.path(),
+            &replayed(dir.path()),
             &crate::api::gravitex::PROVIDER,
             ResumeFlags::default(),
             &PriceBook::default(),
-        )
-        .unwrap();
+        );
         let actions: Vec<Action> = p.shots.iter().map(|s| s.action).collect();
         assert_eq!(actions, [Action::Done, Action::Held, Action::Send]);
         assert!(
@@ -320,11 +320,11 @@ mod tests {
             let p = preview(
                 &plan,
                 dir.path(),
+                &replayed(dir.path()),
                 provider,
                 ResumeFlags::default(),
                 &PriceBook::default(),
-            )
-            .unwrap();
+            );
             assert_eq!(p.shots[0].action, Action::Held);
             p.shots[0].reason.clone()
         };

@@ -129,18 +129,16 @@ pub fn batch_seed(manifest: &std::path::Path) -> Option<u64> {
     raw.seed.map(|s| s.value)
 }
 
-/// [`apply`] with what the output folder `plan.out_dir` holds: its journal and marks.
+/// [`apply`] with `journal` (the replay of `plan.out_dir`'s, which the command reads once and
+/// passes on to the preview or the executor) and the folder's marks.
 pub fn apply_in_folder(
     plan: &mut Plan,
+    journal: &Replayed,
     retake_rejected: bool,
-    skip_bad_journal_lines: bool,
-) -> Result<Applied, RetakeError> {
-    let dir = plan.out_dir.clone();
-    let journal =
-        crate::journal::replay_file(&dir.join(crate::journal::FILE_NAME), skip_bad_journal_lines)?;
-    let marks = Marks::load(&dir.join(super::marks::FILE_NAME))?;
+) -> Result<Applied, super::ReviewError> {
+    let marks = Marks::load(&plan.out_dir.join(super::marks::FILE_NAME))?;
     let seed = batch_seed(&plan.manifest);
-    let why = apply(plan, &journal, &marks, seed, retake_rejected);
+    let why = apply(plan, journal, &marks, seed, retake_rejected);
     let approved = plan
         .shots
         .iter()
@@ -156,14 +154,6 @@ pub struct Applied {
     pub why: Vec<Option<Retake>>,
     /// Each shot whose (id, key) is marked approved: never submitted again, whatever the flags.
     pub approved: Vec<bool>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RetakeError {
-    #[error(transparent)]
-    Journal(#[from] crate::journal::ReadError),
-    #[error(transparent)]
-    Marks(#[from] super::ReviewError),
 }
 
 /// The key of `body` with each upstream's current key.

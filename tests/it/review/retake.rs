@@ -188,3 +188,54 @@ fn retakes_appear_beside_the_rejected_takes_in_chromium() {
         shown.log
     );
 }
+
+#[test]
+fn a_damaged_journal_line_is_read_once_refused_by_run_and_skipped_on_request_keeping_the_retake() {
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let p = Project::new();
+    p.file("m.yaml", MANIFEST);
+    run(&p, &sim, &[]).code(0);
+    p.run(&["mark", "m.yaml", "a", "--reject"]).code(0);
+    run(&p, &sim, &["--retake-rejected"]).code(0);
+    assert_eq!(created(&sim), 6);
+    let after = planned(&p);
+
+    let journal = p.read("out/journal.jsonl");
+    let (first, rest) = journal.split_once('\n').unwrap();
+    std::fs::write(
+        p.path("out/journal.jsonl"),
+        format!("{first}\n{{\"event\": garbage\n{rest}"),
+    )
+    .unwrap();
+
+    // `plan` skips the line and names it; the retake recorded after it is still found.
+    let preview = p.run(&["plan", "m.yaml", "--retake-rejected"]);
+    preview.code(0);
+    assert!(
+        preview.stderr.contains("journal line(s) 2 are unreadable"),
+        "{}",
+        preview.stderr
+    );
+    assert!(
+        preview.stdout.contains("Plan: 0 to send"),
+        "{}",
+        preview.stdout
+    );
+
+    let refused = run(&p, &sim, &["--retake-rejected"]);
+    refused.code(2);
+    assert!(
+        refused.stderr.contains("line 2") && refused.stderr.contains("--skip-bad-journal-lines"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(created(&sim), 6, "nothing sent");
+
+    run(&p, &sim, &["--retake-rejected", "--skip-bad-journal-lines"]).code(0);
+    assert_eq!(
+        created(&sim),
+        6,
+        "the retake is recorded: nothing is sent again"
+    );
+    assert_eq!(planned(&p), after);
+}
