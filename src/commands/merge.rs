@@ -373,6 +373,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         folders.insert(spec.index, folder);
     }
     let provider = one_provider(folders.values().map(|f| &f.dir))?;
+    let resumed_on = provider.unwrap_or_default().provider();
     let (n, part) = match first {
         Some((spec, _, part)) => (spec.count, part),
         None => (1, shard::partition(&plan, 1)),
@@ -424,13 +425,9 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         .zip(&histories)
         .map(|(shot, &h)| {
             let mut rec = ShotRecord::from_history(h);
-            let status = match decide(
-                h,
-                now,
-                &crate::api::gravitex::PROVIDER.timing,
-                Default::default(),
-                |h| video_intact(&videos, h),
-            ) {
+            let status = match decide(h, now, &resumed_on, Default::default(), |h| {
+                video_intact(&videos, h)
+            }) {
                 Start::Done => ResultStatus::Succeeded,
                 Start::Hold { status, reason } => {
                     rec.error = Some(reason);

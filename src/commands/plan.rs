@@ -94,8 +94,14 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     }
     let applied = retake::apply_in_folder(&mut plan, args.retake_rejected, true)
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let mut preview = preview::preview(&plan, &plan.out_dir, Default::default(), &prices)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let mut preview = preview::preview(
+        &plan,
+        &plan.out_dir,
+        &provider.provider(),
+        Default::default(),
+        &prices,
+    )
+    .map_err(|e| Error::Usage(e.to_string()))?;
     for ((p, why), &approved) in (preview.shots.iter_mut())
         .zip(&applied.why)
         .zip(&applied.approved)

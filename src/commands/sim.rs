@@ -22,6 +22,7 @@ pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
     Ok(SimConfig {
         provider: args.provider,
         key: args.key.clone(),
+        account_keys: Vec::new(),
         gen_time: args.gen_time,
         jitter: args.jitter,
         shape: args.shape.into(),

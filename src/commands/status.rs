@@ -100,12 +100,14 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let (mut spent, mut left) = (Money::ZERO, Money::ZERO);
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
-    // No client here: the journal's tasks are GravitexAI's, the only provider so far.
-    let timing = crate::api::gravitex::PROVIDER.timing;
+    // No client here: the folder's provider (GravitexAI before one was recorded).
+    let provider = super::run::folder_provider(&plan.out_dir)?
+        .unwrap_or_default()
+        .provider();
     let mut standings = Vec::with_capacity(plan.shots.len());
     let mut reasons = Vec::with_capacity(plan.shots.len());
     for &h in &history {
-        let start = exec::resume::decide(h, now, &timing, Default::default(), |h| {
+        let start = exec::resume::decide(h, now, &provider, Default::default(), |h| {
             exec::resume::video_intact(&videos, h)
         });
         let (standing, reason) = match (start, h.map(|h| h.phase())) {

@@ -69,6 +69,8 @@ pub(super) struct Dispatcher<'a> {
     prices: PriceBook,
     /// Every task id the journal names: never an `unknown` submit's.
     known_tasks: HashSet<String>,
+    /// Tasks this run's submits created (with this run's key).
+    created_here: HashSet<String>,
     /// By plan index: the journal's `unknown` submits to look for in the task list first.
     first_search: Vec<Option<Target>>,
     /// `unknown` submits of this run, looked for once no submit is left to send.
@@ -92,18 +94,18 @@ impl<'a> Dispatcher<'a> {
         let out_dir = plan.out_dir.clone();
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
-        let timing = client.provider().timing;
+        let provider = client.provider();
         let history = histories(plan, replayed);
         let mut starts: Vec<Start> = (history.iter().enumerate())
             .map(|(i, h)| {
-                let start = decide(*h, now, &timing, opts.flags, |h| {
+                let start = decide(*h, now, provider, opts.flags, |h| {
                     video_intact(&videos_dir, h)
                 });
                 keep_approved(start, opts.approved.get(i) == Some(&true))
             })
             .collect();
         let first_search = if client.native().is_some() {
-            first_searches(plan, &history, &mut starts, &client, now)
+            first_searches(plan, replayed, &history, &mut starts, &client, now)
         } else {
             vec![None; plan.shots.len()]
         };
@@ -185,6 +187,7 @@ impl<'a> Dispatcher<'a> {
             over_budget: Vec::new(),
             prices: opts.prices.clone(),
             known_tasks: replayed.task_ids.clone(),
+            created_here: HashSet::new(),
             search_later: Vec::new(),
             searching: 0,
             resend_unfound: (first_search.iter())
@@ -504,6 +507,7 @@ impl<'a> Dispatcher<'a> {
         match event {
             Event::Submitted { idx, task_id } => {
                 self.known_tasks.insert(task_id.clone());
+                self.created_here.insert(task_id.clone());
                 let e = self.entry(idx, EventKind::Submitted).task_id(&task_id);
                 self.rec[idx].submitted_at = Some(e.ts.clone());
                 self.rec[idx].task_id = Some(task_id);
@@ -674,6 +678,7 @@ impl<'a> Dispatcher<'a> {
                             signature,
                             t0_ms,
                             t1_ms,
+                            same_key: Arc::default(),
                         });
                     }
                     _ => self.fail(i, Status::Unknown, error),
@@ -717,7 +722,11 @@ impl<'a> Dispatcher<'a> {
             && self.delayed.is_empty()
             && self.count(&[Status::Submitting]) == 0;
         if idle && !self.search_later.is_empty() {
-            let targets = std::mem::take(&mut self.search_later);
+            let same_key = Arc::new(self.created_here.clone());
+            let mut targets = std::mem::take(&mut self.search_later);
+            for t in &mut targets {
+                t.same_key = Arc::clone(&same_key);
+            }
             self.spawn_search(targets);
         }
     }
@@ -986,6 +995,7 @@ struct Delayed {
 /// `--resubmit-unknown`, as `starts` already says).
 fn first_searches(
     plan: &Plan,
+    replayed: &Replayed,
     history: &[Option<&History>],
     starts: &mut [Start],
     client: &Client,
@@ -1022,11 +1032,13 @@ fn first_searches(
             continue;
         }
         let unknown_ms = h.unknown_at.as_deref().and_then(epoch_ms);
+        let same_key = (h.submitting_line).map(|line| replayed.same_run_tasks(line));
         search[i] = Some(Target {
             idx: i,
             signature,
             t0_ms,
             t1_ms: reconcile::submit_end(t0_ms, unknown_ms, client.timeout()),
+            same_key: Arc::new(same_key.unwrap_or_default()),
         });
     }
     search

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::resume::{ResumeFlags, Start, can_feed, decide, histories, video_intact};
+use crate::api::provider::Provider;
 use crate::cost::{Money, PriceBook};
 use crate::journal;
 use crate::plan::{Plan, PlannedShot};
@@ -78,10 +79,12 @@ impl Preview {
     }
 }
 
-/// Compares `plan` with what `out_dir` holds: its journal, videos and last `plan.json`.
+/// Compares `plan` with what `out_dir` holds: its journal, videos and last `plan.json`, for a
+/// run on `provider`.
 pub fn preview(
     plan: &Plan,
     out_dir: &Path,
+    provider: &Provider,
     flags: ResumeFlags,
     prices: &PriceBook,
 ) -> Result<Preview, journal::ReadError> {
@@ -99,13 +102,9 @@ pub fn preview(
     let mut shots: Vec<Option<ShotPreview>> = vec![None; plan.shots.len()];
     for i in plan.topological_order() {
         let shot = &plan.shots[i];
-        let start = decide(
-            history[i],
-            now,
-            &crate::api::gravitex::PROVIDER.timing,
-            flags,
-            |h| video_intact(&videos, h),
-        );
+        let start = decide(history[i], now, provider, flags, |h| {
+            video_intact(&videos, h)
+        });
         let (action, reason, changed) = match start {
             Start::Done => (
                 Action::Done,
@@ -288,6 +287,7 @@ mod tests {
         let p = preview(
             &plan,
             dir.path(),
+            &crate::api::gravitex::PROVIDER,
             ResumeFlags::default(),
             &PriceBook::default(),
         )
@@ -305,6 +305,35 @@ mod tests {
             p.shots[2].reason
         );
         assert_eq!(p.shots[0].cost, Money::parse("0.5").ok());
+    }
+
+    #[test]
+    fn an_unknown_on_dashscope_says_a_run_looks_for_its_task_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = crate::exec::testing::plan_of(&[("a", &[])]);
+        let mut journal = Journal::open(&dir.path().join(journal::FILE_NAME)).unwrap();
+        journal
+            .append(&Entry::new(EventKind::Submitting, "a", "key-a"))
+            .unwrap();
+        drop(journal);
+        let reason = |provider| {
+            let p = preview(
+                &plan,
+                dir.path(),
+                provider,
+                ResumeFlags::default(),
+                &PriceBook::default(),
+            )
+            .unwrap();
+            assert_eq!(p.shots[0].action, Action::Held);
+            p.shots[0].reason.clone()
+        };
+        let native = reason(&crate::api::dashscope::PROVIDER);
+        assert!(native.contains("DashScope's task list"), "{native}");
+        assert!(native.contains("--resubmit-unknown"), "{native}");
+        let gateway = reason(&crate::api::gravitex::PROVIDER);
+        assert!(!gateway.contains("task list"), "{gateway}");
+        assert!(gateway.contains("--resubmit-unknown"), "{gateway}");
     }
 
     #[test]

@@ -8,6 +8,14 @@
 //! and reports one [`Verdict`] per shot to the dispatcher, which journals a match as
 //! `reattached` and polls it. Anything short of one sure match leaves the shot `unknown`:
 //! adopting a colleague's task is as wrong as paying twice.
+//!
+//! The list is the account's, but each item names the `api_key_id` that made it. A lost
+//! submit's key id is learned from tasks its own run created with a normal answer (the same
+//! key, whatever key the current run holds): this run's for its own submits, and for the
+//! journal's those the journal shows in the same run ([`Replayed::same_run_tasks`]). Tasks of
+//! another key id are then no candidates. A key id is never written anywhere.
+//!
+//! [`Replayed::same_run_tasks`]: crate::journal::Replayed::same_run_tasks
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -139,6 +147,8 @@ pub struct Candidate {
     pub task_id: String,
     /// `gmt_create`, epoch milliseconds.
     pub created_ms: u64,
+    /// The list's `api_key_id`: which key made it.
+    pub key_id: Option<String>,
     pub seen: Seen,
 }
 
@@ -150,6 +160,8 @@ pub struct Target {
     pub signature: Signature,
     pub t0_ms: u64,
     pub t1_ms: u64,
+    /// Tasks the submit's own run created with a normal answer: made with its key.
+    pub same_key: Arc<HashSet<String>>,
 }
 
 impl Target {
@@ -177,6 +189,20 @@ pub fn submit_end(t0_ms: u64, unknown_ms: Option<u64>, timeout: Duration) -> u64
     unknown_ms
         .unwrap_or(t0_ms + timeout)
         .clamp(t0_ms, t0_ms + 2 * timeout)
+}
+
+/// The `api_key_id` the list shows for the tasks in `same_key`, when they agree on one.
+pub fn key_id_of<'l>(listed: &'l [ListedTask], same_key: &HashSet<String>) -> Option<&'l str> {
+    let mut ids = (listed.iter())
+        .filter(|l| same_key.contains(&l.task_id))
+        .filter_map(|l| l.api_key_id.as_deref());
+    let first = ids.next()?;
+    ids.all(|id| id == first).then_some(first)
+}
+
+/// Whether a task made by key `task_key` may be the submit of key `ours` (either unknown: yes).
+fn same_key(ours: Option<&str>, task_key: Option<&str>) -> bool {
+    ours.zip(task_key).is_none_or(|(a, b)| a == b)
 }
 
 /// What the search found for one shot.
@@ -251,13 +277,17 @@ impl Verdict {
     }
 }
 
-/// Decides each shot (its signature and window) against the queried candidates.
-pub fn decide(shots: &[(&Signature, (u64, u64))], candidates: &[Candidate]) -> Vec<Verdict> {
+/// One shot to decide: its signature, window and key id when known.
+pub type Sought<'a> = (&'a Signature, (u64, u64), Option<&'a str>);
+
+/// Decides each shot against the queried candidates.
+pub fn decide(shots: &[Sought], candidates: &[Candidate]) -> Vec<Verdict> {
     let claims: Vec<Vec<(usize, Fit)>> = shots
         .iter()
-        .map(|(sig, (start, end))| {
+        .map(|(sig, (start, end), key_id)| {
             (candidates.iter().enumerate())
                 .filter(|(_, c)| (*start..=*end).contains(&c.created_ms))
+                .filter(|(_, c)| same_key(*key_id, c.key_id.as_deref()))
                 .map(|(k, c)| (k, sig.fit(&c.seen)))
                 .collect()
         })
@@ -341,12 +371,16 @@ async fn search(
             }
         };
         let mut verdicts: Vec<Option<Verdict>> = vec![None; targets.len()];
-        let mut wanted: HashMap<&str, u64> = HashMap::new();
+        let key_ids: Vec<Option<&str>> = (targets.iter())
+            .map(|t| key_id_of(&listed, &t.same_key))
+            .collect();
+        let mut wanted: HashMap<&str, &ListedTask> = HashMap::new();
         for (k, t) in targets.iter().enumerate() {
             let (start, end) = windows[k];
             let inside: Vec<&ListedTask> = (listed.iter())
                 .filter(|l| l.model == t.signature.model && l.task_id.len() <= MAX_TASK_ID)
                 .filter(|l| !known.contains(&l.task_id))
+                .filter(|l| same_key(key_ids[k], l.api_key_id.as_deref()))
                 .filter(|l| l.created_ms.is_some_and(|c| (start..=end).contains(&c)))
                 .collect();
             if inside.len() > MAX_CANDIDATES {
@@ -356,7 +390,7 @@ async fn search(
                 continue;
             }
             for l in inside {
-                wanted.insert(&l.task_id, l.created_ms.unwrap_or_default());
+                wanted.insert(&l.task_id, l);
             }
         }
         if let Err(e) = settle(ctx, native, &wanted, &mut seen, deadline).await {
@@ -364,17 +398,18 @@ async fn search(
             return vec![Verdict::Error { message }; targets.len()];
         }
         let candidates: Vec<Candidate> = (wanted.iter())
-            .map(|(id, &created_ms)| Candidate {
+            .map(|(id, l)| Candidate {
                 task_id: (*id).to_owned(),
-                created_ms,
+                created_ms: l.created_ms.unwrap_or_default(),
+                key_id: l.api_key_id.clone(),
                 seen: seen.get(*id).cloned().unwrap_or(Seen::Unfinished),
             })
             .collect();
         let open: Vec<usize> = (0..targets.len())
             .filter(|&k| verdicts[k].is_none())
             .collect();
-        let shots: Vec<(&Signature, (u64, u64))> = (open.iter())
-            .map(|&k| (&targets[k].signature, windows[k]))
+        let shots: Vec<Sought> = (open.iter())
+            .map(|&k| (&targets[k].signature, windows[k], key_ids[k]))
             .collect();
         for (k, v) in open.iter().zip(decide(&shots, &candidates)) {
             verdicts[*k] = Some(v);
@@ -456,7 +491,7 @@ async fn list(
 async fn settle(
     ctx: &JobContext,
     native: &DashScopeClient,
-    wanted: &HashMap<&str, u64>,
+    wanted: &HashMap<&str, &ListedTask>,
     seen: &mut HashMap<String, Seen>,
     deadline: Instant,
 ) -> Result<(), ApiError> {
@@ -532,6 +567,7 @@ mod tests {
         Candidate {
             task_id: id.into(),
             created_ms: at,
+            key_id: None,
             seen,
         }
     }
@@ -547,7 +583,7 @@ mod tests {
             cand("t3", 2_500, done("a red fox")),
         ];
         assert_eq!(
-            decide(&[(&a, W)], &candidates),
+            decide(&[(&a, W, None)], &candidates),
             [Verdict::Matched {
                 task_id: "t1".into(),
                 created_ms: 1_500
@@ -565,19 +601,19 @@ mod tests {
             ratio: Some("9:16".into()),
         };
         let v = decide(
-            &[(&a, W)],
+            &[(&a, W, None)],
             &[
                 cand("1080", 1_100, other(Some(1080), Some(5.0))),
                 cand("10s", 1_200, other(Some(720), Some(10.0))),
             ],
         );
         assert!(matches!(&v[0], Verdict::NoMatch { .. }), "{v:?}");
-        let v = decide(&[(&a, W)], &[cand("bare", 1_100, other(None, None))]);
+        let v = decide(&[(&a, W, None)], &[cand("bare", 1_100, other(None, None))]);
         assert!(matches!(&v[0], Verdict::Matched { task_id, .. } if task_id == "bare"));
         let mut r2v = sig("p");
         r2v.ratio = Some("16:9".into());
         let v = decide(
-            &[(&r2v, W)],
+            &[(&r2v, W, None)],
             &[cand("r", 1_100, other(Some(720), Some(5.0)))],
         );
         assert!(matches!(&v[0], Verdict::NoMatch { .. }), "{v:?}");
@@ -587,7 +623,7 @@ mod tests {
     fn two_fitting_tasks_are_ambiguous_and_named() {
         let a = sig("p");
         let v = decide(
-            &[(&a, W)],
+            &[(&a, W, None)],
             &[cand("t1", 1_100, done("p")), cand("t2", 1_900, done("p"))],
         );
         let Verdict::Ambiguous { candidates } = &v[0] else {
@@ -603,7 +639,7 @@ mod tests {
         let take1 = sig("same prompt");
         let take2 = sig("same prompt");
         let one = decide(
-            &[(&take1, W), (&take2, W)],
+            &[(&take1, W, None), (&take2, W, None)],
             &[cand("t1", 1_500, done("same prompt"))],
         );
         assert!(
@@ -612,7 +648,10 @@ mod tests {
             "{one:?}"
         );
         let apart = decide(
-            &[(&take1, (1_000, 2_000)), (&take2, (5_000, 6_000))],
+            &[
+                (&take1, (1_000, 2_000), None),
+                (&take2, (5_000, 6_000), None),
+            ],
             &[
                 cand("t1", 1_500, done("same prompt")),
                 cand("t2", 5_500, done("same prompt")),
@@ -626,7 +665,7 @@ mod tests {
     fn a_running_candidate_blocks_a_sure_match_and_failed_ones_are_named() {
         let a = sig("p");
         let v = decide(
-            &[(&a, W)],
+            &[(&a, W, None)],
             &[
                 cand("t1", 1_100, done("p")),
                 cand("t2", 1_200, Seen::Unfinished),
@@ -634,7 +673,7 @@ mod tests {
         );
         assert!(matches!(&v[0], Verdict::Ambiguous { candidates } if candidates.len() == 2));
         let v = decide(
-            &[(&a, W)],
+            &[(&a, W, None)],
             &[
                 cand("t2", 1_200, Seen::Unfinished),
                 cand("t3", 1_300, Seen::NoPrompt),
@@ -659,6 +698,40 @@ mod tests {
     }
 
     #[test]
+    fn a_known_key_id_drops_another_keys_tasks() {
+        let a = sig("p");
+        let by = |id: &str, key: Option<&str>| Candidate {
+            key_id: key.map(str::to_owned),
+            ..cand(id, 1_500, done("p"))
+        };
+        let candidates = [by("ours", Some("k1")), by("theirs", Some("k2"))];
+        let v = decide(&[(&a, W, None)], &candidates);
+        assert!(matches!(&v[0], Verdict::Ambiguous { .. }), "{v:?}");
+        let v = decide(&[(&a, W, Some("k1"))], &candidates);
+        assert!(matches!(&v[0], Verdict::Matched { task_id, .. } if task_id == "ours"));
+        let unnamed = [by("ours", Some("k1")), by("no id", None)];
+        let v = decide(&[(&a, W, Some("k1"))], &unnamed);
+        assert!(
+            matches!(&v[0], Verdict::Ambiguous { .. }),
+            "a task without a key id is kept: {v:?}"
+        );
+
+        let item = |id: &str, key: &str| ListedTask {
+            task_id: id.into(),
+            status: TaskStatus::Succeeded,
+            model: "wan2.7-t2v".into(),
+            created_ms: Some(1_500),
+            api_key_id: Some(key.into()),
+        };
+        let listed = [item("s1", "k1"), item("s2", "k1"), item("x", "k2")];
+        let ours: HashSet<String> = ["s1".into(), "s2".into()].into();
+        assert_eq!(key_id_of(&listed, &ours), Some("k1"));
+        assert_eq!(key_id_of(&listed, &HashSet::new()), None);
+        let mixed: HashSet<String> = ["s1".into(), "x".into()].into();
+        assert_eq!(key_id_of(&listed, &mixed), None, "disagreeing ids: none");
+    }
+
+    #[test]
     fn windows_are_widened_by_the_skew_and_kept_within_a_day() {
         let day = Duration::from_secs(24 * 3600);
         let t = Target {
@@ -666,6 +739,7 @@ mod tests {
             signature: sig("p"),
             t0_ms: 10_000_000,
             t1_ms: 10_005_000,
+            same_key: Arc::default(),
         };
         assert_eq!(t.window(20_000_000, day), (9_880_000, 10_125_000));
         assert_eq!(t.window(10_006_000, day), (9_880_000, 10_006_000));

@@ -8,6 +8,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::api::Timing;
+use crate::api::provider::{Protocol, Provider};
 use crate::journal::{History, Phase, Replayed};
 use crate::plan::Plan;
 use crate::report::ResultStatus;
@@ -43,14 +44,16 @@ fn age(ts: Option<&str>, now: SystemTime) -> Option<Duration> {
 }
 
 /// Decides the first step. `video_intact(history)` says whether the recorded download is still
-/// on disk with its hash (see [`video_intact`]); `timing` is the provider's task and URL life.
+/// on disk with its hash (see [`video_intact`]); `provider` gives task and URL life
+/// and what an `unknown` is told ([`unknown_reason`]).
 pub fn decide(
     history: Option<&History>,
     now: SystemTime,
-    timing: &Timing,
+    provider: &Provider,
     flags: ResumeFlags,
     video_intact: impl FnOnce(&History) -> bool,
 ) -> Start {
+    let timing = &provider.timing;
     let Some(h) = history else {
         return Start::Submit;
     };
@@ -113,9 +116,7 @@ pub fn decide(
         Phase::Unknown => resend_or(
             flags.resubmit_unknown,
             ResultStatus::Unknown,
-            "an earlier submit's outcome is unknown (a task may exist and be billed); \
-             --resubmit-unknown sends it again"
-                .into(),
+            unknown_reason(provider).into(),
         ),
         Phase::Failed => resend_or(
             flags.retry_failed,
@@ -199,13 +200,31 @@ pub fn can_feed(finished_at: Option<&str>, now: SystemTime, timing: &Timing) -> 
     age(finished_at, now).is_some_and(|a| a < timing.feed_ttl)
 }
 
+/// Why an `unknown` submit is held: on DashScope a run looks for its task in the task list
+/// first (see `exec::reconcile`).
+pub fn unknown_reason(provider: &Provider) -> &'static str {
+    match provider.protocol {
+        Protocol::Gateway => {
+            "an earlier submit's outcome is unknown (a task may exist and be billed); \
+             --resubmit-unknown sends it again"
+        }
+        Protocol::DashScope => {
+            "an earlier submit's outcome is unknown (a task may exist and be billed): a run \
+             first looks for its task in DashScope's task list and re-attaches it if exactly \
+             one fits; otherwise it stays held, and --resubmit-unknown sends it again only if \
+             no task fits"
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::journal::{Entry, EventKind, replay};
 
     const KEY: &str = "k";
-    const TIMING: Timing = crate::api::gravitex::PROVIDER.timing;
+    const PROVIDER: Provider = crate::api::gravitex::PROVIDER;
+    const TIMING: Timing = PROVIDER.timing;
 
     fn at(secs_ago: u64, event: EventKind) -> Entry {
         let mut e = Entry::new(event, "a", KEY);
@@ -216,9 +235,13 @@ mod tests {
 
     fn start(events: &[Entry], flags: ResumeFlags, file_ok: bool) -> Start {
         let map = replay(events);
-        decide(map.get("a", KEY), SystemTime::now(), &TIMING, flags, |_| {
-            file_ok
-        })
+        decide(
+            map.get("a", KEY),
+            SystemTime::now(),
+            &PROVIDER,
+            flags,
+            |_| file_ok,
+        )
     }
 
     const NONE: ResumeFlags = ResumeFlags {

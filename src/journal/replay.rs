@@ -27,6 +27,8 @@ pub struct History {
     pub submitted_at: Option<String>,
     /// When the last submit started (its `submitting` line).
     pub submitting_at: Option<String>,
+    /// That `submitting` line (1-based).
+    pub submitting_line: Option<usize>,
     /// When that submit was declared `unknown`.
     pub unknown_at: Option<String>,
     pub url: Option<String>,
@@ -157,6 +159,8 @@ pub struct Replayed {
     /// Every task id any line names: a task listed by the provider and named here is not an
     /// `unknown` submit's.
     pub task_ids: std::collections::HashSet<String>,
+    /// Each submit answered with a task: its `submitting` and `submitted` lines and the task.
+    pub submits: Vec<(usize, usize, String)>,
     /// Unreadable lines that were skipped because the caller asked (1-based).
     pub skipped: Vec<usize>,
     /// The last line was torn by a crash mid-write (expected; ignored).
@@ -174,8 +178,45 @@ impl Replayed {
             self.task_ids.insert(task.clone());
         }
         let h = self.shots.entry((e.id.clone(), e.key.clone())).or_default();
+        if let (EventKind::Submitted, Some(from), Some(task), true) =
+            (e.event, h.submitting_line, &e.task_id, h.submit_open)
+        {
+            self.submits.push((from, line, task.clone()));
+        }
         h.apply(e);
         h.line = line;
+        if e.event == EventKind::Submitting {
+            h.submitting_line = Some(line);
+        }
+    }
+
+    /// The tasks created (with an answer) by the run that wrote journal line `line`, as far as
+    /// the journal shows: runs of a folder never overlap (its lock) and each writes its lines in
+    /// one block, so a submit whose `submitting` and `submitted` lines enclose a line shares
+    /// its run, and so does every submit overlapping that one. None when no submit encloses
+    /// `line` (a run that sent one shot at a time).
+    pub fn same_run_tasks(&self, line: usize) -> std::collections::HashSet<String> {
+        let mut spans: Vec<&(usize, usize, String)> = self.submits.iter().collect();
+        spans.sort_unstable();
+        let mut block: Vec<&str> = Vec::new();
+        let mut end = 0;
+        let mut start = 0;
+        for (from, to, task) in spans {
+            if *from > end {
+                if start < line && line < end {
+                    break;
+                }
+                block.clear();
+                start = *from;
+            }
+            end = end.max(*to);
+            block.push(task);
+        }
+        if start < line && line < end {
+            block.into_iter().map(str::to_owned).collect()
+        } else {
+            Default::default()
+        }
     }
 
     pub fn get(&self, id: &str, key: &str) -> Option<&History> {
@@ -315,6 +356,33 @@ mod tests {
         assert_eq!(h.get("a", "k1").unwrap().attempts, 2);
         assert_eq!(h.get("a", "k1").unwrap().error, None);
         assert_eq!(h.get("a", "k1").unwrap().task_id.as_deref(), Some("t2"));
+    }
+
+    #[test]
+    fn a_runs_tasks_are_the_submits_overlapping_a_line() {
+        let at = |event: EventKind, id: &str| Entry::new(event, id, "k");
+        let events = [
+            at(EventKind::Submitting, "old"),
+            at(EventKind::Submitted, "old").task_id("t-old"),
+            at(EventKind::Submitting, "a"),
+            at(EventKind::Submitting, "lost"),
+            at(EventKind::Submitting, "b"),
+            at(EventKind::Submitted, "a").task_id("ta"),
+            at(EventKind::Submitting, "c"),
+            at(EventKind::Submitted, "b").task_id("tb"),
+            at(EventKind::Submitted, "c").task_id("tc"),
+            at(EventKind::Unknown, "lost"),
+            at(EventKind::Submitting, "later"),
+            at(EventKind::Submitted, "later").task_id("t-later"),
+        ];
+        let r = replay(&events);
+        let lost = r.get("lost", "k").unwrap().submitting_line.unwrap();
+        assert_eq!(lost, 4);
+        let mut same: Vec<String> = r.same_run_tasks(lost).into_iter().collect();
+        same.sort();
+        assert_eq!(same, ["ta", "tb", "tc"]);
+        assert!(r.same_run_tasks(2).is_empty(), "no submit encloses line 2");
+        assert!(r.same_run_tasks(11).is_empty());
     }
 
     #[test]

@@ -124,7 +124,8 @@ impl<P> Core<P> {
         Some(inner.rng.bool())
     }
 
-    /// The bearer key, if it is acceptable (`--key`, or any non-empty key without it).
+    /// The bearer key, if it is acceptable (`--key` or one of `account_keys`, or any non-empty
+    /// key without `--key`).
     pub fn bearer<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
         let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
         let key = value.strip_prefix("Bearer ")?.trim();
@@ -132,7 +133,11 @@ impl<P> Core<P> {
             return None;
         }
         match &self.config.key {
-            Some(expected) if expected != key => None,
+            Some(expected)
+                if expected != key && !self.config.account_keys.iter().any(|k| k == key) =>
+            {
+                None
+            }
             _ => Some(key),
         }
     }

@@ -36,6 +36,10 @@ pub use crate::api::provider::ProviderId as SimProvider;
 pub struct SimConfig {
     pub provider: SimProvider,
     pub key: Option<String>,
+    /// DashScope: further keys of `key`'s account (a colleague's), accepted too. DashScope lists
+    /// and answers queries for an account's tasks, whichever of its keys made them; a key
+    /// outside this set is an account of its own.
+    pub account_keys: Vec<String>,
     pub gen_time: Duration,
     pub jitter: f64,
     pub shape: Shape,
@@ -57,6 +61,7 @@ impl Default for SimConfig {
         SimConfig {
             provider: SimProvider::Gravitex,
             key: None,
+            account_keys: Vec::new(),
             gen_time: Duration::from_secs(3),
             jitter: 0.0,
             shape: Shape::Doc,

@@ -52,6 +52,8 @@ pub struct Native {
     created_ms: u64,
     request_id: String,
     canceled: bool,
+    /// The `api_key_id` of the key that made it.
+    key_id: String,
 }
 
 /// [`Native`] as the state file holds it (`run --sim`: see [`super::persist`]); a cancel is
@@ -67,6 +69,8 @@ struct SavedNative {
     prompt_extend: bool,
     created_ms: u64,
     request_id: String,
+    #[serde(default)]
+    key_id: String,
 }
 
 impl Native {
@@ -80,6 +84,7 @@ impl Native {
             prompt_extend: self.prompt_extend,
             created_ms: self.created_ms,
             request_id: self.request_id.clone(),
+            key_id: self.key_id.clone(),
         })
         .ok()
     }
@@ -100,6 +105,7 @@ impl Native {
             created_ms: s.created_ms,
             request_id: s.request_id,
             canceled: false,
+            key_id: s.key_id,
         })
     }
 }
@@ -169,6 +175,14 @@ impl Sim {
                 "Invalid API-key provided.",
             ))
         })
+    }
+
+    /// Whether `key` sees a task `key_id` made: DashScope shows an account's tasks to each of
+    /// its keys ([`SimConfig::account_keys`]).
+    fn sees(&self, key: &str, key_id: &str) -> bool {
+        let account = || self.config.key.iter().chain(&self.config.account_keys);
+        api_key_id(key) == key_id
+            || (account().any(|k| k == key) && account().any(|k| api_key_id(k) == key_id))
     }
 
     /// The `--rps-limit` answer (DashScope's per-account queries-per-second budget, also
@@ -336,6 +350,7 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         created_ms,
         request_id: request_id.clone(),
         canceled: false,
+        key_id: api_key_id(key),
     };
     let mut inner = sim.lock();
     let Shared { book, state, .. } = &mut *inner;
@@ -431,10 +446,9 @@ async fn query(
     }
     let now = Instant::now();
     let mut inner = sim.lock();
-    let found = inner
-        .book
-        .get_for_key(&task_id, key)
-        .zip(inner.protocol.get(&task_id));
+    let found = (inner.book.get(&task_id))
+        .zip(inner.protocol.get(&task_id))
+        .filter(|(_, native)| sim.sees(key, &native.key_id));
     let body = match found {
         Some((task, native)) => query_body(&sim, &task_id, task, native, now),
         None => json!({"request_id": sim.request_id(),
@@ -541,10 +555,7 @@ async fn list(
         let Some(native) = inner.protocol.get(&id) else {
             continue;
         };
-        if inner.book.get_for_key(&id, key).is_none()
-            || native.created_ms < start
-            || native.created_ms > end
-        {
+        if !sim.sees(key, &native.key_id) || native.created_ms < start || native.created_ms > end {
             continue;
         }
         let status = Sim::status(task, native, now);
@@ -563,7 +574,7 @@ async fn list(
             "model_name": native.model.id(),
             "gmt_create": native.created_ms,
             "request_id": native.request_id,
-            "api_key_id": api_key_id(key),
+            "api_key_id": native.key_id,
             "region": "ap-southeast-1",
         });
         if status != "PENDING" && !native.canceled {

@@ -125,10 +125,14 @@ async fn dashscope_prompts_and_usage_seconds_reach_the_results_and_survive_a_rer
 
 /// A native client of `sim` (for creating tasks by hand).
 fn native_client(sim: &SimHandle) -> dashscope::DashScopeClient {
+    native_client_as(sim, KEY)
+}
+
+fn native_client_as(sim: &SimHandle, key: &str) -> dashscope::DashScopeClient {
     dashscope::DashScopeClient::new(dashscope::DashScopeConfig {
         region: dashscope::Region::default(),
         base_url: Some(sim.base_url()),
-        api_key: ApiKey::new(KEY),
+        api_key: ApiKey::new(key),
         workspace: None,
         timeout: Duration::from_secs(10),
     })
@@ -517,4 +521,82 @@ async fn an_endless_task_list_is_read_a_bounded_number_of_pages() {
     let seen = fake.seen();
     assert_eq!(seen.len(), dashscope::MAX_PAGES as usize, "only list pages");
     assert!(seen.iter().all(|s| s.method == "GET"));
+}
+
+/// A colleague's key on our account sends the same prompt in the same minute as our lost
+/// create: the list shows both. The journal's run also created `sib` with a normal answer,
+/// which gives our key's `api_key_id`: the shot is re-attached to our task. A folder whose
+/// journal shows no such task cannot tell the two apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colleagues_task_with_the_same_prompt_is_told_apart_by_key_id() {
+    use shotlist::journal::{Entry, EventKind, Journal};
+    const COLLEAGUE: &str = "sk-run-colleague-9876";
+    let sim = start_sim(SimConfig {
+        key: Some(KEY.into()),
+        account_keys: vec![COLLEAGUE.into()],
+        ..native(0.0)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, alone) = (dir.path().join("out"), dir.path().join("alone"));
+    let p = plan(
+        &out,
+        vec![
+            shot("a", "same words, same minute", None),
+            shot("sib", "a sibling", None),
+        ],
+    );
+    let (a, sib) = (&p.shots[0], &p.shots[1]);
+    let submit = async |key: &str, s: &PlannedShot| {
+        let made = native_client_as(&sim, key).submit(&s.body.value()).await;
+        made.expect("created").task_id
+    };
+    let entry = |event, s: &PlannedShot| Entry::new(event, &s.id, &s.key).attempt(1);
+    std::fs::create_dir_all(&out).unwrap();
+    let mut journal = Journal::open(&out.join("journal.jsonl")).unwrap();
+    journal.append(&entry(EventKind::Submitting, sib)).unwrap();
+    journal.append(&entry(EventKind::Submitting, a)).unwrap();
+    let ours = submit(KEY, a).await;
+    let theirs = submit(COLLEAGUE, a).await;
+    let sib_task = submit(KEY, sib).await;
+    journal
+        .append(&entry(EventKind::Submitted, sib).task_id(&sib_task))
+        .unwrap();
+    journal
+        .append(&Entry::new(EventKind::Unknown, &a.id, &a.key).error("answer lost"))
+        .unwrap();
+    drop(journal);
+    let lone = plan(&alone, vec![a.clone()]);
+    lost_earlier(&alone, &[&lone.shots[0]], None, Duration::ZERO).await;
+    assert_eq!(stats_of(&sim).await["tasks_created"], 3);
+
+    assert_eq!(run_with(&lone, &sim, opts(2)).await.exit_code(), 1);
+    assert_eq!(statuses(&alone), ["unknown"]);
+    let error = error_of(&alone, "a");
+    for task in [&ours, &theirs] {
+        assert!(error.contains(task.as_str()), "names {task}: {error}");
+    }
+
+    let outcome = run_with(&p, &sim, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 0, "{:?}", results_json(&out));
+    assert_eq!(statuses(&out), ["succeeded", "succeeded"]);
+    let reattached: Vec<Value> = (journal_events(&out).into_iter())
+        .filter(|e| e["event"] == "reattached")
+        .collect();
+    assert_eq!(reattached.len(), 1, "{reattached:?}");
+    assert_eq!(
+        (
+            reattached[0]["id"].as_str(),
+            reattached[0]["task_id"].as_str()
+        ),
+        (Some("a"), Some(ours.as_str()))
+    );
+    assert_eq!(
+        stats_of(&sim).await["tasks_created"],
+        3,
+        "nothing sent twice"
+    );
+    let written = std::fs::read_to_string(out.join("journal.jsonl")).unwrap()
+        + &std::fs::read_to_string(out.join("results.json")).unwrap();
+    assert!(!written.contains("sim-"), "no key id is written: {written}");
 }

@@ -25,9 +25,13 @@ fn t2v(prompt: &str) -> Value {
 }
 
 async fn create(c: &reqwest::Client, sim: &SimHandle, body: &Value) -> (u16, Value) {
+    create_as(c, sim, KEY, body).await
+}
+
+async fn create_as(c: &reqwest::Client, sim: &SimHandle, key: &str, body: &Value) -> (u16, Value) {
     let response = c
         .post(format!("{}{CREATE}", sim.base_url()))
-        .bearer_auth(KEY)
+        .bearer_auth(key)
         .header("X-DashScope-Async", "enable")
         .json(body)
         .send()
@@ -49,9 +53,13 @@ async fn create_ok(c: &reqwest::Client, sim: &SimHandle, body: &Value) -> String
 }
 
 async fn get(c: &reqwest::Client, sim: &SimHandle, path: &str) -> (u16, Value) {
+    get_as(c, sim, KEY, path).await
+}
+
+async fn get_as(c: &reqwest::Client, sim: &SimHandle, key: &str, path: &str) -> (u16, Value) {
     let response = c
         .get(format!("{}{path}", sim.base_url()))
-        .bearer_auth(KEY)
+        .bearer_auth(key)
         .send()
         .await
         .expect("get sent");
@@ -392,4 +400,55 @@ async fn rps_limit_throttles_queries_and_lists_per_key() {
         assert_eq!(body["code"], "Throttling.RateQuota");
     }
     assert_eq!(stats(&c, &sim, true).await["tasks_created"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_keys_see_each_others_tasks_each_with_its_own_key_id() {
+    const COLLEAGUE: &str = "sk-sim-colleague";
+    let sim = start(SimConfig {
+        key: Some(KEY.into()),
+        account_keys: vec![COLLEAGUE.into()],
+        ..native(0)
+    })
+    .await;
+    let c = client();
+    let ours = create_ok(&c, &sim, &t2v("ours")).await;
+    let (status, theirs) = create_as(&c, &sim, COLLEAGUE, &t2v("theirs")).await;
+    assert_eq!(status, 200, "{theirs}");
+    let theirs = theirs["output"]["task_id"].as_str().unwrap().to_owned();
+    let (status, _) = create_as(&c, &sim, "sk-sim-stranger", &t2v("x")).await;
+    assert_eq!(status, 401, "a key of no account is refused");
+
+    let key_ids = |list: &Value| -> Vec<(String, String)> {
+        let mut items: Vec<(String, String)> = (list["data"].as_array().unwrap().iter())
+            .map(|i| {
+                (
+                    i["task_id"].as_str().unwrap().into(),
+                    i["api_key_id"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        items.sort();
+        items
+    };
+    let (_, mine) = get(&c, &sim, "/api/v1/tasks").await;
+    let (_, colleagues) = get_as(&c, &sim, COLLEAGUE, "/api/v1/tasks").await;
+    let seen = key_ids(&mine);
+    assert_eq!(seen, key_ids(&colleagues), "the list is the account's");
+    assert_eq!(seen.len(), 2);
+    let id_of = |task: &str| seen.iter().find(|(t, _)| t == task).unwrap().1.clone();
+    assert_ne!(id_of(&ours), id_of(&theirs), "each key has its own id");
+    for (_, id) in &seen {
+        assert!(!id.contains(KEY) && !id.contains(COLLEAGUE), "{id}");
+    }
+    let (_, found) = get(&c, &sim, &format!("/api/v1/tasks/{theirs}")).await;
+    assert_eq!(found["output"]["orig_prompt"], "theirs");
+
+    let alone = start(native(0)).await;
+    create_ok(&c, &alone, &t2v("ours")).await;
+    let (_, other) = get_as(&c, &alone, "sk-sim-stranger", "/api/v1/tasks").await;
+    assert_eq!(
+        other["total"], 0,
+        "without account_keys each key is its own account"
+    );
 }
