@@ -1,4 +1,4 @@
-//! Alibaba DashScope's native API, beside the gateway client: the planner's request (the
+//! Alibaba DashScope's native API, beside the gateway's (`api::gravitex`): the planner's request (the
 //! gateway form, see `plan::body`) encoded as `{model, input, parameters}` with native model
 //! ids, the native headers and region base URLs, and answers folded into the same
 //! [`TaskState`]/[`ApiError`] the executor already handles. Talking to Alibaba directly keeps
@@ -14,12 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use super::client::{Call, exchange, http_client, unreadable_submit};
+use super::download::Downloader;
 use super::error_body::{parse_retry_after, reason, shorten};
+use super::http::{Call, Endpoint, exchange, http_client, pooled, setup, unreadable_submit};
 use super::provider::{Auth, Protocol, Provider, Timing};
 use super::{
-    ApiError, ApiKey, Client, ClientConfig, Downloaded, Submitted, TaskExtras, TaskState,
-    TaskStatus,
+    ApiError, ApiKey, DownloadLimits, Downloaded, Submitted, TaskExtras, TaskState, TaskStatus,
 };
 
 /// DashScope's particulars for the executor (`Client::for_provider`). `tasks_path` is the
@@ -237,8 +237,8 @@ pub struct DashScopeClient {
     key: ApiKey,
     workspace: Option<String>,
     timeout: Duration,
-    /// The gateway client, for result downloads only (they carry no key).
-    downloads: Client,
+    /// For [`DashScopeClient::download`] (result links carry no key).
+    downloads: Downloader,
 }
 
 impl std::fmt::Debug for DashScopeClient {
@@ -255,18 +255,12 @@ impl DashScopeClient {
     /// Builds the client; a bad base URL, key or workspace id is `Permanent { status: 0 }`.
     /// A trailing `/` or `/api/v1` on the base URL is tolerated.
     pub fn new(config: DashScopeConfig) -> Result<DashScopeClient, ApiError> {
-        let raw = config
+        let base_url = config
             .base_url
             .as_deref()
-            .unwrap_or(config.region.base_url())
-            .trim()
-            .trim_end_matches('/');
-        let base = raw.strip_suffix("/api/v1").unwrap_or(raw).to_owned();
-        let downloads = Client::new(ClientConfig {
-            base_url: base.clone(),
-            api_key: config.api_key.clone(),
-            timeout: config.timeout,
-        })?;
+            .unwrap_or(config.region.base_url());
+        let Endpoint { base, key, .. } =
+            Endpoint::new(&PROVIDER, base_url, &config.api_key, config.timeout)?;
         if let Some(w) = &config.workspace
             && (w.is_empty()
                 || !w
@@ -279,10 +273,15 @@ impl DashScopeClient {
         }
         // A redirected POST can turn into a GET; a redirect means a wrong base URL.
         let http = http_client(config.timeout, reqwest::redirect::Policy::none())?;
+        let downloads = Downloader {
+            http: pooled(config.timeout, format!("{base}{TASKS_PATH}"))?,
+            key: key.clone(),
+            limits: DownloadLimits::default(),
+        };
         Ok(DashScopeClient {
             http,
             base,
-            key: ApiKey::new(config.api_key.expose().trim()),
+            key,
             workspace: config.workspace,
             timeout: config.timeout,
             downloads,
@@ -489,10 +488,6 @@ impl DashScopeClient {
             },
         }
     }
-}
-
-fn setup(message: String) -> ApiError {
-    ApiError::Permanent { status: 0, message }
 }
 
 /// A list window bound: epoch milliseconds as `YYYYMMDDhhmmss` in UTC+8.

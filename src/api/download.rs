@@ -9,18 +9,24 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::client::Capped;
-use super::client::{Call, MAX_ANSWER_BYTES, MAX_REDIRECTS, describe, read_capped, transport};
 use super::error_body::{classify, parse_retry_after, shorten};
-use super::{ApiError, Client, Downloaded};
+use super::http::{
+    Call, Capped, MAX_ANSWER_BYTES, MAX_REDIRECTS, describe, read_capped, transport,
+};
+use super::{ApiError, ApiKey, DownloadLimits, Downloaded};
 
-impl Client {
-    /// Streams `url` to a temporary file beside `dest`, then renames it to `dest`.
-    /// Sends no API key (result URLs are storage links).
-    ///
-    /// 403/404/410 are `Gone` (the URL expired). A body that is not a video, is over
-    /// [`DownloadLimits::max_bytes`](super::DownloadLimits) or takes longer than its timeout is
-    /// `Unusable`. Every failure leaves no file behind.
+/// Result downloads, alike for every provider. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(super) struct Downloader {
+    /// Follows storage redirects (`http::pooled`).
+    pub http: reqwest::Client,
+    /// Only to scrub what storage sends back: never sent.
+    pub key: ApiKey,
+    pub limits: DownloadLimits,
+}
+
+impl Downloader {
+    /// See [`Client::download`](super::Client::download).
     pub async fn download(&self, url: &str, dest: &Path) -> Result<Downloaded, ApiError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::Permanent {
             status: 0,
@@ -39,7 +45,7 @@ impl Client {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(io_error(dir))?;
-        let limit = self.download.timeout;
+        let limit = self.limits.timeout;
         tokio::time::timeout(limit, self.fetch(parsed, dir, dest))
             .await
             .unwrap_or_else(|_| {
@@ -92,7 +98,7 @@ impl Client {
                 other => other,
             });
         }
-        let max = self.download.max_bytes;
+        let max = self.limits.max_bytes;
         if response.content_length().is_some_and(|n| n > max) {
             return Err(too_large(max));
         }

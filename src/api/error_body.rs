@@ -1,7 +1,8 @@
-//! Error bodies and the classification of non-success HTTP answers. The provider's refusals come
-//! in three shapes (a `code`/`message` envelope whose message may itself be Alibaba's error as a
-//! JSON string, an OpenAI-style `error` object, or nothing at all); users need the real reason,
-//! short, so this digs it out and maps the status onto [`ApiError`].
+//! Error bodies and the classification of non-success HTTP answers, shared by the providers and
+//! downloads. Refusals come in three shapes (a `code`/`message` envelope whose message may
+//! itself be Alibaba's error as a JSON string, an OpenAI-style `error` object, or nothing at
+//! all); users need the real reason, short, so this digs it out and maps the status onto
+//! [`ApiError`].
 
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use super::ApiError;
 /// Longest reason kept from a provider body, in characters.
 const MAX_REASON: usize = 300;
 
-/// Classifies a non-2xx answer of the API (submit or query).
+/// Classifies a non-2xx answer by its status: the gateway's table, and storage's on a download
+/// (DashScope's differs: `dashscope`).
 pub fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> ApiError {
     match status {
         429 => ApiError::RateLimited {

@@ -1,18 +1,25 @@
 //! The provider client: submit, query, download over HTTP; normalises every response variant of
 //! the reference and classifies every outcome. It decides no policy: the executor does.
+//!
+//! One module per provider holds everything particular to it (its `PROVIDER` data, paths,
+//! headers, request encoding, answer shapes, status classification): [`gravitex`] and
+//! [`dashscope`]. [`Client`] (`client.rs`) is the one type the executor holds and dispatches to
+//! one of them; `http.rs`, `error_body.rs` and `download.rs` are the plumbing both share.
 
 mod client;
 pub mod dashscope;
 mod download;
 mod error_body;
+pub mod gravitex;
+mod http;
 pub mod provider;
-mod response;
 
 use std::time::Duration;
 
-pub use client::{Client, MAX_ANSWER_BYTES};
+pub use client::Client;
 pub use error_body::{RETRY_AFTER_CAP, parse_retry_after};
-pub use provider::{Protocol, Provider, ProviderId, Timing, gravitex};
+pub use http::MAX_ANSWER_BYTES;
+pub use provider::{Protocol, Provider, ProviderId, Timing};
 
 /// Caps on one download. Both end a hostile or broken storage link with a clear error instead
 /// of a full disk or a worker held forever; `[download]` in the config changes them.

@@ -1,11 +1,12 @@
-//! What is particular to one gateway: where its endpoints are, how the key is sent, where media
-//! sit inside a request body, and its clock (how fast task state refreshes, how long tasks and
-//! result URLs live). The client and the executor read these from the [`Provider`] the client
-//! holds, so a second gateway is one more module like [`gravitex`], not edits to the executor.
+//! What is particular to one provider, as data: where its endpoints are, how the key is sent,
+//! where media sit inside a request body, and its clock (how fast task state refreshes, how long
+//! tasks and result URLs live). Each provider's module (`api::gravitex`, `api::dashscope`) holds
+//! its [`Provider`] as `PROVIDER` beside its client; the executor reads it from the
+//! [`Client`](super::Client) it holds, so a provider is one module, not edits to the executor.
 
 use std::time::Duration;
 
-/// One gateway's particulars.
+/// One provider's particulars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Provider {
     /// Shown in messages.
@@ -68,7 +69,7 @@ impl ProviderId {
 
     pub fn provider(self) -> Provider {
         match self {
-            ProviderId::Gravitex => gravitex::PROVIDER,
+            ProviderId::Gravitex => super::gravitex::PROVIDER,
             ProviderId::Dashscope => super::dashscope::PROVIDER,
         }
     }
@@ -97,7 +98,7 @@ pub enum Auth {
     Bearer,
 }
 
-/// The gateway's clock.
+/// A provider's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     /// First poll interval of the growing schedule.
@@ -118,45 +119,5 @@ impl Provider {
         match self.auth {
             Auth::Bearer => format!("Bearer {key}"),
         }
-    }
-}
-
-/// The GravitexAI unified video API (its protocol as the client sees it: `docs/client.md`).
-pub mod gravitex {
-    use super::*;
-
-    const HOUR: Duration = Duration::from_secs(3600);
-
-    pub const PROVIDER: Provider = Provider {
-        name: "GravitexAI",
-        default_base_url: "https://api.gravitex.ai",
-        base_url_help: "`--base-url`, GRAVITEX_BASE_URL or `[api] base_url` should be the gateway's \
-                        root, e.g. https://api.gravitex.ai",
-        key_env: "GRAVITEX_API_KEY",
-        tasks_path: "/v1/video/generations",
-        base_suffix: "/v1",
-        auth: Auth::Bearer,
-        media_pointer: "/metadata/input/media",
-        timing: Timing {
-            poll_first: Duration::from_secs(5),
-            poll_max: Duration::from_secs(15),
-            task_ttl: HOUR.saturating_mul(24),
-            url_ttl: HOUR.saturating_mul(24),
-            feed_ttl: HOUR.saturating_mul(23),
-        },
-        protocol: Protocol::Gateway,
-    };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gravitex_sends_a_bearer_key_and_feeds_urls_younger_than_their_ttl() {
-        let p = gravitex::PROVIDER;
-        assert_eq!(p.auth_header("sk-1"), "Bearer sk-1");
-        assert!(p.timing.feed_ttl < p.timing.url_ttl);
-        assert!(p.timing.poll_first <= p.timing.poll_max);
     }
 }

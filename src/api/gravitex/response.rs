@@ -1,12 +1,12 @@
-//! Normalisation of the provider's 200 bodies. The reference documents three query shapes (flat,
+//! Normalisation of the gateway's 200 bodies. The reference documents three query shapes (flat,
 //! envelope, legacy envelope) and three submit shapes that disagree on field names and status
 //! words; these pure functions fold them into [`TaskState`] and a task id so nothing above the
 //! client ever sees a variant.
 
 use serde_json::{Map, Value};
 
-use super::error_body::{nested_reason, shorten};
-use super::{TaskExtras, TaskState, TaskStatus};
+use crate::api::error_body::{nested_reason, shorten};
+use crate::api::{TaskExtras, TaskState, TaskStatus};
 
 /// The task id of an accepted submit: `task_id` if non-empty, else `id` (also inside `data`).
 /// `None` when the body names no task: the caller cannot know whether one was created.
