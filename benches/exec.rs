@@ -119,6 +119,7 @@ fn plan(out: &Path, n: usize) -> Plan {
         manifest: "bench.yaml".into(),
         out_dir: out.to_owned(),
         shots,
+        batch_seed: None,
     }
 }
 

@@ -93,8 +93,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         .map_err(|e| Error::Usage(e.to_string()))?;
     let marks = crate::review::Marks::load(&plan.out_dir.join(crate::review::marks::FILE_NAME))
         .map_err(super::review::error)?;
-    let seed = crate::review::retake::batch_seed(&plan.manifest);
-    crate::review::retake::apply(&mut plan, &replayed, &marks, seed, false);
+    crate::review::retake::apply(&mut plan, &replayed, &marks, false);
     let history = exec::resume::histories(&plan, &replayed);
     let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
     let (mut spent, mut left) = (Money::ZERO, Money::ZERO);

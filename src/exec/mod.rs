@@ -262,6 +262,7 @@ pub(crate) mod testing {
                         .into(),
                 })
                 .collect(),
+            batch_seed: None,
         }
     }
 }

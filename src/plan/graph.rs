@@ -22,6 +22,9 @@ pub struct Plan {
     pub out_dir: PathBuf,
     /// Shots in plan order (manifest order after expansion).
     pub shots: Vec<PlannedShot>,
+    /// The manifest's `seed`, from which retakes derive theirs. Not in the document (each
+    /// shot's seed is): `None` in a plan read back from `plan.json`.
+    pub batch_seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -383,6 +386,7 @@ impl<'de> Deserialize<'de> for Plan {
             manifest: doc.manifest,
             out_dir: doc.out_dir,
             shots,
+            batch_seed: None,
         })
     }
 }

@@ -146,6 +146,7 @@ fn plan_manifest(
         manifest: manifest.to_owned(),
         out_dir: header.out_dir,
         shots,
+        batch_seed: raw.seed.as_ref().map(|s| s.value),
     }
 }
 

@@ -55,9 +55,9 @@ pub fn apply(
     plan: &mut Plan,
     journal: &Replayed,
     marks: &Marks,
-    batch_seed: Option<u64>,
     retake_rejected: bool,
 ) -> Vec<Option<Retake>> {
+    let batch_seed = plan.batch_seed;
     let mut why: Vec<Option<Retake>> = vec![None; plan.shots.len()];
     let mut keys_in_journal: FxHashMap<&str, usize> = FxHashMap::default();
     for (id, _) in journal.shots.keys() {
@@ -122,13 +122,6 @@ pub fn apply(
     why
 }
 
-/// The manifest's batch seed (`None` when it has none or cannot be read again).
-pub fn batch_seed(manifest: &std::path::Path) -> Option<u64> {
-    let text = std::fs::read_to_string(manifest).ok()?;
-    let raw = crate::manifest::parse_manifest(&text).ok()?;
-    raw.seed.map(|s| s.value)
-}
-
 /// [`apply`] with `journal` (the replay of `plan.out_dir`'s, which the command reads once and
 /// passes on to the preview or the executor) and the folder's marks.
 pub fn apply_in_folder(
@@ -137,8 +130,7 @@ pub fn apply_in_folder(
     retake_rejected: bool,
 ) -> Result<Applied, super::ReviewError> {
     let marks = Marks::load(&plan.out_dir.join(super::marks::FILE_NAME))?;
-    let seed = batch_seed(&plan.manifest);
-    let why = apply(plan, journal, &marks, seed, retake_rejected);
+    let why = apply(plan, journal, &marks, retake_rejected);
     let approved = plan
         .shots
         .iter()
@@ -227,18 +219,20 @@ mod tests {
     #[test]
     fn a_rejected_shot_and_its_dependant_change_and_the_retake_is_recorded_after() {
         let original = plan();
+        assert_eq!(
+            original.batch_seed,
+            Some(7),
+            "the planner carries the manifest's seed"
+        );
         let mut marks = Marks::default();
         marks.apply(reject("a", &original.shots[0].key));
         let mut journal = replay(&sent(&original));
 
         let mut p = original.clone();
-        assert_eq!(
-            apply(&mut p, &journal, &marks, Some(7), false),
-            [None, None, None]
-        );
+        assert_eq!(apply(&mut p, &journal, &marks, false), [None, None, None]);
         assert_eq!(p, original, "without the flag nothing changes");
 
-        let why = apply(&mut p, &journal, &marks, Some(7), true);
+        let why = apply(&mut p, &journal, &marks, true);
         assert_eq!(
             why,
             [
@@ -259,7 +253,7 @@ mod tests {
         }
         for flag in [false, true] {
             let mut again = original.clone();
-            let why = apply(&mut again, &journal, &marks, Some(7), flag);
+            let why = apply(&mut again, &journal, &marks, flag);
             assert_eq!(why[0], Some(Retake::Recorded(1)));
             assert_eq!(again, p);
         }
@@ -267,7 +261,7 @@ mod tests {
         // Rejecting retake 1 makes retake 2.
         marks.apply(reject("a", &p.shots[0].key));
         let mut third = original.clone();
-        let why = apply(&mut third, &journal, &marks, Some(7), true);
+        let why = apply(&mut third, &journal, &marks, true);
         assert_eq!(why[0], Some(Retake::New(2)));
         assert_eq!(third.shots[0].seed, Some(retake_seed(Some(7), "a", 2)));
     }

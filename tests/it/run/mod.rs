@@ -110,6 +110,7 @@ pub fn plan(out: &Path, mut shots: Vec<PlannedShot>) -> Plan {
         manifest: "test.yaml".into(),
         out_dir: out.to_owned(),
         shots,
+        batch_seed: None,
     }
 }
 
