@@ -466,8 +466,9 @@ async fn search(
 }
 
 /// Every task of each target's model created within the targets' windows (overlapping windows
-/// are listed once), at most [`MAX_PAGES`] pages each: each task once (pages shift while an
-/// account creates tasks), and only those with a [`plausible_id`].
+/// are listed once), at most [`MAX_PAGES`] pages of at most [`MAX_PAGE_SIZE`] each (memory is
+/// bounded whatever the answers): each task once (pages shift while an account creates tasks),
+/// and only those of the model with a [`plausible_id`].
 async fn list(
     ctx: &JobContext,
     native: &DashScopeClient,
@@ -501,7 +502,17 @@ async fn list(
                 })
                 .await?;
                 let last = page.tasks.is_empty() || u64::from(page_no) >= page.total_page;
-                tasks.extend(page.tasks);
+                if page.tasks.len() > MAX_PAGE_SIZE as usize {
+                    return Err(ApiError::Permanent {
+                        status: 0,
+                        message: format!(
+                            "the task list answered {} tasks for a page of {MAX_PAGE_SIZE}",
+                            page.tasks.len()
+                        ),
+                    });
+                }
+                let ours = |t: &ListedTask| t.model == model && plausible_id(&t.task_id);
+                tasks.extend(page.tasks.into_iter().filter(ours));
                 if last {
                     break;
                 }
@@ -518,7 +529,7 @@ async fn list(
         }
     }
     let mut ids = HashSet::new();
-    tasks.retain(|t| plausible_id(&t.task_id) && ids.insert(t.task_id.clone()));
+    tasks.retain(|t| ids.insert(t.task_id.clone()));
     Ok(tasks)
 }
 

@@ -867,3 +867,73 @@ async fn a_candidate_still_running_when_the_wait_ends_is_not_paid_again() {
     assert!(error.contains("does not send it"), "{error}");
     assert_eq!(stats_of(&sim).await["tasks_created"], 1, "not paid twice");
 }
+
+/// A list page holding far more tasks than asked for (each with a huge model name) is refused,
+/// not kept: memory stays bounded and the shot stays `unknown` saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_list_page_is_refused() {
+    use crate::api::fake::{Fake, json};
+    let created = dashscope::now_ms() - 600_000;
+    let fake = Fake::start(move |seen| {
+        if !seen.path.starts_with("/api/v1/tasks?") {
+            return json(
+                404,
+                serde_json::json!({"code": "NotFound", "message": "no"}),
+            );
+        }
+        let data: Vec<Value> = (0..5000)
+            .map(|i| {
+                serde_json::json!({"task_id": format!("t{i}"), "status": "SUCCEEDED",
+                    "model_name": "m".repeat(500), "gmt_create": created})
+            })
+            .collect();
+        json(
+            200,
+            serde_json::json!({"total": 5000, "total_page": 1, "data": data}),
+        )
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "flooded", None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
+    let outcome = run_bounded(
+        &p,
+        fake_client(&fake.base),
+        opts(1),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("5000 tasks for a page of 100"), "{error}");
+    assert_eq!(fake.seen().len(), 1, "one page read, nothing queried");
+}
+
+/// A crash right after the `submitting` line (no `unknown` line): the rerun journals the
+/// unknown, finds the task the create made and re-attaches it; nothing is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_create_is_reattached_without_an_unknown_line() {
+    use shotlist::journal::{Entry, EventKind, Journal};
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "cut mid create", None)]);
+    let a = &p.shots[0];
+    std::fs::create_dir_all(&out).unwrap();
+    let mut journal = Journal::open(&out.join("journal.jsonl")).unwrap();
+    let e = Entry::new(EventKind::Submitting, &a.id, &a.key).attempt(1);
+    journal.append(&e).unwrap();
+    drop(journal);
+    let lost = native_client(&sim).submit(&a.body.value()).await;
+    assert!(matches!(lost, Err(ApiError::Ambiguous { .. })), "{lost:?}");
+
+    let mut o = opts(1);
+    o.flags = flags(false, true);
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 0);
+    assert_eq!(statuses(&out), ["succeeded"]);
+    assert_eq!(events_of(&out, "unknown"), ["a"]);
+    assert_eq!(events_of(&out, "reattached"), ["a"]);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 1, "not sent again");
+}
