@@ -75,6 +75,10 @@ pub(super) struct Dispatcher<'a> {
     first_search: Vec<Option<Target>>,
     /// `unknown` submits of this run, looked for once no submit is left to send.
     search_later: Vec<Target>,
+    /// The journal's `unknown` submits of shots out of the selection (`--only`, a shard): not
+    /// searched for, but in every search, so that no selected shot takes a task that fits one
+    /// of them too.
+    rivals: Vec<Target>,
     /// Shots whose search has not reported yet.
     searching: usize,
     /// By plan index: `--resubmit-unknown` and the journal's unknown submit is not found
@@ -189,6 +193,7 @@ impl<'a> Dispatcher<'a> {
             known_tasks: replayed.task_ids.clone(),
             created_here: HashSet::new(),
             search_later: Vec::new(),
+            rivals: Vec::new(),
             searching: 0,
             resend_unfound: (first_search.iter())
                 .map(|t| t.is_some() && opts.flags.resubmit_unknown)
@@ -252,19 +257,23 @@ impl<'a> Dispatcher<'a> {
     pub(super) fn start(&mut self, starts: Vec<Start>) {
         let mut search = Vec::new();
         for (i, start) in starts.into_iter().enumerate() {
-            if let Some(target) = self.first_search[i].take()
-                && self.selected[i]
-            {
-                if self.rec[i].submit_open {
-                    let e = self.entry(i, EventKind::Unknown).error(
-                        "the run stopped while this submit was on the wire; its outcome is unknown",
-                    );
-                    self.batch.push(e);
+            match self.first_search[i].take() {
+                Some(target) if !self.selected[i] => self.rivals.push(target),
+                Some(target) => {
+                    if self.rec[i].submit_open {
+                        let e = self.entry(i, EventKind::Unknown).error(
+                            "the run stopped while this submit was on the wire; its outcome \
+                             is unknown",
+                        );
+                        self.batch.push(e);
+                    }
+                    self.rec[i].error =
+                        Some("looking for its task in DashScope's task list".into());
+                    self.set(i, Status::Reconciling);
+                    search.push(target);
+                    continue;
                 }
-                self.rec[i].error = Some("looking for its task in DashScope's task list".into());
-                self.set(i, Status::Reconciling);
-                search.push(target);
-                continue;
+                None => {}
             }
             if !self.selected[i] {
                 let status = match start {
@@ -701,7 +710,10 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    fn spawn_search(&mut self, targets: Vec<Target>) {
+    /// Searches for `targets`, the rivals along (whose verdicts are ignored: they are not
+    /// `Reconciling`).
+    fn spawn_search(&mut self, mut targets: Vec<Target>) {
+        targets.extend(self.rivals.iter().cloned());
         self.searching += targets.len();
         let known = self.known_tasks.clone();
         self.jobs.spawn(reconcile::run(

@@ -40,6 +40,13 @@ pub const MAX_CANDIDATES: usize = 20;
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(600);
 /// Longest task id taken from the list (DashScope's are UUIDs); a longer one is not a task.
 const MAX_TASK_ID: usize = 128;
+
+/// Whether a listed id can be a task's: UUID-like characters only, so that nothing else (a
+/// path, control characters) is queried, named in an error or journalled.
+fn plausible_id(id: &str) -> bool {
+    (1..=MAX_TASK_ID).contains(&id.len())
+        && (id.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 /// Retries of one list page or query answered 429 or 5xx.
 const MAX_TRIES: u32 = 5;
 
@@ -220,15 +227,31 @@ pub enum Verdict {
     },
     /// More tasks of the model were created within the window than [`MAX_CANDIDATES`].
     TooMany { count: usize },
-    /// The list or a query could not be read.
-    Error { message: String },
+    /// The list or a query could not be read. `passing`: it may answer later (5xx, 429,
+    /// timeouts, or the search's wait ran out), so whether a task exists is still open.
+    Error { message: String, passing: bool },
+}
+
+impl Verdict {
+    fn error(e: &ApiError) -> Verdict {
+        Verdict::Error {
+            message: e.to_string(),
+            passing: matches!(e, ApiError::Transient { .. } | ApiError::RateLimited { .. }),
+        }
+    }
 }
 
 impl Verdict {
     /// Whether `--resubmit-unknown` may send the shot again after this: not while tasks that
-    /// fit it exist (one of them may be its own, paid already).
+    /// fit it exist or may (one still running, or a list that may answer later): one of them
+    /// may be its own, paid already.
     pub fn allows_resend(&self) -> bool {
-        !matches!(self, Verdict::Matched { .. } | Verdict::Ambiguous { .. })
+        match self {
+            Verdict::Matched { .. } | Verdict::Ambiguous { .. } => false,
+            Verdict::NoMatch { unfinished, .. } => unfinished.is_empty(),
+            Verdict::Error { passing, .. } => !passing,
+            Verdict::TooMany { .. } => true,
+        }
     }
 
     /// The shot's `error` text when it stays `unknown`.
@@ -253,7 +276,7 @@ impl Verdict {
                 if !unfinished.is_empty() {
                     text += &format!(
                         " (tasks {} were still running and could not be compared: running \
-                         again checks them)",
+                         again checks them; --resubmit-unknown does not send it before then)",
                         unfinished.join(", ")
                     );
                 }
@@ -263,16 +286,26 @@ impl Verdict {
                         no_prompt.join(", ")
                     );
                 }
-                format!("{text}; {then}")
+                if unfinished.is_empty() {
+                    text += &format!("; {then}");
+                }
+                text
             }
             Verdict::TooMany { count } => format!(
                 "its submit's answer was lost and {count} tasks of its model were created \
                  around it, more than the {MAX_CANDIDATES} checked; {then} (may pay twice)"
             ),
-            Verdict::Error { message } => format!(
-                "its submit's answer was lost and DashScope's task list could not be searched \
-                 ({message}); running again searches again, or {then} (may pay twice)"
-            ),
+            Verdict::Error { message, passing } => {
+                let text = format!(
+                    "its submit's answer was lost and DashScope's task list could not be \
+                     searched ({message}); running again searches again"
+                );
+                if *passing {
+                    format!("{text} (--resubmit-unknown does not send it before a search says)")
+                } else {
+                    format!("{text}, or {then} (may pay twice)")
+                }
+            }
         }
     }
 }
@@ -336,7 +369,8 @@ pub async fn run(
         Some(native) => search(&ctx, native, &targets, &known, wait).await,
         None => vec![
             Verdict::Error {
-                message: "this provider has no task list".into()
+                message: "this provider has no task list".into(),
+                passing: false,
             };
             targets.len()
         ],
@@ -363,12 +397,9 @@ async fn search(
     loop {
         let listed_at = now_ms();
         let windows: Vec<(u64, u64)> = targets.iter().map(|t| t.window(listed_at, ttl)).collect();
-        let listed = match list(ctx, native, targets, &windows).await {
+        let listed = match list(ctx, native, targets, &windows, deadline).await {
             Ok(listed) => listed,
-            Err(e) => {
-                let message = e.to_string();
-                return vec![Verdict::Error { message }; targets.len()];
-            }
+            Err(e) => return vec![Verdict::error(&e); targets.len()],
         };
         let mut verdicts: Vec<Option<Verdict>> = vec![None; targets.len()];
         let key_ids: Vec<Option<&str>> = (targets.iter())
@@ -378,7 +409,7 @@ async fn search(
         for (k, t) in targets.iter().enumerate() {
             let (start, end) = windows[k];
             let inside: Vec<&ListedTask> = (listed.iter())
-                .filter(|l| l.model == t.signature.model && l.task_id.len() <= MAX_TASK_ID)
+                .filter(|l| l.model == t.signature.model)
                 .filter(|l| !known.contains(&l.task_id))
                 .filter(|l| same_key(key_ids[k], l.api_key_id.as_deref()))
                 .filter(|l| l.created_ms.is_some_and(|c| (start..=end).contains(&c)))
@@ -394,8 +425,7 @@ async fn search(
             }
         }
         if let Err(e) = settle(ctx, native, &wanted, &mut seen, deadline).await {
-            let message = e.to_string();
-            return vec![Verdict::Error { message }; targets.len()];
+            return vec![Verdict::error(&e); targets.len()];
         }
         let candidates: Vec<Candidate> = (wanted.iter())
             .map(|(id, l)| Candidate {
@@ -436,12 +466,15 @@ async fn search(
 }
 
 /// Every task of each target's model created within the targets' windows (overlapping windows
-/// are listed once), at most [`MAX_PAGES`] pages each.
+/// are listed once), at most [`MAX_PAGES`] pages of at most [`MAX_PAGE_SIZE`] each (memory is
+/// bounded whatever the answers): each task once (pages shift while an account creates tasks),
+/// and only those of the model with a [`plausible_id`].
 async fn list(
     ctx: &JobContext,
     native: &DashScopeClient,
     targets: &[Target],
     windows: &[(u64, u64)],
+    deadline: Instant,
 ) -> Result<Vec<ListedTask>, ApiError> {
     let mut by_model: HashMap<&str, Vec<(u64, u64)>> = HashMap::new();
     for (t, w) in targets.iter().zip(windows) {
@@ -464,9 +497,22 @@ async fn list(
                 window_ms: Some(window),
             };
             for page_no in 1..=MAX_PAGES {
-                let page = read(ctx, || native.list(&query, page_no, MAX_PAGE_SIZE)).await?;
+                let page = read(ctx, deadline, || {
+                    native.list(&query, page_no, MAX_PAGE_SIZE)
+                })
+                .await?;
                 let last = page.tasks.is_empty() || u64::from(page_no) >= page.total_page;
-                tasks.extend(page.tasks);
+                if page.tasks.len() > MAX_PAGE_SIZE as usize {
+                    return Err(ApiError::Permanent {
+                        status: 0,
+                        message: format!(
+                            "the task list answered {} tasks for a page of {MAX_PAGE_SIZE}",
+                            page.tasks.len()
+                        ),
+                    });
+                }
+                let ours = |t: &ListedTask| t.model == model && plausible_id(&t.task_id);
+                tasks.extend(page.tasks.into_iter().filter(ours));
                 if last {
                     break;
                 }
@@ -482,6 +528,8 @@ async fn list(
             }
         }
     }
+    let mut ids = HashSet::new();
+    tasks.retain(|t| ids.insert(t.task_id.clone()));
     Ok(tasks)
 }
 
@@ -501,7 +549,7 @@ async fn settle(
             if seen.get(*id).is_some_and(|s| *s != Seen::Unfinished) {
                 continue;
             }
-            let now = match read(ctx, || native.query_native(id)).await {
+            let now = match read(ctx, deadline, || native.query_native(id)).await {
                 Ok(task) => Seen::of(&task),
                 Err(e @ ApiError::Auth { .. }) => return Err(e),
                 Err(ApiError::Permanent { .. }) => Seen::NoPrompt,
@@ -520,13 +568,22 @@ async fn settle(
     }
 }
 
-/// One list page or query within the query budget, retried on 429 and 5xx.
+/// One list page or query within the query budget, retried on 429 and 5xx while `deadline`
+/// allows: a search ends within its wait plus one request, whatever the answers.
 async fn read<T, F: Future<Output = Result<T, ApiError>>>(
     ctx: &JobContext,
+    deadline: Instant,
     call: impl Fn() -> F,
 ) -> Result<T, ApiError> {
+    let out_of_time = || ApiError::Transient {
+        status: None,
+        message: "the search ran out of time".into(),
+    };
     let mut tries = 0;
     loop {
+        if Instant::now() >= deadline {
+            return Err(out_of_time());
+        }
         ctx.budget.acquire().await;
         let wait = match call().await {
             Err(ApiError::RateLimited { retry_after }) if tries < MAX_TRIES => {
@@ -535,6 +592,9 @@ async fn read<T, F: Future<Output = Result<T, ApiError>>>(
             Err(ApiError::Transient { .. }) if tries < MAX_TRIES => ctx.backoff.wait(tries),
             other => return other,
         };
+        if Instant::now() + wait > deadline {
+            return Err(out_of_time());
+        }
         tokio::time::sleep(wait).await;
         tries += 1;
     }
@@ -729,6 +789,52 @@ mod tests {
         assert_eq!(key_id_of(&listed, &HashSet::new()), None);
         let mixed: HashSet<String> = ["s1".into(), "x".into()].into();
         assert_eq!(key_id_of(&listed, &mixed), None, "disagreeing ids: none");
+    }
+
+    #[test]
+    fn a_resend_waits_while_a_task_may_be_the_shots() {
+        let no_match = |unfinished: &[&str]| Verdict::NoMatch {
+            unfinished: unfinished.iter().map(|s| (*s).to_owned()).collect(),
+            no_prompt: vec!["failed".into()],
+        };
+        let error = |e: ApiError| Verdict::error(&e);
+        let transient = ApiError::Transient {
+            status: Some(503),
+            message: "busy".into(),
+        };
+        let refused = ApiError::Permanent {
+            status: 400,
+            message: "no list here".into(),
+        };
+        let cases = [
+            (no_match(&[]), true),
+            (no_match(&["running"]), false),
+            (error(transient), false),
+            (error(ApiError::RateLimited { retry_after: None }), false),
+            (error(refused), true),
+            (Verdict::TooMany { count: 21 }, true),
+        ];
+        for (verdict, resend) in cases {
+            assert_eq!(verdict.allows_resend(), resend, "{verdict:?}");
+            let says_it_sends = verdict.explain().contains("--resubmit-unknown sends it");
+            assert_eq!(says_it_sends, resend, "{}", verdict.explain());
+        }
+    }
+
+    #[test]
+    fn only_plausible_task_ids_are_taken_from_the_list() {
+        assert!(plausible_id("0385dc79-a1b2_C3"));
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            "\u{1b}[2J",
+            "id?x=1",
+            "x y",
+            &"x".repeat(129),
+        ] {
+            assert!(!plausible_id(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -600,3 +600,340 @@ async fn a_colleagues_task_with_the_same_prompt_is_told_apart_by_key_id() {
         + &std::fs::read_to_string(out.join("results.json")).unwrap();
     assert!(!written.contains("sim-"), "no key id is written: {written}");
 }
+
+/// A client of the axum fake at `base`, with a short timeout.
+fn fake_client(base: &str) -> Client {
+    Client::for_provider(
+        dashscope::PROVIDER,
+        ClientConfig {
+            base_url: base.to_owned(),
+            api_key: ApiKey::new(KEY),
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .expect("client")
+}
+
+async fn run_bounded(plan: &Plan, client: Client, o: RunOptions, limit: Duration) -> Outcome {
+    tokio::time::timeout(limit, shotlist::exec::execute(plan, client, o))
+        .await
+        .expect("the run ends in bounded time")
+        .expect("run")
+}
+
+/// The list answers 5xx, however often asked: the search cannot tell whether the lost create
+/// made a task, so even `--resubmit-unknown` does not send it (that may pay twice); the next
+/// run searches again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_that_errors_does_not_resend_even_when_asked() {
+    use crate::api::fake::{Fake, json};
+    let fake = Fake::start(|seen| match seen.method.as_str() {
+        "GET" => json(
+            503,
+            serde_json::json!({"code": "ServiceUnavailable", "message": "busy"}),
+        ),
+        _ => json(
+            200,
+            serde_json::json!({"output": {"task_id": "would-be-paid-twice", "task_status": "PENDING"}}),
+        ),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "list is down", None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
+    let mut o = opts(1);
+    o.flags = flags(false, true);
+    let outcome = run_bounded(&p, fake_client(&fake.base), o, Duration::from_secs(60)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("could not be searched"), "{error}");
+    assert!(error.contains("running again searches again"), "{error}");
+    let seen = fake.seen();
+    assert!(
+        seen.iter().all(|s| s.method == "GET"),
+        "nothing created: {:?}",
+        seen.iter().map(|s| &s.path).collect::<Vec<_>>()
+    );
+    assert!(seen.len() > 1, "the list was retried");
+}
+
+/// A list answering 429 with the longest Retry-After, for ever: the search gives up within
+/// its wait (`reconcile_wait`), not after retries of minutes each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_on_the_task_list_ends_within_the_search_wait() {
+    use crate::api::fake::{Fake, Reply};
+    let fake = Fake::start(|_| Reply {
+        status: 429,
+        headers: vec![("retry-after", "3600".into())],
+        body: br#"{"code": "Throttling", "message": "slow down"}"#.to_vec(),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "throttled", None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
+    let o = RunOptions {
+        reconcile_wait: Duration::from_secs(2),
+        ..opts(1)
+    };
+    let started = std::time::Instant::now();
+    let outcome = run_bounded(&p, fake_client(&fake.base), o, Duration::from_secs(30)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("could not be searched"), "{error}");
+    assert!(fake.seen().iter().all(|s| s.method == "GET"));
+}
+
+/// Takes t1 and t2 (the same prompt) were both lost; only t1's create made a task. `--only t2`
+/// must not adopt t1's task: t1 is unknown too, out of the selection or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shot_out_of_the_selection_keeps_its_task_from_a_selected_take() {
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![take("t1", "same words", 1), take("t2", "same words", 2)],
+    );
+    lost_earlier(&out, &[&p.shots[0]], Some(&sim), Duration::ZERO).await;
+    lost_earlier(&out, &[&p.shots[1]], None, Duration::ZERO).await;
+    let t1_task = task_ids(&stats_of(&sim).await);
+    assert_eq!(t1_task.len(), 1);
+
+    let mut o = opts(2);
+    o.only = vec!["t2".into()];
+    o.flags = flags(false, true);
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 1);
+    assert!(
+        events_of(&out, "reattached").is_empty(),
+        "t1's task is not t2's"
+    );
+    let error = error_of(&out, "t2");
+    assert!(error.contains(t1_task[0].as_str()), "{error}");
+    assert_eq!(
+        stats_of(&sim).await["tasks_created"],
+        1,
+        "nothing sent while a task fits"
+    );
+}
+
+/// A hostile task list: ids with control characters, `/` and `..`, the key, an overlong id,
+/// and one task listed 30 times (pages shift while an account is busy). None of it reaches a
+/// query URL, the journal, the results or the logs; a task listed twice is one task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_task_list_is_read_safely() {
+    use crate::api::fake::{Fake, json};
+    let created = dashscope::now_ms() - 600_000;
+    let fake = Fake::start(move |seen| {
+        let item = |id: String| {
+            serde_json::json!({"task_id": id, "status": "SUCCEEDED",
+                "model_name": "wan2.7-t2v", "gmt_create": created})
+        };
+        let mut data: Vec<Value> = ["\u{1b}[2Jcleared", "../../services/x", "a/b", KEY]
+            .iter()
+            .map(|id| item((*id).to_owned()))
+            .collect();
+        data.push(item("x".repeat(300)));
+        data.push(item(format!("t-{KEY}")));
+        data.extend((0..30).map(|_| item("twice-listed".into())));
+        if seen.path.starts_with("/api/v1/tasks?") {
+            json(
+                200,
+                serde_json::json!({"total": 36, "total_page": 1, "data": data}),
+            )
+        } else if seen.path == "/api/v1/tasks/twice-listed" {
+            json(
+                200,
+                serde_json::json!({"output": {"task_id": "twice-listed", "task_status": "SUCCEEDED",
+                    "orig_prompt": "someone else's words", "video_url": "https://v/x.mp4"}}),
+            )
+        } else {
+            json(
+                404,
+                serde_json::json!({"code": "NotFound", "message": "no"}),
+            )
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "hostile list", None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
+    let outcome = run_bounded(
+        &p,
+        fake_client(&fake.base),
+        opts(1),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("most likely created nothing"), "{error}");
+    let queried: Vec<String> = (fake.seen().into_iter())
+        .filter(|s| s.path.starts_with("/api/v1/tasks/"))
+        .map(|s| s.path)
+        .collect();
+    assert_eq!(queried, ["/api/v1/tasks/twice-listed"], "queried once");
+    let written = std::fs::read_to_string(out.join("journal.jsonl")).unwrap()
+        + &std::fs::read_to_string(out.join("results.json")).unwrap()
+        + &std::fs::read_to_string(out.join("results.csv")).unwrap();
+    for bad in ["\u{1b}", "\\u001b", "services/x", "a/b", KEY, "xxxxxxxxxx"] {
+        assert!(!written.contains(bad), "{bad:?} written: {written}");
+    }
+}
+
+/// Ctrl-C while a search waits for the running task, then a rerun: found once, paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_stopped_midway_finds_the_task_once_on_the_rerun() {
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_secs(3),
+        ..lossy(1.0)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![
+            shot("a", "stopped search", None),
+            shot("b", "after a", Some("a")),
+        ],
+    );
+    // b's create is lost too: only a's is made by hand, b is sent by the run.
+    lost_earlier(&out, &[&p.shots[0]], Some(&sim), Duration::ZERO).await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = stop.send(true);
+    });
+    let o = RunOptions {
+        stop: Some(rx),
+        ..opts(2)
+    };
+    let outcome = run_with(&p, &sim, o).await;
+    assert_eq!(outcome.stop, shotlist::exec::Stop::Interrupted);
+    assert!(events_of(&out, "reattached").is_empty());
+
+    let outcome = run_with(&p, &sim, opts(2)).await;
+    assert_eq!(outcome.exit_code(), 0, "{:?}", results_json(&out));
+    assert_eq!(statuses(&out), ["succeeded", "succeeded"]);
+    let mut reattached = events_of(&out, "reattached");
+    reattached.sort();
+    assert_eq!(reattached, ["a", "b"]);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 2, "each paid once");
+    assert_eq!(run_with(&p, &sim, opts(2)).await.exit_code(), 0);
+    assert_eq!(
+        stats_of(&sim).await["tasks_created"],
+        2,
+        "a third run sends nothing"
+    );
+}
+
+/// The lost create's task is still queued when the search's wait ends: it shows no prompt
+/// yet, so it may be the shot's. `--resubmit-unknown` does not send the shot while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_still_running_when_the_wait_ends_is_not_paid_again() {
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_secs(120),
+        ..lossy(1.0)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "long queue", None)]);
+    lost_earlier(&out, &[&p.shots[0]], Some(&sim), Duration::ZERO).await;
+    let task = task_ids(&stats_of(&sim).await).remove(0);
+    let mut o = RunOptions {
+        reconcile_wait: Duration::from_secs(1),
+        ..opts(1)
+    };
+    o.flags = flags(false, true);
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(
+        error.contains(&task) && error.contains("still running"),
+        "{error}"
+    );
+    assert!(error.contains("does not send it"), "{error}");
+    assert_eq!(stats_of(&sim).await["tasks_created"], 1, "not paid twice");
+}
+
+/// A list page holding far more tasks than asked for (each with a huge model name) is refused,
+/// not kept: memory stays bounded and the shot stays `unknown` saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_list_page_is_refused() {
+    use crate::api::fake::{Fake, json};
+    let created = dashscope::now_ms() - 600_000;
+    let fake = Fake::start(move |seen| {
+        if !seen.path.starts_with("/api/v1/tasks?") {
+            return json(
+                404,
+                serde_json::json!({"code": "NotFound", "message": "no"}),
+            );
+        }
+        let data: Vec<Value> = (0..5000)
+            .map(|i| {
+                serde_json::json!({"task_id": format!("t{i}"), "status": "SUCCEEDED",
+                    "model_name": "m".repeat(500), "gmt_create": created})
+            })
+            .collect();
+        json(
+            200,
+            serde_json::json!({"total": 5000, "total_page": 1, "data": data}),
+        )
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "flooded", None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
+    let outcome = run_bounded(
+        &p,
+        fake_client(&fake.base),
+        opts(1),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    assert!(error.contains("5000 tasks for a page of 100"), "{error}");
+    assert_eq!(fake.seen().len(), 1, "one page read, nothing queried");
+}
+
+/// A crash right after the `submitting` line (no `unknown` line): the rerun journals the
+/// unknown, finds the task the create made and re-attaches it; nothing is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_create_is_reattached_without_an_unknown_line() {
+    use shotlist::journal::{Entry, EventKind, Journal};
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "cut mid create", None)]);
+    let a = &p.shots[0];
+    std::fs::create_dir_all(&out).unwrap();
+    let mut journal = Journal::open(&out.join("journal.jsonl")).unwrap();
+    let e = Entry::new(EventKind::Submitting, &a.id, &a.key).attempt(1);
+    journal.append(&e).unwrap();
+    drop(journal);
+    let lost = native_client(&sim).submit(&a.body.value()).await;
+    assert!(matches!(lost, Err(ApiError::Ambiguous { .. })), "{lost:?}");
+
+    let mut o = opts(1);
+    o.flags = flags(false, true);
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 0);
+    assert_eq!(statuses(&out), ["succeeded"]);
+    assert_eq!(events_of(&out, "unknown"), ["a"]);
+    assert_eq!(events_of(&out, "reattached"), ["a"]);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 1, "not sent again");
+}

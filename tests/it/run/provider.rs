@@ -219,3 +219,48 @@ async fn a_web_page_at_the_base_url_stops_the_run_and_says_what_to_check() {
     assert_eq!(page.seen().len(), 1, "one submit, then the stop");
     assert!(!p.read("out/batch/journal.jsonl").contains(SECRET));
 }
+
+/// The real binary against `sim --provider dashscope` losing half the create answers, with
+/// `-v`: every lost create is found and re-attached (each shot paid once), and the key is
+/// nowhere: not on stderr, in the journal or in the results.
+#[test]
+fn lost_dashscope_creates_are_reattached_and_the_key_is_never_written() {
+    let sim = SimProcess::start(&[
+        "--provider",
+        "dashscope",
+        "--gen-time",
+        "100ms",
+        "--p-lost",
+        "0.5",
+        "--seed",
+        "3",
+    ]);
+    let p = project(4);
+    let mut cmd = p.cmd(&[
+        "-v",
+        "run",
+        "batch.yaml",
+        "--provider",
+        "dashscope",
+        "--base-url",
+        &sim.url,
+        "--poll",
+        "100ms",
+    ]);
+    cmd.env("DASHSCOPE_API_KEY", SECRET);
+    let run = crate::support::Run::from(cmd.output().expect("run shotlist"));
+    run.code(0);
+    let stats = sim.stats();
+    let lost = stats["requests"]["submit"]["lost"].as_u64().unwrap_or(0);
+    assert!(lost >= 1, "the seed loses some: {stats:#}");
+    assert_eq!(stats["tasks_created"], 6, "each shot paid once: {stats:#}");
+    assert!(
+        run.stderr.contains("re-attached, not resent"),
+        "{}",
+        run.stderr
+    );
+    let journal = p.read("out/batch/journal.jsonl");
+    assert_eq!(journal.matches("\"reattached\"").count() as u64, lost);
+    let written = run.stderr + &run.stdout + &journal + &p.read("out/batch/results.json");
+    assert!(!written.contains(SECRET), "the key leaked: {written}");
+}
