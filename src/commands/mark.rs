@@ -51,14 +51,10 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
         }
     };
     let path = dir.join(marks::FILE_NAME);
-    let lock_path = dir.join(".marks.lock");
-    // Append mode: a lock file that was replaced by a link never truncates what it points to.
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&lock_path)
-        .and_then(|f| f.lock().map(|()| f))
-        .map_err(|e| Error::io(format!("cannot lock {}", lock_path.display()), e))?;
+    let lock = marks::lock(&dir).map_err(|e| {
+        let lock_path = dir.join(marks::LOCK_FILE);
+        Error::io(format!("cannot lock {}", lock_path.display()), e)
+    })?;
     let mut all = Marks::load(&path).map_err(super::review::error)?;
     for m in &given {
         all.apply(m.clone());

@@ -5,9 +5,16 @@
 //! gives now. Each folder must come from that same plan and hold only its own shard's shots, so
 //! each shot has one history. The shard journals are copied whole, not re-written: every line a
 //! shard wrote about paid work survives, and `status` and `run` on the merged folder replay them
-//! like any journal. Videos are hard-linked (or copied), never moved out of a shard folder.
+//! like any journal. Videos are hard-linked (or copied), never moved out of a shard folder:
+//! the current ones and the earlier ones the journals' `superseded` lines point to, each
+//! checked against the hash its line records.
+//!
+//! Reviewers may mark videos in a shard folder or in the merged one, so the shards' marks are
+//! merged into the merged folder's: a mark made later (by its `at`) wins, and a shard's marks
+//! that an earlier merge already brought are not brought again, so a mark changed or cleared
+//! in the merged folder stays as the reviewer left it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -24,6 +31,7 @@ use crate::journal::{self, History, ReadError, Replayed};
 use crate::plan::Plan;
 use crate::plan::shard::{self, ShardSpec};
 use crate::report::{self, ResultStatus};
+use crate::review::{Marks, ReviewError, marks};
 
 /// Marks a shard folder: which shard of how many it holds.
 pub const SHARD_FILE: &str = "shard.json";
@@ -83,6 +91,8 @@ pub enum MergeError {
         what: String,
         fix: String,
     },
+    #[error(transparent)]
+    Marks(#[from] ReviewError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -111,6 +121,10 @@ struct MergeRecord {
     shards: Vec<MergedShard>,
     /// BLAKE3 hex of the journal the merge wrote: a later merge replaces only that journal.
     journal_blake3: String,
+    /// Per shard index: when a merge last brought that shard's marks (RFC 3339). A later merge
+    /// brings only the shard's marks made after it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    marks_merged_at: BTreeMap<u32, String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -229,6 +243,8 @@ struct ShardFolder {
     journal: PathBuf,
     /// What its journal says.
     journal_state: Replayed,
+    /// Its `marks.json`.
+    marks: Marks,
 }
 
 /// The plan in `dir/plan.json` must be `plan`: same shots, ids, keys and files, in order.
@@ -308,11 +324,19 @@ fn read_folder(
             });
         }
     }
+    let marks_path = dir.join(marks::FILE_NAME);
+    let mut marks = Marks::default();
+    if let Some(bytes) = read_bounded(&marks_path, marks::MAX_BYTES)? {
+        for m in marks::parse_entries(&marks_path, &bytes)? {
+            marks.apply(m);
+        }
+    }
     Ok(ShardFolder {
         dir: dir.to_owned(),
         spec,
         journal: copy,
         journal_state: replayed,
+        marks,
     })
 }
 
@@ -332,15 +356,19 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     let config = crate::config::Config::load(global.config.as_deref())?;
     let out = super::out_dir(&plan, args.out.as_deref(), None);
     plan.out_dir = out.clone();
-    check_out(&out, &args.dirs)?;
+    let previous = check_out(&out, &args.dirs)?;
     let _lock =
         crate::exec::outdir::OutputLock::acquire(&out).map_err(super::run::out_dir_error)?;
-    crate::exec::outdir::check_paths(&out, &[MERGE_FILE, super::run::PROVIDER_FILE])
-        .map_err(super::run::out_dir_error)?;
-    fs::create_dir_all(out.join("videos")).map_err(io(format!(
-        "cannot create {}",
-        out.join("videos").display()
-    )))?;
+    crate::exec::outdir::check_paths(
+        &out,
+        &[
+            MERGE_FILE,
+            super::run::PROVIDER_FILE,
+            marks::FILE_NAME,
+            marks::LOCK_FILE,
+        ],
+    )
+    .map_err(super::run::out_dir_error)?;
     let scratch = tempfile::Builder::new()
         .prefix(".merge-")
         .tempdir_in(&out)
@@ -379,16 +407,41 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         None => (1, shard::partition(&plan, 1)),
     };
 
+    // Everything is read and checked before the first write: a bad file leaves the merged
+    // folder as it was.
+    let _marks_lock = marks::lock(&out).map_err(io(format!(
+        "cannot lock {}",
+        out.join(marks::LOCK_FILE).display()
+    )))?;
+    let marks_path = out.join(marks::FILE_NAME);
+    let own_marks = Marks::load(&marks_path).map_err(super::review::error)?;
+    let mut marks_merged_at = previous.map(|r| r.marks_merged_at).unwrap_or_default();
+    let mut all_marks = own_marks.clone();
+    let marks_merged = merge_marks(
+        &mut all_marks,
+        folders.values().map(|f| (f.spec.index, &f.marks)),
+        &plan.shots.iter().map(|s| s.id.as_str()).collect(),
+        &marks_merged_at,
+    );
+
     let videos = out.join("videos");
+    fs::create_dir_all(&videos).map_err(io(format!("cannot create {}", videos.display())))?;
     let mut broken = Vec::new();
+    let (mut earlier, mut earlier_missing) = (0usize, Vec::new());
     for f in folders.values() {
         let theirs = f.dir.join("videos");
-        for h in f.journal_state.shots.values() {
-            if h.sha256.is_none() {
-                continue;
-            }
-            if !link_video(&theirs, &videos, h)? {
-                broken.push(format!("{} in {}", h.id, f.dir.display()));
+        for h in videos_of(&f.journal_state) {
+            let file = h.file.as_deref().unwrap_or_default();
+            let is_earlier = file.starts_with(crate::exec::outdir::SUPERSEDED_DIR);
+            match (link_video(&theirs, &videos, &h)?, is_earlier) {
+                (true, true) => earlier += 1,
+                (true, false) => {}
+                (false, true) => earlier_missing.push(format!(
+                    "videos/{file} (shot `{}`) in {}",
+                    h.id,
+                    f.dir.display()
+                )),
+                (false, false) => broken.push(format!("{} in {}", h.id, f.dir.display())),
             }
         }
     }
@@ -401,16 +454,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         Ok(())
     })
     .map_err(report_error)?;
-    let record = MergeRecord {
-        shards: folders
-            .values()
-            .map(|f| MergedShard {
-                shard: f.spec,
-                dir: f.dir.clone(),
-            })
-            .collect(),
-        journal_blake3: hash_file(&journal_path)?,
-    };
+    let journal_blake3 = hash_file(&journal_path)?;
     let write =
         |path: &Path, bytes: Vec<u8>| report::write_atomic(path, &bytes).map_err(report_error);
     let prices = crate::cost::PriceBook::new(&config);
@@ -443,6 +487,24 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     if let Some(provider) = provider {
         super::run::record_provider(&out, provider)?;
     }
+    if all_marks != own_marks {
+        all_marks.save(&marks_path).map_err(super::review::error)?;
+    }
+    let merged_at = crate::journal::now_rfc3339();
+    for &k in folders.keys() {
+        marks_merged_at.insert(k, merged_at.clone());
+    }
+    let record = MergeRecord {
+        shards: folders
+            .values()
+            .map(|f| MergedShard {
+                shard: f.spec,
+                dir: f.dir.clone(),
+            })
+            .collect(),
+        journal_blake3,
+        marks_merged_at,
+    };
     write(
         &out.join(MERGE_FILE),
         serde_json::to_vec_pretty(&record).expect("a merge record serialises"),
@@ -463,6 +525,19 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
                  folder downloads it again while its URL is fresh"
             );
         }
+        for e in &earlier_missing {
+            eprintln!(
+                "warning: the earlier video {e} is missing or changed and was not merged; \
+                 the shot's current video is unaffected"
+            );
+        }
+        if !marks_merged.unknown.is_empty() {
+            eprintln!(
+                "warning: {} mark(s) name shots this batch does not have and were not merged: {}",
+                marks_merged.unknown.len(),
+                marks_merged.unknown.join(", ")
+            );
+        }
         if !missing.is_empty() {
             eprintln!(
                 "missing shard(s): {}; their shots are `pending`: run them and merge again",
@@ -474,8 +549,28 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         .iter()
         .map(|(s, c)| format!("{c} {}", s.as_str()))
         .collect();
+    let mut extra = String::new();
+    if earlier + earlier_missing.len() > 0 {
+        extra.push_str(&format!(
+            "; {earlier} earlier video(s) in videos/superseded/"
+        ));
+        if !earlier_missing.is_empty() {
+            extra.push_str(&format!(
+                " ({} missing or changed, left out)",
+                earlier_missing.len()
+            ));
+        }
+    }
+    if !all_marks.is_empty() || marks_merged.brought > 0 {
+        extra.push_str(&format!(
+            "; {} mark(s) from the shards, {} in {}",
+            marks_merged.brought,
+            all_marks.len(),
+            marks::FILE_NAME
+        ));
+    }
     eprintln!(
-        "merged {} of {n} shard(s): {}; results in {}",
+        "merged {} of {n} shard(s): {}{extra}; results in {}",
         folders.len(),
         summary.join(", "),
         out.join(report::CSV_FILE).display()
@@ -512,7 +607,8 @@ fn one_provider<'a>(
 
 /// The merged folder may be new, or one an earlier merge wrote and nothing has run in since;
 /// never a shard folder, nor one holding a run of its own (its journal would be lost).
-fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<(), MergeError> {
+/// Returns the earlier merge's record.
+fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<Option<MergeRecord>, MergeError> {
     let taken = |what: &str| MergeError::Taken {
         dir: out.to_owned(),
         what: what.to_owned(),
@@ -530,7 +626,7 @@ fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<(), MergeError> {
     }
     let journal_path = out.join(journal::FILE_NAME);
     match fs::symlink_metadata(&journal_path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(format!("cannot read {}", journal_path.display()))(e)),
         Ok(meta) => regular_file(&journal_path, &meta)?,
     }
@@ -539,7 +635,7 @@ fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<(), MergeError> {
         .map(|b| parse_json(&path, &b))
         .transpose()?;
     match record {
-        Some(r) if r.journal_blake3 == hash_file(&journal_path)? => Ok(()),
+        Some(r) if r.journal_blake3 == hash_file(&journal_path)? => Ok(Some(r)),
         Some(_) => Err(taken(
             "a merge that a run has written to since (its journal changed)",
         )),
@@ -556,27 +652,56 @@ fn hash_file(path: &Path) -> Result<String, MergeError> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// Every video a journal records, once each: each key's current one (whose `file` may be under
+/// `superseded/` when a newer attempt took its name) and each `superseded` line's, as the
+/// (id, file, sha256, bytes) of a history. A `superseded` line without a hash (what it moved
+/// was not a regular file) is listed too, and fails [`link_video`]'s check.
+fn videos_of(journal: &Replayed) -> Vec<History> {
+    let mut seen: HashSet<(Option<&str>, Option<&str>)> = HashSet::new();
+    let current = journal
+        .shots
+        .values()
+        .filter(|h| h.sha256.is_some())
+        .cloned();
+    let earlier = journal.superseded.iter().map(|e| History {
+        id: e.id.clone(),
+        file: e.file.clone(),
+        sha256: e.sha256.clone(),
+        bytes: e.bytes,
+        ..History::default()
+    });
+    let all: Vec<History> = current.chain(earlier).collect();
+    let mut out = Vec::with_capacity(all.len());
+    for h in &all {
+        if seen.insert((h.file.as_deref(), h.sha256.as_deref())) {
+            out.push(h.clone());
+        }
+    }
+    out
+}
+
 /// Hard-links (or copies) the video `h` records from `from` into `to`, unless `to` already has
 /// it; `false` when the shard's copy is missing or does not match its recorded hash.
 fn link_video(from: &Path, to: &Path, h: &History) -> Result<bool, MergeError> {
-    let Some(file) = h.file.as_deref() else {
+    let (Some(file), Some(_)) = (h.file.as_deref(), h.sha256.as_deref()) else {
         return Ok(false);
     };
-    let (Some(src), Some(dest)) = (
-        crate::exec::job::safe_dest(from, file),
-        crate::exec::job::safe_dest(to, file),
-    ) else {
+    let video_path = crate::exec::job::video_path;
+    let (Some(src), Some(dest)) = (video_path(from, file), video_path(to, file)) else {
         return Ok(false);
     };
-    match fs::symlink_metadata(from) {
-        Ok(m) if m.file_type().is_dir() => {}
-        Ok(_) => {
-            return Err(MergeError::NotAFile {
-                path: from.to_owned(),
-                what: "not a folder",
-            });
+    // `from`, then `from/superseded` for an earlier video: real folders, never links.
+    for dir in [Some(from), src.parent()].into_iter().flatten() {
+        match fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_dir() => {}
+            Ok(_) => {
+                return Err(MergeError::NotAFile {
+                    path: dir.to_owned(),
+                    what: "not a folder",
+                });
+            }
+            Err(_) => return Ok(false),
         }
-        Err(_) => return Ok(false),
     }
     match fs::symlink_metadata(&src) {
         Ok(meta) => regular_file(&src, &meta)?,
@@ -594,7 +719,10 @@ fn link_video(from: &Path, to: &Path, h: &History) -> Result<bool, MergeError> {
             source: std::io::Error::other(e),
         })?;
     }
-    let tmp = to.join(format!(".{file}.merge"));
+    let dest_dir = dest.parent().unwrap_or(to);
+    fs::create_dir_all(dest_dir).map_err(io(format!("cannot create {}", dest_dir.display())))?;
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dest_dir.join(format!(".{name}.merge"));
     let _ = fs::remove_file(&tmp);
     let copied = fs::hard_link(&src, &tmp).or_else(|_| fs::copy(&src, &tmp).map(|_| ()));
     copied
@@ -605,4 +733,143 @@ fn link_video(from: &Path, to: &Path, h: &History) -> Result<bool, MergeError> {
             dest.display()
         )))?;
     Ok(true)
+}
+
+/// What [`merge_marks`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct MarksMerged {
+    /// Shard marks that were added or replaced a merged folder's mark.
+    brought: usize,
+    /// Ids of shard marks naming no shot of the plan (not merged).
+    unknown: Vec<String>,
+}
+
+/// Brings each shard's marks (by shard index) into `own`, the merged folder's. A shard's mark
+/// for a video (id, key) is taken when `own` has none for it, or an older one (both `at`
+/// known); a tie keeps `own`'s. A shard that `since` says an earlier merge brought marks from
+/// gives only marks made after that merge, so a mark the reviewer changed or cleared in the
+/// merged folder since is not overridden by the shard's older copy. Marks for any key of a
+/// shot of the plan are kept (an earlier key's mark belongs to an earlier video, kept under
+/// `videos/superseded/`); marks for ids the plan does not have are left out, as by
+/// `mark --import`.
+fn merge_marks<'a>(
+    own: &mut Marks,
+    shards: impl Iterator<Item = (u32, &'a Marks)>,
+    ids: &HashSet<&str>,
+    since: &BTreeMap<u32, String>,
+) -> MarksMerged {
+    let at = |t: Option<&str>| t.and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+    let mut done = MarksMerged::default();
+    for (index, theirs) in shards {
+        let after = since.get(&index).map(|t| at(Some(t)));
+        for m in theirs.iter() {
+            if !ids.contains(m.id.as_str()) {
+                done.unknown.push(m.id.clone());
+                continue;
+            }
+            let made = at(m.at.as_deref());
+            if let Some(after) = after
+                && !(made.is_some() && made > after)
+            {
+                continue;
+            }
+            let take = match own.get(&m.id, &m.key) {
+                None => true,
+                Some(ours) => ours != m && made.is_some() && made > at(ours.at.as_deref()),
+            };
+            if take {
+                own.apply(m.clone());
+                done.brought += 1;
+            }
+        }
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::review::{Mark, Verdict};
+
+    fn mark(id: &str, v: Verdict, at: Option<&str>) -> Mark {
+        Mark {
+            id: id.into(),
+            key: "k".repeat(64),
+            mark: v,
+            note: None,
+            at: at.map(str::to_owned),
+        }
+    }
+
+    fn plan<'a>(ids: &[&'a str]) -> HashSet<&'a str> {
+        ids.iter().copied().collect()
+    }
+
+    fn marks(list: &[Mark]) -> Marks {
+        let mut m = Marks::default();
+        for x in list {
+            m.apply(x.clone());
+        }
+        m
+    }
+
+    const T1: &str = "2026-11-24T10:00:00Z";
+    const T2: &str = "2026-11-24T11:00:00Z";
+    const T3: &str = "2026-11-24T12:00:00Z";
+
+    #[test]
+    fn the_later_mark_wins_and_a_tie_or_unknown_time_keeps_the_merged_folders() {
+        let ids = plan(&["a", "b", "c", "d"]);
+        let mut own = marks(&[
+            mark("a", Verdict::Approved, Some(T2)),
+            mark("b", Verdict::Approved, Some(T2)),
+            mark("c", Verdict::Approved, None),
+        ]);
+        let shard = marks(&[
+            mark("a", Verdict::Rejected, Some(T3)),
+            mark("b", Verdict::Rejected, Some(T1)),
+            mark("c", Verdict::Rejected, Some(T3)),
+            mark("d", Verdict::Rejected, None),
+            mark("gone", Verdict::Rejected, Some(T3)),
+        ]);
+        let done = merge_marks(&mut own, [(1, &shard)].into_iter(), &ids, &BTreeMap::new());
+        assert_eq!(done.brought, 3);
+        assert_eq!(done.unknown, vec!["gone".to_owned()]);
+        let k = "k".repeat(64);
+        let verdict = |id| own.get(id, &k).map(|m| m.mark);
+        assert_eq!(verdict("a"), Some(Verdict::Rejected));
+        assert_eq!(verdict("b"), Some(Verdict::Approved));
+        assert_eq!(verdict("c"), Some(Verdict::Rejected));
+        assert_eq!(verdict("d"), Some(Verdict::Rejected));
+        assert_eq!(verdict("gone"), None);
+        // Merging the same again changes nothing.
+        let again = own.clone();
+        let done = merge_marks(&mut own, [(1, &shard)].into_iter(), &ids, &BTreeMap::new());
+        assert_eq!(done.brought, 0);
+        assert_eq!(own, again);
+    }
+
+    #[test]
+    fn marks_an_earlier_merge_brought_are_not_brought_again() {
+        let ids = plan(&["a", "b"]);
+        // Cleared in the merged folder after the merge at T2: stays cleared; `b` was marked on
+        // the shard after that merge: brought.
+        let mut own = Marks::default();
+        let shard = marks(&[
+            mark("a", Verdict::Rejected, Some(T1)),
+            mark("b", Verdict::Rejected, Some(T3)),
+        ]);
+        let since = BTreeMap::from([(1, T2.to_owned())]);
+        let done = merge_marks(&mut own, [(1, &shard)].into_iter(), &ids, &since);
+        assert_eq!(done.brought, 1);
+        assert_eq!(own.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["b"]);
+        // Another shard index was never merged: all of its marks come.
+        let done = merge_marks(
+            &mut Marks::default(),
+            [(2, &shard)].into_iter(),
+            &ids,
+            &since,
+        );
+        assert_eq!(done.brought, 2);
+    }
 }

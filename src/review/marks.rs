@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::ReviewError;
 
 pub const FILE_NAME: &str = "marks.json";
+/// Held by whoever writes `marks.json` (`mark`, `merge`).
+pub const LOCK_FILE: &str = ".marks.lock";
 /// The format version this shotlist writes and reads.
 pub const VERSION: u32 = 1;
 /// Most bytes read from a marks file.
@@ -124,6 +126,18 @@ pub fn read_entries(path: &Path) -> Result<Option<Vec<Mark>>, ReviewError> {
     let Some(doc) = super::source::read_json(path, MAX_BYTES)? else {
         return Ok(None);
     };
+    entries(path, &doc).map(Some)
+}
+
+/// The entries of the marks file `path` whose bytes the caller read (bounded, e.g. without
+/// following links).
+pub fn parse_entries(path: &Path, bytes: &[u8]) -> Result<Vec<Mark>, ReviewError> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ReviewError::json(path, &e))?;
+    entries(path, &doc)
+}
+
+fn entries(path: &Path, doc: &serde_json::Value) -> Result<Vec<Mark>, ReviewError> {
     let version = doc.get("version").and_then(serde_json::Value::as_u64);
     if version != Some(u64::from(VERSION)) {
         return Err(ReviewError::shape(
@@ -145,7 +159,19 @@ pub fn read_entries(path: &Path) -> Result<Option<Vec<Mark>>, ReviewError> {
         check(&m).map_err(invalid)?;
         marks.push(m);
     }
-    Ok(Some(marks))
+    Ok(marks)
+}
+
+/// Takes the exclusive lock every writer of `dir/marks.json` holds while it reads and replaces
+/// the file; released when the returned file is dropped.
+pub fn lock(dir: &Path) -> std::io::Result<std::fs::File> {
+    // Append mode: a lock file that was replaced by a link never truncates what it points to.
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(LOCK_FILE))?;
+    f.lock()?;
+    Ok(f)
 }
 
 /// The rules an entry must meet: the id and key forms of the planner, a bounded note.
