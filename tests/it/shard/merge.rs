@@ -354,3 +354,204 @@ fn shards_run_on_two_providers_are_not_merged() {
     merge(&p, &dirs[..1], &[]).code(1);
     assert_eq!(p.read("out/batch/provider"), "gravitex\n");
 }
+
+/// The shard folder (of `dirs`) holding shot `id`'s video.
+fn shard_of(p: &Project, dirs: &[String], id: &str) -> String {
+    dirs.iter()
+        .find(|d| p.path(&format!("{d}/videos/{id}.mp4")).is_file())
+        .unwrap_or_else(|| panic!("no shard holds {id}"))
+        .clone()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Every file under `dir/videos` (recursively) with its bytes' hash, and the other files the
+/// merge writes: what a second merge must leave as it was.
+fn merged_state(p: &Project, dir: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![p.path(&format!("{dir}/videos"))];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(p.path(dir))
+                    .unwrap()
+                    .display()
+                    .to_string();
+                out.insert(rel, sha256_hex(&std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    for f in [
+        "journal.jsonl",
+        "marks.json",
+        "results.json",
+        "results.csv",
+        "plan.json",
+    ] {
+        let path = p.path(&format!("{dir}/{f}"));
+        let hash = std::fs::read(&path).map_or("absent".into(), |b| sha256_hex(&b));
+        out.insert(f.to_owned(), hash);
+    }
+    out
+}
+
+#[test]
+fn merge_brings_superseded_videos_and_marks_so_a_retake_on_the_merged_folder_works() {
+    let p = project();
+    let sim = run_three(&p);
+    let dirs = shard_dirs(3);
+    // An edited row: teaser-p0 and its continuation are sent again on their shard, and their
+    // first videos go under videos/superseded/ there.
+    let data = p
+        .read("data/products.csv")
+        .replace("p0,Lamp", "p0,Floor lamp");
+    p.file("data/products.csv", &data);
+    for k in 1..=3 {
+        run_shard(&p, &sim, &format!("{k}/3")).code(0);
+    }
+    assert_eq!(created(&sim), SHOTS as u64 + 2);
+    let edited = shard_of(&p, &dirs, "teaser-p0");
+    let rejected = shard_of(&p, &dirs, "teaser-p1");
+    let approved = shard_of(&p, &dirs, "teaser-p2");
+    for (dir, id, flag) in [
+        (&rejected, "teaser-p1", "--reject"),
+        (&approved, "teaser-p2", "--approve"),
+    ] {
+        p.run(&["mark", "batch.yaml", id, flag, "--out", dir])
+            .code(0);
+    }
+
+    let merged = merge(&p, &dirs, &[]);
+    merged.code(0);
+    for word in ["2 earlier video(s)", "2 mark(s) from the shards"] {
+        assert!(merged.stderr.contains(word), "{word}: {}", merged.stderr);
+    }
+    assert!(!merged.stderr.contains("warning"), "{}", merged.stderr);
+
+    let status = p.run(&["status", "batch.yaml", "--format", "json"]);
+    status.code(0);
+    let doc: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(doc["counts"]["succeeded"], SHOTS, "{doc:#}");
+    let superseded = doc["superseded"].as_array().unwrap();
+    assert_eq!(superseded.len(), 2, "{doc:#}");
+    // Each superseded line's file is in the merged folder, with the hash its line records,
+    // and is the shard's earlier video.
+    let journal = p.read("out/batch/journal.jsonl");
+    let lines: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e["event"] == "superseded")
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for e in &lines {
+        let file = e["file"].as_str().unwrap();
+        assert!(file.starts_with("superseded/"), "{file}");
+        let ours = std::fs::read(p.path(&format!("out/batch/videos/{file}"))).unwrap();
+        assert_eq!(sha256_hex(&ours), e["sha256"].as_str().unwrap(), "{file}");
+        let theirs = std::fs::read(p.path(&format!("{edited}/videos/{file}"))).unwrap();
+        assert_eq!(ours, theirs);
+    }
+
+    let marks: Value = serde_json::from_str(&p.read("out/batch/marks.json")).unwrap();
+    let got: BTreeMap<&str, &str> = marks["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap(), m["mark"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        BTreeMap::from([("teaser-p1", "rejected"), ("teaser-p2", "approved")])
+    );
+
+    // Merging again (nothing ran in the merged folder) changes nothing.
+    let before = merged_state(&p, "out/batch");
+    let again = merge(&p, &dirs, &[]);
+    again.code(0);
+    assert!(
+        again
+            .stderr
+            .contains("0 mark(s) from the shards, 2 in marks.json"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(merged_state(&p, "out/batch"), before);
+
+    // The rejection made on a shard folder is seen on the merged one: exactly one retake (the
+    // rejected teaser has no dependant), and the approved shot is not sent.
+    let sent = created(&sim);
+    let mut retake = p.cmd(&[
+        "run",
+        "batch.yaml",
+        "--base-url",
+        &sim.url,
+        "--poll",
+        "100ms",
+        "--retake-rejected",
+    ]);
+    retake.env("GRAVITEX_API_KEY", "sk-test");
+    Run::from(retake.output().unwrap()).code(0);
+    assert_eq!(created(&sim), sent + 1);
+}
+
+#[test]
+fn a_bad_marks_file_in_a_shard_is_refused_and_nothing_is_written() {
+    let p = project();
+    let _sim = run_three(&p);
+    let dirs = shard_dirs(3);
+    merge(&p, &dirs, &[]).code(0);
+    let before = merged_state(&p, "out/batch");
+    let merge_json = p.read("out/batch/merge.json");
+
+    p.file(
+        &format!("{}/marks.json", dirs[1]),
+        "{\"version\": 1, \"marks\": [",
+    );
+    let bad = merge(&p, &dirs, &[]);
+    bad.code(2);
+    assert!(
+        bad.stderr.contains(&format!("{}/marks.json", dirs[1])) && bad.stderr.contains("JSON"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(merged_state(&p, "out/batch"), before);
+    assert_eq!(p.read("out/batch/merge.json"), merge_json);
+    let fresh = merge(&p, &dirs, &["--out", "fresh"]);
+    fresh.code(2);
+    for f in [
+        "journal.jsonl",
+        "results.json",
+        "marks.json",
+        "merge.json",
+        "videos",
+    ] {
+        assert!(!p.path(&format!("fresh/{f}")).exists(), "{f}");
+    }
+
+    // A marks file that is a link, or one entry naming no shot id form: refused too.
+    let marks = p.path(&format!("{}/marks.json", dirs[1]));
+    std::fs::remove_file(&marks).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", &marks).unwrap();
+    let linked = merge(&p, &dirs, &[]);
+    linked.code(2);
+    assert!(linked.stderr.contains("symbolic link"), "{}", linked.stderr);
+    std::fs::remove_file(&marks).unwrap();
+    let key = "0".repeat(64);
+    p.file(
+        &format!("{}/marks.json", dirs[1]),
+        &format!(
+            "{{\"version\": 1, \"marks\": [{{\"id\": \"../x\", \"key\": \"{key}\", \"mark\": \"rejected\"}}]}}"
+        ),
+    );
+    let invalid = merge(&p, &dirs, &[]);
+    invalid.code(2);
+    assert!(invalid.stderr.contains("entry 1"), "{}", invalid.stderr);
+    assert_eq!(merged_state(&p, "out/batch"), before);
+}
