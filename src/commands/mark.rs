@@ -158,7 +158,7 @@ fn imported(file: &std::path::Path, shots: &[Shot], quiet: bool) -> Result<Vec<M
 }
 
 /// Up to ten ids, then how many more.
-fn list_some(ids: &[String]) -> String {
+pub(crate) fn list_some(ids: &[String]) -> String {
     let mut text = ids.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
     if ids.len() > 10 {
         text.push_str(&format!(" and {} more", ids.len() - 10));

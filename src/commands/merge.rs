@@ -535,7 +535,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
             eprintln!(
                 "warning: {} mark(s) name shots this batch does not have and were not merged: {}",
                 marks_merged.unknown.len(),
-                marks_merged.unknown.join(", ")
+                super::mark::list_some(&marks_merged.unknown)
             );
         }
         if !missing.is_empty() {
@@ -745,9 +745,10 @@ struct MarksMerged {
 }
 
 /// Brings each shard's marks (by shard index) into `own`, the merged folder's. A shard's mark
-/// for a video (id, key) is taken when `own` has none for it, or an older one (both `at`
-/// known); a tie keeps `own`'s. A shard that `since` says an earlier merge brought marks from
-/// gives only marks made after that merge, so a mark the reviewer changed or cleared in the
+/// for a video (id, key) is taken when it is dated and `own` has none for it, an older one or
+/// an undated one; a tie keeps `own`'s (an undated shard mark fills only an empty slot). A
+/// shard that `since` says an earlier merge brought marks from gives only marks dated after
+/// that merge, so a mark the reviewer changed or cleared in the
 /// merged folder since is not overridden by the shard's older copy. Marks for any key of a
 /// shot of the plan are kept (an earlier key's mark belongs to an earlier video, kept under
 /// `videos/superseded/`); marks for ids the plan does not have are left out, as by
@@ -763,14 +764,14 @@ fn merge_marks<'a>(
     for (index, theirs) in shards {
         let after = since.get(&index).map(|t| at(Some(t)));
         for m in theirs.iter() {
-            if !ids.contains(m.id.as_str()) {
-                done.unknown.push(m.id.clone());
-                continue;
-            }
             let made = at(m.at.as_deref());
             if let Some(after) = after
                 && !(made.is_some() && made > after)
             {
+                continue;
+            }
+            if !ids.contains(m.id.as_str()) {
+                done.unknown.push(m.id.clone());
                 continue;
             }
             let take = match own.get(&m.id, &m.key) {

@@ -553,5 +553,12 @@ fn a_bad_marks_file_in_a_shard_is_refused_and_nothing_is_written() {
     let invalid = merge(&p, &dirs, &[]);
     invalid.code(2);
     assert!(invalid.stderr.contains("entry 1"), "{}", invalid.stderr);
+    std::fs::File::create(&marks)
+        .unwrap()
+        .set_len(shotlist::review::marks::MAX_BYTES + 1)
+        .unwrap();
+    let huge = merge(&p, &dirs, &[]);
+    huge.code(2);
+    assert!(huge.stderr.contains("more than the"), "{}", huge.stderr);
     assert_eq!(merged_state(&p, "out/batch"), before);
 }
