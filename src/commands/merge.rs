@@ -300,7 +300,6 @@ fn read_folder(
     part: &shard::Partition,
     scratch: &Path,
 ) -> Result<ShardFolder, MergeError> {
-    check_plan(dir, plan)?;
     let journal_path = dir.join(journal::FILE_NAME);
     let mut journal = read_bounded(&journal_path, MAX_JOURNAL)?.unwrap_or_default();
     journal.truncate(
@@ -313,7 +312,11 @@ fn read_folder(
     fs::write(&copy, &journal).map_err(io(format!("cannot write {}", copy.display())))?;
     drop(journal);
     let replayed = replay(&copy, &journal_path)?;
-    let histories = crate::exec::resume::histories(plan, &replayed);
+    // A retake run on the shard wrote its shots' new attempts into its plan.json.
+    let mut plan = plan.clone();
+    with_retakes(&mut plan, &replayed);
+    check_plan(dir, &plan)?;
+    let histories = crate::exec::resume::histories(&plan, &replayed);
     for (i, h) in histories.iter().enumerate() {
         if h.is_some() && part.shard_of[i] != spec.index {
             return Err(MergeError::ForeignShot {
@@ -458,9 +461,9 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     let write =
         |path: &Path, bytes: Vec<u8>| report::write_atomic(path, &bytes).map_err(report_error);
     let prices = crate::cost::PriceBook::new(&config);
-    report::write_plan(&out, &plan, &prices).map_err(report_error)?;
-
     let merged = replay(&journal_path, &journal_path)?;
+    with_retakes(&mut plan, &merged);
+    report::write_plan(&out, &plan, &prices).map_err(report_error)?;
     let histories = crate::exec::resume::histories(&plan, &merged);
     let now = SystemTime::now();
     let rows: Vec<report::ResultRow> = plan
@@ -577,6 +580,12 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     );
     let all = counts.get(&ResultStatus::Succeeded).copied().unwrap_or(0) == rows.len();
     Ok(if all { exit::OK } else { exit::SOME_FAILED })
+}
+
+/// Applies the retakes `journal` records (as every command does), so shots retaken on a shard
+/// are their newest attempts.
+fn with_retakes(plan: &mut Plan, journal: &Replayed) {
+    crate::review::retake::apply(plan, journal, &Marks::default(), false);
 }
 
 /// The provider every shard folder ran on; shards of two providers are refused (the merged

@@ -562,3 +562,66 @@ fn a_bad_marks_file_in_a_shard_is_refused_and_nothing_is_written() {
     assert!(huge.stderr.contains("more than the"), "{}", huge.stderr);
     assert_eq!(merged_state(&p, "out/batch"), before);
 }
+
+/// A retake on a shard writes the shot's new attempt into its plan.json: the merge takes it
+/// (as every command applies recorded retakes), keeps the rejected video under
+/// `videos/superseded/`, and a run on the merged folder sends nothing, even with
+/// `--retake-rejected` (the rejection was of the earlier attempt).
+#[test]
+fn a_retake_made_on_a_shard_folder_merges() {
+    let p = project();
+    let sim = run_three(&p);
+    let dirs = shard_dirs(3);
+    let dir = shard_of(&p, &dirs, "teaser-p1");
+    p.run(&["mark", "batch.yaml", "teaser-p1", "--reject", "--out", &dir])
+        .code(0);
+    let k = dirs.iter().position(|d| *d == dir).unwrap() + 1;
+    let mut retake = p.cmd(&[
+        "run",
+        "batch.yaml",
+        "--base-url",
+        &sim.url,
+        "--poll",
+        "100ms",
+        "--shard",
+        &format!("{k}/3"),
+        "--retake-rejected",
+    ]);
+    retake.env("GRAVITEX_API_KEY", "sk-test");
+    Run::from(retake.output().unwrap()).code(0);
+    assert_eq!(created(&sim), SHOTS as u64 + 1);
+    let merged = merge(&p, &dirs, &[]);
+    merged.code(0);
+    assert!(
+        merged.stderr.contains("1 earlier video(s)"),
+        "{}",
+        merged.stderr
+    );
+    assert!(!merged.stderr.contains("warning"), "{}", merged.stderr);
+    let status = p.run(&["status", "batch.yaml", "--format", "json"]);
+    status.code(0);
+    let doc: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(doc["counts"]["succeeded"], SHOTS, "{doc:#}");
+    let file = doc["superseded"][0]["file"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read(p.path(&format!("out/batch/videos/{file}"))).unwrap(),
+        std::fs::read(p.path(&format!("{dir}/videos/{file}"))).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(p.path("out/batch/videos/teaser-p1.mp4")).unwrap(),
+        std::fs::read(p.path(&format!("{dir}/videos/teaser-p1.mp4"))).unwrap()
+    );
+    let sent = created(&sim);
+    let mut again = p.cmd(&[
+        "run",
+        "batch.yaml",
+        "--base-url",
+        &sim.url,
+        "--poll",
+        "100ms",
+        "--retake-rejected",
+    ]);
+    again.env("GRAVITEX_API_KEY", "sk-test");
+    Run::from(again.output().unwrap()).code(0);
+    assert_eq!(created(&sim), sent);
+}
