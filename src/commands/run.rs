@@ -17,6 +17,7 @@ use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{self, ExecError, OutDirError, Outcome, OutputLock, Stop};
 use crate::plan::{self, Plan};
+use crate::review::retake::Retake;
 use crate::settings::{Endpoint, RunSettings};
 
 /// Where the in-process simulator of `--sim` keeps its tasks, inside the output folder.
@@ -68,6 +69,19 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     }
     let first_signal = Arc::new(AtomicU8::new(0));
     opts.approved = applied.approved;
+    opts.notes = (applied.why.iter().zip(&plan.shots))
+        .map(|(why, shot)| match why {
+            Some(held @ Retake::Held(_)) => Some(held.reason(&args.manifest, &shot.id)),
+            _ => None,
+        })
+        .collect();
+    if !global.quiet {
+        for (note, shot) in opts.notes.iter().zip(&plan.shots) {
+            if let Some(note) = note {
+                eprintln!("held {}: {note}", shot.id);
+            }
+        }
+    }
     let outcome = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         opts.stop = Some(stop_rx);
