@@ -17,7 +17,6 @@ use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{self, ExecError, OutDirError, Outcome, OutputLock, Stop};
 use crate::plan::{self, Plan};
-use crate::review::retake::Retake;
 use crate::settings::{Endpoint, RunSettings};
 
 /// Where the in-process simulator of `--sim` keeps its tasks, inside the output folder.
@@ -70,10 +69,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     let first_signal = Arc::new(AtomicU8::new(0));
     opts.approved = applied.approved;
     opts.notes = (applied.why.iter().zip(&plan.shots))
-        .map(|(why, shot)| match why {
-            Some(held @ Retake::Held(_)) => Some(held.reason(&args.manifest, &shot.id)),
-            _ => None,
-        })
+        .map(|(why, shot)| why.as_ref()?.held_note(&args.manifest, &shot.id))
         .collect();
     if !global.quiet {
         for (note, shot) in opts.notes.iter().zip(&plan.shots) {

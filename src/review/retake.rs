@@ -49,6 +49,12 @@ impl Retake {
             ),
         }
     }
+
+    /// For [`Retake::Held`], its reason: the note `plan`, `run`, `status` and the results
+    /// give for a shot kept as it is.
+    pub fn held_note(&self, manifest: &std::path::Path, id: &str) -> Option<String> {
+        matches!(self, Retake::Held(_)).then(|| self.reason(manifest, id))
+    }
 }
 
 /// Most retakes looked for per shot: bounds the work a hostile journal can cause.

@@ -215,8 +215,15 @@ output: { dir: out }\n",
         "{b}"
     );
     let status = p.run(&["status", "m.yaml"]);
-    assert!(status.stdout.contains("3 succeeded"), "{}", status.stdout);
-    assert!(!status.stdout.contains("pending"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("3 succeeded")
+            && !status.stdout.contains("pending")
+            && status
+                .stdout
+                .contains("succeeded b: approved (its upstream `a` is retaken"),
+        "{}",
+        status.stdout
+    );
 
     // Still held by a run without the flag: its upstream's newest attempt is the retake.
     run(&p, &sim, &[]).code(0);
