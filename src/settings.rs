@@ -143,6 +143,7 @@ impl RunSettings {
             prices,
             max_cost: self.max_cost,
             approved: Vec::new(),
+            notes: Vec::new(),
             reconcile_wait: crate::exec::reconcile::DEFAULT_WAIT,
         }
     }

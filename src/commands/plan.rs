@@ -13,7 +13,7 @@ use crate::exec::preview::{self, Action, ShotPreview};
 use crate::exec::resume::{Start, keep_approved};
 use crate::journal;
 use crate::plan::{self, Plan, ToSend, Totals};
-use crate::review::retake;
+use crate::review::retake::{self, Retake};
 
 /// What `plan --shard K/N --format json` adds to the plan document: the shard and every shard's size.
 #[derive(serde::Serialize)]
@@ -115,9 +115,10 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         );
     }
     drop(replayed);
-    for ((p, why), &approved) in (preview.shots.iter_mut())
+    for (((p, why), &approved), shot) in (preview.shots.iter_mut())
         .zip(&applied.why)
         .zip(&applied.approved)
+        .zip(&plan.shots)
     {
         match (p.action, why) {
             (Action::Send, _) if approved => {
@@ -125,7 +126,10 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
                     (p.action, p.reason) = (Action::Held, reason);
                 }
             }
-            (Action::Send, Some(why)) => p.reason = why.reason(),
+            (Action::Done, Some(why @ Retake::Held(_))) => {
+                (p.action, p.reason) = (Action::Held, why.reason(&args.manifest, &shot.id));
+            }
+            (Action::Send, Some(why)) => p.reason = why.reason(&args.manifest, &shot.id),
             _ => {}
         }
     }

@@ -68,6 +68,16 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     }
     let first_signal = Arc::new(AtomicU8::new(0));
     opts.approved = applied.approved;
+    opts.notes = (applied.why.iter().zip(&plan.shots))
+        .map(|(why, shot)| why.as_ref()?.held_note(&args.manifest, &shot.id))
+        .collect();
+    if !global.quiet {
+        for (note, shot) in opts.notes.iter().zip(&plan.shots) {
+            if let Some(note) = note {
+                eprintln!("held {}: {note}", shot.id);
+            }
+        }
+    }
     let outcome = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         opts.stop = Some(stop_rx);

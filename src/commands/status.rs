@@ -93,7 +93,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         .map_err(|e| Error::Usage(e.to_string()))?;
     let marks = crate::review::Marks::load(&plan.out_dir.join(crate::review::marks::FILE_NAME))
         .map_err(super::review::error)?;
-    crate::review::retake::apply(&mut plan, &replayed, &marks, false);
+    let why = crate::review::retake::apply(&mut plan, &replayed, &marks, false);
     let history = exec::resume::histories(&plan, &replayed);
     let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
     let (mut spent, mut left) = (Money::ZERO, Money::ZERO);
@@ -169,7 +169,8 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
             error: reasons[i]
                 .take()
                 .or_else(|| h.and_then(|h| h.error.clone()))
-                .filter(|_| standing != Standing::Succeeded),
+                .filter(|_| standing != Standing::Succeeded)
+                .or_else(|| why[i].as_ref()?.held_note(&args.manifest, &shot.id)),
         });
     }
     let mut counts: BTreeMap<Standing, usize> = BTreeMap::new();
@@ -224,7 +225,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 prices.show(left)
             );
             for s in &shots {
-                if s.status.held() {
+                if s.status.held() || s.error.is_some() && s.status == Standing::Succeeded {
                     crate::outln!(
                         "  {} {}: {}",
                         s.status.label(),

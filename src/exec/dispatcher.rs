@@ -153,10 +153,13 @@ impl<'a> Dispatcher<'a> {
             videos_dir,
             downloads: tokio::sync::Semaphore::new(opts.concurrency.max(4)),
         });
-        let rec: Vec<ShotRecord> = history
+        let mut rec: Vec<ShotRecord> = history
             .iter()
             .map(|h| ShotRecord::from_history(*h))
             .collect();
+        for (r, note) in rec.iter_mut().zip(&opts.notes) {
+            r.note.clone_from(note);
+        }
         let total_selected = selection.selected.iter().filter(|&&s| s).count();
         let mut counts = [0; Status::ALL.len()];
         counts[Status::Pending.index()] = total_selected;

@@ -71,6 +71,9 @@ pub struct RunOptions {
     pub max_cost: Option<crate::cost::Money>,
     /// By plan index: shots whose (id, key) a reviewer approved, never submitted again.
     pub approved: Vec<bool>,
+    /// By plan index: why a shot's video is kept as it is (an approved video held back from
+    /// its upstream's retake), said in the results' `error` column while it stays succeeded.
+    pub notes: Vec<Option<String>>,
     /// How long a search of DashScope's task list for `unknown` submits waits at most for
     /// candidates still running ([`reconcile::DEFAULT_WAIT`]).
     pub reconcile_wait: Duration,
@@ -93,6 +96,7 @@ impl Default for RunOptions {
             prices: Default::default(),
             max_cost: None,
             approved: Vec::new(),
+            notes: Vec::new(),
             reconcile_wait: reconcile::DEFAULT_WAIT,
         }
     }

@@ -93,6 +93,8 @@ pub struct ShotRecord {
     pub bytes: Option<u64>,
     pub attempts: u32,
     pub error: Option<String>,
+    /// Said in the results' `error` column of a succeeded shot: why its video is kept as it is.
+    pub note: Option<String>,
     /// 5xx answers to this run's submits.
     pub server_errors: u32,
     /// 429s in a row to this run's submits.
@@ -118,6 +120,7 @@ impl ShotRecord {
             bytes: h.bytes,
             attempts: h.attempts,
             error: h.error,
+            note: None,
             server_errors: 0,
             rate_limited: 0,
             submit_open: h.submit_open,
@@ -161,7 +164,11 @@ impl ShotRecord {
             submitted_at: self.submitted_at.clone(),
             finished_at: self.finished_at.clone(),
             elapsed_s: elapsed_between(self.submitted_at.as_deref(), self.finished_at.as_deref()),
-            error: if done { None } else { self.error.clone() },
+            error: if done {
+                self.note.clone()
+            } else {
+                self.error.clone()
+            },
             source: shot.source.clone(),
             row: shot.row,
             take: shot.take,

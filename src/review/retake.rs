@@ -8,9 +8,12 @@
 //! command applies the recorded retakes (so `plan`, `run`, `review` and `mark` all see the
 //! newest attempt); only `--retake-rejected` adds one, for each shot whose newest attempt is
 //! marked rejected. Dependants get their upstream's new key in their own key, so they are sent
-//! again too: their input changed.
+//! again too: their input changed. Except an approved one: a video a reviewer approved is never
+//! regenerated without their say, so such a dependant keeps the attempt that was approved (found
+//! in the journal among those made from its upstreams' earlier attempts) until its mark is
+//! cleared, and its own dependants keep theirs, whose input did not change.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
 use super::{Marks, Verdict};
@@ -27,15 +30,30 @@ pub enum Retake {
     New(u32),
     /// An upstream (named) takes a new attempt, so this shot's input changed.
     UpstreamRetaken(String),
+    /// An upstream (named) takes a new attempt, but a video of this shot made before is
+    /// approved: that attempt stays the shot's, and nothing is sent for it.
+    Held(String),
 }
 
 impl Retake {
-    /// The reason `plan` gives for sending the shot.
-    pub fn reason(&self) -> String {
+    /// The reason `plan` and `run` give for sending (or, for [`Retake::Held`], keeping) shot
+    /// `id` of `manifest`.
+    pub fn reason(&self, manifest: &std::path::Path, id: &str) -> String {
         match self {
             Retake::Recorded(n) | Retake::New(n) => format!("retake {n} (rejected)"),
             Retake::UpstreamRetaken(up) => format!("upstream retaken (`{up}`)"),
+            Retake::Held(up) => format!(
+                "approved (its upstream `{up}` is retaken; `shotlist mark {} {id} --clear` \
+                 regenerates it from the new take)",
+                manifest.display()
+            ),
         }
+    }
+
+    /// For [`Retake::Held`], its reason: the note `plan`, `run`, `status` and the results
+    /// give for a shot kept as it is.
+    pub fn held_note(&self, manifest: &std::path::Path, id: &str) -> Option<String> {
+        matches!(self, Retake::Held(_)).then(|| self.reason(manifest, id))
     }
 }
 
@@ -49,8 +67,10 @@ pub fn retake_seed(batch_seed: Option<u64>, id: &str, n: u32) -> u32 {
 }
 
 /// Applies recorded retakes to `plan` and, with `retake_rejected`, adds one for each shot whose
-/// newest attempt is marked rejected; then re-derives the keys of their dependants. Returns
-/// each shot's reason (`None` for a shot as the manifest describes it).
+/// newest attempt is marked rejected; then re-derives the keys of their dependants, except a
+/// dependant whose earlier video is approved: it keeps that attempt ([`Retake::Held`]), so its
+/// own dependants keep theirs. Returns each shot's reason (`None` for a shot as the manifest
+/// describes it).
 pub fn apply(
     plan: &mut Plan,
     journal: &Replayed,
@@ -65,11 +85,18 @@ pub fn apply(
     }
     let index = plan.id_index();
     let mut keys: Vec<String> = plan.shots.iter().map(|s| s.key.clone()).collect();
+    // By shot: every attempt the journal holds (made from any attempt of its upstreams).
+    let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); plan.shots.len()];
     let mut bodies: Vec<(usize, Body)> = Vec::new();
     for i in plan.topological_order() {
         let shot = &plan.shots[i];
-        let changed_up = shot.depends_on.iter().find(|&&u| why[u].is_some());
-        if let Some(&up) = changed_up {
+        let approved = |key: &str| {
+            marks
+                .get(&shot.id, key)
+                .is_some_and(|m| m.mark == Verdict::Approved)
+        };
+        let changed_up = (shot.depends_on.iter().copied()).find(|&u| keys[u] != plan.shots[u].key);
+        if let Some(up) = changed_up {
             keys[i] = key_with(&shot.body, &index, &keys);
             why[i] = Some(Retake::UpstreamRetaken(plan.shots[up].id.clone()));
         }
@@ -78,35 +105,59 @@ pub fn apply(
             continue;
         }
         // Retakes are looked for only where the journal holds other keys of this id.
-        let mut newest: Option<(u32, Body, String)> = None;
+        let mut newest: Option<Attempt> = None;
         if in_journal > usize::from(journal.get(&shot.id, &keys[i]).is_some()) {
             for n in 1..=MAX_RETAKES {
-                let body = with_seed(&shot.body, retake_seed(batch_seed, &shot.id, n));
-                let key = key_with(&body, &index, &keys);
+                let key = key_with(&attempt_body(shot, batch_seed, n), &index, &keys);
                 if journal.get(&shot.id, &key).is_none() {
                     break;
                 }
-                newest = Some((n, body, key));
+                newest = Some(Attempt { n, key });
             }
         }
-        let (recorded, current_key) = match &newest {
-            Some((n, _, key)) => (*n, key.as_str()),
-            None => (0, keys[i].as_str()),
+        let current = newest.as_ref().map_or(keys[i].as_str(), |a| a.key.as_str());
+        let unsent = journal.get(&shot.id, current).is_none();
+        let alternatives = |u: usize| attempts[u].iter().any(|a| a.key != keys[u]);
+        attempts[i] = if in_journal == usize::from(!unsent)
+            && !shot.depends_on.iter().any(|&u| alternatives(u))
+        {
+            // The one key in the journal is the newest attempt's: nothing to look for.
+            let n = newest.as_ref().map_or(0, |a| a.n);
+            vec![Attempt {
+                n,
+                key: current.to_owned(),
+            }]
+        } else {
+            journal_attempts(plan, i, journal, &index, &keys, &attempts)
         };
+        // A retake upstream would send this shot again; an approved earlier video holds it.
+        if let Some(up) = changed_up
+            && unsent
+            && !approved(current)
+            && let Some(kept) = (attempts[i].iter())
+                .filter(|a| approved(&a.key))
+                .max_by_key(|a| journal.get(&shot.id, &a.key).map(|h| h.line))
+        {
+            newest = Some(kept.clone());
+            why[i] = Some(Retake::Held(plan.shots[up].id.clone()));
+        }
+        let recorded = newest.as_ref().map_or(0, |a| a.n);
+        let current = newest.as_ref().map_or(keys[i].as_str(), |a| a.key.as_str());
         let rejected = marks
-            .get(&shot.id, current_key)
+            .get(&shot.id, current)
             .is_some_and(|m| m.mark == Verdict::Rejected);
         if retake_rejected && rejected && recorded < MAX_RETAKES {
             let n = recorded + 1;
-            let body = with_seed(&shot.body, retake_seed(batch_seed, &shot.id, n));
-            let key = key_with(&body, &index, &keys);
-            newest = Some((n, body, key));
+            let key = key_with(&attempt_body(shot, batch_seed, n), &index, &keys);
+            newest = Some(Attempt { n, key });
             why[i] = Some(Retake::New(n));
-        } else if recorded > 0 {
+        } else if recorded > 0 && !matches!(why[i], Some(Retake::Held(_))) {
             why[i] = Some(Retake::Recorded(recorded));
         }
-        if let Some((_, body, key)) = newest {
-            bodies.push((i, body));
+        if let Some(Attempt { n, key }) = newest {
+            if n > 0 {
+                bodies.push((i, attempt_body(shot, batch_seed, n)));
+            }
             keys[i] = key;
         }
     }
@@ -120,6 +171,89 @@ pub fn apply(
         shot.key = key;
     }
     why
+}
+
+/// One attempt of a shot: retake `n` (0 for the manifest's request) and its key.
+#[derive(Debug, Clone)]
+struct Attempt {
+    n: u32,
+    key: String,
+}
+
+/// Most combinations of upstream attempts tried for one shot's earlier attempts.
+const MAX_COMBINATIONS: usize = 256;
+
+/// The attempts of shot `i` the journal holds: its request and each retake, made from its
+/// upstreams' current or earlier attempts (`attempts`, filled in topological order), so an
+/// approved video made before an upstream's retake is still found.
+fn journal_attempts(
+    plan: &Plan,
+    i: usize,
+    journal: &Replayed,
+    index: &FxHashMap<&str, usize>,
+    keys: &[String],
+    attempts: &[Vec<Attempt>],
+) -> Vec<Attempt> {
+    let shot = &plan.shots[i];
+    let choices: Vec<(usize, Vec<&str>)> = (shot.depends_on.iter())
+        .map(|&u| {
+            let older = attempts[u].iter().map(|a| a.key.as_str());
+            let mut seen = FxHashSet::default();
+            let list = (std::iter::once(keys[u].as_str()).chain(older))
+                .filter(|&k| seen.insert(k))
+                .collect();
+            (u, list)
+        })
+        .collect();
+    let mut found: Vec<Attempt> = Vec::new();
+    let mut seen: FxHashSet<String> = FxHashSet::default();
+    let mut pick = vec![0usize; choices.len()];
+    for _ in 0..MAX_COMBINATIONS {
+        let key_of = |body: &Body| {
+            body.key(|up| {
+                let u = *index.get(up)?;
+                Some(match choices.iter().position(|(c, _)| *c == u) {
+                    Some(p) => choices[p].1[pick[p]],
+                    None => keys[u].as_str(),
+                })
+            })
+        };
+        for n in 0..=MAX_RETAKES {
+            let key = key_of(&attempt_body(shot, plan.batch_seed, n));
+            if journal.get(&shot.id, &key).is_none() {
+                if n == 0 {
+                    continue;
+                }
+                break;
+            }
+            if seen.insert(key.clone()) {
+                found.push(Attempt { n, key });
+            }
+        }
+        // The next combination, like an odometer; done when it wraps round.
+        let mut wrapped = true;
+        for (p, (_, list)) in pick.iter_mut().zip(&choices) {
+            *p += 1;
+            if *p < list.len() {
+                wrapped = false;
+                break;
+            }
+            *p = 0;
+        }
+        if wrapped {
+            break;
+        }
+    }
+    found
+}
+
+/// The body of retake `n` of `shot` (the manifest's for 0).
+fn attempt_body(shot: &crate::plan::PlannedShot, batch_seed: Option<u64>, n: u32) -> Body {
+    if n == 0 {
+        shot.body.clone()
+    } else {
+        with_seed(&shot.body, retake_seed(batch_seed, &shot.id, n))
+    }
 }
 
 /// [`apply`] with `journal` (the replay of `plan.out_dir`'s, which the command reads once and
@@ -202,6 +336,96 @@ mod tests {
             note: None,
             at: None,
         }
+    }
+
+    /// a → b → c, every shot sent once.
+    fn chain() -> (Plan, Replayed) {
+        let plan = crate::plan::plan_text(
+            std::path::Path::new("m.yaml"),
+            "version: 1\nseed: 7\nshots:\n  - id: a\n    model: t2v\n    prompt: one\n  - id: b\n    model: i2v\n    prompt: next\n    media:\n      - { type: first_clip, shot: a }\n  - id: c\n    model: i2v\n    prompt: last\n    media:\n      - { type: first_clip, shot: b }\n",
+        )
+        .expect("plans")
+        .plan;
+        let journal = replay(&sent(&plan));
+        (plan, journal)
+    }
+
+    fn approve(id: &str, key: &str) -> Mark {
+        Mark {
+            mark: Verdict::Approved,
+            ..reject(id, key)
+        }
+    }
+
+    fn clear(id: &str, key: &str) -> Mark {
+        Mark {
+            mark: Verdict::Cleared,
+            ..reject(id, key)
+        }
+    }
+
+    #[test]
+    fn an_approved_dependant_keeps_its_video_and_so_does_its_own_dependant() {
+        let (original, mut journal) = chain();
+        let key = |p: &Plan, i: usize| p.shots[i].key.clone();
+        let mut marks = Marks::default();
+        marks.apply(reject("a", &key(&original, 0)));
+        marks.apply(approve("b", &key(&original, 1)));
+
+        let mut p = original.clone();
+        let why = apply(&mut p, &journal, &marks, true);
+        assert_eq!(
+            why,
+            [Some(Retake::New(1)), Some(Retake::Held("a".into())), None]
+        );
+        assert_ne!(key(&p, 0), key(&original, 0));
+        assert_eq!(p.shots[1..], original.shots[1..], "b and c as they were");
+
+        // Once the retake is recorded, a run without the flag still holds b.
+        journal.apply(99, &Entry::new(EventKind::Submitting, "a", &key(&p, 0)));
+        let mut plain = original.clone();
+        let why = apply(&mut plain, &journal, &marks, false);
+        assert_eq!(
+            why[..2],
+            [Some(Retake::Recorded(1)), Some(Retake::Held("a".into()))]
+        );
+        assert_eq!(plain, p);
+
+        // Clearing b's mark sends it (and so c) from the new take.
+        marks.apply(clear("b", &key(&original, 1)));
+        let mut cleared = original.clone();
+        let why = apply(&mut cleared, &journal, &marks, false);
+        assert_eq!(
+            why,
+            [
+                Some(Retake::Recorded(1)),
+                Some(Retake::UpstreamRetaken("a".into())),
+                Some(Retake::UpstreamRetaken("b".into()))
+            ]
+        );
+        assert_ne!(key(&cleared, 1), key(&original, 1));
+
+        // b made from retake 1 and approved; rejecting retake 1 holds b at that video, not
+        // at the first one (whose mark was cleared).
+        for i in 1..3 {
+            journal.apply(
+                100,
+                &Entry::new(EventKind::Submitting, &p.shots[i].id, &key(&cleared, i)),
+            );
+        }
+        marks.apply(approve("b", &key(&cleared, 1)));
+        marks.apply(reject("a", &key(&cleared, 0)));
+        let mut second = original.clone();
+        let why = apply(&mut second, &journal, &marks, true);
+        assert_eq!(
+            why[..2],
+            [Some(Retake::New(2)), Some(Retake::Held("a".into()))]
+        );
+        assert_eq!(
+            second.shots[1..],
+            cleared.shots[1..],
+            "b and c keep the videos made from retake 1"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `run --retake-rejected` against the simulator, counting the tasks it creates: exactly the
-//! rejected shots and their dependants are sent again, approved ones never, and the rejected
-//! videos stay on disk.
+//! rejected shots and their dependants are sent again, approved ones (dependants included)
+//! never, and the rejected videos stay on disk.
 
 use crate::support::{Project, Run, SimProcess};
 
@@ -135,6 +135,120 @@ fn an_approved_video_is_never_generated_again_whatever_the_flags() {
         .unwrap();
     assert_eq!(c["status"], "skipped", "{}", r.stderr);
     assert!(c["error"].as_str().unwrap().contains("approved"), "{c}");
+}
+
+/// Paid work the reviewer did not ask for: an approved dependant of a retaken shot keeps its
+/// video (no task, no supersede) until its mark is cleared.
+#[test]
+fn an_approved_dependant_of_a_retake_is_held_until_its_mark_is_cleared() {
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let p = Project::new();
+    p.file(
+        "m.yaml",
+        "version: 1\nname: m\nseed: 11\n\
+defaults: { model: t2v, duration: 4, prompt_extend: false }\nshots:\n\
+\x20 - { id: a, prompt: A. }\n\
+\x20 - { id: b, model: i2v, prompt: B., media: [{ type: first_clip, shot: a }] }\n\
+\x20 - { id: c, model: i2v, prompt: C., media: [{ type: first_clip, shot: b }] }\n\
+output: { dir: out }\n",
+    );
+    run(&p, &sim, &[]).code(0);
+    assert_eq!(created(&sim), 3);
+    let before = planned(&p);
+    // Every simulator video has the same bytes: a kept file is told by its inode and the
+    // journal.
+    let inode = |id: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p.path(&format!("out/videos/{id}.mp4")))
+            .unwrap()
+            .ino()
+    };
+    let (old_b, old_c) = (inode("b"), inode("c"));
+    p.run(&["mark", "m.yaml", "a", "--reject"]).code(0);
+    p.run(&["mark", "m.yaml", "b", "--approve"]).code(0);
+
+    let preview = p.run(&["plan", "m.yaml", "--retake-rejected"]);
+    preview.code(0);
+    insta::assert_snapshot!(preview.stdout);
+
+    let r = run(&p, &sim, &["--retake-rejected", "--retry-failed"]);
+    r.code(0);
+    assert_eq!(created(&sim), 4, "a's retake only\n{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "held b: approved (its upstream `a` is retaken; `shotlist mark m.yaml b --clear` \
+             regenerates it from the new take)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!((inode("b"), inode("c")), (old_b, old_c), "kept in place");
+    let superseded: Vec<String> = std::fs::read_dir(p.path("out/videos/superseded"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        superseded.len() == 1 && superseded[0].starts_with("a."),
+        "a's rejected take only: {superseded:?}"
+    );
+    let journal = p.read("out/journal.jsonl");
+    let lines = |id: &str, event: &str| {
+        let (id, event) = (format!("\"id\":\"{id}\""), format!("\"event\":\"{event}\""));
+        journal
+            .lines()
+            .filter(|l| l.contains(&id) && l.contains(&event))
+            .count()
+    };
+    assert_eq!(
+        (lines("b", "downloaded"), lines("b", "superseded")),
+        (1, 0),
+        "{journal}"
+    );
+    let after = planned(&p);
+    assert_ne!(after[0], before[0]);
+    assert_eq!(after[1..], before[1..], "b and c as they were");
+    let rows: serde_json::Value = serde_json::from_str(&p.read("out/results.json")).unwrap();
+    let b = &rows[1];
+    assert_eq!((&b["id"], &b["status"]), (&"b".into(), &"succeeded".into()));
+    assert!(
+        b["error"].as_str().unwrap().contains("`a` is retaken"),
+        "{b}"
+    );
+    let status = p.run(&["status", "m.yaml"]);
+    assert!(
+        status.stdout.contains("3 succeeded")
+            && !status.stdout.contains("pending")
+            && status
+                .stdout
+                .contains("succeeded b: approved (its upstream `a` is retaken"),
+        "{}",
+        status.stdout
+    );
+
+    // Still held by a run without the flag: its upstream's newest attempt is the retake.
+    run(&p, &sim, &[]).code(0);
+    assert_eq!(created(&sim), 4);
+
+    // Cleared: a plain run sends b from the new take, and c, whose input then changes.
+    p.run(&["mark", "m.yaml", "b", "--clear"]).code(0);
+    let preview = p.run(&["plan", "m.yaml"]);
+    assert!(
+        preview.stdout.contains("send b: upstream retaken (`a`)")
+            && preview.stdout.contains("Plan: 2 to send"),
+        "{}",
+        preview.stdout
+    );
+    run(&p, &sim, &[]).code(0);
+    assert_eq!(created(&sim), 6);
+    assert_ne!(inode("b"), old_b);
+    assert!(
+        std::fs::read_dir(p.path("out/videos/superseded"))
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("b.")),
+        "b's approved video is kept, under superseded/"
+    );
+    run(&p, &sim, &["--retake-rejected"]).code(0);
+    assert_eq!(created(&sim), 6);
 }
 
 #[test]
