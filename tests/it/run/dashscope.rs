@@ -937,3 +937,54 @@ async fn a_crash_mid_create_is_reattached_without_an_unknown_line() {
     assert_eq!(events_of(&out, "reattached"), ["a"]);
     assert_eq!(stats_of(&sim).await["tasks_created"], 1, "not sent again");
 }
+
+/// An earlier run lost take t1's create (it made no task) and crashed just before this run,
+/// which sends take t2 (the same prompt, another seed) and loses its answer too. t1's window
+/// closes 3 s into the run, so its search lists again once t2's task exists: a task created as
+/// this run began, while t2's answer is unknown, is not taken for t1's. t2 finds it; a rerun
+/// sees it named by the journal, and `--resubmit-unknown` then sends t1, which made nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_right_after_a_crash_does_not_adopt_a_task_it_just_created() {
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![take("t1", "one prompt", 1), take("t2", "one prompt", 2)],
+    );
+    let skew = shotlist::exec::reconcile::SKEW;
+    lost_earlier(&out, &[&p.shots[0]], None, skew - Duration::from_secs(3)).await;
+    let o = RunOptions {
+        reconcile_wait: Duration::from_secs(20),
+        ..opts(2)
+    };
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 1);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 1, "{stats:#}");
+    let t2_task = task_ids(&stats).remove(0);
+    assert_eq!(statuses(&out), ["unknown", "succeeded"]);
+    assert_eq!(events_of(&out, "reattached"), ["t2"]);
+    let error = error_of(&out, "t1");
+    assert!(
+        error.contains(&t2_task) && error.contains("this run's own submit"),
+        "{error}"
+    );
+
+    assert_eq!(run_with(&p, &sim, opts(2)).await.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown", "succeeded"]);
+    assert!(
+        error_of(&out, "t1").contains("most likely created nothing"),
+        "{}",
+        error_of(&out, "t1")
+    );
+    assert_eq!(stats_of(&sim).await["tasks_created"], 1, "nothing sent");
+
+    let mut o = opts(2);
+    o.flags = flags(false, true);
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 0);
+    assert_eq!(statuses(&out), ["succeeded", "succeeded"]);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 2, "t1 paid once");
+    let mut reattached = events_of(&out, "reattached");
+    reattached.sort();
+    assert_eq!(reattached, ["t1", "t2"], "t1's resent answer was lost too");
+}
