@@ -1055,8 +1055,7 @@ async fn a_submit_answer_naming_a_reattached_task_undoes_the_reattachment() {
     assert_eq!(events_of(&out, "reattached"), ["t1"]);
     let events = journal_events(&out);
     let undone = (events.iter())
-        .filter(|e| e["event"] == "unknown" && e["id"] == "t1")
-        .next_back()
+        .rfind(|e| e["event"] == "unknown" && e["id"] == "t1")
         .expect("an unknown line");
     assert_eq!(undone["task_id"], TASK, "{undone}");
     let error = error_of(&out, "t1");
