@@ -90,7 +90,7 @@ pub(super) struct Dispatcher<'a> {
     /// By plan index: sent in this run with no answer naming its task (yet, or ever): its task
     /// may be in the list unnamed.
     open_here: Vec<bool>,
-    /// By plan index: searched for as an earlier run's `unknown` submit.
+    /// By plan index: searched for as an earlier run's `unknown` submit (not sent since).
     earlier: Vec<bool>,
     /// Tasks re-attached in this run, and to which shot.
     reattached: HashMap<String, usize>,
@@ -521,6 +521,7 @@ impl<'a> Dispatcher<'a> {
             self.batch.push(e);
             self.set(i, Status::Submitting);
             self.open_here[i] = true;
+            self.earlier[i] = false;
             self.limiter.on_submit(now);
             chosen.push((i, body));
         }
@@ -872,13 +873,14 @@ impl<'a> Dispatcher<'a> {
         r.url = None;
         r.finished_at = None;
         r.extras = Default::default();
-        r.sha256 = None;
-        r.bytes = None;
+        let (sha256, bytes) = (r.sha256.take(), r.bytes.take());
+        // A download still under way lands unrecorded: the next run moves it aside.
         if let Some(file) = r.file.take() {
             match super::outdir::supersede(&self.ctx.videos_dir, &file, task_id) {
                 Ok(moved) => {
                     let mut e = self.entry(i, EventKind::Superseded);
                     e.file = Some(moved);
+                    (e.sha256, e.bytes) = (sha256, bytes);
                     self.batch.push(e);
                 }
                 Err(e) => self.progress.error(&format!("error: {e}")),
