@@ -584,6 +584,23 @@ fn capped_prompt(mut prompt: String) -> String {
     prompt
 }
 
+/// Latest `gmt_create` taken as a time (year 9999): past it, a value is no time.
+const MAX_EPOCH_MS: u64 = 253_402_300_799_999;
+
+/// Epoch milliseconds given as a number or (through proxies that stringify numbers) a decimal
+/// string; anything else (negative, fractional, past [`MAX_EPOCH_MS`], non-digits) is missing.
+fn epoch_ms(v: &Value) -> Option<u64> {
+    let ms = match v {
+        Value::String(s)
+            if (1..=15).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse().ok()
+        }
+        _ => v.as_u64(),
+    };
+    ms.filter(|&ms| ms <= MAX_EPOCH_MS)
+}
+
 /// A list body; items without a task id are skipped.
 pub fn task_page(body: &Value) -> TaskPage {
     let tasks = body["data"]
@@ -596,7 +613,7 @@ pub fn task_page(body: &Value) -> TaskPage {
                 task_id: text(&item["task_id"])?,
                 status: status_word(item["status"].as_str().unwrap_or_default()),
                 model: text(&item["model_name"]).unwrap_or_default(),
-                created_ms: item["gmt_create"].as_u64(),
+                created_ms: epoch_ms(&item["gmt_create"]),
                 api_key_id: text(&item["api_key_id"]),
             })
         })
@@ -664,6 +681,33 @@ mod tests {
         assert_eq!(status_word("SUSPENDED"), TaskStatus::Waiting);
         assert_eq!(status_word("UNKNOWN"), TaskStatus::Unknown);
         assert!(native_task(&json!({"code": "InvalidParameter", "message": "x"})).is_err());
+    }
+
+    #[test]
+    fn gmt_create_is_read_as_a_number_or_a_decimal_string() {
+        let created = |v: Value| {
+            let page = task_page(&json!({"data": [{"task_id": "t", "gmt_create": v}]}));
+            page.tasks[0].created_ms
+        };
+        assert_eq!(created(json!(1745568428109_u64)), Some(1745568428109));
+        assert_eq!(created(json!("1745568428109")), Some(1745568428109));
+        for hostile in [
+            json!("-1745568428109"),
+            json!(-5),
+            json!("+1745568428109"),
+            json!(" 1745568428109"),
+            json!("1745568428109.5"),
+            json!(1745568428109.5),
+            json!("1e12"),
+            json!(""),
+            json!("99999999999999999999999"),
+            json!("999999999999999"),
+            json!(u64::MAX),
+            json!(null),
+            json!({"ms": 1}),
+        ] {
+            assert_eq!(created(hostile.clone()), None, "{hostile}");
+        }
     }
 
     #[test]

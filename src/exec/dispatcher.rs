@@ -6,7 +6,7 @@
 //! disk before its POST leaves, without one disk sync per request.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -85,6 +85,18 @@ pub(super) struct Dispatcher<'a> {
     /// (for sure) in the task list: it is sent again.
     resend_unfound: Vec<bool>,
     reconcile_wait: Duration,
+    /// When this run started (epoch ms, our clock).
+    started_ms: u64,
+    /// By plan index: sent in this run with no answer naming its task (yet, or ever): its task
+    /// may be in the list unnamed.
+    open_here: Vec<bool>,
+    /// By plan index: searched for as an earlier run's `unknown` submit (not sent since).
+    earlier: Vec<bool>,
+    /// Tasks re-attached in this run, and to which shot.
+    reattached: HashMap<String, usize>,
+    /// By plan index: a re-attachment undone; what its poll or download still reports is
+    /// dropped.
+    detached: Vec<bool>,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -202,6 +214,11 @@ impl<'a> Dispatcher<'a> {
                 .map(|t| t.is_some() && opts.flags.resubmit_unknown)
                 .collect(),
             reconcile_wait: opts.reconcile_wait,
+            started_ms: system_ms(now),
+            open_here: vec![false; plan.shots.len()],
+            earlier: first_search.iter().map(Option::is_some).collect(),
+            reattached: HashMap::new(),
+            detached: vec![false; plan.shots.len()],
             first_search,
         };
         if !selection.came_along.is_empty() {
@@ -506,6 +523,8 @@ impl<'a> Dispatcher<'a> {
             self.rec[i].submitting_at = Some(e.ts.clone());
             self.batch.push(e);
             self.set(i, Status::Submitting);
+            self.open_here[i] = true;
+            self.earlier[i] = false;
             self.limiter.on_submit(now);
             chosen.push((i, body));
         }
@@ -514,10 +533,18 @@ impl<'a> Dispatcher<'a> {
 
     fn handle(&mut self, event: Event) {
         let now = Instant::now();
+        if self.detached[event.idx()] {
+            return;
+        }
         self.progress
             .on_event(&self.plan.shots[event.idx()].id, &event);
         match event {
             Event::Submitted { idx, task_id } => {
+                self.open_here[idx] = false;
+                if let Some(&s) = self.reattached.get(&task_id) {
+                    let by = format!("the submit of `{}` in this run", self.plan.shots[idx].id);
+                    self.detach(s, &task_id, &by);
+                }
                 self.known_tasks.insert(task_id.clone());
                 self.created_here.insert(task_id.clone());
                 let e = self.entry(idx, EventKind::Submitted).task_id(&task_id);
@@ -602,6 +629,7 @@ impl<'a> Dispatcher<'a> {
         let next = policy::after_submit(&error, self.rec[i].server_errors);
         if next.created_nothing() {
             self.spent -= self.costs[i].unwrap_or_default();
+            self.open_here[i] = false;
         }
         match next {
             AfterSubmit::Requeue => {
@@ -691,6 +719,7 @@ impl<'a> Dispatcher<'a> {
                             t0_ms,
                             t1_ms,
                             same_key: Arc::default(),
+                            before_ms: None,
                         });
                     }
                     _ => self.fail(i, Status::Unknown, error),
@@ -757,6 +786,9 @@ impl<'a> Dispatcher<'a> {
         let shot = self.plan.shots[i].id.clone();
         let verdict = match verdict {
             Verdict::Matched { task_id, .. } if self.known_tasks.contains(&task_id) => {
+                if let Some(&s) = self.reattached.get(&task_id) {
+                    self.detach(s, &task_id, &format!("the search for `{shot}`"));
+                }
                 Verdict::Ambiguous {
                     candidates: vec![task_id],
                 }
@@ -764,8 +796,18 @@ impl<'a> Dispatcher<'a> {
             Verdict::Matched {
                 task_id,
                 created_ms,
+            } if self.earlier[i]
+                && reconcile::maybe_since(created_ms, self.started_ms)
+                && self.same_prompt_open(i) =>
+            {
+                Verdict::MaybeOurs { task_id }
+            }
+            Verdict::Matched {
+                task_id,
+                created_ms,
             } => {
                 self.known_tasks.insert(task_id.clone());
+                self.reattached.insert(task_id.clone(), i);
                 let e = self.entry(i, EventKind::Reattached).task_id(&task_id);
                 self.batch.push(e);
                 let r = &mut self.rec[i];
@@ -795,6 +837,59 @@ impl<'a> Dispatcher<'a> {
         } else {
             self.fail(i, Status::Unknown, reason);
         }
+    }
+
+    /// Whether a submit of this run with `i`'s model and prompt has no answer naming its task:
+    /// a task created near this run's start that fits `i` may be that one.
+    fn same_prompt_open(&self, i: usize) -> bool {
+        let Some(sig) = Signature::of(&self.plan.shots[i]) else {
+            return true;
+        };
+        (0..self.plan.shots.len()).any(|j| {
+            j != i
+                && self.open_here[j]
+                && Signature::of(&self.plan.shots[j])
+                    .is_some_and(|o| o.model == sig.model && o.prompt == sig.prompt)
+        })
+    }
+
+    /// Undoes `i`'s re-attachment to `task_id`, which `by` names as well: one task is one
+    /// submit's, and a submit answer or a second sure match says the search was wrong. `i` goes
+    /// back to `unknown`, journalled naming the task (a rerun replays it unknown, and never
+    /// takes that task for it again); a video it downloaded from the task is moved aside.
+    fn detach(&mut self, i: usize, task_id: &str, by: &str) {
+        self.reattached.remove(task_id);
+        self.detached[i] = true;
+        let reason = format!(
+            "its submit's answer was lost; it was re-attached to task {task_id} from the task \
+             list, but {by} names that task too, so the re-attachment is undone and its own \
+             submit's outcome stays unknown"
+        );
+        let e = self
+            .entry(i, EventKind::Unknown)
+            .task_id(task_id)
+            .error(&reason);
+        self.batch.push(e);
+        let r = &mut self.rec[i];
+        r.task_id = None;
+        r.submitted_at = None;
+        r.url = None;
+        r.finished_at = None;
+        r.extras = Default::default();
+        let (sha256, bytes) = (r.sha256.take(), r.bytes.take());
+        // A download still under way lands unrecorded: the next run moves it aside.
+        if let Some(file) = r.file.take() {
+            match super::outdir::supersede(&self.ctx.videos_dir, &file, task_id) {
+                Ok(moved) => {
+                    let mut e = self.entry(i, EventKind::Superseded);
+                    e.file = Some(moved);
+                    (e.sha256, e.bytes) = (sha256, bytes);
+                    self.batch.push(e);
+                }
+                Err(e) => self.progress.error(&format!("error: {e}")),
+            }
+        }
+        self.fail(i, Status::Unknown, reason);
     }
 
     fn fail(&mut self, i: usize, status: Status, error: String) {
@@ -1054,6 +1149,7 @@ fn first_searches(
             t0_ms,
             t1_ms: reconcile::submit_end(t0_ms, unknown_ms, client.timeout()),
             same_key: Arc::new(same_key.unwrap_or_default()),
+            before_ms: Some(now_ms),
         });
     }
     search

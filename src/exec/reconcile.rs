@@ -169,17 +169,33 @@ pub struct Target {
     pub t1_ms: u64,
     /// Tasks the submit's own run created with a normal answer: made with its key.
     pub same_key: Arc<HashSet<String>>,
+    /// For a submit of an earlier run: when this run started. Runs of a folder never overlap
+    /// (its lock), so that submit's task was created before, and every later one may be this
+    /// run's own.
+    pub before_ms: Option<u64>,
 }
 
 impl Target {
-    /// The creation times searched at `now_ms`: `[t0 − skew, t1 + skew]`, within DashScope's
-    /// 24 h (`ttl`) and not past now.
+    /// The creation times searched at `now_ms`: `[t0 − skew, min(t1, before) + skew]`, within
+    /// DashScope's 24 h (`ttl`) and not past now.
     pub fn window(&self, now_ms: u64, ttl: Duration) -> (u64, u64) {
         let skew = SKEW.as_millis() as u64;
         let oldest = now_ms.saturating_sub(ttl.as_millis() as u64);
         let start = self.t0_ms.saturating_sub(skew).max(oldest);
-        (start, (self.t1_ms + skew).min(now_ms).max(start))
+        (start, self.window_end().min(now_ms).max(start))
     }
+
+    /// The window's end once it has closed.
+    fn window_end(&self) -> u64 {
+        let end = self.before_ms.map_or(self.t1_ms, |b| self.t1_ms.min(b));
+        end + SKEW.as_millis() as u64
+    }
+}
+
+/// Whether a task created at `created_ms` (DashScope's clock) may be one a run started at
+/// `started_ms` (ours) created: anything within [`SKEW`] of the start may be, either side.
+pub fn maybe_since(created_ms: u64, started_ms: u64) -> bool {
+    created_ms + SKEW.as_millis() as u64 > started_ms
 }
 
 /// Whether a submit started at `t0_ms` is too old to be found: DashScope forgets tasks after
@@ -225,6 +241,9 @@ pub enum Verdict {
         unfinished: Vec<String>,
         no_prompt: Vec<String>,
     },
+    /// One task fits, but it was created within [`SKEW`] of this run's start while this run
+    /// had a submit of the same prompt without an answer naming its task: it may be that one.
+    MaybeOurs { task_id: String },
     /// More tasks of the model were created within the window than [`MAX_CANDIDATES`].
     TooMany { count: usize },
     /// The list or a query could not be read. `passing`: it may answer later (5xx, 429,
@@ -247,7 +266,9 @@ impl Verdict {
     /// may be its own, paid already.
     pub fn allows_resend(&self) -> bool {
         match self {
-            Verdict::Matched { .. } | Verdict::Ambiguous { .. } => false,
+            Verdict::Matched { .. } | Verdict::Ambiguous { .. } | Verdict::MaybeOurs { .. } => {
+                false
+            }
             Verdict::NoMatch { unfinished, .. } => unfinished.is_empty(),
             Verdict::Error { passing, .. } => !passing,
             Verdict::TooMany { .. } => true,
@@ -265,6 +286,13 @@ impl Verdict {
                  seed, media and negative prompt are not shown): check them in the console; \
                  --resubmit-unknown does not send it while they exist (24 h)",
                 candidates.join(", ")
+            ),
+            Verdict::MaybeOurs { task_id } => format!(
+                "its submit's answer was lost and the one task that fits it ({task_id}) was \
+                 created as this run began, maybe by this run's own submit of the same prompt: \
+                 not re-attached; running again tells them apart (this run's tasks are in the \
+                 journal by then); --resubmit-unknown does not send it while that task exists \
+                 (24 h)"
             ),
             Verdict::NoMatch {
                 unfinished,
@@ -448,7 +476,7 @@ async fn search(
         // an empty search is repeated once it has closed, if the wait allows.
         let closes = (targets.iter().zip(&verdicts))
             .filter(|(_, v)| matches!(v, Some(Verdict::NoMatch { .. })))
-            .map(|(t, _)| t.t1_ms + SKEW.as_millis() as u64)
+            .map(|(t, _)| t.window_end())
             .filter(|&end| end > listed_at)
             .max();
         match closes {
@@ -846,6 +874,7 @@ mod tests {
             t0_ms: 10_000_000,
             t1_ms: 10_005_000,
             same_key: Arc::default(),
+            before_ms: None,
         };
         assert_eq!(t.window(20_000_000, day), (9_880_000, 10_125_000));
         assert_eq!(t.window(10_006_000, day), (9_880_000, 10_006_000));
@@ -853,6 +882,17 @@ mod tests {
         assert_eq!(t.window(now - 1, day).0, 10_000_000 - 1);
         assert!(!too_old(10_000_000, now - 1, day));
         assert!(too_old(10_000_000, now, day));
+        let earlier = Target {
+            before_ms: Some(10_002_000),
+            ..t.clone()
+        };
+        assert_eq!(
+            earlier.window(20_000_000, day),
+            (9_880_000, 10_122_000),
+            "an earlier run's submit ends by this run's start"
+        );
+        assert!(maybe_since(10_002_000 - 119_999, 10_002_000));
+        assert!(!maybe_since(10_002_000 - 120_000, 10_002_000));
         let timeout = Duration::from_secs(60);
         assert_eq!(submit_end(1_000, None, timeout), 61_000);
         assert_eq!(submit_end(1_000, Some(5_000), timeout), 5_000);

@@ -98,6 +98,20 @@ impl History {
                 self.bytes = e.bytes;
                 self.expired = false;
             }
+            // A re-attachment undone: what the task brought goes with it.
+            EventKind::Unknown if e.task_id.is_some() => {
+                *self = History {
+                    id: e.id.clone(),
+                    line: self.line,
+                    attempts: self.attempts,
+                    unknown: true,
+                    submitting_at: self.submitting_at.take(),
+                    submitting_line: self.submitting_line,
+                    unknown_at: self.unknown_at.take().or_else(|| Some(e.ts.clone())),
+                    error: e.error.clone(),
+                    ..History::default()
+                };
+            }
             EventKind::Unknown => {
                 self.submit_open = false;
                 self.unknown = true;
@@ -425,6 +439,18 @@ mod tests {
         assert_eq!(h.error, None);
         assert_eq!(h.submitted_at.as_deref(), Some("2026-11-24T02:00:00Z"));
         assert!(r.task_ids.contains("t5"));
+
+        events.push(e(EventKind::Succeeded).url("https://v/t5.mp4"));
+        events.push(e(EventKind::Downloaded).file("a.mp4", "abc", 3));
+        events.push(e(EventKind::Unknown).task_id("t5").error("undone"));
+        let r = replay(&events);
+        let h = r.get("a", "k1").unwrap();
+        assert_eq!(h.phase(), Phase::Unknown, "an undone re-attachment: {h:?}");
+        assert_eq!((&h.task_id, &h.url, &h.sha256), (&None, &None, &None));
+        assert_eq!(h.unknown_at.as_deref(), Some("2026-11-24T02:05:00Z"));
+        assert_eq!(h.submitting_at.as_deref(), Some("2026-11-24T02:00:00Z"));
+        assert_eq!(h.error.as_deref(), Some("undone"));
+        assert!(r.task_ids.contains("t5"), "never a candidate again");
     }
 
     #[test]

@@ -937,3 +937,152 @@ async fn a_crash_mid_create_is_reattached_without_an_unknown_line() {
     assert_eq!(events_of(&out, "reattached"), ["a"]);
     assert_eq!(stats_of(&sim).await["tasks_created"], 1, "not sent again");
 }
+
+/// An earlier run lost take t1's create (it made no task) and crashed just before this run,
+/// which sends take t2 (the same prompt, another seed) and loses its answer too. t1's window
+/// closes 3 s into the run, so its search lists again once t2's task exists: a task created as
+/// this run began, while t2's answer is unknown, is not taken for t1's. t2 finds it; a rerun
+/// sees it named by the journal, and `--resubmit-unknown` then sends t1, which made nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_right_after_a_crash_does_not_adopt_a_task_it_just_created() {
+    let sim = start_sim(lossy(1.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![take("t1", "one prompt", 1), take("t2", "one prompt", 2)],
+    );
+    let skew = shotlist::exec::reconcile::SKEW;
+    lost_earlier(&out, &[&p.shots[0]], None, skew - Duration::from_secs(3)).await;
+    let o = RunOptions {
+        reconcile_wait: Duration::from_secs(20),
+        ..opts(2)
+    };
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 1);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 1, "{stats:#}");
+    let t2_task = task_ids(&stats).remove(0);
+    assert_eq!(statuses(&out), ["unknown", "succeeded"]);
+    assert_eq!(events_of(&out, "reattached"), ["t2"]);
+    let error = error_of(&out, "t1");
+    assert!(
+        error.contains(&t2_task) && error.contains("this run's own submit"),
+        "{error}"
+    );
+
+    assert_eq!(run_with(&p, &sim, opts(2)).await.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown", "succeeded"]);
+    assert!(
+        error_of(&out, "t1").contains("most likely created nothing"),
+        "{}",
+        error_of(&out, "t1")
+    );
+    assert_eq!(stats_of(&sim).await["tasks_created"], 1, "nothing sent");
+
+    let mut o = opts(2);
+    o.flags = flags(false, true);
+    assert_eq!(run_with(&p, &sim, o).await.exit_code(), 0);
+    assert_eq!(statuses(&out), ["succeeded", "succeeded"]);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 2, "t1 paid once");
+    let mut reattached = events_of(&out, "reattached");
+    reattached.sort();
+    assert_eq!(reattached, ["t1", "t2"], "t1's resent answer was lost too");
+}
+
+/// A provider whose clock is far behind ours (past the skew allowance) lists a task created
+/// after this run began as minutes old, and the search takes it for an earlier take's lost
+/// create; then this run's create of another take (slow to answer) names that very task. The
+/// re-attachment is undone and journalled, the submitted take keeps its task, the video
+/// downloaded under the wrong shot is moved aside, and nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_answer_naming_a_reattached_task_undoes_the_reattachment() {
+    use axum::extract::State;
+    use axum::routing::{get, post};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const TASK: &str = "0d5e-task";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let creates = Arc::new(AtomicUsize::new(0));
+    let listed_at = dashscope::now_ms() - 300_000;
+    let video_url = format!("{base}/v.mp4");
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/services/aigc/video-generation/video-synthesis",
+            post(|State(n): State<Arc<AtomicUsize>>| async move {
+                n.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                axum::Json(serde_json::json!({"request_id": "r",
+                    "output": {"task_id": TASK, "task_status": "PENDING"}}))
+            }),
+        )
+        .route(
+            "/api/v1/tasks",
+            get(move || async move {
+                axum::Json(serde_json::json!({"total": 1, "total_page": 1, "data": [
+                    {"task_id": TASK, "status": "SUCCEEDED", "model_name": "wan2.7-t2v",
+                     "gmt_create": listed_at.to_string()}]}))
+            }),
+        )
+        .route(
+            "/api/v1/tasks/{id}",
+            get(move || async move {
+                axum::Json(serde_json::json!({"output": {"task_id": TASK,
+                    "task_status": "SUCCEEDED", "orig_prompt": "one prompt",
+                    "video_url": video_url}}))
+            }),
+        )
+        .route(
+            "/v.mp4",
+            get(|| async { crate::api::fake::mp4(b"the one video") }),
+        )
+        .with_state(creates.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![take("t1", "one prompt", 1), take("t2", "one prompt", 2)],
+    );
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(305)).await;
+    let limit = Duration::from_secs(60);
+    let outcome = run_bounded(&p, fake_client(&base), opts(2), limit).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown", "succeeded"]);
+    assert_eq!(creates.load(Ordering::SeqCst), 1);
+    assert_eq!(events_of(&out, "reattached"), ["t1"]);
+    let events = journal_events(&out);
+    let undone = (events.iter())
+        .rfind(|e| e["event"] == "unknown" && e["id"] == "t1")
+        .expect("an unknown line");
+    assert_eq!(undone["task_id"], TASK, "{undone}");
+    let error = error_of(&out, "t1");
+    assert!(
+        error.contains(TASK) && error.contains("`t2`") && error.contains("undone"),
+        "{error}"
+    );
+    let t1_file = out.join("videos").join(&p.shots[0].file);
+    assert!(!t1_file.exists(), "t2's video is not kept as t1's");
+    if events_of(&out, "downloaded").contains(&"t1".to_owned()) {
+        let moved = (events.iter())
+            .find(|e| e["event"] == "superseded" && e["id"] == "t1")
+            .expect("a superseded line");
+        let moved = out.join("videos").join(moved["file"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read(moved).unwrap(),
+            crate::api::fake::mp4(b"the one video")
+        );
+    }
+
+    let outcome = run_bounded(&p, fake_client(&base), opts(2), limit).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown", "succeeded"]);
+    assert_eq!(creates.load(Ordering::SeqCst), 1, "a rerun sends nothing");
+    assert_eq!(
+        events_of(&out, "reattached"),
+        ["t1"],
+        "not re-attached again"
+    );
+}
