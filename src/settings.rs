@@ -85,9 +85,13 @@ impl RunSettings {
                 humantime::format_duration(p)
             )));
         }
+        // DashScope's 20 per second hold for the whole account: shards share them.
         let queries_per_second = config.run.queries_per_second.unwrap_or(match provider {
             ProviderId::Gravitex => crate::exec::DEFAULT_QUERIES_PER_SECOND,
-            ProviderId::Dashscope => dashscope::QUERIES_PER_SECOND,
+            ProviderId::Dashscope => {
+                let shards = args.shard.map_or(1, |s| s.count);
+                (dashscope::QUERIES_PER_SECOND / shards).max(1)
+            }
         });
         if queries_per_second == 0 {
             return Err(Error::Usage(
@@ -458,6 +462,20 @@ mod tests {
         );
         assert_eq!(remote_of(&s).0, "http://flag:1");
         assert_eq!(s.queries_per_second, 5);
+    }
+
+    #[test]
+    fn dashscope_shards_split_the_accounts_query_budget_unless_the_config_says() {
+        let vars = [DS_KEY];
+        let qps = |flags: &[&str], config: &str| resolve(flags, &vars, config).queries_per_second;
+        let ds = ["--provider", "dashscope"];
+        assert_eq!(qps(&[&ds[..], &["--shard", "2/4"]].concat(), ""), 5);
+        assert_eq!(qps(&[&ds[..], &["--shard", "1/3"]].concat(), ""), 6);
+        assert_eq!(qps(&[&ds[..], &["--shard", "7/40"]].concat(), ""), 1);
+        let config = "[run]\nqueries_per_second = 12\n";
+        assert_eq!(qps(&[&ds[..], &["--shard", "2/4"]].concat(), config), 12);
+        let gateway = resolve(&["--shard", "2/4"], &[KEY], "").queries_per_second;
+        assert_eq!(gateway, crate::exec::DEFAULT_QUERIES_PER_SECOND);
     }
 
     #[test]
