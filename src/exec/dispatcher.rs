@@ -24,7 +24,7 @@ use super::progress::{self, Counts, Progress};
 use super::reconcile::{self, Signature, Target, Verdict};
 use super::resume::{Start, can_feed, decide, histories, keep_approved, video_intact};
 use super::select::select;
-use super::state::{ShotRecord, Status};
+use super::state::{Records, ShotRecord, Status};
 use super::{ExecError, Outcome, RunCost, RunOptions, Stop};
 use crate::api::{ApiError, Client};
 use crate::cost::{Money, PriceBook};
@@ -35,7 +35,7 @@ use crate::report;
 pub(super) struct Dispatcher<'a> {
     plan: &'a Plan,
     out_dir: PathBuf,
-    rec: Vec<ShotRecord>,
+    rec: Records,
     counts: [usize; Status::ALL.len()],
     selected: Vec<bool>,
     total_selected: usize,
@@ -53,9 +53,8 @@ pub(super) struct Dispatcher<'a> {
     jobs: JoinSet<()>,
     progress: Progress,
     stop: Option<Stop>,
-    results_dirty: bool,
-    results_at: Instant,
-    results_every: Duration,
+    /// Started once the run starts; taken by its end (or by a drop on an error).
+    results: Option<report::ResultsWriter>,
     /// The effective poll interval last shown with `-v`.
     poll_shown: Duration,
     /// Each shot's estimated bill.
@@ -178,7 +177,7 @@ impl<'a> Dispatcher<'a> {
         let d = Dispatcher {
             plan,
             out_dir,
-            rec,
+            rec: Records::new(rec),
             counts,
             total_selected,
             selected: selection.selected,
@@ -196,9 +195,7 @@ impl<'a> Dispatcher<'a> {
             jobs: JoinSet::new(),
             progress: Progress::new(opts.progress),
             stop: None,
-            results_dirty: true,
-            results_at: Instant::now(),
-            results_every: Duration::from_secs(1),
+            results: None,
             poll_shown: Duration::ZERO,
             costs: plan.shots.iter().map(|s| opts.prices.shot(s)).collect(),
             spent: Money::ZERO,
@@ -237,9 +234,6 @@ impl<'a> Dispatcher<'a> {
             self.counts[status.index()] += 1;
         }
         self.rec[i].status = status;
-        if status.is_terminal() {
-            self.results_dirty = true;
-        }
     }
 
     fn count(&self, statuses: &[Status]) -> usize {
@@ -393,7 +387,6 @@ impl<'a> Dispatcher<'a> {
                 stack.extend_from_slice(&self.downs[d]);
             }
         }
-        self.results_dirty = true;
     }
 
     /// Queues `i` when every upstream has a URL; skips it when one never will.
@@ -915,19 +908,41 @@ impl<'a> Dispatcher<'a> {
         Ok(())
     }
 
-    fn write_results(&mut self, force: bool) -> Result<(), ExecError> {
-        if !force && (!self.results_dirty || self.results_at.elapsed() < self.results_every) {
+    fn row(&self, i: usize) -> report::ResultRow {
+        self.rec[i].row(&self.plan.shots[i], self.costs[i])
+    }
+
+    /// Writes the results table whole, before anything is sent, and starts their writer.
+    fn start_results(&mut self) -> Result<(), ExecError> {
+        self.rec.take_changed();
+        let rows = (0..self.rec.len()).map(|i| self.row(i));
+        let keys = report::matrix_keys(&self.plan.shots);
+        self.results = Some(report::ResultsWriter::start(
+            self.out_dir.clone(),
+            keys,
+            rows,
+        )?);
+        Ok(())
+    }
+
+    /// Hands the rows changed since the last turn to the results writer; a rewrite that failed
+    /// stops the run.
+    fn send_results(&mut self) -> Result<(), ExecError> {
+        let changed = self.rec.take_changed();
+        let Some(results) = &self.results else {
             return Ok(());
-        }
-        let started = Instant::now();
-        let (shots, rec, costs) = (&self.plan.shots, &self.rec, &self.costs);
-        let keys = report::matrix_keys(shots);
-        report::write_with(&self.out_dir, &keys, shots.len(), |i| {
-            rec[i].row(&shots[i], costs[i])
-        })?;
-        self.results_dirty = false;
-        self.results_at = Instant::now();
-        self.results_every = Duration::from_secs(1).max(started.elapsed() * 10);
+        };
+        results.send(changed.into_iter().map(|i| (i, self.row(i))));
+        results.error().map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    /// Writes every row as it stands now and waits for the files to hold them.
+    fn finish_results(&mut self) -> Result<(), ExecError> {
+        let Some(results) = self.results.take() else {
+            return Ok(());
+        };
+        self.rec.take_changed();
+        results.finish((0..self.rec.len()).map(|i| (i, self.row(i))))?;
         Ok(())
     }
 
@@ -938,7 +953,7 @@ impl<'a> Dispatcher<'a> {
         mut stop: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> Result<Outcome, ExecError> {
         self.flush()?;
-        self.write_results(true)?;
+        self.start_results()?;
         let mut interrupted = false;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -957,7 +972,7 @@ impl<'a> Dispatcher<'a> {
                     .spawn(job::submit(self.ctx.clone(), i, body, file));
             }
             self.search_when_idle();
-            self.write_results(false)?;
+            self.send_results()?;
             self.progress
                 .update(self.progress_counts(), self.limiter.limit(), false);
             self.show_poll_interval();
@@ -1008,7 +1023,7 @@ impl<'a> Dispatcher<'a> {
         }
         self.flush()?;
         self.jobs.abort_all();
-        self.write_results(true)?;
+        self.finish_results()?;
         self.progress
             .update(self.progress_counts(), self.limiter.limit(), true);
         self.progress.finish();
@@ -1088,6 +1103,13 @@ impl<'a> Dispatcher<'a> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+}
+
+/// A run ended by an error still leaves the results as the run left its shots.
+impl Drop for Dispatcher<'_> {
+    fn drop(&mut self) {
+        let _ = self.finish_results();
     }
 }
 

@@ -183,3 +183,66 @@ impl ShotRecord {
         }
     }
 }
+
+/// Every shot's record, noting which were changed since [`Records::take_changed`] last ran: a
+/// mutable index (`records[i].x = ...`, `&mut records[i]`) marks row `i`, so the results
+/// writer gets every changed row without each change saying so.
+#[derive(Debug)]
+pub struct Records {
+    rows: Vec<ShotRecord>,
+    changed: Vec<bool>,
+    changed_list: Vec<usize>,
+}
+
+impl Records {
+    pub fn new(rows: Vec<ShotRecord>) -> Records {
+        Records {
+            changed: vec![false; rows.len()],
+            rows,
+            changed_list: Vec::new(),
+        }
+    }
+
+    /// The rows changed since the last call, in no particular order.
+    pub fn take_changed(&mut self) -> Vec<usize> {
+        for &i in &self.changed_list {
+            self.changed[i] = false;
+        }
+        std::mem::take(&mut self.changed_list)
+    }
+}
+
+impl std::ops::Deref for Records {
+    type Target = [ShotRecord];
+
+    fn deref(&self) -> &[ShotRecord] {
+        &self.rows
+    }
+}
+
+impl std::ops::Index<usize> for Records {
+    type Output = ShotRecord;
+
+    fn index(&self, i: usize) -> &ShotRecord {
+        &self.rows[i]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Records {
+    fn index_mut(&mut self, i: usize) -> &mut ShotRecord {
+        if !self.changed[i] {
+            self.changed[i] = true;
+            self.changed_list.push(i);
+        }
+        &mut self.rows[i]
+    }
+}
+
+impl<'r> IntoIterator for &'r Records {
+    type Item = &'r ShotRecord;
+    type IntoIter = std::slice::Iter<'r, ShotRecord>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.rows.iter()
+    }
+}

@@ -8,6 +8,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod writer;
+pub use writer::ResultsWriter;
+
 use serde::Serialize;
 
 use crate::cost::{Money, PriceBook};
@@ -161,45 +164,93 @@ pub fn elapsed_between(from: Option<&str>, to: Option<&str>) -> Option<f64> {
 
 /// Writes both files into `dir` atomically; `matrix_keys` are the extra CSV columns.
 pub fn write(dir: &Path, matrix_keys: &[String], rows: &[ResultRow]) -> Result<(), ReportError> {
-    write_with(dir, matrix_keys, rows.len(), |i| rows[i].clone())
+    let mut table = Table::new(matrix_keys.to_vec(), rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        table.set(i, row);
+    }
+    table.write(dir)
 }
 
-/// Writes both files into `dir` atomically, building row `i` with `row_at(i)` as it goes, so a
-/// large table is never held in memory whole.
-pub fn write_with(
-    dir: &Path,
-    matrix_keys: &[String],
-    len: usize,
-    row_at: impl Fn(usize) -> ResultRow,
-) -> Result<(), ReportError> {
-    let csv_path = dir.join(CSV_FILE);
-    write_atomic_with(&csv_path, |out| {
-        let mut w = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(out);
+/// The results table as rendered lines, one CSV record and one JSON object per row, so a
+/// rewrite renders only the rows that changed and copies the rest.
+pub struct Table {
+    keys: Vec<String>,
+    header: Vec<u8>,
+    csv: Vec<Box<[u8]>>,
+    json: Vec<Box<[u8]>>,
+}
+
+impl Table {
+    /// A table of `len` empty rows; each is [`set`](Table::set) before the table is written.
+    pub fn new(matrix_keys: Vec<String>, len: usize) -> Table {
+        let columns = HEADER.iter().map(|h| h.to_string());
         let matrix_columns = matrix_keys.iter().map(|k| format!("matrix.{k}"));
-        w.write_record(HEADER.iter().map(|h| h.to_string()).chain(matrix_columns))
-            .map_err(std::io::Error::other)?;
-        for i in 0..len {
-            let row = row_at(i);
-            w.serialize(csv_record(&row, matrix_keys))
-                .map_err(std::io::Error::other)?;
+        let header = csv_bytes(|w| w.write_record(columns.chain(matrix_columns)));
+        Table {
+            keys: matrix_keys,
+            header,
+            csv: vec![Box::default(); len],
+            json: vec![Box::default(); len],
         }
-        w.flush()
-    })?;
-    write_atomic_with(&dir.join(JSON_FILE), |out| {
-        out.write_all(b"[")?;
-        for i in 0..len {
-            out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
-            let row = row_at(i);
-            let json = JsonRow {
-                row: &row,
-                matrix: &row.matrix,
-            };
-            serde_json::to_writer(&mut *out, &json).map_err(std::io::Error::other)?;
-        }
-        out.write_all(if len == 0 { b"]\n" } else { b"\n]\n" })
-    })
+    }
+
+    pub fn len(&self) -> usize {
+        self.csv.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.csv.is_empty()
+    }
+
+    /// Renders row `i`.
+    pub fn set(&mut self, i: usize, row: &ResultRow) {
+        self.csv[i] = csv_bytes(|w| w.serialize(csv_record(row, &self.keys))).into();
+        let json = JsonRow {
+            row,
+            matrix: &row.matrix,
+        };
+        self.json[i] = serde_json::to_vec(&json)
+            .expect("a results row serialises")
+            .into();
+    }
+
+    /// Row `i` as rendered: its CSV record and its JSON object.
+    pub fn rendered(&self, i: usize) -> (&[u8], &[u8]) {
+        (&self.csv[i], &self.json[i])
+    }
+
+    /// Replaces both files in `dir`, each through a temporary file and a rename.
+    pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
+        write_atomic_with(&dir.join(CSV_FILE), |out| {
+            out.write_all(&self.header)?;
+            self.csv.iter().try_for_each(|line| out.write_all(line))
+        })?;
+        write_atomic_with(&dir.join(JSON_FILE), |out| {
+            out.write_all(b"[")?;
+            for (i, line) in self.json.iter().enumerate() {
+                out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
+                out.write_all(line)?;
+            }
+            out.write_all(if self.json.is_empty() {
+                b"]\n"
+            } else {
+                b"\n]\n"
+            })
+        })
+    }
+}
+
+/// One CSV record (or the header) as the results file writes it, its line end included.
+fn csv_bytes(fill: impl FnOnce(&mut csv::Writer<&mut Vec<u8>>) -> csv::Result<()>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(&mut buf);
+    fill(&mut w)
+        .and_then(|()| Ok(w.flush()?))
+        .expect("a results row serialises");
+    drop(w);
+    buf
 }
 
 /// The column names, in order; the `matrix.<key>` columns follow.
