@@ -398,10 +398,10 @@ pub fn write_atomic_with(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn row(id: &str) -> ResultRow {
+    pub(super) fn row(id: &str) -> ResultRow {
         ResultRow {
             id: id.into(),
             status: ResultStatus::Failed,

@@ -162,3 +162,51 @@ fn rewrite_loop(shared: &Shared, mut table: Table, dir: &std::path::Path, mut ne
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::row;
+    use crate::report::{CSV_FILE, JSON_FILE, ResultStatus, write};
+
+    fn files(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
+        let read = |f| std::fs::read(dir.join(f)).unwrap();
+        (read(CSV_FILE), read(JSON_FILE))
+    }
+
+    #[test]
+    fn changed_rows_end_up_byte_identical_to_a_whole_rewrite() {
+        let keys = vec!["ratio".to_owned()];
+        let mut rows: Vec<ResultRow> = (0..5).map(|i| row(&format!("s{i}"))).collect();
+        let live = tempfile::tempdir().unwrap();
+        let writer = ResultsWriter::start(
+            live.path().to_owned(),
+            keys.clone(),
+            rows.clone().into_iter(),
+        )
+        .unwrap();
+        for (i, status) in [(1, ResultStatus::Succeeded), (3, ResultStatus::Unknown)] {
+            rows[i].status = status;
+            writer.send([(i, rows[i].clone())]);
+        }
+        rows[1].error = None;
+        rows[4].matrix.clear();
+        writer
+            .finish([(1, rows[1].clone()), (4, rows[4].clone())])
+            .unwrap();
+        let whole = tempfile::tempdir().unwrap();
+        write(whole.path(), &keys, &rows).unwrap();
+        assert_eq!(files(live.path()), files(whole.path()));
+    }
+
+    #[test]
+    fn a_rewrite_that_fails_is_reported_by_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let writer = ResultsWriter::start(out.clone(), Vec::new(), [row("a")].into_iter()).unwrap();
+        std::fs::remove_dir_all(&out).unwrap();
+        let err = writer.finish([(0, row("b"))]).unwrap_err();
+        assert_eq!(err.path, out.join(CSV_FILE));
+    }
+}

@@ -536,3 +536,64 @@ async fn simulator_task_ids_are_unique_across_processes() {
     }
     assert_eq!(ids.len(), 3, "{ids:?}");
 }
+
+/// Every shot's results row against its journal history: status, task, attempts and video.
+fn assert_results_match_journal(p: &Project, shots: usize) {
+    use shotlist::journal::{Phase, replay_file};
+    let replayed = replay_file(&p.path("out/batch/journal.jsonl"), false).unwrap();
+    let rows = results(p);
+    assert_eq!(rows.len(), shots, "{rows:#?}");
+    let csv = p.read("out/batch/results.csv");
+    assert_eq!(csv.lines().count(), shots + 1, "{csv}");
+    for row in &rows {
+        let id = row["id"].as_str().unwrap();
+        let h = replayed.shots.values().find(|h| h.id == id);
+        let status = match h.map(|h| h.phase()) {
+            Some(Phase::Downloaded) => "succeeded",
+            Some(Phase::Failed) => "failed",
+            Some(Phase::Expired) => "expired",
+            Some(Phase::Unknown) => "unknown",
+            _ => "pending",
+        };
+        assert_eq!(row["status"], status, "{id}: {row:#}");
+        assert_eq!(
+            row["attempts"],
+            h.map_or(0, |h| h.attempts),
+            "{id}: {row:#}"
+        );
+        assert_eq!(
+            row["task_id"].as_str(),
+            h.and_then(|h| h.task_id.as_deref()),
+            "{id}"
+        );
+        let sha = h
+            .and_then(|h| h.sha256.as_deref())
+            .filter(|_| status == "succeeded");
+        assert_eq!(row["sha256"].as_str(), sha, "{id}");
+        assert!(
+            csv.lines()
+                .any(|l| l.starts_with(&format!("{id},{status},"))),
+            "{id}: {csv}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn results_after_an_interrupted_and_a_finished_run_say_what_the_journal_says() {
+    let p = takes_project(4);
+    let args = ["run", "--sim", "batch.yaml", "-j", "3"];
+    interrupted_after(&p, &args, 8);
+    let journal = p.read("out/batch/journal.jsonl");
+    assert!(journal.contains("\"submitted\""), "{journal}");
+    assert_results_match_journal(&p, 12);
+    let rows = results(&p);
+    assert!(
+        rows.iter().any(|r| r["status"] == "pending"),
+        "the run was stopped early: {rows:#?}"
+    );
+
+    p.run(&args).code(0);
+    assert_results_match_journal(&p, 12);
+    assert!(results(&p).iter().all(|r| r["status"] == "succeeded"));
+}
