@@ -932,17 +932,20 @@ impl<'a> Dispatcher<'a> {
         let Some(results) = &self.results else {
             return Ok(());
         };
-        results.send(changed.into_iter().map(|i| (i, self.row(i))));
+        if results.wants_all() {
+            results.send((0..self.rec.len()).map(|i| (i, self.row(i))));
+        } else {
+            results.send(changed.into_iter().map(|i| (i, self.row(i))));
+        }
         results.error().map_or(Ok(()), |e| Err(e.into()))
     }
 
-    /// Writes every row as it stands now and waits for the files to hold them.
+    /// Hands over the last changes and waits for the files to hold every row as it stands.
     fn finish_results(&mut self) -> Result<(), ExecError> {
-        let Some(results) = self.results.take() else {
-            return Ok(());
-        };
-        self.rec.take_changed();
-        results.finish((0..self.rec.len()).map(|i| (i, self.row(i))))?;
+        self.send_results()?;
+        if let Some(results) = self.results.take() {
+            results.finish([])?;
+        }
         Ok(())
     }
 

@@ -164,24 +164,23 @@ pub fn elapsed_between(from: Option<&str>, to: Option<&str>) -> Option<f64> {
 
 /// Writes both files into `dir` atomically; `matrix_keys` are the extra CSV columns.
 pub fn write(dir: &Path, matrix_keys: &[String], rows: &[ResultRow]) -> Result<(), ReportError> {
-    let mut table = Table::new(matrix_keys.to_vec(), rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        table.set(i, row);
-    }
-    table.write(dir)
+    Table::new(matrix_keys.to_vec(), rows.len()).write(dir, |i| Some(rows[i].clone()))
 }
 
-/// The results table as rendered lines, one CSV record and one JSON object per row, so a
-/// rewrite renders only the rows that changed and copies the rest.
+/// The results table as last written: each row's length in both files, and the files
+/// themselves (still open), so a rewrite renders only the rows that changed and copies the
+/// rest from the files it replaces, without holding the table in memory.
 pub struct Table {
     keys: Vec<String>,
     header: Vec<u8>,
-    csv: Vec<Box<[u8]>>,
-    json: Vec<Box<[u8]>>,
+    /// Each row's CSV record and JSON object, in bytes.
+    lens: Vec<(u32, u32)>,
+    /// The CSV and JSON files written last, and their sizes.
+    last: Option<[(std::fs::File, u64); 2]>,
 }
 
 impl Table {
-    /// A table of `len` empty rows; each is [`set`](Table::set) before the table is written.
+    /// A table of `len` rows not written yet.
     pub fn new(matrix_keys: Vec<String>, len: usize) -> Table {
         let columns = HEADER.iter().map(|h| h.to_string());
         let matrix_columns = matrix_keys.iter().map(|k| format!("matrix.{k}"));
@@ -189,54 +188,168 @@ impl Table {
         Table {
             keys: matrix_keys,
             header,
-            csv: vec![Box::default(); len],
-            json: vec![Box::default(); len],
+            lens: vec![(0, 0); len],
+            last: None,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.csv.len()
+        self.lens.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.csv.is_empty()
+        self.lens.is_empty()
     }
 
-    /// Renders row `i`.
-    pub fn set(&mut self, i: usize, row: &ResultRow) {
-        self.csv[i] = csv_bytes(|w| w.serialize(csv_record(row, &self.keys))).into();
+    /// Whether a rewrite can copy unchanged rows: the files written last are there as written.
+    pub fn can_copy(&self) -> bool {
+        self.last.as_ref().is_some_and(|files| {
+            files
+                .iter()
+                .all(|(f, size)| f.metadata().is_ok_and(|m| m.len() == *size))
+        })
+    }
+
+    /// Replaces both files in `dir`, each through a temporary file and a rename: row `i` is
+    /// rendered from `changed(i)`, or copied from the files written last when that is `None`
+    /// (which [`can_copy`](Table::can_copy) must allow).
+    pub fn write(
+        &mut self,
+        dir: &Path,
+        mut changed: impl FnMut(usize) -> Option<ResultRow>,
+    ) -> Result<(), ReportError> {
+        let paths = [dir.join(CSV_FILE), dir.join(JSON_FILE)];
+        let err = |k: usize| {
+            let path = paths[k].clone();
+            move |source| ReportError { path, source }
+        };
+        let open = |k: usize| -> Result<_, ReportError> {
+            let tmp = temp_file_in(dir, ".tmp", "").map_err(err(k))?;
+            Ok(CountingWriter {
+                out: std::io::BufWriter::with_capacity(256 * 1024, tmp),
+                written: 0,
+            })
+        };
+        let (mut csv, mut json) = (open(0)?, open(1)?);
+        let mut old = match self.last.as_ref() {
+            Some([(c, _), (j, _)]) => {
+                let c = reader(c).map_err(err(0))?;
+                Some((c, reader(j).map_err(err(1))?))
+            }
+            None => None,
+        };
+        let header_len = self.header.len() as u64;
+        if let Some((c, j)) = old.as_mut() {
+            copy(c, None, header_len).map_err(err(0))?;
+            copy(j, None, 1).map_err(err(1))?;
+        }
+        csv.write_all(&self.header).map_err(err(0))?;
+        json.write_all(b"[").map_err(err(1))?;
+        for i in 0..self.lens.len() {
+            let sep: &[u8] = if i == 0 { b"\n  " } else { b",\n  " };
+            json.write_all(sep).map_err(err(1))?;
+            let (csv_len, json_len) = self.lens[i];
+            match (changed(i), old.as_mut()) {
+                (Some(row), old) => {
+                    if let Some((c, j)) = old {
+                        copy(c, None, csv_len.into()).map_err(err(0))?;
+                        copy(j, None, (sep.len() as u32 + json_len).into()).map_err(err(1))?;
+                    }
+                    let (c, j) = self.render(&row);
+                    csv.write_all(&c).map_err(err(0))?;
+                    json.write_all(&j).map_err(err(1))?;
+                    self.lens[i] = (c.len() as u32, j.len() as u32);
+                }
+                (None, Some((c, j))) => {
+                    copy(c, Some(&mut csv), csv_len.into()).map_err(err(0))?;
+                    copy(j, None, sep.len() as u64).map_err(err(1))?;
+                    copy(j, Some(&mut json), json_len.into()).map_err(err(1))?;
+                }
+                (None, None) => {
+                    let e = std::io::Error::other(format!("row {i} has nothing to copy from"));
+                    return Err(err(0)(e));
+                }
+            }
+        }
+        let end: &[u8] = if self.lens.is_empty() {
+            b"]\n"
+        } else {
+            b"\n]\n"
+        };
+        json.write_all(end).map_err(err(1))?;
+        drop(old);
+        let csv = csv.persist(&paths[0]).map_err(err(0))?;
+        let json = json.persist(&paths[1]).map_err(err(1))?;
+        self.last = Some([csv, json]);
+        Ok(())
+    }
+
+    /// A row's CSV record and JSON object.
+    fn render(&self, row: &ResultRow) -> (Vec<u8>, Vec<u8>) {
+        let csv = csv_bytes(|w| w.serialize(csv_record(row, &self.keys)));
         let json = JsonRow {
             row,
             matrix: &row.matrix,
         };
-        self.json[i] = serde_json::to_vec(&json)
-            .expect("a results row serialises")
-            .into();
+        let json = serde_json::to_vec(&json).expect("a results row serialises");
+        (csv, json)
+    }
+}
+
+/// `file` read from its start.
+fn reader(mut file: &std::fs::File) -> std::io::Result<std::io::BufReader<&std::fs::File>> {
+    use std::io::Seek;
+    file.rewind()?;
+    Ok(std::io::BufReader::with_capacity(256 * 1024, file))
+}
+
+/// Moves `len` bytes from `from` to `to`, or past them when `to` is `None`; fewer is an error
+/// (the file was changed by something else).
+fn copy(
+    from: &mut impl std::io::Read,
+    to: Option<&mut CountingWriter>,
+    len: u64,
+) -> std::io::Result<()> {
+    let mut from = std::io::Read::take(&mut *from, len);
+    let moved = match to {
+        Some(to) => std::io::copy(&mut from, to)?,
+        None => std::io::copy(&mut from, &mut std::io::sink())?,
+    };
+    if moved == len {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the results file written last was changed during the run",
+        ))
+    }
+}
+
+/// A temporary file being filled, counting what it was given.
+struct CountingWriter {
+    out: std::io::BufWriter<tempfile::NamedTempFile>,
+    written: u64,
+}
+
+impl Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
     }
 
-    /// Row `i` as rendered: its CSV record and its JSON object.
-    pub fn rendered(&self, i: usize) -> (&[u8], &[u8]) {
-        (&self.csv[i], &self.json[i])
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
+}
 
-    /// Replaces both files in `dir`, each through a temporary file and a rename.
-    pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
-        write_atomic_with(&dir.join(CSV_FILE), |out| {
-            out.write_all(&self.header)?;
-            self.csv.iter().try_for_each(|line| out.write_all(line))
-        })?;
-        write_atomic_with(&dir.join(JSON_FILE), |out| {
-            out.write_all(b"[")?;
-            for (i, line) in self.json.iter().enumerate() {
-                out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
-                out.write_all(line)?;
-            }
-            out.write_all(if self.json.is_empty() {
-                b"]\n"
-            } else {
-                b"\n]\n"
-            })
-        })
+impl CountingWriter {
+    /// Syncs the file and renames it to `path`; the file stays open, with its size.
+    fn persist(self, path: &Path) -> std::io::Result<(std::fs::File, u64)> {
+        let tmp = self.out.into_inner().map_err(|e| e.into_error())?;
+        tmp.as_file().sync_data()?;
+        let file = tmp.persist(path).map_err(|e| e.error)?;
+        Ok((file, self.written))
     }
 }
 

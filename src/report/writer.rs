@@ -1,6 +1,6 @@
-//! The results files' own writer: a thread that keeps the rendered table and rewrites both
-//! files, so the dispatcher never waits on a rewrite (20,000 rows cost ~100 ms) and only hands
-//! over the rows that changed.
+//! The results files' own writer: a thread that rewrites both files, so the dispatcher never
+//! waits on a rewrite (20,000 rows cost ~100 ms) and only hands over the rows that changed;
+//! the rest are copied from the files written last (see [`Table`]).
 //!
 //! At most one rewrite is under way; changes that arrive meanwhile are merged (the latest row
 //! wins) into the next one, which starts no sooner than max(1 s, 10 × the last one's cost)
@@ -35,6 +35,8 @@ struct State {
     closing: bool,
     /// The first rewrite that failed, until [`ResultsWriter::error`] takes it.
     error: Option<ReportError>,
+    /// The files written last were changed from outside: the next rewrite needs every row.
+    wants_all: bool,
 }
 
 impl ResultsWriter {
@@ -45,12 +47,10 @@ impl ResultsWriter {
         matrix_keys: Vec<String>,
         rows: impl ExactSizeIterator<Item = ResultRow>,
     ) -> Result<ResultsWriter, ReportError> {
+        let mut rows = rows;
         let mut table = Table::new(matrix_keys, rows.len());
-        for (i, row) in rows.enumerate() {
-            table.set(i, &row);
-        }
         let started = Instant::now();
-        table.write(&dir)?;
+        table.write(&dir, |_| rows.next())?;
         let next = started + pause_after(started.elapsed());
         let shared = Arc::new(Shared::default());
         let thread = {
@@ -77,6 +77,12 @@ impl ResultsWriter {
         if before == 0 && !state.changes.is_empty() {
             self.shared.wake.notify_one();
         }
+    }
+
+    /// Whether the next rows handed over must be every row (rarely: the files were changed
+    /// from outside).
+    pub fn wants_all(&self) -> bool {
+        self.shared.lock().wants_all
     }
 
     /// A rewrite that failed since the last call, if any.
@@ -130,11 +136,12 @@ fn pause_after(cost: Duration) -> Duration {
 
 fn rewrite_loop(shared: &Shared, mut table: Table, dir: &std::path::Path, mut next: Instant) {
     loop {
-        let (changes, closing) = {
+        let (mut changes, closing) = {
             let mut state = shared.lock();
             loop {
                 let now = Instant::now();
-                if state.closing || (!state.changes.is_empty() && now >= next) {
+                let all = !state.wants_all || state.changes.len() == table.len();
+                if state.closing || (!state.changes.is_empty() && now >= next && all) {
                     break;
                 }
                 state = if state.changes.is_empty() {
@@ -146,12 +153,19 @@ fn rewrite_loop(shared: &Shared, mut table: Table, dir: &std::path::Path, mut ne
             }
             (std::mem::take(&mut state.changes), state.closing)
         };
+        if !changes.is_empty() && changes.len() < table.len() && !table.can_copy() {
+            let mut state = shared.lock();
+            state.wants_all = true;
+            if !closing {
+                changes.extend(state.changes.drain());
+                state.changes = changes;
+                continue;
+            }
+        }
         if !changes.is_empty() {
             let started = Instant::now();
-            for (i, row) in changes {
-                table.set(i, &row);
-            }
-            let written = table.write(dir);
+            shared.lock().wants_all = false;
+            let written = table.write(dir, |i| changes.remove(&i));
             next = started + pause_after(started.elapsed());
             if let Err(e) = written {
                 shared.lock().error.get_or_insert(e);
