@@ -223,4 +223,33 @@ mod tests {
         let err = writer.finish([(0, row("b"))]).unwrap_err();
         assert_eq!(err.path, out.join(CSV_FILE));
     }
+
+    #[test]
+    fn files_changed_from_outside_are_rewritten_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows: Vec<ResultRow> = (0..3).map(|i| row(&format!("s{i}"))).collect();
+        let writer =
+            ResultsWriter::start(dir.path().to_owned(), Vec::new(), rows.clone().into_iter())
+                .unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(dir.path().join(CSV_FILE))
+            .unwrap();
+        rows[0].status = ResultStatus::Succeeded;
+        writer.send([(0, rows[0].clone())]);
+        for _ in 0..1000 {
+            if writer.wants_all() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(writer.wants_all());
+        writer
+            .finish(rows.iter().cloned().enumerate())
+            .unwrap();
+        let whole = tempfile::tempdir().unwrap();
+        write(whole.path(), &[], &rows).unwrap();
+        assert_eq!(files(dir.path()), files(whole.path()));
+    }
 }
