@@ -212,7 +212,7 @@ impl Table {
 
     /// Replaces both files in `dir`, each through a temporary file and a rename: row `i` is
     /// rendered from `changed(i)`, or copied from the files written last when that is `None`
-    /// (which [`can_copy`](Table::can_copy) must allow).
+    /// (which [`can_copy`](Table::can_copy) must allow; otherwise every row is needed).
     pub fn write(
         &mut self,
         dir: &Path,
@@ -231,7 +231,8 @@ impl Table {
             })
         };
         let (mut csv, mut json) = (open(0)?, open(1)?);
-        let mut old = match self.last.as_ref() {
+        let last = self.last.as_ref().filter(|_| self.can_copy());
+        let mut old = match last {
             Some([(c, _), (j, _)]) => {
                 let c = reader(c).map_err(err(0))?;
                 Some((c, reader(j).map_err(err(1))?))

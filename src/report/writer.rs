@@ -245,9 +245,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(writer.wants_all());
-        writer
-            .finish(rows.iter().cloned().enumerate())
-            .unwrap();
+        writer.finish(rows.iter().cloned().enumerate()).unwrap();
         let whole = tempfile::tempdir().unwrap();
         write(whole.path(), &[], &rows).unwrap();
         assert_eq!(files(dir.path()), files(whole.path()));
