@@ -29,7 +29,7 @@ use super::{ExecError, Outcome, RunCost, RunOptions, Stop};
 use crate::api::{ApiError, Client};
 use crate::cost::{Money, PriceBook};
 use crate::journal::{Entry, EventKind, History, Journal, Replayed, ShotId};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlannedShot};
 use crate::report;
 
 pub(super) struct Dispatcher<'a> {
@@ -367,8 +367,20 @@ impl<'a> Dispatcher<'a> {
                 .max_cost
                 .map(|m| format!(" (--max-cost {})", self.prices.show(m)))
                 .unwrap_or_default();
+            // An edit of a URL: its input (and a kept length) counts as the longest taken.
+            let at_most = |bound: fn(&PlannedShot) -> bool| {
+                if sending.iter().any(|&i| bound(&self.plan.shots[i])) {
+                    "at most "
+                } else {
+                    ""
+                }
+            };
+            let (long, dear) = (
+                at_most(PlannedShot::output_upper_bound),
+                at_most(PlannedShot::upper_bound),
+            );
             self.progress.log(&format!(
-                "sending {} shot(s), {seconds} s of video, est. {}{cap}",
+                "sending {} shot(s), {long}{seconds} s of video, est. {dear}{}{cap}",
                 sending.len(),
                 self.prices.show(cost)
             ));

@@ -59,7 +59,8 @@ struct Card<'a> {
     status: &'a str,
     model: &'a str,
     model_id: &'a str,
-    duration: Option<u64>,
+    /// `5 s`; an edit keeping its input's length shows what the provider made, when known.
+    length: Option<String>,
     resolution: Option<&'a str>,
     ratio: Option<&'a str>,
     seed: Option<u64>,
@@ -188,7 +189,11 @@ fn card<'a>(cx: &Context<'a>, s: &'a Shot, takes: bool) -> Card<'a> {
             .find(|m| m.id == s.model)
             .map_or(&s.model, |m| m.alias),
         model_id: &s.model,
-        duration: s.duration,
+        length: match (s.duration, &s.output_s) {
+            (Some(0), Some(made)) => Some(format!("{made} s")),
+            (Some(0), None) => Some("input's length".into()),
+            (d, _) => d.map(|d| format!("{d} s")),
+        },
         resolution: s.resolution.as_deref(),
         ratio: s.ratio.as_deref(),
         seed: s.seed,
