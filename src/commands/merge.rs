@@ -7,7 +7,10 @@
 //! shard wrote about paid work survives, and `status` and `run` on the merged folder replay them
 //! like any journal. Videos are hard-linked (or copied), never moved out of a shard folder:
 //! the current ones and the earlier ones the journals' `superseded` lines point to, each
-//! checked against the hash its line records.
+//! checked against the hash its line records. A different file found at a video's name in the
+//! merged folder is moved aside and journalled as a run does (no file is ever lost or left
+//! unaccounted); the merged journal is rewritten by each merge, so `merge.json` keeps those
+//! lines for the next.
 //!
 //! Reviewers may mark videos in a shard folder or in the merged one, so the shards' marks are
 //! merged into the merged folder's: a mark made later (by its `at`) wins, and a shard's marks
@@ -39,6 +42,8 @@ pub const SHARD_FILE: &str = "shard.json";
 pub const MERGE_FILE: &str = "merge.json";
 /// `shard.json` and `merge.json` are a few lines.
 const MAX_SMALL_FILE: u64 = 64 * 1024;
+/// `merge.json`: its `superseded` lines make it grow with the files merges moved aside.
+const MAX_RECORD: u64 = 64 * 1024 * 1024;
 /// A shard's journal: far above any real batch's, far below what would exhaust memory.
 pub const MAX_JOURNAL: u64 = 256 * 1024 * 1024;
 
@@ -125,6 +130,10 @@ struct MergeRecord {
     /// brings only the shard's marks made after it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     marks_merged_at: BTreeMap<u32, String>,
+    /// The `superseded` lines merges wrote after the shards' journals (a different file at a
+    /// merged video's name, moved aside): every later merge writes them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    superseded: Vec<journal::Entry>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -418,7 +427,9 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     )))?;
     let marks_path = out.join(marks::FILE_NAME);
     let own_marks = Marks::load(&marks_path).map_err(super::review::error)?;
-    let mut marks_merged_at = previous.map(|r| r.marks_merged_at).unwrap_or_default();
+    let (mut marks_merged_at, mut superseded) = previous
+        .map(|r| (r.marks_merged_at, r.superseded))
+        .unwrap_or_default();
     let mut all_marks = own_marks.clone();
     let marks_merged = merge_marks(
         &mut all_marks,
@@ -431,12 +442,32 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     fs::create_dir_all(&videos).map_err(io(format!("cannot create {}", videos.display())))?;
     let mut broken = Vec::new();
     let (mut earlier, mut earlier_missing) = (0usize, Vec::new());
-    for f in folders.values() {
+    let shard_videos: Vec<(&ShardFolder, Vec<(journal::ShotId, History)>)> = (folders.values())
+        .map(|f| (f, videos_of(&f.journal_state)))
+        .collect();
+    // By shot id: its videos the shards recorded, current and earlier, which a file found at
+    // its name may be (one an earlier merge placed).
+    let mut recorded: BTreeMap<&str, Vec<(&journal::ShotId, &History)>> = BTreeMap::new();
+    for (shot, h) in shard_videos.iter().flat_map(|(_, v)| v) {
+        recorded.entry(shot.0.as_str()).or_default().push((shot, h));
+    }
+    let moved_before = superseded.len();
+    for (f, list) in &shard_videos {
         let theirs = f.dir.join("videos");
-        for h in videos_of(&f.journal_state) {
+        for (shot, h) in list {
             let file = h.file.as_deref().unwrap_or_default();
             let is_earlier = file.starts_with(crate::exec::outdir::SUPERSEDED_DIR);
-            match (link_video(&theirs, &videos, &h)?, is_earlier) {
+            let owners = recorded.get(shot.0.as_str()).map_or(&[][..], Vec::as_slice);
+            let linked = link_video(&theirs, &videos, (shot, h), owners)?;
+            // A move the shards' journals already tell (an earlier video a shard moved
+            // aside too, now at the same name) needs no line of its own.
+            if let Some(e) = linked.moved
+                && !(folders.values().flat_map(|f| &f.journal_state.superseded))
+                    .any(|s| s.file == e.file && s.sha256 == e.sha256)
+            {
+                superseded.push(e);
+            }
+            match (linked.ok, is_earlier) {
                 (true, true) => earlier += 1,
                 (true, false) => {}
                 (false, true) => earlier_missing.push(format!(
@@ -449,10 +480,15 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         }
     }
 
+    let moved = superseded.len() - moved_before;
     let journal_path = out.join(journal::FILE_NAME);
     report::write_atomic_with(&journal_path, |w| {
         for f in folders.values() {
             std::io::copy(&mut fs::File::open(&f.journal)?, w)?;
+        }
+        for e in &superseded {
+            serde_json::to_writer(&mut *w, e)?;
+            w.write_all(b"\n")?;
         }
         Ok(())
     })
@@ -507,6 +543,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
             .collect(),
         journal_blake3,
         marks_merged_at,
+        superseded,
     };
     write(
         &out.join(MERGE_FILE),
@@ -553,6 +590,11 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         .map(|(s, c)| format!("{c} {}", s.as_str()))
         .collect();
     let mut extra = String::new();
+    if moved > 0 {
+        extra.push_str(&format!(
+            "; {moved} other file(s) at merged video names moved to videos/superseded/"
+        ));
+    }
     if earlier + earlier_missing.len() > 0 {
         extra.push_str(&format!(
             "; {earlier} earlier video(s) in videos/superseded/"
@@ -640,7 +682,7 @@ fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<Option<MergeRecord>, MergeE
         Ok(meta) => regular_file(&journal_path, &meta)?,
     }
     let path = out.join(MERGE_FILE);
-    let record: Option<MergeRecord> = read_bounded(&path, MAX_SMALL_FILE * 16)?
+    let record: Option<MergeRecord> = read_bounded(&path, MAX_RECORD)?
         .map(|b| parse_json(&path, &b))
         .transpose()?;
     match record {
@@ -663,41 +705,61 @@ fn hash_file(path: &Path) -> Result<String, MergeError> {
 
 /// Every video a journal records, once each: each key's current one (whose `file` may be under
 /// `superseded/` when a newer attempt took its name) and each `superseded` line's, as the
-/// (id, file, sha256, bytes) of a history. A `superseded` line without a hash (what it moved
-/// was not a regular file) is listed too, and fails [`link_video`]'s check.
-fn videos_of(journal: &Replayed) -> Vec<History> {
+/// (id, file, sha256, bytes) of a history, with its (id, key). A `superseded` line without a
+/// hash (what it moved was not a regular file) is listed too, and fails [`link_video`]'s check.
+fn videos_of(journal: &Replayed) -> Vec<(journal::ShotId, History)> {
     let mut seen: HashSet<(Option<&str>, Option<&str>)> = HashSet::new();
-    let current = journal
-        .shots
-        .values()
-        .filter(|h| h.sha256.is_some())
-        .cloned();
-    let earlier = journal.superseded.iter().map(|e| History {
-        id: e.id.clone(),
-        file: e.file.clone(),
-        sha256: e.sha256.clone(),
-        bytes: e.bytes,
-        ..History::default()
+    let current = (journal.shots.iter())
+        .filter(|(_, h)| h.sha256.is_some())
+        .map(|(shot, h)| (shot.clone(), h.clone()));
+    let earlier = journal.superseded.iter().map(|e| {
+        let h = History {
+            id: e.id.clone(),
+            file: e.file.clone(),
+            sha256: e.sha256.clone(),
+            bytes: e.bytes,
+            ..History::default()
+        };
+        ((e.id.clone(), e.key.clone()), h)
     });
-    let all: Vec<History> = current.chain(earlier).collect();
+    let all: Vec<(journal::ShotId, History)> = current.chain(earlier).collect();
     let mut out = Vec::with_capacity(all.len());
-    for h in &all {
+    for (shot, h) in &all {
         if seen.insert((h.file.as_deref(), h.sha256.as_deref())) {
-            out.push(h.clone());
+            out.push((shot.clone(), h.clone()));
         }
     }
     out
 }
 
-/// Hard-links (or copies) the video `h` records from `from` into `to`, unless `to` already has
-/// it; `false` when the shard's copy is missing or does not match its recorded hash.
-fn link_video(from: &Path, to: &Path, h: &History) -> Result<bool, MergeError> {
+/// What [`link_video`] did.
+struct Linked {
+    /// The merged folder has the video: linked now or there already.
+    ok: bool,
+    /// The `superseded` line for a different file that was at its name, moved aside.
+    moved: Option<journal::Entry>,
+}
+
+/// Hard-links (or copies) the video `h` (of `shot`) records from `from` into `to`, unless `to`
+/// already has it; not `ok` when the shard's copy is missing or does not match its recorded
+/// hash. A different file at its name is moved aside first, recorded under the video of
+/// `owners` it is, if any.
+fn link_video(
+    from: &Path,
+    to: &Path,
+    (shot, h): (&journal::ShotId, &History),
+    owners: &[(&journal::ShotId, &History)],
+) -> Result<Linked, MergeError> {
+    let not_linked = Linked {
+        ok: false,
+        moved: None,
+    };
     let (Some(file), Some(_)) = (h.file.as_deref(), h.sha256.as_deref()) else {
-        return Ok(false);
+        return Ok(not_linked);
     };
     let video_path = crate::exec::job::video_path;
     let (Some(src), Some(dest)) = (video_path(from, file), video_path(to, file)) else {
-        return Ok(false);
+        return Ok(not_linked);
     };
     // `from`, then `from/superseded` for an earlier video: real folders, never links.
     for dir in [Some(from), src.parent()].into_iter().flatten() {
@@ -709,25 +771,27 @@ fn link_video(from: &Path, to: &Path, h: &History) -> Result<bool, MergeError> {
                     what: "not a folder",
                 });
             }
-            Err(_) => return Ok(false),
+            Err(_) => return Ok(not_linked),
         }
     }
     match fs::symlink_metadata(&src) {
         Ok(meta) => regular_file(&src, &meta)?,
-        Err(_) => return Ok(false),
+        Err(_) => return Ok(not_linked),
     }
     if video_intact(to, h) {
-        return Ok(true);
+        return Ok(Linked {
+            ok: true,
+            moved: None,
+        });
     }
     if !video_intact(from, h) {
-        return Ok(false);
+        return Ok(not_linked);
     }
-    if fs::symlink_metadata(&dest).is_ok() {
-        crate::exec::outdir::supersede(to, file, "merge").map_err(|e| MergeError::Io {
+    let moved = crate::exec::outdir::supersede_recorded(to, file, (&shot.0, &shot.1), owners)
+        .map_err(|e| MergeError::Io {
             context: format!("cannot move the earlier {} aside", dest.display()),
             source: std::io::Error::other(e),
         })?;
-    }
     let dest_dir = dest.parent().unwrap_or(to);
     fs::create_dir_all(dest_dir).map_err(io(format!("cannot create {}", dest_dir.display())))?;
     let name = dest.file_name().unwrap_or_default().to_string_lossy();
@@ -741,7 +805,7 @@ fn link_video(from: &Path, to: &Path, h: &History) -> Result<bool, MergeError> {
             src.display(),
             dest.display()
         )))?;
-    Ok(true)
+    Ok(Linked { ok: true, moved })
 }
 
 /// What [`merge_marks`] did.
@@ -800,6 +864,43 @@ fn merge_marks<'a>(
 mod tests {
     use super::*;
     use crate::review::{Mark, Verdict};
+
+    /// An earlier merge placed a shot's first video; its shard has since made a new one (and
+    /// moved the first aside itself): the first is moved aside under its own attempt, by the
+    /// name the shard gave it, so the shard's line already tells it.
+    #[test]
+    fn an_earlier_merged_video_in_the_way_is_moved_aside_under_its_attempt() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let video = |dir: &Path, bytes: &[u8], key: &str| {
+            fs::write(dir.join("a.mp4"), bytes).unwrap();
+            let h = History {
+                id: "a".into(),
+                file: Some("a.mp4".into()),
+                sha256: crate::exec::sha256_file(&dir.join("a.mp4")),
+                bytes: Some(bytes.len() as u64),
+                ..History::default()
+            };
+            (("a".to_owned(), key.to_owned()), h)
+        };
+        let old = video(to.path(), b"first", "k0aaaaaaaaaaaaaaaa");
+        let new = video(from.path(), b"second", "k1bbbbbbbbbbbbbbbb");
+        let owners = [(&old.0, &old.1), (&new.0, &new.1)];
+        let linked = link_video(from.path(), to.path(), (&new.0, &new.1), &owners).unwrap();
+        assert!(linked.ok);
+        let e = linked.moved.expect("moved aside");
+        assert_eq!(
+            (e.key.as_str(), e.file.as_deref(), &e.sha256, e.error),
+            (
+                "k0aaaaaaaaaaaaaaaa",
+                Some("superseded/a.k0aaaaaaaaaa.mp4"),
+                &old.1.sha256,
+                None
+            )
+        );
+        assert_eq!(fs::read(to.path().join("a.mp4")).unwrap(), b"second");
+        let again = link_video(from.path(), to.path(), (&new.0, &new.1), &owners).unwrap();
+        assert!(again.ok && again.moved.is_none());
+    }
 
     fn mark(id: &str, v: Verdict, at: Option<&str>) -> Mark {
         Mark {

@@ -12,7 +12,7 @@ use crate::error::{Error, exit};
 use crate::exec::preview::{self, Action, ShotPreview};
 use crate::exec::resume::{Start, keep_approved};
 use crate::journal;
-use crate::plan::{self, Plan, ToSend, Totals};
+use crate::plan::{self, Plan, PlannedShot, ToSend, Totals};
 use crate::review::retake::{self, Retake};
 
 /// What `plan --shard K/N --format json` adds to the plan document: the shard and every shard's size.
@@ -297,10 +297,12 @@ pub fn render_text(
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
         line(&cells, &mut out);
     }
+    let at_most = |bound: bool| if bound { "at most " } else { "" };
     let _ = writeln!(
         out,
-        "\n{} shot(s), {} s of video -> {}",
+        "\n{} shot(s), {}{} s of video -> {}",
         totals.shots,
+        at_most(plan.shots.iter().any(PlannedShot::output_upper_bound)),
         totals.seconds,
         plan.out_dir.display()
     );
@@ -347,10 +349,20 @@ pub fn render_text(
         let _ = writeln!(out, "\n{}", notes.join("\n"));
     }
     if let Some(to_send) = &totals.to_send {
+        let sent = |bound: fn(&PlannedShot) -> bool| {
+            at_most(
+                plan.shots
+                    .iter()
+                    .zip(preview)
+                    .any(|(s, p)| p.action == Action::Send && bound(s)),
+            )
+        };
         let mut parts = vec![format!(
-            "{} to send ({} s, est. {})",
+            "{} to send ({}{} s, est. {}{})",
             to_send.shots,
+            sent(PlannedShot::output_upper_bound),
             to_send.seconds,
+            sent(PlannedShot::upper_bound),
             prices.show(totals.cost.to_send.unwrap_or_default())
         )];
         for a in [Action::Poll, Action::Download, Action::Held, Action::Done] {

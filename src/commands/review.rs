@@ -21,8 +21,15 @@ pub fn run(global: &Global, args: &ReviewArgs) -> Result<u8, Error> {
     Ok(crate::error::exit::OK)
 }
 
-/// Writes the page into the plan's output folder; returns its path and its number of shots.
+/// Writes the page into the plan's output folder, for `plan` as the manifest describes it (its
+/// retakes found in the folder); returns its path and its number of shots.
 pub fn write(plan: &Plan) -> Result<(PathBuf, usize), Error> {
+    let held = review::held_in_folder(&plan.out_dir, plan).map_err(error)?;
+    write_held(plan, &held)
+}
+
+/// [`write`] for a plan whose retakes are applied already, with the shots they hold.
+pub fn write_held(plan: &Plan, held: &review::Held) -> Result<(PathBuf, usize), Error> {
     if !plan.out_dir.is_dir() {
         return Err(Error::Usage(format!(
             "{} does not exist: run the batch first (`shotlist run {}`), or pass --out DIR",
@@ -30,7 +37,7 @@ pub fn write(plan: &Plan) -> Result<(PathBuf, usize), Error> {
             plan.manifest.display()
         )));
     }
-    review::write_page(&plan.out_dir, plan).map_err(error)
+    review::write_page(&plan.out_dir, plan, held).map_err(error)
 }
 
 /// A review error as a command error: bad file content is invalid input (exit 2), a disk

@@ -141,7 +141,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     drop(runtime);
     // Written under the folder's lock, and before the summary so that the summary closes the output.
     if !args.no_review {
-        match super::review::write(&plan) {
+        match super::review::write_held(&plan, &crate::review::held(&plan, &applied.why)) {
             Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
             Ok(_) => {}
             Err(e) => eprintln!("warning: review page not written: {e}"),

@@ -29,7 +29,7 @@ use super::{ExecError, Outcome, RunCost, RunOptions, Stop};
 use crate::api::{ApiError, Client};
 use crate::cost::{Money, PriceBook};
 use crate::journal::{Entry, EventKind, History, Journal, Replayed, ShotId};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlannedShot};
 use crate::report;
 
 pub(super) struct Dispatcher<'a> {
@@ -148,7 +148,13 @@ impl<'a> Dispatcher<'a> {
                 let owners = recorded
                     .get(shot.file.as_str())
                     .map_or(&[][..], Vec::as_slice);
-                batch.extend(supersede(&videos_dir, shot, owners)?);
+                let shot_id = (shot.id.as_str(), shot.key.as_str());
+                batch.extend(super::outdir::supersede_recorded(
+                    &videos_dir,
+                    &shot.file,
+                    shot_id,
+                    owners,
+                )?);
             }
         }
         let ups: Vec<Vec<usize>> = plan.shots.iter().map(|s| s.depends_on.clone()).collect();
@@ -355,8 +361,20 @@ impl<'a> Dispatcher<'a> {
                 .max_cost
                 .map(|m| format!(" (--max-cost {})", self.prices.show(m)))
                 .unwrap_or_default();
+            // An edit of a URL: its input (and a kept length) counts as the longest taken.
+            let at_most = |bound: fn(&PlannedShot) -> bool| {
+                if sending.iter().any(|&i| bound(&self.plan.shots[i])) {
+                    "at most "
+                } else {
+                    ""
+                }
+            };
+            let (long, dear) = (
+                at_most(PlannedShot::output_upper_bound),
+                at_most(PlannedShot::upper_bound),
+            );
             self.progress.log(&format!(
-                "sending {} shot(s), {seconds} s of video, est. {}{cap}",
+                "sending {} shot(s), {long}{seconds} s of video, est. {dear}{}{cap}",
                 sending.len(),
                 self.prices.show(cost)
             ));
@@ -1198,48 +1216,6 @@ async fn stop_requested(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
         return;
     }
     std::future::pending().await
-}
-
-/// Moves whatever sits at `shot`'s download name out of its way (a shot about to download
-/// there must not overwrite a paid video) and returns the journal line that records where it
-/// went: under the (id, key) whose video it is (among `owners`, the histories that recorded
-/// this file name), else under `shot`'s own.
-fn supersede(
-    videos: &std::path::Path,
-    shot: &crate::plan::PlannedShot,
-    owners: &[(&ShotId, &History)],
-) -> Result<Option<Entry>, ExecError> {
-    let path = videos.join(&shot.file);
-    let Ok(meta) = std::fs::symlink_metadata(&path) else {
-        return Ok(None);
-    };
-    let sha = meta.is_file().then(|| sha256_file(&path)).flatten();
-    let owner = owners
-        .iter()
-        .filter(|(_, h)| sha.is_some() && h.sha256 == sha)
-        .max_by_key(|(_, h)| h.line)
-        .copied();
-    let tag = match (owner, &sha) {
-        (Some(((_, key), _)), _) => key.chars().take(12).collect(),
-        (None, Some(sha)) => sha.chars().take(12).collect(),
-        (None, None) => "link".to_owned(),
-    };
-    let moved = super::outdir::supersede(videos, &shot.file, &tag)?;
-    let (id, key) = owner.map_or((shot.id.as_str(), shot.key.as_str()), |((id, key), _)| {
-        (id.as_str(), key.as_str())
-    });
-    let mut e = Entry::new(EventKind::Superseded, id, key);
-    e.file = Some(moved);
-    e.sha256 = sha;
-    e.bytes = meta.is_file().then_some(meta.len());
-    if owner.is_none() {
-        e.error = Some(format!(
-            "videos/{} was not the video the journal recorded under that name (changed or \
-             placed by hand); kept, not overwritten",
-            shot.file
-        ));
-    }
-    Ok(Some(e))
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -11,6 +11,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::journal::{Entry, EventKind, History, ShotId};
+
 /// The lock file inside the output folder.
 pub const LOCK_FILE: &str = ".shotlist.lock";
 /// Where earlier videos go, inside `videos/`.
@@ -219,6 +221,47 @@ pub fn supersede(videos: &Path, file: &str, tag: &str) -> Result<String, OutDirE
         }
     }
     unreachable!("u32 names run out before a folder does")
+}
+
+/// Moves whatever sits at `videos/<file>` out of the way of the video `(id, key)` is about to
+/// place there (a paid video is never overwritten) and returns the journal line that records
+/// where it went: under the (id, key) whose video it is (among `owners`, the histories that
+/// recorded this file name), else under `(id, key)` with an error saying it was not the
+/// recorded video. `None` when nothing is there.
+pub fn supersede_recorded(
+    videos: &Path,
+    file: &str,
+    (id, key): (&str, &str),
+    owners: &[(&ShotId, &History)],
+) -> Result<Option<Entry>, OutDirError> {
+    let path = videos.join(file);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Ok(None);
+    };
+    let sha = meta.is_file().then(|| super::sha256_file(&path)).flatten();
+    let owner = owners
+        .iter()
+        .filter(|(_, h)| sha.is_some() && h.sha256 == sha)
+        .max_by_key(|(_, h)| h.line)
+        .copied();
+    let tag = match (owner, &sha) {
+        (Some(((_, key), _)), _) => key.chars().take(12).collect(),
+        (None, Some(sha)) => sha.chars().take(12).collect(),
+        (None, None) => "link".to_owned(),
+    };
+    let moved = supersede(videos, file, &tag)?;
+    let (id, key) = owner.map_or((id, key), |((id, key), _)| (id.as_str(), key.as_str()));
+    let mut e = Entry::new(EventKind::Superseded, id, key);
+    e.file = Some(moved);
+    e.sha256 = sha;
+    e.bytes = meta.is_file().then_some(meta.len());
+    if owner.is_none() {
+        e.error = Some(format!(
+            "videos/{file} was not the video the journal recorded under that name (changed or \
+             placed by hand); kept, not overwritten"
+        ));
+    }
+    Ok(Some(e))
 }
 
 #[cfg(test)]

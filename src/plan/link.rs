@@ -165,7 +165,9 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                             .error(*loc, format!("media `{kind}`: no shot has the id `{up}`"))
                             .shot(Some(&s.id))
                             .data(location(&files, s).as_ref());
-                        if by_id.len() <= 10_000 {
+                        if let Some(help) = take_of(up, &by_id) {
+                            d.help(help);
+                        } else if by_id.len() <= 10_000 {
                             let ids: Vec<&str> = by_id.keys().copied().collect();
                             if let Some(close) = crate::manifest::closest_key(up, &ids) {
                                 d.help(format!("did you mean `{close}`?"));
@@ -209,8 +211,30 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
     }
 
     report_cycles(&shots, &origins, sink);
-    drop(origins);
     input_lengths(&mut shots, &video_inputs);
+    for &(i, u) in &video_inputs {
+        let (s, up) = (&shots[i], &shots[u]);
+        if s.duration > up.output_seconds() && !up.output_upper_bound() {
+            let loc = origins[i]
+                .refs
+                .iter()
+                .find(|r| r.1 == up.id)
+                .and_then(|r| r.2);
+            sink.warning(
+                loc,
+                format!(
+                    "duration: {} s, but its input `{}` lasts {} s; edit cuts from the start and makes no more than it is given",
+                    s.duration,
+                    up.id,
+                    up.output_seconds()
+                ),
+            )
+            .shot(Some(&s.id))
+            .data(location(&files, s).as_ref())
+            .help("the estimate counts the duration asked for; `duration: 0` keeps the input's length");
+        }
+    }
+    drop(origins);
 
     if shots.iter().all(|s| s.depends_on.is_empty()) {
         for shot in shots.iter_mut().filter(|s| s.key.is_empty()) {
@@ -257,6 +281,24 @@ fn input_lengths(shots: &mut [PlannedShot], video_inputs: &[(usize, usize)]) {
             });
         }
     }
+}
+
+/// A help for a `shot:` naming a shot whose `takes` made it several ids (`tk` → `tk-take1`,
+/// `tk-take2`): a reference names one take.
+fn take_of(up: &str, by_id: &IdMap<&str, usize>) -> Option<String> {
+    let take = |n: u32| format!("{up}-take{n}");
+    by_id.contains_key(take(1).as_str()).then(|| {
+        let last = (2..)
+            .find(|&n| !by_id.contains_key(take(n).as_str()))
+            .unwrap_or(2)
+            - 1;
+        format!(
+            "`{up}` has takes, so it is {last} shots (`{}` … `{}`): name one, e.g. `shot: {}`",
+            take(1),
+            take(last),
+            take(1)
+        )
+    })
 }
 
 /// The data row behind `shot`, for a diagnostic.

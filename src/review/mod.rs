@@ -14,6 +14,7 @@ mod page;
 pub mod retake;
 pub mod source;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use marks::{Mark, Marks, Verdict};
@@ -86,9 +87,36 @@ impl ReviewError {
     }
 }
 
+/// Shots held at their approved video while an upstream is retaken: id → that upstream's id.
+pub type Held = HashMap<String, String>;
+
+/// The held shots among `why` (from [`retake::apply`], by shot of `plan`).
+pub fn held(plan: &Plan, why: &[Option<retake::Retake>]) -> Held {
+    (plan.shots.iter().zip(why))
+        .filter_map(|(shot, why)| match why {
+            Some(retake::Retake::Held(up)) => Some((shot.id.clone(), up.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The held shots of the output folder `dir` for `plan`, the manifest's plan before retakes.
+/// The page is a convenience: an unreadable journal holds nothing rather than giving no page.
+pub fn held_in_folder(dir: &Path, plan: &Plan) -> Result<Held, ReviewError> {
+    let Ok(journal) = crate::journal::replay_file(&dir.join(crate::journal::FILE_NAME), true)
+    else {
+        return Ok(Held::new());
+    };
+    let marks = Marks::load(&dir.join(marks::FILE_NAME))?;
+    let mut plan = plan.clone();
+    let why = retake::apply(&mut plan, &journal, &marks, false);
+    Ok(held(&plan, &why))
+}
+
 /// Writes `<dir>/review.html` for the output folder `dir`, whose plan is `plan` when it has no
-/// `plan.json` yet. Returns the page's path and the number of shots on it.
-pub fn write_page(dir: &Path, plan: &Plan) -> Result<(PathBuf, usize), ReviewError> {
+/// `plan.json` yet, with `held` shots badged. Returns the page's path and the number of shots
+/// on it.
+pub fn write_page(dir: &Path, plan: &Plan, held: &Held) -> Result<(PathBuf, usize), ReviewError> {
     let shots = source::load(dir, plan)?;
     let marks = Marks::load(&dir.join(marks::FILE_NAME))?;
     let html = page::render(&page::Context {
@@ -98,6 +126,7 @@ pub fn write_page(dir: &Path, plan: &Plan) -> Result<(PathBuf, usize), ReviewErr
         shots: &shots,
         marks: &marks,
         earlier: &source::earlier(dir),
+        held,
         video_exists: &|rel: &str| dir.join(rel).is_file(),
     })?;
     let path = dir.join(PAGE_FILE);

@@ -118,14 +118,29 @@
     }).join("\n");
   }
 
-  document.getElementById("copy").addEventListener("click", function () {
-    var t = document.getElementById("command");
-    t.select();
+  // Copies a textarea's value or an element's text; selected first, for execCommand.
+  function copy(el) {
+    var text = el.select ? el.value : el.textContent;
+    if (el.select) {
+      el.select();
+    } else {
+      var r = document.createRange();
+      r.selectNodeContents(el);
+      getSelection().removeAllRanges();
+      getSelection().addRange(r);
+    }
     if (navigator.clipboard && navigator.clipboard.writeText) {
-      navigator.clipboard.writeText(t.value).catch(function () { document.execCommand("copy"); });
+      navigator.clipboard.writeText(text).catch(function () { document.execCommand("copy"); });
     } else {
       document.execCommand("copy");
     }
+  }
+
+  document.getElementById("copy").addEventListener("click", function () {
+    copy(document.getElementById("command"));
+  });
+  Array.prototype.forEach.call(document.querySelectorAll(".copy-held"), function (b) {
+    b.addEventListener("click", function () { copy(b.parentNode.querySelector(".cmd")); });
   });
 
   document.getElementById("download").addEventListener("click", function () {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::source::Earlier;
-use super::{Marks, ReviewError, Shot};
+use super::{Marks, ReviewError, Shot, Verdict};
 use crate::report::ResultStatus;
 
 const TEMPLATE: &str = include_str!("page.html");
@@ -47,6 +47,8 @@ pub struct Context<'a> {
     pub marks: &'a Marks,
     /// Earlier attempts by shot id, shown dimmed beside the newest.
     pub earlier: &'a std::collections::HashMap<String, Vec<Earlier>>,
+    /// Shots held at their approved video while an upstream is retaken.
+    pub held: &'a super::Held,
     pub video_exists: &'a dyn Fn(&str) -> bool,
 }
 
@@ -57,7 +59,8 @@ struct Card<'a> {
     status: &'a str,
     model: &'a str,
     model_id: &'a str,
-    duration: Option<u64>,
+    /// `5 s`; an edit keeping its input's length shows what the provider made, when known.
+    length: Option<String>,
     resolution: Option<&'a str>,
     ratio: Option<&'a str>,
     seed: Option<u64>,
@@ -71,7 +74,16 @@ struct Card<'a> {
     no_video: Option<String>,
     mark: Option<&'static str>,
     note: Option<&'a str>,
+    held: Option<HeldBadge<'a>>,
     earlier: Vec<Old<'a>>,
+}
+
+/// An approved card whose upstream was retaken: the upstream, and the command that withdraws
+/// the approval so the next run regenerates the shot from the new take.
+#[derive(Serialize)]
+struct HeldBadge<'a> {
+    upstream: &'a str,
+    command: String,
 }
 
 /// An earlier attempt of a card's shot: its video and the mark it was given.
@@ -177,7 +189,11 @@ fn card<'a>(cx: &Context<'a>, s: &'a Shot, takes: bool) -> Card<'a> {
             .find(|m| m.id == s.model)
             .map_or(&s.model, |m| m.alias),
         model_id: &s.model,
-        duration: s.duration,
+        length: match (s.duration, &s.output_s) {
+            (Some(0), Some(made)) => Some(format!("{made} s")),
+            (Some(0), None) => Some("input's length".into()),
+            (d, _) => d.map(|d| format!("{d} s")),
+        },
         resolution: s.resolution.as_deref(),
         ratio: s.ratio.as_deref(),
         seed: s.seed,
@@ -204,6 +220,21 @@ fn card<'a>(cx: &Context<'a>, s: &'a Shot, takes: bool) -> Card<'a> {
         no_video,
         mark: mark.map(|m| m.mark.as_str()),
         note: mark.and_then(|m| m.note.as_deref()),
+        held: (cx.held.get(&s.id))
+            .filter(|_| mark.is_some_and(|m| m.mark == Verdict::Approved))
+            .map(|up| HeldBadge {
+                upstream: up,
+                command: [
+                    "shotlist",
+                    "mark",
+                    &quote(&cx.manifest.display().to_string()),
+                    &quote(&s.id),
+                    "--clear",
+                    "--out",
+                    &quote(&cx.out_dir.display().to_string()),
+                ]
+                .join(" "),
+            }),
         earlier: (cx.earlier.get(&s.id).into_iter().flatten().rev())
             .filter(|e| e.key != s.key)
             .map(|e| {
@@ -225,10 +256,31 @@ fn url(rel: &str) -> String {
     format!("{dir}/{}", utf8_percent_encode(name, URL_KEEP))
 }
 
+/// `text` as one shell word, quoted as the page's script quotes the commands it builds.
+fn quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && (text.chars()).all(|c| c.is_ascii_alphanumeric() || "._/:=@%+-".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 /// A CSP source for inline text: `sha256-<base64 of its SHA-256>`.
 fn hash(text: &str) -> String {
     format!(
         "sha256-{}",
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quote_makes_one_shell_word() {
+        assert_eq!(super::quote("out/a-1.yaml"), "out/a-1.yaml");
+        assert_eq!(super::quote(""), "''");
+        assert_eq!(super::quote("it's $HOME"), r"'it'\''s $HOME'");
+    }
 }

@@ -29,6 +29,9 @@ pub struct Shot {
     pub ratio: Option<String>,
     pub seed: Option<u64>,
     pub cost: Option<String>,
+    /// The seconds the provider says it made (DashScope's `output_s`), e.g. for an edit that
+    /// kept its input's length (`duration` 0).
+    pub output_s: Option<String>,
     pub prompt: Option<String>,
     pub error: Option<String>,
     /// The video's path relative to the output folder (`videos/<name>`), when downloaded.
@@ -210,6 +213,7 @@ fn apply_result(shot: &mut Shot, row: &Map<String, Value>) {
     keep(&mut shot.source, text(row, "source"));
     shot.row = number(row, "row").or(shot.row);
     shot.cost = row.get("cost").and_then(scalar);
+    shot.output_s = row.get("output_s").and_then(scalar);
     shot.error = text(row, "error");
     shot.file = text(row, "file").and_then(|f| video_path(&f));
     shot.take = number(row, "take").or(shot.take);

@@ -1,6 +1,7 @@
 //! Integration tests: the planner (`validate`, `plan`, `schema`) through the library and the binary.
 
 mod cli;
+mod edit_hostile;
 mod examples;
 mod fixtures;
 mod folder;

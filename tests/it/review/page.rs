@@ -99,3 +99,54 @@ fn review_needs_the_output_folder_and_refuses_broken_results() {
     assert_eq!(html.matches(r#"data-status="pending""#).count(), 6);
     assert!(!html.contains("<video"));
 }
+
+/// An edit keeping its input's length (`duration: 0`) never shows "0 s": DashScope's
+/// `output_s` when the provider said it, else that it kept its input's length.
+#[test]
+fn an_edit_keeping_its_length_shows_the_seconds_made_not_zero() {
+    let p = crate::support::Project::new();
+    p.file(
+        "m.yaml",
+        "version: 1\nshots:\n  - { id: base, model: t2v, prompt: a harbour, duration: 5 }\n  - { id: keep, model: edit, prompt: snow on 视频1, media: [{ type: video, shot: base }] }\n",
+    );
+    for (provider, shown) in [
+        ("dashscope", "edit · 5.02 s ·"),
+        ("gravitex", "edit · input&#x27;s length ·"),
+    ] {
+        let out = format!("out-{provider}");
+        let r = p.run(&[
+            "run",
+            "m.yaml",
+            "--sim",
+            "--provider",
+            provider,
+            "--poll",
+            "100ms",
+            "-q",
+            "--out",
+            &out,
+        ]);
+        r.code(0);
+        let html = p.read(&format!("{out}/review.html"));
+        let meta: String = html
+            .lines()
+            .filter(|l| l.contains("class=\"meta\""))
+            .map(|l| {
+                let mut text = String::new();
+                let mut tag = false;
+                for c in l.chars() {
+                    match c {
+                        '<' => tag = true,
+                        '>' => tag = false,
+                        c if !tag => text.push(c),
+                        _ => {}
+                    }
+                }
+                text + "\n"
+            })
+            .collect();
+        assert!(meta.contains(shown), "{provider}: {meta}");
+        assert!(meta.contains("t2v · 5 s ·"), "{provider}: {meta}");
+        assert!(!meta.contains(" 0 s"), "{provider}: {meta}");
+    }
+}

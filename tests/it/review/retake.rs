@@ -12,6 +12,14 @@ defaults: { model: t2v, duration: 4, prompt_extend: false }\nshots:\n\
 \x20 - { id: d, prompt: D. }\n\
 output: { dir: out }\n";
 
+/// a → b → c.
+const CHAIN: &str = "version: 1\nname: m\nseed: 11\n\
+defaults: { model: t2v, duration: 4, prompt_extend: false }\nshots:\n\
+\x20 - { id: a, prompt: A. }\n\
+\x20 - { id: b, model: i2v, prompt: B., media: [{ type: first_clip, shot: a }] }\n\
+\x20 - { id: c, model: i2v, prompt: C., media: [{ type: first_clip, shot: b }] }\n\
+output: { dir: out }\n";
+
 fn run(p: &Project, sim: &SimProcess, extra: &[&str]) -> Run {
     let mut args = vec!["run", "m.yaml", "--base-url", &sim.url, "--poll", "100ms"];
     args.extend_from_slice(extra);
@@ -143,15 +151,7 @@ fn an_approved_video_is_never_generated_again_whatever_the_flags() {
 fn an_approved_dependant_of_a_retake_is_held_until_its_mark_is_cleared() {
     let sim = SimProcess::start(&["--gen-time", "100ms"]);
     let p = Project::new();
-    p.file(
-        "m.yaml",
-        "version: 1\nname: m\nseed: 11\n\
-defaults: { model: t2v, duration: 4, prompt_extend: false }\nshots:\n\
-\x20 - { id: a, prompt: A. }\n\
-\x20 - { id: b, model: i2v, prompt: B., media: [{ type: first_clip, shot: a }] }\n\
-\x20 - { id: c, model: i2v, prompt: C., media: [{ type: first_clip, shot: b }] }\n\
-output: { dir: out }\n",
-    );
+    p.file("m.yaml", CHAIN);
     run(&p, &sim, &[]).code(0);
     assert_eq!(created(&sim), 3);
     let before = planned(&p);
@@ -352,4 +352,71 @@ fn a_damaged_journal_line_is_read_once_refused_by_run_and_skipped_on_request_kee
         "the retake is recorded: nothing is sent again"
     );
     assert_eq!(planned(&p), after);
+}
+
+/// The page badges the held card (only it) with the command that regenerates it, and drops
+/// the badge once the mark is cleared; in Chromium the badge is in the card's DOM.
+#[test]
+fn the_review_page_badges_a_held_approved_dependant() {
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let p = Project::new();
+    p.file("m.yaml", CHAIN);
+    run(&p, &sim, &[]).code(0);
+    p.run(&["mark", "m.yaml", "a", "--reject"]).code(0);
+    p.run(&[
+        "mark",
+        "m.yaml",
+        "b",
+        "--approve",
+        "--note",
+        "<b>keep</b> it's",
+    ])
+    .code(0);
+    run(&p, &sim, &["--retake-rejected"]).code(0);
+    let command = "shotlist mark m.yaml b --clear --out out";
+    let from_run = p.read("out/review.html");
+    assert_eq!(from_run.matches(r#"<p class="held">"#).count(), 1);
+    assert!(from_run.contains(command), "{from_run}");
+
+    // `review` finds the same from the folder; the snapshot shows the cards' part of the page.
+    p.run(&["review", "m.yaml"]).code(0);
+    let html = p.read("out/review.html");
+    assert_eq!(html, from_run, "run and review write the same page");
+    let main = &html[html.find("<main>").unwrap()..html.find("</main>").unwrap()];
+    insta::assert_snapshot!(main);
+
+    if let Some(bin) = super::browser::chromium() {
+        let page = super::browser::file_url(&p.path("out/review.html"));
+        let shown = super::browser::headless(&bin, &page, &["--dump-dom"]);
+        assert!(shown.dom.contains(r#"data-ready="1""#), "{}", shown.log);
+        assert!(
+            !shown.log.contains("Content Security Policy"),
+            "{}",
+            shown.log
+        );
+        let card = |id: &str| {
+            let start = shown
+                .dom
+                .find(&format!(
+                    r#"<article class="card" tabindex="-1" data-id="{id}""#
+                ))
+                .unwrap_or_else(|| panic!("card {id}: {}", shown.dom));
+            let len = shown.dom[start..].find("</article>").unwrap();
+            shown.dom[start..start + len].to_owned()
+        };
+        let b = card("b");
+        assert!(
+            b.contains("retaken — clear the mark to regenerate")
+                && b.contains(&format!(r#"<code class="cmd">{command}</code>"#))
+                && b.contains(r#"class="copy-held""#),
+            "{b}"
+        );
+        for id in ["a", "c"] {
+            assert!(!card(id).contains(r#"class="held""#), "{id}");
+        }
+    }
+
+    p.run(&["mark", "m.yaml", "b", "--clear"]).code(0);
+    let cleared = p.read("out/review.html");
+    assert!(!cleared.contains(r#"class="held""#), "{cleared}");
 }

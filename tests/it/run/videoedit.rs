@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use shotlist::api::dashscope;
+use shotlist::cost::Money;
 use shotlist::sim::SimProvider;
 
 use super::*;
@@ -92,22 +93,7 @@ async fn run_chain(sim: &SimHandle, provider: SimProvider) -> (tempfile::TempDir
     let mut plan = planned.expect("the chain plans").plan;
     plan.out_dir = dir.path().join("out");
     let (base, rec) = recorder(sim).await;
-    let client = match provider {
-        SimProvider::Gravitex => Client::new(ClientConfig {
-            base_url: base,
-            api_key: ApiKey::new(KEY),
-            timeout: Duration::from_secs(5),
-        }),
-        SimProvider::Dashscope => Client::for_provider(
-            dashscope::PROVIDER,
-            ClientConfig {
-                base_url: format!("{base}/api/v1"),
-                api_key: ApiKey::new(KEY),
-                timeout: Duration::from_secs(5),
-            },
-        ),
-    }
-    .expect("client");
+    let client = client_at(&base, provider);
     for _ in 0..2 {
         let outcome = tokio::time::timeout(
             Duration::from_secs(60),
@@ -120,6 +106,22 @@ async fn run_chain(sim: &SimHandle, provider: SimProvider) -> (tempfile::TempDir
     }
     let creates = rec.creates.lock().unwrap().clone();
     (dir, creates)
+}
+
+/// A client of `provider` at `base` (a simulator or a recorder in front of one).
+fn client_at(base: &str, provider: SimProvider) -> Client {
+    let config = |base_url: String| ClientConfig {
+        base_url,
+        api_key: ApiKey::new(KEY),
+        timeout: Duration::from_secs(5),
+    };
+    match provider {
+        SimProvider::Gravitex => Client::new(config(base.to_owned())),
+        SimProvider::Dashscope => {
+            Client::for_provider(dashscope::PROVIDER, config(format!("{base}/api/v1")))
+        }
+    }
+    .expect("client")
 }
 
 /// The media of the create body for `model`.
@@ -175,4 +177,73 @@ async fn generate_then_restyle_on_the_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_then_restyle_on_dashscope() {
     chain_on(SimProvider::Dashscope, "wan2.7-videoedit", "/input/media").await;
+}
+
+const BUDGET: &str = r#"version: 1
+shots:
+  - { id: base, model: t2v, prompt: A harbour., duration: 5 }
+  - { id: keep, model: edit, prompt: Snow on 视频1., media: [{ type: video, shot: base }] }
+  - { id: url, model: edit, prompt: Rain on 视频1., media: [{ type: video, url: "https://example.com/in.mp4" }] }
+"#;
+
+/// `--max-cost` prices an edit at its input plus output seconds, and an edit of a URL at its
+/// upper bound (10 s in, 10 s out): a cap a cent below either holds it back unsent.
+async fn cap_counts_edit_input_on(provider: SimProvider) {
+    let sim = start_sim(SimConfig {
+        provider,
+        ..sim_config()
+    })
+    .await;
+    let (dir, planned) = crate::plan::plan_in_temp(BUDGET, &[]);
+    let mut plan = planned.expect("plans").plan;
+    plan.out_dir = dir.path().join("out");
+    let client = client_at(&sim.base_url(), provider);
+    let run = |cap: &str| {
+        let o = RunOptions {
+            max_cost: Some(Money::parse(cap).unwrap()),
+            ..opts(1)
+        };
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            shotlist::exec::execute(&plan, client.clone(), o),
+        )
+    };
+    // base 0.50, keep 5 + 5 s = 1.00, url at most 10 + 10 s = 2.00.
+    let outcome = run("1.49").await.expect("in time").expect("run");
+    assert_eq!(stats_of(&sim).await["tasks_created"], 1);
+    assert_eq!(outcome.cost.spent, Money::parse("0.5").unwrap());
+    assert_eq!(outcome.cost.unsent, 2);
+    assert_eq!(outcome.cost.unsent_cost, Money::parse("3").unwrap());
+    let outcome = run("2.99").await.expect("in time").expect("run");
+    assert_eq!(stats_of(&sim).await["tasks_created"], 2, "only `keep` fits");
+    assert_eq!(outcome.cost.spent, Money::parse("1").unwrap());
+    assert_eq!(
+        statuses(&plan.out_dir),
+        ["succeeded", "succeeded", "pending"]
+    );
+    let outcome = run("1.99").await.expect("in time").expect("run");
+    assert_eq!(
+        stats_of(&sim).await["tasks_created"],
+        2,
+        "the URL edit's bound is 2.00"
+    );
+    assert_eq!(outcome.cost.unsent_cost, Money::parse("2").unwrap());
+    let outcome = run("2.00").await.expect("in time").expect("run");
+    assert_eq!(outcome.exit_code(), 0);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 3, "{stats:#}");
+    assert_eq!(count(&stats, "submit", "400"), 0, "{stats:#}");
+    let rows = results_json(&plan.out_dir);
+    let costs: Vec<&str> = rows.iter().map(|r| r["cost"].as_str().unwrap()).collect();
+    assert_eq!(costs, ["0.50", "1.00", "2.00"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_cost_counts_an_edits_input_seconds_on_the_gateway() {
+    cap_counts_edit_input_on(SimProvider::Gravitex).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_cost_counts_an_edits_input_seconds_on_dashscope() {
+    cap_counts_edit_input_on(SimProvider::Dashscope).await;
 }

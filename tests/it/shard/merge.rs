@@ -625,3 +625,78 @@ fn a_retake_made_on_a_shard_folder_merges() {
     Run::from(again.output().unwrap()).code(0);
     assert_eq!(created(&sim), sent);
 }
+
+/// A different file already at a merged video's name is moved aside, never overwritten, and
+/// the merged journal says so as a run would (a `superseded` line with its hash and size), so
+/// `status` lists it; merging again changes nothing.
+#[test]
+fn a_file_in_the_way_of_a_merged_video_is_moved_aside_and_journalled() {
+    let p = project();
+    let _sim = run_three(&p);
+    let dirs = shard_dirs(3);
+    let by_hand = b"not the shard's video";
+    let sha = sha256_hex(by_hand);
+    p.file(
+        "out/batch/videos/teaser-p1.mp4",
+        std::str::from_utf8(by_hand).unwrap(),
+    );
+
+    let merged = merge(&p, &dirs, &[]);
+    merged.code(0);
+    assert!(
+        merged
+            .stderr
+            .contains("1 other file(s) at merged video names moved to videos/superseded/"),
+        "{}",
+        merged.stderr
+    );
+    let moved = format!("superseded/teaser-p1.{}.mp4", &sha[..12]);
+    assert_eq!(
+        std::fs::read(p.path(&format!("out/batch/videos/{moved}"))).unwrap(),
+        by_hand
+    );
+    let shard = shard_of(&p, &dirs, "teaser-p1");
+    assert_eq!(
+        std::fs::read(p.path("out/batch/videos/teaser-p1.mp4")).unwrap(),
+        std::fs::read(p.path(&format!("{shard}/videos/teaser-p1.mp4"))).unwrap(),
+        "the shard's video took its name"
+    );
+    let journal = p.read("out/batch/journal.jsonl");
+    let lines: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e["event"] == "superseded")
+        .collect();
+    assert_eq!(lines.len(), 1, "{journal}");
+    let line = &lines[0];
+    assert_eq!(
+        (&line["id"], &line["file"], &line["sha256"], &line["bytes"]),
+        (
+            &"teaser-p1".into(),
+            &moved.as_str().into(),
+            &sha.as_str().into(),
+            &by_hand.len().into()
+        ),
+        "{line}"
+    );
+    assert!(
+        line["error"].as_str().unwrap().contains("placed by hand"),
+        "{line}"
+    );
+
+    let status = p.run(&["status", "batch.yaml"]);
+    status.code(0);
+    assert!(
+        status.stdout.contains(&format!("videos/{moved}"))
+            && status.stdout.contains(&format!("{SHOTS} succeeded")),
+        "{}",
+        status.stdout
+    );
+
+    // The merge's own line is written again by the next merge, which moves nothing.
+    let before = merged_state(&p, "out/batch");
+    let again = merge(&p, &dirs, &[]);
+    again.code(0);
+    assert!(!again.stderr.contains("other file"), "{}", again.stderr);
+    assert_eq!(merged_state(&p, "out/batch"), before);
+}

@@ -4,6 +4,7 @@
 mod cli;
 mod dashscope;
 mod download;
+mod edit_agreement;
 mod faults;
 mod load;
 mod protocol;
