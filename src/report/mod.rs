@@ -246,10 +246,13 @@ impl Table {
         }
         csv.write_all(&self.header).map_err(err(0))?;
         json.write_all(b"[").map_err(err(1))?;
-        for i in 0..self.lens.len() {
+        // The lengths change only once both files are in place: a failed rewrite leaves the
+        // files written last, and their lengths, as they were.
+        let mut lens = self.lens.clone();
+        for i in 0..lens.len() {
             let sep: &[u8] = if i == 0 { b"\n  " } else { b",\n  " };
             json.write_all(sep).map_err(err(1))?;
-            let (csv_len, json_len) = self.lens[i];
+            let (csv_len, json_len) = lens[i];
             match (changed(i), old.as_mut()) {
                 (Some(row), old) => {
                     if let Some((c, j)) = old {
@@ -259,7 +262,7 @@ impl Table {
                     let (c, j) = self.render(&row);
                     csv.write_all(&c).map_err(err(0))?;
                     json.write_all(&j).map_err(err(1))?;
-                    self.lens[i] = (c.len() as u32, j.len() as u32);
+                    lens[i] = (c.len() as u32, j.len() as u32);
                 }
                 (None, Some((c, j))) => {
                     copy(c, Some(&mut csv), csv_len.into()).map_err(err(0))?;
@@ -281,6 +284,7 @@ impl Table {
         drop(old);
         let csv = csv.persist(&paths[0]).map_err(err(0))?;
         let json = json.persist(&paths[1]).map_err(err(1))?;
+        self.lens = lens;
         self.last = Some([csv, json]);
         Ok(())
     }
