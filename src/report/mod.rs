@@ -249,10 +249,10 @@ impl Table {
         // The lengths change only once both files are in place: a failed rewrite leaves the
         // files written last, and their lengths, as they were.
         let mut lens = self.lens.clone();
-        for i in 0..lens.len() {
+        for (i, len) in lens.iter_mut().enumerate() {
             let sep: &[u8] = if i == 0 { b"\n  " } else { b",\n  " };
             json.write_all(sep).map_err(err(1))?;
-            let (csv_len, json_len) = lens[i];
+            let (csv_len, json_len) = *len;
             match (changed(i), old.as_mut()) {
                 (Some(row), old) => {
                     if let Some((c, j)) = old {
@@ -262,7 +262,7 @@ impl Table {
                     let (c, j) = self.render(&row);
                     csv.write_all(&c).map_err(err(0))?;
                     json.write_all(&j).map_err(err(1))?;
-                    lens[i] = (c.len() as u32, j.len() as u32);
+                    *len = (c.len() as u32, j.len() as u32);
                 }
                 (None, Some((c, j))) => {
                     copy(c, Some(&mut csv), csv_len.into()).map_err(err(0))?;
