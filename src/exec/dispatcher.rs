@@ -119,7 +119,8 @@ impl<'a> Dispatcher<'a> {
                 keep_approved(start, opts.approved.get(i) == Some(&true))
             })
             .collect();
-        let first_search = if client.native().is_some() {
+        let searches = client.native().is_some();
+        let first_search = if searches {
             first_searches(plan, replayed, &history, &mut starts, &client, now)
         } else {
             vec![None; plan.shots.len()]
@@ -208,7 +209,11 @@ impl<'a> Dispatcher<'a> {
             max_cost: opts.max_cost,
             over_budget: Vec::new(),
             prices: opts.prices.clone(),
-            known_tasks: replayed.task_ids.clone(),
+            known_tasks: if searches {
+                replayed.task_ids.clone()
+            } else {
+                HashSet::new()
+            },
             created_here: HashSet::new(),
             search_later: Vec::new(),
             rivals: Vec::new(),
@@ -276,8 +281,10 @@ impl<'a> Dispatcher<'a> {
     /// Applies each shot's first step.
     pub(super) fn start(&mut self, starts: Vec<Start>) {
         let mut search = Vec::new();
-        for (i, start) in starts.into_iter().enumerate() {
-            match self.first_search[i].take() {
+        // Taken whole: one slot per shot would otherwise stay allocated for the whole run.
+        let first_search = std::mem::take(&mut self.first_search);
+        for ((i, start), first) in starts.into_iter().enumerate().zip(first_search) {
+            match first {
                 Some(target) if !self.selected[i] => self.rivals.push(target),
                 Some(target) => {
                     if self.rec[i].submit_open {
@@ -556,8 +563,11 @@ impl<'a> Dispatcher<'a> {
                     let by = format!("the submit of `{}` in this run", self.plan.shots[idx].id);
                     self.detach(s, &task_id, &by);
                 }
-                self.known_tasks.insert(task_id.clone());
-                self.created_here.insert(task_id.clone());
+                // Only a search reads them; a gateway run keeps no set of every task id.
+                if self.ctx.client.native().is_some() {
+                    self.known_tasks.insert(task_id.clone());
+                    self.created_here.insert(task_id.clone());
+                }
                 let e = self.entry(idx, EventKind::Submitted).task_id(&task_id);
                 self.rec[idx].submitted_at = Some(e.ts.clone());
                 self.rec[idx].task_id = Some(task_id);
