@@ -494,29 +494,7 @@ async fn an_endless_task_list_is_read_a_bounded_number_of_pages() {
         }
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let p = plan(&out, vec![shot("a", "hostile", None)]);
-    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
-    let client = Client::for_provider(
-        dashscope::PROVIDER,
-        ClientConfig {
-            base_url: fake.base.clone(),
-            api_key: ApiKey::new(KEY),
-            timeout: Duration::from_secs(5),
-        },
-    )
-    .expect("client");
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(60),
-        shotlist::exec::execute(&p, client, opts(1)),
-    )
-    .await
-    .expect("bounded")
-    .expect("run");
-    assert_eq!(outcome.exit_code(), 1);
-    assert_eq!(statuses(&out), ["unknown"]);
-    let error = error_of(&out, "a");
+    let (_dir, _out, error) = one_lost_against(&fake.base, "hostile", opts(1)).await;
     assert!(error.contains("could not be searched"), "{error}");
     let seen = fake.seen();
     assert_eq!(seen.len(), dashscope::MAX_PAGES as usize, "only list pages");
@@ -621,6 +599,24 @@ async fn run_bounded(plan: &Plan, client: Client, o: RunOptions, limit: Duration
         .expect("run")
 }
 
+/// One shot whose create an earlier run lost, run against the fake at `base` with `o`: it ends
+/// `unknown` (exit 1); gives the folder, the shot's `error` and the outcome.
+async fn one_lost_against(
+    base: &str,
+    prompt: &str,
+    o: RunOptions,
+) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", prompt, None)]);
+    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
+    let outcome = run_bounded(&p, fake_client(base), o, Duration::from_secs(60)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown"]);
+    let error = error_of(&out, "a");
+    (dir, out, error)
+}
+
 /// The list answers 5xx, however often asked: the search cannot tell whether the lost create
 /// made a task, so even `--resubmit-unknown` does not send it (that may pay twice); the next
 /// run searches again.
@@ -638,16 +634,9 @@ async fn a_search_that_errors_does_not_resend_even_when_asked() {
         ),
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let p = plan(&out, vec![shot("a", "list is down", None)]);
-    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
     let mut o = opts(1);
     o.flags = flags(false, true);
-    let outcome = run_bounded(&p, fake_client(&fake.base), o, Duration::from_secs(60)).await;
-    assert_eq!(outcome.exit_code(), 1);
-    assert_eq!(statuses(&out), ["unknown"]);
-    let error = error_of(&out, "a");
+    let (_dir, _out, error) = one_lost_against(&fake.base, "list is down", o).await;
     assert!(error.contains("could not be searched"), "{error}");
     assert!(error.contains("running again searches again"), "{error}");
     let seen = fake.seen();
@@ -670,19 +659,12 @@ async fn a_429_storm_on_the_task_list_ends_within_the_search_wait() {
         body: br#"{"code": "Throttling", "message": "slow down"}"#.to_vec(),
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let p = plan(&out, vec![shot("a", "throttled", None)]);
-    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
     let o = RunOptions {
         reconcile_wait: Duration::from_secs(2),
         ..opts(1)
     };
-    // Honouring the hour-long Retry-After would hold the run far past this limit.
-    let outcome = run_bounded(&p, fake_client(&fake.base), o, Duration::from_secs(60)).await;
-    assert_eq!(outcome.exit_code(), 1);
-    assert_eq!(statuses(&out), ["unknown"]);
-    let error = error_of(&out, "a");
+    // Honouring the hour-long Retry-After would hold the run far past the helper's limit.
+    let (_dir, _out, error) = one_lost_against(&fake.base, "throttled", o).await;
     assert!(error.contains("could not be searched"), "{error}");
     assert!(fake.seen().iter().all(|s| s.method == "GET"));
 }
@@ -758,20 +740,7 @@ async fn a_hostile_task_list_is_read_safely() {
         }
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let p = plan(&out, vec![shot("a", "hostile list", None)]);
-    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
-    let outcome = run_bounded(
-        &p,
-        fake_client(&fake.base),
-        opts(1),
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(outcome.exit_code(), 1);
-    assert_eq!(statuses(&out), ["unknown"]);
-    let error = error_of(&out, "a");
+    let (_dir, out, error) = one_lost_against(&fake.base, "hostile list", opts(1)).await;
     assert!(error.contains("most likely created nothing"), "{error}");
     let queried: Vec<String> = (fake.seen().into_iter())
         .filter(|s| s.path.starts_with("/api/v1/tasks/"))
@@ -888,20 +857,7 @@ async fn an_oversized_list_page_is_refused() {
         )
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let p = plan(&out, vec![shot("a", "flooded", None)]);
-    lost_earlier(&out, &[&p.shots[0]], None, Duration::from_secs(600)).await;
-    let outcome = run_bounded(
-        &p,
-        fake_client(&fake.base),
-        opts(1),
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(outcome.exit_code(), 1);
-    assert_eq!(statuses(&out), ["unknown"]);
-    let error = error_of(&out, "a");
+    let (_dir, _out, error) = one_lost_against(&fake.base, "flooded", opts(1)).await;
     assert!(error.contains("5000 tasks for a page of 100"), "{error}");
     assert_eq!(fake.seen().len(), 1, "one page read, nothing queried");
 }
