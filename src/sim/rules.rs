@@ -143,8 +143,10 @@ pub struct Accepted {
 
 const TOP_FIELDS: &[&str] = &["model", "prompt", "duration", "metadata"];
 const METADATA_FIELDS: &[&str] = &["input", "parameters"];
-const INPUT_FIELDS: &[&str] = &["prompt", "negative_prompt", "audio_url", "media"];
-const PARAMETER_FIELDS: &[&str] = &[
+// The gateway's `metadata.input`/`metadata.parameters` are DashScope's `input`/`parameters`: the
+// native simulator checks them against these same lists and limits.
+pub(crate) const INPUT_FIELDS: &[&str] = &["prompt", "negative_prompt", "audio_url", "media"];
+pub(crate) const PARAMETER_FIELDS: &[&str] = &[
     "resolution",
     "ratio",
     "duration",
@@ -153,11 +155,11 @@ const PARAMETER_FIELDS: &[&str] = &[
     "seed",
     "audio_setting",
 ];
-const MEDIA_FIELDS: &[&str] = &["type", "url", "reference_voice"];
-const RATIOS: &[&str] = &["16:9", "9:16", "1:1", "4:3", "3:4"];
-const MAX_PROMPT_CHARS: usize = 5000;
-const MAX_NEGATIVE_PROMPT_CHARS: usize = 500;
-const MAX_SEED: i64 = 2_147_483_647;
+pub(crate) const MEDIA_FIELDS: &[&str] = &["type", "url", "reference_voice"];
+pub(crate) const RATIOS: &[&str] = &["16:9", "9:16", "1:1", "4:3", "3:4"];
+pub(crate) const MAX_PROMPT_CHARS: usize = 5000;
+pub(crate) const MAX_NEGATIVE_PROMPT_CHARS: usize = 500;
+pub(crate) const MAX_SEED: i64 = 2_147_483_647;
 const DEFAULT_DURATION: u32 = 5;
 /// videoedit: 0 (the default) keeps the input video's length.
 const EDIT_DEFAULT_DURATION: u32 = 0;

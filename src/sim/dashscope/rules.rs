@@ -1,8 +1,15 @@
 //! The native body rules, written from the DashScope notes on their own (neither the planner's
 //! checks nor the gateway simulator's are reused), so the client's native encoding is judged
-//! independently. A refusal is a DashScope error code with a message naming the field.
+//! independently. Only the field lists and limits are the gateway simulator's: its
+//! `metadata.input`/`metadata.parameters` are these `input`/`parameters`. A refusal is a
+//! DashScope error code with a message naming the field.
 
 use serde_json::{Map, Value};
+
+use crate::sim::rules::{
+    self, INPUT_FIELDS, MAX_NEGATIVE_PROMPT_CHARS, MAX_PROMPT_CHARS, MEDIA_FIELDS,
+    PARAMETER_FIELDS, RATIOS,
+};
 
 /// The four native Wan 2.7 models (undated ids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,21 +75,7 @@ pub struct Accepted {
 }
 
 const TOP: &[&str] = &["model", "input", "parameters"];
-const INPUT: &[&str] = &["prompt", "negative_prompt", "audio_url", "media"];
-const PARAMETERS: &[&str] = &[
-    "resolution",
-    "ratio",
-    "duration",
-    "prompt_extend",
-    "watermark",
-    "seed",
-    "audio_setting",
-];
-const MEDIA_ITEM: &[&str] = &["type", "url", "reference_voice"];
-const RATIOS: &[&str] = &["16:9", "9:16", "1:1", "4:3", "3:4"];
-const MAX_PROMPT: usize = 5000;
-const MAX_NEGATIVE: usize = 500;
-const MAX_SEED: u64 = 2_147_483_647;
+const MAX_SEED: u64 = rules::MAX_SEED as u64;
 
 /// Checks a create body against the native rules of its model.
 pub fn check(body: &[u8]) -> Result<Accepted, Refusal> {
@@ -118,23 +111,23 @@ pub fn check(body: &[u8]) -> Result<Accepted, Refusal> {
         }
         Some(_) => return Err(invalid("input must be an object")),
     };
-    known(input, "input.", INPUT)?;
+    known(input, "input.", INPUT_FIELDS)?;
     let empty = Map::new();
     let parameters = match top.get("parameters") {
         None => &empty,
         Some(Value::Object(p)) => p,
         Some(_) => return Err(invalid("parameters must be an object")),
     };
-    known(parameters, "parameters.", PARAMETERS)?;
+    known(parameters, "parameters.", PARAMETER_FIELDS)?;
 
-    let prompt = text(input, "prompt", MAX_PROMPT)?;
+    let prompt = text(input, "prompt", MAX_PROMPT_CHARS)?;
     if prompt.is_none() && model != NativeModel::I2v {
         return Err(invalid(format!(
             "input.prompt is required for {}",
             model.id()
         )));
     }
-    text(input, "negative_prompt", MAX_NEGATIVE)?;
+    text(input, "negative_prompt", MAX_NEGATIVE_PROMPT_CHARS)?;
     if input.contains_key("audio_url") {
         if model != NativeModel::T2v {
             return Err(invalid(format!(
@@ -271,7 +264,7 @@ fn media(model: NativeModel, value: Option<&Value>) -> Result<bool, Refusal> {
         let Value::Object(item) = item else {
             return Err(invalid(format!("{at} must be an object {{type, url}}")));
         };
-        known(item, &format!("{at}."), MEDIA_ITEM)?;
+        known(item, &format!("{at}."), MEDIA_FIELDS)?;
         let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
         url(item.get("url"), &format!("{at}.url"))?;
         if item.contains_key("reference_voice") {
