@@ -65,9 +65,17 @@ impl Sim {
         Some(response)
     }
 
-    fn unauthorized(&self, route: Route) -> Response {
-        self.record(route, Outcome::Status(401));
-        json(StatusCode::UNAUTHORIZED, &shape::unauthorized())
+    /// The key, or the 401 or the `--rps-limit` 429 the gateway answers.
+    fn admit<'h>(&self, route: Route, headers: &'h HeaderMap) -> Result<&'h str, Box<Response>> {
+        let Some(key) = self.bearer(headers) else {
+            self.record(route, Outcome::Status(401));
+            let refusal = json(StatusCode::UNAUTHORIZED, &shape::unauthorized());
+            return Err(Box::new(refusal));
+        };
+        match self.rps_refusal(key, route) {
+            Some(response) => Err(Box::new(response)),
+            None => Ok(key),
+        }
     }
 
     fn gen_time(&self, rng: &mut fastrand::Rng) -> Duration {
@@ -107,12 +115,10 @@ async fn submit(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     if let Some(response) = sim.gateway_error(Route::Submit) {
         return response;
     }
-    let Some(key) = sim.bearer(&headers) else {
-        return sim.unauthorized(Route::Submit);
+    let key = match sim.admit(Route::Submit, &headers) {
+        Ok(key) => key,
+        Err(response) => return *response,
     };
-    if let Some(response) = sim.rps_refusal(key, Route::Submit) {
-        return response;
-    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -212,12 +218,10 @@ async fn query(
     if let Some(response) = sim.gateway_error(Route::Query) {
         return response;
     }
-    let Some(key) = sim.bearer(&headers) else {
-        return sim.unauthorized(Route::Query);
+    let key = match sim.admit(Route::Query, &headers) {
+        Ok(key) => key,
+        Err(response) => return *response,
     };
-    if let Some(response) = sim.rps_refusal(key, Route::Query) {
-        return response;
-    }
     let now = Instant::now();
     let mut inner = sim.lock();
     let body = match inner.book.get_for_key(&task_id, key) {

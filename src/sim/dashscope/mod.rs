@@ -161,20 +161,20 @@ impl Sim {
         })
     }
 
-    /// The key, or the 401 DashScope answers.
-    fn authorize<'h>(
-        &self,
-        route: Route,
-        headers: &'h HeaderMap,
-    ) -> Result<&'h str, Box<Response>> {
-        self.bearer(headers).ok_or_else(|| {
+    /// The key, or the 401 or the `--rps-limit` 429 DashScope answers.
+    fn admit<'h>(&self, route: Route, headers: &'h HeaderMap) -> Result<&'h str, Box<Response>> {
+        let key = self.bearer(headers).ok_or_else(|| {
             Box::new(self.error(
                 route,
                 StatusCode::UNAUTHORIZED,
                 "InvalidApiKey",
                 "Invalid API-key provided.",
             ))
-        })
+        })?;
+        match self.rps_refusal(key, route) {
+            Some(response) => Err(Box::new(response)),
+            None => Ok(key),
+        }
     }
 
     /// Whether `key` sees a task `key_id` made: DashScope shows an account's tasks to each of
@@ -261,13 +261,10 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     if let Some(response) = sim.gateway_error(Route::Submit) {
         return response;
     }
-    let key = match sim.authorize(Route::Submit, &headers) {
+    let key = match sim.admit(Route::Submit, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.rps_refusal(key, Route::Submit) {
-        return response;
-    }
     let asynchronous = headers
         .get("x-dashscope-async")
         .and_then(|v| v.to_str().ok())
@@ -437,13 +434,10 @@ async fn query(
     if let Some(response) = sim.gateway_error(Route::Query) {
         return response;
     }
-    let key = match sim.authorize(Route::Query, &headers) {
+    let key = match sim.admit(Route::Query, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.rps_refusal(key, Route::Query) {
-        return response;
-    }
     let now = Instant::now();
     let mut inner = sim.lock();
     let found = (inner.book.get(&task_id))
@@ -464,13 +458,10 @@ async fn cancel(
     Path(task_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let key = match sim.authorize(Route::Cancel, &headers) {
+    let key = match sim.admit(Route::Cancel, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.rps_refusal(key, Route::Cancel) {
-        return response;
-    }
     let now = Instant::now();
     let mut inner = sim.lock();
     let pending = inner
@@ -505,13 +496,10 @@ async fn list(
     if let Some(response) = sim.gateway_error(Route::List) {
         return response;
     }
-    let key = match sim.authorize(Route::List, &headers) {
+    let key = match sim.admit(Route::List, &headers) {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Some(response) = sim.rps_refusal(key, Route::List) {
-        return response;
-    }
     let refuse = |message: String| {
         sim.error(
             Route::List,
