@@ -414,6 +414,24 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
+    /// Decides again on the shots `--max-cost` held, after a submit that created nothing gave
+    /// its estimate back: the cap counts what this run sends, so a refused shot's share goes to
+    /// the next shot that fits, in plan order, as if the refused one had never been picked.
+    fn unhold_budget(&mut self) {
+        let held = std::mem::take(&mut self.over_budget);
+        for &i in &held {
+            if self.rec[i].status == Status::Pending {
+                self.rec[i].error = None;
+                self.set(i, Status::Waiting);
+            }
+        }
+        for i in held {
+            if self.rec[i].status == Status::Waiting {
+                self.check_ready(i);
+            }
+        }
+    }
+
     /// Queues `i` when every upstream has a URL; skips it when one never will.
     fn check_ready(&mut self, i: usize) {
         let mut all = true;
@@ -651,6 +669,9 @@ impl<'a> Dispatcher<'a> {
         if next.created_nothing() {
             self.spent -= self.costs[i].unwrap_or_default();
             self.open_here[i] = false;
+            if matches!(next, AfterSubmit::GiveUp { .. } | AfterSubmit::Refused) {
+                self.unhold_budget();
+            }
         }
         match next {
             AfterSubmit::Requeue => {

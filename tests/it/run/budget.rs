@@ -81,9 +81,52 @@ async fn refused_submits_do_not_count_against_the_cap() {
     let outcome = execute(&p, &sim, capped(8, "2.50")).await;
     let stats = stats_of(&sim).await;
     assert!(count(&stats, "submit", "429") + count(&stats, "submit", "502") > 0);
-    assert_eq!(stats["tasks_created"], 5, "{outcome:?}");
-    assert_eq!(outcome.cost.spent, Money::parse("2.5").unwrap());
-    assert_eq!(outcome.cost.unsent, 5);
+    let seen = format!("{outcome:?}\n{:?}\n{:?}", statuses(&out), errors(&out));
+    assert_eq!(stats["tasks_created"], 5, "{seen}");
+    assert_eq!(outcome.cost.spent, Money::parse("2.5").unwrap(), "{seen}");
+    assert_eq!(outcome.cost.unsent, 5, "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_refused_for_good_gives_its_share_to_the_next_shot_that_fits() {
+    // `b` heads the longest chain, so `b` and `bad` go first and `a` is held; `bad`'s 400
+    // comes back long before `b` is made, and `a` takes its share; `c` no longer fits.
+    let sim = start_sim(SimConfig {
+        gen_time: std::time::Duration::from_millis(800),
+        ..sim_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut bad = shot("bad", "fifty seconds is refused", None);
+    let mut body = bad.body.value();
+    body["duration"] = serde_json::json!(50);
+    body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
+    bad.body = body.into();
+    let p = plan(
+        &out,
+        vec![
+            bad,
+            shot("a", "first good", None),
+            shot("b", "second good", None),
+            shot("c", "after the second", Some("b")),
+        ],
+    );
+    let outcome = execute(&p, &sim, capped(8, "1.00")).await;
+    let stats = stats_of(&sim).await;
+    assert_eq!(count(&stats, "submit", "400"), 1);
+    assert_eq!(stats["tasks_created"], 2, "{outcome:?}");
+    assert_eq!(
+        statuses(&out),
+        ["failed", "succeeded", "succeeded", "pending"]
+    );
+    assert_eq!(outcome.cost.spent, Money::parse("1").unwrap());
+    assert_eq!(outcome.cost.unsent, 1);
+    assert!(
+        errors(&out)[3].starts_with("budget: "),
+        "{:?}",
+        errors(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
