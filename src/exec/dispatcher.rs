@@ -417,7 +417,11 @@ impl<'a> Dispatcher<'a> {
     /// Decides again on the shots `--max-cost` held, after a submit that created nothing gave
     /// its estimate back: the cap counts what this run sends, so a refused shot's share goes to
     /// the next shot that fits, in plan order, as if the refused one had never been picked.
+    /// A stopped run sends nothing more: they stay held, and counted as unsent.
     fn unhold_budget(&mut self) {
+        if self.stop.is_some() {
+            return;
+        }
         let held = std::mem::take(&mut self.over_budget);
         for &i in &held {
             if self.rec[i].status == Status::Pending {

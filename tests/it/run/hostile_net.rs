@@ -1,6 +1,7 @@
 //! Runs against a hostile network: a proxy in front of the simulator forwards every request (so
 //! the simulator really creates and counts the tasks) and then spoils chosen answers: an endless
-//! submit answer, an HTML page for a video, a failure message that echoes the key.
+//! submit answer, an HTML page for a video, a failure message that echoes the key, a refusal
+//! whose body comes late.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -396,4 +397,54 @@ fn a_zero_download_cap_in_the_config_is_refused_before_anything_is_sent() {
         run.stderr
     );
     assert!(!project.path("out").exists(), "nothing was run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_answered_after_an_interrupt_leaves_the_held_shots_held() {
+    // `bad` and `a` take the whole cap and `b` is held; the run is interrupted as `bad`'s 400
+    // starts to arrive and its body comes later, so `b` is sent by no one and stays held.
+    let sim = start_sim(sim_config()).await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let proxy = Proxy::start(&sim, move |x| {
+        let refused = is_submit(x) && x.body.windows(16).any(|w| w == b"InvalidParameter");
+        refused.then(|| {
+            let _ = stop.send(true);
+            let body = x.body.clone();
+            let late = futures::stream::once(async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Ok::<_, std::convert::Infallible>(Bytes::from(body))
+            });
+            let head = [("content-type", "application/json")];
+            (StatusCode::BAD_REQUEST, head, Body::from_stream(late)).into_response()
+        })
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut bad = shot("bad", "fifty seconds is refused", None);
+    let mut body = bad.body.value();
+    body["duration"] = serde_json::json!(50);
+    body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
+    bad.body = body.into();
+    let p = plan(
+        &out,
+        vec![bad, shot("a", "sent", None), shot("b", "held", None)],
+    );
+    let o = RunOptions {
+        stop: Some(rx),
+        max_cost: Some(shotlist::cost::Money::parse("1.00").unwrap()),
+        ..opts(8)
+    };
+    let outcome = run_through(&proxy, &p, o).await;
+    assert_eq!(outcome.stop, Stop::Interrupted);
+    let stats = stats_of(&sim).await;
+    assert_eq!(count(&stats, "submit", "400"), 1, "{stats:#}");
+    assert_eq!(stats["tasks_created"], 1);
+    assert_eq!(statuses(&out)[2], "pending");
+    let error = results_json(&out)[2]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.starts_with("budget: "), "{error:?}");
+    assert_eq!(outcome.cost.unsent, 1, "{outcome:?}");
 }
