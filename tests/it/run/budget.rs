@@ -68,10 +68,14 @@ async fn eight_racing_submits_never_pass_the_cap_and_a_higher_cap_sends_the_rest
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_submits_do_not_count_against_the_cap() {
+    // Random 429s and 502s may spare the first five submits (about one draw order in 20, and a
+    // busy machine changes the order), so the account's limit of 3 tasks refuses two for sure.
     let sim = start_sim(SimConfig {
         p429: 0.4,
         p502: 0.15,
         seed: 7,
+        rate_limit: Some(3),
+        gen_time: std::time::Duration::from_secs(1),
         ..sim_config()
     })
     .await;
@@ -84,7 +88,9 @@ async fn refused_submits_do_not_count_against_the_cap() {
     let seen = format!("{outcome:?}\n{:?}\n{:?}", statuses(&out), errors(&out));
     assert_eq!(stats["tasks_created"], 5, "{seen}");
     assert_eq!(outcome.cost.spent, Money::parse("2.5").unwrap(), "{seen}");
-    assert_eq!(outcome.cost.unsent, 5, "{seen}");
+    // A shot whose 502s outlast its retries fails and hands its share to a held one.
+    let failed = statuses(&out).iter().filter(|s| *s == "failed").count();
+    assert_eq!(outcome.cost.unsent + failed, 5, "{seen}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
