@@ -403,8 +403,18 @@ async fn a_stop_ends_a_search_that_waits_for_a_running_candidate() {
         stop: Some(rx),
         ..opts(1)
     };
+    // Stopped once the search has queried the running candidate twice, not after a fixed delay
+    // a slow machine may spend before the search starts.
+    let url = sim.base_url();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let url = url.clone();
+            let stats = tokio::task::spawn_blocking(move || crate::support::sim_stats(&url));
+            if count(&stats.await.unwrap(), "query", "200") >= 2 {
+                break;
+            }
+        }
         let _ = stop.send(true);
     });
     let started = std::time::Instant::now();
