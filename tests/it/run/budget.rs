@@ -222,3 +222,47 @@ fn the_binary_says_what_it_will_spend_caps_it_and_status_shows_spent_and_left() 
     r.code(0);
     assert!(!r.stderr.contains("sending"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_held_below_a_held_shot_is_released_with_it_and_its_tail_held_again() {
+    // `bad` heads the longest chain, so it alone fits the cap; `a` is held and `a2` with it.
+    // `bad`'s 400 skips its chain and releases `a` and `a2`; `a` is sent, and once it is made
+    // `a2` no longer fits and is held for its own cost.
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut bad = shot("bad", "fifty seconds is refused", None);
+    let mut body = bad.body.value();
+    body["duration"] = serde_json::json!(50);
+    body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
+    bad.body = body.into();
+    let p = plan(
+        &out,
+        vec![
+            bad,
+            shot("bad2", "after bad", Some("bad")),
+            shot("bad3", "after bad2", Some("bad2")),
+            shot("a", "the good one", None),
+            shot("a2", "after a", Some("a")),
+        ],
+    );
+    let outcome = execute(&p, &sim, capped(8, "0.50")).await;
+    let stats = stats_of(&sim).await;
+    assert_eq!(count(&stats, "submit", "400"), 1);
+    assert_eq!(stats["tasks_created"], 1, "{outcome:?}");
+    assert_eq!(created_per_prompt(&stats)["the good one"], 1);
+    assert_eq!(
+        statuses(&out),
+        ["failed", "skipped", "skipped", "succeeded", "pending"]
+    );
+    let a2 = &errors(&out)[4];
+    assert!(a2.starts_with("budget: its est. 0.50"), "{a2}");
+    assert_eq!(outcome.cost.spent, Money::parse("0.5").unwrap());
+    assert_eq!(outcome.cost.unsent, 1);
+
+    let outcome = execute(&p, &sim, opts(8)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 2, "only a2 is sent on the rerun");
+    assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
+}
