@@ -1047,3 +1047,43 @@ async fn a_submit_answer_naming_a_reattached_task_undoes_the_reattachment() {
         "not re-attached again"
     );
 }
+
+/// A shot renamed after a crash mid-create: its history is the old id's, whose `submitting`
+/// has no answer. The run declares it `unknown` and searches; the candidate is still running,
+/// so `--resubmit-unknown` does not send it. Nor may the next run: it searches again, since
+/// the open submit's time is still known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_shot_lost_mid_create_is_searched_for_again_and_not_paid_twice() {
+    use shotlist::journal::{Entry, EventKind, Journal};
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_secs(120),
+        ..lossy(1.0)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(&out, vec![shot("a", "renamed after a crash", None)]);
+    std::fs::create_dir_all(&out).unwrap();
+    let mut journal = Journal::open(&out.join("journal.jsonl")).unwrap();
+    let open = Entry::new(EventKind::Submitting, "old-a", &p.shots[0].key).attempt(1);
+    journal.append(&open).unwrap();
+    drop(journal);
+    let lost = native_client(&sim).submit(&p.shots[0].body.value()).await;
+    assert!(matches!(lost, Err(ApiError::Ambiguous { .. })), "{lost:?}");
+    let mut o = RunOptions {
+        reconcile_wait: Duration::from_secs(1),
+        ..opts(1)
+    };
+    o.flags = flags(false, true);
+    for run in 1..=2 {
+        assert_eq!(
+            run_with(&p, &sim, o.clone()).await.exit_code(),
+            1,
+            "run {run}"
+        );
+        assert_eq!(statuses(&out), ["unknown"], "run {run}");
+        let error = error_of(&out, "a");
+        assert!(error.contains("still running"), "run {run}: {error}");
+        assert_eq!(stats_of(&sim).await["tasks_created"], 1, "run {run}");
+    }
+}
