@@ -206,7 +206,8 @@ pub fn unknown_reason(provider: &Provider) -> &'static str {
     match provider.protocol {
         Protocol::Gateway => {
             "an earlier submit's outcome is unknown (a task may exist and be billed); \
-             --resubmit-unknown sends it again"
+             --resubmit-unknown sends it again, or --attach ID=TASK names the task the \
+             provider's console shows for it"
         }
         Protocol::DashScope => {
             "an earlier submit's outcome is unknown (a task may exist and be billed): a run \

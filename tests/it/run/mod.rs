@@ -4,6 +4,7 @@
 //! so every fault can be injected exactly; `cli` drives the real binary (plan, run, status,
 //! SIGKILL). Every test asserts on the results files and on the simulator's own stats.
 
+mod attach;
 mod budget;
 mod cli;
 mod dashscope;
