@@ -84,6 +84,16 @@ pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
     }
 }
 
+/// A t2v shot asking 50 s, which the simulator refuses with a 400 (nothing created).
+pub fn refused_shot(id: &str, prompt: &str) -> PlannedShot {
+    let mut bad = shot(id, prompt, None);
+    let mut body = bad.body.value();
+    body["duration"] = json!(50);
+    body["metadata"]["parameters"]["duration"] = json!(50);
+    bad.body = body.into();
+    bad
+}
+
 /// `n` independent t2v shots `s0..s{n-1}` with distinct prompts.
 pub fn flat_plan(out: &Path, n: usize, tag: &str) -> Plan {
     plan(
