@@ -166,6 +166,10 @@ pub struct RunArgs {
     /// <output.dir>/shard-K-of-N.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<ShardSpec>,
+    /// Attach shot SHOT, whose submit's outcome is unknown, to the task TASK_ID it created, as
+    /// found in the provider's console (repeatable): it is polled and downloaded, not resent.
+    #[arg(long, value_name = "SHOT=TASK_ID", value_parser = parse_attachment)]
+    pub attach: Vec<crate::exec::attach::Attachment>,
     /// Go on past unreadable journal lines instead of refusing (a lost `submitting` line may
     /// lead to a paid resend).
     #[arg(long)]
@@ -322,6 +326,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn parse_money(s: &str) -> Result<crate::cost::Money, String> {
     crate::cost::Money::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_attachment(s: &str) -> Result<crate::exec::attach::Attachment, String> {
+    s.parse()
+        .map_err(|e: crate::exec::attach::AttachError| e.to_string())
 }
 
 fn parse_fraction(s: &str) -> Result<f64, String> {

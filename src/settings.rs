@@ -149,6 +149,7 @@ impl RunSettings {
             approved: Vec::new(),
             notes: Vec::new(),
             reconcile_wait: crate::exec::reconcile::DEFAULT_WAIT,
+            attach: args.attach.clone(),
         }
     }
 

@@ -273,6 +273,7 @@ fn exec_error(e: ExecError) -> Error {
     match e {
         ExecError::Select(e) => Error::Usage(e.to_string()),
         ExecError::JournalRead(e) => Error::Usage(e.to_string()),
+        ExecError::Attach(e) if e.is_usage() => Error::Usage(e.to_string()),
         ExecError::OutDir(e) => out_dir_error(e),
         other => Error::Fatal(other.to_string()),
     }

@@ -23,7 +23,7 @@ use super::policy::{self, AfterDownload, AfterSubmit, Upstream};
 use super::progress::{self, Counts, Progress};
 use super::reconcile::{self, Signature, Target, Verdict};
 use super::resume::{Start, can_feed, decide, histories, keep_approved, video_intact};
-use super::select::select;
+use super::select::{Selection, select};
 use super::state::{Records, ShotRecord, Status};
 use super::{ExecError, Outcome, RunCost, RunOptions, Stop};
 use crate::api::{ApiError, Client};
@@ -115,27 +115,13 @@ impl<'a> Dispatcher<'a> {
         let now = SystemTime::now();
         let provider = client.provider();
         let history = histories(plan, replayed);
-        let mut starts: Vec<Start> = (history.iter().enumerate())
-            .map(|(i, h)| {
-                let start = decide(*h, now, provider, opts.flags, |h| {
-                    video_intact(&videos_dir, h)
-                });
-                keep_approved(start, opts.approved.get(i) == Some(&true))
-            })
-            .collect();
+        let (mut starts, selection) = starts_and_selection(plan, provider, opts, &history, now)?;
         let searches = client.native().is_some();
         let first_search = if searches {
             first_searches(plan, replayed, &history, &mut starts, &client, now)
         } else {
             vec![None; plan.shots.len()]
         };
-        let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
-        if let Some(shard) = opts.shard {
-            selection.restrict(
-                plan,
-                &crate::plan::shard::partition(plan, shard.count).mask(shard.index),
-            );
-        }
         let mut batch = Vec::new();
         let mut recorded: FxHashMap<&str, Vec<(&ShotId, &History)>> = FxHashMap::default();
         for (shot, h) in &replayed.shots {
@@ -246,6 +232,11 @@ impl<'a> Dispatcher<'a> {
             ));
         }
         Ok((d, starts, selection.came_along))
+    }
+
+    /// An informational line on the run's progress output (hidden with `-q`).
+    pub(super) fn log(&self, line: &str) {
+        self.progress.log(line);
     }
 
     /// Changes `i`'s status; only selected shots are counted.
@@ -892,7 +883,7 @@ impl<'a> Dispatcher<'a> {
             }
             other => other,
         };
-        let reason = verdict.explain();
+        let reason = verdict.explain(&shot);
         if self.resend_unfound[i] && verdict.allows_resend() {
             self.progress
                 .log(&format!("{shot}: {reason}; sending it again as asked"));
@@ -1250,6 +1241,33 @@ fn first_searches(
         });
     }
     search
+}
+
+/// Each shot's first step, and the shots the run acts on (`--only`, `--shard`).
+pub(super) fn starts_and_selection(
+    plan: &Plan,
+    provider: &crate::api::Provider,
+    opts: &RunOptions,
+    history: &[Option<&History>],
+    now: SystemTime,
+) -> Result<(Vec<Start>, Selection), ExecError> {
+    let videos_dir = plan.out_dir.join("videos");
+    let starts: Vec<Start> = (history.iter().enumerate())
+        .map(|(i, h)| {
+            let start = decide(*h, now, provider, opts.flags, |h| {
+                video_intact(&videos_dir, h)
+            });
+            keep_approved(start, opts.approved.get(i) == Some(&true))
+        })
+        .collect();
+    let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+    if let Some(shard) = opts.shard {
+        selection.restrict(
+            plan,
+            &crate::plan::shard::partition(plan, shard.count).mask(shard.index),
+        );
+    }
+    Ok((starts, selection))
 }
 
 fn system_ms(t: SystemTime) -> u64 {

@@ -6,6 +6,7 @@
 //! download, and report back over a channel. Paid work is never sent twice by accident: every
 //! submit is journalled before it leaves, and anything whose outcome is unclear is held.
 
+pub mod attach;
 pub mod backoff;
 pub mod budget;
 mod dispatcher;
@@ -77,6 +78,8 @@ pub struct RunOptions {
     /// How long a search of DashScope's task list for `unknown` submits waits at most for
     /// candidates still running ([`reconcile::DEFAULT_WAIT`]).
     pub reconcile_wait: Duration,
+    /// `--attach SHOT=TASK`: `unknown` shots whose task the user names ([`attach`]).
+    pub attach: Vec<attach::Attachment>,
 }
 
 impl Default for RunOptions {
@@ -98,6 +101,7 @@ impl Default for RunOptions {
             approved: Vec::new(),
             notes: Vec::new(),
             reconcile_wait: reconcile::DEFAULT_WAIT,
+            attach: Vec::new(),
         }
     }
 }
@@ -166,6 +170,8 @@ pub enum ExecError {
     OutDir(#[from] OutDirError),
     #[error(transparent)]
     JournalRead(#[from] journal::ReadError),
+    #[error(transparent)]
+    Attach(#[from] attach::AttachError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -206,10 +212,15 @@ pub async fn execute_locked(
     client: Client,
     opts: RunOptions,
     lock: &OutputLock,
-    replayed: Replayed,
+    mut replayed: Replayed,
 ) -> Result<Outcome, ExecError> {
     let out = lock.dir();
     outdir::check_paths(out, &[])?;
+    let attached = if opts.attach.is_empty() {
+        Vec::new()
+    } else {
+        attach::check(plan, &client, &opts, &replayed).await?
+    };
     let journal_path: PathBuf = out.join(journal::FILE_NAME);
     let io = |context: String| move |source| ExecError::Io { context, source };
     std::fs::create_dir_all(out.join("videos")).map_err(io(format!(
@@ -217,10 +228,22 @@ pub async fn execute_locked(
         out.join("videos").display()
     )))?;
     crate::report::write_plan(out, plan, &opts.prices)?;
-    let journal = Journal::open(&journal_path)?;
+    let mut journal = Journal::open(&journal_path)?;
+    journal.append_all(&attached)?;
+    let last = replayed.shots.values().map(|h| h.line).max().unwrap_or(0);
+    for (k, e) in attached.iter().enumerate() {
+        replayed.apply(last + 1 + k, e);
+    }
     let (mut dispatcher, starts, came_along) =
         dispatcher::Dispatcher::new(plan, client, &opts, &replayed, journal)?;
     drop(replayed);
+    for e in &attached {
+        dispatcher.log(&format!(
+            "attached {} to task {} (--attach)",
+            e.id,
+            e.task_id.as_deref().unwrap_or_default()
+        ));
+    }
     dispatcher.start(starts);
     let mut outcome = dispatcher.run(opts.stop.clone()).await?;
     outcome.came_along = came_along;

@@ -115,7 +115,8 @@ pub fn summary(c: &Counts, results: &std::path::Path) -> String {
     if c.unknown > 0 {
         text.push_str(&format!(
             "\n{} unknown: held, a task may exist and be billed; see the `error` column, then \
-             `--resubmit-unknown` sends them again",
+             `--resubmit-unknown` sends them again, or `--attach ID=TASK` names a task the \
+             provider's console shows",
             c.unknown
         ));
     }

@@ -41,9 +41,9 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(600);
 /// Longest task id taken from the list (DashScope's are UUIDs); a longer one is not a task.
 const MAX_TASK_ID: usize = 128;
 
-/// Whether a listed id can be a task's: UUID-like characters only, so that nothing else (a
-/// path, control characters) is queried, named in an error or journalled.
-fn plausible_id(id: &str) -> bool {
+/// Whether a listed (or `--attach`ed) id can be a task's: UUID-like characters only, so that
+/// nothing else (a path, control characters) is queried, named in an error or journalled.
+pub(crate) fn plausible_id(id: &str) -> bool {
     (1..=MAX_TASK_ID).contains(&id.len())
         && (id.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -86,6 +86,13 @@ impl Signature {
             seconds: (shot.duration > 0).then_some(shot.duration),
             ratio: shot.ratio.clone().filter(|_| model == "wan2.7-r2v"),
         })
+    }
+
+    /// Whether `task`'s query shows it is not this shot's: finished with a prompt as sent or
+    /// parameters that differ (a task still running, or failed, shows none to compare).
+    pub fn contradicted_by(&self, task: &NativeTask) -> bool {
+        let seen = Seen::of(task);
+        matches!(seen, Seen::Finished { .. }) && self.fit(&seen) == Fit::No
     }
 
     fn fit(&self, seen: &Seen) -> Fit {
@@ -275,23 +282,25 @@ impl Verdict {
         }
     }
 
-    /// The shot's `error` text when it stays `unknown`.
-    pub fn explain(&self) -> String {
+    /// Shot `shot`'s `error` text when it stays `unknown`.
+    pub fn explain(&self, shot: &str) -> String {
         let then = "--resubmit-unknown sends it again";
         match self {
             Verdict::Matched { task_id, .. } => format!("re-attached to task {task_id}"),
             Verdict::Ambiguous { candidates } => format!(
                 "its submit's answer was lost and DashScope's task list holds tasks that fit it \
                  but cannot be told apart from each other or from another unknown shot's ({}; \
-                 seed, media and negative prompt are not shown): check them in the console; \
-                 --resubmit-unknown does not send it while they exist (24 h)",
+                 seed, media and negative prompt are not shown): check them in the console, \
+                 then `run --attach {shot}=TASK` names its own; --resubmit-unknown does not \
+                 send it while they exist (24 h)",
                 candidates.join(", ")
             ),
             Verdict::MaybeOurs { task_id } => format!(
                 "its submit's answer was lost and the one task that fits it ({task_id}) was \
                  created as this run began, maybe by this run's own submit of the same prompt: \
                  not re-attached; running again tells them apart (this run's tasks are in the \
-                 journal by then); --resubmit-unknown does not send it while that task exists \
+                 journal by then), or `run --attach {shot}={task_id}` when the console shows \
+                 it is its own; --resubmit-unknown does not send it while that task exists \
                  (24 h)"
             ),
             Verdict::NoMatch {
@@ -774,7 +783,7 @@ mod tests {
                 no_prompt: vec!["t3".into()]
             }]
         );
-        let text = v[0].explain();
+        let text = v[0].explain("a");
         for word in [
             "most likely created nothing",
             "t2",
@@ -844,8 +853,8 @@ mod tests {
         ];
         for (verdict, resend) in cases {
             assert_eq!(verdict.allows_resend(), resend, "{verdict:?}");
-            let says_it_sends = verdict.explain().contains("--resubmit-unknown sends it");
-            assert_eq!(says_it_sends, resend, "{}", verdict.explain());
+            let says_it_sends = verdict.explain("a").contains("--resubmit-unknown sends it");
+            assert_eq!(says_it_sends, resend, "{}", verdict.explain("a"));
         }
     }
 

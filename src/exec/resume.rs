@@ -206,13 +206,14 @@ pub fn unknown_reason(provider: &Provider) -> &'static str {
     match provider.protocol {
         Protocol::Gateway => {
             "an earlier submit's outcome is unknown (a task may exist and be billed); \
-             --resubmit-unknown sends it again"
+             --resubmit-unknown sends it again, or --attach ID=TASK names the task the \
+             provider's console shows for it"
         }
         Protocol::DashScope => {
             "an earlier submit's outcome is unknown (a task may exist and be billed): a run \
              first looks for its task in DashScope's task list and re-attaches it if exactly \
-             one fits; otherwise it stays held, and --resubmit-unknown sends it again only if \
-             no task fits"
+             one fits; otherwise it stays held, --resubmit-unknown sends it again only if no \
+             task fits, and --attach ID=TASK names the task the console shows for it"
         }
     }
 }

@@ -22,8 +22,9 @@ pub enum EventKind {
     Downloaded,
     /// A submit whose outcome cannot be known: resent only with `--resubmit-unknown`.
     Unknown,
-    /// An `unknown` submit's task was found again in the provider's task list (DashScope);
-    /// `task_id` is set. Replayed like `submitted`: the task is polled, never resent.
+    /// An `unknown` submit's task was found again in the provider's task list (DashScope), or
+    /// named by the user (`--attach`, with `by: "user"`); `task_id` is set. Replayed like
+    /// `submitted`: the task is polled, never resent.
     Reattached,
     /// Not run because an upstream did not give a usable video; `error` says why.
     Skipped,
@@ -61,6 +62,9 @@ pub struct Entry {
     /// On `succeeded`: what the provider added (rewritten prompt, billed seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extras: Option<TaskExtras>,
+    /// On `reattached`: who named the task, `user` for `run --attach` (absent: the task list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl Entry {
@@ -79,6 +83,7 @@ impl Entry {
             bytes: None,
             attempt: None,
             extras: None,
+            by: None,
         }
     }
 
@@ -92,6 +97,10 @@ impl Entry {
     }
     pub fn error(mut self, error: impl Into<String>) -> Entry {
         self.error = Some(error.into());
+        self
+    }
+    pub fn by(mut self, by: &str) -> Entry {
+        self.by = Some(by.to_owned());
         self
     }
     pub fn attempt(mut self, attempt: u32) -> Entry {

@@ -104,11 +104,7 @@ async fn a_submit_refused_for_good_gives_its_share_to_the_next_shot_that_fits() 
     .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut bad = shot("bad", "fifty seconds is refused", None);
-    let mut body = bad.body.value();
-    body["duration"] = serde_json::json!(50);
-    body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
-    bad.body = body.into();
+    let bad = refused_shot("bad", "fifty seconds is refused");
     let p = plan(
         &out,
         vec![

@@ -124,11 +124,11 @@ async fn dashscope_prompts_and_usage_seconds_reach_the_results_and_survive_a_rer
 }
 
 /// A native client of `sim` (for creating tasks by hand).
-fn native_client(sim: &SimHandle) -> dashscope::DashScopeClient {
+pub(super) fn native_client(sim: &SimHandle) -> dashscope::DashScopeClient {
     native_client_as(sim, KEY)
 }
 
-fn native_client_as(sim: &SimHandle, key: &str) -> dashscope::DashScopeClient {
+pub(super) fn native_client_as(sim: &SimHandle, key: &str) -> dashscope::DashScopeClient {
     dashscope::DashScopeClient::new(dashscope::DashScopeConfig {
         region: dashscope::Region::default(),
         base_url: Some(sim.base_url()),
@@ -140,7 +140,7 @@ fn native_client_as(sim: &SimHandle, key: &str) -> dashscope::DashScopeClient {
 }
 
 /// A t2v shot with a seed (takes: the same prompt, different seeds).
-fn take(id: &str, prompt: &str, seed: u32) -> PlannedShot {
+pub(super) fn take(id: &str, prompt: &str, seed: u32) -> PlannedShot {
     let mut s = shot(id, prompt, None);
     let mut body = t2v_body(prompt);
     body["metadata"]["parameters"]["seed"] = seed.into();
@@ -155,7 +155,12 @@ fn take(id: &str, prompt: &str, seed: u32) -> PlannedShot {
 /// What an earlier run that crashed after losing these shots' create answers left: a
 /// `submitting` line, the create itself sent `ago` earlier (when `sim` is given; its answer
 /// lost, the task made), and an `unknown` line.
-async fn lost_earlier(out: &Path, shots: &[&PlannedShot], sim: Option<&SimHandle>, ago: Duration) {
+pub(super) async fn lost_earlier(
+    out: &Path,
+    shots: &[&PlannedShot],
+    sim: Option<&SimHandle>,
+    ago: Duration,
+) {
     use shotlist::journal::{Entry, EventKind, Journal};
     std::fs::create_dir_all(out).unwrap();
     let mut journal = Journal::open(&out.join("journal.jsonl")).unwrap();
@@ -175,7 +180,7 @@ async fn lost_earlier(out: &Path, shots: &[&PlannedShot], sim: Option<&SimHandle
     }
 }
 
-fn lossy(p_lost: f64) -> SimConfig {
+pub(super) fn lossy(p_lost: f64) -> SimConfig {
     SimConfig {
         p_lost,
         seed: 7,
@@ -183,7 +188,7 @@ fn lossy(p_lost: f64) -> SimConfig {
     }
 }
 
-async fn run_with(plan: &Plan, sim: &SimHandle, o: RunOptions) -> Outcome {
+pub(super) async fn run_with(plan: &Plan, sim: &SimHandle, o: RunOptions) -> Outcome {
     let client = Client::for_provider(
         dashscope::PROVIDER,
         ClientConfig {
@@ -202,7 +207,7 @@ async fn run_with(plan: &Plan, sim: &SimHandle, o: RunOptions) -> Outcome {
     .expect("run")
 }
 
-fn events_of(out: &Path, event: &str) -> Vec<String> {
+pub(super) fn events_of(out: &Path, event: &str) -> Vec<String> {
     journal_events(out)
         .iter()
         .filter(|e| e["event"] == event)
@@ -210,7 +215,7 @@ fn events_of(out: &Path, event: &str) -> Vec<String> {
         .collect()
 }
 
-fn error_of(out: &Path, id: &str) -> String {
+pub(super) fn error_of(out: &Path, id: &str) -> String {
     results_json(out)
         .iter()
         .find(|r| r["id"] == id)
@@ -219,7 +224,7 @@ fn error_of(out: &Path, id: &str) -> String {
         .to_owned()
 }
 
-fn task_ids(stats: &Value) -> Vec<String> {
+pub(super) fn task_ids(stats: &Value) -> Vec<String> {
     stats["tasks"]
         .as_array()
         .expect("task list")

@@ -319,11 +319,7 @@ async fn a_refused_body_fails_with_the_providers_reason() {
     let sim = start_sim(sim_config()).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut bad = shot("bad", "fifty seconds is too long", None);
-    let mut body = bad.body.value();
-    body["duration"] = serde_json::json!(50);
-    body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
-    bad.body = body.into();
+    let bad = refused_shot("bad", "fifty seconds is too long");
     let p = plan(&out, vec![bad, shot("good", "five seconds", None)]);
     let outcome = execute(&p, &sim, opts(2)).await;
     assert_eq!(outcome.exit_code(), 1);

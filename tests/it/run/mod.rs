@@ -4,6 +4,7 @@
 //! so every fault can be injected exactly; `cli` drives the real binary (plan, run, status,
 //! SIGKILL). Every test asserts on the results files and on the simulator's own stats.
 
+mod attach;
 mod budget;
 mod cli;
 mod dashscope;
@@ -81,6 +82,16 @@ pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
         file: format!("{id}.mp4"),
         body: body.into(),
     }
+}
+
+/// A t2v shot asking 50 s, which the simulator refuses with a 400 (nothing created).
+pub fn refused_shot(id: &str, prompt: &str) -> PlannedShot {
+    let mut bad = shot(id, prompt, None);
+    let mut body = bad.body.value();
+    body["duration"] = json!(50);
+    body["metadata"]["parameters"]["duration"] = json!(50);
+    bad.body = body.into();
+    bad
 }
 
 /// `n` independent t2v shots `s0..s{n-1}` with distinct prompts.
