@@ -96,10 +96,6 @@ pub(super) struct Dispatcher<'a> {
     /// By plan index: a re-attachment undone; what its poll or download still reports is
     /// dropped.
     detached: Vec<bool>,
-    /// Renamed shots whose history (under this old id) ends with a `submitting` without an
-    /// answer: its `unknown` line goes under that id too, so the next run still finds the
-    /// submit's time and searches for its task instead of holding or resending it blind.
-    open_under: FxHashMap<usize, String>,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -217,12 +213,6 @@ impl<'a> Dispatcher<'a> {
             earlier: first_search.iter().map(Option::is_some).collect(),
             reattached: HashMap::new(),
             detached: vec![false; plan.shots.len()],
-            open_under: (history.iter().enumerate())
-                .filter_map(|(i, h)| {
-                    let h = h.filter(|h| h.submit_open && h.id != plan.shots[i].id)?;
-                    Some((i, h.id.clone()))
-                })
-                .collect(),
             first_search,
         };
         if !selection.came_along.is_empty() {
@@ -279,16 +269,6 @@ impl<'a> Dispatcher<'a> {
         Entry::new(kind, &shot.id, &shot.key)
     }
 
-    /// Journals the submit the journal left open (a crash mid-POST) as `unknown`, under the id
-    /// its `submitting` line carries.
-    fn close_open_submit(&mut self, i: usize, reason: &str) {
-        let mut e = self.entry(i, EventKind::Unknown).error(reason);
-        if let Some(id) = self.open_under.get(&i) {
-            e.id.clone_from(id);
-        }
-        self.batch.push(e);
-    }
-
     /// Applies each shot's first step.
     pub(super) fn start(&mut self, starts: Vec<Start>) {
         let mut search = Vec::new();
@@ -299,11 +279,11 @@ impl<'a> Dispatcher<'a> {
                 Some(target) if !self.selected[i] => self.rivals.push(target),
                 Some(target) => {
                     if self.rec[i].submit_open {
-                        self.close_open_submit(
-                            i,
+                        let e = self.entry(i, EventKind::Unknown).error(
                             "the run stopped while this submit was on the wire; its outcome \
                              is unknown",
                         );
+                        self.batch.push(e);
                     }
                     self.rec[i].error =
                         Some("looking for its task in DashScope's task list".into());
@@ -344,7 +324,8 @@ impl<'a> Dispatcher<'a> {
                 Start::Submit => self.set(i, Status::Waiting),
                 Start::Hold { status, reason } => {
                     if status == report::ResultStatus::Unknown && self.rec[i].submit_open {
-                        self.close_open_submit(i, &reason);
+                        let e = self.entry(i, EventKind::Unknown).error(&reason);
+                        self.batch.push(e);
                     }
                     self.rec[i].error = Some(reason);
                     self.set(i, hold_status(status));

@@ -151,7 +151,9 @@ pub fn keep_approved(start: Start, approved: bool) -> Start {
 
 /// Each shot's history: the lines of its own (id, key); else, so that renaming a shot does not
 /// resend it, the most recent history with its key under an id the plan no longer has (each
-/// such history serves one shot at most).
+/// such history serves one shot at most). Own lines that leave an `unknown` without the time of
+/// its submit (written about the old id's lost submit: an `unknown`, a re-attachment undone)
+/// give way to the old id's history, which has it: a search needs it.
 pub fn histories<'r>(plan: &Plan, journal: &'r Replayed) -> Vec<Option<&'r History>> {
     let ids: std::collections::HashSet<&str> = plan.shots.iter().map(|s| s.id.as_str()).collect();
     let mut orphans: std::collections::HashMap<&str, Vec<&'r History>> = Default::default();
@@ -166,9 +168,12 @@ pub fn histories<'r>(plan: &Plan, journal: &'r Replayed) -> Vec<Option<&'r Histo
     plan.shots
         .iter()
         .map(|shot| {
-            journal
-                .get(&shot.id, &shot.key)
-                .or_else(|| orphans.get_mut(shot.key.as_str())?.pop())
+            let own = journal.get(&shot.id, &shot.key);
+            let timeless =
+                own.is_none_or(|h| h.phase() == Phase::Unknown && h.submitting_at.is_none());
+            (timeless.then(|| orphans.get_mut(shot.key.as_str())?.pop()))
+                .flatten()
+                .or(own)
         })
         .collect()
 }
@@ -430,5 +435,25 @@ mod tests {
             got,
             [Some(("t1", 1)), Some(("old-b", 2)), Some(("old-a", 1))]
         );
+    }
+
+    #[test]
+    fn a_renamed_shots_unknown_without_its_submit_gives_way_to_the_old_history() {
+        let plan = crate::exec::testing::plan_of(&[("new", &[])]);
+        let line = |event, id: &str| Entry::new(event, id, "key-new");
+        let lost = [
+            line(EventKind::Submitting, "old"),
+            line(EventKind::Unknown, "old"),
+        ];
+        let undone = line(EventKind::Unknown, "new").task_id("T");
+        let journal = replay(lost.iter().chain([&undone]));
+        let got = histories(&plan, &journal)[0].unwrap();
+        assert_eq!((got.id.as_str(), got.phase()), ("old", Phase::Unknown));
+        assert!(got.submitting_at.is_some());
+
+        let found = line(EventKind::Reattached, "new").task_id("R");
+        let journal = replay(lost.iter().chain([&found]));
+        let got = histories(&plan, &journal)[0].unwrap();
+        assert_eq!((got.id.as_str(), got.phase()), ("new", Phase::InFlight));
     }
 }

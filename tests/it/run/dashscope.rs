@@ -1092,3 +1092,104 @@ async fn a_renamed_shot_lost_mid_create_is_searched_for_again_and_not_paid_twice
         assert_eq!(stats_of(&sim).await["tasks_created"], 1, "run {run}");
     }
 }
+
+/// A shot renamed after its create's answer was lost is re-attached under its new id, and the
+/// re-attachment is undone in the same run (another take's create names that task). The next
+/// run still knows when the lost create was sent: it searches again and finds the shot's own
+/// task, instead of resending it blind with `--resubmit-unknown` (paid twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_shot_whose_reattachment_was_undone_is_searched_for_again() {
+    use axum::extract::{Path as UrlPath, State};
+    use axum::routing::{get, post};
+    use shotlist::journal::{Entry, EventKind, Journal};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    const TASK: &str = "0d5e-task";
+    const OWN: &str = "0d5e-own";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let creates = Arc::new(AtomicUsize::new(0));
+    let own_listed = Arc::new(AtomicBool::new(false));
+    let listed_at = dashscope::now_ms() - 300_000;
+    let video_url = format!("{base}/v.mp4");
+    let listing = own_listed.clone();
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/services/aigc/video-generation/video-synthesis",
+            post(|State(n): State<Arc<AtomicUsize>>| async move {
+                n.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                axum::Json(serde_json::json!({"request_id": "r",
+                    "output": {"task_id": TASK, "task_status": "PENDING"}}))
+            }),
+        )
+        .route(
+            "/api/v1/tasks",
+            get(move || async move {
+                let mut ids = vec![TASK];
+                if listing.load(Ordering::SeqCst) {
+                    ids.push(OWN);
+                }
+                let data: Vec<Value> = (ids.iter())
+                    .map(|id| {
+                        serde_json::json!({"task_id": id, "status": "SUCCEEDED",
+                            "model_name": "wan2.7-t2v", "gmt_create": listed_at.to_string()})
+                    })
+                    .collect();
+                axum::Json(serde_json::json!({"total": data.len(), "total_page": 1,
+                    "data": data}))
+            }),
+        )
+        .route(
+            "/api/v1/tasks/{id}",
+            get(move |UrlPath(id): UrlPath<String>| async move {
+                axum::Json(serde_json::json!({"output": {"task_id": id,
+                    "task_status": "SUCCEEDED", "orig_prompt": "one prompt",
+                    "video_url": video_url}}))
+            }),
+        )
+        .route(
+            "/v.mp4",
+            get(|| async { crate::api::fake::mp4(b"the one video") }),
+        )
+        .with_state(creates.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![take("t1", "one prompt", 1), take("t2", "one prompt", 2)],
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    let mut journal = Journal::open(&out.join("journal.jsonl")).unwrap();
+    let t0 = std::time::SystemTime::now() - Duration::from_secs(305);
+    let stamp = |t: std::time::SystemTime| humantime::format_rfc3339_millis(t).to_string();
+    let mut e = Entry::new(EventKind::Submitting, "old-t1", &p.shots[0].key).attempt(1);
+    e.ts = stamp(t0);
+    journal.append(&e).unwrap();
+    let mut e = Entry::new(EventKind::Unknown, "old-t1", &p.shots[0].key).error("answer lost");
+    e.ts = stamp(t0 + Duration::from_millis(500));
+    journal.append(&e).unwrap();
+    drop(journal);
+
+    let limit = Duration::from_secs(60);
+    let outcome = run_bounded(&p, fake_client(&base), opts(2), limit).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["unknown", "succeeded"]);
+    assert_eq!(events_of(&out, "reattached"), ["t1"]);
+    assert_eq!(creates.load(Ordering::SeqCst), 1);
+
+    own_listed.store(true, Ordering::SeqCst);
+    let mut o = opts(2);
+    o.flags = flags(false, true);
+    let outcome = run_bounded(&p, fake_client(&base), o, limit).await;
+    assert_eq!(creates.load(Ordering::SeqCst), 1, "t1 is not sent again");
+    assert_eq!(outcome.exit_code(), 0, "{:?}", results_json(&out));
+    let reattached: Vec<Value> = (journal_events(&out).into_iter())
+        .filter(|e| e["event"] == "reattached")
+        .collect();
+    assert_eq!(reattached.len(), 2);
+    assert_eq!(reattached[1]["task_id"], OWN);
+}
