@@ -227,11 +227,7 @@ async fn a_chain_held_below_a_held_shot_is_released_with_it_and_its_tail_held_ag
     let sim = start_sim(sim_config()).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut bad = shot("bad", "fifty seconds is refused", None);
-    let mut body = bad.body.value();
-    body["duration"] = serde_json::json!(50);
-    body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
-    bad.body = body.into();
+    let bad = refused_shot("bad", "fifty seconds is refused");
     let p = plan(
         &out,
         vec![

@@ -422,11 +422,7 @@ async fn a_refusal_answered_after_an_interrupt_leaves_the_held_shots_held() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut bad = shot("bad", "fifty seconds is refused", None);
-    let mut body = bad.body.value();
-    body["duration"] = serde_json::json!(50);
-    body["metadata"]["parameters"]["duration"] = serde_json::json!(50);
-    bad.body = body.into();
+    let bad = refused_shot("bad", "fifty seconds is refused");
     let p = plan(
         &out,
         vec![bad, shot("a", "sent", None), shot("b", "held", None)],
