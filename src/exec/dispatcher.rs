@@ -382,7 +382,6 @@ impl<'a> Dispatcher<'a> {
     /// Leaves `i` unsent (and what waits for it): its submit would take this run past
     /// `--max-cost`.
     fn hold_for_budget(&mut self, i: usize, cap: Money) {
-        let shot = &self.plan.shots[i].id;
         let reason = format!(
             "budget: its est. {} on top of the {} this run has sent would pass --max-cost {}; \
              run again with a higher cap to send it (nothing is sent twice)",
@@ -390,11 +389,17 @@ impl<'a> Dispatcher<'a> {
             self.prices.show(self.spent),
             self.prices.show(cap),
         );
-        let below = format!("budget: waits for `{shot}`, which --max-cost left unsent");
         self.rec[i].error = Some(reason);
         self.set(i, Status::Pending);
         self.over_budget.push(i);
-        let mut stack: Vec<usize> = self.downs[i].clone();
+        self.hold_below(self.downs[i].clone(), i);
+    }
+
+    /// Holds the shots of `stack` still waiting, and what waits below them, for `held`, which
+    /// `--max-cost` left unsent.
+    fn hold_below(&mut self, mut stack: Vec<usize>, held: usize) {
+        let shot = &self.plan.shots[held].id;
+        let below = format!("budget: waits for `{shot}`, which --max-cost left unsent");
         while let Some(d) = stack.pop() {
             if self.selected[d] && self.rec[d].status == Status::Waiting {
                 self.rec[d].error = Some(below.clone());
@@ -427,9 +432,16 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    /// Queues `i` when every upstream has a URL; skips it when one never will.
+    fn held_by_budget(&self, i: usize) -> bool {
+        self.rec[i].status == Status::Pending && self.over_budget.contains(&i)
+    }
+
+    /// Queues `i` when every upstream has a URL; skips it when one never will; holds it when
+    /// one is held by `--max-cost` (a shot that waited elsewhere, as for a search, when its
+    /// upstream was held).
     fn check_ready(&mut self, i: usize) {
         let mut all = true;
+        let mut held = None;
         for k in 0..self.ups[i].len() {
             let u = self.ups[i][k];
             let up = &self.rec[u];
@@ -444,10 +456,13 @@ impl<'a> Dispatcher<'a> {
                     self.skip(i, reason);
                     return;
                 }
+                Upstream::Wait if self.held_by_budget(u) => held = Some(u),
                 Upstream::Wait => all = false,
             }
         }
-        if all {
+        if let Some(u) = held {
+            self.hold_below(vec![i], u);
+        } else if all {
             self.set(i, Status::Ready);
             self.ready.push((self.chain[i], Reverse(i)));
         }

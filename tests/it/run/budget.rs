@@ -258,3 +258,49 @@ async fn a_chain_held_below_a_held_shot_is_released_with_it_and_its_tail_held_ag
     assert_eq!(stats["tasks_created"], 2, "only a2 is sent on the rerun");
     assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_resent_below_a_held_upstream_is_held_with_it_and_counted_once() {
+    // `x`'s journalled submit made nothing; the search that says so answers after `u` is held,
+    // and `x`, sent again as asked, waits for `u`: held below it, counted unsent.
+    use super::dashscope::{lossy, lost_earlier, run_with};
+    let sim = start_sim(lossy(0.0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = plan(
+        &out,
+        vec![shot("u", "held up", None), shot("x", "after u", Some("u"))],
+    );
+    let ago = std::time::Duration::from_secs(600);
+    lost_earlier(&out, &[&p.shots[1]], None, ago).await;
+    let resend = |cap: Option<&str>| RunOptions {
+        max_cost: cap.map(|c| Money::parse(c).unwrap()),
+        flags: flags(false, true),
+        ..opts(2)
+    };
+    let outcome = run_with(&p, &sim, resend(Some("0.40"))).await;
+    let seen = format!("{outcome:?}\n{:?}", errors(&out));
+    assert_eq!(stats_of(&sim).await["tasks_created"], 0);
+    assert_eq!(statuses(&out), ["pending", "pending"], "{seen}");
+    assert!(
+        errors(&out)[0].starts_with("budget: its est. 0.50"),
+        "{seen}"
+    );
+    assert_eq!(
+        errors(&out)[1],
+        "budget: waits for `u`, which --max-cost left unsent",
+        "{seen}"
+    );
+    assert_eq!(outcome.cost.unsent, 2, "{seen}");
+    assert_eq!(
+        outcome.cost.unsent_cost,
+        Money::parse("1").unwrap(),
+        "{seen}"
+    );
+
+    let outcome = run_with(&p, &sim, resend(None)).await;
+    assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 2);
+    assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
+}
