@@ -468,11 +468,14 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    /// Marks `i` skipped (journalled) and everything waiting below it.
+    /// Marks `i` skipped (journalled) and everything waiting below it. A shot `--max-cost`
+    /// held is skipped too, and no longer counted unsent: no cap would send it.
     fn skip(&mut self, i: usize, reason: String) {
         let mut stack = vec![(i, reason)];
         while let Some((i, reason)) = stack.pop() {
-            if !matches!(
+            if self.held_by_budget(i) {
+                self.over_budget.retain(|&j| j != i);
+            } else if !matches!(
                 self.rec[i].status,
                 Status::Waiting | Status::Ready | Status::Delayed
             ) {

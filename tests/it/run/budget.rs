@@ -304,3 +304,67 @@ async fn an_unknown_resent_below_a_held_upstream_is_held_with_it_and_counted_onc
     assert_eq!(stats["tasks_created"], 2);
     assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shot_held_below_a_held_upstream_is_skipped_when_its_other_upstream_fails() {
+    // `f` and `a` both head `d`'s chain; `f` goes first and fits, `a` is held and `d` below
+    // it; `f`'s task then fails, so `d` can never be sent, whatever the cap.
+    let sim = start_sim(sim_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut d = shot("d", "both", None);
+    d.model = "wan2.7-r2v".into();
+    d.body = json!({
+        "model": "wan2.7-r2v",
+        "prompt": "both",
+        "duration": 5,
+        "metadata": {
+            "input": {"prompt": "both", "media": [
+                {"type": "reference_video", "shot": "f"},
+                {"type": "reference_video", "shot": "a"},
+            ]},
+            "parameters": {"resolution": "720P", "duration": 5, "watermark": false}
+        }
+    })
+    .into();
+    let p = plan(
+        &out,
+        vec![
+            shot("f", "moderated [sim:fail]", None),
+            shot("a", "held", None),
+            d,
+        ],
+    );
+    let outcome = execute(&p, &sim, capped(4, "0.50")).await;
+    let seen = format!("{outcome:?}\n{:?}", errors(&out));
+    assert_eq!(stats_of(&sim).await["tasks_created"], 1);
+    assert_eq!(statuses(&out), ["failed", "pending", "skipped"], "{seen}");
+    assert_eq!(errors(&out)[2], "upstream `f` is failed", "{seen}");
+    assert_eq!(outcome.cost.unsent, 1, "{seen}");
+    assert_eq!(
+        outcome.cost.unsent_cost,
+        Money::parse("0.5").unwrap(),
+        "{seen}"
+    );
+
+    let outcome = execute(&p, &sim, opts(4)).await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["failed", "succeeded", "skipped"]);
+    assert_eq!(stats_of(&sim).await["tasks_created"], 2, "only `a` is sent");
+
+    let outcome = execute(
+        &p,
+        &sim,
+        RunOptions {
+            flags: flags(true, false),
+            ..opts(4)
+        },
+    )
+    .await;
+    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(statuses(&out), ["failed", "succeeded", "skipped"]);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 3, "`f` is sent again, `d` never");
+    assert_eq!(created_per_prompt(&stats)["moderated [sim:fail]"], 2);
+    assert!(!created_per_prompt(&stats).contains_key("both"));
+}
