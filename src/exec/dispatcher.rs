@@ -6,7 +6,7 @@
 //! disk before its POST leaves, without one disk sync per request.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -63,8 +63,8 @@ pub(super) struct Dispatcher<'a> {
     /// taken back off); `--max-cost` bounds it.
     spent: Money,
     max_cost: Option<Money>,
-    /// Shots not sent because they would pass `--max-cost`.
-    over_budget: Vec<usize>,
+    /// Shots not sent because they would pass `--max-cost`, in plan order.
+    over_budget: BTreeSet<usize>,
     prices: PriceBook,
     /// Every task id the journal names: never an `unknown` submit's.
     known_tasks: HashSet<String>,
@@ -193,7 +193,7 @@ impl<'a> Dispatcher<'a> {
             costs: plan.shots.iter().map(|s| opts.prices.shot(s)).collect(),
             spent: Money::ZERO,
             max_cost: opts.max_cost,
-            over_budget: Vec::new(),
+            over_budget: BTreeSet::new(),
             prices: opts.prices.clone(),
             known_tasks: if searches {
                 replayed.task_ids.clone()
@@ -391,7 +391,7 @@ impl<'a> Dispatcher<'a> {
         );
         self.rec[i].error = Some(reason);
         self.set(i, Status::Pending);
-        self.over_budget.push(i);
+        self.over_budget.insert(i);
         self.hold_below(self.downs[i].clone(), i);
     }
 
@@ -404,7 +404,7 @@ impl<'a> Dispatcher<'a> {
             if self.selected[d] && self.rec[d].status == Status::Waiting {
                 self.rec[d].error = Some(below.clone());
                 self.set(d, Status::Pending);
-                self.over_budget.push(d);
+                self.over_budget.insert(d);
                 stack.extend_from_slice(&self.downs[d]);
             }
         }
@@ -474,7 +474,7 @@ impl<'a> Dispatcher<'a> {
         let mut stack = vec![(i, reason)];
         while let Some((i, reason)) = stack.pop() {
             if self.held_by_budget(i) {
-                self.over_budget.retain(|&j| j != i);
+                self.over_budget.remove(&i);
             } else if !matches!(
                 self.rec[i].status,
                 Status::Waiting | Status::Ready | Status::Delayed
