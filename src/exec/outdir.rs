@@ -15,6 +15,10 @@ use crate::journal::{Entry, EventKind, History, ShotId};
 
 /// The lock file inside the output folder.
 pub const LOCK_FILE: &str = ".shotlist.lock";
+/// How often, and how long apart, a lock held under a lock file that names no holder is tried
+/// again before the folder is reported in use: about a second in all.
+const NAMELESS_TRIES: u32 = 20;
+const NAMELESS_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// Where earlier videos go, inside `videos/`.
 pub const SUPERSEDED_DIR: &str = "superseded";
 
@@ -84,19 +88,30 @@ impl OutputLock {
             .truncate(false)
             .open(&path)
             .map_err(io("cannot open", &path))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let holder = read_holder(&mut file).map_or_else(
-                    || "its lock file names no holder".to_owned(),
-                    |h| h.to_string(),
-                );
-                return Err(OutDirError::Locked {
-                    dir: dir.to_owned(),
-                    holder,
-                });
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => match read_holder(&mut file) {
+                    // A run that ended cleanly emptied the file, but a process forked (in the
+                    // same program) before its exec may briefly keep the lock alive; a run
+                    // just starting has not written its name yet. Both pass within moments.
+                    None if tries < NAMELESS_TRIES => {
+                        tries += 1;
+                        std::thread::sleep(NAMELESS_WAIT);
+                    }
+                    holder => {
+                        return Err(OutDirError::Locked {
+                            dir: dir.to_owned(),
+                            holder: holder.map_or_else(
+                                || "its lock file names no holder".to_owned(),
+                                |h| h.to_string(),
+                            ),
+                        });
+                    }
+                },
+                Err(TryLockError::Error(e)) => return Err(io("cannot lock", &path)(e)),
             }
-            Err(TryLockError::Error(e)) => return Err(io("cannot lock", &path)(e)),
         }
         let taken_over = read_holder(&mut file);
         let me = Holder {
@@ -288,6 +303,24 @@ mod tests {
         std::fs::write(dir.path().join(LOCK_FILE), crashed).unwrap();
         let third = OutputLock::acquire(dir.path()).unwrap();
         assert_eq!(third.taken_over.as_ref().map(|h| h.pid), Some(4242));
+    }
+
+    #[test]
+    fn a_lock_kept_a_moment_after_a_clean_end_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OutputLock::acquire(dir.path()).unwrap();
+        // What a child forked while `first` was held keeps until its exec: the same lock.
+        let inherited = first.file.try_clone().unwrap();
+        drop(first);
+        let (taken, released) = std::sync::mpsc::channel();
+        let releaser = std::thread::spawn(move || {
+            let _ = released.recv_timeout(NAMELESS_WAIT * 3);
+            drop(inherited);
+        });
+        let second = OutputLock::acquire(dir.path()).unwrap();
+        let _ = taken.send(());
+        releaser.join().unwrap();
+        assert_eq!(second.taken_over, None);
     }
 
     #[cfg(unix)]
