@@ -223,6 +223,11 @@ pub(super) fn transport(key: &ApiKey, e: &reqwest::Error, call: Call) -> ApiErro
     }
 }
 
+/// How long an idle pooled connection is kept. Servers and load balancers close idle
+/// connections after their own time (often 15–75 s); a submit sent on one just as it is closed
+/// is reset after sending, and its outcome is unknown. Dropping ours first avoids that race.
+const POOL_IDLE: Duration = Duration::from_secs(10);
+
 /// The API's HTTP client: rustls, the request timeout on connect and each read, `redirects`.
 pub(super) fn http_client(
     timeout: Duration,
@@ -234,6 +239,7 @@ pub(super) fn http_client(
         .redirect(redirects)
         .connect_timeout(timeout)
         .read_timeout(timeout)
+        .pool_idle_timeout(POOL_IDLE)
         .user_agent(concat!("shotlist/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| setup(format!("cannot set up HTTP: {}", describe(&e))))
