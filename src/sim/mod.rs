@@ -114,7 +114,8 @@ impl SimHandle {
         }
     }
 
-    /// Stops accepting, lets requests in progress finish (5 s at most), and returns.
+    /// Stops accepting, lets requests in progress finish (5 s at most), and returns once the
+    /// port is closed.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -125,6 +126,7 @@ impl SimHandle {
                 .is_err()
         {
             serving.abort();
+            let _ = serving.await;
         }
     }
 }
