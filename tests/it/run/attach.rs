@@ -13,6 +13,7 @@ use shotlist::sim::{SimConfig, SimHandle};
 
 use super::dashscope::{
     error_of, events_of, lossy, lost_earlier, native_client, run_with, take, task_ids,
+    two_lost_takes,
 };
 use super::*;
 
@@ -46,19 +47,7 @@ async fn takes_that_cannot_be_told_apart_are_attached_by_hand_and_paid_once() {
     let sim = start_sim(lossy(1.0)).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let p = plan(
-        &out,
-        vec![take("t1", "same words", 1), take("t2", "same words", 2)],
-    );
-    lost_earlier(
-        &out,
-        &[&p.shots[0], &p.shots[1]],
-        Some(&sim),
-        Duration::ZERO,
-    )
-    .await;
-    let tasks = task_ids(&stats_of(&sim).await);
-    assert_eq!(tasks.len(), 2);
+    let (p, tasks) = two_lost_takes(&sim, &out).await;
     assert_eq!(run_with(&p, &sim, opts(2)).await.exit_code(), 1);
     assert_eq!(statuses(&out), ["unknown", "unknown"]);
     let error = error_of(&out, "t1");

@@ -311,24 +311,25 @@ async fn a_rerun_reattaches_the_journals_unknowns_and_what_waited_for_them_runs(
     assert!(count(&stats, "list", "200") >= 2, "{stats:#}");
 }
 
+/// Two takes of one prompt, differing only by seed, whose creates on `sim` were both lost: the
+/// plan and the two tasks made.
+pub(super) async fn two_lost_takes(sim: &SimHandle, out: &Path) -> (Plan, Vec<String>) {
+    let p = plan(
+        out,
+        vec![take("t1", "same words", 1), take("t2", "same words", 2)],
+    );
+    lost_earlier(out, &[&p.shots[0], &p.shots[1]], Some(sim), Duration::ZERO).await;
+    let tasks = task_ids(&stats_of(sim).await);
+    assert_eq!(tasks.len(), 2);
+    (p, tasks)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn takes_that_differ_only_by_seed_stay_unknown_naming_their_candidates() {
     let sim = start_sim(lossy(1.0)).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let p = plan(
-        &out,
-        vec![take("t1", "same words", 1), take("t2", "same words", 2)],
-    );
-    lost_earlier(
-        &out,
-        &[&p.shots[0], &p.shots[1]],
-        Some(&sim),
-        Duration::ZERO,
-    )
-    .await;
-    let tasks = task_ids(&stats_of(&sim).await);
-    assert_eq!(tasks.len(), 2);
+    let (p, tasks) = two_lost_takes(&sim, &out).await;
 
     let mut o = opts(2);
     o.flags = flags(false, true);
