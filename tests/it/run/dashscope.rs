@@ -956,24 +956,30 @@ async fn a_rerun_right_after_a_crash_does_not_adopt_a_task_it_just_created() {
     assert_eq!(reattached, ["t1", "t2"], "t1's resent answer was lost too");
 }
 
-/// A provider whose clock is far behind ours (past the skew allowance) lists a task created
-/// after this run began as minutes old, and the search takes it for an earlier take's lost
-/// create; then this run's create of another take (slow to answer) names that very task. The
-/// re-attachment is undone and journalled, the submitted take keeps its task, the video
-/// downloaded under the wrong shot is moved aside, and nothing is sent twice.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_submit_answer_naming_a_reattached_task_undoes_the_reattachment() {
-    use axum::extract::State;
+/// The task every create of [`slow_create_fake`] names, and the one it lists once told to.
+const SLOW_TASK: &str = "0d5e-task";
+const SLOW_OWN: &str = "0d5e-own";
+
+/// A DashScope stand-in whose creates answer after 3 s naming [`SLOW_TASK`]; its list shows
+/// [`SLOW_TASK`] (and [`SLOW_OWN`] once the returned flag is set) as made 5 minutes ago, and
+/// every task has succeeded with the prompt "one prompt". Its base URL and count of creates.
+async fn slow_create_fake() -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use axum::extract::{Path as UrlPath, State};
     use axum::routing::{get, post};
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    const TASK: &str = "0d5e-task";
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let creates = Arc::new(AtomicUsize::new(0));
+    let own_listed = Arc::new(AtomicBool::new(false));
     let listed_at = dashscope::now_ms() - 300_000;
     let video_url = format!("{base}/v.mp4");
+    let listing = own_listed.clone();
     let app = axum::Router::new()
         .route(
             "/api/v1/services/aigc/video-generation/video-synthesis",
@@ -981,21 +987,30 @@ async fn a_submit_answer_naming_a_reattached_task_undoes_the_reattachment() {
                 n.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 axum::Json(serde_json::json!({"request_id": "r",
-                    "output": {"task_id": TASK, "task_status": "PENDING"}}))
+                    "output": {"task_id": SLOW_TASK, "task_status": "PENDING"}}))
             }),
         )
         .route(
             "/api/v1/tasks",
             get(move || async move {
-                axum::Json(serde_json::json!({"total": 1, "total_page": 1, "data": [
-                    {"task_id": TASK, "status": "SUCCEEDED", "model_name": "wan2.7-t2v",
-                     "gmt_create": listed_at.to_string()}]}))
+                let mut ids = vec![SLOW_TASK];
+                if listing.load(Ordering::SeqCst) {
+                    ids.push(SLOW_OWN);
+                }
+                let data: Vec<Value> = (ids.iter())
+                    .map(|id| {
+                        serde_json::json!({"task_id": id, "status": "SUCCEEDED",
+                            "model_name": "wan2.7-t2v", "gmt_create": listed_at.to_string()})
+                    })
+                    .collect();
+                axum::Json(serde_json::json!({"total": data.len(), "total_page": 1,
+                    "data": data}))
             }),
         )
         .route(
             "/api/v1/tasks/{id}",
-            get(move || async move {
-                axum::Json(serde_json::json!({"output": {"task_id": TASK,
+            get(move |UrlPath(id): UrlPath<String>| async move {
+                axum::Json(serde_json::json!({"output": {"task_id": id,
                     "task_status": "SUCCEEDED", "orig_prompt": "one prompt",
                     "video_url": video_url}}))
             }),
@@ -1006,6 +1021,19 @@ async fn a_submit_answer_naming_a_reattached_task_undoes_the_reattachment() {
         )
         .with_state(creates.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, creates, own_listed)
+}
+
+/// A provider whose clock is far behind ours (past the skew allowance) lists a task created
+/// after this run began as minutes old, and the search takes it for an earlier take's lost
+/// create; then this run's create of another take (slow to answer) names that very task. The
+/// re-attachment is undone and journalled, the submitted take keeps its task, the video
+/// downloaded under the wrong shot is moved aside, and nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_answer_naming_a_reattached_task_undoes_the_reattachment() {
+    use std::sync::atomic::Ordering;
+
+    let (base, creates, _) = slow_create_fake().await;
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -1024,10 +1052,10 @@ async fn a_submit_answer_naming_a_reattached_task_undoes_the_reattachment() {
     let undone = (events.iter())
         .rfind(|e| e["event"] == "unknown" && e["id"] == "t1")
         .expect("an unknown line");
-    assert_eq!(undone["task_id"], TASK, "{undone}");
+    assert_eq!(undone["task_id"], SLOW_TASK, "{undone}");
     let error = error_of(&out, "t1");
     assert!(
-        error.contains(TASK) && error.contains("`t2`") && error.contains("undone"),
+        error.contains(SLOW_TASK) && error.contains("`t2`") && error.contains("undone"),
         "{error}"
     );
     let t1_file = out.join("videos").join(&p.shots[0].file);
@@ -1100,62 +1128,10 @@ async fn a_renamed_shot_lost_mid_create_is_searched_for_again_and_not_paid_twice
 /// task, instead of resending it blind with `--resubmit-unknown` (paid twice).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renamed_shot_whose_reattachment_was_undone_is_searched_for_again() {
-    use axum::extract::{Path as UrlPath, State};
-    use axum::routing::{get, post};
     use shotlist::journal::{Entry, EventKind, Journal};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
-    const TASK: &str = "0d5e-task";
-    const OWN: &str = "0d5e-own";
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let creates = Arc::new(AtomicUsize::new(0));
-    let own_listed = Arc::new(AtomicBool::new(false));
-    let listed_at = dashscope::now_ms() - 300_000;
-    let video_url = format!("{base}/v.mp4");
-    let listing = own_listed.clone();
-    let app = axum::Router::new()
-        .route(
-            "/api/v1/services/aigc/video-generation/video-synthesis",
-            post(|State(n): State<Arc<AtomicUsize>>| async move {
-                n.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                axum::Json(serde_json::json!({"request_id": "r",
-                    "output": {"task_id": TASK, "task_status": "PENDING"}}))
-            }),
-        )
-        .route(
-            "/api/v1/tasks",
-            get(move || async move {
-                let mut ids = vec![TASK];
-                if listing.load(Ordering::SeqCst) {
-                    ids.push(OWN);
-                }
-                let data: Vec<Value> = (ids.iter())
-                    .map(|id| {
-                        serde_json::json!({"task_id": id, "status": "SUCCEEDED",
-                            "model_name": "wan2.7-t2v", "gmt_create": listed_at.to_string()})
-                    })
-                    .collect();
-                axum::Json(serde_json::json!({"total": data.len(), "total_page": 1,
-                    "data": data}))
-            }),
-        )
-        .route(
-            "/api/v1/tasks/{id}",
-            get(move |UrlPath(id): UrlPath<String>| async move {
-                axum::Json(serde_json::json!({"output": {"task_id": id,
-                    "task_status": "SUCCEEDED", "orig_prompt": "one prompt",
-                    "video_url": video_url}}))
-            }),
-        )
-        .route(
-            "/v.mp4",
-            get(|| async { crate::api::fake::mp4(b"the one video") }),
-        )
-        .with_state(creates.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (base, creates, own_listed) = slow_create_fake().await;
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -1192,5 +1168,5 @@ async fn a_renamed_shot_whose_reattachment_was_undone_is_searched_for_again() {
         .filter(|e| e["event"] == "reattached")
         .collect();
     assert_eq!(reattached.len(), 2);
-    assert_eq!(reattached[1]["task_id"], OWN);
+    assert_eq!(reattached[1]["task_id"], SLOW_OWN);
 }
