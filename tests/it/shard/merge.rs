@@ -30,19 +30,24 @@ fn project() -> Project {
 
 const SHOTS: usize = 6;
 
-fn run_shard(p: &Project, sim: &SimProcess, shard: &str) -> Run {
-    let mut cmd = p.cmd(&[
+/// `run batch.yaml` against `sim` with `extra` flags.
+fn run_batch(p: &Project, sim: &SimProcess, extra: &[&str]) -> Run {
+    let mut args = vec![
         "run",
         "batch.yaml",
         "--base-url",
         &sim.url,
         "--poll",
         "100ms",
-        "--shard",
-        shard,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = p.cmd(&args);
     cmd.env("GRAVITEX_API_KEY", "sk-test");
     Run::from(cmd.output().unwrap())
+}
+
+fn run_shard(p: &Project, sim: &SimProcess, shard: &str) -> Run {
+    run_batch(p, sim, &["--shard", shard])
 }
 
 fn shard_dirs(n: usize) -> Vec<String> {
@@ -126,16 +131,7 @@ fn three_shards_merge_into_a_complete_folder_that_a_rerun_leaves_alone() {
     assert_eq!(doc["counts"]["succeeded"], SHOTS);
 
     let before = created(&sim);
-    let mut again = p.cmd(&[
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--poll",
-        "100ms",
-    ]);
-    again.env("GRAVITEX_API_KEY", "sk-test");
-    Run::from(again.output().unwrap()).code(0);
+    run_batch(&p, &sim, &[]).code(0);
     assert_eq!(created(&sim), before);
     assert_eq!(sim.stats()["tasks_created"], SHOTS);
 
@@ -222,34 +218,12 @@ fn merge_refuses_duplicates_mixed_counts_foreign_shots_and_taken_outputs() {
     );
 
     // A shard folder never takes another shard's run, nor an unsharded one.
-    let mut other = p.cmd(&[
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--shard",
-        "2/3",
-        "--out",
-        &dirs[0],
-    ]);
-    other.env("GRAVITEX_API_KEY", "sk-test");
-    let other = Run::from(other.output().unwrap());
+    let other = run_batch(&p, &sim, &["--shard", "2/3", "--out", &dirs[0]]);
     other.code(2);
     assert!(other.stderr.contains("holds shard 1/3"), "{}", other.stderr);
 
     // An output folder holding a run of its own is not overwritten.
-    let mut plain = p.cmd(&[
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--out",
-        "plain",
-        "--poll",
-        "100ms",
-    ]);
-    plain.env("GRAVITEX_API_KEY", "sk-test");
-    Run::from(plain.output().unwrap()).code(0);
+    run_batch(&p, &sim, &["--out", "plain"]).code(0);
     let taken = merge(&p, &dirs[1..], &["--out", "plain"]);
     taken.code(2);
     assert!(
@@ -487,17 +461,7 @@ fn merge_brings_superseded_videos_and_marks_so_a_retake_on_the_merged_folder_wor
     // The rejection made on a shard folder is seen on the merged one: exactly one retake (the
     // rejected teaser has no dependant), and the approved shot is not sent.
     let sent = created(&sim);
-    let mut retake = p.cmd(&[
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--poll",
-        "100ms",
-        "--retake-rejected",
-    ]);
-    retake.env("GRAVITEX_API_KEY", "sk-test");
-    Run::from(retake.output().unwrap()).code(0);
+    run_batch(&p, &sim, &["--retake-rejected"]).code(0);
     assert_eq!(created(&sim), sent + 1);
 }
 
@@ -576,19 +540,12 @@ fn a_retake_made_on_a_shard_folder_merges() {
     p.run(&["mark", "batch.yaml", "teaser-p1", "--reject", "--out", &dir])
         .code(0);
     let k = dirs.iter().position(|d| *d == dir).unwrap() + 1;
-    let mut retake = p.cmd(&[
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--poll",
-        "100ms",
-        "--shard",
-        &format!("{k}/3"),
-        "--retake-rejected",
-    ]);
-    retake.env("GRAVITEX_API_KEY", "sk-test");
-    Run::from(retake.output().unwrap()).code(0);
+    run_batch(
+        &p,
+        &sim,
+        &["--shard", &format!("{k}/3"), "--retake-rejected"],
+    )
+    .code(0);
     assert_eq!(created(&sim), SHOTS as u64 + 1);
     let merged = merge(&p, &dirs, &[]);
     merged.code(0);
@@ -612,17 +569,7 @@ fn a_retake_made_on_a_shard_folder_merges() {
         std::fs::read(p.path(&format!("{dir}/videos/teaser-p1.mp4"))).unwrap()
     );
     let sent = created(&sim);
-    let mut again = p.cmd(&[
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--poll",
-        "100ms",
-        "--retake-rejected",
-    ]);
-    again.env("GRAVITEX_API_KEY", "sk-test");
-    Run::from(again.output().unwrap()).code(0);
+    run_batch(&p, &sim, &["--retake-rejected"]).code(0);
     assert_eq!(created(&sim), sent);
 }
 
