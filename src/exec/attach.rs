@@ -12,9 +12,9 @@
 use std::collections::HashSet;
 use std::str::FromStr;
 
-use super::dispatcher::starts_and_selection;
+use super::dispatcher::{selection, start_of};
 use super::reconcile::{Signature, plausible_id};
-use super::resume::histories;
+use super::resume::{Start, histories};
 use super::{ExecError, RunOptions};
 use crate::api::{ApiError, Client, TaskStatus};
 use crate::journal::{Entry, EventKind, Phase, Replayed};
@@ -126,13 +126,11 @@ pub(super) async fn check(
     replayed: &Replayed,
 ) -> Result<Vec<Entry>, ExecError> {
     let history = histories(plan, replayed);
-    let (_, selection) = starts_and_selection(
-        plan,
-        client.provider(),
-        opts,
-        &history,
-        std::time::SystemTime::now(),
-    )?;
+    let now = std::time::SystemTime::now();
+    // The run's own selection, deciding (and hashing videos) only where `--only` asks.
+    let selection = selection(plan, opts, |i| {
+        start_of(plan, client.provider(), opts, &history, now, i) == Start::Done
+    })?;
     let index = plan.id_index();
     let (mut shots, mut tasks) = (HashSet::new(), HashSet::new());
     let mut found = Vec::new();

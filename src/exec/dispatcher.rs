@@ -1250,23 +1250,44 @@ pub(super) fn starts_and_selection(
     history: &[Option<&History>],
     now: SystemTime,
 ) -> Result<(Vec<Start>, Selection), ExecError> {
-    let videos_dir = plan.out_dir.join("videos");
-    let starts: Vec<Start> = (history.iter().enumerate())
-        .map(|(i, h)| {
-            let start = decide(*h, now, provider, opts.flags, |h| {
-                video_intact(&videos_dir, h)
-            });
-            keep_approved(start, opts.approved.get(i) == Some(&true))
-        })
+    let starts: Vec<Start> = (0..plan.shots.len())
+        .map(|i| start_of(plan, provider, opts, history, now, i))
         .collect();
-    let mut selection = select(plan, &opts.only, |i| starts[i] == Start::Done)?;
+    let selection = selection(plan, opts, |i| starts[i] == Start::Done)?;
+    Ok((starts, selection))
+}
+
+/// Shot `i`'s first step; deciding it may hash the shot's video.
+pub(super) fn start_of(
+    plan: &Plan,
+    provider: &crate::api::Provider,
+    opts: &RunOptions,
+    history: &[Option<&History>],
+    now: SystemTime,
+    i: usize,
+) -> Start {
+    let videos_dir = plan.out_dir.join("videos");
+    let start = decide(history[i], now, provider, opts.flags, |h| {
+        video_intact(&videos_dir, h)
+    });
+    keep_approved(start, opts.approved.get(i) == Some(&true))
+}
+
+/// The shots the run acts on (`--only`, `--shard`); `is_done(i)` is asked only of shots a
+/// pattern drags along.
+pub(super) fn selection(
+    plan: &Plan,
+    opts: &RunOptions,
+    is_done: impl Fn(usize) -> bool,
+) -> Result<Selection, ExecError> {
+    let mut selection = select(plan, &opts.only, is_done)?;
     if let Some(shard) = opts.shard {
         selection.restrict(
             plan,
             &crate::plan::shard::partition(plan, shard.count).mask(shard.index),
         );
     }
-    Ok((starts, selection))
+    Ok(selection)
 }
 
 fn system_ms(t: SystemTime) -> u64 {
