@@ -197,6 +197,13 @@ impl Serialize for Money {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Money::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The prices a run uses: the list, then the config's overrides, in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceBook {
@@ -252,6 +259,27 @@ impl PriceBook {
             self.per_second(&shot.model, &shot.resolution)?
                 .times(billed_seconds(shot)),
         )
+    }
+
+    /// A price for each attempt of a ledger whose line carries no estimate in this currency:
+    /// the plan's shot of that (id, key), else of that id (its request has changed since),
+    /// else none.
+    pub fn for_ledger<'a>(
+        &'a self,
+        plan: &'a crate::plan::Plan,
+    ) -> impl Fn(&str, &str) -> Option<Money> + 'a {
+        let by_id: std::collections::HashMap<&str, &PlannedShot> =
+            plan.shots.iter().map(|s| (s.id.as_str(), s)).collect();
+        move |id, _key| self.shot(by_id.get(id)?)
+    }
+
+    /// What a folder's ledger says was spent, priced by [`PriceBook::for_ledger`].
+    pub fn spent(
+        &self,
+        plan: &crate::plan::Plan,
+        ledger: &crate::journal::Ledger,
+    ) -> crate::journal::Spent {
+        ledger.spent(&self.currency, self.for_ledger(plan))
     }
 
     /// `6.00 USD`.

@@ -114,6 +114,7 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
             lines.join(", ")
         );
     }
+    let spent = prices.spent(&plan, &replayed.ledger);
     drop(replayed);
     for (((p, why), &approved), shot) in (preview.shots.iter_mut())
         .zip(&applied.why)
@@ -145,6 +146,7 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
             .collect(),
     });
     totals.cost.to_send = Some(sending().filter_map(|(_, p)| p.cost).sum());
+    totals.cost.spent = (spent.tasks > 0).then_some(spent.amount);
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)
@@ -370,6 +372,9 @@ pub fn render_text(
                 Some(&n) if n > 0 => parts.push(format!("{n} {}", summary_word(a))),
                 _ => {}
             }
+        }
+        if let Some(spent) = totals.cost.spent {
+            parts.push(format!("est. {} spent already", prices.show(spent)));
         }
         let _ = writeln!(out, "\nPlan: {}.", parts.join(", "));
     }

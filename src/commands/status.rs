@@ -67,6 +67,10 @@ struct ShotStatus<'a> {
     status: Standing,
     task_id: Option<String>,
     attempts: u32,
+    /// Tasks this shot id has had (every attempt that was or may have been paid).
+    tasks: u32,
+    /// Their estimate.
+    spent: Money,
     file: Option<String>,
     error: Option<String>,
 }
@@ -96,7 +100,9 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let why = crate::review::retake::apply(&mut plan, &replayed, &marks, false);
     let history = exec::resume::histories(&plan, &replayed);
     let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
-    let (mut spent, mut left) = (Money::ZERO, Money::ZERO);
+    let mut left = Money::ZERO;
+    let spent = prices.spent(&plan, &replayed.ledger);
+    let per_shot = (replayed.ledger).per_shot(&prices.currency, prices.for_ledger(&plan));
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
     // No client here: the folder's provider (GravitexAI before one was recorded).
@@ -152,17 +158,20 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         }
         let standing = standings[i];
         let cost = prices.shot(shot).unwrap_or_default();
-        if h.is_some_and(|h| h.task_id.is_some() || h.unknown || h.submit_open) {
-            spent += cost;
-        } else if standing == Standing::Pending {
+        if standing == Standing::Pending
+            && !h.is_some_and(|h| h.task_id.is_some() || h.unknown || h.submit_open)
+        {
             left += cost;
         }
+        let (tasks, shot_spent) = per_shot.get(shot.id.as_str()).copied().unwrap_or_default();
         shots.push(ShotStatus {
             id: &shot.id,
             key: &shot.key,
             status: standing,
             task_id: h.and_then(|h| h.task_id.clone()),
             attempts: h.map_or(0, |h| h.attempts),
+            tasks,
+            spent: shot_spent,
             file: h
                 .and_then(|h| h.file.clone())
                 .filter(|_| standing == Standing::Succeeded),
@@ -198,7 +207,13 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 "out_dir": plan.out_dir,
                 "total": shots.len(),
                 "counts": counts,
-                "cost": {"spent": spent, "left": left, "currency": prices.currency},
+                "cost": {
+                    "spent": spent.amount,
+                    "tasks": spent.tasks,
+                    "unpriced_tasks": spent.unpriced,
+                    "left": left,
+                    "currency": prices.currency,
+                },
                 "shots": shots,
                 "superseded": superseded,
             });
@@ -219,11 +234,26 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 .map(|(s, n)| format!("{n} {}", s.label()))
                 .collect();
             crate::outln!("{}", line.join(", "));
+            let unpriced = match spent.unpriced {
+                0 => String::new(),
+                n => format!(" ({n} of them without a price, not counted)"),
+            };
             crate::outln!(
-                "est. {} spent, {} left to send",
-                prices.show(spent),
+                "est. {} spent on {} task(s){unpriced}, {} left to send",
+                prices.show(spent.amount),
+                spent.tasks,
                 prices.show(left)
             );
+            if global.verbose > 0 {
+                for s in shots.iter().filter(|s| s.tasks > 0) {
+                    crate::outln!(
+                        "  {}: {} task(s), est. {}",
+                        s.id,
+                        s.tasks,
+                        prices.show(s.spent)
+                    );
+                }
+            }
             for s in &shots {
                 if s.status.held() || s.error.is_some() && s.status == Standing::Succeeded {
                     crate::outln!(

@@ -62,6 +62,10 @@ pub(super) struct Dispatcher<'a> {
     /// What this run's submits are estimated to bill (submits answered without a task are
     /// taken back off); `--max-cost` bounds it.
     spent: Money,
+    /// What the folder's ledger says earlier runs spent (every attempt).
+    spent_before: Money,
+    /// `K/N` of a shard run, written on each `submitting` line.
+    shard: Option<String>,
     max_cost: Option<Money>,
     /// Shots not sent because they would pass `--max-cost`, in plan order.
     over_budget: BTreeSet<usize>,
@@ -164,6 +168,11 @@ impl<'a> Dispatcher<'a> {
         for (r, note) in rec.iter_mut().zip(&opts.notes) {
             r.note.clone_from(note);
         }
+        let per_shot = (replayed.ledger).per_shot(&opts.prices.currency, opts.prices.for_ledger(plan));
+        for (r, shot) in rec.iter_mut().zip(&plan.shots) {
+            r.spent = per_shot.get(shot.id.as_str()).map_or(Money::ZERO, |p| p.1);
+        }
+        drop(per_shot);
         let total_selected = selection.selected.iter().filter(|&&s| s).count();
         let mut counts = [0; Status::ALL.len()];
         counts[Status::Pending.index()] = total_selected;
@@ -192,6 +201,8 @@ impl<'a> Dispatcher<'a> {
             poll_shown: Duration::ZERO,
             costs: plan.shots.iter().map(|s| opts.prices.shot(s)).collect(),
             spent: Money::ZERO,
+            spent_before: opts.prices.spent(plan, &replayed.ledger).amount,
+            shard: opts.shard.map(|s| s.to_string()),
             max_cost: opts.max_cost,
             over_budget: BTreeSet::new(),
             prices: opts.prices.clone(),
@@ -564,11 +575,17 @@ impl<'a> Dispatcher<'a> {
                 continue;
             }
             self.spent += cost;
+            self.rec[i].spent += cost;
             self.rec[i].attempts += 1;
             self.rec[i].error = None;
-            let e = self
+            let mut e = self
                 .entry(i, EventKind::Submitting)
                 .attempt(self.rec[i].attempts);
+            e.cost = self.costs[i];
+            e.currency = e.cost.map(|_| self.prices.currency.clone());
+            e.model = Some(self.plan.shots[i].model.clone());
+            e.seed = self.plan.shots[i].seed;
+            e.shard.clone_from(&self.shard);
             self.rec[i].submitting_at = Some(e.ts.clone());
             self.batch.push(e);
             self.set(i, Status::Submitting);
@@ -680,7 +697,9 @@ impl<'a> Dispatcher<'a> {
         let msg = error.to_string();
         let next = policy::after_submit(&error, self.rec[i].server_errors);
         if next.created_nothing() {
-            self.spent -= self.costs[i].unwrap_or_default();
+            let cost = self.costs[i].unwrap_or_default();
+            self.spent -= cost;
+            self.rec[i].spent = self.rec[i].spent.saturating_sub(cost);
             self.open_here[i] = false;
             if matches!(next, AfterSubmit::GiveUp { .. } | AfterSubmit::Refused) {
                 self.unhold_budget();
@@ -1105,10 +1124,7 @@ impl<'a> Dispatcher<'a> {
         let cost = RunCost {
             currency: self.prices.currency.clone(),
             spent: self.spent,
-            billed: (self.rec.iter().zip(&self.costs))
-                .filter(|(r, _)| r.task_created())
-                .filter_map(|(_, c)| *c)
-                .sum(),
+            billed: self.spent_before + self.spent,
             unsent: self.over_budget.len(),
             unsent_cost: self.over_budget.iter().filter_map(|&i| self.costs[i]).sum(),
         };

@@ -103,6 +103,8 @@ pub struct ShotRecord {
     pub submit_open: bool,
     /// What the provider added when the task succeeded.
     pub extras: Option<TaskExtras>,
+    /// Every task of this shot id the folder's ledger holds, estimated (every attempt).
+    pub spent: Money,
 }
 
 impl ShotRecord {
@@ -125,6 +127,7 @@ impl ShotRecord {
             rate_limited: 0,
             submit_open: h.submit_open,
             extras: h.extras,
+            spent: Money::ZERO,
         }
     }
 
@@ -174,6 +177,7 @@ impl ShotRecord {
             take: shot.take,
             prompt: prompt_of(shot),
             cost: cost.filter(|_| self.task_created()),
+            spent: self.spent,
             orig_prompt: extras.orig_prompt,
             actual_prompt: extras.actual_prompt,
             usage_s: extras.usage_s,

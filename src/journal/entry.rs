@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::TaskExtras;
+use crate::cost::Money;
 
 /// What happened (or is about to happen) to one shot's request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +66,21 @@ pub struct Entry {
     /// On `reattached`: who named the task, `user` for `run --attach` (absent: the task list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// On `submitting`: what the task is estimated to bill, in `currency` (the ledger's
+    /// "spent" sums these, so a later price change does not rewrite what was paid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// On `submitting`: the model id sent to the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// On `submitting`: the seed sent, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u32>,
+    /// On `submitting`: the shard (`K/N`) that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 impl Entry {
@@ -84,6 +100,11 @@ impl Entry {
             attempt: None,
             extras: None,
             by: None,
+            cost: None,
+            currency: None,
+            model: None,
+            seed: None,
+            shard: None,
         }
     }
 

@@ -5,10 +5,12 @@
 //! A rerun replays it ([`replay`]) to decide, per shot (id and key), what must not be sent again.
 
 mod entry;
+pub mod ledger;
 mod replay;
 mod writer;
 
 pub use entry::{Entry, EventKind};
+pub use ledger::{Ledger, Spent};
 pub use replay::{History, Phase, ReadError, Replayed, ShotId, replay, replay_file};
 pub use writer::{Journal, JournalError};
 

@@ -179,10 +179,13 @@ pub struct Replayed {
     pub skipped: Vec<usize>,
     /// The last line was torn by a crash mid-write (expected; ignored).
     pub torn_tail: bool,
+    /// Every attempt, for money and for who owns which task.
+    pub ledger: super::Ledger,
 }
 
 impl Replayed {
     pub fn apply(&mut self, line: usize, e: &Entry) {
+        self.ledger.apply(line, e);
         if e.event == EventKind::Superseded {
             self.superseded.push(e.clone());
         }

@@ -52,6 +52,10 @@ pub struct CostTotals {
     /// The shots a run would send now (`plan` against the output folder); absent in `plan.json`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_send: Option<Money>,
+    /// What the output folder's ledger says was spent already, every attempt counted (`plan`
+    /// against the output folder); absent in `plan.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spent: Option<Money>,
     pub currency: String,
     /// Shots whose model and resolution have no price (not in `total`).
     #[serde(skip_serializing_if = "is_zero")]
@@ -109,6 +113,7 @@ impl Totals {
             cost: CostTotals {
                 total: by_model.iter().filter_map(|l| l.cost).sum(),
                 to_send: None,
+                spent: None,
                 currency: prices.currency.clone(),
                 unpriced: by_model
                     .iter()

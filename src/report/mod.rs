@@ -74,6 +74,9 @@ pub struct ResultRow {
     /// Estimated bill of this shot's task (exact, in the pricing currency); empty when no task
     /// was created.
     pub cost: Option<Money>,
+    /// Estimated bill of every task this shot's id has had in the folder (every attempt: first
+    /// submits, retries, resends, retakes; an `unknown` counted as paid).
+    pub spent: Money,
     /// What the provider reported on success (DashScope; empty for the gateway): the prompt as
     /// it received it and as it rewrote it, and billed, input and output video seconds.
     pub orig_prompt: Option<String>,
@@ -372,7 +375,7 @@ fn csv_bytes(fill: impl FnOnce(&mut csv::Writer<&mut Vec<u8>>) -> csv::Result<()
 }
 
 /// The column names, in order; the `matrix.<key>` columns follow.
-pub const HEADER: [&str; 27] = [
+pub const HEADER: [&str; 28] = [
     "id",
     "status",
     "model",
@@ -395,6 +398,7 @@ pub const HEADER: [&str; 27] = [
     "take",
     "prompt",
     "cost",
+    "spent",
     "orig_prompt",
     "actual_prompt",
     "usage_s",
@@ -543,6 +547,7 @@ pub(crate) mod tests {
             take: 2,
             prompt: Some("A cat.".into()),
             cost: Money::parse("0.5").ok(),
+            spent: Money::parse("1").unwrap(),
             orig_prompt: None,
             actual_prompt: None,
             usage_s: None,
@@ -569,7 +574,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             lines.next().unwrap(),
-            "a,failed,wan2.7-t2v-2026-04-25,5,720P,16:9,,t1,,,,,1,,,,\"moderation, \"\"quoted\"\"\",products,3,2,A cat.,0.50,,,,,,16:9,"
+            "a,failed,wan2.7-t2v-2026-04-25,5,720P,16:9,,t1,,,,,1,,,,\"moderation, \"\"quoted\"\"\",products,3,2,A cat.,0.50,1.00,,,,,,16:9,"
         );
         assert!(
             lines
