@@ -580,7 +580,7 @@ pub(crate) mod tests {
             lines
                 .next()
                 .unwrap()
-                .ends_with(",products,3,2,A cat.,0.50,,,,,,,")
+                .ends_with(",products,3,2,A cat.,0.50,1.00,,,,,,,")
         );
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(JSON_FILE)).unwrap()).unwrap();
