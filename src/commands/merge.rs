@@ -80,15 +80,28 @@ pub enum MergeError {
         spec: ShardSpec,
     },
     #[error(
-        "{dir} holds shard {spec} but its journal has shot `{id}`, which is in shard {other}/{}: \
-         it was run with another --shard; merge the folder that shot belongs to instead",
-        spec.count
+        "task {task} is claimed by two shots: `{first}` in {first_dir} and `{second}` in \
+         {second_dir}; one task makes one video, so one of these records is wrong (a task \
+         re-attached to the wrong shot): remove the wrong `reattached`/`submitted` line from \
+         that folder's journal, then merge again"
     )]
-    ForeignShot {
+    TaskTwice {
+        task: String,
+        first: String,
+        first_dir: PathBuf,
+        second: String,
+        second_dir: PathBuf,
+    },
+    #[error(
+        "{dir}'s journal says shot `{id}` downloaded to videos/{file}, but that shot's file is \
+         {expected}; a journal line naming another file is not believed: restore the line, or \
+         delete it and run that shard again to download its video"
+    )]
+    WrongFile {
         dir: PathBuf,
-        spec: ShardSpec,
         id: String,
-        other: u32,
+        file: String,
+        expected: String,
     },
     #[error("{dir} holds {what}: {fix}")]
     Taken {
@@ -124,16 +137,58 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> MergeError {
 #[derive(Debug, Serialize, Deserialize)]
 struct MergeRecord {
     shards: Vec<MergedShard>,
-    /// BLAKE3 hex of the journal the merge wrote: a later merge replaces only that journal.
+    /// BLAKE3 hex of the journal the merge wrote (its first `journal_len` bytes, when set): a
+    /// later merge replaces only that journal, and keeps the lines runs appended after it.
     journal_blake3: String,
+    /// The length of the journal the merge wrote (absent in records from before runs' lines
+    /// were kept: the whole file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    journal_len: Option<u64>,
+    /// Where, in that journal, the lines a run appended after an earlier merge start (kept by
+    /// every later merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    carried_at: Option<u64>,
+    /// Written before a merge replaces the journal and cleared once it is done: the journal it
+    /// replaces, which a merge killed in between still accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replacing: Option<JournalMark>,
     /// Per shard index: when a merge last brought that shard's marks (RFC 3339). A later merge
     /// brings only the shard's marks made after it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    marks_merged_at: BTreeMap<u32, String>,
+    /// Keyed `K/N` (a bare `K` in records written before shards of two N could be merged).
+    marks_merged_at: BTreeMap<String, String>,
     /// The `superseded` lines merges wrote after the shards' journals (a different file at a
     /// merged video's name, moved aside): every later merge writes them again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     superseded: Vec<journal::Entry>,
+}
+
+/// A journal a merge wrote: its hash, length and where runs' lines in it start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct JournalMark {
+    blake3: String,
+    len: u64,
+    carried_at: u64,
+}
+
+impl MergeRecord {
+    fn journal(&self) -> Option<JournalMark> {
+        Some(JournalMark {
+            blake3: self.journal_blake3.clone(),
+            len: self.journal_len?,
+            carried_at: self.carried_at.or(self.journal_len)?,
+        })
+    }
+}
+
+/// What an earlier merge left in the merged folder.
+#[derive(Debug, Default)]
+struct Previous {
+    record: Option<MergeRecord>,
+    /// The journal's lines runs wrote after that merge (kept, after the shards' lines).
+    carried: Vec<u8>,
+    /// The journal as it is now (`replacing` in the record written before it is replaced).
+    now: Option<JournalMark>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -306,7 +361,6 @@ fn read_folder(
     dir: &Path,
     spec: ShardSpec,
     plan: &Plan,
-    part: &shard::Partition,
     scratch: &Path,
 ) -> Result<ShardFolder, MergeError> {
     let journal_path = dir.join(journal::FILE_NAME);
@@ -317,7 +371,7 @@ fn read_folder(
             .rposition(|&b| b == b'\n')
             .map_or(0, |p| p + 1),
     );
-    let copy = scratch.join(format!("shard-{}.jsonl", spec.index));
+    let copy = scratch.join(format!("shard-{}-of-{}.jsonl", spec.index, spec.count));
     fs::write(&copy, &journal).map_err(io(format!("cannot write {}", copy.display())))?;
     drop(journal);
     let replayed = replay(&copy, &journal_path)?;
@@ -325,17 +379,7 @@ fn read_folder(
     let mut plan = plan.clone();
     with_retakes(&mut plan, &replayed);
     check_plan(dir, &plan)?;
-    let histories = crate::exec::resume::histories(&plan, &replayed);
-    for (i, h) in histories.iter().enumerate() {
-        if h.is_some() && part.shard_of[i] != spec.index {
-            return Err(MergeError::ForeignShot {
-                dir: dir.to_owned(),
-                spec,
-                id: plan.shots[i].id.clone(),
-                other: part.shard_of[i],
-            });
-        }
-    }
+    check_files(dir, &plan, &replayed)?;
     let marks_path = dir.join(marks::FILE_NAME);
     let mut marks = Marks::default();
     if let Some(bytes) = read_bounded(&marks_path, marks::MAX_BYTES)? {
@@ -350,6 +394,149 @@ fn read_folder(
         journal_state: replayed,
         marks,
     })
+}
+
+/// Every current video `journal` records must be at its shot's planned file name: a line
+/// naming another shot's file would make two shots one video. (Earlier videos live under
+/// `superseded/`, named by their own lines.)
+fn check_files(dir: &Path, plan: &Plan, journal: &Replayed) -> Result<(), MergeError> {
+    let planned: std::collections::HashMap<&str, &str> = (plan.shots.iter())
+        .map(|s| (s.id.as_str(), s.file.as_str()))
+        .collect();
+    let taken: std::collections::HashMap<&str, &str> = (plan.shots.iter())
+        .map(|s| (s.file.as_str(), s.id.as_str()))
+        .collect();
+    for ((id, _), h) in &journal.shots {
+        let Some(file) = h.file.as_deref() else {
+            continue;
+        };
+        if file.starts_with(crate::exec::outdir::SUPERSEDED_DIR) || h.sha256.is_none() {
+            continue;
+        }
+        let expected = match (planned.get(id.as_str()), taken.get(file)) {
+            (Some(&own), _) if own != file => format!("videos/{own}"),
+            (None, Some(&other)) => format!("not shot `{other}`'s"),
+            _ => continue,
+        };
+        return Err(MergeError::WrongFile {
+            dir: dir.to_owned(),
+            id: id.clone(),
+            file: file.to_owned(),
+            expected,
+        });
+    }
+    Ok(())
+}
+
+/// One task, one shot: refuses a task id that two shots claim, within a folder or across.
+fn check_tasks(folders: &BTreeMap<(u32, u32), ShardFolder>) -> Result<(), MergeError> {
+    let mut owner: std::collections::HashMap<&str, (&str, &Path)> = Default::default();
+    for f in folders.values() {
+        let ledger = &f.journal_state.ledger;
+        if let Some(c) = ledger.conflicts.first() {
+            return Err(MergeError::TaskTwice {
+                task: c.task_id.clone(),
+                first: c.first.0.clone(),
+                first_dir: f.dir.clone(),
+                second: c.second.0.clone(),
+                second_dir: f.dir.clone(),
+            });
+        }
+        for (task, id) in ledger.owned_tasks() {
+            match owner.get(task) {
+                Some(&(first, first_dir)) if first != id => {
+                    return Err(MergeError::TaskTwice {
+                        task: task.to_owned(),
+                        first: first.to_owned(),
+                        first_dir: first_dir.to_owned(),
+                        second: id.to_owned(),
+                        second_dir: f.dir.clone(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    owner.insert(task, (id, &f.dir));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A shot (id and key) that two folders hold (run under an earlier assignment, or an earlier
+/// N): the merged journal restates, after the shards' lines, the history of the folder that
+/// has its video (the one that finished last, if several do), so that history is the shot's
+/// in the merged folder whatever the order of the folders. A restated task is the same task
+/// to the ledger (paid once). Shots held by one folder need nothing: their lines are theirs.
+fn restate_shared(plan: &Plan, folders: &BTreeMap<(u32, u32), ShardFolder>) -> Vec<journal::Entry> {
+    let mut lines = Vec::new();
+    for shot in &plan.shots {
+        let held: Vec<&History> = (folders.values())
+            .filter_map(|f| f.journal_state.get(&shot.id, &shot.key))
+            .collect();
+        if held.len() < 2 {
+            continue;
+        }
+        let when = |h: &History| {
+            (h.finished_at.clone())
+                .or_else(|| h.submitted_at.clone())
+                .or_else(|| h.submitting_at.clone())
+                .unwrap_or_default()
+        };
+        let Some(h) = held
+            .iter()
+            .filter(|h| h.task_id.is_some())
+            .max_by_key(|h| (h.sha256.is_some(), when(h)))
+        else {
+            continue;
+        };
+        lines.extend(restatement(&shot.id, &shot.key, h));
+    }
+    lines
+}
+
+/// The lines that make `h` the current history of (id, key) again.
+fn restatement(id: &str, key: &str, h: &History) -> Vec<journal::Entry> {
+    use crate::journal::{Entry, EventKind};
+    let at = |e: Entry, ts: &Option<String>| Entry {
+        ts: ts.clone().unwrap_or_else(|| e.ts.clone()),
+        ..e
+    };
+    let task = h.task_id.clone().unwrap_or_default();
+    let mut out = vec![
+        at(
+            Entry::new(EventKind::Submitting, id, key).attempt(h.attempts.max(1)),
+            &h.submitting_at,
+        ),
+        at(
+            Entry::new(EventKind::Submitted, id, key).task_id(&task),
+            &h.submitted_at,
+        ),
+    ];
+    if let Some(url) = &h.url {
+        let mut e = Entry::new(EventKind::Succeeded, id, key)
+            .task_id(&task)
+            .url(url);
+        e.extras.clone_from(&h.extras);
+        out.push(at(e, &h.finished_at));
+    }
+    if h.failed {
+        let e = Entry::new(EventKind::Failed, id, key).task_id(&task);
+        let e = match &h.error {
+            Some(error) => e.error(error),
+            None => e,
+        };
+        out.push(at(e, &h.finished_at));
+    }
+    if h.expired {
+        out.push(
+            Entry::new(EventKind::Expired, id, key).error(h.error.clone().unwrap_or_default()),
+        );
+    }
+    if let (Some(file), Some(sha)) = (&h.file, &h.sha256) {
+        out.push(Entry::new(EventKind::Downloaded, id, key).file(file, sha, h.bytes.unwrap_or(0)));
+    }
+    out
 }
 
 /// Replays `path` (strictly: a bad line is an error), naming `shown` in errors.
@@ -368,9 +555,9 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     let config = crate::config::Config::load(global.config.as_deref())?;
     let out = super::out_dir(&plan, args.out.as_deref(), None);
     plan.out_dir = out.clone();
-    let previous = check_out(&out, &args.dirs)?;
     let _lock =
         crate::exec::outdir::OutputLock::acquire(&out).map_err(super::run::out_dir_error)?;
+    let previous = check_out(&out, &args.dirs)?;
     crate::exec::outdir::check_paths(
         &out,
         &[
@@ -386,22 +573,13 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         .tempdir_in(&out)
         .map_err(io(format!("cannot write in {}", out.display())))?;
 
-    let mut folders: BTreeMap<u32, ShardFolder> = BTreeMap::new();
-    let mut first: Option<(ShardSpec, &PathBuf, shard::Partition)> = None;
+    // Keyed (N, K): folders of an earlier N may be merged with the current N's (see the
+    // README's "Changing N"); each shot's history is taken from the one folder that holds it.
+    let mut folders: BTreeMap<(u32, u32), ShardFolder> = BTreeMap::new();
+    let mut locks = Vec::with_capacity(args.dirs.len());
     for dir in &args.dirs {
         let spec = folder_shard(dir)?.ok_or_else(|| MergeError::NotAShard { dir: dir.clone() })?;
-        let (expected, first_dir, part) =
-            first.get_or_insert_with(|| (spec, dir, shard::partition(&plan, spec.count)));
-        if expected.count != spec.count {
-            return Err(MergeError::CountDiffers {
-                dir: dir.clone(),
-                found: spec,
-                first: first_dir.clone(),
-                expected: *expected,
-            }
-            .into());
-        }
-        if let Some(other) = folders.get(&spec.index) {
+        if let Some(other) = folders.get(&(spec.count, spec.index)) {
             return Err(MergeError::SameShard {
                 a: other.dir.clone(),
                 b: dir.clone(),
@@ -409,15 +587,17 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
             }
             .into());
         }
-        let folder = read_folder(dir, spec, &plan, part, scratch.path())?;
-        folders.insert(spec.index, folder);
+        // A run still writing there would add paid work after the merge read it.
+        locks.push(crate::exec::outdir::ReadLock::acquire(dir).map_err(super::run::out_dir_error)?);
+        let folder = read_folder(dir, spec, &plan, scratch.path())?;
+        folders.insert((spec.count, spec.index), folder);
     }
+    check_tasks(&folders)?;
+    let restated = restate_shared(&plan, &folders);
     let provider = one_provider(folders.values().map(|f| &f.dir))?;
     let resumed_on = provider.unwrap_or_default().provider();
-    let (n, part) = match first {
-        Some((spec, _, part)) => (spec.count, part),
-        None => (1, shard::partition(&plan, 1)),
-    };
+    let n = folders.keys().map(|&(n, _)| n).max().unwrap_or(1);
+    let part = shard::partition(&plan, n);
 
     // Everything is read and checked before the first write: a bad file leaves the merged
     // folder as it was.
@@ -427,13 +607,18 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     )))?;
     let marks_path = out.join(marks::FILE_NAME);
     let own_marks = Marks::load(&marks_path).map_err(super::review::error)?;
-    let (mut marks_merged_at, mut superseded) = previous
+    let Previous {
+        record,
+        carried,
+        now: journal_now,
+    } = previous;
+    let (mut marks_merged_at, mut superseded) = record
         .map(|r| (r.marks_merged_at, r.superseded))
         .unwrap_or_default();
     let mut all_marks = own_marks.clone();
     let marks_merged = merge_marks(
         &mut all_marks,
-        folders.values().map(|f| (f.spec.index, &f.marks)),
+        folders.values().map(|f| (f.spec.to_string(), &f.marks)),
         &plan.shots.iter().map(|s| s.id.as_str()).collect(),
         &marks_merged_at,
     );
@@ -481,19 +666,56 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     }
 
     let moved = superseded.len() - moved_before;
+    // The new journal is made in full first; the record written before it replaces the
+    // journal names both, so a merge killed at any point (or stopped by a full disk) leaves a
+    // folder the same merge accepts and completes.
     let journal_path = out.join(journal::FILE_NAME);
+    let staged = scratch.path().join("journal.jsonl");
+    let mut merged_bytes = Vec::new();
+    for f in folders.values() {
+        merged_bytes.extend(
+            fs::read(&f.journal).map_err(io(format!("cannot read {}", f.journal.display())))?,
+        );
+    }
+    for e in restated.iter().chain(&superseded) {
+        merged_bytes.extend(serde_json::to_vec(e).expect("a journal entry serialises"));
+        merged_bytes.push(b'\n');
+    }
+    let carried_at = merged_bytes.len() as u64;
+    merged_bytes.extend_from_slice(&carried);
+    let mark = JournalMark {
+        blake3: blake3::hash(&merged_bytes).to_hex().to_string(),
+        len: merged_bytes.len() as u64,
+        carried_at,
+    };
+    fs::write(&staged, &merged_bytes).map_err(io(format!("cannot write {}", staged.display())))?;
+    drop(merged_bytes);
+    let record_path = out.join(MERGE_FILE);
+    let record_of = |marks_merged_at, superseded, replacing| MergeRecord {
+        shards: folders
+            .values()
+            .map(|f| MergedShard {
+                shard: f.spec,
+                dir: f.dir.clone(),
+            })
+            .collect(),
+        journal_blake3: mark.blake3.clone(),
+        journal_len: Some(mark.len),
+        carried_at: Some(mark.carried_at),
+        replacing,
+        marks_merged_at,
+        superseded,
+    };
+    let intent = record_of(marks_merged_at.clone(), superseded.clone(), journal_now);
+    report::write_atomic(
+        &record_path,
+        &serde_json::to_vec_pretty(&intent).expect("a merge record serialises"),
+    )
+    .map_err(report_error)?;
     report::write_atomic_with(&journal_path, |w| {
-        for f in folders.values() {
-            std::io::copy(&mut fs::File::open(&f.journal)?, w)?;
-        }
-        for e in &superseded {
-            serde_json::to_writer(&mut *w, e)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
+        std::io::copy(&mut fs::File::open(&staged)?, w).map(|_| ())
     })
     .map_err(report_error)?;
-    let journal_blake3 = hash_file(&journal_path)?;
     let write =
         |path: &Path, bytes: Vec<u8>| report::write_atomic(path, &bytes).map_err(report_error);
     let prices = crate::cost::PriceBook::new(&config);
@@ -530,23 +752,13 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         all_marks.save(&marks_path).map_err(super::review::error)?;
     }
     let merged_at = crate::journal::now_rfc3339();
-    for &k in folders.keys() {
-        marks_merged_at.insert(k, merged_at.clone());
+    for f in folders.values() {
+        marks_merged_at.remove(&f.spec.index.to_string());
+        marks_merged_at.insert(f.spec.to_string(), merged_at.clone());
     }
-    let record = MergeRecord {
-        shards: folders
-            .values()
-            .map(|f| MergedShard {
-                shard: f.spec,
-                dir: f.dir.clone(),
-            })
-            .collect(),
-        journal_blake3,
-        marks_merged_at,
-        superseded,
-    };
+    let record = record_of(marks_merged_at, superseded, None);
     write(
-        &out.join(MERGE_FILE),
+        &record_path,
         serde_json::to_vec_pretty(&record).expect("a merge record serialises"),
     )?;
 
@@ -555,7 +767,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         *counts.entry(r.status).or_default() += 1;
     }
     let missing: Vec<String> = (1..=n)
-        .filter(|k| !folders.contains_key(k))
+        .filter(|&k| !folders.contains_key(&(n, k)))
         .map(|k| format!("{k}/{n} ({} shots)", part.shots_in(k)))
         .collect();
     if !global.quiet {
@@ -659,7 +871,7 @@ fn one_provider<'a>(
 /// The merged folder may be new, or one an earlier merge wrote and nothing has run in since;
 /// never a shard folder, nor one holding a run of its own (its journal would be lost).
 /// Returns the earlier merge's record.
-fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<Option<MergeRecord>, MergeError> {
+fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<Previous, MergeError> {
     let taken = |what: &str| MergeError::Taken {
         dir: out.to_owned(),
         what: what.to_owned(),
@@ -675,32 +887,54 @@ fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<Option<MergeRecord>, MergeE
     if folder_shard(out)?.is_some() {
         return Err(taken("a shard"));
     }
-    let journal_path = out.join(journal::FILE_NAME);
-    match fs::symlink_metadata(&journal_path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(format!("cannot read {}", journal_path.display()))(e)),
-        Ok(meta) => regular_file(&journal_path, &meta)?,
-    }
     let path = out.join(MERGE_FILE);
     let record: Option<MergeRecord> = read_bounded(&path, MAX_RECORD)?
         .map(|b| parse_json(&path, &b))
         .transpose()?;
-    match record {
-        Some(r) if r.journal_blake3 == hash_file(&journal_path)? => Ok(Some(r)),
-        Some(_) => Err(taken(
-            "a merge that a run has written to since (its journal changed)",
-        )),
-        None => Err(taken("a run's own journal")),
-    }
-}
-
-/// BLAKE3 hex of a file, streamed.
-fn hash_file(path: &Path) -> Result<String, MergeError> {
-    let mut hasher = blake3::Hasher::new();
-    fs::File::open(path)
-        .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
-        .map_err(io(format!("cannot read {}", path.display())))?;
-    Ok(hasher.finalize().to_hex().to_string())
+    let journal_path = out.join(journal::FILE_NAME);
+    let Some(bytes) = read_bounded(&journal_path, MAX_JOURNAL)? else {
+        return Ok(Previous {
+            record,
+            ..Previous::default()
+        });
+    };
+    let Some(r) = record else {
+        return Err(taken("a run's own journal (no merge wrote it)"));
+    };
+    let whole = JournalMark {
+        blake3: r.journal_blake3.clone(),
+        len: bytes.len() as u64,
+        carried_at: bytes.len() as u64,
+    };
+    // What the merge wrote (or, killed while replacing it, the journal it was replacing),
+    // then what runs in the merged folder have appended since.
+    let candidates = [r.journal(), r.replacing.clone(), Some(whole)];
+    let found = candidates.into_iter().flatten().find(|m| {
+        (m.len as usize) <= bytes.len()
+            && m.carried_at <= m.len
+            && blake3::hash(&bytes[..m.len as usize]).to_hex().as_str() == m.blake3
+    });
+    let Some(m) = found else {
+        return Err(taken(
+            "a journal that is not the one a merge wrote (changed other than by appending)",
+        ));
+    };
+    let mut carried = bytes[m.carried_at as usize..].to_vec();
+    carried.truncate(
+        carried
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1),
+    );
+    Ok(Previous {
+        now: Some(JournalMark {
+            blake3: blake3::hash(&bytes).to_hex().to_string(),
+            len: bytes.len() as u64,
+            carried_at: m.carried_at,
+        }),
+        record: Some(r),
+        carried,
+    })
 }
 
 /// Every video a journal records, once each: each key's current one (whose `file` may be under
@@ -828,14 +1062,15 @@ struct MarksMerged {
 /// `mark --import`.
 fn merge_marks<'a>(
     own: &mut Marks,
-    shards: impl Iterator<Item = (u32, &'a Marks)>,
+    shards: impl Iterator<Item = (String, &'a Marks)>,
     ids: &HashSet<&str>,
-    since: &BTreeMap<u32, String>,
+    since: &BTreeMap<String, String>,
 ) -> MarksMerged {
     let at = |t: Option<&str>| t.and_then(|t| humantime::parse_rfc3339_weak(t).ok());
     let mut done = MarksMerged::default();
     for (index, theirs) in shards {
-        let after = since.get(&index).map(|t| at(Some(t)));
+        let bare = index.split('/').next().unwrap_or_default();
+        let after = (since.get(&index).or_else(|| since.get(bare))).map(|t| at(Some(t)));
         for m in theirs.iter() {
             let made = at(m.at.as_deref());
             if let Some(after) = after
@@ -943,7 +1178,12 @@ mod tests {
             mark("d", Verdict::Rejected, None),
             mark("gone", Verdict::Rejected, Some(T3)),
         ]);
-        let done = merge_marks(&mut own, [(1, &shard)].into_iter(), &ids, &BTreeMap::new());
+        let done = merge_marks(
+            &mut own,
+            [("1/2".to_owned(), &shard)].into_iter(),
+            &ids,
+            &BTreeMap::new(),
+        );
         assert_eq!(done.brought, 3);
         assert_eq!(done.unknown, vec!["gone".to_owned()]);
         let k = "k".repeat(64);
@@ -955,7 +1195,12 @@ mod tests {
         assert_eq!(verdict("gone"), None);
         // Merging the same again changes nothing.
         let again = own.clone();
-        let done = merge_marks(&mut own, [(1, &shard)].into_iter(), &ids, &BTreeMap::new());
+        let done = merge_marks(
+            &mut own,
+            [("1/2".to_owned(), &shard)].into_iter(),
+            &ids,
+            &BTreeMap::new(),
+        );
         assert_eq!(done.brought, 0);
         assert_eq!(own, again);
     }
@@ -970,14 +1215,20 @@ mod tests {
             mark("a", Verdict::Rejected, Some(T1)),
             mark("b", Verdict::Rejected, Some(T3)),
         ]);
-        let since = BTreeMap::from([(1, T2.to_owned())]);
-        let done = merge_marks(&mut own, [(1, &shard)].into_iter(), &ids, &since);
+        // A record from before `K/N` keys names the shard by K alone.
+        let since = BTreeMap::from([("1".to_owned(), T2.to_owned())]);
+        let done = merge_marks(
+            &mut own,
+            [("1/2".to_owned(), &shard)].into_iter(),
+            &ids,
+            &since,
+        );
         assert_eq!(done.brought, 1);
         assert_eq!(own.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["b"]);
         // Another shard index was never merged: all of its marks come.
         let done = merge_marks(
             &mut Marks::default(),
-            [(2, &shard)].into_iter(),
+            [("2/2".to_owned(), &shard)].into_iter(),
             &ids,
             &since,
         );

@@ -168,7 +168,8 @@ impl<'a> Dispatcher<'a> {
         for (r, note) in rec.iter_mut().zip(&opts.notes) {
             r.note.clone_from(note);
         }
-        let per_shot = (replayed.ledger).per_shot(&opts.prices.currency, opts.prices.for_ledger(plan));
+        let per_shot =
+            (replayed.ledger).per_shot(&opts.prices.currency, opts.prices.for_ledger(plan));
         for (r, shot) in rec.iter_mut().zip(&plan.shots) {
             r.spent = per_shot.get(shot.id.as_str()).map_or(Money::ZERO, |p| p.1);
         }

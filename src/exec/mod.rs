@@ -284,6 +284,7 @@ pub(crate) mod testing {
                                 .expect("a listed id")
                         })
                         .collect(),
+                    group: 0,
                     file: format!("{id}.mp4"),
                     body: serde_json::json!({"model": "wan2.7-t2v-2026-04-25", "prompt": id})
                         .into(),

@@ -88,31 +88,7 @@ impl OutputLock {
             .truncate(false)
             .open(&path)
             .map_err(io("cannot open", &path))?;
-        let mut tries = 0;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) => match read_holder(&mut file) {
-                    // A run that ended cleanly emptied the file, but a process forked (in the
-                    // same program) before its exec may briefly keep the lock alive; a run
-                    // just starting has not written its name yet. Both pass within moments.
-                    None if tries < NAMELESS_TRIES => {
-                        tries += 1;
-                        std::thread::sleep(NAMELESS_WAIT);
-                    }
-                    holder => {
-                        return Err(OutDirError::Locked {
-                            dir: dir.to_owned(),
-                            holder: holder.map_or_else(
-                                || "its lock file names no holder".to_owned(),
-                                |h| h.to_string(),
-                            ),
-                        });
-                    }
-                },
-                Err(TryLockError::Error(e)) => return Err(io("cannot lock", &path)(e)),
-            }
-        }
+        wait_for(&mut file, dir)?;
         let taken_over = read_holder(&mut file);
         let me = Holder {
             pid: std::process::id(),
@@ -141,6 +117,62 @@ impl Drop for OutputLock {
     /// A clean end empties the lock file, so only a crashed holder's name is left behind.
     fn drop(&mut self) {
         let _ = self.file.set_len(0);
+    }
+}
+
+/// Takes the lock of `file` (the lock file of `dir`), or says who holds it.
+fn wait_for(file: &mut File, dir: &Path) -> Result<(), OutDirError> {
+    let path = dir.join(LOCK_FILE);
+    let mut tries = 0;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) => match read_holder(file) {
+                // A run that ended cleanly emptied the file, but a process forked (in the
+                // same program) before its exec may briefly keep the lock alive; a run
+                // just starting has not written its name yet. Both pass within moments.
+                None if tries < NAMELESS_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(NAMELESS_WAIT);
+                }
+                holder => {
+                    return Err(OutDirError::Locked {
+                        dir: dir.to_owned(),
+                        holder: holder.map_or_else(
+                            || "its lock file names no holder".to_owned(),
+                            |h| h.to_string(),
+                        ),
+                    });
+                }
+            },
+            Err(TryLockError::Error(e)) => return Err(io("cannot lock", &path)(e)),
+        }
+    }
+}
+
+/// The lock of a folder another command only reads (a shard folder `merge` joins): held while
+/// it is read, so no run starts writing there meanwhile, and refused, naming the holder, when
+/// a run holds it. A folder with no lock file has never been run in (nothing to wait for), and
+/// one on a read-only disk is read as it is.
+#[derive(Debug)]
+pub struct ReadLock {
+    _file: Option<File>,
+}
+
+impl ReadLock {
+    pub fn acquire(dir: &Path) -> Result<ReadLock, OutDirError> {
+        let path = dir.join(LOCK_FILE);
+        check_inside(dir, &path)?;
+        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(_) => File::open(&path).ok(),
+        };
+        let Some(mut file) = file else {
+            return Ok(ReadLock { _file: None });
+        };
+        wait_for(&mut file, dir)?;
+        Ok(ReadLock { _file: Some(file) })
     }
 }
 

@@ -403,7 +403,9 @@ mod tests {
             at(EventKind::Submitted, "b").task_id("t2"),
         ];
         let r = replay(&events);
-        let s = r.ledger.spent("USD", |id, _| (id == "a").then(|| Money::from_micros(7)));
+        let s = r
+            .ledger
+            .spent("USD", |id, _| (id == "a").then(|| Money::from_micros(7)));
         assert_eq!((s.amount.micros(), s.tasks, s.unpriced), (7, 2, 1));
         let per = r.ledger.per_shot("USD", |_, _| Some(Money::from_micros(3)));
         assert_eq!(per["a"], (1, Money::from_micros(3)));

@@ -146,6 +146,7 @@ impl<C: Collect> RowJob<'_, '_, C> {
                 d.row = r.number;
                 d.line = r.line;
             }
+            let group = group_of(&c.id_text, data.as_ref().map(|d| d.table.as_str()), row);
             let row_value = match row {
                 Some(r) => Value::from_pairs(
                     keys.iter()
@@ -192,13 +193,30 @@ impl<C: Collect> RowJob<'_, '_, C> {
                     let ctx = context! { id => id.clone(), ..base };
                     let at = (take, matrix_values(c, combo));
                     match render_instance(c, &mut r, &ctx, id.clone(), batch_seed, at) {
-                        Some(inst) => per_shot(inst, r.sink, out),
+                        Some(mut inst) => {
+                            inst.group = group;
+                            per_shot(inst, r.sink, out)
+                        }
                         None => r.sink.unexpanded(&id),
                     }
                 }
             }
         }
     }
+}
+
+/// A shot's shard group ([`Instance::group`]): its entry's id template, table and row values.
+fn group_of(id_text: &str, table: Option<&str>, row: Option<&crate::manifest::Row>) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(id_text.as_bytes());
+    h.update(&[0]);
+    h.update(table.unwrap_or_default().as_bytes());
+    for v in row.iter().flat_map(|r| &r.values) {
+        h.update(&[0]);
+        h.update(v.as_bytes());
+    }
+    let bytes = h.finalize();
+    u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
 struct Renderer<'a, 'b> {
@@ -527,5 +545,6 @@ fn render_instance(
         file,
         take,
         matrix,
+        group: 0,
     })
 }

@@ -56,6 +56,10 @@ pub struct PlannedShot {
     /// the order the media name them; ids in the document.
     #[serde(skip)]
     pub depends_on: Vec<usize>,
+    /// Its manifest entry and data row ([`super::instance::Instance::group`]): shards are cut
+    /// by it. Not in `plan.json`.
+    #[serde(skip)]
+    pub group: u64,
     /// Download file name inside `<out_dir>/videos/`; a single safe path component.
     pub file: String,
     /// The exact request body; a `shot:` media item stands as `{"type": …, "shot": <id>}`.

@@ -98,6 +98,7 @@ impl Collected {
             take: inst.take,
             matrix: inst.matrix,
             depends_on: Vec::new(),
+            group: inst.group,
             file: inst.file.value,
             body,
         });

@@ -135,7 +135,7 @@ fn plan_reads_the_folder_and_says_what_a_run_would_do_and_why() {
     assert_eq!(totals["to_send"]["seconds"], 10);
     assert_eq!(
         totals["cost"],
-        serde_json::json!({"total": "3.50", "to_send": "1.00", "currency": "USD"})
+        serde_json::json!({"total": "3.50", "to_send": "1.00", "spent": "3.00", "currency": "USD"})
     );
 
     assert!(
@@ -150,7 +150,8 @@ fn plan_reads_the_folder_and_says_what_a_run_would_do_and_why() {
     );
     assert!(
         text.stdout.ends_with(
-            "\nPlan: 2 to send (10 s, est. 1.00 USD), 1 to poll, 1 to download, 2 held, 1 done.\n"
+            "\nPlan: 2 to send (10 s, est. 1.00 USD), 1 to poll, 1 to download, 2 held, 1 done, \
+             est. 3.00 USD spent already.\n"
         ),
         "{}",
         text.stdout

@@ -200,7 +200,7 @@ fn the_binary_says_what_it_will_spend_caps_it_and_status_shows_spent_and_left() 
     assert!(
         status
             .stdout
-            .contains("est. 1.20 USD spent, 0.80 USD left to send\n"),
+            .contains("est. 1.20 USD spent on 3 task(s), 0.80 USD left to send\n"),
         "{}",
         status.stdout
     );

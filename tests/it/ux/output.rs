@@ -77,7 +77,7 @@ fn results_join_back_and_their_files_open_from_the_results_folder() {
     assert_eq!(
         header[header.len() - 10..],
         [
-            &["take", "prompt", "cost"][..],
+            &["prompt", "cost", "spent"][..],
             &extras,
             &["matrix.style", "matrix.ratio"]
         ]
@@ -174,6 +174,8 @@ fn plan_json_in_the_folder_is_the_plan_command_document() {
     let totals = printed["totals"].as_object_mut().unwrap();
     totals.remove("to_send");
     totals["cost"].as_object_mut().unwrap().remove("to_send");
+    assert_eq!(totals["cost"]["spent"], "1.00");
+    totals["cost"].as_object_mut().unwrap().remove("spent");
     assert_eq!(stored, printed);
     assert_eq!(stored["totals"]["cost"]["total"], "1.00");
     assert_eq!(stored["shots"][0]["cost"], "0.20");
