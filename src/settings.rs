@@ -150,6 +150,7 @@ impl RunSettings {
             notes: Vec::new(),
             reconcile_wait: crate::exec::reconcile::DEFAULT_WAIT,
             attach: args.attach.clone(),
+            siblings: Default::default(),
         }
     }
 

@@ -111,9 +111,9 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         .provider();
     let mut standings = Vec::with_capacity(plan.shots.len());
     let mut reasons = Vec::with_capacity(plan.shots.len());
-    for &h in &history {
+    for (shot, &h) in plan.shots.iter().zip(&history) {
         let start = exec::resume::decide(h, now, &provider, Default::default(), |h| {
-            exec::resume::video_intact(&videos, h)
+            exec::resume::own_video(shot, h) && exec::resume::video_intact(&videos, h)
         });
         let (standing, reason) = match (start, h.map(|h| h.phase())) {
             (Start::Done, _) => (Standing::Succeeded, None),

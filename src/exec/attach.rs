@@ -87,6 +87,17 @@ pub enum AttachError {
     )]
     Known { shot: String, task: String },
     #[error(
+        "--attach {shot}={task}: task {task} is shot `{owner}`'s in the sibling shard folder \
+         {}: one task is one shot's; nothing was sent",
+        dir.display()
+    )]
+    Sibling {
+        shot: String,
+        task: String,
+        owner: String,
+        dir: std::path::PathBuf,
+    },
+    #[error(
         "--attach {shot}={task}: the provider does not know task {task} ({why}): check the id \
          in its console (tasks are kept 24 h); nothing was sent"
     )]
@@ -168,6 +179,15 @@ pub(super) async fn check(
         }
         if replayed.task_ids.contains(&task) {
             return Err(AttachError::Known { shot, task }.into());
+        }
+        if let Some((owner, dir)) = opts.siblings.tasks.get(&task) {
+            return Err(AttachError::Sibling {
+                shot,
+                task,
+                owner: owner.clone(),
+                dir: dir.clone(),
+            }
+            .into());
         }
         found.push(i);
     }

@@ -208,7 +208,9 @@ impl<'a> Dispatcher<'a> {
             over_budget: BTreeSet::new(),
             prices: opts.prices.clone(),
             known_tasks: if searches {
-                replayed.task_ids.clone()
+                let mut known = replayed.task_ids.clone();
+                known.extend(opts.siblings.tasks.keys().cloned());
+                known
             } else {
                 HashSet::new()
             },
@@ -1284,10 +1286,23 @@ pub(super) fn start_of(
     i: usize,
 ) -> Start {
     let videos_dir = plan.out_dir.join("videos");
+    let shot = &plan.shots[i];
     let start = decide(history[i], now, provider, opts.flags, |h| {
-        video_intact(&videos_dir, h)
+        super::resume::own_video(shot, h) && video_intact(&videos_dir, h)
     });
-    keep_approved(start, opts.approved.get(i) == Some(&true))
+    let start = keep_approved(start, opts.approved.get(i) == Some(&true));
+    match opts.siblings.paid.get(&(shot.id.clone(), shot.key.clone())) {
+        Some(dir) if start == Start::Submit => Start::Hold {
+            status: report::ResultStatus::Skipped,
+            reason: format!(
+                "already sent from the sibling shard folder {} (a shot that moved between \
+                 shards, or a folder of another N): not sent again here; `shotlist merge` \
+                 takes it from there",
+                dir.display()
+            ),
+        },
+        _ => start,
+    }
 }
 
 /// The shots the run acts on (`--only`, `--shard`); `is_done(i)` is asked only of shots a

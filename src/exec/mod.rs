@@ -80,6 +80,9 @@ pub struct RunOptions {
     pub reconcile_wait: Duration,
     /// `--attach SHOT=TASK`: `unknown` shots whose task the user names ([`attach`]).
     pub attach: Vec<attach::Attachment>,
+    /// A shard run's sibling shard folders: what they paid for is not sent here, and their
+    /// tasks are never re-attached or attached to a shot here.
+    pub siblings: outdir::Siblings,
 }
 
 impl Default for RunOptions {
@@ -102,6 +105,7 @@ impl Default for RunOptions {
             notes: Vec::new(),
             reconcile_wait: reconcile::DEFAULT_WAIT,
             attach: Vec::new(),
+            siblings: Default::default(),
         }
     }
 }

@@ -176,6 +176,79 @@ impl ReadLock {
     }
 }
 
+/// What the sibling shard folders of a shard folder hold: the other `shard-*` folders (any
+/// N) beside it, with a `shard.json`. A shard run must not send what one of them already paid
+/// for (a shot that moved between shards, or a folder of an earlier N), nor take one of their
+/// tasks for its own shot.
+#[derive(Debug, Clone, Default)]
+pub struct Siblings {
+    /// By (id, key): the sibling folder that created (or may have created) a task for it.
+    pub paid: std::collections::HashMap<(String, String), PathBuf>,
+    /// By task id: the shot id that owns it there, and the folder.
+    pub tasks: std::collections::HashMap<String, (String, PathBuf)>,
+}
+
+/// A sibling's journal larger than this is not read (a merge refuses it too).
+const MAX_SIBLING_JOURNAL: u64 = 256 * 1024 * 1024;
+
+impl Siblings {
+    /// Reads the sibling shard folders of `dir` (under its parent). Folders that are links,
+    /// journals that are links, too large or unreadable are refused, naming them: guessing
+    /// past them could pay twice.
+    pub fn read(dir: &Path) -> Result<Siblings, OutDirError> {
+        let mut out = Siblings::default();
+        let Some(parent) = dir.parent() else {
+            return Ok(out);
+        };
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return Ok(out);
+        };
+        let own = dir.file_name();
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("shard-"))
+            .filter(|e| Some(e.file_name().as_os_str()) != own)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .filter(|p| p.join("shard.json").is_file())
+            .collect();
+        dirs.sort();
+        for sibling in dirs {
+            let path = sibling.join(crate::journal::FILE_NAME);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() || meta.len() > MAX_SIBLING_JOURNAL {
+                return Err(OutDirError::Io {
+                    context: "cannot read the sibling shard journal",
+                    path,
+                    source: std::io::Error::other(format!(
+                        "not a regular file of at most {MAX_SIBLING_JOURNAL} bytes"
+                    )),
+                });
+            }
+            let replayed = crate::journal::replay_file(&path, true).map_err(|e| {
+                OutDirError::Io {
+                    context: "cannot read the sibling shard journal",
+                    path: path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
+            for a in replayed.ledger.paid() {
+                out.paid
+                    .entry((a.id.clone(), a.key.clone()))
+                    .or_insert_with(|| sibling.clone());
+            }
+            for (task, id) in replayed.ledger.owned_tasks() {
+                out.tasks
+                    .entry(task.to_owned())
+                    .or_insert_with(|| (id.to_owned(), sibling.clone()));
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn read_holder(file: &mut File) -> Option<Holder> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;

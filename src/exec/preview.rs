@@ -100,7 +100,7 @@ pub fn preview(
     for i in plan.topological_order() {
         let shot = &plan.shots[i];
         let start = decide(history[i], now, provider, flags, |h| {
-            video_intact(&videos, h)
+            super::resume::own_video(shot, h) && video_intact(&videos, h)
         });
         let (action, reason, changed) = match start {
             Start::Done => (

@@ -200,6 +200,14 @@ pub fn video_intact(videos_dir: &std::path::Path, h: &History) -> bool {
     super::sha256_file(&path).is_some_and(|got| got == sha)
 }
 
+/// Whether the video `h` records is `shot`'s: its planned file, or an earlier one kept under
+/// `superseded/`. A journal line naming another file (another shot's video) is not believed.
+pub fn own_video(shot: &crate::plan::PlannedShot, h: &History) -> bool {
+    h.file.as_deref().is_some_and(|f| {
+        f == shot.file || f.starts_with(&format!("{}/", super::outdir::SUPERSEDED_DIR))
+    })
+}
+
 /// Whether an upstream URL stamped `finished_at` may still feed a dependant.
 pub fn can_feed(finished_at: Option<&str>, now: SystemTime, timing: &Timing) -> bool {
     age(finished_at, now).is_some_and(|a| a < timing.feed_ttl)
