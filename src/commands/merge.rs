@@ -724,12 +724,17 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     report::write_plan(&out, &plan, &prices).map_err(report_error)?;
     let histories = crate::exec::resume::histories(&plan, &merged);
     let now = SystemTime::now();
+    let per_shot = (merged.ledger).per_shot(&prices.currency, prices.for_ledger(&plan));
+    let spent = prices.spent(&plan, &merged.ledger);
     let rows: Vec<report::ResultRow> = plan
         .shots
         .iter()
         .zip(&histories)
         .map(|(shot, &h)| {
             let mut rec = ShotRecord::from_history(h);
+            rec.spent = per_shot
+                .get(shot.id.as_str())
+                .map_or_else(Default::default, |p| p.1);
             let status = match decide(h, now, &resumed_on, Default::default(), |h| {
                 video_intact(&videos, h)
             }) {
@@ -826,6 +831,11 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
             marks::FILE_NAME
         ));
     }
+    extra.push_str(&format!(
+        "; est. {} spent on {} task(s)",
+        prices.show(spent.amount),
+        spent.tasks
+    ));
     eprintln!(
         "merged {} of {n} shard(s): {}{extra}; results in {}",
         folders.len(),

@@ -1269,10 +1269,28 @@ pub(super) fn starts_and_selection(
     history: &[Option<&History>],
     now: SystemTime,
 ) -> Result<(Vec<Start>, Selection), ExecError> {
-    let starts: Vec<Start> = (0..plan.shots.len())
+    let mut starts: Vec<Start> = (0..plan.shots.len())
         .map(|i| start_of(plan, provider, opts, history, now, i))
         .collect();
     let selection = selection(plan, opts, |i| starts[i] == Start::Done)?;
+    if !opts.siblings.paid.is_empty() {
+        for (i, shot) in plan.shots.iter().enumerate() {
+            let Some(dir) = opts.siblings.paid.get(&(shot.id.clone(), shot.key.clone())) else {
+                continue;
+            };
+            if selection.selected[i] && starts[i] == Start::Submit {
+                starts[i] = Start::Hold {
+                    status: report::ResultStatus::Skipped,
+                    reason: format!(
+                        "already sent from the sibling shard folder {} (a shot that moved \
+                         between shards, or a folder of another N): not sent again here; \
+                         `shotlist merge` takes it from there",
+                        dir.display()
+                    ),
+                };
+            }
+        }
+    }
     Ok((starts, selection))
 }
 
@@ -1290,19 +1308,7 @@ pub(super) fn start_of(
     let start = decide(history[i], now, provider, opts.flags, |h| {
         super::resume::own_video(shot, h) && video_intact(&videos_dir, h)
     });
-    let start = keep_approved(start, opts.approved.get(i) == Some(&true));
-    match opts.siblings.paid.get(&(shot.id.clone(), shot.key.clone())) {
-        Some(dir) if start == Start::Submit => Start::Hold {
-            status: report::ResultStatus::Skipped,
-            reason: format!(
-                "already sent from the sibling shard folder {} (a shot that moved between \
-                 shards, or a folder of another N): not sent again here; `shotlist merge` \
-                 takes it from there",
-                dir.display()
-            ),
-        },
-        _ => start,
-    }
+    keep_approved(start, opts.approved.get(i) == Some(&true))
 }
 
 /// The shots the run acts on (`--only`, `--shard`); `is_done(i)` is asked only of shots a

@@ -227,13 +227,12 @@ impl Siblings {
                     )),
                 });
             }
-            let replayed = crate::journal::replay_file(&path, true).map_err(|e| {
-                OutDirError::Io {
+            let replayed =
+                crate::journal::replay_file(&path, true).map_err(|e| OutDirError::Io {
                     context: "cannot read the sibling shard journal",
                     path: path.clone(),
                     source: std::io::Error::other(e.to_string()),
-                }
-            })?;
+                })?;
             for a in replayed.ledger.paid() {
                 out.paid
                     .entry((a.id.clone(), a.key.clone()))

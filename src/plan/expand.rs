@@ -146,7 +146,8 @@ impl<C: Collect> RowJob<'_, '_, C> {
                 d.row = r.number;
                 d.line = r.line;
             }
-            let group = group_of(&c.id_text, data.as_ref().map(|d| d.table.as_str()), row);
+            // Named by the row's first id: a row's other values may change without moving it.
+            let mut group = None;
             let row_value = match row {
                 Some(r) => Value::from_pairs(
                     keys.iter()
@@ -186,6 +187,9 @@ impl<C: Collect> RowJob<'_, '_, C> {
                         continue;
                     };
                     id = id.trim().to_owned();
+                    let group = *group.get_or_insert_with(|| {
+                        group_of(&c.id_text, data.as_ref().map(|d| d.table.as_str()), &id)
+                    });
                     if c.takes > 1 && !c.id_uses_take {
                         id = format!("{id}-take{take}");
                     }
@@ -205,15 +209,13 @@ impl<C: Collect> RowJob<'_, '_, C> {
     }
 }
 
-/// A shot's shard group ([`Instance::group`]): its entry's id template, table and row values.
-fn group_of(id_text: &str, table: Option<&str>, row: Option<&crate::manifest::Row>) -> u64 {
+/// A shot's shard group ([`Instance::group`]): its entry's id template, its table, and the
+/// first id its row rendered (the same for every take and matrix variant of that row).
+fn group_of(id_text: &str, table: Option<&str>, first_id: &str) -> u64 {
     let mut h = blake3::Hasher::new();
-    h.update(id_text.as_bytes());
-    h.update(&[0]);
-    h.update(table.unwrap_or_default().as_bytes());
-    for v in row.iter().flat_map(|r| &r.values) {
+    for part in [id_text, table.unwrap_or_default(), first_id] {
+        h.update(part.as_bytes());
         h.update(&[0]);
-        h.update(v.as_bytes());
     }
     let bytes = h.finalize();
     u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"))

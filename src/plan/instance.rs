@@ -56,7 +56,8 @@ pub struct Instance {
     /// 1-based take and the matrix values, for the results.
     pub take: u32,
     pub matrix: Vec<(String, String)>,
-    /// Names the manifest entry and data row this instance came from, the same for every take
-    /// and matrix variant of them and unchanged by edits elsewhere: what shards are cut by.
+    /// Names the manifest entry and data row this instance came from (by the row's first id),
+    /// the same for every take and matrix variant of them and unchanged by edits elsewhere or
+    /// of the row's other values: what shards are cut by.
     pub group: u64,
 }

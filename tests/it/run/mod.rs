@@ -79,6 +79,7 @@ pub fn shot(id: &str, prompt: &str, upstream: Option<&str>) -> PlannedShot {
         take: 1,
         matrix: Vec::new(),
         depends_on: Vec::new(),
+        group: 0,
         file: format!("{id}.mp4"),
         body: body.into(),
     }

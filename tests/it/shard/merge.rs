@@ -180,7 +180,7 @@ fn merge_refuses_a_folder_from_an_edited_manifest_naming_the_shot() {
 }
 
 #[test]
-fn merge_refuses_duplicates_mixed_counts_foreign_shots_and_taken_outputs() {
+fn merge_refuses_duplicates_and_taken_outputs_and_joins_two_ns_and_moved_shots() {
     let p = project();
     let sim = run_three(&p);
     let dirs = shard_dirs(3);
@@ -188,10 +188,25 @@ fn merge_refuses_duplicates_mixed_counts_foreign_shots_and_taken_outputs() {
     dup.code(2);
     assert!(dup.stderr.contains("both hold shard 1/3"), "{}", dup.stderr);
 
-    run_shard(&p, &sim, "1/2").code(0);
-    let mixed = merge(&p, &[dirs[0].clone(), "out/batch/shard-1-of-2".into()], &[]);
-    mixed.code(2);
-    assert!(mixed.stderr.contains("same N"), "{}", mixed.stderr);
+    // Another N: the new shard sends nothing its siblings paid for, and says where it is.
+    let other_n = run_shard(&p, &sim, "1/2");
+    other_n.code(1);
+    assert_eq!(created(&sim), SHOTS as u64);
+    let held = rows(&p, "out/batch/shard-1-of-2");
+    let mine: Vec<&Value> = held.iter().filter(|r| r["status"] == "skipped").collect();
+    assert!(!mine.is_empty(), "{held:#?}");
+    for r in mine {
+        let error = r["error"].as_str().unwrap();
+        assert!(
+            error.contains("already sent from the sibling shard folder"),
+            "{error}"
+        );
+    }
+    // Folders of two N merge: each shot's history comes from the folder that holds it.
+    let mut both = dirs.clone();
+    both.push("out/batch/shard-1-of-2".into());
+    merge(&p, &both, &["--out", "two-n"]).code(0);
+    assert!(rows(&p, "two-n").iter().all(|r| r["status"] == "succeeded"));
 
     let not_shard = merge(&p, &["out".into()], &[]);
     not_shard.code(2);
@@ -201,21 +216,19 @@ fn merge_refuses_duplicates_mixed_counts_foreign_shots_and_taken_outputs() {
         not_shard.stderr
     );
 
-    // A shard folder whose journal holds another shard's shot (as if run with another
-    // --shard) is refused, naming the shot.
+    // A shard folder whose journal holds another shard's shot (run under an earlier
+    // assignment): the folder with its video gives its history; nothing is sent again.
     let foreign = std::fs::read_to_string(p.path(&format!("{}/journal.jsonl", dirs[1]))).unwrap();
     let mut j = std::fs::OpenOptions::new()
         .append(true)
         .open(p.path(&format!("{}/journal.jsonl", dirs[0])))
         .unwrap();
     std::io::Write::write_all(&mut j, foreign.as_bytes()).unwrap();
-    let refused = merge(&p, &dirs, &["--out", "m2"]);
-    refused.code(2);
-    assert!(
-        refused.stderr.contains("which is in shard 2/3"),
-        "{}",
-        refused.stderr
-    );
+    let moved = merge(&p, &dirs, &["--out", "m2"]);
+    moved.code(0);
+    assert!(rows(&p, "m2").iter().all(|r| r["status"] == "succeeded"));
+    run_batch(&p, &sim, &["--out", "m2"]).code(0);
+    assert_eq!(created(&sim), SHOTS as u64);
 
     // A shard folder never takes another shard's run, nor an unsharded one.
     let other = run_batch(&p, &sim, &["--shard", "2/3", "--out", &dirs[0]]);
