@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::support::{Project, Run, SimProcess};
 
 /// Three rows: a teaser each, and a continuation of two of them (chains across shards).
-fn project() -> Project {
+pub(super) fn project() -> Project {
     let p = Project::new();
     p.file(
         "data/products.csv",
@@ -28,10 +28,10 @@ fn project() -> Project {
     p
 }
 
-const SHOTS: usize = 6;
+pub(super) const SHOTS: usize = 6;
 
 /// `run batch.yaml` against `sim` with `extra` flags.
-fn run_batch(p: &Project, sim: &SimProcess, extra: &[&str]) -> Run {
+pub(super) fn run_batch(p: &Project, sim: &SimProcess, extra: &[&str]) -> Run {
     let mut args = vec![
         "run",
         "batch.yaml",
@@ -46,28 +46,28 @@ fn run_batch(p: &Project, sim: &SimProcess, extra: &[&str]) -> Run {
     Run::from(cmd.output().unwrap())
 }
 
-fn run_shard(p: &Project, sim: &SimProcess, shard: &str) -> Run {
+pub(super) fn run_shard(p: &Project, sim: &SimProcess, shard: &str) -> Run {
     run_batch(p, sim, &["--shard", shard])
 }
 
-fn shard_dirs(n: usize) -> Vec<String> {
+pub(super) fn shard_dirs(n: usize) -> Vec<String> {
     (1..=n)
         .map(|k| format!("out/batch/shard-{k}-of-{n}"))
         .collect()
 }
 
-fn merge(p: &Project, dirs: &[String], extra: &[&str]) -> Run {
+pub(super) fn merge(p: &Project, dirs: &[String], extra: &[&str]) -> Run {
     let mut args = vec!["merge", "batch.yaml"];
     args.extend(dirs.iter().map(String::as_str));
     args.extend_from_slice(extra);
     p.run(&args)
 }
 
-fn rows(p: &Project, dir: &str) -> Vec<Value> {
+pub(super) fn rows(p: &Project, dir: &str) -> Vec<Value> {
     serde_json::from_str(&p.read(&format!("{dir}/results.json"))).unwrap()
 }
 
-fn created(sim: &SimProcess) -> u64 {
+pub(super) fn created(sim: &SimProcess) -> u64 {
     sim.stats()["tasks_created"].as_u64().unwrap()
 }
 
