@@ -255,6 +255,22 @@ mod tests {
         );
     }
 
+    /// Every take and matrix variant of one manifest entry's row stays in one shard.
+    #[test]
+    fn takes_and_matrix_variants_stay_together() {
+        let text = "version: 1\nshots:\n  - id: \"s{{ matrix.n }}\"\n    matrix: { n: [1, 2, 3] }\n\
+                    \x20   takes: 3\n    model: t2v\n    prompt: \"p {{ matrix.n }}\"\n\
+                    \x20 - { id: other, model: t2v, prompt: q }\n";
+        let plan = crate::plan::plan_text(std::path::Path::new("m.yaml"), text)
+            .expect("plans")
+            .plan;
+        assert_eq!(plan.shots.len(), 10);
+        for n in [2, 3, 7, 50] {
+            let p = partition(&plan, n);
+            assert!(p.shard_of[..9].iter().all(|&s| s == p.shard_of[0]), "{p:?}");
+        }
+    }
+
     #[test]
     fn more_shards_than_shots_leave_some_empty() {
         let plan = plan_of(&[("a", &[]), ("b", &[]), ("c", &[]), ("d", &[])]);

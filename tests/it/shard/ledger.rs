@@ -271,3 +271,38 @@ fn spent_is_every_task_created_after_retries_and_resends() {
         "the faults made no second task"
     );
 }
+
+/// `--attach` never gives a shot a task a sibling shard folder assigns to another shot.
+#[test]
+fn a_siblings_task_is_not_attached_here() {
+    let p = project();
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    for k in ["1/2", "2/2"] {
+        run_shard(&p, &sim, k).code(0);
+    }
+    let dirs = shard_dirs(2);
+    let theirs = journal_lines(&p, &dirs[1])
+        .into_iter()
+        .find(|l| l["event"] == "submitted")
+        .unwrap();
+    // A shot of shard 1 whose submit was cut off mid-POST: unknown, its task to be named.
+    let mine = journal_lines(&p, &dirs[0])
+        .into_iter()
+        .find(|l| l["event"] == "submitting")
+        .unwrap();
+    let mut retry = mine.clone();
+    retry["attempt"] = 2.into();
+    retry["ts"] = "2099-01-01T00:00:00Z".into();
+    append(&p, &dirs[0], &retry);
+    let shot = mine["id"].as_str().unwrap();
+    let task = theirs["task_id"].as_str().unwrap();
+    let attach = format!("{shot}={task}");
+    let refused = run_batch(&p, &sim, &["--shard", "1/2", "--attach", &attach]);
+    refused.code(2);
+    assert!(
+        refused.stderr.contains("sibling shard folder") && refused.stderr.contains(&dirs[1]),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(created(&sim), SHOTS as u64);
+}
