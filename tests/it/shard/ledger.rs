@@ -306,3 +306,147 @@ fn a_siblings_task_is_not_attached_here() {
     );
     assert_eq!(created(&sim), SHOTS as u64);
 }
+
+/// One step of a batch's life across shard folders.
+#[derive(Debug, Clone)]
+enum Step {
+    /// `run --shard K/2`, to the end.
+    Run(u32),
+    /// `run --shard K/2`, killed with SIGKILL after some milliseconds.
+    Kill(u32, u64),
+    /// A new data row (its teaser is a new shot).
+    AddRow(u8),
+    /// The row's name changes: its shots' requests change (new shots under the same ids).
+    EditRow(u8),
+    RemoveRow(u8),
+    Merge,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (1u32..=2).prop_map(Step::Run),
+        2 => ((1u32..=2), 0u64..400).prop_map(|(k, ms)| Step::Kill(k, ms)),
+        1 => (0u8..4).prop_map(Step::AddRow),
+        1 => (0u8..4).prop_map(Step::EditRow),
+        1 => (0u8..4).prop_map(Step::RemoveRow),
+        2 => Just(Step::Merge),
+    ]
+}
+
+/// Drives `steps`, then finishes the batch, and checks what was paid.
+fn drive(steps: &[Step]) {
+    let p = project();
+    let sim = SimProcess::start(&["--gen-time", "150ms"]);
+    let rows_file = "data/products.csv";
+    for s in steps {
+        match s {
+            Step::Run(k) => {
+                let r = run_shard(&p, &sim, &format!("{k}/2"));
+                assert!([0, 1].contains(&r.code), "{s:?}: {}", r.stderr);
+            }
+            Step::Kill(k, ms) => {
+                let shard = format!("{k}/2");
+                let mut cmd = p.cmd(&[
+                    "run",
+                    "batch.yaml",
+                    "--base-url",
+                    &sim.url,
+                    "--poll",
+                    "100ms",
+                    "--shard",
+                    &shard,
+                    "-q",
+                ]);
+                cmd.env("GRAVITEX_API_KEY", "sk-test");
+                let mut child = cmd.spawn().unwrap();
+                std::thread::sleep(Duration::from_millis(*ms));
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Step::AddRow(n) => {
+                let data = p.read(rows_file) + &format!("n{n},New{n}\n");
+                p.file(rows_file, &data);
+            }
+            Step::EditRow(n) => {
+                let data = p
+                    .read(rows_file)
+                    .replace(&format!("p{n},"), &format!("p{n},Red "));
+                p.file(rows_file, &data);
+            }
+            Step::RemoveRow(n) => {
+                let data: String = (p.read(rows_file).lines())
+                    .filter(|l| !l.starts_with(&format!("p{n},")))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                p.file(rows_file, &data);
+            }
+            Step::Merge => {
+                let dirs: Vec<String> = shard_dirs(2)
+                    .into_iter()
+                    .filter(|d| p.path(&format!("{d}/shard.json")).exists())
+                    .collect();
+                if !dirs.is_empty() {
+                    // A folder not run since the manifest changed is refused until it is.
+                    let r = merge(&p, &dirs, &["--out", "merged"]);
+                    let stale = r.code == 2 && r.stderr.contains("another plan");
+                    assert!([0, 1].contains(&r.code) || stale, "{s:?}: {}", r.stderr);
+                }
+            }
+        }
+    }
+    for k in ["1/2", "2/2"] {
+        let r = run_shard(&p, &sim, k);
+        assert!([0, 1].contains(&r.code), "{}", r.stderr);
+    }
+    let done = merge(&p, &shard_dirs(2), &["--out", "merged"]);
+    assert!([0, 1].contains(&done.code), "{}", done.stderr);
+
+    // Every request was created at most once (no fault makes a second task necessary).
+    let stats = sim.stats();
+    let mut per_prompt = std::collections::BTreeMap::<String, u32>::new();
+    for t in stats["tasks"].as_array().unwrap() {
+        *per_prompt
+            .entry(t["prompt"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert!(per_prompt.values().all(|&n| n == 1), "{per_prompt:#?}");
+    // One task, one shot, across every folder.
+    let mut owner = std::collections::HashMap::<String, String>::new();
+    for d in shard_dirs(2) {
+        if !p.path(&format!("{d}/journal.jsonl")).exists() {
+            continue;
+        }
+        for l in journal_lines(&p, &d) {
+            if let Some(task) = l["task_id"].as_str() {
+                let id = l["id"].as_str().unwrap().to_owned();
+                let first = owner.entry(task.to_owned()).or_insert_with(|| id.clone());
+                assert_eq!(*first, id, "task {task}");
+            }
+        }
+    }
+    // Spent counts every task created, and an unknown submit as paid until shown otherwise.
+    let doc = status_json(&p, &["--out", "merged"]);
+    let spent = micros(doc["cost"]["spent"].as_str().unwrap());
+    let made = created(&sim) * ESTIMATE_MICROS;
+    let unknown = doc["counts"]["unknown"].as_u64().unwrap() * ESTIMATE_MICROS;
+    assert!(
+        made <= spent && spent <= made + unknown,
+        "{doc:#} vs {made}"
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 6,
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    #[test]
+    fn shards_edits_kills_and_merges_never_pay_twice(
+        steps in proptest::collection::vec(step(), 1..7)
+    ) {
+        drive(&steps);
+    }
+}
