@@ -181,6 +181,10 @@ pub struct RunArgs {
     /// Do not write review.html at the end.
     #[arg(long)]
     pub no_review: bool,
+    /// Write the run's events as JSON Lines to FILE (appended) or `-` (standard output), one
+    /// flushed line each (schema: schemas/events.schema.json).
+    #[arg(long, value_name = "FILE|-")]
+    pub events: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -151,6 +151,10 @@ impl RunSettings {
             reconcile_wait: crate::exec::reconcile::DEFAULT_WAIT,
             attach: args.attach.clone(),
             siblings: Default::default(),
+            events: args
+                .events
+                .as_deref()
+                .map(crate::exec::events::EventsTo::parse),
         }
     }
 

@@ -100,6 +100,8 @@ pub(super) struct Dispatcher<'a> {
     /// By plan index: a re-attachment undone; what its poll or download still reports is
     /// dropped.
     detached: Vec<bool>,
+    /// `--events`: the stream every journal line and decision is also written to.
+    events: Option<super::events::EventWriter>,
 }
 
 impl<'a> Dispatcher<'a> {
@@ -148,6 +150,17 @@ impl<'a> Dispatcher<'a> {
                 )?);
             }
         }
+        let events = match &opts.events {
+            Some(to) => {
+                Some(
+                    super::events::EventWriter::open(to).map_err(|source| ExecError::Io {
+                        context: format!("cannot write the event stream {to:?}"),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
         let ups: Vec<Vec<usize>> = plan.shots.iter().map(|s| s.depends_on.clone()).collect();
         let downs = plan.dependants();
         let backoff = opts.retry_backoff;
@@ -227,6 +240,7 @@ impl<'a> Dispatcher<'a> {
             earlier: first_search.iter().map(Option::is_some).collect(),
             reattached: HashMap::new(),
             detached: vec![false; plan.shots.len()],
+            events,
             first_search,
         };
         if !selection.came_along.is_empty() {
@@ -276,6 +290,19 @@ impl<'a> Dispatcher<'a> {
             unknown: self.count(&[Status::Unknown, Status::Reconciling]),
             expired: self.count(&[Status::Expired]),
         }
+    }
+
+    /// Writes `e` to the event stream, if there is one.
+    fn emit(&mut self, e: impl FnOnce() -> super::events::StreamEvent) {
+        if let Some(events) = &mut self.events {
+            events.emit(&e());
+        }
+    }
+
+    /// A shot's event for the stream.
+    fn shot_event(&self, i: usize, kind: super::events::Kind) -> super::events::StreamEvent {
+        let shot = &self.plan.shots[i];
+        super::events::StreamEvent::shot(kind, &shot.id, &shot.key)
     }
 
     fn entry(&self, i: usize, kind: EventKind) -> Entry {
@@ -351,6 +378,19 @@ impl<'a> Dispatcher<'a> {
                 self.check_ready(i);
             }
         }
+        if self.events.is_some() {
+            for i in 0..self.rec.len() {
+                if !self.selected[i] {
+                    continue;
+                }
+                let mut e = self.shot_event(i, super::events::Kind::Planned);
+                e.status = Some(super::events::status_name(self.rec[i].status).to_owned());
+                e.task_id.clone_from(&self.rec[i].task_id);
+                e.cost = self.costs[i];
+                e.reason.clone_from(&self.rec[i].error);
+                self.emit(|| e);
+            }
+        }
         if let Some(line) = progress::resume_line(&self.progress_counts()) {
             self.progress.log(&line);
         }
@@ -403,10 +443,20 @@ impl<'a> Dispatcher<'a> {
             self.prices.show(self.spent),
             self.prices.show(cap),
         );
+        self.emit_held(i, &reason);
         self.rec[i].error = Some(reason);
         self.set(i, Status::Pending);
         self.over_budget.insert(i);
         self.hold_below(self.downs[i].clone(), i);
+    }
+
+    fn emit_held(&mut self, i: usize, reason: &str) {
+        if self.events.is_some() {
+            let mut e = self.shot_event(i, super::events::Kind::Held);
+            e.reason = Some(reason.to_owned());
+            e.cost = self.costs[i];
+            self.emit(|| e);
+        }
     }
 
     /// Holds the shots of `stack` still waiting, and what waits below them, for `held`, which
@@ -416,6 +466,7 @@ impl<'a> Dispatcher<'a> {
         let below = format!("budget: waits for `{shot}`, which --max-cost left unsent");
         while let Some(d) = stack.pop() {
             if self.selected[d] && self.rec[d].status == Status::Waiting {
+                self.emit_held(d, &below);
                 self.rec[d].error = Some(below.clone());
                 self.set(d, Status::Pending);
                 self.over_budget.insert(d);
@@ -988,6 +1039,11 @@ impl<'a> Dispatcher<'a> {
 
     fn flush(&mut self) -> Result<(), ExecError> {
         self.journal.append_all(&self.batch)?;
+        if let Some(events) = &mut self.events {
+            for e in &self.batch {
+                events.emit(&super::events::StreamEvent::of_entry(e));
+            }
+        }
         self.batch.clear();
         Ok(())
     }
@@ -1131,6 +1187,34 @@ impl<'a> Dispatcher<'a> {
             unsent: self.over_budget.len(),
             unsent_cost: self.over_budget.iter().filter_map(|&i| self.costs[i]).sum(),
         };
+        if self.events.is_some() {
+            use super::events::{Kind, StreamEvent};
+            let currency = cost.currency.clone();
+            self.emit(|| StreamEvent {
+                spent: Some(cost.spent),
+                batch_spent: Some(cost.billed),
+                currency: Some(currency),
+                ..StreamEvent::new(Kind::Cost)
+            });
+            let status = match &stop {
+                Stop::Finished => "finished",
+                Stop::Interrupted => "interrupted",
+                Stop::Fatal(_) => "fatal",
+            };
+            let reason = match &stop {
+                Stop::Fatal(message) => Some(message.clone()),
+                _ => None,
+            };
+            let counts = (counts.iter())
+                .map(|(s, n): (&report::ResultStatus, &usize)| (s.as_str().to_owned(), *n))
+                .collect();
+            self.emit(|| StreamEvent {
+                status: Some(status.to_owned()),
+                reason,
+                counts: Some(counts),
+                ..StreamEvent::new(Kind::RunEnd)
+            });
+        }
         Ok(Outcome {
             counts,
             tally: self.progress_counts(),

@@ -10,6 +10,7 @@ pub mod attach;
 pub mod backoff;
 pub mod budget;
 mod dispatcher;
+pub mod events;
 pub mod job;
 pub mod limiter;
 pub mod outdir;
@@ -83,6 +84,8 @@ pub struct RunOptions {
     /// A shard run's sibling shard folders: what they paid for is not sent here, and their
     /// tasks are never re-attached or attached to a shot here.
     pub siblings: outdir::Siblings,
+    /// `--events`: where the run's event stream goes.
+    pub events: Option<events::EventsTo>,
 }
 
 impl Default for RunOptions {
@@ -106,6 +109,7 @@ impl Default for RunOptions {
             reconcile_wait: reconcile::DEFAULT_WAIT,
             attach: Vec::new(),
             siblings: Default::default(),
+            events: None,
         }
     }
 }

@@ -8,6 +8,7 @@ mod attach;
 mod budget;
 mod cli;
 mod dashscope;
+mod events;
 mod faults;
 mod hostile_net;
 mod progress;
