@@ -109,6 +109,7 @@ fn plan(out: &Path, n: usize) -> Plan {
                 take: 1,
                 matrix: Vec::new(),
                 depends_on: Vec::new(),
+                group: 0,
                 file: format!("shot-{i}.mp4"),
                 body: body.into(),
             }
