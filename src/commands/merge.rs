@@ -908,8 +908,26 @@ fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<Previous, MergeError> {
             ..Previous::default()
         });
     };
+    // A journal no merge wrote (a run of the whole batch in the merge's folder): its lines
+    // are kept after the shards', as a later run's would be.
     let Some(r) = record else {
-        return Err(taken("a run's own journal (no merge wrote it)"));
+        let mut carried = bytes;
+        carried.truncate(
+            carried
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1),
+        );
+        let now = JournalMark {
+            blake3: blake3::hash(&carried).to_hex().to_string(),
+            len: carried.len() as u64,
+            carried_at: 0,
+        };
+        return Ok(Previous {
+            record: None,
+            now: Some(now),
+            carried,
+        });
     };
     let whole = JournalMark {
         blake3: r.journal_blake3.clone(),

@@ -52,9 +52,8 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     super::merge::claim_folder(&plan.out_dir, args.shard)?;
     claim_provider(&plan.out_dir, settings.provider)?;
     let mut opts = settings.run_options(args, prices);
-    if args.shard.is_some() {
-        opts.siblings = exec::outdir::Siblings::read(&plan.out_dir).map_err(out_dir_error)?;
-    }
+    opts.siblings =
+        exec::outdir::Siblings::read(&plan.out_dir, args.shard.is_some()).map_err(out_dir_error)?;
     // Read once, under the lock: the retakes and the run see the same journal.
     let replayed = exec::replay_locked(&lock, opts.skip_bad_journal_lines).map_err(exec_error)?;
     let applied =

@@ -176,10 +176,11 @@ impl ReadLock {
     }
 }
 
-/// What the sibling shard folders of a shard folder hold: the other `shard-*` folders (any
-/// N) beside it, with a `shard.json`. A shard run must not send what one of them already paid
-/// for (a shot that moved between shards, or a folder of an earlier N), nor take one of their
-/// tasks for its own shot.
+/// What the other shard folders of a batch hold: for a shard run, the other `shard-*` folders
+/// (any N) beside its own; for an unsharded run, the `shard-*` folders inside its folder (the
+/// default place of a batch's shards), each with a `shard.json`. A run must not send what one
+/// of them already paid for (a shot that moved between shards, a folder of an earlier N, a
+/// batch run whole after its shards), nor take one of their tasks for its own shot.
 #[derive(Debug, Clone, Default)]
 pub struct Siblings {
     /// By (id, key): the sibling folder that created (or may have created) a task for it.
@@ -192,12 +193,13 @@ pub struct Siblings {
 const MAX_SIBLING_JOURNAL: u64 = 256 * 1024 * 1024;
 
 impl Siblings {
-    /// Reads the sibling shard folders of `dir` (under its parent). Folders that are links,
-    /// journals that are links, too large or unreadable are refused, naming them: guessing
+    /// Reads the shard folders beside `dir` (a shard run's) or inside it (`sharded` false).
+    /// Journals that are links, too large or unreadable are refused, naming them: guessing
     /// past them could pay twice.
-    pub fn read(dir: &Path) -> Result<Siblings, OutDirError> {
+    pub fn read(dir: &Path, sharded: bool) -> Result<Siblings, OutDirError> {
         let mut out = Siblings::default();
-        let Some(parent) = dir.parent() else {
+        let parent = if sharded { dir.parent() } else { Some(dir) };
+        let Some(parent) = parent else {
             return Ok(out);
         };
         let Ok(entries) = std::fs::read_dir(parent) else {
