@@ -903,9 +903,16 @@ fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<Previous, MergeError> {
         .transpose()?;
     let journal_path = out.join(journal::FILE_NAME);
     let Some(bytes) = read_bounded(&journal_path, MAX_JOURNAL)? else {
+        // No journal yet: the merge replaces an empty one, so a merge killed before writing
+        // its journal accepts whatever a run appended since, and keeps it.
         return Ok(Previous {
             record,
-            ..Previous::default()
+            carried: Vec::new(),
+            now: Some(JournalMark {
+                blake3: blake3::hash(b"").to_hex().to_string(),
+                len: 0,
+                carried_at: 0,
+            }),
         });
     };
     // A journal no merge wrote (a run of the whole batch in the merge's folder): its lines

@@ -126,11 +126,11 @@ fn a_merge_killed_at_any_moment_completes_when_run_again() {
         run_shard(&p, &sim, &format!("{k}/3")).code(0);
     }
     let dirs = shard_dirs(3);
-    for i in 0..16u64 {
+    for i in 0..20u64 {
         let mut args = vec!["merge", "batch.yaml"];
         args.extend(dirs.iter().map(String::as_str));
         let mut child = p.cmd(&args).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(i * 4));
+        std::thread::sleep(Duration::from_millis((i * 7) % 120));
         let _ = child.kill();
         let _ = child.wait();
         if i % 4 == 3 {
