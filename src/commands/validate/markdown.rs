@@ -85,3 +85,14 @@ fn cell(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn manifest_text_cannot_break_the_table_or_inject_html() {
+        assert_eq!(
+            super::cell("a | b <img src=x>\r\nnext & more"),
+            "a \\| b &lt;img src=x&gt;<br>next &amp; more"
+        );
+    }
+}

@@ -133,3 +133,18 @@ fn uri(path: &Path) -> String {
         encoded
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn paths_become_uri_references() {
+        assert_eq!(
+            super::uri(Path::new("./manifests/a b#1.yaml")),
+            "manifests/a%20b%231.yaml"
+        );
+        assert_eq!(super::uri(Path::new("data/ü.csv")), "data/%C3%BC.csv");
+        assert_eq!(super::uri(Path::new("/srv/m.yaml")), "file:///srv/m.yaml");
+    }
+}
