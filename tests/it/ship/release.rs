@@ -124,6 +124,61 @@ fn the_release_workflow_builds_every_target_and_runs_real_commands() {
     }
 }
 
+/// The smoke test each release build runs, run here with the test build of shotlist in a copy
+/// of the example manifests: parsing its commands is not enough (a flag's value is checked
+/// only when the command runs).
+#[test]
+fn the_release_smoke_test_passes() {
+    let wf = yaml(".github/workflows/release.yml");
+    let steps = wf["jobs"]["build-local-artifacts"]["steps"]
+        .as_array()
+        .unwrap();
+    let script = steps
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Smoke test"))
+        })
+        .and_then(|s| s["run"].as_str())
+        .expect("a smoke test step")
+        .replace("${{ matrix.target }}", "x86_64-unknown-linux-gnu");
+    assert!(!script.contains("${{"), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(repo_root().join("manifests"))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(dir.path().join("manifests/out"));
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_shotlist"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let r = crate::support::Run::from(
+        std::process::Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+            .current_dir(dir.path())
+            .env("PATH", path)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", "/nonexistent-shotlist-test")
+            .env_remove("GRAVITEX_API_KEY")
+            .env_remove("GRAVITEX_BASE_URL")
+            .output()
+            .unwrap(),
+    );
+    r.code(0);
+    assert!(r.stdout.contains("plan matches plan.json"), "{}", r.stdout);
+    let results = std::fs::read_to_string(dir.path().join("smoke-out/results.csv")).unwrap();
+    assert_eq!(results.matches(",succeeded,").count(), 12, "{results}");
+}
+
 #[test]
 fn the_action_and_the_image_recipe_run_real_commands() {
     let action = yaml("action.yml");
