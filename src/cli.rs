@@ -14,7 +14,8 @@ use crate::plan::shard::ShardSpec;
     version,
     about = "Declarative batch runner for Wan 2.7 video generation",
     after_help = "Exit codes: 0 done, 1 some shot did not succeed, 2 invalid input (nothing sent), \
-                  3 stopped on a fatal error (state saved), 130 interrupted (state saved).\n\
+                  3 stopped on a fatal error (state saved), 4 output folder locked, 5 `plan \
+                  --check`: the plan differs, 130 interrupted (state saved).\n\
                   Try it without a key: shotlist run MANIFEST --sim"
 )]
 pub struct Cli {
@@ -73,6 +74,8 @@ pub enum ValidateFormat {
     Human,
     Json,
     Github,
+    Markdown,
+    Sarif,
 }
 
 #[derive(Debug, Args)]
@@ -80,7 +83,9 @@ pub struct ValidateArgs {
     /// Manifest files (YAML) to check.
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
-    /// human: a report on stderr; json: an array on stdout; github: Actions annotations.
+    /// human: a report on stderr; json: an array on stdout; github: Actions annotations (10
+    /// per level, as GitHub shows); markdown: a table of every problem (a step summary);
+    /// sarif: SARIF 2.1.0 for code scanning.
     #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
     pub format: ValidateFormat,
 }
@@ -105,6 +110,10 @@ pub struct PlanArgs {
     /// Write to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Compare with FILE, a plan written by `plan -o FILE.json`: list the shots added, removed
+    /// or changed (request or cost) and the cost difference; exit 5 when any differ.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "format"])]
+    pub check: Option<PathBuf>,
     /// Show shard K of N (1-based) and the size of every shard.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<ShardSpec>,

@@ -14,6 +14,8 @@ pub mod exit {
     pub const FATAL: u8 = 3;
     /// Another run holds the output folder's lock; nothing was sent.
     pub const LOCKED: u8 = 4;
+    /// `plan --check FILE`: the requests or the cost differ from the committed plan FILE.
+    pub const PLAN_DIFFERS: u8 = 5;
     /// Interrupted by Ctrl-C (SIGINT); SIGTERM gives 143 and SIGHUP 129 (128 + the signal).
     pub const INTERRUPTED: u8 = 130;
 }

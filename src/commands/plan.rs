@@ -1,4 +1,7 @@
-//! `shotlist plan`: the request graph a manifest expands to, with totals and estimated cost.
+//! `shotlist plan`: the request graph a manifest expands to, with totals and estimated cost;
+//! with `--check FILE`, the drift gate against a committed plan.
+
+mod check;
 
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
@@ -56,6 +59,10 @@ fn native_body(body: &crate::plan::Body) -> Result<serde_json::Value, crate::api
 }
 
 pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
+    let committed = match &args.check {
+        Some(file) => Some(check::read(file).map_err(|e| Error::Usage(e.to_string()))?),
+        None => None,
+    };
     let color = crate::settings::stderr_colour();
     let planned = match plan::load_and_plan(&args.manifest) {
         Ok(p) => p,
@@ -147,7 +154,9 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     });
     totals.cost.to_send = Some(sending().filter_map(|(_, p)| p.cost).sum());
     totals.cost.spent = (spent.tasks > 0).then_some(spent.amount);
-    let mut out: Box<dyn Write> = match &args.output {
+    let mut checked = Vec::new();
+    let mut out: Box<dyn Write + '_> = match &args.output {
+        _ if committed.is_some() => Box::new(&mut checked),
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path)
                 .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?,
@@ -201,6 +210,16 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     written
         .and_then(|()| out.flush())
         .map_err(|e| Error::io(format!("cannot write {target}"), e))?;
+    drop(out);
+    if let (Some(old), Some(file)) = (committed, &args.check) {
+        let new: serde_json::Value = serde_json::from_slice(&checked)
+            .map_err(|e| Error::Fatal(format!("the plan document did not parse back: {e}")))?;
+        let drift = check::compare(&old, &new);
+        super::print(&check::report(&drift, file, &args.manifest, &new))?;
+        if !drift.is_empty() {
+            return Ok(exit::PLAN_DIFFERS);
+        }
+    }
     Ok(exit::OK)
 }
 
@@ -212,6 +231,7 @@ fn format(args: &PlanArgs) -> TextOrJson {
         .and_then(|p| p.extension())
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     match args.format {
+        _ if args.check.is_some() => TextOrJson::Json,
         Some(f) => f,
         None if json_file => TextOrJson::Json,
         None => TextOrJson::Text,

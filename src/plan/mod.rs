@@ -7,14 +7,14 @@
 mod body;
 mod check;
 mod compile;
-mod diagnostic;
+pub(crate) mod diagnostic;
 mod expand;
 mod graph;
 mod instance;
 mod limits;
 mod link;
 pub mod model;
-mod report;
+pub(crate) mod report;
 mod same_body;
 pub mod seed;
 pub mod shard;
@@ -25,7 +25,7 @@ pub use body::Body;
 pub use diagnostic::{DataLocation, Diagnostic, Severity};
 pub use graph::{InputVideo, Plan, PlannedShot, ShotDoc};
 pub use limits::{DEFAULT_MAX_FILE_MB, DEFAULT_MAX_SHOTS, Limits, MAX_SHOTS_ENV};
-pub use report::{render_github, render_human_with, render_json};
+pub use report::{render_human_with, render_json};
 pub use totals::{CostTotals, ToSend, Totals, TotalsLine};
 
 use std::path::{Path, PathBuf};

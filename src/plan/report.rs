@@ -1,4 +1,5 @@
-//! Diagnostics for people (miette graphical with source snippets), JSON and GitHub annotations.
+//! Diagnostics for people (miette graphical with source snippets) and JSON; the other machine
+//! formats are `validate`'s renderers.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -56,7 +57,7 @@ impl miette::Diagnostic for Shown {
 }
 
 /// Byte offset and length of the token at a 1-based line and (character) column.
-fn span_at(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
+pub(crate) fn span_at(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
     let mut offset = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
@@ -85,7 +86,7 @@ fn span_at(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
 
 /// Errors repeated at one place with one message (one per expanded shot) are shown once,
 /// with how many more shots have them; the JSON format keeps every instance.
-fn grouped(diagnostics: &[Diagnostic]) -> Vec<(&Diagnostic, usize)> {
+pub(crate) fn grouped(diagnostics: &[Diagnostic]) -> Vec<(&Diagnostic, usize)> {
     let mut out: Vec<(&Diagnostic, usize)> = Vec::new();
     let mut first: HashMap<GroupKey<'_>, usize> = HashMap::new();
     for d in diagnostics {
@@ -113,7 +114,7 @@ type GroupKey<'a> = (
     Option<usize>,
 );
 
-fn label_text(d: &Diagnostic, more: usize) -> String {
+pub(crate) fn label_text(d: &Diagnostic, more: usize) -> String {
     let mut parts = Vec::new();
     if let Some(shot) = &d.shot {
         parts.push(match more {
@@ -193,7 +194,7 @@ pub fn render_human_with(diagnostics: &[Diagnostic], color: bool) -> String {
 
 /// The manifest's text for snippets: read with the same caps as planning, each line cut to
 /// [`SNIPPET_LINE_CHARS`] so a huge scalar is not echoed whole.
-fn snippet_source(path: &Path) -> Option<String> {
+pub(crate) fn snippet_source(path: &Path) -> Option<String> {
     let max = super::limits::Limits::from_env()
         .unwrap_or_default()
         .max_file_bytes;
@@ -226,46 +227,12 @@ pub fn render_json(diagnostics: &[Diagnostic]) -> String {
     serde_json::to_string_pretty(diagnostics).unwrap_or_else(|_| "[]".into())
 }
 
-/// GitHub Actions workflow commands: `::error file=…,line=…,col=…::message`.
-pub fn render_github(diagnostics: &[Diagnostic]) -> String {
-    let mut out = String::new();
-    for (d, more) in grouped(diagnostics) {
-        let kind = match d.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        let mut props = vec![format!(
-            "file={}",
-            escape_property(&d.file.display().to_string())
-        )];
-        if let Some(l) = d.line {
-            props.push(format!("line={l}"));
-        }
-        if let Some(c) = d.column {
-            props.push(format!("col={c}"));
-        }
-        let mut message = d.message.clone();
-        if d.shot.is_some() || d.data.is_some() || more > 0 {
-            message = format!("{message} [{}]", label_text(d, more));
-        }
-        if let Some(h) = &d.help {
-            message = format!("{message}\nhelp: {h}");
-        }
-        out.push_str(&format!(
-            "::{kind} {}::{}\n",
-            props.join(","),
-            escape_data(&message)
-        ));
-    }
-    out
-}
-
-fn escape_data(s: &str) -> String {
+pub(crate) fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 
-fn escape_property(s: &str) -> String {
+pub(crate) fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }

@@ -18,7 +18,8 @@ use super::graph::Plan;
 /// More shards than this is a typo, not a cluster.
 pub const MAX_SHARDS: u32 = 10_000;
 
-/// `K/N`: this machine runs shard K (1-based) of N.
+/// `K/N`: this machine runs shard K (1-based) of N. K may be written as a sum (`0+1/4`), so a
+/// Kubernetes Indexed Job with no shell in its image can pass `$(JOB_COMPLETION_INDEX)+1/4`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ShardSpec {
     /// 1-based shard number.
@@ -29,7 +30,7 @@ pub struct ShardSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "`{text}` is not a shard: {reason}; write K/N with 1 <= K <= N <= {MAX_SHARDS}, e.g. 2/5 \
-     (from a 0-based JOB_COMPLETION_INDEX or matrix index i, K is i + 1)"
+     (from a 0-based JOB_COMPLETION_INDEX or matrix index i, K is i + 1, e.g. `i+1/5`)"
 )]
 pub struct ShardSpecError {
     pub text: String,
@@ -45,10 +46,12 @@ impl FromStr for ShardSpec {
             reason,
         };
         let (k, n) = text.trim().split_once('/').ok_or_else(|| err("no `/`"))?;
-        let k: u32 = k
-            .trim()
-            .parse()
-            .map_err(|_| err("K is not a whole number"))?;
+        let k = k
+            .split('+')
+            .try_fold(0u32, |sum, term| {
+                sum.checked_add(term.trim().parse::<u32>().ok()?)
+            })
+            .ok_or_else(|| err("K is not a whole number (or a sum of them)"))?;
         let n: u32 = n
             .trim()
             .parse()
@@ -183,8 +186,25 @@ mod tests {
         assert_eq!(spec("1/0"), Err("N is out of range"));
         assert_eq!(spec("1/10001"), Err("N is out of range"));
         assert_eq!(spec("3"), Err("no `/`"));
-        assert_eq!(spec("a/3"), Err("K is not a whole number"));
-        assert_eq!(spec("-1/3"), Err("K is not a whole number"));
+        assert_eq!(
+            spec("a/3"),
+            Err("K is not a whole number (or a sum of them)")
+        );
+        assert_eq!(spec("0+1/4"), Ok(ShardSpec { index: 1, count: 4 }));
+        assert_eq!(spec("3 + 1/4"), Ok(ShardSpec { index: 4, count: 4 }));
+        assert_eq!(spec("3+1/3"), Err("K is out of range"));
+        assert_eq!(
+            spec("4294967295+1/3"),
+            Err("K is not a whole number (or a sum of them)")
+        );
+        assert_eq!(
+            spec("+1/3"),
+            Err("K is not a whole number (or a sum of them)")
+        );
+        assert_eq!(
+            spec("-1/3"),
+            Err("K is not a whole number (or a sum of them)")
+        );
         assert_eq!(ShardSpec { index: 2, count: 5 }.to_string(), "2/5");
         assert_eq!(
             ShardSpec { index: 2, count: 5 }.folder_name(),

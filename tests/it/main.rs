@@ -6,6 +6,7 @@ mod plan;
 mod review;
 mod run;
 mod shard;
+mod ship;
 mod sim;
 mod support;
 mod ux;

@@ -60,7 +60,7 @@ fn validate_json_and_github_formats() {
     r.code(2);
     assert_eq!(
         r.stdout,
-        "::error file=bad.yaml,line=6,col=15::duration: 40 s is outside 2-15 s for t2v [shot `a`]\n"
+        "::error file=bad.yaml,line=6,col=15,endLine=6,endColumn=17::duration: 40 s is outside 2-15 s for t2v [shot `a`]\n"
     );
 }
 
