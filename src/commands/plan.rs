@@ -115,12 +115,16 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         );
     }
     drop(replayed);
-    for (((p, why), &approved), shot) in (preview.shots.iter_mut())
+    for ((((p, why), &approved), &replaces), shot) in (preview.shots.iter_mut())
         .zip(&applied.why)
         .zip(&applied.approved)
+        .zip(&applied.replaces_approved)
         .zip(&plan.shots)
     {
         match (p.action, why) {
+            (Action::Send, None) if replaces => {
+                p.reason = format!("{}; {}", p.reason, retake::REPLACES_APPROVED);
+            }
             (Action::Send, _) if approved => {
                 if let Start::Hold { reason, .. } = keep_approved(Start::Submit, true) {
                     (p.action, p.reason) = (Action::Held, reason);

@@ -77,6 +77,15 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
                 eprintln!("held {}: {note}", shot.id);
             }
         }
+        for (&replaces, shot) in applied.replaces_approved.iter().zip(&plan.shots) {
+            if replaces {
+                eprintln!(
+                    "send {}: its request changed; {}",
+                    shot.id,
+                    crate::review::retake::REPLACES_APPROVED
+                );
+            }
+        }
     }
     let outcome = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

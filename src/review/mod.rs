@@ -36,6 +36,21 @@ pub enum ReviewError {
     #[error("{path} is larger than {limit} bytes; refusing to read it")]
     TooLarge { path: PathBuf, limit: u64 },
     #[error(
+        "{path} would be {size} bytes, over the {limit} a reader accepts; nothing was written. \
+         Remove marks of shots no longer in the plan (`shotlist mark MANIFEST --prune`) or split \
+         the batch"
+    )]
+    TooLargeToWrite {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "{path} is a symbolic link that leads out of the output folder {dir}; shotlist does not \
+         follow it (nothing was sent): replace it with a real file"
+    )]
+    Escapes { path: PathBuf, dir: PathBuf },
+    #[error(
         "{path}: line {line} column {column}: not valid JSON: {message}; fix or delete the file"
     )]
     Json {
@@ -103,8 +118,9 @@ pub fn held(plan: &Plan, why: &[Option<retake::Retake>]) -> Held {
 /// The held shots of the output folder `dir` for `plan`, the manifest's plan before retakes.
 /// The page is a convenience: an unreadable journal holds nothing rather than giving no page.
 pub fn held_in_folder(dir: &Path, plan: &Plan) -> Result<Held, ReviewError> {
-    let Ok(journal) = crate::journal::replay_file(&dir.join(crate::journal::FILE_NAME), true)
-    else {
+    let path = dir.join(crate::journal::FILE_NAME);
+    source::check_inside(&path)?;
+    let Ok(journal) = crate::journal::replay_file(&path, true) else {
         return Ok(Held::new());
     };
     let marks = Marks::load(&dir.join(marks::FILE_NAME))?;
