@@ -147,23 +147,29 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         }
         Ok::<Outcome, Error>(outcome)
     })?;
-    drop(runtime);
-    // Written under the folder's lock, and before the summary so that the summary closes the output.
-    if !args.no_review {
-        match super::review::write_held(&plan, &crate::review::held(&plan, &applied.why)) {
+    // Written under the folder's lock, and before the summary so that the summary closes the
+    // output. The runtime (and its signal watcher) lives on: a signal that comes now stops the
+    // page (a run interrupted earlier still gets its page; a second signal quits at once).
+    let signal_before = first_signal.load(Ordering::SeqCst);
+    let late_signal = signal_before != 0 && !matches!(outcome.stop, Stop::Interrupted);
+    if !args.no_review && !late_signal {
+        let stop = || first_signal.load(Ordering::SeqCst) != signal_before;
+        match super::review::write_held(&plan, &crate::review::held(&plan, &applied.why), &stop) {
             Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
             Ok(_) => {}
             Err(e) => eprintln!("warning: review page not written: {e}"),
         }
     }
+    drop(runtime);
     drop(lock);
     let other_shards = args.shard.map_or(0, |s| {
         plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
     });
     summarise(&plan, &outcome, other_shards);
-    match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
-        (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
-        _ => Ok(outcome.exit_code()),
+    // A signal exits 128 + its number, whenever it came (the results are written either way).
+    match first_signal.load(Ordering::SeqCst) {
+        signal @ 1.. => Ok(128 + signal),
+        0 => Ok(outcome.exit_code()),
     }
 }
 

@@ -160,3 +160,95 @@ fn an_approved_shot_regenerated_by_a_change_says_so() {
         again.stdout
     );
 }
+
+/// A matrix of `a` × `b` t2v shots named `s-A-B`.
+fn matrix_manifest(a: usize, b: usize) -> String {
+    let list = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    format!(
+        "version: 1\nname: big\ndefaults: {{ model: t2v, prompt_extend: false }}\nshots:\n\
+         \x20 - id: \"s-{{{{ matrix.a }}}}-{{{{ matrix.b }}}}\"\n\
+         \x20   matrix: {{ a: [{}], b: [{}] }}\n\
+         \x20   prompt: \"A city {{{{ matrix.a }}}} {{{{ matrix.b }}}}\"\n\
+         output: {{ dir: out }}\n",
+        list(a),
+        list(b)
+    )
+}
+
+/// A batch over one page's worth is split into linked pages; a smaller batch later leaves no
+/// page of the old one behind.
+#[test]
+fn a_large_batch_is_reviewed_on_linked_pages() {
+    let p = Project::new();
+    p.file("m.yaml", &matrix_manifest(5, 500));
+    p.file("out/.keep", "");
+    let r = p.run(&["review", "m.yaml"]);
+    r.code(0);
+    assert_eq!(r.stdout.trim(), "out/review.html (2500 shot(s))");
+    let first = p.read("out/review.html");
+    let third = p.read("out/review-3.html");
+    assert!(!p.path("out/review-4.html").exists());
+    assert_eq!(first.matches("<article class=\"card\"").count(), 1000);
+    assert_eq!(third.matches("<article class=\"card\"").count(), 500);
+    assert!(
+        first.contains("Page 1 of 3 (1000 shot(s) here"),
+        "whole-batch header"
+    );
+    assert!(first.contains("2500 shot(s) · 2500 pending"));
+    assert!(first.contains(r#"<a href="review-2.html">2</a> <a href="review-3.html">3</a>"#));
+    assert!(
+        third.contains(r#"<a href="review.html">1</a> <a href="review-2.html">2</a> <b>3</b>"#)
+    );
+    assert!(third.contains(r#"data-id="s-4-499""#));
+
+    p.file("m.yaml", &matrix_manifest(2, 2));
+    p.run(&["review", "m.yaml"]).code(0);
+    assert!(!p.path("out/review-2.html").exists() && !p.path("out/review-3.html").exists());
+    assert!(!p.read("out/review.html").contains("Page 1 of"));
+}
+
+/// SIGTERM while `run` writes the review pages: it stops between pages and exits 143, with the
+/// results written whole.
+#[cfg(unix)]
+#[test]
+fn sigterm_during_the_page_write_exits_143() {
+    use std::time::{Duration, Instant};
+    let p = Project::new();
+    p.file("m.yaml", &matrix_manifest(40, 500));
+    let mut child = p
+        .cmd(&[
+            "run", "m.yaml", "--sim", "--only", "s-0-0", "-q", "--poll", "100ms",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !p.path("out/review.html").exists() {
+        assert!(Instant::now() < deadline, "no page within 120 s");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before its pages"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("interrupted while writing the review pages"),
+        "{stderr}"
+    );
+    assert!(
+        !p.path("out/review-20.html").exists(),
+        "stopped between pages"
+    );
+    let rows: serde_json::Value = serde_json::from_str(&p.read("out/results.json")).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 20_000);
+}
