@@ -30,6 +30,17 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     let mut plan = load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let settings = RunSettings::resolve(global, args, |name| std::env::var(name).ok(), &config)?;
+    if let crate::settings::Endpoint::Remote { key, .. } = &settings.endpoint {
+        let argv: Vec<String> = (std::env::args_os().skip(1))
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        if let Some(n) = crate::settings::key_in_args(key.expose(), &argv) {
+            return Err(crate::settings::key_in_args_error(
+                n,
+                "the config or environment",
+            ));
+        }
+    }
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
     let prices = PriceBook::new(&config);
     if settings.max_cost.is_some()

@@ -252,3 +252,61 @@ fn sigterm_during_the_page_write_exits_143() {
     let rows: serde_json::Value = serde_json::from_str(&p.read("out/results.json")).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 20_000);
 }
+
+/// The key pasted as a task id (or any argument), whole or in part: refused before anything
+/// is printed or sent, and never echoed.
+#[test]
+fn a_key_in_an_argument_is_refused_unsent_and_unechoed() {
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let p = Project::new();
+    p.file("m.yaml", CHAIN);
+    let key = "sk-hostile-0123456789abcdef";
+    let piece = "0123456789abcd";
+    let cases: Vec<(Vec<String>, Option<&str>)> = vec![
+        (vec!["--attach".into(), format!("up={key}")], None),
+        (
+            vec!["--attach".into(), format!("up=sk-hostile-{piece}")],
+            None,
+        ),
+        (vec!["--only".into(), key.into()], None),
+        // From the config instead of the environment: caught once the config is read.
+        (
+            vec!["--attach".into(), format!("up={key}")],
+            Some("[api]\napi_key = \"sk-hostile-0123456789abcdef\"\n"),
+        ),
+    ];
+    for (extra, config) in cases {
+        let mut args = vec![
+            "--config",
+            "c.toml",
+            "run",
+            "m.yaml",
+            "--base-url",
+            &sim.url,
+        ];
+        args.extend(extra.iter().map(String::as_str));
+        p.file("c.toml", config.unwrap_or(""));
+        let mut cmd = p.cmd(&args);
+        match config {
+            Some(_) => cmd.env_remove("GRAVITEX_API_KEY"),
+            None => cmd.env("GRAVITEX_API_KEY", key),
+        };
+        let r = Run::from(cmd.output().unwrap());
+        r.code(2);
+        assert!(
+            r.stderr.contains("holds the API key"),
+            "{extra:?}: {}",
+            r.stderr
+        );
+        for text in [&r.stdout, &r.stderr] {
+            assert!(!text.contains(piece), "echoed: {text}");
+        }
+        assert!(!p.path("out/journal.jsonl").exists());
+    }
+    let stats = sim.stats();
+    assert_eq!(stats["tasks_created"], 0);
+    assert!(
+        !stats.to_string().contains("\"ok\""),
+        "no request reached the provider: {stats}"
+    );
+}
