@@ -304,7 +304,7 @@ mod key_args_tests {
             "a prefix"
         );
         assert_eq!(
-            key_in_args(key, &["x", "y/56789abcdefX.yaml"]),
+            key_in_args(key, &["x", "y/56789abcdefXYZ"]),
             Some(2),
             "a middle piece"
         );
