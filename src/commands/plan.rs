@@ -84,6 +84,11 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     }
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let provider = args.provider.or(config.api.provider).unwrap_or_default();
+    if let Some(hint) = config.currency_hint(provider)
+        && !global.quiet
+    {
+        eprintln!("warning: {hint}");
+    }
     match super::run::folder_provider(&plan.out_dir) {
         Ok(Some(held)) if held != provider => eprintln!(
             "warning: {} holds tasks sent to {held}: a run for {provider} there would be \

@@ -43,6 +43,16 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     }
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
     let prices = PriceBook::new(&config);
+    if let Some(hint) = config.currency_hint(settings.provider) {
+        if settings.max_cost.is_some() {
+            return Err(Error::Usage(format!(
+                "--max-cost refused: {hint}; nothing was sent"
+            )));
+        }
+        if !global.quiet {
+            eprintln!("warning: {hint}");
+        }
+    }
     if settings.max_cost.is_some()
         && let Some(shot) = plan.shots.iter().find(|s| prices.shot(s).is_none())
     {

@@ -310,3 +310,66 @@ fn a_key_in_an_argument_is_refused_unsent_and_unechoed() {
         "no request reached the provider: {stats}"
     );
 }
+
+/// A CNY-billing region with the built-in USD prices: warned, and --max-cost refused until a
+/// `[pricing] currency` is set (any: setting it confirms the prices).
+#[test]
+fn prices_in_another_currency_than_the_region_bills_are_named_and_max_cost_refused() {
+    let p = Project::new();
+    p.file("m.yaml", CHAIN);
+    p.file("c.toml", "[api]\nregion = \"beijing\"\n");
+    let plan = p.run(&[
+        "--config",
+        "c.toml",
+        "plan",
+        "m.yaml",
+        "--provider",
+        "dashscope",
+    ]);
+    plan.code(0);
+    assert!(
+        plan.stderr
+            .contains("region `beijing` bills in CNY, but the prices are the built-in USD"),
+        "{}",
+        plan.stderr
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--config", "c.toml", "run", "m.yaml", "--sim", "--provider"];
+        args.extend_from_slice(&["dashscope", "--poll", "100ms", "-q"]);
+        args.extend_from_slice(extra);
+        p.run(&args)
+    };
+    let refused = run(&["--max-cost", "5"]);
+    refused.code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("--max-cost refused: the DashScope region `beijing` bills in CNY")
+            && refused.stderr.contains("[pricing] currency = \"CNY\""),
+        "{}",
+        refused.stderr
+    );
+    assert!(!p.path("out/journal.jsonl").exists(), "nothing was sent");
+    // Gravitex bills in USD whatever DashScope region the config names.
+    let gateway = p.run(&[
+        "--config",
+        "c.toml",
+        "plan",
+        "m.yaml",
+        "--provider",
+        "gravitex",
+    ]);
+    assert!(!gateway.stderr.contains("bills in"), "{}", gateway.stderr);
+
+    p.file(
+        "c.toml",
+        "[api]\nregion = \"beijing\"\n[pricing]\ncurrency = \"USD\"\n",
+    );
+    let confirmed = run(&["--max-cost", "5"]);
+    confirmed.code(0);
+    assert!(
+        !confirmed.stderr.contains("bills in"),
+        "{}",
+        confirmed.stderr
+    );
+}
