@@ -373,3 +373,60 @@ fn prices_in_another_currency_than_the_region_bills_are_named_and_max_cost_refus
         confirmed.stderr
     );
 }
+
+/// Names that differ only by case or normalisation, or carry a direction override, are refused
+/// by `validate`, naming both shots.
+#[test]
+fn look_alike_ids_and_file_names_are_refused() {
+    let p = Project::new();
+    let nfc = "caf\u{e9}";
+    let nfd = "cafe\u{301}";
+    p.file(
+        "m.yaml",
+        &format!(
+            "version: 1\ndefaults: {{ model: t2v, prompt_extend: false }}\n\
+             data:\n  items: {{ rows: [{{ n: \"{nfc}\", k: a }}, {{ n: \"{nfd}\", k: b }}, {{ n: \"x\\u202Egnp.mp4\", k: c }}] }}\n\
+             shots:\n\
+             \x20 - {{ id: ABC, prompt: A. }}\n\
+             \x20 - {{ id: abc, prompt: B. }}\n\
+             \x20 - id: \"item-{{{{ row.k }}}}\"\n\
+             \x20   for_each: items\n\
+             \x20   prompt: \"{{{{ row.k }}}}\"\n\
+             \x20   output: \"{{{{ row.n }}}}.mp4\"\n"
+        ),
+    );
+    let r = p.run(&["validate", "m.yaml"]);
+    r.code(2);
+    let text = r
+        .stderr
+        .replace("│", " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        text.contains(
+            "id `abc` of shot `abc` and id `ABC` of shot `ABC` differ only by letter case or \
+             Unicode normalisation"
+        ),
+        "{}",
+        text
+    );
+    assert!(
+        text.contains(&format!(
+            "output file `{nfd}.mp4` of shot `item-b` and output file `{nfc}.mp4` of shot `item-a`"
+        )),
+        "{}",
+        text
+    );
+    assert!(
+        text.contains(
+            "x<U+202E>gnp.mp4.mp4` holds the invisible or direction-changing character U+202E"
+        ),
+        "{}",
+        text
+    );
+    assert!(
+        !r.stderr.contains('\u{202E}'),
+        "the override is never printed raw"
+    );
+}
