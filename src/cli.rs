@@ -210,7 +210,7 @@ pub struct ReviewArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("verdict").required(true).args(["approve", "reject", "clear", "import"]))]
+#[command(group = clap::ArgGroup::new("verdict").required(true).args(["approve", "reject", "clear", "import", "prune"]))]
 pub struct MarkArgs {
     /// The manifest file (YAML) whose output folder holds the videos.
     #[arg(value_name = "MANIFEST")]
@@ -218,8 +218,8 @@ pub struct MarkArgs {
     /// Shot ids or globs (`'teaser-*'`); each must match a shot.
     #[arg(
         value_name = "ID_OR_GLOB",
-        required_unless_present = "import",
-        conflicts_with = "import"
+        required_unless_present_any = ["import", "prune"],
+        conflicts_with_all = ["import", "prune"]
     )]
     pub ids: Vec<String>,
     /// Approve the videos.
@@ -237,6 +237,9 @@ pub struct MarkArgs {
     /// Apply the marks of FILE (a marks.json downloaded from review.html).
     #[arg(long, value_name = "FILE")]
     pub import: Option<PathBuf>,
+    /// Remove the marks of shots no longer in the plan (`status` counts them).
+    #[arg(long, conflicts_with_all = ["note", "import"])]
+    pub prune: bool,
     /// Output folder (default: the manifest's output.dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

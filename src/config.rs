@@ -159,6 +159,32 @@ fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duratio
 }
 
 impl Config {
+    /// Why the prices may be in another currency than the account is billed in: a DashScope
+    /// region that bills in CNY (`beijing`) with no `[pricing] currency` set. Setting one,
+    /// whatever it is, is the user saying the prices are right (an account billed in USD in
+    /// Beijing exists); `None` then.
+    pub fn currency_hint(&self, provider: crate::api::ProviderId) -> Option<String> {
+        use crate::api::dashscope::Region;
+        let region = self.api.region?;
+        let (region, billed) = match region {
+            Region::Beijing => ("beijing", "CNY"),
+            Region::Singapore => ("singapore", "USD"),
+            Region::Virginia => ("virginia", "USD"),
+        };
+        let listed = crate::cost::LIST_CURRENCY;
+        (provider == crate::api::ProviderId::Dashscope
+            && self.pricing.currency.is_none()
+            && billed != listed)
+            .then(|| {
+                format!(
+                    "the DashScope region `{region}` bills in {billed}, but the prices are the \
+                     built-in {listed} ones: costs and --max-cost would be in the wrong currency. \
+                     Set `[pricing] currency = \"{billed}\"` with your prices per model in the \
+                     config (or `currency = \"{listed}\"` to confirm {listed} is right)"
+                )
+            })
+    }
+
     /// Reads the config from `explicit`, else the usual places; no file found is not an error.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         if let Some(path) = explicit {

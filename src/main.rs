@@ -3,6 +3,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before parsing: a parse error quotes the argument.
+    if let Err(err) = shotlist::settings::refuse_env_key_in_args() {
+        eprintln!("{:?}", miette::Report::new(err));
+        return ExitCode::from(shotlist::error::exit::INVALID);
+    }
     let cli = shotlist::cli::Cli::parse();
     match shotlist::cli::dispatch(cli) {
         Ok(code) => ExitCode::from(code),

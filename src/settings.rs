@@ -218,6 +218,66 @@ fn remote(
     }
 }
 
+/// Shortest piece of the key an argument may hold before it is refused (a truncated paste).
+const KEY_PIECE: usize = 12;
+
+/// The position (1-based) of the first of `args` that holds `key` or a piece of it of at least
+/// [`KEY_PIECE`] characters: an argument ends up in messages, the journal and requests (a task
+/// id is sent in a URL), so a key pasted into one is refused before anything is printed or sent.
+pub fn key_in_args<S: AsRef<str>>(key: &str, args: &[S]) -> Option<usize> {
+    let key = key.trim();
+    if key.is_empty() {
+        return None;
+    }
+    // A key shorter than a piece (a test's) counts only as a whole word.
+    let long = key.len() >= KEY_PIECE;
+    let piece = |t: &str| {
+        if long {
+            t.len() >= KEY_PIECE && key.contains(t)
+        } else {
+            t == key
+        }
+    };
+    args.iter()
+        .position(|a| {
+            let a = a.as_ref();
+            long && a.contains(key)
+                || a.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+                    .any(piece)
+        })
+        .map(|i| i + 1)
+}
+
+/// The error for argument `n` holding the key: it never repeats the argument.
+pub fn key_in_args_error(n: usize, from: &str) -> Error {
+    Error::Usage(format!(
+        "argument {n} holds the API key (from {from}) or a piece of it; refused so that it is \
+         neither printed nor sent. Give the key only through the environment or the config; \
+         nothing was sent"
+    ))
+}
+
+/// [`key_in_args`] for the process's arguments and the providers' default key variables: run
+/// before the arguments are parsed, whose errors quote them.
+pub fn refuse_env_key_in_args() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    for provider in [ProviderId::Gravitex, ProviderId::Dashscope] {
+        let name = provider.provider().key_env;
+        if let Some(key) = std::env::var(name).ok()
+            && let Some(n) = key_in_args(&key, &args)
+        {
+            return Err(key_in_args_error(
+                n,
+                &format!("the {name} environment variable"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Colour on stderr: only on a terminal, and not when `NO_COLOR` is set to something.
 pub fn stderr_colour() -> bool {
     use std::io::IsTerminal;
@@ -229,6 +289,41 @@ pub fn stderr_colour() -> bool {
 
 fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
     terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod key_args_tests {
+    use super::key_in_args;
+
+    #[test]
+    fn a_key_or_a_long_piece_of_it_in_any_argument_is_found() {
+        let key = "sk-0123456789abcdefXYZ";
+        assert_eq!(key_in_args(key, &["run", "m.yaml"]), None);
+        assert_eq!(
+            key_in_args(key, &["run", "--attach", &format!("a={key}")]),
+            Some(3)
+        );
+        assert_eq!(
+            key_in_args(key, &["--attach", "a=sk-0123456789ab"]),
+            Some(2),
+            "a prefix"
+        );
+        assert_eq!(
+            key_in_args(key, &["x", "y/56789abcdefXYZ"]),
+            Some(2),
+            "a middle piece"
+        );
+        assert_eq!(
+            key_in_args(key, &["sk-0123", "t2v", "abc"]),
+            None,
+            "short pieces"
+        );
+        assert_eq!(key_in_args("  ", &["anything"]), None);
+        // A short key counts as a whole word only.
+        assert_eq!(key_in_args("sk-short", &["a=sk-short"]), Some(1));
+        assert_eq!(key_in_args("sk-short", &["a=sk-shor"]), None);
+        assert_eq!(key_in_args("k", &["m.yaml", "--take"]), None);
+    }
 }
 
 #[cfg(test)]

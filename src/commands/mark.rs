@@ -1,5 +1,6 @@
 //! `shotlist mark`: approve, reject or clear shots' videos in `<out>/marks.json`, by id or
-//! glob, or import the marks a review page downloaded; then refresh `review.html`.
+//! glob, or import the marks a review page downloaded, or prune the marks of shots no longer in
+//! the plan; then refresh `review.html`.
 
 use std::collections::HashMap;
 
@@ -29,6 +30,7 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
     let shots = review::source::load(&dir, &plan).map_err(super::review::error)?;
     let given: Vec<Mark> = match &args.import {
         Some(file) => imported(file, &shots, global.quiet)?,
+        None if args.prune => Vec::new(),
         None => {
             let verdict = if args.approve {
                 Verdict::Approved
@@ -59,8 +61,25 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
     for m in &given {
         all.apply(m.clone());
     }
+    let ids = plan.id_index();
+    let pruned = if args.prune {
+        all.prune(|id| ids.contains_key(id))
+    } else {
+        0
+    };
+    let stale = all.stale(|id| ids.contains_key(id)).len();
+    drop(ids);
     all.save(&path).map_err(super::review::error)?;
     drop(lock);
+    if !global.quiet && args.prune {
+        println!("pruned {pruned} mark(s) of shots no longer in the plan");
+    } else if !global.quiet && stale > 0 {
+        eprintln!(
+            "note: {stale} mark(s) name shots no longer in the plan; `shotlist mark {} --prune` \
+             removes them",
+            args.manifest.display()
+        );
+    }
     if !global.quiet {
         let mut by_verdict: Vec<(Verdict, Vec<&str>)> = Vec::new();
         for m in &given {
@@ -83,16 +102,28 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
 }
 
 /// The shots `patterns` name: each an exact id or a glob that must match at least one shot.
+/// An exact id is looked up, not matched against every shot: the page's commands name
+/// hundreds of ids at once.
 fn select<'a>(shots: &'a [Shot], patterns: &[String]) -> Result<Vec<&'a Shot>, Error> {
     let mut picked = vec![false; shots.len()];
+    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::with_capacity(shots.len());
+    for (i, s) in shots.iter().enumerate() {
+        by_id.entry(s.id.as_str()).or_default().push(i);
+    }
     for pattern in patterns {
-        let glob = glob::Pattern::new(pattern)
-            .map_err(|e| Error::Usage(format!("`{pattern}` is not a valid glob: {}", e.msg)))?;
-        let mut any = false;
-        for (i, s) in shots.iter().enumerate() {
-            if s.id == *pattern || glob.matches(&s.id) {
-                picked[i] = true;
-                any = true;
+        let exact = by_id.get(pattern.as_str());
+        let mut any = exact.is_some();
+        for &i in exact.into_iter().flatten() {
+            picked[i] = true;
+        }
+        if pattern.contains(['*', '?', '[']) {
+            let glob = glob::Pattern::new(pattern)
+                .map_err(|e| Error::Usage(format!("`{pattern}` is not a valid glob: {}", e.msg)))?;
+            for (i, s) in shots.iter().enumerate() {
+                if glob.matches(&s.id) {
+                    picked[i] = true;
+                    any = true;
+                }
             }
         }
         if !any {

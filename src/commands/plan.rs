@@ -91,6 +91,11 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     }
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let provider = args.provider.or(config.api.provider).unwrap_or_default();
+    if let Some(hint) = config.currency_hint(provider)
+        && !global.quiet
+    {
+        eprintln!("warning: {hint}");
+    }
     match super::run::folder_provider(&plan.out_dir) {
         Ok(Some(held)) if held != provider => eprintln!(
             "warning: {} holds tasks sent to {held}: a run for {provider} there would be \
@@ -123,12 +128,16 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     }
     let spent = prices.spent(&plan, &replayed.ledger);
     drop(replayed);
-    for (((p, why), &approved), shot) in (preview.shots.iter_mut())
+    for ((((p, why), &approved), &replaces), shot) in (preview.shots.iter_mut())
         .zip(&applied.why)
         .zip(&applied.approved)
+        .zip(&applied.replaces_approved)
         .zip(&plan.shots)
     {
         match (p.action, why) {
+            (Action::Send, None) if replaces => {
+                p.reason = format!("{}; {}", p.reason, retake::REPLACES_APPROVED);
+            }
             (Action::Send, _) if approved => {
                 if let Start::Hold { reason, .. } = keep_approved(Start::Submit, true) {
                     (p.action, p.reason) = (Action::Held, reason);

@@ -25,11 +25,16 @@ pub fn run(global: &Global, args: &ReviewArgs) -> Result<u8, Error> {
 /// retakes found in the folder); returns its path and its number of shots.
 pub fn write(plan: &Plan) -> Result<(PathBuf, usize), Error> {
     let held = review::held_in_folder(&plan.out_dir, plan).map_err(error)?;
-    write_held(plan, &held)
+    write_held(plan, &held, &|| false)
 }
 
-/// [`write`] for a plan whose retakes are applied already, with the shots they hold.
-pub fn write_held(plan: &Plan, held: &review::Held) -> Result<(PathBuf, usize), Error> {
+/// [`write`] for a plan whose retakes are applied already, with the shots they hold; stops
+/// when `stop` says so.
+pub fn write_held(
+    plan: &Plan,
+    held: &review::Held,
+    stop: &dyn Fn() -> bool,
+) -> Result<(PathBuf, usize), Error> {
     if !plan.out_dir.is_dir() {
         return Err(Error::Usage(format!(
             "{} does not exist: run the batch first (`shotlist run {}`), or pass --out DIR",
@@ -37,7 +42,7 @@ pub fn write_held(plan: &Plan, held: &review::Held) -> Result<(PathBuf, usize), 
             plan.manifest.display()
         )));
     }
-    review::write_page(&plan.out_dir, plan, held).map_err(error)
+    review::write_page(&plan.out_dir, plan, held, stop).map_err(error)
 }
 
 /// A review error as a command error: bad file content is invalid input (exit 2), a disk

@@ -30,8 +30,29 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     let mut plan = load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let settings = RunSettings::resolve(global, args, |name| std::env::var(name).ok(), &config)?;
+    if let crate::settings::Endpoint::Remote { key, .. } = &settings.endpoint {
+        let argv: Vec<String> = (std::env::args_os().skip(1))
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        if let Some(n) = crate::settings::key_in_args(key.expose(), &argv) {
+            return Err(crate::settings::key_in_args_error(
+                n,
+                "the config or environment",
+            ));
+        }
+    }
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
     let prices = PriceBook::new(&config);
+    if let Some(hint) = config.currency_hint(settings.provider) {
+        if settings.max_cost.is_some() {
+            return Err(Error::Usage(format!(
+                "--max-cost refused: {hint}; nothing was sent"
+            )));
+        }
+        if !global.quiet {
+            eprintln!("warning: {hint}");
+        }
+    }
     if settings.max_cost.is_some()
         && let Some(shot) = plan.shots.iter().find(|s| prices.shot(s).is_none())
     {
@@ -77,6 +98,15 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         for (note, shot) in opts.notes.iter().zip(&plan.shots) {
             if let Some(note) = note {
                 eprintln!("held {}: {note}", shot.id);
+            }
+        }
+        for (&replaces, shot) in applied.replaces_approved.iter().zip(&plan.shots) {
+            if replaces {
+                eprintln!(
+                    "send {}: its request changed; {}",
+                    shot.id,
+                    crate::review::retake::REPLACES_APPROVED
+                );
             }
         }
     }
@@ -140,23 +170,29 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         }
         Ok::<Outcome, Error>(outcome)
     })?;
-    drop(runtime);
-    // Written under the folder's lock, and before the summary so that the summary closes the output.
-    if !args.no_review {
-        match super::review::write_held(&plan, &crate::review::held(&plan, &applied.why)) {
+    // Written under the folder's lock, and before the summary so that the summary closes the
+    // output. The runtime (and its signal watcher) lives on: a signal that comes now stops the
+    // page (a run interrupted earlier still gets its page; a second signal quits at once).
+    let signal_before = first_signal.load(Ordering::SeqCst);
+    let late_signal = signal_before != 0 && !matches!(outcome.stop, Stop::Interrupted);
+    if !args.no_review && !late_signal {
+        let stop = || first_signal.load(Ordering::SeqCst) != signal_before;
+        match super::review::write_held(&plan, &crate::review::held(&plan, &applied.why), &stop) {
             Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
             Ok(_) => {}
             Err(e) => eprintln!("warning: review page not written: {e}"),
         }
     }
+    drop(runtime);
     drop(lock);
     let other_shards = args.shard.map_or(0, |s| {
         plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
     });
     summarise(&plan, &outcome, other_shards);
-    match (&outcome.stop, first_signal.load(Ordering::SeqCst)) {
-        (Stop::Interrupted, signal @ 1..) => Ok(128 + signal),
-        _ => Ok(outcome.exit_code()),
+    // A signal exits 128 + its number, whenever it came (the results are written either way).
+    match first_signal.load(Ordering::SeqCst) {
+        signal @ 1.. => Ok(128 + signal),
+        0 => Ok(outcome.exit_code()),
     }
 }
 

@@ -97,6 +97,9 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         .map_err(|e| Error::Usage(e.to_string()))?;
     let marks = crate::review::Marks::load(&plan.out_dir.join(crate::review::marks::FILE_NAME))
         .map_err(super::review::error)?;
+    let ids = plan.id_index();
+    let stale_marks = marks.stale(|id| ids.contains_key(id)).len();
+    drop(ids);
     let why = crate::review::retake::apply(&mut plan, &replayed, &marks, false);
     let history = exec::resume::histories(&plan, &replayed);
     let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
@@ -216,6 +219,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 },
                 "shots": shots,
                 "superseded": superseded,
+                "stale_marks": stale_marks,
             });
             crate::outln!(
                 "{}",
@@ -266,6 +270,13 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
             }
             for s in &superseded {
                 println!("  superseded {} (key {}): videos/{}", s.id, s.key, s.file);
+            }
+            if stale_marks > 0 {
+                crate::outln!(
+                    "{stale_marks} mark(s) name shots no longer in the plan (kept until pruned: \
+                     `shotlist mark {} --prune`)",
+                    args.manifest.display()
+                );
             }
         }
     }

@@ -114,6 +114,17 @@ impl Checker<'_, '_> {
                 ),
             )
             .help("shorten the output template, e.g. `{{ id }}.mp4`");
+        } else if let Some(c) = inst.file.value.chars().find(|&c| is_invisible(c)) {
+            self.error(
+                inst.file.loc,
+                format!(
+                    "output: file name `{}` holds the invisible or direction-changing character \
+                     U+{:04X}: it could show as another name",
+                    shown(&inst.file.value),
+                    u32::from(c)
+                ),
+            )
+            .help("remove it from the output template or the data it takes");
         } else if !is_safe_component(&inst.file.value) {
             self.error(
                 inst.file.loc,
@@ -556,6 +567,34 @@ pub fn is_safe_component(name: &str) -> bool {
         && name != ".."
         && !name.contains(['/', '\\', '\0'])
         && !name.chars().any(char::is_control)
+}
+
+/// A character that shows nothing, or changes the direction of what follows (bidi overrides,
+/// isolates and marks, zero-width characters): a name holding one can look like another.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// `name` with its invisible characters spelled `<U+XXXX>`, safe to print.
+pub fn shown(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if is_invisible(c) || c.is_control() {
+                format!("<U+{:04X}>", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// What two names that collide on a case-insensitive file system (macOS, Windows) or differ
+/// only by Unicode normalisation (NFC / NFD) have in common: NFC, then lower case.
+pub fn folded(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfc().collect::<String>().to_lowercase()
 }
 
 /// `a`, `a and b`, `a, b and c`: the models or types a rule names, from the table.

@@ -124,6 +124,10 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
             IdMap::with_capacity_and_hasher(shots.len(), Default::default());
         let mut by_file: IdMap<&str, usize> =
             IdMap::with_capacity_and_hasher(shots.len(), Default::default());
+        // Ids and files that differ only by case or Unicode normalisation: one file on macOS
+        // and Windows, and one name to a reader.
+        let mut by_folded: IdMap<(bool, String), usize> =
+            IdMap::with_capacity_and_hasher(2 * shots.len(), Default::default());
         for (i, (s, o)) in shots.iter().zip(&origins).enumerate() {
             if let Some(&first) = by_id.get(s.id.as_str()) {
                 let first_at = origins[first]
@@ -141,6 +145,43 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                 continue;
             }
             by_id.insert(&s.id, i);
+            for (is_file, name) in [(false, &s.id), (true, &s.file)] {
+                let slot = (is_file, super::check::folded(name));
+                match by_folded.get(&slot) {
+                    Some(&first) => {
+                        let (what, other) = if is_file {
+                            ("output file", &shots[first].file)
+                        } else {
+                            ("id", &shots[first].id)
+                        };
+                        if other == name {
+                            continue;
+                        }
+                        sink.error(
+                            if is_file {
+                                o.file_loc.or(o.id_loc)
+                            } else {
+                                o.id_loc
+                            },
+                            format!(
+                                "{what} `{}` of shot `{}` and {what} `{}` of shot `{}` differ only \
+                                 by letter case or Unicode normalisation: on macOS and Windows \
+                                 they are one file, and to a reader one name",
+                                super::check::shown(name),
+                                s.id,
+                                super::check::shown(other),
+                                shots[first].id
+                            ),
+                        )
+                        .shot(Some(&s.id))
+                        .data(location(&files, s).as_ref())
+                        .help("make the names differ by more than case or accents' encoding");
+                    }
+                    None => {
+                        by_folded.insert(slot, i);
+                    }
+                }
+            }
             if let Some(&first) = by_file.get(s.file.as_str()) {
                 sink.error(
                     o.file_loc.or(o.id_loc),

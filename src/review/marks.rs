@@ -4,7 +4,11 @@
 //! shot (a new key, a new video) never carries an old verdict over to a video nobody has seen,
 //! and a later retake can tell the rejected attempt from the new one. The file is written by
 //! `shotlist mark` (atomically, under a lock) and by hand or by the review page's download, so
-//! it is read as hostile input: size-capped, every entry checked, errors name the place.
+//! it is read as hostile input: size-capped, every entry checked, errors name the place; a
+//! `marks.json` that is a link leading out of its folder is refused, not followed.
+//!
+//! The writer never makes a file its reader refuses: it writes one compact entry per line
+//! (diffs stay readable) and refuses, writing nothing, a file over [`MAX_BYTES`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,12 +61,6 @@ pub struct Mark {
     pub at: Option<String>,
 }
 
-#[derive(Serialize)]
-struct MarksFile {
-    version: u32,
-    marks: Vec<Mark>,
-}
-
 /// Every mark of an output folder, by (id, key); written sorted, so the file diffs well.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Marks {
@@ -70,8 +68,10 @@ pub struct Marks {
 }
 
 impl Marks {
-    /// Reads `path`; a missing file is no marks.
+    /// Reads `path`, an output folder's marks file; a missing file is no marks, a link leading
+    /// out of the folder an error.
     pub fn load(path: &Path) -> Result<Marks, ReviewError> {
+        super::source::check_inside(path)?;
         let mut marks = Marks::default();
         for m in read_entries(path)?.unwrap_or_default() {
             marks.apply(m);
@@ -106,17 +106,54 @@ impl Marks {
         self.by_shot.is_empty()
     }
 
-    /// Replaces `path` atomically.
+    /// Whether shot `id` has an approved mark for another video than `key`'s.
+    pub fn approved_other(&self, id: &str, key: &str) -> bool {
+        (self.by_shot.range((id.to_owned(), String::new())..))
+            .take_while(|((i, _), _)| i == id)
+            .any(|((_, k), m)| k != key && m.mark == Verdict::Approved)
+    }
+
+    /// The marks whose shot id `known` does not know (stale: the shot left the plan).
+    pub fn stale(&self, known: impl Fn(&str) -> bool) -> Vec<&Mark> {
+        self.iter().filter(|m| !known(&m.id)).collect()
+    }
+
+    /// Removes the marks whose shot id `known` does not know; returns how many.
+    pub fn prune(&mut self, known: impl Fn(&str) -> bool) -> usize {
+        let before = self.len();
+        self.by_shot.retain(|(id, _), _| known(id));
+        before - self.len()
+    }
+
+    /// The file's bytes: compact, one entry per line.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = format!("{{\"version\":{VERSION},\"marks\":[").into_bytes();
+        for (i, m) in self.by_shot.values().enumerate() {
+            out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+            // A mark is strings and an enum: serialising it cannot fail.
+            serde_json::to_writer(&mut out, m).expect("a mark serialises");
+        }
+        out.extend_from_slice(b"\n]}\n");
+        out
+    }
+
+    /// Replaces `path` atomically; refuses (writing nothing) a file over what [`Marks::load`]
+    /// reads.
     pub fn save(&self, path: &Path) -> Result<(), ReviewError> {
-        let doc = MarksFile {
-            version: VERSION,
-            marks: self.by_shot.values().cloned().collect(),
-        };
-        crate::report::write_atomic_with(path, |w| {
-            serde_json::to_writer_pretty(&mut *w, &doc).map_err(std::io::Error::other)?;
-            w.write_all(b"\n")
-        })
-        .map_err(ReviewError::Write)
+        self.save_within(path, MAX_BYTES)
+    }
+
+    fn save_within(&self, path: &Path, limit: u64) -> Result<(), ReviewError> {
+        let bytes = self.encode();
+        if bytes.len() as u64 > limit {
+            return Err(ReviewError::TooLargeToWrite {
+                path: path.to_owned(),
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        super::source::check_inside(path)?;
+        crate::report::write_atomic(path, &bytes).map_err(ReviewError::Write)
     }
 }
 
@@ -279,6 +316,100 @@ mod tests {
         );
         std::fs::write(&path, long).unwrap();
         assert!(Marks::load(&path).unwrap_err().to_string().contains("note"));
+    }
+
+    #[test]
+    fn the_writer_refuses_what_the_reader_would_and_writes_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut m = Marks::default();
+        for i in 0..50 {
+            let mut r = mark(&format!("s{i}"), 'a', Verdict::Rejected);
+            r.note = Some("n".repeat(100));
+            m.apply(r);
+        }
+        let size = m.encode().len() as u64;
+        let err = m.save_within(&path, size - 1).unwrap_err().to_string();
+        assert!(err.contains("over the") && err.contains("--prune"), "{err}");
+        assert!(!path.exists(), "nothing written");
+        m.save_within(&path, size).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 52, "one entry per line");
+        assert_eq!(Marks::load(&path).unwrap(), m);
+        // Never larger than the same marks written compactly by hand (one newline per entry
+        // at most).
+        let compact = serde_json::json!({"version": 1, "marks": m.iter().collect::<Vec<_>>()});
+        assert!(text.len() <= compact.to_string().len() + m.len() + 3);
+    }
+
+    #[test]
+    fn stale_marks_are_counted_and_pruned_and_approvals_of_other_videos_found() {
+        let mut m = Marks::default();
+        m.apply(mark("a", 'a', Verdict::Approved));
+        m.apply(mark("gone", 'b', Verdict::Rejected));
+        m.apply(mark("ab", 'c', Verdict::Approved));
+        assert!(m.approved_other("a", &key('f')));
+        assert!(!m.approved_other("a", &key('a')));
+        assert!(!m.approved_other("abc", &key('f')));
+        let known = |id: &str| id != "gone";
+        assert_eq!(m.stale(known).len(), 1);
+        assert_eq!(m.prune(known), 1);
+        assert_eq!(m.len(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_leading_out_is_refused_and_one_inside_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Marks::default();
+        m.apply(mark("a", 'a', Verdict::Rejected));
+        m.save(&outside.path().join("x.json")).unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::os::unix::fs::symlink(outside.path().join("x.json"), &path).unwrap();
+        let err = Marks::load(&path).unwrap_err();
+        assert!(matches!(err, ReviewError::Escapes { .. }), "{err}");
+        assert!(err.is_input());
+        assert!(m.save(&path).is_err(), "never written through");
+        std::fs::remove_file(&path).unwrap();
+        m.save(&dir.path().join("real.json")).unwrap();
+        std::os::unix::fs::symlink("real.json", &path).unwrap();
+        assert_eq!(Marks::load(&path).unwrap(), m);
+    }
+
+    proptest::proptest! {
+        /// Whatever `mark` writes, `mark` reads back as it was.
+        #[test]
+        fn what_mark_writes_mark_reads(
+            entries in proptest::collection::vec(
+                (
+                    "[A-Za-z0-9._-]{1,128}",
+                    "[0-9a-f]{64}",
+                    0..2u8,
+                    proptest::option::of(proptest::collection::vec(proptest::char::any(), 0..MAX_NOTE_CHARS)),
+                    proptest::option::of("\\PC{0,40}"),
+                ),
+                0..40,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(FILE_NAME);
+            let mut m = Marks::default();
+            for (id, key, v, note, at) in entries {
+                m.apply(Mark {
+                    id,
+                    key,
+                    mark: if v == 0 { Verdict::Approved } else { Verdict::Rejected },
+                    note: note.map(|n| n.into_iter().collect()),
+                    at,
+                });
+            }
+            m.save(&path).unwrap();
+            let back = Marks::load(&path).unwrap();
+            proptest::prop_assert_eq!(&back, &m);
+            back.save(&path).unwrap();
+            proptest::prop_assert_eq!(Marks::load(&path).unwrap(), m);
+        }
     }
 
     #[test]

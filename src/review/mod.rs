@@ -8,6 +8,11 @@
 //! page's Content-Security-Policy allows only its own inline script and style (by hash) and
 //! local videos. A static page cannot write files, so marks made in the browser leave as a
 //! `shotlist mark` command to copy or a `marks.json` to import.
+//!
+//! A batch may hold a million shots: everything here is linear in them, and the page is split
+//! into files of at most [`PAGE_SHOTS`] shots (`review.html`, `review-2.html`, ...) linked to
+//! each other, so a browser opens each at once. Writing stops between pages when asked (a
+//! signal), leaving every page written whole or not at all.
 
 pub mod marks;
 mod page;
@@ -24,6 +29,17 @@ use crate::plan::Plan;
 use crate::report::ReportError;
 
 pub const PAGE_FILE: &str = "review.html";
+/// Most shots on one page.
+pub const PAGE_SHOTS: usize = 1000;
+
+/// The file of page `n` (0-based): `review.html`, then `review-2.html`, ...
+pub fn page_file(n: usize) -> String {
+    if n == 0 {
+        PAGE_FILE.to_owned()
+    } else {
+        format!("review-{}.html", n + 1)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -35,6 +51,21 @@ pub enum ReviewError {
     },
     #[error("{path} is larger than {limit} bytes; refusing to read it")]
     TooLarge { path: PathBuf, limit: u64 },
+    #[error(
+        "{path} would be {size} bytes, over the {limit} a reader accepts; nothing was written. \
+         Remove marks of shots no longer in the plan (`shotlist mark MANIFEST --prune`) or split \
+         the batch"
+    )]
+    TooLargeToWrite {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "{path} is a symbolic link that leads out of the output folder {dir}; shotlist does not \
+         follow it (nothing was sent): replace it with a real file"
+    )]
+    Escapes { path: PathBuf, dir: PathBuf },
     #[error(
         "{path}: line {line} column {column}: not valid JSON: {message}; fix or delete the file"
     )]
@@ -56,6 +87,8 @@ pub enum ReviewError {
     Write(#[from] ReportError),
     #[error("cannot render {PAGE_FILE}: {0}")]
     Render(String),
+    #[error("interrupted while writing the review pages")]
+    Interrupted,
 }
 
 impl ReviewError {
@@ -83,7 +116,10 @@ impl ReviewError {
 
     /// Whether the fault is in a file's content (exit 2) rather than the disk (exit 3).
     pub fn is_input(&self) -> bool {
-        !matches!(self, ReviewError::Read { .. } | ReviewError::Write(_))
+        !matches!(
+            self,
+            ReviewError::Read { .. } | ReviewError::Write(_) | ReviewError::Interrupted
+        )
     }
 }
 
@@ -103,8 +139,9 @@ pub fn held(plan: &Plan, why: &[Option<retake::Retake>]) -> Held {
 /// The held shots of the output folder `dir` for `plan`, the manifest's plan before retakes.
 /// The page is a convenience: an unreadable journal holds nothing rather than giving no page.
 pub fn held_in_folder(dir: &Path, plan: &Plan) -> Result<Held, ReviewError> {
-    let Ok(journal) = crate::journal::replay_file(&dir.join(crate::journal::FILE_NAME), true)
-    else {
+    let path = dir.join(crate::journal::FILE_NAME);
+    source::check_inside(&path)?;
+    let Ok(journal) = crate::journal::replay_file(&path, true) else {
         return Ok(Held::new());
     };
     let marks = Marks::load(&dir.join(marks::FILE_NAME))?;
@@ -113,25 +150,80 @@ pub fn held_in_folder(dir: &Path, plan: &Plan) -> Result<Held, ReviewError> {
     Ok(held(&plan, &why))
 }
 
-/// Writes `<dir>/review.html` for the output folder `dir`, whose plan is `plan` when it has no
-/// `plan.json` yet, with `held` shots badged. Returns the page's path and the number of shots
-/// on it.
-pub fn write_page(dir: &Path, plan: &Plan, held: &Held) -> Result<(PathBuf, usize), ReviewError> {
+/// Writes `<dir>/review.html` (and its further pages) for the output folder `dir`, whose plan
+/// is `plan` when it has no `plan.json` yet, with `held` shots badged; stops with
+/// [`ReviewError::Interrupted`] as soon as `stop` says so. Returns the first page's path and
+/// the number of shots.
+pub fn write_page(
+    dir: &Path,
+    plan: &Plan,
+    held: &Held,
+    stop: &dyn Fn() -> bool,
+) -> Result<(PathBuf, usize), ReviewError> {
+    let interrupted = || {
+        if stop() {
+            Err(ReviewError::Interrupted)
+        } else {
+            Ok(())
+        }
+    };
     let shots = source::load(dir, plan)?;
+    interrupted()?;
     let marks = Marks::load(&dir.join(marks::FILE_NAME))?;
-    let html = page::render(&page::Context {
+    let earlier = source::earlier(dir);
+    interrupted()?;
+    let cx = page::Context {
         name: &plan.name,
         manifest: &plan.manifest,
         out_dir: dir,
         shots: &shots,
         marks: &marks,
-        earlier: &source::earlier(dir),
+        earlier: &earlier,
         held,
         video_exists: &|rel: &str| dir.join(rel).is_file(),
-    })?;
-    let path = dir.join(PAGE_FILE);
-    crate::report::write_atomic(&path, html.as_bytes())?;
-    Ok((path, shots.len()))
+    };
+    let renderer = page::Renderer::new(&shots)?;
+    let pages = paginate(group(&shots), PAGE_SHOTS);
+    for (n, rows) in pages.iter().enumerate() {
+        interrupted()?;
+        let html = renderer.render(&cx, rows, n, pages.len())?;
+        interrupted()?;
+        crate::report::write_atomic(&dir.join(page_file(n)), html.as_bytes())?;
+    }
+    // Pages of a larger batch before: gone, so no link leads to an old page.
+    for n in pages.len().. {
+        let old = dir.join(page_file(n));
+        match std::fs::remove_file(&old) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(source) => return Err(ReviewError::Read { path: old, source }),
+        }
+    }
+    Ok((dir.join(PAGE_FILE), shots.len()))
+}
+
+/// Rows (ranges of shots) laid out on pages of at most `per_page` shots; a row longer than a
+/// page is cut into pieces. Always at least one page.
+fn paginate(
+    rows: Vec<std::ops::Range<usize>>,
+    per_page: usize,
+) -> Vec<Vec<std::ops::Range<usize>>> {
+    let mut pages = vec![Vec::new()];
+    let mut on_page = 0;
+    for row in rows {
+        let mut start = row.start;
+        while start < row.end {
+            if on_page == per_page {
+                pages.push(Vec::new());
+                on_page = 0;
+            }
+            let end = row.end.min(start + (per_page - on_page));
+            pages.last_mut().expect("one page").push(start..end);
+            on_page += end - start;
+            start = end;
+        }
+    }
+    pages
 }
 
 /// A shot's place among its row's variants: (variant, take).
@@ -144,7 +236,7 @@ type Combo = (Vec<(String, String)>, Option<u64>);
 pub fn group(shots: &[Shot]) -> Vec<std::ops::Range<usize>> {
     let mut groups = Vec::new();
     let mut start = 0;
-    let mut seen: Vec<Combo> = Vec::new();
+    let mut seen: std::collections::HashSet<Combo> = std::collections::HashSet::new();
     for (i, shot) in shots.iter().enumerate() {
         let combo = (variant(shot), take_of(shot));
         if i > start {
@@ -165,7 +257,7 @@ pub fn group(shots: &[Shot]) -> Vec<std::ops::Range<usize>> {
                 seen.clear();
             }
         }
-        seen.push(combo);
+        seen.insert(combo);
     }
     if start < shots.len() {
         groups.push(start..shots.len());
@@ -279,6 +371,17 @@ mod tests {
             })
             .collect();
         assert_eq!(group(&bare), groups);
+    }
+
+    #[test]
+    fn pages_hold_at_most_their_share_and_cut_long_rows() {
+        assert_eq!(paginate(vec![], 3), vec![Vec::new()]);
+        assert_eq!(
+            paginate(vec![0..2, 2..9, 9..10], 3),
+            vec![vec![0..2, 2..3], vec![3..6], vec![6..9], vec![9..10]]
+        );
+        assert_eq!(page_file(0), "review.html");
+        assert_eq!(page_file(2), "review-3.html");
     }
 
     #[test]

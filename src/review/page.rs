@@ -109,67 +109,118 @@ struct Count {
     n: usize,
 }
 
-pub fn render(cx: &Context) -> Result<String, ReviewError> {
-    let mut env = Environment::new();
-    env.set_auto_escape_callback(|_| AutoEscape::Html);
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_template("review.html", TEMPLATE)
-        .map_err(|e| ReviewError::Render(e.to_string()))?;
-    let rows: Vec<Row> = super::group(cx.shots)
-        .into_iter()
-        .map(|range| {
-            let shots = &cx.shots[range];
-            // A take number says something only where the row has more than one take.
-            let takes = shots
-                .iter()
-                .any(|s| super::take_of(s).is_some_and(|t| t > 1));
-            Row {
-                title: super::group_title(shots),
-                source: shots[0].source.as_deref(),
-                row: shots[0].row,
-                cards: shots.iter().map(|s| card(cx, s, takes)).collect(),
-            }
-        })
-        .collect();
-    let mut counts: Vec<Count> = STATUSES
-        .iter()
-        .map(|s| Count {
-            status: s.as_str().to_owned(),
-            n: 0,
-        })
-        .collect();
-    for s in cx.shots {
-        match counts.iter_mut().find(|c| c.status == s.status) {
-            Some(c) => c.n += 1,
-            None => counts.push(Count {
-                status: s.status.clone(),
-                n: 1,
-            }),
+/// Another page of the same batch, for the page's navigation.
+#[derive(Serialize)]
+struct PageLink {
+    n: usize,
+    file: String,
+    current: bool,
+}
+
+/// The template, the batch's counts and the policy, made once for every page of a batch.
+pub struct Renderer {
+    env: Environment<'static>,
+    counts: Vec<Count>,
+    csp: String,
+}
+
+impl Renderer {
+    pub fn new(shots: &[Shot]) -> Result<Renderer, ReviewError> {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_template("review.html", TEMPLATE)
+            .map_err(|e| ReviewError::Render(e.to_string()))?;
+        let mut counts: Vec<Count> = STATUSES
+            .iter()
+            .map(|s| Count {
+                status: s.as_str().to_owned(),
+                n: 0,
+            })
+            .collect();
+        // Statuses come from results.json: indexed, so a hostile file of distinct ones stays
+        // linear.
+        let mut index: std::collections::HashMap<String, usize> = (counts.iter().enumerate())
+            .map(|(i, c)| (c.status.clone(), i))
+            .collect();
+        for s in shots {
+            let i = *index.entry(s.status.clone()).or_insert_with(|| {
+                counts.push(Count {
+                    status: s.status.clone(),
+                    n: 0,
+                });
+                counts.len() - 1
+            });
+            counts[i].n += 1;
         }
+        let csp = format!(
+            "default-src 'none'; media-src 'self' file:; img-src data:; style-src '{}'; \
+             script-src '{}'; base-uri 'none'; form-action 'none'",
+            hash(STYLE),
+            hash(SCRIPT)
+        );
+        Ok(Renderer { env, counts, csp })
     }
-    let csp = format!(
-        "default-src 'none'; media-src 'self' file:; img-src data:; style-src '{}'; \
-         script-src '{}'; base-uri 'none'; form-action 'none'",
-        hash(STYLE),
-        hash(SCRIPT)
-    );
-    let template = env
-        .get_template("review.html")
-        .map_err(|e| ReviewError::Render(e.to_string()))?;
-    template
-        .render(minijinja::context! {
-            name => cx.name,
-            manifest => cx.manifest.display().to_string(),
-            out_dir => cx.out_dir.display().to_string(),
-            total => cx.shots.len(),
-            counts => Value::from(Serde(&counts)),
-            marked => cx.marks.len(),
-            rows => Value::from(Serde(&rows)),
-            csp => csp,
-            style => Value::from_safe_string(STYLE.to_owned()),
-            script => Value::from_safe_string(SCRIPT.to_owned()),
-        })
-        .map_err(|e| ReviewError::Render(e.to_string()))
+
+    /// Page `page` (0-based) of `pages`, holding the rows `rows` (ranges of `cx.shots`).
+    pub fn render(
+        &self,
+        cx: &Context,
+        rows: &[std::ops::Range<usize>],
+        page: usize,
+        pages: usize,
+    ) -> Result<String, ReviewError> {
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|range| {
+                let shots = &cx.shots[range.clone()];
+                // A take number says something only where the row has more than one take.
+                let takes = shots
+                    .iter()
+                    .any(|s| super::take_of(s).is_some_and(|t| t > 1));
+                Row {
+                    title: super::group_title(shots),
+                    source: shots[0].source.as_deref(),
+                    row: shots[0].row,
+                    cards: shots.iter().map(|s| card(cx, s, takes)).collect(),
+                }
+            })
+            .collect();
+        let on_page: usize = rows.iter().map(|r| r.cards.len()).sum();
+        let links: Vec<PageLink> = if pages > 1 {
+            (0..pages)
+                .map(|n| PageLink {
+                    n: n + 1,
+                    file: super::page_file(n),
+                    current: n == page,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let template = self
+            .env
+            .get_template("review.html")
+            .map_err(|e| ReviewError::Render(e.to_string()))?;
+        template
+            .render(minijinja::context! {
+                name => cx.name,
+                manifest => cx.manifest.display().to_string(),
+                out_dir => cx.out_dir.display().to_string(),
+                total => cx.shots.len(),
+                counts => Value::from(Serde(&self.counts)),
+                marked => cx.marks.len(),
+                rows => Value::from(Serde(&rows)),
+                page => page + 1,
+                pages => pages,
+                on_page => on_page,
+                links => Value::from(Serde(&links)),
+                csp => &self.csp,
+                style => Value::from_safe_string(STYLE.to_owned()),
+                script => Value::from_safe_string(SCRIPT.to_owned()),
+            })
+            .map_err(|e| ReviewError::Render(e.to_string()))
+    }
 }
 
 fn card<'a>(cx: &Context<'a>, s: &'a Shot, takes: bool) -> Card<'a> {

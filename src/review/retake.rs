@@ -265,12 +265,24 @@ pub fn apply_in_folder(
 ) -> Result<Applied, super::ReviewError> {
     let marks = Marks::load(&plan.out_dir.join(super::marks::FILE_NAME))?;
     let why = apply(plan, journal, &marks, retake_rejected);
-    let approved = plan
+    let approved: Vec<bool> = plan
         .shots
         .iter()
         .map(|s| (marks.get(&s.id, &s.key)).is_some_and(|m| m.mark == Verdict::Approved))
         .collect();
-    Ok(Applied { why, approved })
+    let replaces_approved = (plan.shots.iter().zip(&why).zip(&approved))
+        .map(|((s, why), &ok)| {
+            why.is_none()
+                && !ok
+                && marks.approved_other(&s.id, &s.key)
+                && !journal.shots.contains_key(&(s.id.clone(), s.key.clone()))
+        })
+        .collect();
+    Ok(Applied {
+        why,
+        approved,
+        replaces_approved,
+    })
 }
 
 /// What [`apply_in_folder`] found.
@@ -280,7 +292,15 @@ pub struct Applied {
     pub why: Vec<Option<Retake>>,
     /// Each shot whose (id, key) is marked approved: never submitted again, whatever the flags.
     pub approved: Vec<bool>,
+    /// Each shot whose request changed (its prompt, an upstream) since a video of it was
+    /// approved, and that has no attempt of the new request yet: sending it replaces the
+    /// approved video, which `plan` and `run` say.
+    pub replaces_approved: Vec<bool>,
 }
+
+/// What `plan` and `run` add for a shot of [`Applied::replaces_approved`] that is sent.
+pub const REPLACES_APPROVED: &str = "approved earlier: its approved video is replaced (moved to \
+     videos/superseded/); revert the change to keep it";
 
 /// The key of `body` with each upstream's current key.
 fn key_with(body: &Body, index: &FxHashMap<&str, usize>, keys: &[String]) -> String {

@@ -56,6 +56,9 @@ pub struct Earlier {
 /// page is a convenience: an unreadable journal gives no history rather than no page.
 pub fn earlier(dir: &Path) -> HashMap<String, Vec<Earlier>> {
     let path = dir.join(crate::journal::FILE_NAME);
+    if check_inside(&path).is_err() {
+        return HashMap::new();
+    }
     let Ok(replayed) = crate::journal::replay_file(&path, true) else {
         return HashMap::new();
     };
@@ -74,6 +77,30 @@ pub fn earlier(dir: &Path) -> HashMap<String, Vec<Earlier>> {
             .push(Earlier { key: e.key, file });
     }
     out
+}
+
+/// Refuses `path` when it is a symbolic link leading out of its folder (the output folder):
+/// what another process can put there must not make shotlist read, or act on, a file elsewhere.
+pub fn check_inside(path: &Path) -> Result<(), ReviewError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    crate::exec::outdir::check_inside(dir, path).map_err(|e| match e {
+        crate::exec::OutDirError::Io { path, source, .. } => ReviewError::Read { path, source },
+        _ => ReviewError::Escapes {
+            path: path.to_owned(),
+            dir: dir.to_owned(),
+        },
+    })
+}
+
+/// [`read_json`] of a file of the output folder: a link leading out of it is refused.
+pub fn read_in_folder(path: &Path, limit: u64) -> Result<Option<Value>, ReviewError> {
+    check_inside(path)?;
+    read_json(path, limit)
 }
 
 /// Reads a JSON file of at most `limit` bytes; `what` names it in errors.
@@ -112,7 +139,7 @@ pub fn read_json(path: &Path, limit: u64) -> Result<Option<Value>, ReviewError> 
 /// ids the plan does not know come last.
 pub fn load(dir: &Path, fallback: &Plan) -> Result<Vec<Shot>, ReviewError> {
     let plan_path = dir.join("plan.json");
-    let mut shots: Vec<Shot> = match read_json(&plan_path, MAX_TABLE_BYTES)? {
+    let mut shots: Vec<Shot> = match read_in_folder(&plan_path, MAX_TABLE_BYTES)? {
         Some(doc) => {
             let list = doc
                 .get("shots")
@@ -126,7 +153,7 @@ pub fn load(dir: &Path, fallback: &Plan) -> Result<Vec<Shot>, ReviewError> {
         None => fallback.shots.iter().map(from_planned).collect(),
     };
     let results_path = dir.join(crate::report::JSON_FILE);
-    if let Some(doc) = read_json(&results_path, MAX_TABLE_BYTES)? {
+    if let Some(doc) = read_in_folder(&results_path, MAX_TABLE_BYTES)? {
         let rows = doc
             .as_array()
             .ok_or_else(|| ReviewError::shape(&results_path, "a list of result rows"))?;

@@ -2,6 +2,7 @@
 //! snapshot of a small hand-made output folder, and marks through the CLI.
 
 mod browser;
+mod hostile;
 mod mark;
 mod page;
 mod retake;
