@@ -1166,7 +1166,9 @@ impl<'a> Dispatcher<'a> {
                 ""
             };
             self.progress.log(&format!(
-                "--poll {}: {tasks} task(s) polled that often need {:.0} queries/s, more than                  the request budget of {:.1}/s ([run] queries_per_second{shared}); each task                  is polled about every {:.1} s instead",
+                "--poll {}: {tasks} task(s) polled that often need {:.0} queries/s, more than \
+                 the request budget of {:.1}/s ([run] queries_per_second{shared}); each task \
+                 is polled about every {:.1} s instead",
                 humantime::format_duration(poll),
                 tasks as f64 / nominal.as_secs_f64(),
                 self.ctx.budget.rate(),

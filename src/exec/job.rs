@@ -125,11 +125,13 @@ impl JobContext {
                 refused,
                 answers,
             }) => tracing::info!(
-                "the provider refused {refused} of {answers} queries (429) in the last second:                  query rate lowered to {to:.1}/s ({} refused so far)",
+                "the provider refused {refused} of {answers} queries (429) in the last second: \
+                 query rate lowered to {to:.1}/s ({} refused so far)",
                 self.budget.refused()
             ),
             Some(Change::Restored { to, noise }) => tracing::info!(
-                "refusals did not follow the query rate (about {:.0} % at any rate): back to                  {to:.1}/s",
+                "refusals did not follow the query rate (about {:.0} % at any rate): back to \
+                 {to:.1}/s",
                 100.0 * noise
             ),
             Some(Change::Raised { to }) => {

@@ -241,3 +241,45 @@ fn refused_queries_are_in_the_summary_and_each_shot_is_created_once() {
         run.stderr
     );
 }
+
+/// An explicit `--poll` the request budget cannot honour is said once, with the interval the
+/// budget allows instead.
+#[test]
+fn a_poll_the_budget_cannot_honour_is_said_once() {
+    use crate::support::{Project, SimProcess};
+    let sim = SimProcess::start(&["--gen-time", "1500ms"]);
+    let p = Project::new();
+    let shots: String = (0..8)
+        .map(|i| format!("  - {{ id: s{i}, prompt: Shot {i}. }}\n"))
+        .collect();
+    p.file(
+        "m.yaml",
+        &format!(
+            "version: 1\nname: m\ndefaults: {{ model: t2v, duration: 4 }}\nshots:\n{shots}\
+             output: {{ dir: out }}\n"
+        ),
+    )
+    .file("c.toml", "[run]\nqueries_per_second = 4\n");
+    let mut cmd = p.cmd(&[
+        "run",
+        "m.yaml",
+        "--base-url",
+        &sim.url,
+        "--poll",
+        "100ms",
+        "-j",
+        "8",
+        "--config",
+        "c.toml",
+    ]);
+    cmd.env("GRAVITEX_API_KEY", "sk-poll");
+    let run = crate::support::Run::from(cmd.output().unwrap());
+    run.code(0);
+    let said = run.stderr.matches("--poll 100ms: ").count();
+    assert_eq!(said, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("more than the request budget of 4.0/s"),
+        "{}",
+        run.stderr
+    );
+}
