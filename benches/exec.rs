@@ -2,7 +2,7 @@
 //! HTTP requests per shot, pure overhead with instant tasks, peak memory of a 100,000-shot run,
 //! and throughput under provider limits side by side with the naive thread pool of
 //! `benches/naive_pool.py`. The simulator runs as a separate `shotlist sim` process so its
-//! memory and CPU are not counted as the executor's. `SHOTLIST_BENCH_ONLY=memory|throughput|storm|cap`
+//! memory and CPU are not counted as the executor's. `SHOTLIST_BENCH_ONLY=memory|throughput|queries|storm|cap`
 //! runs one part (`storm` and `cap`: one row of `throughput` alone, without the naive pool). Numbers go into BENCHMARKS.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -145,6 +145,17 @@ fn run_with(
     opts: RunOptions,
     limit: Option<Duration>,
 ) -> (Duration, f64, InFlight) {
+    run_on(sim, false, n, opts, limit)
+}
+
+/// [`run_with`], speaking DashScope's native protocol when `dashscope`.
+fn run_on(
+    sim: &Sim,
+    dashscope: bool,
+    n: usize,
+    opts: RunOptions,
+    limit: Option<Duration>,
+) -> (Duration, f64, InFlight) {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("out");
     let plan = plan(&out, n);
@@ -155,11 +166,22 @@ fn run_with(
     let before = sim.requests();
     let started = Instant::now();
     let outcome = runtime.block_on(async {
-        let client = Client::new(ClientConfig {
+        let config = ClientConfig {
             base_url: sim.url.clone(),
             api_key: ApiKey::new("sk-bench"),
             timeout: Duration::from_secs(60),
-        })
+        };
+        let client = if dashscope {
+            Client::for_provider(
+                shotlist::api::dashscope::PROVIDER,
+                ClientConfig {
+                    base_url: format!("{}/api/v1", sim.url),
+                    ..config
+                },
+            )
+        } else {
+            Client::new(config)
+        }
         .expect("client");
         let run = shotlist::exec::execute(&plan, client, opts);
         match limit {
@@ -238,9 +260,14 @@ struct InFlight {
 
 /// The naive pool of `benches/naive_pool.py` against `sim`: wall seconds and shots succeeded.
 fn naive(sim: &Sim, shots: usize, workers: usize, poll: f64) -> (f64, u64) {
+    naive_with(sim, shots, workers, poll, &[])
+}
+
+fn naive_with(sim: &Sim, shots: usize, workers: usize, poll: f64, extra: &[&str]) -> (f64, u64) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/naive_pool.py");
     let output = Command::new("python3")
         .arg(script)
+        .args(extra)
         .args(["--url", &sim.url, "--shots", &shots.to_string()])
         .args([
             "--workers",
@@ -305,6 +332,8 @@ fn storm(naive_too: bool) {
         "0s",
         "--p429",
         "0.05",
+        "--p429-query",
+        "0.05",
         "--p502",
         "0.05",
         "--seed",
@@ -326,7 +355,7 @@ fn storm(naive_too: bool) {
         "-".into()
     };
     println!(
-        "| 20,000 × 0 s, -j 512, 5 % 429 + 5 % 502 | < 60 s, in flight ≥ 410, created once | {:.1} s, in flight {:.0} (mean over {:.1} s makespan; {:.0} over the first {:.1} s, to 95 % done), {created} created, {per_shot:.2} requests/shot | {naive} |",
+        "| 20,000 × 0 s, -j 512, 5 % 429 + 5 % 502 on submits and queries | ≤ 30 s, in flight ≥ 410, created once | {:.1} s, in flight {:.0} (mean over {:.1} s makespan; {:.0} over the first {:.1} s, to 95 % done), {created} created, {per_shot:.2} requests/shot | {naive} |",
         wall.as_secs_f64(),
         f.mean,
         f.makespan,
@@ -407,6 +436,86 @@ fn throughput() {
     );
 }
 
+/// Issue 21's six rows: 60 × 2 s at `-j 10`, `--poll 500ms`, 429s on submits, on queries or
+/// both, and DashScope's 20 requests per second; each shotlist run next to the naive pool
+/// against a fresh simulator with the same flags, `SHOTLIST_BENCH_REPS` times (default 1),
+/// interleaved.
+fn queries() {
+    let reps: usize = std::env::var("SHOTLIST_BENCH_REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    let half = Some(Duration::from_millis(500));
+    let n = 60;
+    let default_qps = shotlist::exec::DEFAULT_QUERIES_PER_SECOND;
+    let ds_qps = shotlist::api::dashscope::QUERIES_PER_SECOND;
+    let rows: [(&str, Vec<&str>, u32, bool); 6] = [
+        ("no faults, queries_per_second = 20", vec![], 20, false),
+        ("no faults, default budget", vec![], default_qps, false),
+        (
+            "20 % 429 on submits only",
+            vec!["--p429", "0.2"],
+            default_qps,
+            false,
+        ),
+        (
+            "20 % 429 on task queries only",
+            vec!["--p429-query", "0.2"],
+            default_qps,
+            false,
+        ),
+        (
+            "20 % 429 on both",
+            vec!["--p429", "0.2", "--p429-query", "0.2"],
+            default_qps,
+            false,
+        ),
+        (
+            "DashScope simulator --rps-limit 20",
+            vec!["--provider", "dashscope", "--rps-limit", "20"],
+            ds_qps,
+            true,
+        ),
+    ];
+    println!("## BENCHMARKS (issue 21: query refusals and one request budget)\n");
+    println!("| case | shotlist | naive pool | ratio | shotlist: query 429s, created |");
+    println!("|---|---|---|---|---|");
+    for (name, faults, qps, dashscope) in rows {
+        let mut args = vec!["--gen-time", "2s", "--seed", "3"];
+        args.extend(&faults);
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let mut detail = String::new();
+        for _ in 0..reps {
+            let sim = Sim::with(&args);
+            let (wall, _, _) = run_on(&sim, dashscope, n, limited(10, half, qps), None);
+            ours.push(wall.as_secs_f64());
+            let stats = sim.stats();
+            let q429 = stats["requests"]["query"]["429"].as_u64().unwrap_or(0);
+            let s429 = stats["requests"]["submit"]["429"].as_u64().unwrap_or(0);
+            detail = format!(
+                "{q429} query / {s429} submit 429s, {} created",
+                stats["tasks_created"]
+            );
+            let extra: &[&str] = if dashscope { &["--dashscope"] } else { &[] };
+            let (naive_wall, _) = naive_with(&Sim::with(&args), n, 10, 0.5, extra);
+            theirs.push(naive_wall);
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let show = |v: &[f64]| {
+            v.iter()
+                .map(|w| format!("{w:.1}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        println!(
+            "| {name} | {} s | {} s | {:.2} | {detail} |",
+            show(&ours),
+            show(&theirs),
+            mean(&ours) / mean(&theirs)
+        );
+    }
+}
+
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -453,6 +562,10 @@ fn main() {
     let only = std::env::var("SHOTLIST_BENCH_ONLY").unwrap_or_default();
     if only == "throughput" {
         throughput();
+        return;
+    }
+    if only == "queries" {
+        queries();
         return;
     }
     if only == "storm" {

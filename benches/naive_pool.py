@@ -4,6 +4,10 @@
 polling every `--poll` seconds until it ends, and downloading the video. No journal, no limiter,
 no budget: what a quick script would do. Talks to a simulator on loopback only.
 
+`--dashscope` speaks DashScope's native protocol instead, the way a pool of threads each calling
+Alibaba's `dashscope` SDK (`VideoSynthesis.async_call`, then `fetch` every `--poll` seconds)
+would: the same sleeps, no shared rate.
+
 Prints one JSON line: {"wall": seconds, "ok": shots succeeded, "requests": HTTP requests sent}.
 """
 
@@ -54,14 +58,42 @@ def call(req, counter):
         return 0, b""
 
 
-def one_shot(url, tag, i, poll, counter):
-    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+def native_body(tag, i):
+    return json.dumps({
+        "model": "wan2.7-t2v",
+        "input": {"prompt": f"naive {tag} shot {i}: a slow pan over a quiet harbour at dawn"},
+        "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5,
+                       "prompt_extend": False, "watermark": False, "seed": i},
+    }).encode()
+
+
+GATEWAY = {
+    "submit": lambda url: f"{url}/v1/video/generations",
+    "query": lambda url, task: f"{url}/v1/video/generations/{task}",
+    "body": body,
+    "task": lambda answer: answer["task_id"],
+    "state": lambda answer: (answer.get("status"), answer.get("url")),
+}
+
+DASHSCOPE = {
+    "submit": lambda url: f"{url}/api/v1/services/aigc/video-generation/video-synthesis",
+    "query": lambda url, task: f"{url}/api/v1/tasks/{task}",
+    "body": native_body,
+    "task": lambda answer: answer["output"]["task_id"],
+    "state": lambda answer: (answer["output"].get("task_status", "").lower(),
+                             answer["output"].get("video_url")),
+}
+
+
+def one_shot(url, tag, i, poll, counter, proto):
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json",
+               "X-DashScope-Async": "enable"}
     while True:
-        req = urllib.request.Request(f"{url}/v1/video/generations", data=body(tag, i),
+        req = urllib.request.Request(proto["submit"](url), data=proto["body"](tag, i),
                                      headers=headers, method="POST")
         status, data = call(req, counter)
         if status == 200:
-            task = json.loads(data)["task_id"]
+            task = proto["task"](json.loads(data))
             break
         if status == 429 or status >= 500:
             time.sleep(2)
@@ -69,15 +101,15 @@ def one_shot(url, tag, i, poll, counter):
         return False
     while True:
         time.sleep(poll)
-        req = urllib.request.Request(f"{url}/v1/video/generations/{task}", headers=headers)
+        req = urllib.request.Request(proto["query"](url, task), headers=headers)
         status, data = call(req, counter)
         if status != 200:
             continue
-        answer = json.loads(data)
-        if answer.get("status") == "succeeded":
-            status, _ = call(urllib.request.Request(answer["url"]), counter)
+        state, video = proto["state"](json.loads(data))
+        if state == "succeeded":
+            status, _ = call(urllib.request.Request(video), counter)
             return status == 200
-        if answer.get("status") == "failed":
+        if state == "failed":
             return False
 
 
@@ -88,11 +120,14 @@ def main():
     ap.add_argument("--workers", type=int, required=True)
     ap.add_argument("--poll", type=float, default=0.5)
     ap.add_argument("--tag", default="run")
+    ap.add_argument("--dashscope", action="store_true")
     a = ap.parse_args()
+    proto = DASHSCOPE if a.dashscope else GATEWAY
     counter = Counter()
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=a.workers) as pool:
-        ok = sum(pool.map(lambda i: one_shot(a.url, a.tag, i, a.poll, counter), range(a.shots)))
+        ok = sum(pool.map(lambda i: one_shot(a.url, a.tag, i, a.poll, counter, proto),
+                          range(a.shots)))
     print(json.dumps({"wall": time.monotonic() - started, "ok": ok, "requests": counter.n}))
 
 

@@ -316,9 +316,12 @@ pub struct SimArgs {
     /// API requests (submits and queries) per second per key; past it, 429.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub rps_limit: Option<u32>,
-    /// Probability of a spurious 429 on submit.
+    /// Probability of a spurious 429 on submit (queries: --p429-query).
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub p429: f64,
+    /// Probability of a spurious 429 on a task query.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
+    pub p429_query: f64,
     /// Probability of a 502 on any API request.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub p502: f64,

@@ -111,9 +111,10 @@ impl Downloader {
         let tmp = crate::report::temp_file_in(dir, ".shotlist-", ".part").map_err(io_error(dir))?;
         let tmp_path = tmp.path().to_path_buf();
         let handle = tmp.as_file().try_clone().map_err(io_error(&tmp_path))?;
-        // Network chunks are small; batching them saves a blocking-pool hop per chunk.
+        // Network chunks are small; batching them saves a blocking-pool hop per chunk. One
+        // buffer per download in flight (up to `-j`): 64 KB keeps 512 of them at 32 MB.
         let mut file =
-            tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(handle));
+            tokio::io::BufWriter::with_capacity(64 * 1024, tokio::fs::File::from_std(handle));
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         let mut head = Vec::with_capacity(HEAD);

@@ -383,6 +383,23 @@ fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
         ));
     }
     eprintln!("{cost}");
+    let q = &outcome.queries;
+    if q.refused + q.failed > 0 {
+        eprintln!(
+            "task queries: {} refused by the provider (429), {} failed (5xx or transport); \
+             each cost its task one poll interval{}",
+            q.refused,
+            q.failed,
+            if q.rate < f64::from(q.ceiling) {
+                format!(
+                    "; the request rate ended at {:.1}/s of {}/s",
+                    q.rate, q.ceiling
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     let mut tally = outcome.tally;
     tally.pending = tally.pending.saturating_sub(other_shards);
     let mut summary = exec::progress::summary(&tally, &results);

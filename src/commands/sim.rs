@@ -29,6 +29,7 @@ pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
         rate_limit: args.rate_limit,
         rps_limit: args.rps_limit,
         p429: args.p429,
+        p429_query: args.p429_query,
         p502: args.p502,
         p_lost: args.p_lost,
         fail_rate: args.fail_rate,

@@ -57,6 +57,8 @@ pub(super) struct Dispatcher<'a> {
     results: Option<report::ResultsWriter>,
     /// The effective poll interval last shown with `-v`.
     poll_shown: Duration,
+    /// An explicit `--poll` the request budget cannot honour was said.
+    poll_warned: bool,
     /// Each shot's estimated bill.
     costs: Vec<Option<Money>>,
     /// What this run's submits are estimated to bill (submits answered without a task are
@@ -166,6 +168,7 @@ impl<'a> Dispatcher<'a> {
         let backoff = opts.retry_backoff;
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(JobContext {
+            submits_share_budget: searches,
             client,
             tx,
             poll: opts.poll,
@@ -213,6 +216,7 @@ impl<'a> Dispatcher<'a> {
             stop: None,
             results: None,
             poll_shown: Duration::ZERO,
+            poll_warned: false,
             costs: plan.shots.iter().map(|s| opts.prices.shot(s)).collect(),
             spent: Money::ZERO,
             spent_before: opts.prices.spent(plan, &replayed.ledger).amount,
@@ -1114,6 +1118,11 @@ impl<'a> Dispatcher<'a> {
                 self.jobs
                     .spawn(job::submit(self.ctx.clone(), i, body, file));
             }
+            // Finished jobs keep their task's memory (a few KB each) until joined, and the
+            // biased select below rarely reaches `join_next` while events keep coming.
+            while let Some(joined) = self.jobs.try_join_next() {
+                self.joined(joined);
+            }
             self.search_when_idle();
             self.send_results()?;
             self.progress
@@ -1152,12 +1161,8 @@ impl<'a> Dispatcher<'a> {
                         }
                     }
                 }
-                joined = self.jobs.join_next(), if !self.jobs.is_empty() => {
-                    if let Some(Err(e)) = joined
-                        && e.is_panic()
-                    {
-                        self.progress.error(&format!("error: a task panicked: {e}"));
-                    }
+                Some(joined) = self.jobs.join_next(), if !self.jobs.is_empty() => {
+                    self.joined(joined);
                 }
                 () = stop_requested(&mut stop), if !interrupted => {}
                 () = sleep_until_opt(wake) => {}
@@ -1222,7 +1227,21 @@ impl<'a> Dispatcher<'a> {
             all_succeeded,
             came_along: Vec::new(),
             cost,
+            queries: super::QueryCounts {
+                refused: self.ctx.budget.refused(),
+                failed: self.ctx.budget.failed(),
+                rate: self.ctx.budget.rate(),
+                ceiling: self.ctx.budget.qps(),
+            },
         })
+    }
+
+    fn joined(&self, joined: Result<(), tokio::task::JoinError>) {
+        if let Err(e) = joined
+            && e.is_panic()
+        {
+            self.progress.error(&format!("error: a task panicked: {e}"));
+        }
     }
 
     /// Logs (`-v`) how often each task is polled when that changes by a quarter or more: the
@@ -1239,12 +1258,32 @@ impl<'a> Dispatcher<'a> {
                 p.max(super::poll::MIN_POLL)
             });
         let every = self.ctx.budget.effective_interval(tasks, nominal);
+        if let Some(poll) = self.ctx.poll
+            && !self.poll_warned
+            && every > nominal.mul_f64(1.25)
+        {
+            self.poll_warned = true;
+            let shared = if self.ctx.submits_share_budget {
+                ", shared with submits"
+            } else {
+                ""
+            };
+            self.progress.log(&format!(
+                "--poll {}: {tasks} task(s) polled that often need {:.0} queries/s, more than \
+                 the request budget of {:.1}/s ([run] queries_per_second{shared}); each task \
+                 is polled about every {:.1} s instead",
+                humantime::format_duration(poll),
+                tasks as f64 / nominal.as_secs_f64(),
+                self.ctx.budget.rate(),
+                every.as_secs_f64()
+            ));
+        }
         let (a, b) = (every.as_secs_f64(), self.poll_shown.as_secs_f64());
         if (a - b).abs() >= 0.25 * b.max(f64::MIN_POSITIVE) {
             self.poll_shown = every;
             tracing::info!(
-                "polling {tasks} task(s) within {} queries/s: each about every {:.1} s",
-                self.ctx.budget.qps(),
+                "polling {tasks} task(s) within {:.1} queries/s: each about every {:.1} s",
+                self.ctx.budget.rate(),
                 a
             );
         }

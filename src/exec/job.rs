@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::backoff::Backoff;
-use super::budget::QueryBudget;
+use super::budget::{Change, QueryBudget};
 use super::policy::{AfterQuery, Polling, after_query};
 use super::poll::PollSchedule;
 use crate::api::{ApiError, Client, Downloaded, TaskExtras};
@@ -87,6 +87,8 @@ pub struct JobContext {
     pub backoff: Backoff,
     /// Shared by every task's queries.
     pub budget: QueryBudget,
+    /// The budget covers submits too: DashScope counts both against one per-account rate.
+    pub submits_share_budget: bool,
     pub videos_dir: PathBuf,
     pub downloads: Semaphore,
 }
@@ -96,10 +98,55 @@ impl JobContext {
         // The dispatcher outlives its jobs; a closed channel means the run is over.
         let _ = self.tx.send(event);
     }
+
+    /// Counts a query's answer in the budget, which adapts its rate to 429s (said with `-v`).
+    fn counted<T>(&self, task_id: &str, answer: &Result<T, ApiError>) {
+        let refused = matches!(answer, Err(ApiError::RateLimited { .. }));
+        match answer {
+            Err(ApiError::RateLimited { retry_after }) => {
+                tracing::debug!(
+                    "query of task {task_id} refused (429, Retry-After {retry_after:?})"
+                )
+            }
+            Err(
+                e @ (ApiError::Transient { .. }
+                | ApiError::Ambiguous { .. }
+                | ApiError::Unusable { .. }),
+            ) => {
+                self.budget.on_failed();
+                tracing::debug!("query of task {task_id} failed: {e}");
+            }
+            _ => {}
+        }
+        let change = self.budget.on_answer(std::time::Instant::now(), refused);
+        match change {
+            Some(Change::Lowered {
+                to,
+                refused,
+                answers,
+            }) => tracing::info!(
+                "the provider refused {refused} of {answers} queries (429) in the last second: \
+                 query rate lowered to {to:.1}/s ({} refused so far)",
+                self.budget.refused()
+            ),
+            Some(Change::Restored { to, noise }) => tracing::info!(
+                "refusals did not follow the query rate (about {:.0} % at any rate): back to \
+                 {to:.1}/s",
+                100.0 * noise
+            ),
+            Some(Change::Raised { to }) => {
+                tracing::debug!("no query refused in the last second: query rate {to:.1}/s")
+            }
+            None => {}
+        }
+    }
 }
 
 /// POSTs `body` once; on acceptance polls the task and downloads its video.
 pub async fn submit(ctx: Arc<JobContext>, idx: usize, body: serde_json::Value, file: String) {
+    if ctx.submits_share_budget {
+        ctx.budget.acquire().await;
+    }
     match ctx.client.submit(&body).await {
         Ok(s) => {
             ctx.send(Event::Submitted {
@@ -124,13 +171,16 @@ pub async fn poll(
     let timing = &ctx.client.provider().timing;
     let mut schedule = PollSchedule::new(ctx.poll, timing);
     let mut polling = Polling::new(task_id, timing.task_ttl, ctx.backoff);
+    let mut wait = schedule.next_wait();
     loop {
-        tokio::time::sleep(schedule.next_wait()).await;
+        tokio::time::sleep(wait).await;
         ctx.budget.acquire().await;
         let answer = ctx.client.query(&polling.task_id).await;
-        match after_query(&mut polling, answer, submitted.elapsed().ok()) {
-            AfterQuery::Continue => {}
-            AfterQuery::Wait(wait) => tokio::time::sleep(wait).await,
+        ctx.counted(&polling.task_id, &answer);
+        let next = after_query(&mut polling, answer, submitted.elapsed().ok());
+        wait = schedule.after(&next);
+        match next {
+            AfterQuery::Continue | AfterQuery::Wait(_) => {}
             AfterQuery::Succeeded { url, extras } => {
                 ctx.send(Event::Succeeded {
                     idx,

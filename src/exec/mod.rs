@@ -38,8 +38,9 @@ use crate::journal::{self, Journal, JournalError, Replayed};
 use crate::plan::Plan;
 use crate::report::{ReportError, ResultStatus};
 
-/// The default of `[run] queries_per_second`.
-pub const DEFAULT_QUERIES_PER_SECOND: u32 = 10;
+/// The default of `[run] queries_per_second` on the gateway, which documents no limit: a
+/// generous ceiling the rate starts at and comes back to, lowered by 429s ([`budget`]).
+pub const DEFAULT_QUERIES_PER_SECOND: u32 = 50;
 /// Tasks in flight when neither `-j` nor the config says.
 pub const DEFAULT_CONCURRENCY: u32 = 4;
 
@@ -138,6 +139,20 @@ pub struct Outcome {
     /// Upstreams run only because an `--only` shot needed them.
     pub came_along: Vec<String>,
     pub cost: RunCost,
+    /// How the provider answered this run's task queries.
+    pub queries: QueryCounts,
+}
+
+/// Task queries the provider refused or failed, and the request rate they left.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct QueryCounts {
+    /// Answered 429.
+    pub refused: u64,
+    /// Answered 5xx or lost in transport.
+    pub failed: u64,
+    /// The rate at the end, after adapting to 429s, and its ceiling (requests per second).
+    pub rate: f64,
+    pub ceiling: u32,
 }
 
 /// Estimated money of a run, in `currency`.

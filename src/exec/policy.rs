@@ -79,7 +79,7 @@ pub struct Polling {
     pub task_id: String,
     /// The provider's task lifetime: a refused query of a younger task is retried.
     pub task_ttl: Duration,
-    /// Waits after a 429 without `Retry-After` and after a refused query.
+    /// Waits after a refused (4xx) query of a young task.
     pub backoff: Backoff,
     /// Answers in a row without news (errors, `unknown`, success without a URL).
     troubles: u32,
@@ -104,7 +104,9 @@ impl Polling {
 pub enum AfterQuery {
     /// Poll again on schedule.
     Continue,
-    /// Wait this long (a 429, a refused query of a young task), then poll again on schedule.
+    /// Poll again on schedule, but not before this long from now: a 429's `Retry-After` (zero
+    /// without one: a refused query costs one poll interval, as queries are free and
+    /// idempotent), or the backoff of a refused query of a young task.
     Wait(Duration),
     /// The task has its result URL: download it.
     Succeeded { url: String, extras: TaskExtras },
@@ -167,9 +169,7 @@ pub fn after_query(
             return AfterQuery::Wait(wait);
         }
         Err(ApiError::RateLimited { retry_after }) => {
-            return AfterQuery::Wait(
-                retry_after.unwrap_or_else(|| polling.backoff.wait(polling.troubles.min(5))),
-            );
+            return AfterQuery::Wait(retry_after.unwrap_or_default());
         }
         Err(other) => other.to_string(),
     };
@@ -492,9 +492,12 @@ mod tests {
         for _ in 0..MAX_QUERY_TROUBLES - 2 {
             assert_eq!(after_query(&mut p, unknown(), None), AfterQuery::Continue);
         }
-        // A 429 neither counts nor resets; without Retry-After it backs off by the troubles.
+        // A 429 neither counts nor resets, and without Retry-After costs one poll interval.
         let limited = || Err(ApiError::RateLimited { retry_after: None });
-        assert!(is_backoff(&after_query(&mut p, limited(), None), 5));
+        assert_eq!(
+            after_query(&mut p, limited(), None),
+            AfterQuery::Wait(Duration::ZERO)
+        );
         assert_eq!(after_query(&mut p, unknown(), None), AfterQuery::Continue);
         match after_query(&mut p, Err(transient()), None) {
             AfterQuery::GaveUp(error) => assert_eq!(
@@ -507,13 +510,49 @@ mod tests {
     }
 
     #[test]
-    fn a_429_early_backs_off_by_the_troubles_so_far() {
+    fn a_refused_or_failed_query_costs_one_poll_interval_however_many_came_before() {
+        let poll = Duration::from_millis(500);
+        let mut schedule = crate::exec::poll::PollSchedule::new(
+            Some(poll),
+            &crate::api::gravitex::PROVIDER.timing,
+        );
         let mut p = polling();
         let limited = || Err(ApiError::RateLimited { retry_after: None });
-        assert!(is_backoff(&after_query(&mut p, limited(), None), 0));
-        after_query(&mut p, Err(transient()), None);
-        after_query(&mut p, Err(transient()), None);
-        assert!(is_backoff(&after_query(&mut p, limited(), None), 2));
+        for n in 0..MAX_QUERY_TROUBLES * 3 {
+            let answer = if n % 3 == 2 {
+                Err(transient())
+            } else {
+                limited()
+            };
+            let next = after_query(&mut p, answer, None);
+            assert_eq!(schedule.after(&next), poll, "answer {n}: {next:?}");
+            if n % 3 == 2 {
+                after_query(&mut p, Ok(state(TaskStatus::Running, None, None)), None);
+            }
+        }
+    }
+
+    #[test]
+    fn a_429s_retry_after_is_honoured_when_longer_than_the_interval() {
+        let timing = &crate::api::gravitex::PROVIDER.timing;
+        let mut schedule =
+            crate::exec::poll::PollSchedule::new(Some(Duration::from_millis(500)), timing);
+        let told = after_query(
+            &mut polling(),
+            Err(ApiError::RateLimited {
+                retry_after: Some(Duration::from_secs(3)),
+            }),
+            None,
+        );
+        assert_eq!(schedule.after(&told), Duration::from_secs(3));
+        let short = after_query(
+            &mut polling(),
+            Err(ApiError::RateLimited {
+                retry_after: Some(Duration::from_millis(100)),
+            }),
+            None,
+        );
+        assert_eq!(schedule.after(&short), Duration::from_millis(500));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use super::backoff::jitter;
+use super::policy::AfterQuery;
 use crate::api::Timing;
 
 /// The shortest fixed interval (`--poll`) honoured.
@@ -57,6 +58,17 @@ impl PollSchedule {
         let wait = d.as_secs_f64() + drift - self.drift;
         self.drift = drift;
         Duration::from_secs_f64(wait.max(0.0))
+    }
+
+    /// The wait before the query that follows an answer: the next interval, or longer when
+    /// the answer asked for it ([`AfterQuery::Wait`]); a refused or failed query costs one
+    /// interval.
+    pub fn after(&mut self, answer: &AfterQuery) -> Duration {
+        let at_least = match answer {
+            AfterQuery::Wait(d) => *d,
+            _ => Duration::ZERO,
+        };
+        self.next_wait().max(at_least)
     }
 }
 

@@ -1,8 +1,8 @@
 //! What both protocols' simulators share, so a fault or a limit behaves the same whichever
 //! protocol is spoken: one std `Mutex` (held only for a few map operations, never across an
 //! await) over the task table, stats, random draws, per-key request counts and the state file,
-//! with each protocol's own records beside them; the key check, the `--p502`, `--rps-limit`,
-//! failure and lost-answer draws; request ids; the stats route.
+//! with each protocol's own records beside them; the key check, the `--p502`, `--p429-query`,
+//! `--rps-limit`, failure and lost-answer draws; request ids; the stats route.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -122,6 +122,19 @@ impl<P> Core<P> {
         }
         inner.stats.record(route, Outcome::Status(502));
         Some(inner.rng.bool())
+    }
+
+    /// The `--p429-query` draw for a task query, recorded: true when it is refused.
+    pub fn query_refused(&self) -> bool {
+        if self.config.p429_query <= 0.0 {
+            return false;
+        }
+        let mut inner = self.lock();
+        if inner.rng.f64() >= self.config.p429_query {
+            return false;
+        }
+        inner.stats.record(Route::Query, Outcome::Status(429));
+        true
     }
 
     /// The bearer key, if it is acceptable (`--key` or one of `account_keys`, or any non-empty

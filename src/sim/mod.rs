@@ -46,7 +46,10 @@ pub struct SimConfig {
     pub rate_limit: Option<usize>,
     /// API requests (submits and queries) per second per key; past it, 429.
     pub rps_limit: Option<u32>,
+    /// Probability of a random 429 on a submit.
     pub p429: f64,
+    /// Probability of a random 429 on a task query.
+    pub p429_query: f64,
     pub p502: f64,
     pub p_lost: f64,
     pub fail_rate: f64,
@@ -68,6 +71,7 @@ impl Default for SimConfig {
             rate_limit: None,
             rps_limit: None,
             p429: 0.0,
+            p429_query: 0.0,
             p502: 0.0,
             p_lost: 0.0,
             fail_rate: 0.0,

@@ -222,6 +222,16 @@ async fn query(
         Ok(key) => key,
         Err(response) => return *response,
     };
+    if sim.query_refused() {
+        let retry_after = sim.lock().rng.bool();
+        let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
+        if retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        return response;
+    }
     let now = Instant::now();
     let mut inner = sim.lock();
     let body = match inner.book.get_for_key(&task_id, key) {

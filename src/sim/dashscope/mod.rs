@@ -438,6 +438,13 @@ async fn query(
         Ok(key) => key,
         Err(response) => return *response,
     };
+    if sim.query_refused() {
+        return sim.error_body(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Throttling",
+            "Requests throttling triggered.",
+        );
+    }
     let now = Instant::now();
     let mut inner = sim.lock();
     let found = (inner.book.get(&task_id))

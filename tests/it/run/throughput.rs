@@ -283,3 +283,72 @@ async fn a_submit_refused_by_a_5xx_goes_again_once_another_is_accepted_and_is_cr
         "no 5xx-refused shot went before its backoff: {gaps:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_queries_are_counted_and_each_task_is_created_once() {
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_millis(600),
+        p429_query: 0.4,
+        seed: 11,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = flat_plan(&dir.path().join("out"), 20, "query-429");
+    let outcome = execute(&p, &sim, opts(20)).await;
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 20, "{stats}");
+    assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
+    assert_eq!(
+        count(&stats, "submit", "429"),
+        0,
+        "--p429-query spares submits"
+    );
+    let refused = count(&stats, "query", "429");
+    assert!(refused > 0, "{stats}");
+    assert_eq!(outcome.queries.refused, refused, "every refusal is counted");
+    assert_eq!(outcome.queries.failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dashscope_submits_and_queries_share_the_accounts_rate() {
+    let sim = start_sim(SimConfig {
+        provider: shotlist::sim::SimProvider::Dashscope,
+        gen_time: Duration::from_millis(500),
+        rps_limit: Some(6),
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = flat_plan(&dir.path().join("out"), 12, "shared");
+    let client = Client::for_provider(
+        shotlist::api::dashscope::PROVIDER,
+        shotlist::api::ClientConfig {
+            base_url: format!("{}/api/v1", sim.base_url()),
+            api_key: shotlist::api::ApiKey::new(KEY),
+            timeout: Duration::from_secs(20),
+        },
+    )
+    .expect("client");
+    // Twelve submits at once and twelve tasks polled every 100 ms would be well past 6 a
+    // second; a budget of 5 covering both keeps the account within it.
+    let run = shotlist::exec::execute(
+        &p,
+        client,
+        RunOptions {
+            queries_per_second: 5,
+            ..opts(12)
+        },
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("run finished within a minute")
+        .expect("run");
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 12, "{stats}");
+    assert_eq!(count(&stats, "submit", "429"), 0, "{stats}");
+    assert_eq!(count(&stats, "query", "429"), 0, "{stats}");
+    assert_eq!(outcome.queries.refused, 0);
+}

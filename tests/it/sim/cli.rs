@@ -165,6 +165,8 @@ fn every_flag_reaches_the_simulator_config() {
         "7",
         "--p429",
         "0.1",
+        "--p429-query",
+        "0.15",
         "--p502",
         "0.2",
         "--p-lost",
@@ -190,7 +192,94 @@ fn every_flag_reaches_the_simulator_config() {
         (config.p429, config.p502, config.p_lost, config.fail_rate),
         (0.1, 0.2, 0.3, 0.4)
     );
+    assert_eq!(config.p429_query, 0.15);
     assert_eq!(config.url_ttl, Duration::from_secs(120));
     assert_eq!(config.seed, 99);
     assert_eq!(args.port, 0);
+}
+
+/// `run` against `shotlist sim --p429-query`: the summary counts the refused queries exactly as
+/// the simulator does, `-v` says what they did to the rate, and each shot was created once.
+#[test]
+fn refused_queries_are_in_the_summary_and_each_shot_is_created_once() {
+    use crate::support::{Project, SimProcess};
+    let sim = SimProcess::start(&["--gen-time", "300ms", "--p429-query", "0.5", "--seed", "4"]);
+    let p = Project::new();
+    let shots: String = (0..8)
+        .map(|i| format!("  - {{ id: s{i}, prompt: Shot {i}. }}\n"))
+        .collect();
+    p.file(
+        "m.yaml",
+        &format!(
+            "version: 1\nname: m\ndefaults: {{ model: t2v, duration: 4 }}\nshots:\n{shots}\
+             output: {{ dir: out }}\n"
+        ),
+    );
+    let mut cmd = p.cmd(&[
+        "-v",
+        "run",
+        "m.yaml",
+        "--base-url",
+        &sim.url,
+        "--poll",
+        "100ms",
+        "-j",
+        "8",
+    ]);
+    cmd.env("GRAVITEX_API_KEY", "sk-queries");
+    let run = crate::support::Run::from(cmd.output().unwrap());
+    run.code(0);
+    let stats = sim.stats();
+    assert_eq!(stats["tasks_created"], 8, "{stats}");
+    let refused = stats["requests"]["query"]["429"].as_u64().unwrap();
+    assert!(refused > 0, "{stats}");
+    assert!(
+        run.stderr.contains(&format!(
+            "task queries: {refused} refused by the provider (429), 0 failed"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+/// An explicit `--poll` the request budget cannot honour is said once, with the interval the
+/// budget allows instead.
+#[test]
+fn a_poll_the_budget_cannot_honour_is_said_once() {
+    use crate::support::{Project, SimProcess};
+    let sim = SimProcess::start(&["--gen-time", "1500ms"]);
+    let p = Project::new();
+    let shots: String = (0..8)
+        .map(|i| format!("  - {{ id: s{i}, prompt: Shot {i}. }}\n"))
+        .collect();
+    p.file(
+        "m.yaml",
+        &format!(
+            "version: 1\nname: m\ndefaults: {{ model: t2v, duration: 4 }}\nshots:\n{shots}\
+             output: {{ dir: out }}\n"
+        ),
+    )
+    .file("c.toml", "[run]\nqueries_per_second = 4\n");
+    let mut cmd = p.cmd(&[
+        "run",
+        "m.yaml",
+        "--base-url",
+        &sim.url,
+        "--poll",
+        "100ms",
+        "-j",
+        "8",
+        "--config",
+        "c.toml",
+    ]);
+    cmd.env("GRAVITEX_API_KEY", "sk-poll");
+    let run = crate::support::Run::from(cmd.output().unwrap());
+    run.code(0);
+    let said = run.stderr.matches("--poll 100ms: ").count();
+    assert_eq!(said, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("more than the request budget of 4.0/s"),
+        "{}",
+        run.stderr
+    );
 }
