@@ -113,7 +113,13 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .and_then(|c| c.with_download_limits(settings.download))
         .and_then(|c| c.with_workspace(settings.workspace.clone()))
         .map(|c| match &settings.endpoint {
-            Endpoint::Remote { key_hint, .. } => c.with_auth_hint(key_hint.clone()),
+            Endpoint::Remote {
+                key_hint,
+                base_from,
+                ..
+            } => c
+                .with_auth_hint(key_hint.clone())
+                .with_base_source(Some(base_from.clone())),
             Endpoint::Sim => c,
         })
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;
