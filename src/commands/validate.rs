@@ -3,7 +3,7 @@
 use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::commands::Global;
 use crate::error::{Error, exit};
-use crate::plan::{self, Severity};
+use crate::plan::{self, count};
 
 pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
     let mut all = Vec::new();
@@ -13,23 +13,25 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
         match plan::load_and_plan(manifest) {
             Ok(planned) => {
                 summaries.push(format!(
-                    "{}: valid, {} shot(s), {} warning(s)",
+                    "{}: valid, {}, {}",
                     manifest.display(),
-                    planned.plan.shots.len(),
-                    planned.warnings.len()
+                    count(planned.plan.shots.len(), "shot"),
+                    count(planned.warnings.len(), "warning")
                 ));
                 all.extend(planned.warnings);
             }
             Err(rejected) => {
                 invalid = true;
-                let errors = rejected
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.severity == Severity::Error)
-                    .count();
+                let (causes, instances) = plan::error_counts(&rejected.diagnostics);
+                let shots = if instances > causes {
+                    format!(" ({instances} counting each shot)")
+                } else {
+                    String::new()
+                };
                 summaries.push(format!(
-                    "{}: invalid, {errors} error(s)",
-                    manifest.display()
+                    "{}: invalid, {}{shots}",
+                    manifest.display(),
+                    count(causes, "error")
                 ));
                 all.extend(rejected.diagnostics);
             }

@@ -22,6 +22,7 @@ struct Checker<'a, 'b> {
 impl Checker<'_, '_> {
     fn error(&mut self, loc: Option<Loc>, message: String) -> &mut super::diagnostic::Diagnostic {
         let loc = loc.or(self.inst.id_loc);
+        self.sink.erred(&self.inst.id);
         self.sink
             .error(loc, message)
             .shot(Some(&self.inst.id))

@@ -249,7 +249,7 @@ fn big_tables_keep_row_order_and_report_every_row() {
             .help
             .as_deref()
             .unwrap()
-            .ends_with("(4998 more shot(s) have this warning)"),
+            .ends_with("(4998 more shots have this warning)"),
         "{:?}",
         warnings[0].help
     );
