@@ -228,3 +228,21 @@ fn plan_text_of_an_edit_of_a_url_says_upper_bound() {
     assert_eq!(v["totals"]["cost"]["upper_bound"], true);
     assert_eq!(v["totals"]["cost"]["total"], "2.90");
 }
+
+/// A CSV saved with CRLF line ends (Excel's and Python's default) names the same lines as LF.
+#[test]
+fn validate_names_the_line_of_a_crlf_csv_row() {
+    let p = Project::new();
+    p.file("data/p.csv", "sku,seconds\r\nA,5\r\nB,\"5\r\n\"\r\nC,soon\r\n").file(
+        "m.yaml",
+        "version: 1\ndata: { p: data/p.csv }\nshots:\n  - id: \"s-{{ row.sku }}\"\n    for_each: p\n    model: t2v\n    prompt: x\n    duration: \"{{ row.seconds | trim }}\"\n",
+    );
+    let r = p.run(&["validate", "--format", "json", "m.yaml"]);
+    r.code(2);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v[0]["data"],
+        serde_json::json!({"table": "p", "file": "data/p.csv", "row": 3, "line": 5}),
+        "{v:#}"
+    );
+}
