@@ -26,10 +26,21 @@ pub const PROVIDER_FILE: &str = "provider";
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
-    let config = Config::load(global.config.as_deref())?;
+    let config = Config::load(global.config.as_deref(), &args.manifest)?;
     let mut plan = load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let settings = RunSettings::resolve(global, args, |name| std::env::var(name).ok(), &config)?;
+    if global.verbose > 0 && !global.quiet {
+        eprintln!("{}", config.describe());
+        if let Endpoint::Remote {
+            base_url,
+            base_from,
+            ..
+        } = &settings.endpoint
+        {
+            eprintln!("base URL: {base_url} (from {base_from})");
+        }
+    }
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
     let prices = PriceBook::new(&config);
     if settings.max_cost.is_some()

@@ -95,7 +95,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         .map_err(super::review::error)?;
     let why = crate::review::retake::apply(&mut plan, &replayed, &marks, false);
     let history = exec::resume::histories(&plan, &replayed);
-    let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
+    let prices = PriceBook::new(&Config::load(global.config.as_deref(), &args.manifest)?);
     let (mut spent, mut left) = (Money::ZERO, Money::ZERO);
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();

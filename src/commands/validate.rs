@@ -10,6 +10,11 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
     let mut summaries = Vec::new();
     let mut invalid = false;
     for manifest in &args.manifests {
+        // The config a run of it would read must be valid too (exit 2 otherwise).
+        let config = crate::config::Config::load(global.config.as_deref(), manifest)?;
+        if global.verbose > 0 {
+            eprintln!("{}: {}", manifest.display(), config.describe());
+        }
         match plan::load_and_plan(manifest) {
             Ok(planned) => {
                 summaries.push(format!(

@@ -246,3 +246,20 @@ fn validate_names_the_line_of_a_crlf_csv_row() {
         "{v:#}"
     );
 }
+
+#[test]
+fn plan_out_of_a_missing_folder_says_it_does_not_exist() {
+    let p = Project::new();
+    p.file(
+        "m.yaml",
+        "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: A cat.\n",
+    );
+    let r = p.run(&["plan", "m.yaml", "--out", "nope"]);
+    r.code(0);
+    assert!(
+        r.stderr.contains("--out nope: the folder does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.path("nope").exists(), "plan creates nothing");
+}
