@@ -476,18 +476,18 @@ mod tests {
 
     #[test]
     fn configs_are_looked_for_beside_the_manifest_then_here_then_in_the_user_dir() {
-        let user = Some(PathBuf::from("/home/u/.config/shotlist/config.toml"));
+        let user = PathBuf::from("/home/u/.config/shotlist/config.toml");
         assert_eq!(
-            Config::candidates(Path::new("/nonexistent/proj/m.yaml"), user.clone()),
+            Config::candidates(Path::new("/nonexistent/proj/m.yaml"), Some(user.clone())),
             [
                 PathBuf::from("/nonexistent/proj/shotlist.toml"),
                 PathBuf::from("shotlist.toml"),
-                user.clone().unwrap()
+                user.clone()
             ]
         );
         assert_eq!(
-            Config::candidates(Path::new("m.yaml"), user.clone()),
-            [PathBuf::from("shotlist.toml"), user.unwrap()]
+            Config::candidates(Path::new("m.yaml"), Some(user.clone())),
+            [PathBuf::from("shotlist.toml"), user]
         );
     }
 
