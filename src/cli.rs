@@ -61,8 +61,16 @@ pub enum Command {
     Schema,
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
-    /// Print the man page (roff), e.g. `shotlist man > shotlist.1`.
-    Man,
+    /// Print the man page (roff), or with --dir write one page per command there.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write shotlist.1 and a shotlist-COMMAND.1 for every command into DIR (created if
+    /// missing), e.g. `shotlist man --dir ~/.local/share/man/man1`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -373,6 +381,6 @@ pub fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Sim(args) => crate::commands::sim::run(&global, &args),
         Command::Schema => crate::commands::schema::run(&global),
         Command::Completions(args) => crate::commands::completions::completions(args.shell),
-        Command::Man => crate::commands::completions::man(),
+        Command::Man(args) => crate::commands::completions::man(args.dir.as_deref()),
     }
 }
