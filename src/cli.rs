@@ -14,18 +14,21 @@ use crate::plan::shard::ShardSpec;
     version,
     about = "Declarative batch runner for Wan 2.7 video generation",
     after_help = "Exit codes: 0 done, 1 some shot did not succeed, 2 invalid input (nothing sent), \
-                  3 stopped on a fatal error (state saved), 4 output folder locked, 5 `plan \
-                  --check`: the plan differs, 130 interrupted (state saved).\n\
+                  3 stopped on a fatal error (state saved), 4 another run holds the output \
+                  folder (nothing sent), 5 `plan --check`: the plan differs, 130 interrupted by \
+                  Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (state saved).\n\
                   Try it without a key: shotlist run MANIFEST --sim"
 )]
 pub struct Cli {
-    /// Config file (TOML); default ./shotlist.toml, then the user config dir's shotlist/config.toml.
+    /// Config file (TOML); default shotlist.toml beside the manifest, else ./shotlist.toml, else
+    /// the user config dir's shotlist/config.toml (`-v` names the one read).
     #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
     /// Less output: errors and the final summary only.
     #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
-    /// More output (repeat for debug logs).
+    /// More output: -v names the config and base URL and logs each request; -vv adds debug
+    /// lines; -vvv the HTTP library's.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -58,8 +61,16 @@ pub enum Command {
     Schema,
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
-    /// Print the man page (roff), e.g. `shotlist man > shotlist.1`.
-    Man,
+    /// Print the man page (roff), or with --dir write one page per command there.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write shotlist.1 and a shotlist-COMMAND.1 for every command into DIR (created if
+    /// missing), e.g. `shotlist man --dir ~/.local/share/man/man1`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -101,13 +112,14 @@ pub struct PlanArgs {
     /// The manifest file (YAML).
     #[arg(value_name = "MANIFEST")]
     pub manifest: PathBuf,
-    /// Output folder to compare against (default: the manifest's output.dir); read only.
+    /// The output folder (of a run) to compare the plan against (default: the manifest's
+    /// output.dir); read only. Not -o, which names the file the plan is written to.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Output format (default: json when FILE ends in .json, else text).
     #[arg(long, value_enum)]
     pub format: Option<TextOrJson>,
-    /// Write to FILE instead of stdout.
+    /// Write the plan to FILE instead of stdout (not --out, the run's output folder).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Compare with FILE, a plan written by `plan -o FILE.json`: list the shots added, removed
@@ -148,7 +160,7 @@ pub struct RunArgs {
     /// the provider's, for dashscope its `[api] region`'s).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Tasks in flight at most.
+    /// Tasks in flight at most (default: `[run] concurrency` in the config, else 4).
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub concurrency: Option<u32>,
     /// Output folder (default: the manifest's output.dir).
@@ -387,6 +399,6 @@ pub fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Sim(args) => crate::commands::sim::run(&global, &args),
         Command::Schema => crate::commands::schema::run(&global),
         Command::Completions(args) => crate::commands::completions::completions(args.shell),
-        Command::Man => crate::commands::completions::man(),
+        Command::Man(args) => crate::commands::completions::man(args.dir.as_deref()),
     }
 }

@@ -1,8 +1,10 @@
 //! The TOML config: where and how to run, never what to make.
 //!
-//! Looked up as `--config FILE`, else `./shotlist.toml`, else the user config dir's
-//! `shotlist/config.toml`. Precedence is flags > environment > config > defaults; this module
-//! only reads the file, [`crate::settings`] applies the precedence.
+//! Looked up as `--config FILE`, else `shotlist.toml` beside the manifest, else
+//! `./shotlist.toml`, else the user config dir's `shotlist/config.toml`: the first found is the
+//! only one read, so a project's settings follow its manifest whatever the working directory.
+//! Precedence is flags > environment > config > defaults; this module only reads the file,
+//! [`crate::settings`] applies the precedence.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,17 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::api::DownloadLimits;
+
+/// The config file's name beside a manifest or in the working directory.
+pub const FILE_NAME: &str = "shotlist.toml";
+
+/// Whether `a` and `b` name one file (both relative to the working directory when relative).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
 
 /// Default provider base URL.
 pub const DEFAULT_BASE_URL: &str = crate::api::gravitex::PROVIDER.default_base_url;
@@ -138,6 +151,16 @@ pub enum ConfigError {
     #[error("invalid config {path}: {message}")]
     #[diagnostic(help("see the Config section of the README for the keys shotlist reads"))]
     Parse { path: PathBuf, message: String },
+    /// What TOML or serde refused, at `path:line:column` as manifest errors are placed.
+    #[error("invalid config {}{}: {message}", path.display(), place.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    Syntax {
+        path: PathBuf,
+        /// Line and column, 1-based.
+        place: Option<(usize, usize)>,
+        message: String,
+        #[help]
+        help: String,
+    },
     /// A `[pricing]` entry that could never apply: a typo would otherwise hide a cost.
     #[error("invalid config {path}, line {line}: {message}")]
     Pricing {
@@ -185,22 +208,83 @@ impl Config {
             })
     }
 
-    /// Reads the config from `explicit`, else the usual places; no file found is not an error.
-    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    /// Reads the config for `manifest`: `explicit`, else the first of [`Config::candidates`]
+    /// that is a file; none found is not an error.
+    pub fn load(explicit: Option<&Path>, manifest: &Path) -> Result<Config, ConfigError> {
         if let Some(path) = explicit {
             return Self::read(path);
         }
-        let local = PathBuf::from("shotlist.toml");
-        if local.is_file() {
-            return Self::read(&local);
+        let user = dirs::config_dir().map(|d| d.join("shotlist").join("config.toml"));
+        match Self::candidates(manifest, user)
+            .into_iter()
+            .find(|p| p.is_file())
+        {
+            Some(path) => Self::read(&path),
+            None => Ok(Config::default()),
         }
-        if let Some(dir) = dirs::config_dir() {
-            let user = dir.join("shotlist").join("config.toml");
-            if user.is_file() {
-                return Self::read(&user);
+    }
+
+    /// Where a config is looked for, first first: `shotlist.toml` beside `manifest`, in the
+    /// working directory, then `user` (the user config dir's `shotlist/config.toml`).
+    pub fn candidates(manifest: &Path, user: Option<PathBuf>) -> Vec<PathBuf> {
+        let beside = match manifest.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(FILE_NAME),
+            _ => PathBuf::from(FILE_NAME),
+        };
+        let mut found = vec![beside];
+        let local = PathBuf::from(FILE_NAME);
+        if !same_file(&found[0], &local) {
+            found.push(local);
+        }
+        found.extend(user);
+        found
+    }
+
+    /// The settings this config sets, as `[section] key` (never a value: one may be the key).
+    pub fn set_keys(&self) -> Vec<&'static str> {
+        let a = &self.api;
+        let r = &self.run;
+        let d = &self.download;
+        [
+            (a.provider.is_some(), "[api] provider"),
+            (a.region.is_some(), "[api] region"),
+            (a.workspace.is_some(), "[api] workspace"),
+            (a.base_url.is_some(), "[api] base_url"),
+            (a.api_key_env.is_some(), "[api] api_key_env"),
+            (a.api_key.is_some(), "[api] api_key"),
+            (a.timeout.is_some(), "[api] timeout"),
+            (r.concurrency.is_some(), "[run] concurrency"),
+            (r.poll.is_some(), "[run] poll"),
+            (r.submits_per_minute.is_some(), "[run] submits_per_minute"),
+            (r.queries_per_second.is_some(), "[run] queries_per_second"),
+            (r.max_cost.is_some(), "[run] max_cost"),
+            (d.max_bytes.is_some(), "[download] max_bytes"),
+            (d.timeout.is_some(), "[download] timeout"),
+            (self.pricing.currency.is_some(), "[pricing] currency"),
+            (!self.pricing.models.is_empty(), "[pricing.<model>] prices"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
+    }
+
+    /// One line naming the config read and what it sets, or that none was found.
+    pub fn describe(&self) -> String {
+        match &self.path {
+            None => format!(
+                "config: none found ({FILE_NAME} beside the manifest or here, or the user \
+                 config dir's shotlist/config.toml): defaults apply"
+            ),
+            Some(path) => {
+                let keys = self.set_keys();
+                let sets = if keys.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    keys.join(", ")
+                };
+                format!("config: {} sets {sets}", path.display())
             }
         }
-        Ok(Config::default())
     }
 
     pub fn read(path: &Path) -> Result<Config, ConfigError> {
@@ -212,10 +296,7 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: parse_message(text, &e),
-        })?;
+        let mut config: Config = toml::from_str(text).map_err(|e| syntax(text, path, &e))?;
         config.check_pricing(text, path)?;
         if config.download.max_bytes == Some(0) || config.download.timeout == Some(Duration::ZERO) {
             return Err(ConfigError::Parse {
@@ -332,21 +413,48 @@ fn did_you_mean(word: &str, known: &[&str], what: &str) -> String {
     }
 }
 
-/// A parse error as `line L, column C: message`, without the source snippet toml would show
-/// (the line may hold a key, e.g. `api_key = sk-...` unquoted), and with every value of a
-/// secret-looking setting replaced by `***` (serde's messages quote wrong-typed values).
-fn parse_message(text: &str, e: &toml::de::Error) -> String {
+/// A parse error at its line and column, without the source snippet toml would show (the line
+/// may hold a key, e.g. `api_key = sk-...` unquoted), with every value of a secret-looking
+/// setting replaced by `***` (serde's messages quote wrong-typed values), and for an unknown key
+/// the manifest's "did you mean" over the keys of its section.
+fn syntax(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
     let mut message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Some(span) = e.span() {
+    let place = e.span().map(|span| {
         let before = &text[..span.start.min(text.len())];
         let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        message = format!("line {line}, column {column}: {message}");
-    }
+        let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+            .chars()
+            .count()
+            + 1;
+        (line, column)
+    });
     for value in secret_values(text) {
         message = message.replace(value, "***");
     }
-    message
+    let readme = "see the Config section of the README for the keys shotlist reads";
+    let help = match unknown_field(&message) {
+        Some((word, known)) => {
+            let help = did_you_mean(word, &known, "keys here");
+            message = format!("unknown key `{word}`");
+            help
+        }
+        None => readme.to_owned(),
+    };
+    ConfigError::Syntax {
+        path: path.to_owned(),
+        place,
+        message,
+        help,
+    }
+}
+
+/// The unknown key and the expected ones of serde's "unknown field `x`, expected one of `a`,
+/// `b`" (or "expected `a` or `b`").
+fn unknown_field(message: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (word, rest) = rest.split_once('`')?;
+    let known = rest.split('`').skip(1).step_by(2).collect();
+    Some((word, known))
 }
 
 /// The raw values of `name = value` lines whose name says key, token, secret or password (at
@@ -388,9 +496,25 @@ mod tests {
     fn unknown_key_names_file_and_line() {
         let err = Config::parse("[run]\nconcurency = 8\n", Path::new("c.toml")).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("c.toml"), "{text}");
-        assert!(text.contains("line 2"), "{text}");
+        assert!(text.contains("c.toml:2:1"), "{text}");
         assert!(text.contains("concurency"), "{text}");
+    }
+
+    #[test]
+    fn configs_are_looked_for_beside_the_manifest_then_here_then_in_the_user_dir() {
+        let user = PathBuf::from("/home/u/.config/shotlist/config.toml");
+        assert_eq!(
+            Config::candidates(Path::new("/nonexistent/proj/m.yaml"), Some(user.clone())),
+            [
+                PathBuf::from("/nonexistent/proj/shotlist.toml"),
+                PathBuf::from("shotlist.toml"),
+                user.clone()
+            ]
+        );
+        assert_eq!(
+            Config::candidates(Path::new("m.yaml"), Some(user.clone())),
+            [PathBuf::from("shotlist.toml"), user]
+        );
     }
 
     #[test]
@@ -425,7 +549,7 @@ mod tests {
             let err = Config::parse(&text, Path::new("c.toml")).unwrap_err();
             let shown = format!("{err} {err:?}");
             assert!(!shown.contains("DO-NOT-LEAK"), "{text}\n{shown}");
-            assert!(shown.contains("line "), "{shown}");
+            assert!(shown.contains("c.toml:"), "{shown}");
         }
         let c = Config::parse(
             &format!("[api]\napi_key = \"{key}\"\n"),

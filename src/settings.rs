@@ -28,6 +28,8 @@ pub enum Endpoint {
         key: ApiKey,
         /// Added to the provider's 401: where the key came from and where it must belong.
         key_hint: Option<String>,
+        /// Where `base_url` came from, named when it cannot be reached.
+        base_from: String,
     },
 }
 
@@ -182,16 +184,32 @@ fn remote(
         ProviderId::Gravitex => env(BASE_URL_ENV).filter(given),
         ProviderId::Dashscope => None,
     };
-    let base_url = args
-        .base_url
-        .clone()
-        .filter(given)
-        .or(from_env)
-        .or_else(|| config.api.base_url.clone())
-        .unwrap_or_else(|| match provider {
-            ProviderId::Gravitex => provider.provider().default_base_url.to_owned(),
-            ProviderId::Dashscope => config.api.region.unwrap_or_default().base_url().to_owned(),
-        });
+    let in_config = config
+        .path
+        .as_ref()
+        .map_or_else(String::new, |p| format!(" in {}", p.display()));
+    let (base_url, base_from) = if let Some(flag) = args.base_url.clone().filter(given) {
+        (flag, "`--base-url`".to_owned())
+    } else if let Some(var) = from_env {
+        (var, format!("the {BASE_URL_ENV} environment variable"))
+    } else if let Some(url) = config.api.base_url.clone() {
+        (url, format!("`[api] base_url`{in_config}"))
+    } else {
+        match (provider, config.api.region) {
+            (ProviderId::Gravitex, _) => (
+                provider.provider().default_base_url.to_owned(),
+                "the default".to_owned(),
+            ),
+            (ProviderId::Dashscope, Some(region)) => (
+                region.base_url().to_owned(),
+                format!("`[api] region`{in_config}"),
+            ),
+            (ProviderId::Dashscope, None) => (
+                dashscope::Region::default().base_url().to_owned(),
+                "the default region".to_owned(),
+            ),
+        }
+    };
     let env_name = config.key_env(provider);
     let key = env(env_name)
         .filter(|k| !k.trim().is_empty())
@@ -207,6 +225,7 @@ fn remote(
     match key {
         Some(key) => Ok(Endpoint::Remote {
             base_url,
+            base_from,
             key: ApiKey::new(key.trim()),
             key_hint,
         }),
@@ -370,6 +389,27 @@ mod tests {
     }
 
     const KEY: (&str, &str) = ("GRAVITEX_API_KEY", "sk-env");
+
+    fn base_from(s: &RunSettings) -> &str {
+        match &s.endpoint {
+            Endpoint::Remote { base_from, .. } => base_from,
+            Endpoint::Sim => panic!("not remote"),
+        }
+    }
+
+    #[test]
+    fn the_base_url_source_is_the_one_that_won() {
+        let config = "[api]\nbase_url = \"http://config:1\"\n";
+        let env_url = (BASE_URL_ENV, "http://env:1");
+        let s = resolve(&["--base-url", "http://flag:1"], &[KEY, env_url], config);
+        assert_eq!(base_from(&s), "`--base-url`");
+        let s = resolve(&[], &[KEY, env_url], config);
+        assert_eq!(base_from(&s), "the GRAVITEX_BASE_URL environment variable");
+        let s = resolve(&[], &[KEY], config);
+        assert_eq!(base_from(&s), "`[api] base_url` in c.toml");
+        let s = resolve(&[], &[KEY], "");
+        assert_eq!(base_from(&s), "the default");
+    }
 
     #[test]
     fn defaults_apply_when_nothing_is_set() {

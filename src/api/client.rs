@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -24,6 +25,12 @@ pub struct Client {
     timeout: Duration,
     /// Added to a 401's message ([`Client::with_auth_hint`]).
     auth_hint: Option<String>,
+    /// The base URL requests go to, named when it cannot be reached.
+    base: String,
+    /// Where the base URL came from ([`Client::with_base_source`]).
+    base_source: Option<String>,
+    /// Whether the API has answered a submit or query of this client (or a clone of it).
+    reached: Arc<AtomicBool>,
 }
 
 /// The provider's own client: its paths, headers, encoding and answer shapes.
@@ -81,11 +88,14 @@ impl Client {
             provider,
             downloads: Downloader {
                 http,
-                key: endpoint.key,
+                key: endpoint.key.clone(),
                 limits: DownloadLimits::default(),
             },
             timeout: config.timeout,
             auth_hint: None,
+            base: endpoint.base,
+            base_source: None,
+            reached: Arc::default(),
         })
     }
 
@@ -120,6 +130,13 @@ impl Client {
     /// region it must belong to). The hint must not hold the key.
     pub fn with_auth_hint(mut self, hint: Option<String>) -> Client {
         self.auth_hint = hint;
+        self
+    }
+
+    /// The same client naming `source` (e.g. "`--base-url`") beside the base URL when a submit
+    /// cannot reach it.
+    pub fn with_base_source(mut self, source: Option<String>) -> Client {
+        self.base_source = source;
         self
     }
 
@@ -175,8 +192,43 @@ impl Client {
         self.downloads.download(url, dest).await
     }
 
-    /// `answer` with the auth hint ([`Client::with_auth_hint`]) added to a 401.
+    /// `answer` with the auth hint ([`Client::with_auth_hint`]) added to a 401, and a failed
+    /// connect named by its URL and source, or `Transient` once the API has answered before.
     fn hinted<T>(&self, answer: Result<T, ApiError>) -> Result<T, ApiError> {
+        let answered = match &answer {
+            Ok(_) => true,
+            Err(e) => matches!(
+                e,
+                ApiError::RateLimited { .. }
+                    | ApiError::Transient {
+                        status: Some(_),
+                        ..
+                    }
+                    | ApiError::Permanent { status: 1.., .. }
+                    | ApiError::Auth { .. }
+                    | ApiError::Endpoint { .. }
+            ),
+        };
+        if answered {
+            self.reached.store(true, Ordering::Relaxed);
+        }
+        if let Err(ApiError::Unreachable { message }) = &answer {
+            if self.reached.load(Ordering::Relaxed) {
+                return Err(ApiError::Transient {
+                    status: None,
+                    message: message.clone(),
+                });
+            }
+            let from = (self.base_source.as_deref())
+                .map_or_else(String::new, |s| format!(" (the base URL from {s})"));
+            return Err(ApiError::Unreachable {
+                message: format!(
+                    "{} at {}{from}: {message}; nothing was sent: check the URL, and that the \
+                     provider (or `shotlist sim`) is running there",
+                    self.provider.name, self.base
+                ),
+            });
+        }
         match (answer, &self.auth_hint) {
             (
                 Err(ApiError::Auth {
@@ -190,5 +242,62 @@ impl Client {
             }),
             (answer, _) => answer,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        Client::new(ClientConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            api_key: super::super::ApiKey::new("sk-test"),
+            timeout: Duration::from_secs(1),
+        })
+        .unwrap()
+        .with_base_source(Some("`--base-url`".into()))
+    }
+
+    fn unreachable() -> Result<(), ApiError> {
+        Err(ApiError::Unreachable {
+            message: "cannot connect: Connection refused".into(),
+        })
+    }
+
+    #[test]
+    fn a_failed_connect_before_any_answer_names_the_url_and_its_source() {
+        let Err(ApiError::Unreachable { message }) = client().hinted(unreachable()) else {
+            panic!("stays unreachable");
+        };
+        assert!(message.contains("http://127.0.0.1:9 (the base URL from `--base-url`)"));
+        assert!(message.contains("nothing was sent"), "{message}");
+    }
+
+    #[test]
+    fn a_failed_connect_after_the_api_answered_is_transient_in_every_clone() {
+        let client = client();
+        let clone = client.clone();
+        let answered: Result<(), ApiError> = Err(ApiError::RateLimited { retry_after: None });
+        let _ = client.hinted(answered);
+        assert!(matches!(
+            clone.hinted(unreachable()),
+            Err(ApiError::Transient { status: None, .. })
+        ));
+    }
+
+    #[test]
+    fn a_failed_connect_does_not_count_as_an_answer() {
+        let client = client();
+        let _ = client.hinted(unreachable());
+        let transient: Result<(), ApiError> = Err(ApiError::Transient {
+            status: None,
+            message: "timed out".into(),
+        });
+        let _ = client.hinted(transient);
+        assert!(matches!(
+            client.hinted(unreachable()),
+            Err(ApiError::Unreachable { .. })
+        ));
     }
 }

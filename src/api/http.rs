@@ -125,7 +125,8 @@ impl Refusal {
     fn wrong_endpoint(&self, call: Call, provider: &Provider, key: &ApiKey) -> Option<ApiError> {
         let page = self.body.trim_ascii_start().starts_with(b"<");
         let wrong = match self.status {
-            404 | 405 => true,
+            // 501: the server has no such method there; nothing was created.
+            404 | 405 | 501 => true,
             401 | 403 | 408 | 429 => false,
             400..=499 => page,
             _ => false,
@@ -206,12 +207,17 @@ pub(super) fn unreadable_submit(provider: &Provider, e: &serde_json::Error) -> S
     )
 }
 
-/// A transport failure: a request that could not be built is permanent; before the request
-/// left (connect) it is transient; after, a submit is ambiguous and a read is transient.
+/// A transport failure: a request that could not be built is permanent; a submit that could not
+/// connect is unreachable (nothing left: [`super::Client`] decides whether the API was ever
+/// reached) and a read transient; after the request left, a submit is ambiguous and a read is
+/// transient.
 pub(super) fn transport(key: &ApiKey, e: &reqwest::Error, call: Call) -> ApiError {
     let message = key.scrub(describe(e));
     if e.is_builder() {
         return setup(message);
+    }
+    if e.is_connect() && call == Call::Submit {
+        return ApiError::Unreachable { message };
     }
     if e.is_connect() || call == Call::Read {
         ApiError::Transient {

@@ -181,6 +181,12 @@ pub enum ApiError {
     /// the base URL is wrong, nothing was created, and every other submit would end the same.
     #[error("the base URL does not lead to the API (HTTP {status}): {message}")]
     Endpoint { status: u16, message: String },
+    /// A submit could not connect (refused, no such host, TLS set-up failed) before any request
+    /// of this client got an answer: nothing was sent, and every other submit would end the same
+    /// (a dead or mistyped base URL). Once the API has answered, a failed connect is
+    /// `Transient` instead (a network blip mid-run is retried).
+    #[error("cannot reach the API: {message}")]
+    Unreachable { message: String },
     /// The request was sent but no answer came (timeout, dropped connection, unreadable body).
     #[error("no answer after the request was sent: {message}")]
     Ambiguous { message: String },

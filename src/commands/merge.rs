@@ -552,7 +552,7 @@ fn replay(path: &Path, shown: &Path) -> Result<Replayed, MergeError> {
 
 pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     let mut plan = super::load_plan(global, &args.manifest)?;
-    let config = crate::config::Config::load(global.config.as_deref())?;
+    let config = crate::config::Config::load(global.config.as_deref(), &args.manifest)?;
     let out = super::out_dir(&plan, args.out.as_deref(), None);
     plan.out_dir = out.clone();
     let _lock =

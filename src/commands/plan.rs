@@ -74,7 +74,10 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     if !planned.warnings.is_empty() && !global.quiet {
         eprint!("{}", plan::render_human_with(&planned.warnings, color));
     }
-    let config = Config::load(global.config.as_deref())?;
+    let config = Config::load(global.config.as_deref(), &args.manifest)?;
+    if (config.path.is_some() || global.verbose > 0) && !global.quiet {
+        eprintln!("{}", config.describe());
+    }
     let prices = PriceBook::new(&config);
     let mut plan = planned.plan;
     let mut shards = Vec::new();
@@ -90,6 +93,16 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         plan.retain(&part.mask(spec.index));
     }
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
+    if let Some(out) = &args.out
+        && !plan.out_dir.exists()
+        && !global.quiet
+    {
+        eprintln!(
+            "note: --out {}: the folder does not exist, so every shot is planned as new (-o \
+             names the file to write the plan to)",
+            out.display()
+        );
+    }
     let provider = args.provider.or(config.api.provider).unwrap_or_default();
     if let Some(hint) = config.currency_hint(provider)
         && !global.quiet

@@ -26,7 +26,7 @@ pub const PROVIDER_FILE: &str = "provider";
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
-    let config = Config::load(global.config.as_deref())?;
+    let config = Config::load(global.config.as_deref(), &args.manifest)?;
     let mut plan = load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), args.shard);
     let settings = RunSettings::resolve(global, args, |name| std::env::var(name).ok(), &config)?;
@@ -39,6 +39,17 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
                 n,
                 "the config or environment",
             ));
+        }
+    }
+    if global.verbose > 0 && !global.quiet {
+        eprintln!("{}", config.describe());
+        if let Endpoint::Remote {
+            base_url,
+            base_from,
+            ..
+        } = &settings.endpoint
+        {
+            eprintln!("base URL: {base_url} (from {base_from})");
         }
     }
     exec::select::select(&plan, &args.only, |_| false).map_err(|e| Error::Usage(e.to_string()))?;
@@ -145,7 +156,13 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .and_then(|c| c.with_download_limits(settings.download))
         .and_then(|c| c.with_workspace(settings.workspace.clone()))
         .map(|c| match &settings.endpoint {
-            Endpoint::Remote { key_hint, .. } => c.with_auth_hint(key_hint.clone()),
+            Endpoint::Remote {
+                key_hint,
+                base_from,
+                ..
+            } => c
+                .with_auth_hint(key_hint.clone())
+                .with_base_source(Some(base_from.clone())),
             Endpoint::Sim => c,
         })
         .map_err(|e| Error::Usage(format!("cannot set up the HTTP client: {e}")))?;

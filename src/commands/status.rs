@@ -102,7 +102,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     drop(ids);
     let why = crate::review::retake::apply(&mut plan, &replayed, &marks, false);
     let history = exec::resume::histories(&plan, &replayed);
-    let prices = PriceBook::new(&Config::load(global.config.as_deref())?);
+    let prices = PriceBook::new(&Config::load(global.config.as_deref(), &args.manifest)?);
     let mut left = Money::ZERO;
     let spent = prices.spent(&plan, &replayed.ledger);
     let per_shot = (replayed.ledger).per_shot(&prices.currency, prices.for_ledger(&plan));

@@ -16,14 +16,16 @@ use crate::cli::{ValidateArgs, ValidateFormat};
 use crate::commands::Global;
 use crate::error::{Error, exit};
 use crate::plan::report::{grouped, label_text, snippet_source, span_at};
-use crate::plan::{self, Diagnostic, Severity};
+use crate::plan::{self, Diagnostic, Severity, count};
 
 /// One manifest's verdict, as the summary lines and the Markdown header tell it.
 pub struct Outcome {
     pub manifest: PathBuf,
     pub valid: bool,
     pub shots: usize,
+    /// Error causes (a cause repeated for many shots counts once) and every instance.
     pub errors: usize,
+    pub instances: usize,
     pub warnings: usize,
 }
 
@@ -31,16 +33,21 @@ impl Outcome {
     fn line(&self) -> String {
         if self.valid {
             format!(
-                "{}: valid, {} shot(s), {} warning(s)",
+                "{}: valid, {}, {}",
                 self.manifest.display(),
-                self.shots,
-                self.warnings
+                count(self.shots, "shot"),
+                count(self.warnings, "warning")
             )
         } else {
+            let shots = if self.instances > self.errors {
+                format!(" ({} counting each shot)", self.instances)
+            } else {
+                String::new()
+            };
             format!(
-                "{}: invalid, {} error(s)",
+                "{}: invalid, {}{shots}",
                 self.manifest.display(),
-                self.errors
+                count(self.errors, "error")
             )
         }
     }
@@ -115,17 +122,28 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<u8, Error> {
     let mut all = Vec::new();
     let mut outcomes = Vec::new();
     for manifest in &args.manifests {
+        // The config a run of it would read must be valid too (exit 2 otherwise).
+        let config = crate::config::Config::load(global.config.as_deref(), manifest)?;
+        if global.verbose > 0 {
+            eprintln!("{}: {}", manifest.display(), config.describe());
+        }
         let (valid, shots, diagnostics) = match plan::load_and_plan(manifest) {
             Ok(planned) => (true, planned.plan.shots.len(), planned.warnings),
             Err(rejected) => (false, 0, rejected.diagnostics),
         };
-        let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
+        let warnings = diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count();
+        // One error per cause, however many shots it reaches.
+        let (errors, instances) = plan::error_counts(&diagnostics);
         outcomes.push(Outcome {
             manifest: manifest.clone(),
             valid,
             shots,
-            errors: count(Severity::Error),
-            warnings: count(Severity::Warning),
+            errors,
+            instances,
+            warnings,
         });
         all.extend(diagnostics);
     }

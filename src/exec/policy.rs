@@ -60,7 +60,9 @@ pub fn after_submit(error: &ApiError, server_errors: u32) -> AfterSubmit {
         ApiError::Auth { .. } => AfterSubmit::StopRun {
             message: format!("the provider refused the API key: {msg}"),
         },
-        ApiError::Endpoint { .. } => AfterSubmit::StopRun { message: msg },
+        ApiError::Endpoint { .. } | ApiError::Unreachable { .. } => {
+            AfterSubmit::StopRun { message: msg }
+        }
         ApiError::Ambiguous { .. }
         | ApiError::Gone { .. }
         | ApiError::Io { .. }
@@ -296,6 +298,16 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn an_unreachable_api_stops_the_run_and_created_nothing() {
+        let e = ApiError::Unreachable {
+            message: "cannot connect".into(),
+        };
+        let next = after_submit(&e, 0);
+        assert!(next.created_nothing());
+        assert!(matches!(next, AfterSubmit::StopRun { .. }), "{next:?}");
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub fn read_csv_text(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
                 "the first line names the columns, e.g. `sku,name,seconds`",
             ));
         }
-        Some(r) => r.map_err(|e| csv_error(&e, 0))?,
+        Some(r) => r.map_err(|e| csv_error(&e, 0, &mut LineCounter::new(bytes)))?,
     };
     let headers = utf8_fields(&header, None, 1)?;
     if let [only] = headers.as_slice()
@@ -104,11 +104,12 @@ pub fn read_csv_text(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
     let open_quote = unterminated_quote(bytes);
     let mut last_row = 0;
     let mut rows = Vec::new();
+    let mut lines = LineCounter::new(bytes);
     for (index, record) in records.enumerate() {
         let number = index + 1;
-        let record = record.map_err(|e| csv_error(&e, number))?;
+        let record = record.map_err(|e| csv_error(&e, number, &mut lines))?;
         last_row = number;
-        let line = record.position().map(|p| p.line() as usize);
+        let line = record.position().map(|p| lines.line_at(p.byte()));
         let holds_open_quote =
             open_quote.is_some_and(|at| record.position().is_some_and(|p| p.byte() <= at as u64));
         if record.len() == 1 && record.get(0).is_some_and(<[u8]>::is_empty) {
@@ -202,14 +203,70 @@ fn utf8_fields(
         .collect()
 }
 
-fn csv_error(err: &csv::Error, row: usize) -> TableError {
-    let line = err.position().map(|p| p.line() as usize);
+/// 1-based lines of byte offsets, counted by `\n` alone: the `csv` crate's own line count is
+/// off for CRLF line ends (Excel's and Python's default), where a row's position is the `\n`
+/// that ends the line before it.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineCounter {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of byte `offset`; offsets asked for only grow, so the file is read once.
+    fn line_at(&mut self, offset: u64) -> usize {
+        let mut to = usize::try_from(offset).map_or(self.bytes.len(), |o| o.min(self.bytes.len()));
+        // After a CRLF the reader's position is at its `\n`: the row starts past it.
+        if to > 0 && self.bytes[to - 1] == b'\r' && self.bytes.get(to) == Some(&b'\n') {
+            to += 1;
+        }
+        if to < self.at {
+            self.at = 0;
+            self.line = 1;
+        }
+        self.line += self.bytes[self.at..to]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.at = to;
+        self.line
+    }
+}
+
+fn csv_error(err: &csv::Error, row: usize, lines: &mut LineCounter<'_>) -> TableError {
+    let line = err.position().map(|p| lines.line_at(p.byte()));
     TableError::new(
         format!("row {row}: {err}"),
         (row > 0).then_some(row),
         line,
         "check the quoting around this row",
     )
+}
+
+#[cfg(test)]
+mod crlf_tests {
+    use super::*;
+
+    #[test]
+    fn crlf_lines_are_counted_like_lf_lines() {
+        let lf = "sku,name\nA,one\nB,\"two\nlines\"\nC,three\n";
+        let crlf = lf.replace('\n', "\r\n");
+        for text in [lf.to_owned(), crlf] {
+            let t = read_csv_text("t", text.as_bytes()).unwrap();
+            let lines: Vec<_> = t.rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, [Some(2), Some(3), Some(5)], "{text:?}");
+        }
+        let e = read_csv_text("t", b"a,b\r\n1,2\r\n3,4\r\n5\r\n").unwrap_err();
+        assert_eq!((e.row, e.line), (Some(3), Some(4)));
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ struct Checker<'a, 'b> {
 impl Checker<'_, '_> {
     fn error(&mut self, loc: Option<Loc>, message: String) -> &mut super::diagnostic::Diagnostic {
         let loc = loc.or(self.inst.id_loc);
+        self.sink.erred(&self.inst.id);
         self.sink
             .error(loc, message)
             .shot(Some(&self.inst.id))
@@ -521,7 +522,12 @@ impl Checker<'_, '_> {
 
     fn warnings(&mut self) {
         let inst = self.inst;
+        // A batch seed with the default `prompt_extend` is what the identical-bodies warning
+        // advises (and it names `prompt_extend` too): warned only when the shot sets a seed of
+        // its own or `prompt_extend` is written out.
+        let written = inst.seed_explicit || inst.prompt_extend.loc.is_some();
         if inst.prompt_extend.value
+            && written
             && let Some(seed) = &inst.seed
         {
             let loc = if inst.seed_explicit {

@@ -143,21 +143,35 @@ const MAX_ID_CHARS: usize = 130;
 /// Most diagnostics kept; a broken template over a huge table would otherwise repeat per row.
 const MAX_DIAGNOSTICS: usize = 200;
 
-/// A warning's message and place; with the index of its first copy and how many repeats.
-type RepeatKey = (String, Option<usize>, Option<usize>);
+/// A problem's cause: its severity, its message (with the quoted parts that vary per shot
+/// masked, see [`cause`]) and its place in the manifest.
+pub type CauseKey = (Severity, String, usize, usize);
+
+/// A warning's message and place (line and column 0: none).
+type RepeatKey = (String, usize, usize);
 
 /// Collects diagnostics for one manifest.
+///
+/// A template in the manifest is expanded into many shots, so one mistake can be found once per
+/// shot: every error is kept (the JSON report lists each shot; the others show each cause once,
+/// see [`cause`]), a warning repeated at one place is kept once with its count, and problems
+/// that only follow from an error already reported (a reference to a shot whose id clashed, the
+/// length of a shot whose own duration was refused) are left out.
 pub struct Sink {
     pub file: PathBuf,
     items: Vec<Diagnostic>,
     dropped: usize,
     dropped_errors: usize,
     scratch: Diagnostic,
-    /// A warning repeated at the same place (one per expanded shot) is kept once and counted.
+    /// A repeated warning: the index of its first copy and how many more shots have it.
     repeats: std::collections::HashMap<RepeatKey, (usize, usize)>,
     /// Ids (exact, or a shot's id template) of shots that failed to compile or expand: a
     /// reference to one is a consequence of that error, not a new one.
     unexpanded: std::collections::HashSet<String>,
+    /// Shots with an error of their own: what follows from their values is not reported again.
+    erred: std::collections::HashSet<String>,
+    /// Each shot's id template by where it is written, to name it when its ids clash.
+    id_templates: std::collections::HashMap<(usize, usize), String>,
 }
 
 impl Sink {
@@ -170,6 +184,8 @@ impl Sink {
             scratch: Diagnostic::error(file, None, ""),
             repeats: std::collections::HashMap::new(),
             unexpanded: std::collections::HashSet::new(),
+            erred: std::collections::HashSet::new(),
+            id_templates: std::collections::HashMap::new(),
         }
     }
 
@@ -186,10 +202,38 @@ impl Sink {
         self.unexpanded.iter().any(|p| id_matches(p, id))
     }
 
+    /// Notes that shot `id` has an error of its own.
+    pub fn erred(&mut self, id: &str) {
+        if self.erred.len() < MAX_ERRED && !self.erred.contains(id) {
+            self.erred.insert(id.to_owned());
+        }
+    }
+
+    /// True when shot `id` has an error of its own.
+    pub fn has_erred(&self, id: &str) -> bool {
+        self.erred.contains(id)
+    }
+
+    /// Notes the id template written at `loc`.
+    pub fn id_template(&mut self, loc: Option<Loc>, template: &str) {
+        if let Some(l) = loc {
+            self.id_templates
+                .entry((l.line, l.column))
+                .or_insert_with(|| template.to_owned());
+        }
+    }
+
+    /// The id template written at `loc`, if noted.
+    pub fn id_template_at(&self, loc: Option<Loc>) -> Option<&str> {
+        let l = loc?;
+        self.id_templates
+            .get(&(l.line, l.column))
+            .map(String::as_str)
+    }
+
     /// Adds a diagnostic and hands it back for annotation.
     pub fn push(&mut self, d: Diagnostic) -> &mut Diagnostic {
-        if d.severity == Severity::Warning {
-            let key = (d.message.clone(), d.line, d.column);
+        if let Some(key) = repeat_key(&d) {
             if let Some((index, count)) = self.repeats.get_mut(&key) {
                 *count += 1;
                 let index = *index;
@@ -244,23 +288,33 @@ impl Sink {
                 *c = count;
             }
         }
+        for id in other.erred {
+            self.erred(&id);
+        }
+        for (at, template) in other.id_templates {
+            self.id_templates.entry(at).or_insert(template);
+        }
         for (d, extra) in other.items.into_iter().zip(counts) {
-            let key = (d.message.clone(), d.line, d.column);
-            let is_warning = d.severity == Severity::Warning;
+            let key = repeat_key(&d);
             self.push(d);
-            if is_warning && let Some((_, count)) = self.repeats.get_mut(&key) {
+            if let Some(key) = key
+                && let Some((_, count)) = self.repeats.get_mut(&key)
+            {
                 *count += extra;
             }
         }
     }
 
-    /// Tells, on each repeated warning, how many more shots have it.
+    /// Tells, on each repeated problem, how many more shots have it.
     fn note_repeats(&mut self) {
         for (index, count) in std::mem::take(&mut self.repeats).into_values() {
             if count > 0
                 && let Some(d) = self.items.get_mut(index)
             {
-                let note = format!("{count} more shot(s) have this warning");
+                let note = match count {
+                    1 => "1 more shot has this warning".to_owned(),
+                    n => format!("{n} more shots have this warning"),
+                };
                 d.help = Some(match d.help.take() {
                     Some(h) => format!("{h} ({note})"),
                     None => note,
@@ -291,6 +345,36 @@ impl Sink {
 
 /// Most failed ids remembered; a failing template over a huge table stops early anyway.
 const MAX_UNEXPANDED: usize = 1000;
+/// Most ids of shots with errors remembered.
+const MAX_ERRED: usize = 100_000;
+
+fn repeat_key(d: &Diagnostic) -> Option<RepeatKey> {
+    (d.severity == Severity::Warning).then(|| {
+        (
+            d.message.clone(),
+            d.line.unwrap_or(0),
+            d.column.unwrap_or(0),
+        )
+    })
+}
+
+/// The cause of `d`: what the shots of one template share. At a place in the manifest the
+/// backquoted parts (an id, a value, a path) vary per shot and are masked; without a place only
+/// the same message is the same cause.
+pub fn cause(d: &Diagnostic) -> CauseKey {
+    let Some(line) = d.line else {
+        return (d.severity, d.message.clone(), 0, 0);
+    };
+    let column = d.column.unwrap_or(0);
+    let mut shape = String::with_capacity(d.message.len());
+    for (i, part) in d.message.split('`').enumerate() {
+        if i > 0 {
+            shape.push('`');
+        }
+        shape.push_str(if i % 2 == 1 { "…" } else { part });
+    }
+    (d.severity, shape, line, column)
+}
 
 /// Whether `id` can come from `pattern`, an id or id template: its `{{ … }}` and `{% … %}`
 /// parts match anything; a `-takeN` suffix (added when `takes` > 1) is ignored.

@@ -69,6 +69,7 @@ fn expand_shot<C: Collect>(
         None => vec![None],
         Some(t) => t.rows.iter().map(Some).collect(),
     };
+    sink.id_template(c.id.loc, &c.id_text);
     let combos = if c.matrix.is_empty() {
         vec![Value::UNDEFINED]
     } else {

@@ -110,6 +110,29 @@ impl Collected {
     }
 }
 
+/// What to add to the id template `template` so that shot `s`'s copies get distinct ids: the
+/// matrix or row it leaves out, else any of them.
+fn clash_fix(template: Option<&str>, s: &PlannedShot) -> String {
+    let generic = "add `row.…`, `matrix.…` or `take` to the id template";
+    let Some(template) = template else {
+        return generic.to_owned();
+    };
+    if let Some((key, _)) = s
+        .matrix
+        .iter()
+        .find(|(k, _)| !template.contains(k.as_str()))
+    {
+        return format!(
+            "the id template does not use the matrix: add `{{{{ matrix.{key} }}}}` to it"
+        );
+    }
+    if s.row.is_some() && !template.contains("row") {
+        return "the id template does not use the row: add e.g. `{{ row.<column> }}` to it"
+            .to_owned();
+    }
+    generic.to_owned()
+}
+
 pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
     let Collected {
         mut shots,
@@ -134,11 +157,16 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
                     .id_loc
                     .map(|l| format!(" at line {}", l.line))
                     .unwrap_or_default();
+                let fix = clash_fix(sink.id_template_at(o.id_loc), s);
+                if let Some(template) = sink.id_template_at(o.id_loc).map(str::to_owned) {
+                    // References to this template's ids follow from the clash.
+                    sink.unexpanded(&template);
+                }
                 sink.error(o.id_loc, format!("duplicate id `{}`", s.id))
                     .shot(Some(&s.id))
                     .data(location(&files, s).as_ref())
                     .help(format!(
-                        "ids must be unique; the first `{}` comes from the shot{first_at}{} (add `row.…`, `matrix.…` or `take` to the id template)",
+                        "ids must be unique; the first `{}` comes from the shot{first_at}{} ({fix})",
                         s.id,
                         location(&files, &shots[first]).as_ref().map(super::diagnostic::describe_row).unwrap_or_default()
                     ));
@@ -202,6 +230,12 @@ pub fn link(collected: Collected, sink: &mut Sink) -> Vec<PlannedShot> {
             for (kind, up, loc) in &o.refs {
                 match by_id.get(up.as_str()) {
                     None if sink.failed_to_expand(up) => {}
+                    // Its own duration was refused: said once, there.
+                    Some(&u) if sink.has_erred(up) => {
+                        if !depends_on.contains(&u) {
+                            depends_on.push(u);
+                        }
+                    }
                     None => {
                         let d = sink
                             .error(*loc, format!("media `{kind}`: no shot has the id `{up}`"))

@@ -25,7 +25,7 @@ pub use body::Body;
 pub use diagnostic::{DataLocation, Diagnostic, Severity};
 pub use graph::{InputVideo, Plan, PlannedShot, ShotDoc};
 pub use limits::{DEFAULT_MAX_FILE_MB, DEFAULT_MAX_SHOTS, Limits, MAX_SHOTS_ENV};
-pub use report::{render_human_with, render_json};
+pub use report::{count, error_counts, render_human_with, render_json};
 pub use totals::{CostTotals, ToSend, Totals, TotalsLine};
 
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{CauseKey, Diagnostic, Severity, cause};
 
 struct Shown {
     message: String,
@@ -84,17 +84,18 @@ pub(crate) fn span_at(text: &str, line: usize, column: usize) -> Option<(usize, 
     None
 }
 
-/// Errors repeated at one place with one message (one per expanded shot) are shown once,
-/// with how many more shots have them; the JSON format keeps every instance.
+/// Problems of one cause (one per expanded shot: the same place and message but for the ids or
+/// values quoted in it, see [`cause`]) are shown once, with how many more shots have them; the
+/// JSON format keeps every instance.
 pub(crate) fn grouped(diagnostics: &[Diagnostic]) -> Vec<(&Diagnostic, usize)> {
     let mut out: Vec<(&Diagnostic, usize)> = Vec::new();
-    let mut first: HashMap<GroupKey<'_>, usize> = HashMap::new();
+    let mut first: HashMap<(CauseKey, &PathBuf), usize> = HashMap::new();
     for d in diagnostics {
         if d.line.is_none() {
             out.push((d, 0));
             continue;
         }
-        let key = (d.severity, &d.message, &d.file, d.line, d.column);
+        let key = (cause(d), &d.file);
         match first.get(&key) {
             Some(&i) => out[i].1 += 1,
             None => {
@@ -106,13 +107,24 @@ pub(crate) fn grouped(diagnostics: &[Diagnostic]) -> Vec<(&Diagnostic, usize)> {
     out
 }
 
-type GroupKey<'a> = (
-    Severity,
-    &'a String,
-    &'a PathBuf,
-    Option<usize>,
-    Option<usize>,
-);
+/// Errors in `diagnostics`: how many causes (as the human report shows them) and how many
+/// instances (one per shot).
+pub fn error_counts(diagnostics: &[Diagnostic]) -> (usize, usize) {
+    let errors = |d: &&Diagnostic| d.severity == Severity::Error;
+    let causes = grouped(diagnostics)
+        .into_iter()
+        .filter(|(d, _)| errors(d))
+        .count();
+    (causes, diagnostics.iter().filter(errors).count())
+}
+
+/// `1 shot`, `2 shots`: `n` and `word`, plural when `n` is not 1 (regular plurals only).
+pub fn count(n: usize, word: &str) -> String {
+    match n {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    }
+}
 
 pub(crate) fn label_text(d: &Diagnostic, more: usize) -> String {
     let mut parts = Vec::new();

@@ -32,7 +32,9 @@ pub fn warn_identical_bodies(shots: &[PlannedShot], sink: &mut Sink) {
         .shot(Some(ids[0]))
         .help(format!(
             "{list} are identical; make them differ with a batch `seed:` at the top of the \
-             manifest (every take then gets its own seed) or a `seed:` per shot"
+             manifest (every take then gets its own seed) or a `seed:` per shot; to also \
+             reproduce a seeded shot, set `prompt_extend: false` (on by default, it rewrites \
+             the prompt)"
         ));
     }
 }

@@ -75,6 +75,12 @@ pub struct Accepted {
 }
 
 const TOP: &[&str] = &["model", "input", "parameters"];
+
+/// What Alibaba's own Python SDK (`dashscope` 2.0.2, `VideoSynthesis.async_call`) adds to every
+/// create's `input`, so the service accepts it: `extend_prompt`, the deprecated spelling of
+/// `parameters.prompt_extend` (always sent, `true` by default), and `function`
+/// (`"video-synthesis"`). Users test their own SDK code against the simulator.
+const SDK_INPUT_FIELDS: &[&str] = &["extend_prompt", "function"];
 const MAX_SEED: u64 = rules::MAX_SEED as u64;
 
 /// Checks a create body against the native rules of its model.
@@ -111,7 +117,26 @@ pub fn check(body: &[u8]) -> Result<Accepted, Refusal> {
         }
         Some(_) => return Err(invalid("input must be an object")),
     };
-    known(input, "input.", INPUT_FIELDS)?;
+    let input_fields: Vec<&str> = INPUT_FIELDS
+        .iter()
+        .chain(SDK_INPUT_FIELDS)
+        .copied()
+        .collect();
+    known(input, "input.", &input_fields)?;
+    let extend_prompt = match input.get("extend_prompt") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(v) => {
+            return Err(invalid(format!(
+                "input.extend_prompt must be true or false, not {v}"
+            )));
+        }
+    };
+    if let Some(v) = input.get("function")
+        && !v.is_string()
+    {
+        return Err(invalid(format!("input.function must be a string, not {v}")));
+    }
     let empty = Map::new();
     let parameters = match top.get("parameters") {
         None => &empty,
@@ -203,7 +228,12 @@ pub fn check(body: &[u8]) -> Result<Accepted, Refusal> {
         duration,
         ratio,
         has_input_video,
-        prompt_extend: parameters.get("prompt_extend") != Some(&Value::Bool(false)),
+        // The SDK sends `extend_prompt: true` beside `prompt_extend: false`: the parameter wins
+        // (an assumption: the SDK's default would otherwise undo every `prompt_extend: false`).
+        prompt_extend: match parameters.get("prompt_extend") {
+            Some(v) => v != &Value::Bool(false),
+            None => extend_prompt.unwrap_or(true),
+        },
     })
 }
 

@@ -12,17 +12,14 @@ use super::fake::{Misbehave, client_for, misbehaving, refused};
 const SHORT: Duration = Duration::from_secs(1);
 
 #[tokio::test]
-async fn connection_refused_is_transient() {
+async fn connection_refused_is_unreachable_on_submit_and_transient_on_query() {
     let base = refused().await;
     let client = client_for(&base, SHORT);
     let err = client
         .submit(&json!({"model": "m"}))
         .await
         .expect_err("error");
-    assert!(
-        matches!(err, ApiError::Transient { status: None, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, ApiError::Unreachable { .. }), "{err:?}");
     let err = client.query("t").await.expect_err("error");
     assert!(
         matches!(err, ApiError::Transient { status: None, .. }),

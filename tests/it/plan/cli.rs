@@ -17,15 +17,11 @@ fn validate_exit_codes_and_human_output() {
     let p = project();
     let r = p.run(&["validate", "ok.yaml"]);
     r.code(0);
-    assert!(
-        r.stdout.contains("ok.yaml: valid, 2 shot(s)"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("ok.yaml: valid, 2 shots"), "{}", r.stdout);
     let r = p.run(&["validate", "ok.yaml", "bad.yaml"]);
     r.code(2);
     assert!(
-        r.stdout.contains("bad.yaml: invalid, 1 error(s)"),
+        r.stdout.contains("bad.yaml: invalid, 1 error\n"),
         "{}",
         r.stdout
     );
@@ -231,4 +227,39 @@ fn plan_text_of_an_edit_of_a_url_says_upper_bound() {
     assert_eq!(edit["upper_bound"], true);
     assert_eq!(v["totals"]["cost"]["upper_bound"], true);
     assert_eq!(v["totals"]["cost"]["total"], "2.90");
+}
+
+/// A CSV saved with CRLF line ends (Excel's and Python's default) names the same lines as LF.
+#[test]
+fn validate_names_the_line_of_a_crlf_csv_row() {
+    let p = Project::new();
+    p.file("data/p.csv", "sku,seconds\r\nA,5\r\nB,\"5\r\n\"\r\nC,soon\r\n").file(
+        "m.yaml",
+        "version: 1\ndata: { p: data/p.csv }\nshots:\n  - id: \"s-{{ row.sku }}\"\n    for_each: p\n    model: t2v\n    prompt: x\n    duration: \"{{ row.seconds | trim }}\"\n",
+    );
+    let r = p.run(&["validate", "--format", "json", "m.yaml"]);
+    r.code(2);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v[0]["data"],
+        serde_json::json!({"table": "p", "file": "data/p.csv", "row": 3, "line": 5}),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn plan_out_of_a_missing_folder_says_it_does_not_exist() {
+    let p = Project::new();
+    p.file(
+        "m.yaml",
+        "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: A cat.\n",
+    );
+    let r = p.run(&["plan", "m.yaml", "--out", "nope"]);
+    r.code(0);
+    assert!(
+        r.stderr.contains("--out nope: the folder does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.path("nope").exists(), "plan creates nothing");
 }

@@ -228,7 +228,7 @@ fn big_tables_keep_row_order_and_report_every_row() {
     for i in 1..=5000 {
         csv.push_str(&format!("{i},{}\n", if i == 4500 { "x" } else { "5" }));
     }
-    let manifest = "version: 1\nseed: 3\ndata: { t: t.csv }\nshots:\n  - id: \"s{{ row.n }}\"\n    for_each: t\n    model: t2v\n    prompt: \"n={{ row.n }}\"\n    duration: \"{{ row.seconds }}\"\n";
+    let manifest = "version: 1\nseed: 3\ndata: { t: t.csv }\nshots:\n  - id: \"s{{ row.n }}\"\n    for_each: t\n    model: t2v\n    prompt_extend: true\n    prompt: \"n={{ row.n }}\"\n    duration: \"{{ row.seconds }}\"\n";
     let r = super::rejected(manifest, &[("t.csv", csv.as_bytes())]);
     let errors: Vec<_> = r
         .diagnostics
@@ -249,7 +249,7 @@ fn big_tables_keep_row_order_and_report_every_row() {
             .help
             .as_deref()
             .unwrap()
-            .ends_with("(4998 more shot(s) have this warning)"),
+            .ends_with("(4998 more shots have this warning)"),
         "{:?}",
         warnings[0].help
     );

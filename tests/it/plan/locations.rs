@@ -99,6 +99,30 @@ fn ragged_and_non_utf8_csv_rows_are_named() {
     );
 }
 
+/// The identical-bodies warning advises a batch `seed:` and names `prompt_extend` in the same
+/// breath; following it earns no second warning. A seed written on the shot still does.
+#[test]
+fn following_the_identical_bodies_advice_earns_no_other_warning() {
+    let takes = "version: 1\nshots:\n  - id: a\n    model: t2v\n    takes: 2\n    prompt: A cat.\n";
+    let p = super::planned(takes);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    let help = p.warnings[0].help.as_deref().unwrap();
+    assert!(
+        help.contains("`seed:`") && help.contains("prompt_extend: false"),
+        "{help}"
+    );
+    let seeded = super::planned(&takes.replace("version: 1\n", "version: 1\nseed: 7\n"));
+    assert!(seeded.warnings.is_empty(), "{:?}", seeded.warnings);
+    let own = super::planned(&takes.replace("takes: 2\n", "takes: 2\n    seed: 3\n"));
+    assert!(
+        own.warnings
+            .iter()
+            .any(|d| d.message.contains("prompt_extend is on with a seed")),
+        "{:?}",
+        own.warnings
+    );
+}
+
 #[test]
 fn warnings_alone_do_not_reject() {
     let p = super::planned(
@@ -106,12 +130,6 @@ fn warnings_alone_do_not_reject() {
     );
     let messages: Vec<&str> = p.warnings.iter().map(|d| d.message.as_str()).collect();
     assert!(p.warnings.iter().all(|d| d.severity == Severity::Warning));
-    assert!(
-        messages
-            .iter()
-            .any(|m| m.contains("prompt_extend is on with a seed")),
-        "{messages:?}"
-    );
     assert!(
         messages.iter().any(|m| m.contains("ending at 9s")),
         "{messages:?}"

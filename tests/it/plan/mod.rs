@@ -7,6 +7,7 @@ mod fixtures;
 mod folder;
 mod fuzz;
 mod graph;
+mod grouped;
 mod hostile;
 mod locations;
 

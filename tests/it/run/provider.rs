@@ -264,3 +264,47 @@ fn lost_dashscope_creates_are_reattached_and_the_key_is_never_written() {
     let written = run.stderr + &run.stdout + &journal + &p.read("out/batch/results.json");
     assert!(!written.contains(SECRET), "the key leaked: {written}");
 }
+
+/// A base URL nothing listens at (a port bound but not listening refuses every connection) stops
+/// the run at the first submit, naming the URL and where it was set: nothing was sent, no shot
+/// is failed, and a rerun at the right URL sends every shot.
+#[test]
+fn a_base_url_that_refuses_connections_stops_the_run_and_names_the_url() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    let p = project(1);
+    let started = std::time::Instant::now();
+    let mut cmd = p.cmd(&["-q", "run", "batch.yaml", "--base-url", &url]);
+    cmd.env("GRAVITEX_API_KEY", SECRET);
+    let run = crate::support::Run::from(cmd.output().unwrap());
+    run.code(3);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "no retries for 64 s"
+    );
+    for hint in [
+        url.as_str(),
+        "`--base-url`",
+        "nothing was sent",
+        "cannot connect",
+    ] {
+        assert!(run.stderr.contains(hint), "{hint}: {}", run.stderr);
+    }
+    let journal = p.read("out/batch/journal.jsonl");
+    assert!(!journal.contains("\"failed\""), "{journal}");
+    assert!(!journal.contains("\"unknown\""), "{journal}");
+    assert!(!journal.contains(SECRET));
+
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let mut cmd = p.cmd(&["-q", "run", "batch.yaml", "--poll", "100ms"]);
+    cmd.env("GRAVITEX_API_KEY", SECRET)
+        .env("GRAVITEX_BASE_URL", &sim.url);
+    crate::support::Run::from(cmd.output().unwrap()).code(0);
+    assert_eq!(sim.stats()["tasks_created"], 2, "every shot sent once");
+}

@@ -452,3 +452,71 @@ async fn an_accounts_keys_see_each_others_tasks_each_with_its_own_key_id() {
         "without account_keys each key is its own account"
     );
 }
+
+/// Creates as Alibaba's Python SDK (`dashscope` 2.0.2) sends them, byte for byte:
+/// `VideoSynthesis.async_call` puts `parameters` before `input` and always adds
+/// `input.extend_prompt` (the deprecated spelling of `prompt_extend`, `true` unless given) and
+/// `input.function`, with the SDK's headers. The simulator accepts each, `prompt_extend: false`
+/// wins over the SDK's default `extend_prompt: true`, and the SDK's query path answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_python_sdk_requests_are_accepted() {
+    let sim = start(native(0)).await;
+    let c = client();
+    // VideoSynthesis.async_call(model="wan2.7-t2v", prompt=..., duration=5, seed=7,
+    //   prompt_extend=False, watermark=False, resolution="720P", ratio="16:9")
+    let t2v = r#"{"model": "wan2.7-t2v", "parameters": {"duration": 5, "seed": 7, "prompt_extend": false, "watermark": false, "resolution": "720P", "ratio": "16:9"}, "input": {"prompt": "a kitten in the snow", "extend_prompt": true, "function": "video-synthesis"}}"#;
+    // VideoSynthesis.async_call(model="wan2.7-i2v", prompt=..., media=[first_frame])
+    let i2v = r#"{"model": "wan2.7-i2v", "parameters": {}, "input": {"prompt": "the kitten jumps", "extend_prompt": true, "function": "video-synthesis", "media": [{"type": "first_frame", "url": "https://example.com/kitten.png"}]}}"#;
+    // VideoSynthesis.async_call(model="wan2.7-videoedit", prompt=..., media=[video],
+    //   audio_setting="origin", extend_prompt=False)
+    let edit = r#"{"model": "wan2.7-videoedit", "parameters": {"audio_setting": "origin"}, "input": {"prompt": "make Video 1 a watercolour", "extend_prompt": false, "function": "video-synthesis", "media": [{"type": "video", "url": "https://example.com/in.mp4"}]}}"#;
+    let mut ids = Vec::new();
+    for body in [t2v, i2v, edit] {
+        let response = c
+            .post(format!("{}{CREATE}", sim.base_url()))
+            .header(
+                "user-agent",
+                "dashscope/2.0.2; python/3.12.3; platform/Linux",
+            )
+            .header("x-dashscope-sdk-client", "python/2.0.2")
+            .header(
+                "x-dashscope-sdk-session-id",
+                "5b0e0c52-4d8e-4a8e-9f63-1d1b9c1f2f00",
+            )
+            .header("Authorization", format!("Bearer {KEY}"))
+            .header("Accept", "application/json; charset=utf-8")
+            .header("X-DashScope-Async", "enable")
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "{body}\n{answer}");
+        ids.push(answer["output"]["task_id"].as_str().unwrap().to_owned());
+    }
+    let mut prompts = Vec::new();
+    for id in &ids {
+        let (status, done) = get(&c, &sim, &format!("/api/v1/tasks/{id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(done["output"]["task_status"], "SUCCEEDED", "{done}");
+        prompts.push(done["output"].get("actual_prompt").is_some());
+    }
+    assert_eq!(
+        prompts,
+        [false, true, false],
+        "rewritten: only where prompt_extend was not turned off"
+    );
+    assert_eq!(stats(&c, &sim, true).await["tasks_created"], 3);
+
+    let wrong = t2v.replace(r#""extend_prompt": true"#, r#""extend_prompt": "yes""#);
+    let (status, body) = create(&c, &sim, &serde_json::from_str(&wrong).unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("input.extend_prompt")
+    );
+}

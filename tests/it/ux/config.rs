@@ -122,3 +122,80 @@ fn a_cap_on_shots_without_a_price_is_refused_before_anything_is_sent() {
         r.stderr
     );
 }
+
+/// The config beside the manifest is found from any working directory (the same plan prices
+/// the same), named on stderr; the working directory's is read only when none is beside the
+/// manifest, and `--config` wins over both.
+#[test]
+fn the_config_beside_the_manifest_is_found_from_three_working_directories() {
+    let p = Project::new();
+    p.file("proj/m.yaml", MANIFEST)
+        .file("proj/shotlist.toml", "[pricing.t2v]\n\"720P\" = 1.0\n")
+        .file("proj/sub/keep", "")
+        .file("shotlist.toml", "[pricing.t2v]\n\"720P\" = 3.0\n");
+    for (cwd, manifest) in [
+        (".", "proj/m.yaml"),
+        ("proj", "m.yaml"),
+        ("proj/sub", "../m.yaml"),
+    ] {
+        let mut cmd = crate::support::shotlist();
+        cmd.current_dir(p.path(cwd)).args(["plan", manifest]);
+        let r = crate::support::Run::from(cmd.output().unwrap());
+        r.code(0);
+        assert!(
+            r.stdout.contains("estimated cost: 5.00 USD\n"),
+            "from {cwd}: {}",
+            r.stdout
+        );
+        assert!(
+            r.stderr
+                .contains("shotlist.toml sets [pricing.<model>] prices"),
+            "from {cwd}: {}",
+            r.stderr
+        );
+    }
+    std::fs::remove_file(p.path("proj/shotlist.toml")).unwrap();
+    let r = p.run(&["plan", "proj/m.yaml"]);
+    assert!(
+        r.stdout.contains("estimated cost: 15.00 USD\n"),
+        "{}",
+        r.stdout
+    );
+    p.file("c.toml", "[pricing.t2v]\n\"720P\" = 2.0\n");
+    let r = p.run(&["plan", "proj/m.yaml", "--config", "c.toml"]);
+    assert!(
+        r.stdout.contains("estimated cost: 10.00 USD\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("config: c.toml sets"), "{}", r.stderr);
+    let r = p.run(&["-q", "plan", "proj/m.yaml", "--config", "c.toml"]);
+    assert!(!r.stderr.contains("config:"), "{}", r.stderr);
+}
+
+#[test]
+fn validate_refuses_a_config_with_an_unknown_key_and_says_what_was_meant() {
+    let p = Project::new();
+    p.file("m.yaml", MANIFEST).file(
+        "bad.toml",
+        "[run]\nconcurrency = 2\nsubmits_per_minit = 8\n",
+    );
+    let r = p.run(&["validate", "--config", "bad.toml", "m.yaml"]);
+    r.code(2);
+    for hint in [
+        "bad.toml:3:1",
+        "unknown key `submits_per_minit`",
+        "did you mean `submits_per_minute`?",
+    ] {
+        assert!(r.stderr.contains(hint), "{hint}: {}", r.stderr);
+    }
+    p.file("shotlist.toml", "[downlaod]\ntimeout = \"9s\"\n");
+    let r = p.run(&["validate", "m.yaml"]);
+    r.code(2);
+    assert!(r.stderr.contains("shotlist.toml:1:2"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did you mean `download`?"),
+        "{}",
+        r.stderr
+    );
+}

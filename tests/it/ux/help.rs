@@ -112,3 +112,40 @@ fn sim_startup_says_how_to_point_a_run_at_it() {
     assert!(!with_key.contains("sk-secret-test"), "{with_key}");
     insta::assert_snapshot!("sim_startup_with_key", with_key);
 }
+
+/// `man --dir` writes the pages the top page refers to: one per command, each its own roff page
+/// with the command's flags.
+#[test]
+fn man_dir_writes_one_page_per_command() {
+    let p = Project::new();
+    let r = p.run(&["man", "--dir", "man/man1"]);
+    r.code(0);
+    let top = p.read("man/man1/shotlist.1");
+    for (command, flag) in [
+        ("validate", "\\-\\-format"),
+        ("plan", "\\-\\-retake\\-rejected"),
+        ("run", "\\-\\-max\\-cost"),
+        ("status", "\\-\\-out"),
+        ("sim", "\\-\\-port"),
+        ("schema", "JSON Schema"),
+        ("completions", "bash"),
+        ("man", "\\-\\-dir"),
+    ] {
+        assert!(
+            top.contains(&format!("shotlist\\-{command}(1)")),
+            "{command}"
+        );
+        let page = p.read(&format!("man/man1/shotlist-{command}.1"));
+        assert!(
+            page.contains(&format!(".TH shotlist-{command} 1")),
+            "{command}: {page}"
+        );
+        assert!(page.contains(flag), "{command} lacks {flag}: {page}");
+        assert!(
+            r.stdout.contains(&format!("shotlist-{command}.1\n")),
+            "{}",
+            r.stdout
+        );
+    }
+    assert!(!p.path("man/man1/shotlist-help.1").exists());
+}
