@@ -26,7 +26,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// The manifest (or its data) has errors; the diagnostics were already printed.
-    #[error("{file}: {count} error(s); nothing was sent")]
+    #[error("{}: invalid, {}; nothing was sent", file.display(), crate::plan::count(*count, "error"))]
     Invalid { file: PathBuf, count: usize },
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -11,6 +11,11 @@ fn main() -> ExitCode {
     let cli = shotlist::cli::Cli::parse();
     match shotlist::cli::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
+        // Its diagnostics were printed already: one line closes them, not a second error.
+        Err(err @ shotlist::error::Error::Invalid { .. }) => {
+            eprintln!("{err}");
+            ExitCode::from(err.exit_code())
+        }
         Err(err) => {
             let code = err.exit_code();
             eprintln!("{:?}", miette::Report::new(err));

@@ -40,7 +40,22 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
                 Verdict::Cleared
             };
             let at = crate::journal::now_rfc3339();
-            select(&shots, &args.ids)?
+            let chosen = select(&shots, &args.ids)?;
+            let without: Vec<String> = chosen
+                .iter()
+                .filter(|s| s.status != "succeeded")
+                .map(|s| format!("{} ({})", s.id, s.status))
+                .collect();
+            if verdict != Verdict::Cleared && !without.is_empty() && !global.quiet {
+                // Marks are kept by key, so they hold for the video the shot makes later.
+                eprintln!(
+                    "note: no video yet for {}: {} applies to the video each makes with this \
+                     request",
+                    list_some(&without),
+                    verdict.as_str()
+                );
+            }
+            chosen
                 .into_iter()
                 .map(|s| Mark {
                     id: s.id.clone(),
@@ -127,10 +142,14 @@ fn select<'a>(shots: &'a [Shot], patterns: &[String]) -> Result<Vec<&'a Shot>, E
             }
         }
         if !any {
+            let ids: Vec<&str> = shots.iter().map(|s| s.id.as_str()).collect();
+            let close = crate::manifest::closest_key(pattern, &ids)
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
             return Err(Error::Usage(format!(
-                "`{pattern}` matches no shot id in {} (try `shotlist status` to list them); \
-                 nothing was marked",
-                crate::report::JSON_FILE
+                "`{pattern}` matches no shot id in {}; nothing was marked ({close}`shotlist \
+                 plan MANIFEST` lists every id)",
+                crate::report::JSON_FILE,
             )));
         }
     }

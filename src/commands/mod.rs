@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::plan::shard::ShardSpec;
-use crate::plan::{Plan, Severity, load_and_plan, render_human};
+use crate::plan::{Plan, load_and_plan, render_human};
 
 /// Flags every command shares.
 #[derive(Debug, Clone, Default)]
@@ -42,11 +42,7 @@ pub fn load_plan(global: &Global, manifest: &Path) -> Result<Plan, Error> {
         }
         Err(rejected) => {
             eprint!("{}", render_human(&rejected.diagnostics));
-            let count = rejected
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .count();
+            let (count, _) = crate::plan::error_counts(&rejected.diagnostics);
             Err(Error::Invalid {
                 file: manifest.to_owned(),
                 count,

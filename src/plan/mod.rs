@@ -54,8 +54,16 @@ pub fn load_and_plan(manifest: &Path) -> Result<Planned, Rejected> {
         diagnostics: vec![Diagnostic::error(manifest, None, message).with_help(help)],
     };
     let name = manifest.display().to_string();
-    let bytes = crate::manifest::read_regular(manifest, &name, limits.max_file_bytes)
-        .map_err(|e| reject(format!("cannot read the manifest: {e}"), e.help()))?;
+    let bytes =
+        crate::manifest::read_regular(manifest, &name, limits.max_file_bytes).map_err(|e| {
+            let help = match &e {
+                crate::manifest::FileError::Io { .. } => {
+                    "check the manifest's path (relative to the working directory)".to_owned()
+                }
+                _ => e.help(),
+            };
+            reject(format!("cannot read the manifest: {e}"), help)
+        })?;
     let text = String::from_utf8(bytes).map_err(|_| {
         reject(
             "the manifest is not valid UTF-8".into(),

@@ -157,3 +157,27 @@ fn hostile_marks_files_are_refused_with_where() {
     p.run(&["review", "m.yaml"]).code(2);
     assert_eq!(p.read("out/marks.json"), "{\"version\": 1, \"marks\": [}");
 }
+
+/// A verdict on a shot that has no video yet says so; a pattern matching nothing names close
+/// ids and the command that lists them all.
+#[test]
+fn marks_say_when_there_is_no_video_and_which_ids_exist() {
+    let p = small();
+    p.file("out/.keep", "");
+    let run = p.run(&["mark", "m.yaml", "hero-take1", "--reject"]);
+    run.code(0);
+    assert!(
+        run.stderr.contains("no video yet for hero-take1 (pending)"),
+        "{}",
+        run.stderr
+    );
+    let run = p.run(&["mark", "m.yaml", "hero-tak1", "--reject"]);
+    run.code(2);
+    let flat = run.stderr.replace("\n  │ ", " ");
+    for hint in [
+        "did you mean `hero-take1`?",
+        "`shotlist plan MANIFEST` lists every id",
+    ] {
+        assert!(flat.contains(hint), "{hint}: {}", run.stderr);
+    }
+}
