@@ -31,7 +31,7 @@ pub enum CheckError {
     TooBig { path: String },
     #[error(
         "{path} is not a plan written by `shotlist plan -o FILE.json` ({why}); write it with \
-         `shotlist plan MANIFEST -o {path}`"
+         `shotlist plan MANIFEST --format json -o {path}`"
     )]
     NotAPlan { path: String, why: String },
 }
@@ -241,13 +241,17 @@ pub fn report(drift: &Drift, file: &Path, manifest: &Path, current: &Value) -> S
     if let Some(c) = &drift.cost {
         let _ = writeln!(out, "{c}");
     }
+    let json = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let _ = writeln!(
         out,
-        "{} added, {} removed, {} changed; if this is meant, update it: shotlist plan {} -o {}",
+        "{} added, {} removed, {} changed; if this is meant, update it: shotlist plan {}{} -o {}",
         drift.added.len(),
         drift.removed.len(),
         drift.changed.len(),
         manifest.display(),
+        if json { "" } else { " --format json" },
         file.display()
     );
     out

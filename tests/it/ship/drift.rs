@@ -97,3 +97,27 @@ fn a_file_that_is_not_a_plan_is_refused_with_exit_2() {
     r.code(2);
     assert!(!p.path("x.json").exists());
 }
+
+#[test]
+fn a_plan_file_not_named_json_is_checked_and_its_update_command_says_json() {
+    let p = gate();
+    p.run(&["plan", "m.yaml", "--format", "json", "-o", "batch.plan"])
+        .code(0);
+    p.run(&["plan", "m.yaml", "--check", "batch.plan"]).code(0);
+    p.file("m.yaml", &MANIFEST.replace("duration: 5", "duration: 6"));
+    let r = p.run(&["plan", "m.yaml", "--check", "batch.plan"]);
+    r.code(5);
+    assert!(
+        r.stdout.contains(
+            "  ~ a: request (duration, metadata.parameters.duration); cost 0.50 -> 0.60\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .ends_with("update it: shotlist plan m.yaml --format json -o batch.plan\n"),
+        "{}",
+        r.stdout
+    );
+}
