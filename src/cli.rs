@@ -1,11 +1,10 @@
-//! Command-line flags (clap derive) and the dispatch to [`crate::commands`].
+//! Command-line flags (clap derive); [`crate::commands::dispatch`] runs them.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::error::Error;
 use crate::plan::shard::ShardSpec;
 
 #[derive(Debug, Parser)]
@@ -378,27 +377,5 @@ impl From<Shape> for crate::sim::Shape {
             Shape::Envelope => crate::sim::Shape::Envelope,
             Shape::Legacy => crate::sim::Shape::Legacy,
         }
-    }
-}
-
-/// Runs one parsed command and returns its exit code.
-pub fn dispatch(cli: Cli) -> Result<u8, Error> {
-    let global = crate::commands::Global {
-        config: cli.config,
-        quiet: cli.quiet,
-        verbose: cli.verbose,
-    };
-    match cli.command {
-        Command::Validate(args) => crate::commands::validate::run(&global, &args),
-        Command::Plan(args) => crate::commands::plan::run(&global, &args),
-        Command::Run(args) => crate::commands::run::run(&global, &args),
-        Command::Status(args) => crate::commands::status::run(&global, &args),
-        Command::Merge(args) => crate::commands::merge::run(&global, &args),
-        Command::Review(args) => crate::commands::review::run(&global, &args),
-        Command::Mark(args) => crate::commands::mark::run(&global, &args),
-        Command::Sim(args) => crate::commands::sim::run(&global, &args),
-        Command::Schema => crate::commands::schema::run(&global),
-        Command::Completions(args) => crate::commands::completions::completions(args.shell),
-        Command::Man(args) => crate::commands::completions::man(args.dir.as_deref()),
     }
 }

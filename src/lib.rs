@@ -14,6 +14,7 @@ pub mod config;
 pub mod cost;
 pub mod error;
 pub mod exec;
+pub mod folder;
 pub mod journal;
 pub mod manifest;
 pub mod plan;

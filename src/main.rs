@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         return ExitCode::from(shotlist::error::exit::INVALID);
     }
     let cli = shotlist::cli::Cli::parse();
-    match shotlist::cli::dispatch(cli) {
+    match shotlist::commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         // Its diagnostics were printed already: one line closes them, not a second error.
         Err(err @ shotlist::error::Error::Invalid { .. }) => {

@@ -7,11 +7,18 @@ use std::time::Duration;
 
 use crate::api::{ApiKey, ClientConfig, DownloadLimits, ProviderId, dashscope};
 use crate::cli::RunArgs;
-use crate::commands::Global;
 use crate::config::Config;
 use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{DEFAULT_CONCURRENCY, ProgressMode, ResumeFlags, RunOptions};
+
+/// Flags every command shares.
+#[derive(Debug, Clone, Default)]
+pub struct Global {
+    pub config: Option<std::path::PathBuf>,
+    pub quiet: bool,
+    pub verbose: u8,
+}
 
 /// Default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);

@@ -27,7 +27,7 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
             marks::MAX_NOTE_CHARS
         )));
     }
-    let shots = review::source::load(&dir, &plan).map_err(super::review::error)?;
+    let shots = review::source::load(&dir, &plan)?;
     let given: Vec<Mark> = match &args.import {
         Some(file) => imported(file, &shots, global.quiet)?,
         None if args.prune => Vec::new(),
@@ -51,7 +51,7 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
                 eprintln!(
                     "note: no video yet for {}: {} applies to the video each makes with this \
                      request",
-                    list_some(&without),
+                    crate::review::marks::list_some(&without),
                     verdict.as_str()
                 );
             }
@@ -72,7 +72,7 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
         let lock_path = dir.join(marks::LOCK_FILE);
         Error::io(format!("cannot lock {}", lock_path.display()), e)
     })?;
-    let mut all = Marks::load(&path).map_err(super::review::error)?;
+    let mut all = Marks::load(&path)?;
     for m in &given {
         all.apply(m.clone());
     }
@@ -84,7 +84,7 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
     };
     let stale = all.stale(|id| ids.contains_key(id)).len();
     drop(ids);
-    all.save(&path).map_err(super::review::error)?;
+    all.save(&path)?;
     drop(lock);
     if !global.quiet && args.prune {
         println!("pruned {pruned} mark(s) of shots no longer in the plan");
@@ -105,11 +105,16 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
         }
         for (v, ids) in by_verdict {
             let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
-            println!("{} {}: {}", v.as_str(), ids.len(), list_some(&ids));
+            println!(
+                "{} {}: {}",
+                v.as_str(),
+                ids.len(),
+                crate::review::marks::list_some(&ids)
+            );
         }
         println!("{} mark(s) in {}", all.len(), path.display());
     }
-    let (page, _) = super::review::write(&plan)?;
+    let (page, _) = crate::review::write_for(&plan)?;
     if !global.quiet {
         println!("review: {}", page.display());
     }
@@ -169,8 +174,7 @@ fn select<'a>(shots: &'a [Shot], patterns: &[String]) -> Result<Vec<&'a Shot>, E
 
 /// The entries of a marks file to import, keeping those whose id is in this batch.
 fn imported(file: &std::path::Path, shots: &[Shot], quiet: bool) -> Result<Vec<Mark>, Error> {
-    let entries = marks::read_entries(file)
-        .map_err(super::review::error)?
+    let entries = marks::read_entries(file)?
         .ok_or_else(|| Error::Usage(format!("{}: no such file", file.display())))?;
     let keys: HashMap<&str, &str> = shots
         .iter()
@@ -195,7 +199,7 @@ fn imported(file: &std::path::Path, shots: &[Shot], quiet: bool) -> Result<Vec<M
         eprintln!(
             "warning: {} mark(s) name shots this batch does not have and were ignored: {}",
             unknown.len(),
-            list_some(&unknown)
+            crate::review::marks::list_some(&unknown)
         );
     }
     if !quiet && older > 0 {
@@ -205,13 +209,4 @@ fn imported(file: &std::path::Path, shots: &[Shot], quiet: bool) -> Result<Vec<M
         );
     }
     Ok(kept)
-}
-
-/// Up to ten ids, then how many more.
-pub(crate) fn list_some(ids: &[String]) -> String {
-    let mut text = ids.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
-    if ids.len() > 10 {
-        text.push_str(&format!(" and {} more", ids.len() - 10));
-    }
-    text
 }

@@ -19,7 +19,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -30,31 +29,20 @@ use crate::commands::Global;
 use crate::error::{Error, exit};
 use crate::exec::resume::{Start, decide, video_intact};
 use crate::exec::state::ShotRecord;
+use crate::folder::{
+    FolderError, MAX_JOURNAL, MAX_RECORD, MERGE_FILE, PROVIDER_FILE, SHARD_FILE, folder_provider,
+    folder_shard, parse_json, read_bounded, record_provider, regular_file,
+};
 use crate::journal::{self, History, ReadError, Replayed};
 use crate::plan::Plan;
 use crate::plan::shard::{self, ShardSpec};
 use crate::report::{self, ResultStatus};
 use crate::review::{Marks, ReviewError, marks};
 
-/// Marks a shard folder: which shard of how many it holds.
-pub const SHARD_FILE: &str = "shard.json";
-/// Written by a merge: what it merged, and the hash of the journal it wrote.
-pub const MERGE_FILE: &str = "merge.json";
-/// `shard.json` and `merge.json` are a few lines.
-const MAX_SMALL_FILE: u64 = 64 * 1024;
-/// `merge.json`: its `superseded` lines make it grow with the files merges moved aside.
-const MAX_RECORD: u64 = 64 * 1024 * 1024;
-/// A shard's journal: far above any real batch's, far below what would exhaust memory.
-pub const MAX_JOURNAL: u64 = 256 * 1024 * 1024;
-
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    #[error("{path} is {what}; shard folders are read without following links")]
-    NotAFile { path: PathBuf, what: &'static str },
-    #[error("{path} is {size} bytes, more than the {max} a merge reads")]
-    TooLarge { path: PathBuf, size: u64, max: u64 },
-    #[error("{path} is not valid: {reason}")]
-    BadFile { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Folder(#[from] FolderError),
     #[error(
         "{dir} is not a shard folder (no {SHARD_FILE}): pass folders made by `shotlist run --shard K/N`"
     )]
@@ -102,12 +90,6 @@ pub enum MergeError {
         id: String,
         file: String,
         expected: String,
-    },
-    #[error("{dir} holds {what}: {fix}")]
-    Taken {
-        dir: PathBuf,
-        what: String,
-        fix: String,
     },
     #[error(transparent)]
     Marks(#[from] ReviewError),
@@ -195,103 +177,6 @@ struct Previous {
 struct MergedShard {
     shard: ShardSpec,
     dir: PathBuf,
-}
-
-/// Reads `path` whole when it is a regular file (not a link) of at most `max` bytes; `None`
-/// when it does not exist.
-pub fn read_bounded(path: &Path, max: u64) -> Result<Option<Vec<u8>>, MergeError> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(format!("cannot read {}", path.display()))(e)),
-    };
-    regular_file(path, &meta)?;
-    let too_large = |size| MergeError::TooLarge {
-        path: path.to_owned(),
-        size,
-        max,
-    };
-    if meta.len() > max {
-        return Err(too_large(meta.len()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    fs::File::open(path)
-        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
-        .map_err(io(format!("cannot read {}", path.display())))?;
-    if bytes.len() as u64 > max {
-        return Err(too_large(bytes.len() as u64));
-    }
-    Ok(Some(bytes))
-}
-
-fn regular_file(path: &Path, meta: &fs::Metadata) -> Result<(), MergeError> {
-    let kind = meta.file_type();
-    if kind.is_file() {
-        return Ok(());
-    }
-    Err(MergeError::NotAFile {
-        path: path.to_owned(),
-        what: if kind.is_symlink() {
-            "a symbolic link"
-        } else {
-            "not a regular file"
-        },
-    })
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, MergeError> {
-    serde_json::from_slice(bytes).map_err(|e| MergeError::BadFile {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-/// The shard `dir` holds, from its `shard.json`; `None` when it has none.
-pub fn folder_shard(dir: &Path) -> Result<Option<ShardSpec>, MergeError> {
-    let path = dir.join(SHARD_FILE);
-    read_bounded(&path, MAX_SMALL_FILE)?
-        .map(|bytes| {
-            let spec: ShardSpec = parse_json(&path, &bytes)?;
-            spec.to_string()
-                .parse::<ShardSpec>()
-                .map_err(|e| MergeError::BadFile {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })
-        })
-        .transpose()
-}
-
-/// Before a run writes into `dir`: a shard run claims it (writing `shard.json`), and a folder
-/// holding one shard never receives another shard's (or an unsharded) run, so a merge can
-/// trust that a shard folder's journal is that shard's.
-pub fn claim_folder(dir: &Path, shard: Option<ShardSpec>) -> Result<(), Error> {
-    let taken = |what: String, fix: String| MergeError::Taken {
-        dir: dir.to_owned(),
-        what,
-        fix,
-    };
-    match (folder_shard(dir)?, shard) {
-        (None, None) => Ok(()),
-        (Some(held), Some(spec)) if held == spec => Ok(()),
-        (Some(held), _) => Err(taken(
-            format!("shard {held}"),
-            format!("run it with --shard {held}, or give this run another --out"),
-        )
-        .into()),
-        (None, Some(spec)) => {
-            if fs::symlink_metadata(dir.join(journal::FILE_NAME)).is_ok() {
-                return Err(taken(
-                    "a run without --shard".into(),
-                    "give the shard its own --out".into(),
-                )
-                .into());
-            }
-            fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-            let text = serde_json::to_vec(&spec).expect("a shard spec serialises");
-            report::write_atomic(&dir.join(SHARD_FILE), &text).map_err(report_error)
-        }
-    }
 }
 
 fn report_error(e: report::ReportError) -> Error {
@@ -543,10 +428,11 @@ fn restatement(id: &str, key: &str, h: &History) -> Vec<journal::Entry> {
 fn replay(path: &Path, shown: &Path) -> Result<Replayed, MergeError> {
     journal::replay_file(path, false).map_err(|e| match e {
         ReadError::Io { source, .. } => io(format!("cannot read {}", shown.display()))(source),
-        ReadError::BadLine { line, reason, .. } => MergeError::BadFile {
+        ReadError::BadLine { line, reason, .. } => FolderError::BadFile {
             path: shown.to_owned(),
             reason: format!("line {line} is not a journal entry ({reason})"),
-        },
+        }
+        .into(),
     })
 }
 
@@ -555,19 +441,18 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     let config = crate::config::Config::load(global.config.as_deref(), &args.manifest)?;
     let out = super::out_dir(&plan, args.out.as_deref(), None);
     plan.out_dir = out.clone();
-    let _lock =
-        crate::exec::outdir::OutputLock::acquire(&out).map_err(super::run::out_dir_error)?;
+    let _lock = crate::exec::outdir::OutputLock::acquire(&out).map_err(Error::from)?;
     let previous = check_out(&out, &args.dirs)?;
     crate::exec::outdir::check_paths(
         &out,
         &[
             MERGE_FILE,
-            super::run::PROVIDER_FILE,
+            PROVIDER_FILE,
             marks::FILE_NAME,
             marks::LOCK_FILE,
         ],
     )
-    .map_err(super::run::out_dir_error)?;
+    .map_err(Error::from)?;
     let scratch = tempfile::Builder::new()
         .prefix(".merge-")
         .tempdir_in(&out)
@@ -588,7 +473,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
             .into());
         }
         // A run still writing there would add paid work after the merge read it.
-        locks.push(crate::exec::outdir::ReadLock::acquire(dir).map_err(super::run::out_dir_error)?);
+        locks.push(crate::exec::outdir::ReadLock::acquire(dir).map_err(Error::from)?);
         let folder = read_folder(dir, spec, &plan, scratch.path())?;
         folders.insert((spec.count, spec.index), folder);
     }
@@ -606,7 +491,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         out.join(marks::LOCK_FILE).display()
     )))?;
     let marks_path = out.join(marks::FILE_NAME);
-    let own_marks = Marks::load(&marks_path).map_err(super::review::error)?;
+    let own_marks = Marks::load(&marks_path)?;
     let Previous {
         record,
         carried,
@@ -751,10 +636,10 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         .collect();
     report::write(&out, &report::matrix_keys(&plan.shots), &rows).map_err(report_error)?;
     if let Some(provider) = provider {
-        super::run::record_provider(&out, provider)?;
+        record_provider(&out, provider)?;
     }
     if all_marks != own_marks {
-        all_marks.save(&marks_path).map_err(super::review::error)?;
+        all_marks.save(&marks_path)?;
     }
     let merged_at = crate::journal::now_rfc3339();
     for f in folders.values() {
@@ -792,7 +677,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
             eprintln!(
                 "warning: {} mark(s) name shots this batch does not have and were not merged: {}",
                 marks_merged.unknown.len(),
-                super::mark::list_some(&marks_merged.unknown)
+                crate::review::marks::list_some(&marks_merged.unknown)
             );
         }
         if !missing.is_empty() {
@@ -859,7 +744,7 @@ fn one_provider<'a>(
 ) -> Result<Option<crate::api::ProviderId>, Error> {
     let mut seen: Option<(crate::api::ProviderId, &PathBuf)> = None;
     for dir in dirs {
-        let Some(p) = super::run::folder_provider(dir)? else {
+        let Some(p) = folder_provider(dir)? else {
             continue;
         };
         match seen {
@@ -882,10 +767,13 @@ fn one_provider<'a>(
 /// never a shard folder, nor one holding a run of its own (its journal would be lost).
 /// Returns the earlier merge's record.
 fn check_out(out: &Path, dirs: &[PathBuf]) -> Result<Previous, MergeError> {
-    let taken = |what: &str| MergeError::Taken {
-        dir: out.to_owned(),
-        what: what.to_owned(),
-        fix: "write the merge elsewhere with --out".into(),
+    let taken = |what: &str| -> MergeError {
+        FolderError::Taken {
+            dir: out.to_owned(),
+            what: what.to_owned(),
+            fix: "write the merge elsewhere with --out".into(),
+        }
+        .into()
     };
     if let Ok(out_real) = out.canonicalize()
         && dirs
@@ -1035,10 +923,11 @@ fn link_video(
         match fs::symlink_metadata(dir) {
             Ok(m) if m.file_type().is_dir() => {}
             Ok(_) => {
-                return Err(MergeError::NotAFile {
+                return Err(FolderError::NotAFile {
                     path: dir.to_owned(),
                     what: "not a folder",
-                });
+                }
+                .into());
             }
             Err(_) => return Ok(not_linked),
         }

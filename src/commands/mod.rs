@@ -22,13 +22,7 @@ use crate::error::Error;
 use crate::plan::shard::ShardSpec;
 use crate::plan::{Plan, load_and_plan, render_human};
 
-/// Flags every command shares.
-#[derive(Debug, Clone, Default)]
-pub struct Global {
-    pub config: Option<PathBuf>,
-    pub quiet: bool,
-    pub verbose: u8,
-}
+pub use crate::settings::Global;
 
 /// Plans the manifest; on errors prints them and returns the exit-2 error. Every command that
 /// reads an output folder starts here.
@@ -98,4 +92,26 @@ macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::commands::print(&format!("{}\n", format_args!($($arg)*)))?
     };
+}
+
+/// Runs one parsed command and returns its exit code.
+pub fn dispatch(cli: crate::cli::Cli) -> Result<u8, Error> {
+    let global = Global {
+        config: cli.config,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    match cli.command {
+        crate::cli::Command::Validate(args) => validate::run(&global, &args),
+        crate::cli::Command::Plan(args) => plan::run(&global, &args),
+        crate::cli::Command::Run(args) => run::run(&global, &args),
+        crate::cli::Command::Status(args) => status::run(&global, &args),
+        crate::cli::Command::Merge(args) => merge::run(&global, &args),
+        crate::cli::Command::Review(args) => review::run(&global, &args),
+        crate::cli::Command::Mark(args) => mark::run(&global, &args),
+        crate::cli::Command::Sim(args) => sim::run(&global, &args),
+        crate::cli::Command::Schema => schema::run(&global),
+        crate::cli::Command::Completions(args) => completions::completions(args.shell),
+        crate::cli::Command::Man(args) => completions::man(args.dir.as_deref()),
+    }
 }

@@ -14,7 +14,6 @@ use crate::cost::PriceBook;
 use crate::error::{Error, exit};
 use crate::exec::preview::{self, Action, ShotPreview};
 use crate::exec::resume::{Start, keep_approved};
-use crate::journal;
 use crate::plan::{self, Plan, PlannedShot, ToSend, Totals};
 use crate::review::retake::{self, Retake};
 
@@ -109,7 +108,7 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
     {
         eprintln!("warning: {hint}");
     }
-    match super::run::folder_provider(&plan.out_dir) {
+    match crate::folder::folder_provider(&plan.out_dir) {
         Ok(Some(held)) if held != provider => eprintln!(
             "warning: {} holds tasks sent to {held}: a run for {provider} there would be \
              refused; use --provider {held}, or another --out",
@@ -119,8 +118,7 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
         Err(e) => eprintln!("warning: a run there would be refused: {e}"),
     }
     // Read once for the retakes and the preview; unreadable lines are skipped here and named.
-    let replayed = journal::replay_file(&plan.out_dir.join(journal::FILE_NAME), true)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let replayed = crate::folder::replay(&plan.out_dir, true)?;
     let applied = retake::apply_in_folder(&mut plan, &replayed, args.retake_rejected)
         .map_err(|e| Error::Usage(e.to_string()))?;
     let mut preview = preview::preview(

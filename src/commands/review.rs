@@ -1,17 +1,16 @@
 //! `shotlist review`: write the output folder's `review.html` and print where it is.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::ReviewArgs;
 use crate::commands::Global;
 use crate::error::Error;
-use crate::plan::Plan;
-use crate::review::{self, ReviewError};
+use crate::review;
 
 pub fn run(global: &Global, args: &ReviewArgs) -> Result<u8, Error> {
     let mut plan = super::load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), None);
-    let (page, shots) = write(&plan)?;
+    let (page, shots) = review::write_for(&plan)?;
     if !global.quiet {
         println!("{} ({shots} shot(s))", page.display());
     }
@@ -19,40 +18,6 @@ pub fn run(global: &Global, args: &ReviewArgs) -> Result<u8, Error> {
         open(&page)?;
     }
     Ok(crate::error::exit::OK)
-}
-
-/// Writes the page into the plan's output folder, for `plan` as the manifest describes it (its
-/// retakes found in the folder); returns its path and its number of shots.
-pub fn write(plan: &Plan) -> Result<(PathBuf, usize), Error> {
-    let held = review::held_in_folder(&plan.out_dir, plan).map_err(error)?;
-    write_held(plan, &held, &|| false)
-}
-
-/// [`write`] for a plan whose retakes are applied already, with the shots they hold; stops
-/// when `stop` says so.
-pub fn write_held(
-    plan: &Plan,
-    held: &review::Held,
-    stop: &dyn Fn() -> bool,
-) -> Result<(PathBuf, usize), Error> {
-    if !plan.out_dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} does not exist: run the batch first (`shotlist run {}`), or pass --out DIR",
-            plan.out_dir.display(),
-            plan.manifest.display()
-        )));
-    }
-    review::write_page(&plan.out_dir, plan, held, stop).map_err(error)
-}
-
-/// A review error as a command error: bad file content is invalid input (exit 2), a disk
-/// failure is fatal (exit 3).
-pub fn error(e: ReviewError) -> Error {
-    if e.is_input() {
-        Error::Usage(e.to_string())
-    } else {
-        Error::Fatal(e.to_string())
-    }
 }
 
 /// Opens `page` in the desktop's default browser.

@@ -4,25 +4,19 @@
 //! all ask the executor to stop gracefully (no new submits, answers of submits on the wire
 //! journalled, results written); a second one quits at once.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use crate::api::{ApiKey, Client, ProviderId};
+use crate::api::{ApiKey, Client};
 use crate::cli::RunArgs;
 use crate::commands::{Global, load_plan};
 use crate::config::Config;
 use crate::cost::{Money, PriceBook};
 use crate::error::Error;
-use crate::exec::{self, ExecError, OutDirError, Outcome, OutputLock, Stop};
+use crate::exec::{self, ExecError, Outcome, OutputLock, Stop};
 use crate::plan::{self, Plan};
 use crate::settings::{Endpoint, RunSettings};
-
-/// Where the in-process simulator of `--sim` keeps its tasks, inside the output folder.
-pub const SIM_STATE_FILE: &str = ".sim-tasks.jsonl";
-/// Names the provider an output folder's tasks were sent to.
-pub const PROVIDER_FILE: &str = "provider";
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     init_tracing(global);
@@ -78,14 +72,15 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
     // Taken before anything touches the folder (the simulator's state lives there too).
-    let lock = OutputLock::acquire(&plan.out_dir).map_err(out_dir_error)?;
-    exec::outdir::check_paths(&plan.out_dir, &[SIM_STATE_FILE, PROVIDER_FILE])
-        .map_err(out_dir_error)?;
-    super::merge::claim_folder(&plan.out_dir, args.shard)?;
-    claim_provider(&plan.out_dir, settings.provider)?;
+    let lock = OutputLock::acquire(&plan.out_dir)?;
+    exec::outdir::check_paths(
+        &plan.out_dir,
+        &[crate::folder::SIM_STATE_FILE, crate::folder::PROVIDER_FILE],
+    )?;
+    crate::folder::claim_folder(&plan.out_dir, args.shard)?;
+    crate::folder::claim_provider(&plan.out_dir, settings.provider)?;
     let mut opts = settings.run_options(args, prices);
-    opts.siblings =
-        exec::outdir::Siblings::read(&plan.out_dir, args.shard.is_some()).map_err(out_dir_error)?;
+    opts.siblings = exec::outdir::Siblings::read(&plan.out_dir, args.shard.is_some())?;
     // Read once, under the lock: the retakes and the run see the same journal.
     let replayed = exec::replay_locked(&lock, opts.skip_bad_journal_lines).map_err(exec_error)?;
     let applied =
@@ -133,7 +128,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
                     crate::sim::SimConfig {
                         provider: settings.provider,
                         gen_time: Duration::from_secs(2),
-                        state: Some(plan.out_dir.join(SIM_STATE_FILE)),
+                        state: Some(plan.out_dir.join(crate::folder::SIM_STATE_FILE)),
                         ..Default::default()
                     },
                     0,
@@ -194,7 +189,8 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     let late_signal = signal_before != 0 && !matches!(outcome.stop, Stop::Interrupted);
     if !args.no_review && !late_signal {
         let stop = || first_signal.load(Ordering::SeqCst) != signal_before;
-        match super::review::write_held(&plan, &crate::review::held(&plan, &applied.why), &stop) {
+        match crate::review::write_held_for(&plan, &crate::review::held(&plan, &applied.why), &stop)
+        {
             Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
             Ok(_) => {}
             Err(e) => eprintln!("warning: review page not written: {e}"),
@@ -211,53 +207,6 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         signal @ 1.. => Ok(128 + signal),
         0 => Ok(outcome.exit_code()),
     }
-}
-
-/// Records `provider` in the folder, or refuses a folder whose tasks went to another one: the
-/// same shot there is another paid task, and its task ids mean nothing here. Called under the
-/// folder's lock.
-fn claim_provider(dir: &Path, provider: ProviderId) -> Result<(), Error> {
-    match folder_provider(dir)? {
-        Some(held) if held != provider => Err(Error::Usage(format!(
-            "{} holds tasks sent to {held}, and this run is for {provider}: the same shots there \
-             would be new paid tasks; run it with --provider {held}, or give this run another \
-             --out; nothing was sent",
-            dir.display()
-        ))),
-        _ => record_provider(dir, provider),
-    }
-}
-
-/// The provider `dir`'s tasks went to: its `provider` file, else gravitex when it has a journal
-/// (written before providers could be chosen), else none yet.
-pub fn folder_provider(dir: &Path) -> Result<Option<ProviderId>, Error> {
-    let file = dir.join(PROVIDER_FILE);
-    match super::merge::read_bounded(&file, 64)? {
-        Some(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let known = ProviderId::from_name(&text).ok_or_else(|| {
-                Error::Usage(format!(
-                    "{} names no known provider ({:?}): it must say gravitex or dashscope; \
-                     nothing was sent",
-                    file.display(),
-                    text.trim()
-                ))
-            })?;
-            Ok(Some(known))
-        }
-        None => Ok(dir
-            .join(crate::journal::FILE_NAME)
-            .exists()
-            .then_some(ProviderId::Gravitex)),
-    }
-}
-
-/// Writes `dir`'s `provider` file.
-pub fn record_provider(dir: &Path, provider: ProviderId) -> Result<(), Error> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-    crate::report::write_atomic(&dir.join(PROVIDER_FILE), format!("{provider}\n").as_bytes())
-        .map_err(|e| Error::io(format!("cannot write {}", e.path.display()), e.source))
 }
 
 /// The first SIGINT, SIGTERM or SIGHUP records its number and asks the run to stop; the second
@@ -316,20 +265,12 @@ impl Signals {
     }
 }
 
-pub(crate) fn out_dir_error(e: OutDirError) -> Error {
-    match e {
-        OutDirError::Locked { .. } => Error::Locked(e.to_string()),
-        OutDirError::Escapes { .. } => Error::Usage(e.to_string()),
-        OutDirError::Io { .. } => Error::Fatal(e.to_string()),
-    }
-}
-
 fn exec_error(e: ExecError) -> Error {
     match e {
         ExecError::Select(e) => Error::Usage(e.to_string()),
         ExecError::JournalRead(e) => Error::Usage(e.to_string()),
         ExecError::Attach(e) if e.is_usage() => Error::Usage(e.to_string()),
-        ExecError::OutDir(e) => out_dir_error(e),
+        ExecError::OutDir(e) => e.into(),
         other => Error::Fatal(other.to_string()),
     }
 }

@@ -92,11 +92,8 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
         .shard
         .map(|s| crate::plan::shard::partition(&plan, s.count).mask(s.index));
     let path = plan.out_dir.join(journal::FILE_NAME);
-    exec::outdir::check_inside(&plan.out_dir, &path).map_err(|e| Error::Usage(e.to_string()))?;
-    let replayed = journal::replay_file(&path, args.skip_bad_journal_lines)
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    let marks = crate::review::Marks::load(&plan.out_dir.join(crate::review::marks::FILE_NAME))
-        .map_err(super::review::error)?;
+    let replayed = crate::folder::replay(&plan.out_dir, args.skip_bad_journal_lines)?;
+    let marks = crate::review::Marks::load(&plan.out_dir.join(crate::review::marks::FILE_NAME))?;
     let ids = plan.id_index();
     let stale_marks = marks.stale(|id| ids.contains_key(id)).len();
     drop(ids);
@@ -109,7 +106,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
     // No client here: the folder's provider (GravitexAI before one was recorded).
-    let provider = super::run::folder_provider(&plan.out_dir)?
+    let provider = crate::folder::folder_provider(&plan.out_dir)?
         .unwrap_or_default()
         .provider();
     let mut standings = Vec::with_capacity(plan.shots.len());

@@ -237,6 +237,15 @@ fn check(m: &Mark) -> Result<(), String> {
     Ok(())
 }
 
+/// Up to ten ids, then how many more.
+pub fn list_some(ids: &[String]) -> String {
+    let mut text = ids.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+    if ids.len() > 10 {
+        text.push_str(&format!(" and {} more", ids.len() - 10));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -316,6 +316,30 @@ pub fn group_title(shots: &[Shot]) -> String {
     }
 }
 
+/// Writes the page into the plan's output folder, for `plan` as the manifest describes it (its
+/// retakes found in the folder); returns its path and its number of shots.
+pub fn write_for(plan: &Plan) -> Result<(PathBuf, usize), crate::Error> {
+    let held = held_in_folder(&plan.out_dir, plan)?;
+    write_held_for(plan, &held, &|| false)
+}
+
+/// [`write_for`] for a plan whose retakes are applied already, with the shots they hold; stops
+/// when `stop` says so.
+pub fn write_held_for(
+    plan: &Plan,
+    held: &Held,
+    stop: &dyn Fn() -> bool,
+) -> Result<(PathBuf, usize), crate::Error> {
+    if !plan.out_dir.is_dir() {
+        return Err(crate::Error::Usage(format!(
+            "{} does not exist: run the batch first (`shotlist run {}`), or pass --out DIR",
+            plan.out_dir.display(),
+            plan.manifest.display()
+        )));
+    }
+    Ok(write_page(&plan.out_dir, plan, held, stop)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -289,9 +289,7 @@ fn hostile_shard_folders_get_clear_errors() {
         .write(true)
         .open(p.path(&format!("{}/journal.jsonl", dirs[1])))
         .unwrap();
-    journal
-        .set_len(shotlist::commands::merge::MAX_JOURNAL + 1)
-        .unwrap();
+    journal.set_len(shotlist::folder::MAX_JOURNAL + 1).unwrap();
     let huge = merge(&p, &dirs[1..], &["--out", "m4"]);
     huge.code(2);
     assert!(huge.stderr.contains("more than the"), "{}", huge.stderr);
