@@ -10,14 +10,15 @@
 //!
 //! The rate adapts to 429s, counted per one-second window of answers. Random refusals (a
 //! gateway refusing one query in five whatever the rate) must not shrink it, a limit must: so a
-//! window whose refused share is above the share known to be noise ([`NOISE_MARGIN`]) lowers the
-//! rate to what the provider let through, and the next window but one (the one between still
-//! holds answers to requests sent at the old rate) tells which it was. If the share
-//! fell by half, the refusals tracked the rate and the lower rate stays; if not, they were noise: the
-//! old rate comes back and that share is remembered as noise. A window refused no more than the
-//! noise (none, while no noise is known) raises the rate by a tenth, up to the ceiling (`[run] queries_per_second` or the provider's). A
-//! refused query itself costs its task one poll interval (or its `Retry-After`), nothing more:
-//! queries are free and idempotent.
+//! window whose refused share is above the share known to be noise ([`NOISE_MARGIN`]) lowers
+//! the rate to what the provider let through (by a tenth at least, by half at most), and the
+//! window after the next (the one between still holds answers to requests sent at the old rate)
+//! tells which it was. If the share fell by half, or as many got through as before, the
+//! refusals tracked the rate and the lower rate stays; if not, they were noise: the old rate
+//! comes back and that share is remembered as noise. A window refused no more than the noise
+//! (none, while no noise is known) raises the rate by a tenth, up to the ceiling (`[run]
+//! queries_per_second` or the provider's). A refused query itself costs its task one poll
+//! interval (or its `Retry-After`), nothing more: queries are free and idempotent.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -50,9 +51,9 @@ struct State {
     /// When the last `rate` requests actually left.
     sent: VecDeque<Instant>,
     window: Window,
-    /// The rate before the last decrease and the refused share that caused it, until the next
-    /// window tells whether the refusals tracked the rate.
-    lowered: Option<(f64, f64)>,
+    /// The rate before the last decrease, the refused share that caused it and the rate let
+    /// through then, until a later window tells whether the refusals tracked the rate.
+    lowered: Option<(f64, f64, f64)>,
     /// A refused share that proved not to follow the rate.
     noise: f64,
     /// The rate just changed: the next window still holds answers sent at the old one.
@@ -218,8 +219,11 @@ impl State {
             return None;
         }
         let share = f64::from(refused) / f64::from(answers);
-        if let Some((before, cause)) = self.lowered.take()
+        let let_through = f64::from(answers - refused) / span.as_secs_f64().max(1.0);
+        // A limit lets through as many at the lower rate; random refusals fewer, in proportion.
+        if let Some((before, cause, through)) = self.lowered.take()
             && share >= 0.5 * cause
+            && let_through < 0.9 * through
         {
             self.rate = before;
             self.settling = true;
@@ -230,9 +234,11 @@ impl State {
             });
         }
         if refused >= 2 && share > self.noise + NOISE_MARGIN {
-            let let_through = f64::from(answers - refused) / span.as_secs_f64().max(1.0);
-            let to = let_through.min(self.rate * 0.9).max(FLOOR);
-            self.lowered = Some((self.rate, share));
+            let to = let_through
+                .max(self.rate * 0.5)
+                .min(self.rate * 0.9)
+                .max(FLOOR);
+            self.lowered = Some((self.rate, share, let_through));
             self.rate = to;
             self.settling = true;
             return Some(Change::Lowered {
