@@ -232,9 +232,29 @@ fn remote(
     }
 }
 
-/// Colour on stderr: only on a terminal, and not when `NO_COLOR` is set to something.
+/// `--color always` or `never`, once chosen; `auto` leaves it unset.
+static COLOUR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Applies `--color`: to shotlist's own output and to the error report's.
+pub fn choose_colour(choice: clap::ColorChoice) {
+    let on = match choice {
+        clap::ColorChoice::Auto => return,
+        clap::ColorChoice::Always => true,
+        clap::ColorChoice::Never => false,
+    };
+    let _ = COLOUR.set(on);
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().color(on).build())
+    }));
+}
+
+/// Colour on stderr: as `--color` says, else only on a terminal, and not when `NO_COLOR` is set
+/// to something.
 pub fn stderr_colour() -> bool {
     use std::io::IsTerminal;
+    if let Some(&on) = COLOUR.get() {
+        return on;
+    }
     colour(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
