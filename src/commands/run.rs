@@ -32,6 +32,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     let settings = RunSettings::resolve(global, args, |name| std::env::var(name).ok(), &config)?;
     if global.verbose > 0 && !global.quiet {
         eprintln!("{}", config.describe());
+        eprintln!("{}", crate::settings::sources(args, &config));
         if let Endpoint::Remote {
             base_url,
             base_from,

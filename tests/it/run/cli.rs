@@ -308,6 +308,12 @@ fn vv_adds_the_polls_to_v() {
     let v = p.run(&["-v", "run", "--sim", "batch.yaml", "--poll", "100ms"]);
     v.code(0);
     assert!(v.stderr.contains("config: none found"), "{}", v.stderr);
+    assert!(
+        v.stderr
+            .contains("settings not at their default: poll (flag)"),
+        "{}",
+        v.stderr
+    );
     assert!(v.stderr.contains("submitted teaser-p0"), "{}", v.stderr);
     assert!(!v.stderr.contains("query "), "{}", v.stderr);
     let p = project(1);
