@@ -30,6 +30,9 @@ pub struct Cli {
     /// lines; -vvv the HTTP library's.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
+    /// Colour on stderr: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", help_heading = GLOBAL)]
+    pub color: clap::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -177,6 +177,65 @@ impl RunSettings {
     }
 }
 
+/// Where each run setting that is not its default came from, for `-v`: `concurrency 8 (flag),
+/// poll 2s (config)`. The config's file is named by [`Config::describe`].
+pub fn sources(args: &RunArgs, config: &Config) -> String {
+    let pick = |flag: bool, conf: bool| match (flag, conf) {
+        (true, _) => Some("flag"),
+        (false, true) => Some("config"),
+        _ => None,
+    };
+    let r = &config.run;
+    let a = &config.api;
+    let rows = [
+        (
+            "provider",
+            pick(args.provider.is_some(), a.provider.is_some()),
+        ),
+        (
+            "concurrency",
+            pick(args.concurrency.is_some(), r.concurrency.is_some()),
+        ),
+        ("poll", pick(args.poll.is_some(), r.poll.is_some())),
+        (
+            "max_cost",
+            pick(args.max_cost.is_some(), r.max_cost.is_some()),
+        ),
+        ("timeout", pick(false, a.timeout.is_some())),
+        (
+            "submits_per_minute",
+            pick(false, r.submits_per_minute.is_some()),
+        ),
+        (
+            "queries_per_second",
+            pick(false, r.queries_per_second.is_some()),
+        ),
+        (
+            "download caps",
+            pick(
+                false,
+                config.download.max_bytes.is_some() || config.download.timeout.is_some(),
+            ),
+        ),
+        (
+            "prices",
+            pick(
+                false,
+                config.pricing.currency.is_some() || !config.pricing.models.is_empty(),
+            ),
+        ),
+    ];
+    let set: Vec<String> = rows
+        .iter()
+        .filter_map(|(name, from)| from.map(|f| format!("{name} ({f})")))
+        .collect();
+    if set.is_empty() {
+        "settings: all defaults".to_owned()
+    } else {
+        format!("settings not at their default: {}", set.join(", "))
+    }
+}
+
 /// Base URL and key: flags > environment > config > defaults. `GRAVITEX_BASE_URL` is the
 /// gateway's: a DashScope run never reads it, so an exported simulator URL cannot take a
 /// DashScope key elsewhere.
@@ -304,9 +363,29 @@ pub fn refuse_env_key_in_args() -> Result<(), Error> {
     Ok(())
 }
 
-/// Colour on stderr: only on a terminal, and not when `NO_COLOR` is set to something.
+/// `--color always` or `never`, once chosen; `auto` leaves it unset.
+static COLOUR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Applies `--color`: to shotlist's own output and to the error report's.
+pub fn choose_colour(choice: clap::ColorChoice) {
+    let on = match choice {
+        clap::ColorChoice::Auto => return,
+        clap::ColorChoice::Always => true,
+        clap::ColorChoice::Never => false,
+    };
+    let _ = COLOUR.set(on);
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().color(on).build())
+    }));
+}
+
+/// Colour on stderr: as `--color` says, else only on a terminal, and not when `NO_COLOR` is set
+/// to something.
 pub fn stderr_colour() -> bool {
     use std::io::IsTerminal;
+    if let Some(&on) = COLOUR.get() {
+        return on;
+    }
     colour(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
@@ -402,6 +481,16 @@ mod tests {
             Endpoint::Remote { base_from, .. } => base_from,
             Endpoint::Sim => panic!("not remote"),
         }
+    }
+
+    #[test]
+    fn sources_name_what_set_each_setting() {
+        let c = config("[run]\nconcurrency = 8\npoll = \"2s\"\n");
+        assert_eq!(
+            sources(&args(&["-j", "3"]), &c),
+            "settings not at their default: concurrency (flag), poll (config)"
+        );
+        assert_eq!(sources(&args(&[]), &config("")), "settings: all defaults");
     }
 
     #[test]

@@ -167,6 +167,9 @@ impl Client {
             Speaker::Gravitex(gateway) => gateway.submit(body).await,
             Speaker::DashScope(native) => native.submit(body).await,
         };
+        if let Err(e) = &submitted {
+            tracing::debug!("submit to {}: {e}", self.base);
+        }
         self.hinted(submitted)
     }
 
@@ -179,6 +182,15 @@ impl Client {
             Speaker::Gravitex(gateway) => gateway.query(task_id).await,
             Speaker::DashScope(native) => native.query(task_id).await,
         };
+        // `-vv`: every poll's answer (a task id and a status; no URL, which may be signed).
+        match &state {
+            Ok(s) => tracing::debug!(
+                "query {task_id}: {:?}{}",
+                s.status,
+                s.progress.map(|p| format!(" {p}%")).unwrap_or_default()
+            ),
+            Err(e) => tracing::debug!("query {task_id}: {e}"),
+        }
         self.hinted(state)
     }
 

@@ -96,6 +96,7 @@ macro_rules! outln {
 
 /// Runs one parsed command and returns its exit code.
 pub fn dispatch(cli: crate::cli::Cli) -> Result<u8, Error> {
+    crate::settings::choose_colour(cli.color);
     let global = Global {
         config: cli.config,
         quiet: cli.quiet,

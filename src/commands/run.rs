@@ -37,6 +37,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     }
     if global.verbose > 0 && !global.quiet {
         eprintln!("{}", config.describe());
+        eprintln!("{}", crate::settings::sources(args, &config));
         if let Endpoint::Remote {
             base_url,
             base_from,

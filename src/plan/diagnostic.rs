@@ -115,7 +115,7 @@ impl Diagnostic {
     ) -> Self {
         Diagnostic {
             severity,
-            message: clip(&message.into(), MAX_TEXT_CHARS),
+            message: shown(&message.into()),
             file: file.to_owned(),
             line: loc.map(|l| l.line),
             column: loc.map(|l| l.column),
@@ -130,9 +130,33 @@ impl Diagnostic {
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(clip(&help.into(), MAX_TEXT_CHARS));
+        self.help = Some(shown(&help.into()));
         self
     }
+}
+
+/// `text` clipped to [`MAX_TEXT_CHARS`] and [`printable`].
+fn shown(text: &str) -> String {
+    printable(&clip(text, MAX_TEXT_CHARS))
+}
+
+/// `text` with control characters (a NUL, an ESC that would recolour or move the terminal's
+/// cursor) written as `\u{1b}`: values from the manifest or data are quoted in messages.
+/// Line breaks and tabs stay.
+pub fn printable(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// Longest message or help shown: values from the manifest or data are quoted in them.
@@ -437,11 +461,11 @@ pub trait Annotate {
 
 impl Annotate for Diagnostic {
     fn shot(&mut self, id: Option<&str>) -> &mut Self {
-        self.shot = id.map(|id| clip(id, MAX_ID_CHARS));
+        self.shot = id.map(|id| printable(&clip(id, MAX_ID_CHARS)));
         self
     }
     fn help(&mut self, help: impl Into<String>) -> &mut Self {
-        self.help = Some(clip(&help.into(), MAX_TEXT_CHARS));
+        self.help = Some(shown(&help.into()));
         self
     }
     fn data(&mut self, data: Option<&DataLocation>) -> &mut Self {
@@ -479,6 +503,15 @@ mod tests {
                 column: 15
             })
         );
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(
+            super::printable("a\u{1b}[31mb\0c\nd"),
+            "a\\u{1b}[31mb\\u{0}c\nd"
+        );
+        assert_eq!(super::printable("plain ü"), "plain ü");
     }
 
     #[test]

@@ -92,19 +92,40 @@ fn expand_shot<C: Collect>(
     // Big tables render on two threads; results are joined back in row order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
     if threads < 2 || rows.len() < PARALLEL_ROWS {
-        job.run(&rows, sink, out);
+        let held = job.run(&rows, sink, out);
+        warn_when_unmatched(c, held, sink);
         return;
     }
     let (first, second) = rows.split_at(rows.len() / 2);
     let mut second_sink = Sink::new(&sink.file);
     let mut second_out = C::default();
     second_out.reserve(second.len().saturating_mul(combos.len()));
-    std::thread::scope(|scope| {
-        scope.spawn(|| job.run(second, &mut second_sink, &mut second_out));
-        job.run(first, sink, out);
+    let held = std::thread::scope(|scope| {
+        let later = scope.spawn(|| job.run(second, &mut second_sink, &mut second_out));
+        job.run(first, sink, out) + later.join().unwrap_or(1)
     });
     sink.absorb(second_sink);
     out.append(second_out);
+    warn_when_unmatched(c, held, sink);
+}
+
+/// A `when` that holds for no row makes no shot: said, since a typo in a value
+/// (`row.active == 'Yes'`) would otherwise leave the shot out silently.
+fn warn_when_unmatched(c: &CompiledShot<'_>, held: usize, sink: &mut Sink) {
+    let (Some(when), Some(table)) = (&c.when, c.table) else {
+        return;
+    };
+    if held == 0 && !table.rows.is_empty() {
+        sink.warning(
+            when.loc,
+            format!(
+                "when: holds for none of the {} rows of `{}`, so this shot makes no video",
+                table.rows.len(),
+                table.name,
+            ),
+        )
+        .help("check the values it compares against the data (case and spaces count)");
+    }
 }
 
 /// Tables at least this long are expanded on two threads.
@@ -122,7 +143,9 @@ struct RowJob<'a, 'b, C> {
 }
 
 impl<C: Collect> RowJob<'_, '_, C> {
-    fn run(&self, rows: &[Option<&crate::manifest::Row>], sink: &mut Sink, out: &mut C) {
+    /// Expands `rows`; how many of them `when` held for (or could not be decided: an error).
+    fn run(&self, rows: &[Option<&crate::manifest::Row>], sink: &mut Sink, out: &mut C) -> usize {
+        let mut held = 0;
         let RowJob {
             c,
             templates,
@@ -141,7 +164,7 @@ impl<C: Collect> RowJob<'_, '_, C> {
         });
         for &row in rows {
             if sink.saturated() {
-                return;
+                return held.max(1);
             }
             if let (Some(d), Some(r)) = (data.as_mut(), row) {
                 d.row = r.number;
@@ -174,9 +197,10 @@ impl<C: Collect> RowJob<'_, '_, C> {
                     };
                     if let Some(w) = &c.when {
                         match templates.holds(&w.value, &base) {
-                            Ok(true) => {}
+                            Ok(true) => held += 1,
                             Ok(false) => continue,
                             Err(e) => {
+                                held += 1;
                                 r.fail(w.loc, format!("when: {}", e.message));
                                 r.sink.unexpanded(&c.id_text);
                                 continue;
@@ -207,6 +231,7 @@ impl<C: Collect> RowJob<'_, '_, C> {
                 }
             }
         }
+        held
     }
 }
 

@@ -211,7 +211,7 @@ pub(crate) fn snippet_source(path: &Path) -> Option<String> {
         .unwrap_or_default()
         .max_file_bytes;
     let bytes = crate::manifest::read_regular(path, "", max).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
+    let text = super::diagnostic::printable(&String::from_utf8(bytes).ok()?);
     let mut out = String::with_capacity(text.len().min(1 << 20));
     for line in text.split_inclusive('\n') {
         let content = line.trim_end_matches(['\n', '\r']);

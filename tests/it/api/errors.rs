@@ -153,3 +153,14 @@ async fn gateway_error_envelope_on_502_keeps_its_reason() {
         "{err:?}"
     );
 }
+
+/// A server that does not implement the submit's method there (501) is not the API: the base URL
+/// is wrong and nothing was created, as for a 404.
+#[tokio::test]
+async fn a_501_on_submit_is_a_wrong_endpoint() {
+    let err = submit_err(|| raw(501, b"Unsupported method ('POST')".to_vec())).await;
+    assert!(
+        matches!(&err, ApiError::Endpoint { status: 501, message } if message.contains("check the base URL")),
+        "{err:?}"
+    );
+}

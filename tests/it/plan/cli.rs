@@ -263,3 +263,24 @@ fn plan_out_of_a_missing_folder_says_it_does_not_exist() {
     );
     assert!(!p.path("nope").exists(), "plan creates nothing");
 }
+
+/// Control characters from data (an ESC that would recolour the terminal, a NUL) are shown
+/// escaped, never written raw to the terminal.
+#[test]
+fn control_characters_from_data_are_escaped_in_diagnostics() {
+    let p = Project::new();
+    p.file("data/p.csv", "sku,seconds\nA,\u{1b}[31m5\u{0}\n").file(
+        "m.yaml",
+        "version: 1\ndata: { p: data/p.csv }\nshots:\n  - id: \"s-{{ row.sku }}\"\n    for_each: p\n    model: t2v\n    prompt: x\n    duration: \"{{ row.seconds }}\"\n",
+    );
+    for format in ["human", "github", "json"] {
+        let r = p.run(&["validate", "--format", format, "m.yaml"]);
+        r.code(2);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{0}') && !all.contains('\u{7}'),
+            "{all:?}"
+        );
+        assert!(all.contains("u{1b}"), "{format}: {all}");
+    }
+}

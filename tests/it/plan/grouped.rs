@@ -82,3 +82,29 @@ fn a_refused_duration_is_not_reported_again_where_it_is_used() {
     assert!(!human.stderr.contains("lasts"), "{}", human.stderr);
     insta::assert_snapshot!(format!("{}{}", human.stderr, human.stdout));
 }
+
+#[test]
+fn a_when_that_holds_for_no_row_is_said() {
+    let manifest = format!(
+        "{HEAD}  - id: \"a-{{{{ row.sku }}}}\"\n    for_each: products\n    model: t2v\n\
+         \x20   when: \"row.name == 'product 1'\"\n    prompt: x\n\
+         \x20 - id: \"b-{{{{ row.sku }}}}\"\n    for_each: products\n    model: t2v\n\
+         \x20   when: \"row.name == 'Product 1'\"\n    prompt: x\n"
+    );
+    let p = Project::new();
+    p.file(
+        "data/products.csv",
+        "sku,name\np0,Product 0\np1,Product 1\n",
+    )
+    .file("m.yaml", &manifest);
+    let r = p.run(&["validate", "--format", "json", "m.yaml"]);
+    r.code(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let warnings = v.as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{v:#}");
+    assert_eq!(
+        warnings[0]["message"],
+        "when: holds for none of the 2 rows of `products`, so this shot makes no video"
+    );
+    assert_eq!(warnings[0]["line"], 10);
+}

@@ -300,3 +300,24 @@ fn status_text_counts_and_names_what_needs_attention() {
     assert_eq!(rows[0]["status"], "failed");
     assert_eq!(rows[1]["status"], "skipped");
 }
+
+/// `-v` names the config and logs each submit and outcome; `-vv` adds every poll's answer.
+#[test]
+fn vv_adds_the_polls_to_v() {
+    let p = project(1);
+    let v = p.run(&["-v", "run", "--sim", "batch.yaml", "--poll", "100ms"]);
+    v.code(0);
+    assert!(v.stderr.contains("config: none found"), "{}", v.stderr);
+    assert!(
+        v.stderr
+            .contains("settings not at their default: poll (flag)"),
+        "{}",
+        v.stderr
+    );
+    assert!(v.stderr.contains("submitted teaser-p0"), "{}", v.stderr);
+    assert!(!v.stderr.contains("query "), "{}", v.stderr);
+    let p = project(1);
+    let vv = p.run(&["-vv", "run", "--sim", "batch.yaml", "--poll", "100ms"]);
+    vv.code(0);
+    assert!(vv.stderr.contains(": Running"), "{}", vv.stderr);
+}

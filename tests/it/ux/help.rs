@@ -149,3 +149,18 @@ fn man_dir_writes_one_page_per_command() {
     }
     assert!(!p.path("man/man1/shotlist-help.1").exists());
 }
+
+#[test]
+fn color_flag_turns_colour_on_and_off_whatever_the_terminal() {
+    let p = Project::new();
+    p.file(
+        "m.yaml",
+        "version: 1\nshots:\n  - id: a\n    model: t2v\n    prompt: x\n    duration: 99\n",
+    );
+    let on = p.run(&["--color", "always", "validate", "m.yaml"]);
+    on.code(2);
+    assert!(on.stderr.contains("\u{1b}["), "{}", on.stderr);
+    let off = p.run(&["--color", "never", "validate", "m.yaml"]);
+    off.code(2);
+    assert!(!off.stderr.contains('\u{1b}'), "{}", off.stderr);
+}
