@@ -65,6 +65,8 @@ struct Card<'a> {
     ratio: Option<&'a str>,
     seed: Option<u64>,
     cost: Option<&'a str>,
+    /// Shown when earlier attempts paid more than this video's own cost.
+    spent: Option<&'a str>,
     take: Option<u64>,
     matrix: String,
     prompt: Option<&'a str>,
@@ -249,6 +251,10 @@ fn card<'a>(cx: &Context<'a>, s: &'a Shot, takes: bool) -> Card<'a> {
         ratio: s.ratio.as_deref(),
         seed: s.seed,
         cost: s.cost.as_deref(),
+        spent: s.spent.as_deref().filter(|&spent| {
+            let micros = |m: &str| crate::cost::Money::parse(m).ok();
+            micros(spent) > s.cost.as_deref().and_then(micros)
+        }),
         take: super::take_of(s).filter(|_| takes),
         matrix: s
             .matrix

@@ -29,6 +29,9 @@ pub struct Shot {
     pub ratio: Option<String>,
     pub seed: Option<u64>,
     pub cost: Option<String>,
+    /// Every task of this shot id in the folder, estimated (the results' `spent`: retries,
+    /// resends and retakes counted).
+    pub spent: Option<String>,
     /// The seconds the provider says it made (DashScope's `output_s`), e.g. for an edit that
     /// kept its input's length (`duration` 0).
     pub output_s: Option<String>,
@@ -240,6 +243,7 @@ fn apply_result(shot: &mut Shot, row: &Map<String, Value>) {
     keep(&mut shot.source, text(row, "source"));
     shot.row = number(row, "row").or(shot.row);
     shot.cost = row.get("cost").and_then(scalar);
+    shot.spent = row.get("spent").and_then(scalar);
     shot.output_s = row.get("output_s").and_then(scalar);
     shot.error = text(row, "error");
     shot.file = text(row, "file").and_then(|f| video_path(&f));

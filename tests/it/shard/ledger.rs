@@ -365,8 +365,10 @@ fn drive(steps: &[Step]) {
                 let _ = child.wait();
             }
             Step::AddRow(n) => {
-                let data = p.read(rows_file) + &format!("n{n},New{n}\n");
-                p.file(rows_file, &data);
+                let data = p.read(rows_file);
+                if !data.contains(&format!("\nn{n},")) {
+                    p.file(rows_file, &(data + &format!("n{n},New{n}\n")));
+                }
             }
             Step::EditRow(n) => {
                 let data = p
