@@ -22,61 +22,31 @@ const MICROS: u64 = 1_000_000;
 /// The highest price per second a config may set (keeps every sum far inside `u64`).
 pub const MAX_PRICE_PER_SECOND: u64 = 10_000;
 
-/// What the provider counts to bill a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Billing {
-    /// Seconds of video made.
-    OutputSeconds,
-    /// Seconds of the input video plus seconds made (`wan2.7-videoedit`): a `shot:` input
-    /// lasts its upstream's seconds; a URL's length is unknown, so its estimate is an upper
-    /// bound (the longest input, 10 s).
-    InputPlusOutputSeconds,
-}
+pub use crate::plan::model::Billing;
 
-/// One row of the built-in price list.
+/// One built-in price: a model's row (`plan::model`) at one resolution.
 #[derive(Debug, Clone, Copy)]
 pub struct ListPrice {
     /// Full model id.
     pub model: &'static str,
     pub resolution: &'static str,
     pub per_second: Money,
-    pub billing: Billing,
 }
 
-const fn list(model: &'static str, resolution: &'static str, micros: u64) -> ListPrice {
-    ListPrice {
-        model,
-        resolution,
-        per_second: Money(micros),
-        billing: Billing::OutputSeconds,
-    }
+/// The built-in prices in [`LIST_CURRENCY`], read off the model rows.
+pub fn list_prices() -> impl Iterator<Item = ListPrice> {
+    model::MODELS.iter().flat_map(|m| {
+        m.list_prices.iter().map(|&(resolution, micros)| ListPrice {
+            model: m.id,
+            resolution,
+            per_second: Money(micros),
+        })
+    })
 }
 
-const fn with_input(price: ListPrice) -> ListPrice {
-    ListPrice {
-        billing: Billing::InputPlusOutputSeconds,
-        ..price
-    }
-}
-
-/// The built-in prices in [`LIST_CURRENCY`].
-pub const LIST_PRICES: [ListPrice; 8] = [
-    list("wan2.7-t2v-2026-04-25", "720P", 100_000),
-    list("wan2.7-t2v-2026-04-25", "1080P", 150_000),
-    list("wan2.7-i2v-2026-04-25", "720P", 100_000),
-    list("wan2.7-i2v-2026-04-25", "1080P", 150_000),
-    list("wan2.7-r2v", "720P", 100_000),
-    list("wan2.7-r2v", "1080P", 150_000),
-    with_input(list("wan2.7-videoedit", "720P", 100_000)),
-    with_input(list("wan2.7-videoedit", "1080P", 150_000)),
-];
-
-/// How `model` (a full id) is billed; a model without a list row bills its output.
+/// How `model` (a full id) is billed; a model without a row bills its output.
 pub fn billing(model: &str) -> Billing {
-    LIST_PRICES
-        .iter()
-        .find(|p| p.model == model)
-        .map_or(Billing::OutputSeconds, |p| p.billing)
+    model::by_id(model).map_or(Billing::OutputSeconds, |m| m.billing)
 }
 
 /// The seconds a task of `shot` is billed for (see [`Billing`]).
@@ -229,7 +199,7 @@ impl PriceBook {
             .to_owned();
         let mut prices = BTreeMap::new();
         if currency == LIST_CURRENCY {
-            for p in LIST_PRICES {
+            for p in list_prices() {
                 prices.insert((p.model, p.resolution.to_owned()), p.per_second);
             }
         }

@@ -21,6 +21,7 @@ use super::provider::{Auth, Protocol, Provider, Timing};
 use super::{
     ApiError, ApiKey, DownloadLimits, Downloaded, Submitted, TaskExtras, TaskState, TaskStatus,
 };
+use crate::plan::model;
 
 /// DashScope's particulars for the executor (`Client::for_provider`). `tasks_path` is the
 /// query path; creates go to [`CREATE_PATH`]. Alibaba suggests polling every 15 s.
@@ -121,15 +122,10 @@ pub fn refused_key_hint(key_from: &str, region: Region, base_given: bool) -> Str
     )
 }
 
-/// The native model id for a planner model id (dated gateway ids map to undated native ones).
+/// The native model id for a planner model id (dated gateway ids map to undated native ones),
+/// from the model's row.
 pub fn native_model(id: &str) -> Option<&'static str> {
-    match id {
-        "wan2.7-t2v-2026-04-25" | "wan2.7-t2v" => Some("wan2.7-t2v"),
-        "wan2.7-i2v-2026-04-25" | "wan2.7-i2v" => Some("wan2.7-i2v"),
-        "wan2.7-r2v" => Some("wan2.7-r2v"),
-        "wan2.7-videoedit" => Some("wan2.7-videoedit"),
-        _ => None,
-    }
+    model::by_native_or_id(id)?.native_id
 }
 
 /// The native body for a planner body: `metadata.input` and `metadata.parameters` become
@@ -140,8 +136,10 @@ pub fn encode(body: &Value) -> Result<Value, ApiError> {
     let refuse = |message: String| ApiError::Permanent { status: 0, message };
     let model = body["model"].as_str().unwrap_or_default();
     let native = native_model(model).ok_or_else(|| {
+        let known: Vec<&str> = model::MODELS.iter().filter_map(|m| m.native_id).collect();
         refuse(format!(
-            "model {model:?} has no DashScope native id (wan2.7-t2v, wan2.7-i2v, wan2.7-r2v, wan2.7-videoedit)"
+            "model {model:?} has no DashScope native id ({})",
+            known.join(", ")
         ))
     })?;
     let metadata = &body["metadata"];

@@ -151,7 +151,7 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
             }
             (Action::Send, _) if approved => {
                 if let Start::Hold { reason, .. } = keep_approved(Start::Submit, true) {
-                    (p.action, p.reason) = (Action::Held, reason);
+                    (p.action, p.reason) = (Action::Held, reason.to_string());
                 }
             }
             (Action::Done, Some(why @ Retake::Held(_))) => {

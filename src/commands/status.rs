@@ -124,7 +124,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                     ResultStatus::Expired => Standing::Expired,
                     _ => Standing::Failed,
                 },
-                Some(reason),
+                Some(reason.to_string()),
             ),
             (Start::Submit, Some(Phase::Failed)) => (Standing::Failed, None),
             (Start::Submit, _) => (Standing::Pending, None),

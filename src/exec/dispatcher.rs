@@ -21,6 +21,7 @@ use super::job::{self, Event, JobContext};
 use super::limiter::{Limiter, Refusal};
 use super::policy::{self, AfterDownload, AfterSubmit, Upstream};
 use super::progress::{self, Counts, Progress};
+use super::reason::{Advice, Reason};
 use super::reconcile::{self, Signature, Target, Verdict};
 use super::resume::{Start, can_feed, decide, histories, keep_approved, video_intact};
 use super::select::{Selection, select};
@@ -330,8 +331,7 @@ impl<'a> Dispatcher<'a> {
                         );
                         self.batch.push(e);
                     }
-                    self.rec[i].error =
-                        Some("looking for its task in DashScope's task list".into());
+                    self.rec[i].error = Some(Reason::Searching);
                     self.set(i, Status::Reconciling);
                     search.push(target);
                     continue;
@@ -369,7 +369,7 @@ impl<'a> Dispatcher<'a> {
                 Start::Submit => self.set(i, Status::Waiting),
                 Start::Hold { status, reason } => {
                     if status == report::ResultStatus::Unknown && self.rec[i].submit_open {
-                        let e = self.entry(i, EventKind::Unknown).error(&reason);
+                        let e = self.entry(i, EventKind::Unknown).error(reason.to_string());
                         self.batch.push(e);
                     }
                     self.rec[i].error = Some(reason);
@@ -391,7 +391,7 @@ impl<'a> Dispatcher<'a> {
                 e.status = Some(super::events::status_name(self.rec[i].status).to_owned());
                 e.task_id.clone_from(&self.rec[i].task_id);
                 e.cost = self.costs[i];
-                e.reason.clone_from(&self.rec[i].error);
+                e.reason = self.rec[i].error.as_ref().map(Reason::to_string);
                 self.emit(|| e);
             }
         }
@@ -440,13 +440,11 @@ impl<'a> Dispatcher<'a> {
     /// Leaves `i` unsent (and what waits for it): its submit would take this run past
     /// `--max-cost`.
     fn hold_for_budget(&mut self, i: usize, cap: Money) {
-        let reason = format!(
-            "budget: its est. {} on top of the {} this run has sent would pass --max-cost {}; \
-             run again with a higher cap to send it (nothing is sent twice)",
-            self.prices.show(self.costs[i].unwrap_or_default()),
-            self.prices.show(self.spent),
-            self.prices.show(cap),
-        );
+        let reason = Reason::OverBudget {
+            estimate: self.prices.show(self.costs[i].unwrap_or_default()),
+            spent: self.prices.show(self.spent),
+            cap: self.prices.show(cap),
+        };
         self.emit_held(i, &reason);
         self.rec[i].error = Some(reason);
         self.set(i, Status::Pending);
@@ -454,10 +452,10 @@ impl<'a> Dispatcher<'a> {
         self.hold_below(self.downs[i].clone(), i);
     }
 
-    fn emit_held(&mut self, i: usize, reason: &str) {
+    fn emit_held(&mut self, i: usize, reason: &Reason) {
         if self.events.is_some() {
             let mut e = self.shot_event(i, super::events::Kind::Held);
-            e.reason = Some(reason.to_owned());
+            e.reason = Some(reason.to_string());
             e.cost = self.costs[i];
             self.emit(|| e);
         }
@@ -466,8 +464,9 @@ impl<'a> Dispatcher<'a> {
     /// Holds the shots of `stack` still waiting, and what waits below them, for `held`, which
     /// `--max-cost` left unsent.
     fn hold_below(&mut self, mut stack: Vec<usize>, held: usize) {
-        let shot = &self.plan.shots[held].id;
-        let below = format!("budget: waits for `{shot}`, which --max-cost left unsent");
+        let below = Reason::BudgetUpstream {
+            upstream: self.plan.shots[held].id.clone(),
+        };
         while let Some(d) = stack.pop() {
             if self.selected[d] && self.rec[d].status == Status::Waiting {
                 self.emit_held(d, &below);
@@ -517,11 +516,10 @@ impl<'a> Dispatcher<'a> {
             match policy::upstream(up.status, up.url.is_some()) {
                 Upstream::Feeds => {}
                 Upstream::Blocks => {
-                    let reason = format!(
-                        "upstream `{}` is {}",
-                        self.plan.shots[u].id,
-                        up.status.result().as_str()
-                    );
+                    let reason = Reason::Upstream {
+                        upstream: self.plan.shots[u].id.clone(),
+                        status: up.status.result(),
+                    };
                     self.skip(i, reason);
                     return;
                 }
@@ -539,7 +537,7 @@ impl<'a> Dispatcher<'a> {
 
     /// Marks `i` skipped (journalled) and everything waiting below it. A shot `--max-cost`
     /// held is skipped too, and no longer counted unsent: no cap would send it.
-    fn skip(&mut self, i: usize, reason: String) {
+    fn skip(&mut self, i: usize, reason: Reason) {
         let mut stack = vec![(i, reason)];
         while let Some((i, reason)) = stack.pop() {
             if self.held_by_budget(i) {
@@ -550,7 +548,7 @@ impl<'a> Dispatcher<'a> {
             ) {
                 continue;
             }
-            let e = self.entry(i, EventKind::Skipped).error(&reason);
+            let e = self.entry(i, EventKind::Skipped).error(reason.to_string());
             self.batch.push(e);
             self.progress
                 .log(&format!("skipped {}: {reason}", self.plan.shots[i].id));
@@ -558,22 +556,21 @@ impl<'a> Dispatcher<'a> {
             self.set(i, Status::Skipped);
             for &d in &self.downs[i] {
                 if self.selected[d] {
-                    stack.push((
-                        d,
-                        format!("upstream `{}` is skipped", self.plan.shots[i].id),
-                    ));
+                    let upstream = self.plan.shots[i].id.clone();
+                    let status = report::ResultStatus::Skipped;
+                    stack.push((d, Reason::Upstream { upstream, status }));
                 }
             }
         }
     }
 
     fn skip_below(&mut self, i: usize) {
-        let status = self.rec[i].status.result().as_str();
+        let status = self.rec[i].status.result();
         for k in 0..self.downs[i].len() {
             let d = self.downs[i][k];
             if self.selected[d] {
-                let reason = format!("upstream `{}` is {status}", self.plan.shots[i].id);
-                self.skip(d, reason);
+                let upstream = self.plan.shots[i].id.clone();
+                self.skip(d, Reason::Upstream { upstream, status });
             }
         }
     }
@@ -602,18 +599,14 @@ impl<'a> Dispatcher<'a> {
             if self.rec[i].status != Status::Ready {
                 continue;
             }
-            if let Some(&u) = self.ups[i].iter().find(|&&u| {
-                !can_feed(
-                    self.rec[u].finished_at.as_deref(),
-                    wall,
-                    &self.ctx.client.provider().timing,
-                )
-            }) {
-                let reason = format!(
-                    "upstream `{}`'s result URL is older than 23 h and can no longer feed this \
-                     shot; re-running `{}` is your call",
-                    self.plan.shots[u].id, self.plan.shots[u].id
-                );
+            let timing = self.ctx.client.provider().timing;
+            if let Some(&u) = (self.ups[i].iter())
+                .find(|&&u| !can_feed(self.rec[u].finished_at.as_deref(), wall, &timing))
+            {
+                let reason = Reason::UpstreamStale {
+                    upstream: self.plan.shots[u].id.clone(),
+                    feed_ttl: timing.feed_ttl,
+                };
                 self.skip(i, reason);
                 continue;
             }
@@ -622,7 +615,7 @@ impl<'a> Dispatcher<'a> {
                 self.rec[*u].url.clone()
             });
             let Some(body) = body else {
-                self.skip(i, "an upstream has no result URL".into());
+                self.skip(i, Reason::NoUpstreamUrl);
                 continue;
             };
             let cost = self.costs[i].unwrap_or_default();
@@ -706,17 +699,16 @@ impl<'a> Dispatcher<'a> {
                 let e = self.entry(idx, EventKind::Failed).error(&error);
                 self.rec[idx].finished_at = Some(e.ts.clone());
                 self.batch.push(e);
-                self.fail(idx, Status::Failed, error);
+                self.fail(idx, Status::Failed, error, Some(Advice::RetryFailed));
             }
             Event::GaveUp { idx, error } => {
-                let error =
-                    format!("{error}; the task stays recorded, so running again polls it again");
-                self.fail(idx, Status::Unknown, error);
+                let error = Reason::PollGaveUp { error }.to_string();
+                self.fail(idx, Status::Unknown, error, None);
             }
             Event::AuthLost { idx, error } => {
                 self.progress
                     .error(&format!("error: {}: {error}", self.plan.shots[idx].id));
-                self.rec[idx].error = Some(error.clone());
+                self.rec[idx].error = Some(Reason::Said(error.clone()));
                 self.set(idx, Status::Pending);
                 self.stop_fatal(format!("the provider refused the API key: {error}"));
             }
@@ -740,13 +732,13 @@ impl<'a> Dispatcher<'a> {
                 AfterDownload::Expired { error } => {
                     let e = self.entry(idx, EventKind::Expired).error(&error);
                     self.batch.push(e);
-                    self.fail(idx, Status::Expired, error);
+                    self.fail(idx, Status::Expired, error, Some(Advice::RetryFailed));
                 }
                 AfterDownload::FailAndStop { error, stop } => {
-                    self.fail(idx, Status::Failed, error);
+                    self.fail(idx, Status::Failed, error, None);
                     self.stop_fatal(stop);
                 }
-                AfterDownload::Fail { error } => self.fail(idx, Status::Failed, error),
+                AfterDownload::Fail { error } => self.fail(idx, Status::Failed, error, None),
             },
         }
     }
@@ -816,13 +808,13 @@ impl<'a> Dispatcher<'a> {
                 self.rec[i].server_errors = server_errors;
                 let e = self.entry(i, EventKind::Failed).error(&error);
                 self.batch.push(e);
-                self.fail(i, Status::Failed, error);
+                self.fail(i, Status::Failed, error, Some(Advice::RetryFailed));
             }
             AfterSubmit::Refused => {
                 let e = self.entry(i, EventKind::Failed).error(&msg);
                 self.rec[i].finished_at = Some(e.ts.clone());
                 self.batch.push(e);
-                self.fail(i, Status::Failed, msg);
+                self.fail(i, Status::Failed, msg, Some(Advice::RetryFailed));
             }
             AfterSubmit::StopRun { message } => {
                 let e = self.entry(i, EventKind::Refused).error(&msg);
@@ -843,7 +835,7 @@ impl<'a> Dispatcher<'a> {
                              list once nothing is left to send",
                             self.plan.shots[i].id
                         ));
-                        self.rec[i].error = Some(error);
+                        self.rec[i].error = Some(Reason::explained(error));
                         self.set(i, Status::Reconciling);
                         self.search_later.push(Target {
                             idx: i,
@@ -854,7 +846,7 @@ impl<'a> Dispatcher<'a> {
                             before_ms: None,
                         });
                     }
-                    _ => self.fail(i, Status::Unknown, error),
+                    _ => self.fail(i, Status::Unknown, error, None),
                 }
             }
         }
@@ -967,7 +959,7 @@ impl<'a> Dispatcher<'a> {
             self.set(i, Status::Waiting);
             self.check_ready(i);
         } else {
-            self.fail(i, Status::Unknown, reason);
+            self.fail(i, Status::Unknown, reason, None);
         }
     }
 
@@ -992,11 +984,11 @@ impl<'a> Dispatcher<'a> {
     fn detach(&mut self, i: usize, task_id: &str, by: &str) {
         self.reattached.remove(task_id);
         self.detached[i] = true;
-        let reason = format!(
-            "its submit's answer was lost; it was re-attached to task {task_id} from the task \
-             list, but {by} names that task too, so the re-attachment is undone and its own \
-             submit's outcome stays unknown"
-        );
+        let reason = Reason::Detached {
+            task_id: task_id.to_owned(),
+            by: by.to_owned(),
+        }
+        .to_string();
         let e = self
             .entry(i, EventKind::Unknown)
             .task_id(task_id)
@@ -1021,16 +1013,18 @@ impl<'a> Dispatcher<'a> {
                 Err(e) => self.progress.error(&format!("error: {e}")),
             }
         }
-        self.fail(i, Status::Unknown, reason);
+        self.fail(i, Status::Unknown, reason, Some(Advice::ResubmitUnknown));
     }
 
-    fn fail(&mut self, i: usize, status: Status, error: String) {
+    /// Ends `i` as `status` (and skips what waits below it); `advice` is what sends it again
+    /// when `error` does not say so itself. The progress line leaves the advice out.
+    fn fail(&mut self, i: usize, status: Status, error: String, advice: Option<Advice>) {
         self.progress.log(&format!(
             "{} {}: {error}",
             status.result().as_str(),
             self.plan.shots[i].id
         ));
-        self.rec[i].error = Some(with_advice(status, error));
+        self.rec[i].error = Some(Reason::Failed { error, advice });
         self.set(i, status);
         self.skip_below(i);
     }
@@ -1361,11 +1355,7 @@ fn first_searches(
             if unknown_hold {
                 starts[i] = Start::Hold {
                     status: report::ResultStatus::Unknown,
-                    reason: "its submit's outcome is unknown and it was sent over 24 h ago: \
-                             DashScope keeps tasks 24 h, so it cannot be found in the task list \
-                             (and its video would have expired); --resubmit-unknown sends it \
-                             again"
-                        .into(),
+                    reason: Reason::UnknownTooOld { task_ttl: ttl },
                 };
             }
             continue;
@@ -1404,12 +1394,7 @@ pub(super) fn starts_and_selection(
             if selection.selected[i] && starts[i] == Start::Submit {
                 starts[i] = Start::Hold {
                     status: report::ResultStatus::Skipped,
-                    reason: format!(
-                        "already sent from the sibling shard folder {} (a shot that moved \
-                         between shards, or a folder of another N): not sent again here; \
-                         `shotlist merge` takes it from there",
-                        dir.display()
-                    ),
+                    reason: Reason::SentFromSibling { dir: dir.clone() },
                 };
             }
         }
@@ -1475,21 +1460,6 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-/// `error` with what to do about it, unless it says so already.
-fn with_advice(status: Status, error: String) -> String {
-    let advice = match status {
-        Status::Failed | Status::Expired => "--retry-failed sends it again",
-        Status::Unknown => "--resubmit-unknown sends it again",
-        _ => return error,
-    };
-    let says = ["--retry-failed", "--resubmit-unknown", "running again"];
-    if says.iter().any(|s| error.contains(s)) {
-        error
-    } else {
-        format!("{error}; {advice}")
     }
 }
 

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod poll;
 pub mod preview;
 pub mod progress;
+pub mod reason;
 pub mod reconcile;
 pub mod resume;
 pub mod select;

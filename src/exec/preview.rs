@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::reason::Reason;
 use super::resume::{ResumeFlags, Start, can_feed, decide, histories, video_intact};
 use crate::api::provider::Provider;
 use crate::cost::{Money, PriceBook};
@@ -120,7 +121,7 @@ pub fn preview(
                 format!("in flight as task {task_id}: polls it, never resubmits"),
                 vec![],
             ),
-            Start::Hold { reason, .. } => (Action::Held, reason, vec![]),
+            Start::Hold { reason, .. } => (Action::Held, reason.to_string(), vec![]),
             Start::Submit => {
                 let held_up = shot
                     .depends_on
@@ -131,30 +132,21 @@ pub fn preview(
                     let fed = shots[u]
                         .as_ref()
                         .is_some_and(|p| matches!(p.action, Action::Done | Action::Download));
-                    fed && history[u].is_some_and(|h| {
-                        !can_feed(
-                            h.finished_at.as_deref(),
-                            now,
-                            &crate::api::gravitex::PROVIDER.timing,
-                        )
-                    })
+                    fed && history[u]
+                        .is_some_and(|h| !can_feed(h.finished_at.as_deref(), now, &provider.timing))
                 });
                 let (held_up, stale_up) = (held_up.map(id), stale_up.map(id));
                 if let Some(up) = held_up {
-                    (
-                        Action::Held,
-                        format!("needs `{up}`, which is held: sending `{up}` sends it too"),
-                        vec![],
-                    )
+                    let reason = Reason::UpstreamHeld {
+                        upstream: up.to_owned(),
+                    };
+                    (Action::Held, reason.to_string(), vec![])
                 } else if let Some(up) = stale_up {
-                    (
-                        Action::Held,
-                        format!(
-                            "`{up}`'s result URL is older than 23 h and can no longer feed this \
-                             shot (a run skips it); re-running `{up}` is your call"
-                        ),
-                        vec![],
-                    )
+                    let reason = Reason::UpstreamStaleAhead {
+                        upstream: up.to_owned(),
+                        feed_ttl: provider.timing.feed_ttl,
+                    };
+                    (Action::Held, reason.to_string(), vec![])
                 } else if let Some(h) = history[i] {
                     let why = if h.attempts > 0 && h.task_id.is_none() {
                         "earlier submits were refused (429/5xx: no task was created)"

@@ -24,8 +24,7 @@ use std::time::{Duration, Instant};
 use super::job::{Event, JobContext};
 use super::poll::PollSchedule;
 use crate::api::dashscope::{
-    DashScopeClient, ListQuery, ListedTask, MAX_PAGE_SIZE, MAX_PAGES, NativeTask, native_model,
-    now_ms,
+    DashScopeClient, ListQuery, ListedTask, MAX_PAGE_SIZE, MAX_PAGES, NativeTask, now_ms,
 };
 use crate::api::{ApiError, TaskStatus};
 use crate::plan::PlannedShot;
@@ -68,7 +67,8 @@ pub struct Signature {
 impl Signature {
     /// `None` when the shot's model has no native id or its body no prompt.
     pub fn of(shot: &PlannedShot) -> Option<Signature> {
-        let model = native_model(&shot.model)?;
+        let spec = crate::plan::model::by_native_or_id(&shot.model)?;
+        let model = spec.native_id?;
         let body = shot.body.value();
         let prompt = (body["metadata"]["input"]["prompt"].as_str())
             .or(body["prompt"].as_str())?
@@ -84,7 +84,7 @@ impl Signature {
                 .parse()
                 .ok(),
             seconds: (shot.duration > 0).then_some(shot.duration),
-            ratio: shot.ratio.clone().filter(|_| model == "wan2.7-r2v"),
+            ratio: shot.ratio.clone().filter(|_| spec.usage_shows_ratio),
         })
     }
 
@@ -919,6 +919,14 @@ mod tests {
         assert_eq!(
             (s.resolution, s.seconds, s.ratio),
             (Some(720), Some(5), None)
+        );
+        shot.ratio = Some("16:9".into());
+        assert_eq!(Signature::of(&shot).unwrap().ratio, None);
+        shot.model = "wan2.7-r2v".into();
+        let r2v = Signature::of(&shot).unwrap();
+        assert_eq!(
+            (r2v.model, r2v.ratio.as_deref()),
+            ("wan2.7-r2v", Some("16:9"))
         );
         shot.model = "wan2.6-t2v".into();
         assert_eq!(Signature::of(&shot), None);

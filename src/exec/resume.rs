@@ -8,10 +8,12 @@
 use std::time::{Duration, SystemTime};
 
 use crate::api::Timing;
-use crate::api::provider::{Protocol, Provider};
+use crate::api::provider::Provider;
 use crate::journal::{History, Phase, Replayed};
 use crate::plan::Plan;
 use crate::report::ResultStatus;
+
+use super::reason::Reason;
 
 /// The user's resend choices.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,7 +36,7 @@ pub enum Start {
     /// Not sent; stays in this state with this reason.
     Hold {
         status: ResultStatus,
-        reason: String,
+        reason: Reason,
     },
 }
 
@@ -45,7 +47,7 @@ fn age(ts: Option<&str>, now: SystemTime) -> Option<Duration> {
 
 /// Decides the first step. `video_intact(history)` says whether the recorded download is still
 /// on disk with its hash (see [`video_intact`]); `provider` gives task and URL life
-/// and what an `unknown` is told ([`unknown_reason`]).
+/// and what an `unknown` is told ([`Reason::UnknownSubmit`]).
 pub fn decide(
     history: Option<&History>,
     now: SystemTime,
@@ -62,7 +64,7 @@ pub fn decide(
             .clone()
             .filter(|_| age(h.finished_at.as_deref(), now).is_some_and(|a| a < timing.url_ttl))
     };
-    let resend_or = |allowed: bool, status: ResultStatus, reason: String| {
+    let resend_or = |allowed: bool, status: ResultStatus, reason: Reason| {
         if allowed {
             Start::Submit
         } else {
@@ -81,10 +83,9 @@ pub fn decide(
                 resend_or(
                     flags.retry_failed,
                     ResultStatus::Expired,
-                    format!(
-                        "videos/{file} is missing or changed and its URL has expired; \
-                         --retry-failed generates it again"
-                    ),
+                    Reason::VideoLost {
+                        file: file.to_owned(),
+                    },
                 )
             }
         }
@@ -93,9 +94,7 @@ pub fn decide(
             None => resend_or(
                 flags.retry_failed,
                 ResultStatus::Expired,
-                "the result URL expired before the video was downloaded; \
-                 --retry-failed generates it again"
-                    .into(),
+                Reason::UrlExpired,
             ),
         },
         Phase::InFlight => {
@@ -106,32 +105,31 @@ pub fn decide(
                 resend_or(
                     flags.retry_failed,
                     ResultStatus::Failed,
-                    format!(
-                        "task {task_id} was submitted over 24 h ago and never finished \
-                         (the provider fails such tasks); --retry-failed submits it again"
-                    ),
+                    Reason::NeverFinished {
+                        task_id,
+                        task_ttl: timing.task_ttl,
+                    },
                 )
             }
         }
         Phase::Unknown => resend_or(
             flags.resubmit_unknown,
             ResultStatus::Unknown,
-            unknown_reason(provider).into(),
+            Reason::UnknownSubmit {
+                protocol: provider.protocol,
+            },
         ),
         Phase::Failed => resend_or(
             flags.retry_failed,
             ResultStatus::Failed,
-            format!(
-                "{} (--retry-failed submits it again)",
-                h.error.as_deref().unwrap_or("failed in an earlier run")
-            ),
+            Reason::FailedEarlier {
+                error: h.error.clone(),
+            },
         ),
         Phase::Expired => resend_or(
             flags.retry_failed,
             ResultStatus::Expired,
-            "the result URL expired before the video was downloaded; \
-             --retry-failed generates it again"
-                .into(),
+            Reason::UrlExpired,
         ),
     }
 }
@@ -141,9 +139,7 @@ pub fn keep_approved(start: Start, approved: bool) -> Start {
     match start {
         Start::Submit if approved => Start::Hold {
             status: ResultStatus::Skipped,
-            reason: "approved in marks.json, so never generated again; `shotlist mark MANIFEST \
-                     ID --clear` allows it"
-                .into(),
+            reason: Reason::Approved,
         },
         other => other,
     }
@@ -211,24 +207,6 @@ pub fn own_video(shot: &crate::plan::PlannedShot, h: &History) -> bool {
 /// Whether an upstream URL stamped `finished_at` may still feed a dependant.
 pub fn can_feed(finished_at: Option<&str>, now: SystemTime, timing: &Timing) -> bool {
     age(finished_at, now).is_some_and(|a| a < timing.feed_ttl)
-}
-
-/// Why an `unknown` submit is held: on DashScope a run looks for its task in the task list
-/// first (see `exec::reconcile`).
-pub fn unknown_reason(provider: &Provider) -> &'static str {
-    match provider.protocol {
-        Protocol::Gateway => {
-            "an earlier submit's outcome is unknown (a task may exist and be billed); \
-             --resubmit-unknown sends it again, or --attach ID=TASK names the task the \
-             provider's console shows for it"
-        }
-        Protocol::DashScope => {
-            "an earlier submit's outcome is unknown (a task may exist and be billed): a run \
-             first looks for its task in DashScope's task list and re-attaches it if exactly \
-             one fits; otherwise it stays held, --resubmit-unknown sends it again only if no \
-             task fits, and --attach ID=TASK names the task the console shows for it"
-        }
-    }
 }
 
 #[cfg(test)]
@@ -372,7 +350,10 @@ mod tests {
         match start(&events, NONE, false) {
             Start::Hold { status, reason } => {
                 assert_eq!(status, ResultStatus::Failed);
-                assert!(reason.contains("DataInspectionFailed"), "{reason}");
+                assert!(
+                    reason.to_string().contains("DataInspectionFailed"),
+                    "{reason}"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -6,6 +6,8 @@ use crate::journal::History;
 use crate::plan::PlannedShot;
 use crate::report::{ResultRow, ResultStatus, elapsed_between, prompt_of, video_path};
 
+use super::reason::Reason;
+
 /// Where a shot is in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
@@ -92,7 +94,7 @@ pub struct ShotRecord {
     pub sha256: Option<String>,
     pub bytes: Option<u64>,
     pub attempts: u32,
-    pub error: Option<String>,
+    pub error: Option<Reason>,
     /// Said in the results' `error` column of a succeeded shot: why its video is kept as it is.
     pub note: Option<String>,
     /// 5xx answers to this run's submits.
@@ -121,7 +123,7 @@ impl ShotRecord {
             sha256: h.sha256,
             bytes: h.bytes,
             attempts: h.attempts,
-            error: h.error,
+            error: h.error.map(Reason::Said),
             note: None,
             server_errors: 0,
             rate_limited: 0,
@@ -170,7 +172,7 @@ impl ShotRecord {
             error: if done {
                 self.note.clone()
             } else {
-                self.error.clone()
+                self.error.as_ref().map(Reason::to_string)
             },
             source: shot.source.clone(),
             row: shot.row,

@@ -1,7 +1,10 @@
 //! The models of the reference, one [`ModelSpec`] row each, and the limits they share.
 //!
-//! `check` and `body` read a shot's spec rather than matching on model names, so adding a
-//! model is adding a row (plus its simulator rule, fixtures and docs). The simulator keeps
+//! A row carries everything the program knows of a model: its names (the gateway's id and
+//! DashScope's native one), what the provider accepts for it, how it is billed and its list
+//! prices. `check`, `body`, the native encoder, the task-list search and the price book read
+//! a shot's row rather than matching on model names, so adding a model is adding a row (plus
+//! its simulator rule, fixtures and docs). The simulator keeps
 //! its own rules on purpose: it plays the provider, and must not agree with the planner by
 //! construction.
 
@@ -9,8 +12,10 @@
 #[derive(Debug, PartialEq, Eq)]
 pub struct ModelSpec {
     pub alias: &'static str,
-    /// The full id sent as `model`.
+    /// The full id sent as `model` (the gateway's; the planner's name for the model).
     pub id: &'static str,
+    /// The id DashScope's native API knows it by; `None`: not on the native API.
+    pub native_id: Option<&'static str>,
     /// The media the model takes, and in which combinations.
     pub media: MediaRule,
     /// Shortest and longest duration in seconds.
@@ -27,7 +32,30 @@ pub struct ModelSpec {
     pub reference_voice: bool,
     /// Whether the model takes `audio_setting` (`auto` or `origin`).
     pub audio_setting: bool,
+    /// Whether a native task's `usage` reports the `ratio` it was made at (the task-list
+    /// search compares it only then).
+    pub usage_shows_ratio: bool,
+    /// What the provider counts to bill a task.
+    pub billing: Billing,
+    /// Price per second by resolution, in micro-units of `cost::LIST_CURRENCY` as of
+    /// `cost::LIST_DATE`.
+    pub list_prices: &'static [(&'static str, u64)],
 }
+
+/// What the provider counts to bill a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Billing {
+    /// Seconds of video made.
+    OutputSeconds,
+    /// Seconds of the input video plus seconds made (`wan2.7-videoedit`): a `shot:` input
+    /// lasts its upstream's seconds; a URL's length is unknown, so its estimate is an upper
+    /// bound (the longest input, 10 s).
+    InputPlusOutputSeconds,
+}
+
+/// The international list price of the Wan 2.7 models: a dime a second at 720P, fifteen cents
+/// at 1080P.
+const WAN27_PRICES: &[(&str, u64)] = &[("720P", 100_000), ("1080P", 150_000)];
 
 /// The media a model takes.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,6 +108,7 @@ pub const MODELS: [ModelSpec; 4] = [
     ModelSpec {
         alias: "t2v",
         id: "wan2.7-t2v-2026-04-25",
+        native_id: Some("wan2.7-t2v"),
         media: MediaRule::None {
             help: "use `model: i2v` (first frame, continuation) or `r2v` (references)",
         },
@@ -91,10 +120,14 @@ pub const MODELS: [ModelSpec; 4] = [
         audio_url: AudioUrl::Accepted,
         reference_voice: false,
         audio_setting: false,
+        usage_shows_ratio: false,
+        billing: Billing::OutputSeconds,
+        list_prices: WAN27_PRICES,
     },
     ModelSpec {
         alias: "i2v",
         id: "wan2.7-i2v-2026-04-25",
+        native_id: Some("wan2.7-i2v"),
         media: MediaRule::Modes {
             modes: &[
                 &[FirstFrame],
@@ -114,10 +147,14 @@ pub const MODELS: [ModelSpec; 4] = [
         },
         reference_voice: false,
         audio_setting: false,
+        usage_shows_ratio: false,
+        billing: Billing::OutputSeconds,
+        list_prices: WAN27_PRICES,
     },
     ModelSpec {
         alias: "r2v",
         id: "wan2.7-r2v",
+        native_id: Some("wan2.7-r2v"),
         media: MediaRule::References {
             min: 1,
             max: 5,
@@ -133,11 +170,15 @@ pub const MODELS: [ModelSpec; 4] = [
         },
         reference_voice: true,
         audio_setting: false,
+        usage_shows_ratio: true,
+        billing: Billing::OutputSeconds,
+        list_prices: WAN27_PRICES,
     },
     ModelSpec {
         alias: "edit",
         // Not on the gateway's page: sent there under its native id.
         id: "wan2.7-videoedit",
+        native_id: Some("wan2.7-videoedit"),
         media: MediaRule::VideoPlusImages {
             max_images: 4,
             warn_above: 3,
@@ -153,6 +194,9 @@ pub const MODELS: [ModelSpec; 4] = [
         },
         reference_voice: false,
         audio_setting: true,
+        usage_shows_ratio: false,
+        billing: Billing::InputPlusOutputSeconds,
+        list_prices: WAN27_PRICES,
     },
 ];
 
@@ -176,6 +220,13 @@ pub fn resolve(name: &str) -> Option<&'static ModelSpec> {
 /// The model for a full id.
 pub fn by_id(id: &str) -> Option<&'static ModelSpec> {
     MODELS.iter().find(|m| m.id == id)
+}
+
+/// The model DashScope's native API knows by `id`, or whose planner id is `id`.
+pub fn by_native_or_id(id: &str) -> Option<&'static ModelSpec> {
+    MODELS
+        .iter()
+        .find(|m| m.id == id || m.native_id == Some(id))
 }
 
 /// Every accepted model name, aliases first.
@@ -300,6 +351,27 @@ mod tests {
             assert_eq!(by_id(m.id), Some(m));
         }
         assert_eq!(resolve("t2x"), None);
+    }
+
+    #[test]
+    fn a_row_carries_its_native_id_and_list_prices() {
+        let natives: Vec<_> = MODELS.iter().filter_map(|m| m.native_id).collect();
+        assert_eq!(
+            natives,
+            ["wan2.7-t2v", "wan2.7-i2v", "wan2.7-r2v", "wan2.7-videoedit"]
+        );
+        for m in &MODELS {
+            let native = m.native_id.unwrap();
+            assert_eq!(by_native_or_id(native), Some(m));
+            assert_eq!(by_native_or_id(m.id), Some(m));
+            let resolutions: Vec<_> = m.list_prices.iter().map(|p| p.0).collect();
+            assert_eq!(resolutions, ["720P", "1080P"], "{}", m.id);
+        }
+        let ratio: Vec<_> = (MODELS.iter().filter(|m| m.usage_shows_ratio))
+            .map(|m| m.alias)
+            .collect();
+        assert_eq!(ratio, ["r2v"]);
+        assert_eq!(by_native_or_id("wan2.6-t2v"), None);
     }
 
     #[test]
