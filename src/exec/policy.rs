@@ -157,13 +157,14 @@ pub fn after_query(
             if age.is_some_and(|age| age >= polling.task_ttl) {
                 return AfterQuery::Failed(format!("query refused (HTTP {status}): {message}"));
             }
-            // A task younger than a day exists: the gateway may not have indexed it yet.
+            // A task younger than its lifetime exists: the gateway may not have indexed it yet.
             if polling.refusals >= MAX_QUERY_REFUSALS {
                 return AfterQuery::GaveUp(format!(
                     "the provider answered {} queries for task {} with HTTP {status} \
-                     ({message}) although it is younger than 24 h; it may still be running",
+                     ({message}) although it is younger than {}; it may still be running",
                     polling.refusals + 1,
-                    polling.task_id
+                    polling.task_id,
+                    super::reason::Span(polling.task_ttl)
                 ));
             }
             let wait = polling.backoff.wait(polling.refusals);

@@ -117,7 +117,7 @@ impl From<String> for Reason {
 }
 
 /// A provider lifetime in the words the messages use (`23 h`).
-struct Span(Duration);
+pub(crate) struct Span(pub Duration);
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
