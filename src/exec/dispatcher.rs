@@ -634,7 +634,7 @@ impl<'a> Dispatcher<'a> {
                 .attempt(self.rec[i].attempts);
             e.cost = self.costs[i];
             e.currency = e.cost.map(|_| self.prices.currency.clone());
-            e.model = Some(self.plan.shots[i].model.clone());
+            e.model = Some(self.model_sent(i).to_owned());
             e.seed = self.plan.shots[i].seed;
             e.shard.clone_from(&self.shard);
             self.rec[i].submitting_at = Some(e.ts.clone());
@@ -1047,7 +1047,20 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn row(&self, i: usize) -> report::ResultRow {
-        self.rec[i].row(&self.plan.shots[i], self.costs[i])
+        let mut row = self.rec[i].row(&self.plan.shots[i], self.costs[i]);
+        if self.ctx.client.native().is_some() {
+            row.model = self.model_sent(i).to_owned();
+        }
+        row
+    }
+
+    /// The model id this run's provider is sent for shot `i` (DashScope's native id there).
+    fn model_sent(&self, i: usize) -> &str {
+        let model = self.plan.shots[i].model.as_str();
+        match self.ctx.client.native() {
+            Some(_) => crate::api::dashscope::native_model(model).unwrap_or(model),
+            None => model,
+        }
     }
 
     /// Writes the results table whole, before anything is sent, and starts their writer.

@@ -261,6 +261,14 @@ fn lost_dashscope_creates_are_reattached_and_the_key_is_never_written() {
     );
     let journal = p.read("out/batch/journal.jsonl");
     assert_eq!(journal.matches("\"reattached\"").count() as u64, lost);
+    // The results and the journal name the model as it was sent: DashScope's native id.
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&p.read("out/batch/results.json")).unwrap();
+    for r in &rows {
+        let model = r["model"].as_str().unwrap();
+        assert!(["wan2.7-t2v", "wan2.7-i2v"].contains(&model), "{model}");
+    }
+    assert!(journal.contains(r#""model":"wan2.7-t2v""#), "{journal}");
     let written = run.stderr + &run.stdout + &journal + &p.read("out/batch/results.json");
     assert!(!written.contains(SECRET), "the key leaked: {written}");
 }
