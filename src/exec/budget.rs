@@ -177,6 +177,14 @@ impl QueryBudget {
         }
     }
 
+    /// Waits only for room in the window, ahead of the requests queued on the timeline: a
+    /// submit (DashScope) must not wait behind every task's next poll.
+    pub async fn acquire_first(&self) {
+        while let Err(at) = self.admit(Instant::now()) {
+            tokio::time::sleep_until(at.into()).await;
+        }
+    }
+
     /// Counts an answer at `now` (`refused`: a 429); returns what judging the window that
     /// closed with it did to the rate.
     pub fn on_answer(&self, now: Instant, refused: bool) -> Option<Change> {

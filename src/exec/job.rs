@@ -145,7 +145,7 @@ impl JobContext {
 /// POSTs `body` once; on acceptance polls the task and downloads its video.
 pub async fn submit(ctx: Arc<JobContext>, idx: usize, body: serde_json::Value, file: String) {
     if ctx.submits_share_budget {
-        ctx.budget.acquire().await;
+        ctx.budget.acquire_first().await;
     }
     match ctx.client.submit(&body).await {
         Ok(s) => {
