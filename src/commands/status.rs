@@ -203,6 +203,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
                 .map(|s| (s, counts.get(&s).copied().unwrap_or(0)))
                 .collect();
             let doc = serde_json::json!({
+                "version": crate::report::FORMAT_VERSION,
                 "name": plan.name,
                 "out_dir": plan.out_dir,
                 "total": shots.len(),

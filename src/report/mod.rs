@@ -374,6 +374,10 @@ fn csv_bytes(fill: impl FnOnce(&mut csv::Writer<&mut Vec<u8>>) -> csv::Result<()
     buf
 }
 
+/// The version of the JSON documents `plan` and `status` print (and `plan.json`): raised when a
+/// field changes meaning or goes away.
+pub const FORMAT_VERSION: u32 = 1;
+
 /// The column names, in order; the `matrix.<key>` columns follow.
 pub const HEADER: [&str; 28] = [
     "id",
@@ -410,6 +414,8 @@ pub const HEADER: [&str; 28] = [
 /// what `note` adds to it (its cost, and what a run would do), plus totals.
 #[derive(Serialize)]
 struct PlanJson<'a, N: Serialize, E: Serialize> {
+    /// [`FORMAT_VERSION`]: a reader checks it before trusting the fields.
+    version: u32,
     name: &'a str,
     manifest: &'a Path,
     out_dir: &'a Path,
@@ -452,6 +458,7 @@ pub fn write_plan_json_with<N: Serialize, E: Serialize>(
     extra: Option<E>,
 ) -> std::io::Result<()> {
     let doc = PlanJson {
+        version: FORMAT_VERSION,
         name: &plan.name,
         manifest: &plan.manifest,
         out_dir: &plan.out_dir,

@@ -234,6 +234,7 @@ fn spent_is_every_task_created_after_retries_and_resends() {
     let mut last = 0;
     let mut check = |p: &Project| {
         let doc = status_json(p, &[]);
+        assert_eq!(doc["version"], 1);
         let spent = micros(doc["cost"]["spent"].as_str().unwrap());
         assert_eq!(spent, created(&sim) * ESTIMATE_MICROS, "{doc:#}");
         assert_eq!(doc["cost"]["tasks"], created(&sim));

@@ -178,6 +178,7 @@ fn plan_json_in_the_folder_is_the_plan_command_document() {
     totals["cost"].as_object_mut().unwrap().remove("spent");
     assert_eq!(stored, printed);
     assert_eq!(stored["totals"]["cost"]["total"], "1.00");
+    assert_eq!(stored["version"], 1);
     assert_eq!(stored["shots"][0]["cost"], "0.20");
     assert_eq!(stored["shots"][1]["take"], 2);
 }
