@@ -288,10 +288,10 @@ fn check_files(dir: &Path, plan: &Plan, journal: &Replayed) -> Result<(), MergeE
     let planned: std::collections::HashMap<&str, &str> = (plan.shots.iter())
         .map(|s| (s.id.as_str(), s.file.as_str()))
         .collect();
-    let taken: std::collections::HashMap<&str, &str> = (plan.shots.iter())
-        .map(|s| (s.file.as_str(), s.id.as_str()))
+    let taken: std::collections::HashMap<&str, (&str, &str)> = (plan.shots.iter())
+        .map(|s| (s.file.as_str(), (s.id.as_str(), s.key.as_str())))
         .collect();
-    for ((id, _), h) in &journal.shots {
+    for ((id, key), h) in &journal.shots {
         let Some(file) = h.file.as_deref() else {
             continue;
         };
@@ -300,7 +300,10 @@ fn check_files(dir: &Path, plan: &Plan, journal: &Replayed) -> Result<(), MergeE
         }
         let expected = match (planned.get(id.as_str()), taken.get(file)) {
             (Some(&own), _) if own != file => format!("videos/{own}"),
-            (None, Some(&other)) => format!("not shot `{other}`'s"),
+            // A renamed shot's history (same request) keeps its file.
+            (None, Some(&(other, other_key))) if other_key != key => {
+                format!("not shot `{other}`'s")
+            }
             _ => continue,
         };
         return Err(MergeError::WrongFile {

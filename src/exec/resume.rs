@@ -196,11 +196,15 @@ pub fn video_intact(videos_dir: &std::path::Path, h: &History) -> bool {
     super::sha256_file(&path).is_some_and(|got| got == sha)
 }
 
-/// Whether the video `h` records is `shot`'s: its planned file, or an earlier one kept under
-/// `superseded/`. A journal line naming another file (another shot's video) is not believed.
+/// Whether the video `h` records is `shot`'s: its planned file, an earlier one kept under
+/// `superseded/`, or the file of the id it was renamed from (a history taken over from an id the
+/// plan no longer has). A line of the shot's own id naming another file (another shot's video)
+/// is not believed.
 pub fn own_video(shot: &crate::plan::PlannedShot, h: &History) -> bool {
     h.file.as_deref().is_some_and(|f| {
-        f == shot.file || f.starts_with(&format!("{}/", super::outdir::SUPERSEDED_DIR))
+        f == shot.file
+            || f.starts_with(&format!("{}/", super::outdir::SUPERSEDED_DIR))
+            || h.id != shot.id
     })
 }
 
@@ -444,5 +448,25 @@ mod tests {
         let journal = replay(lost.iter().chain([&found]));
         let got = histories(&plan, &journal)[0].unwrap();
         assert_eq!((got.id.as_str(), got.phase()), ("new", Phase::InFlight));
+    }
+
+    #[test]
+    fn a_journal_naming_another_shots_file_is_not_believed_a_renamed_shots_is() {
+        let plan = crate::exec::testing::plan_of(&[("a", &[]), ("b", &[])]);
+        let at = |id: &str, file: &str| History {
+            id: id.into(),
+            file: Some(file.into()),
+            sha256: Some("s".into()),
+            ..History::default()
+        };
+        let b = &plan.shots[1];
+        assert!(own_video(b, &at("b", "b.mp4")));
+        assert!(!own_video(b, &at("b", "a.mp4")), "another shot's video");
+        assert!(own_video(b, &at("b", "superseded/b.k1.mp4")));
+        assert!(
+            own_video(b, &at("old-b", "old-b.mp4")),
+            "renamed from old-b"
+        );
+        assert!(!own_video(b, &History::default()));
     }
 }
