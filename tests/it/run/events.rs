@@ -31,6 +31,28 @@ fn project() -> Project {
     p
 }
 
+/// `run batch.yaml` against `sim` with the key set, polling at the floor, with `extra` flags.
+fn run_cmd(p: &Project, sim: &SimProcess, extra: &[&str]) -> std::process::Command {
+    let mut args = vec![
+        "run",
+        "batch.yaml",
+        "--base-url",
+        &sim.url,
+        "--poll",
+        "100ms",
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = p.cmd(&args);
+    cmd.env("GRAVITEX_API_KEY", SECRET);
+    cmd
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn schema() -> Value {
     let path = repo_root().join("schemas/events.schema.json");
     let generated = shotlist::exec::events::schema_text();
@@ -61,29 +83,16 @@ fn a_faulty_run_streams_every_paid_step_in_order_against_the_schema() {
         "5",
     ]);
     let p = project();
-    let mut cmd = p.cmd(&[
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--poll",
-        "100ms",
-        "--events",
-        "events.jsonl",
-        "--max-cost",
-        "4.00",
-        "-j",
-        "3",
-    ]);
-    cmd.env("GRAVITEX_API_KEY", SECRET);
+    let mut cmd = run_cmd(
+        &p,
+        &sim,
+        &["--events", "events.jsonl", "--max-cost", "4.00", "-j", "3"],
+    );
     let run = Run::from(cmd.output().unwrap());
     assert!([0, 1].contains(&run.code), "{}", run.stderr);
     let text = p.read("events.jsonl");
     assert!(!text.contains(SECRET));
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&text);
     for l in &lines {
         assert!(schema.is_valid(l), "{l}");
         assert_eq!(l["v"], 1);
@@ -139,28 +148,14 @@ fn a_faulty_run_streams_every_paid_step_in_order_against_the_schema() {
 fn a_budget_hold_is_an_event() {
     let sim = SimProcess::start(&["--gen-time", "100ms"]);
     let p = project();
-    let mut cmd = p.cmd(&[
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--poll",
-        "100ms",
-        "--events",
-        "-",
-        "--max-cost",
-        "1.00",
-        "-j",
-        "1",
-    ]);
-    cmd.env("GRAVITEX_API_KEY", SECRET);
+    let mut cmd = run_cmd(
+        &p,
+        &sim,
+        &["--events", "-", "--max-cost", "1.00", "-j", "1"],
+    );
     let run = Run::from(cmd.output().unwrap());
     run.code(1);
-    let lines: Vec<Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&run.stdout);
     let held: Vec<&Value> = lines.iter().filter(|l| l["event"] == "held").collect();
     assert!(!held.is_empty(), "{}", run.stdout);
     assert!(
@@ -175,18 +170,8 @@ fn a_budget_hold_is_an_event() {
 fn a_reader_that_stops_after_three_lines_stops_the_stream_not_the_run() {
     let sim = SimProcess::start(&["--gen-time", "100ms"]);
     let p = project();
-    let mut cmd = p.cmd(&[
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--poll",
-        "100ms",
-        "--events",
-        "-",
-    ]);
-    cmd.env("GRAVITEX_API_KEY", SECRET)
-        .stdout(std::process::Stdio::piped())
+    let mut cmd = run_cmd(&p, &sim, &["--events", "-"]);
+    cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
