@@ -36,9 +36,9 @@ pub const PROVIDER_FILE: &str = "provider";
 /// A folder's file that cannot be trusted as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum FolderError {
-    #[error("{path} is {what}; shard folders are read without following links")]
+    #[error("{path} is {what}; output and shard folders are read without following links")]
     NotAFile { path: PathBuf, what: &'static str },
-    #[error("{path} is {size} bytes, more than the {max} a merge reads")]
+    #[error("{path} is {size} bytes, more than the {max} shotlist reads there")]
     TooLarge { path: PathBuf, size: u64, max: u64 },
     #[error("{path} is not valid: {reason}")]
     BadFile { path: PathBuf, reason: String },

@@ -724,9 +724,13 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
         prices.show(spent.amount),
         spent.tasks
     ));
+    let current = folders.keys().filter(|&&(count, _)| count == n).count();
+    let other_n = match folders.len() - current {
+        0 => String::new(),
+        k => format!(" (and {k} folder(s) of another N)"),
+    };
     eprintln!(
-        "merged {} of {n} shard(s): {}{extra}; results in {}",
-        folders.len(),
+        "merged {current} of {n} shard(s){other_n}: {}{extra}; results in {}",
         summary.join(", "),
         out.join(report::CSV_FILE).display()
     );
