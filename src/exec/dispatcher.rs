@@ -1404,7 +1404,10 @@ pub(super) fn starts_and_selection(
             let Some(dir) = opts.siblings.paid.get(&(shot.id.clone(), shot.key.clone())) else {
                 continue;
             };
-            if selection.selected[i] && starts[i] == Start::Submit {
+            // A shot this folder has its own history of follows this folder's rules (a merged
+            // folder's failed shot is resent with --retry-failed); one it knows nothing of
+            // is the sibling's.
+            if selection.selected[i] && starts[i] == Start::Submit && history[i].is_none() {
                 starts[i] = Start::Hold {
                     status: report::ResultStatus::Skipped,
                     reason: Reason::SentFromSibling { dir: dir.clone() },

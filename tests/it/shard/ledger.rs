@@ -453,3 +453,24 @@ proptest::proptest! {
         drive(&steps);
     }
 }
+
+/// A merged folder's own failed shot is resent by `--retry-failed` there (the user asked),
+/// although a shard folder inside it paid for the failed task.
+#[test]
+fn a_failed_shot_is_retried_in_the_merged_folder_when_asked() {
+    let p = project();
+    let data = p
+        .read("data/products.csv")
+        .replace("p1,Chair", "p1,Chair [sim:fail]");
+    p.file("data/products.csv", &data);
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    for k in ["1/2", "2/2"] {
+        run_shard(&p, &sim, k);
+    }
+    assert_eq!(created(&sim), SHOTS as u64);
+    merge(&p, &shard_dirs(2), &[]).code(1);
+    run_batch(&p, &sim, &[]).code(1);
+    assert_eq!(created(&sim), SHOTS as u64, "not resent without the flag");
+    run_batch(&p, &sim, &["--retry-failed"]).code(1);
+    assert_eq!(created(&sim), SHOTS as u64 + 1, "resent once when asked");
+}
