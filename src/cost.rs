@@ -252,6 +252,15 @@ impl PriceBook {
         ledger.spent(&self.currency, self.for_ledger(plan))
     }
 
+    /// Per shot id: its paid attempts and their estimate, priced as [`PriceBook::spent`].
+    pub fn per_shot<'l>(
+        &self,
+        plan: &crate::plan::Plan,
+        ledger: &'l crate::journal::Ledger,
+    ) -> std::collections::HashMap<&'l str, (u32, Money)> {
+        ledger.per_shot(&self.currency, self.for_ledger(plan))
+    }
+
     /// `6.00 USD`.
     pub fn show(&self, amount: Money) -> String {
         format!("{amount} {}", self.currency)

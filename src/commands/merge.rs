@@ -612,7 +612,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
     report::write_plan(&out, &plan, &prices).map_err(report_error)?;
     let histories = crate::exec::resume::histories(&plan, &merged);
     let now = SystemTime::now();
-    let per_shot = (merged.ledger).per_shot(&prices.currency, prices.for_ledger(&plan));
+    let per_shot = prices.per_shot(&plan, &merged.ledger);
     let spent = prices.spent(&plan, &merged.ledger);
     let rows: Vec<report::ResultRow> = plan
         .shots

@@ -102,7 +102,7 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<u8, Error> {
     let prices = PriceBook::new(&Config::load(global.config.as_deref(), &args.manifest)?);
     let mut left = Money::ZERO;
     let spent = prices.spent(&plan, &replayed.ledger);
-    let per_shot = (replayed.ledger).per_shot(&prices.currency, prices.for_ledger(&plan));
+    let per_shot = prices.per_shot(&plan, &replayed.ledger);
     let videos = plan.out_dir.join("videos");
     let now = SystemTime::now();
     // No client here: the folder's provider (GravitexAI before one was recorded).

@@ -185,8 +185,7 @@ impl<'a> Dispatcher<'a> {
         for (r, note) in rec.iter_mut().zip(&opts.notes) {
             r.note.clone_from(note);
         }
-        let per_shot =
-            (replayed.ledger).per_shot(&opts.prices.currency, opts.prices.for_ledger(plan));
+        let per_shot = opts.prices.per_shot(plan, &replayed.ledger);
         for (r, shot) in rec.iter_mut().zip(&plan.shots) {
             r.spent = per_shot.get(shot.id.as_str()).map_or(Money::ZERO, |p| p.1);
         }
@@ -1048,9 +1047,7 @@ impl<'a> Dispatcher<'a> {
 
     fn row(&self, i: usize) -> report::ResultRow {
         let mut row = self.rec[i].row(&self.plan.shots[i], self.costs[i]);
-        if self.ctx.client.native().is_some() {
-            row.model = self.model_sent(i).to_owned();
-        }
+        row.model = self.model_sent(i).to_owned();
         row
     }
 

@@ -220,21 +220,14 @@ impl Siblings {
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
+            let unread = io("cannot read the sibling shard journal", &path);
             if !meta.is_file() || meta.len() > MAX_SIBLING_JOURNAL {
-                return Err(OutDirError::Io {
-                    context: "cannot read the sibling shard journal",
-                    path,
-                    source: std::io::Error::other(format!(
-                        "not a regular file of at most {MAX_SIBLING_JOURNAL} bytes"
-                    )),
-                });
+                return Err(unread(std::io::Error::other(format!(
+                    "not a regular file of at most {MAX_SIBLING_JOURNAL} bytes"
+                ))));
             }
-            let replayed =
-                crate::journal::replay_file(&path, true).map_err(|e| OutDirError::Io {
-                    context: "cannot read the sibling shard journal",
-                    path: path.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+            let replayed = crate::journal::replay_file(&path, true)
+                .map_err(|e| unread(std::io::Error::other(e.to_string())))?;
             for a in replayed.ledger.paid() {
                 out.paid
                     .entry((a.id.clone(), a.key.clone()))

@@ -61,6 +61,19 @@ pub struct Attempt {
     pub sha256: Option<String>,
 }
 
+impl Attempt {
+    /// Its estimate in `currency`: its line's, else `price(id, key)` (see [`Ledger::spent`]).
+    fn estimate_in(
+        &self,
+        currency: &str,
+        price: impl Fn(&str, &str) -> Option<Money>,
+    ) -> Option<Money> {
+        (self.estimate)
+            .filter(|_| self.currency.as_deref().is_none_or(|c| c == currency))
+            .or_else(|| price(&self.id, &self.key))
+    }
+}
+
 /// A task that two shots claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
@@ -223,10 +236,7 @@ impl Ledger {
     pub fn spent(&self, currency: &str, price: impl Fn(&str, &str) -> Option<Money>) -> Spent {
         let mut s = Spent::default();
         for a in self.paid() {
-            let own = a
-                .estimate
-                .filter(|_| a.currency.as_deref().is_none_or(|c| c == currency));
-            match own.or_else(|| price(&a.id, &a.key)) {
+            match a.estimate_in(currency, &price) {
                 Some(m) => s.amount += m,
                 None => s.unpriced += 1,
             }
@@ -243,12 +253,9 @@ impl Ledger {
     ) -> HashMap<&str, (u32, Money)> {
         let mut out: HashMap<&str, (u32, Money)> = HashMap::new();
         for a in self.paid() {
-            let own = a
-                .estimate
-                .filter(|_| a.currency.as_deref().is_none_or(|c| c == currency));
             let slot = out.entry(a.id.as_str()).or_default();
             slot.0 += 1;
-            slot.1 += own.or_else(|| price(&a.id, &a.key)).unwrap_or_default();
+            slot.1 += a.estimate_in(currency, &price).unwrap_or_default();
         }
         out
     }

@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::merge::{SHOTS, created, merge, project, rows, run_batch, run_shard, shard_dirs};
+use super::merge::{
+    SHOTS, batch_cmd, created, merge, project, rows, run_batch, run_shard, shard_dirs,
+};
 use crate::support::{Project, SimProcess};
 
 /// Every shot of the fixture lasts 4 s at the list's 0.10 per second.
 const ESTIMATE_MICROS: u64 = 400_000;
 
 fn micros(text: &str) -> u64 {
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    whole.parse::<u64>().unwrap() * 1_000_000 + format!("{frac:0<6}").parse::<u64>().unwrap()
+    shotlist::cost::Money::parse(text).unwrap().micros()
 }
 
 fn status_json(p: &Project, extra: &[&str]) -> Value {
@@ -38,6 +39,13 @@ fn append(p: &Project, dir: &str, line: &Value) {
     std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()).unwrap();
 }
 
+/// Runs shards 1/2 and 2/2 to success.
+fn run_both(p: &Project, sim: &SimProcess) {
+    for k in ["1/2", "2/2"] {
+        run_shard(p, sim, k).code(0);
+    }
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
@@ -50,20 +58,9 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 fn a_running_shard_is_not_merged_and_nothing_is_paid_twice() {
     let p = project();
     let sim = SimProcess::start(&["--gen-time", "3s"]);
-    let mut args = vec![
-        "run",
-        "batch.yaml",
-        "--base-url",
-        &sim.url,
-        "--poll",
-        "100ms",
-        "--shard",
-        "1/2",
-    ];
-    args.push("-q");
-    let mut running = p.cmd(&args);
-    running.env("GRAVITEX_API_KEY", "sk-test");
-    let mut child = running.spawn().unwrap();
+    let mut child = batch_cmd(&p, &sim, &["--shard", "1/2", "-q"])
+        .spawn()
+        .unwrap();
     let journal = p.path(&format!("{}/journal.jsonl", shard_dirs(2)[0]));
     wait_for("a submitted task", || {
         std::fs::read_to_string(&journal).is_ok_and(|j| j.contains(r#""event":"submitted""#))
@@ -90,9 +87,7 @@ fn a_running_shard_is_not_merged_and_nothing_is_paid_twice() {
 fn adding_rows_and_shots_moves_no_shot_and_every_merge_still_joins() {
     let p = project();
     let sim = SimProcess::start(&["--gen-time", "100ms"]);
-    for k in ["1/2", "2/2"] {
-        run_shard(&p, &sim, k).code(0);
-    }
+    run_both(&p, &sim);
     merge(&p, &shard_dirs(2), &[]).code(0);
     // A row in the middle and a new single shot: only they are new.
     let data = p
@@ -102,18 +97,14 @@ fn adding_rows_and_shots_moves_no_shot_and_every_merge_still_joins() {
     let manifest =
         p.read("batch.yaml") + "  - id: extra\n    prompt: \"One more shot of the shop.\"\n";
     p.file("batch.yaml", &manifest);
-    for k in ["1/2", "2/2"] {
-        run_shard(&p, &sim, k).code(0);
-    }
+    run_both(&p, &sim);
     assert_eq!(created(&sim), SHOTS as u64 + 2);
     merge(&p, &shard_dirs(2), &[]).code(0);
     assert_eq!(rows(&p, "out/batch").len(), SHOTS + 2);
     // Removing a row: the others stay where they are, nothing is sent.
     let data = p.read("data/products.csv").replace("p3,Rug\n", "");
     p.file("data/products.csv", &data);
-    for k in ["1/2", "2/2"] {
-        run_shard(&p, &sim, k).code(0);
-    }
+    run_both(&p, &sim);
     merge(&p, &shard_dirs(2), &[]).code(0);
     assert_eq!(created(&sim), SHOTS as u64 + 2);
 }
@@ -154,9 +145,7 @@ fn a_merge_killed_at_any_moment_completes_when_run_again() {
 fn one_task_is_one_shots_and_a_journals_file_is_not_believed() {
     let p = project();
     let sim = SimProcess::start(&["--gen-time", "100ms"]);
-    for k in ["1/2", "2/2"] {
-        run_shard(&p, &sim, k).code(0);
-    }
+    run_both(&p, &sim);
     let dirs = shard_dirs(2);
     let (first, second) = (journal_lines(&p, &dirs[0]), journal_lines(&p, &dirs[1]));
     let submitted = |lines: &[Value]| {
@@ -278,9 +267,7 @@ fn spent_is_every_task_created_after_retries_and_resends() {
 fn a_siblings_task_is_not_attached_here() {
     let p = project();
     let sim = SimProcess::start(&["--gen-time", "100ms"]);
-    for k in ["1/2", "2/2"] {
-        run_shard(&p, &sim, k).code(0);
-    }
+    run_both(&p, &sim);
     let dirs = shard_dirs(2);
     let theirs = journal_lines(&p, &dirs[1])
         .into_iter()
@@ -348,19 +335,9 @@ fn drive(steps: &[Step]) {
             }
             Step::Kill(k, ms) => {
                 let shard = format!("{k}/2");
-                let mut cmd = p.cmd(&[
-                    "run",
-                    "batch.yaml",
-                    "--base-url",
-                    &sim.url,
-                    "--poll",
-                    "100ms",
-                    "--shard",
-                    &shard,
-                    "-q",
-                ]);
-                cmd.env("GRAVITEX_API_KEY", "sk-test");
-                let mut child = cmd.spawn().unwrap();
+                let mut child = batch_cmd(&p, &sim, &["--shard", &shard, "-q"])
+                    .spawn()
+                    .unwrap();
                 std::thread::sleep(Duration::from_millis(*ms));
                 let _ = child.kill();
                 let _ = child.wait();

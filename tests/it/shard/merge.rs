@@ -32,6 +32,11 @@ pub(super) const SHOTS: usize = 6;
 
 /// `run batch.yaml` against `sim` with `extra` flags.
 pub(super) fn run_batch(p: &Project, sim: &SimProcess, extra: &[&str]) -> Run {
+    Run::from(batch_cmd(p, sim, extra).output().unwrap())
+}
+
+/// The command [`run_batch`] runs, to spawn it instead.
+pub(super) fn batch_cmd(p: &Project, sim: &SimProcess, extra: &[&str]) -> std::process::Command {
     let mut args = vec![
         "run",
         "batch.yaml",
@@ -43,7 +48,7 @@ pub(super) fn run_batch(p: &Project, sim: &SimProcess, extra: &[&str]) -> Run {
     args.extend_from_slice(extra);
     let mut cmd = p.cmd(&args);
     cmd.env("GRAVITEX_API_KEY", "sk-test");
-    Run::from(cmd.output().unwrap())
+    cmd
 }
 
 pub(super) fn run_shard(p: &Project, sim: &SimProcess, shard: &str) -> Run {
