@@ -81,7 +81,9 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     crate::folder::claim_folder(&plan.out_dir, args.shard)?;
     crate::folder::claim_provider(&plan.out_dir, settings.provider)?;
     let mut opts = settings.run_options(args, prices);
-    opts.siblings = exec::outdir::Siblings::read(&plan.out_dir, args.shard.is_some())?;
+    // A sibling's journal that cannot be read as one is invalid input: nothing is sent.
+    opts.siblings = exec::outdir::Siblings::read(&plan.out_dir, args.shard.is_some())
+        .map_err(|e| Error::Usage(format!("{e}; nothing was sent")))?;
     // Read once, under the lock: the retakes and the run see the same journal.
     let replayed = exec::replay_locked(&lock, opts.skip_bad_journal_lines).map_err(exec_error)?;
     let applied =

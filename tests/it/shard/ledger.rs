@@ -451,3 +451,27 @@ fn a_failed_shot_is_retried_in_the_merged_folder_when_asked() {
     run_batch(&p, &sim, &["--retry-failed"]).code(1);
     assert_eq!(created(&sim), SHOTS as u64 + 1, "resent once when asked");
 }
+
+/// A sibling shard folder's journal that is a link, or too large, is refused before anything
+/// is sent (a shard run must know what its siblings paid for).
+#[test]
+fn a_hostile_sibling_journal_is_refused_before_anything_is_sent() {
+    let p = project();
+    let sim = SimProcess::start(&["--gen-time", "100ms"]);
+    let sibling = p.path("out/batch/shard-2-of-2");
+    std::fs::create_dir_all(&sibling).unwrap();
+    std::fs::write(sibling.join("shard.json"), r#"{"index":2,"count":2}"#).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", sibling.join("journal.jsonl")).unwrap();
+    let refused = run_shard(&p, &sim, "1/2");
+    refused.code(2);
+    assert!(
+        refused.stderr.contains("sibling shard journal") && refused.stderr.contains("shard-2-of-2"),
+        "{}",
+        refused.stderr
+    );
+    std::fs::remove_file(sibling.join("journal.jsonl")).unwrap();
+    let huge = std::fs::File::create(sibling.join("journal.jsonl")).unwrap();
+    huge.set_len(256 * 1024 * 1024 + 1).unwrap();
+    run_shard(&p, &sim, "1/2").code(2);
+    assert_eq!(created(&sim), 0);
+}
