@@ -9,6 +9,7 @@
 pub mod attach;
 pub mod backoff;
 pub mod budget;
+mod core;
 mod dispatcher;
 pub mod events;
 pub mod job;
@@ -27,8 +28,8 @@ pub mod state;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use self::core::hold_status;
 pub use backoff::Backoff;
-pub(crate) use dispatcher::hold_status;
 pub use dispatcher::sha256_file;
 pub use outdir::{OutDirError, OutputLock};
 pub use progress::ProgressMode;

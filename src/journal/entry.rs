@@ -86,8 +86,13 @@ pub struct Entry {
 impl Entry {
     /// An entry stamped now with no optional fields.
     pub fn new(event: EventKind, id: &str, key: &str) -> Entry {
+        Entry::at(event, id, key, std::time::SystemTime::now())
+    }
+
+    /// An entry stamped `at` with no optional fields.
+    pub fn at(event: EventKind, id: &str, key: &str, at: std::time::SystemTime) -> Entry {
         Entry {
-            ts: super::now_rfc3339(),
+            ts: humantime::format_rfc3339_millis(at).to_string(),
             event,
             id: id.to_owned(),
             key: key.to_owned(),
