@@ -1509,3 +1509,300 @@ fn changed_rows_are_reported_once() {
     assert_eq!(changed, [0]);
     assert!(run.core.take_changed().is_empty());
 }
+
+// --- invariants over random runs ---
+
+mod random {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A job the shell would have running.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Running {
+        Submit(usize),
+        Poll(usize),
+        Download(usize),
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Choose,
+        /// Answers the running job `pick` (modulo their number) the way `kind` says.
+        Answer(usize, u8),
+        Advance(u8),
+        Interrupt,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => Just(Step::Choose),
+            6 => (any::<usize>(), 0u8..10).prop_map(|(p, k)| Step::Answer(p, k)),
+            1 => (0u8..90).prop_map(Step::Advance),
+            1 => (0u8..20).prop_map(|n| if n == 0 { Step::Interrupt } else { Step::Choose }),
+        ]
+    }
+
+    /// The shell's view of a run, checking every batch of effects as it applies it.
+    struct Shell<'a> {
+        run: Run<'a>,
+        running: Vec<Running>,
+        /// By plan index: a task exists or may (accepted, or its answer lost).
+        paid: Vec<bool>,
+        /// What this run's submits should be estimated at, from the answers given.
+        charged: Money,
+        price: Money,
+        cap: Option<Money>,
+        selected: Vec<bool>,
+        tasks: usize,
+    }
+
+    impl Shell<'_> {
+        fn apply(&mut self, effects: &[Effect]) {
+            let mut journalled = HashSet::new();
+            for e in effects {
+                match e {
+                    Effect::Journal(e) if e.event == EventKind::Submitting => {
+                        journalled.insert(e.id.clone());
+                    }
+                    Effect::Spawn(Job::Submit { idx, .. }) => {
+                        let i = *idx;
+                        let id = &self.run.plan.shots[i].id;
+                        assert!(journalled.contains(id), "{id} sent before its line");
+                        assert!(self.selected[i], "{id} is not selected");
+                        assert!(!self.paid[i], "{id} sent again though it has a task");
+                        assert!(
+                            !self.running.contains(&Running::Submit(i)),
+                            "{id} sent twice at once"
+                        );
+                        assert!(self.run.core.stop().is_none(), "sent after a stop");
+                        self.charged += self.price;
+                        self.running.push(Running::Submit(i));
+                    }
+                    Effect::Spawn(Job::Poll { idx, .. }) => self.running.push(Running::Poll(*idx)),
+                    Effect::Spawn(Job::Download { idx, .. }) => {
+                        self.running.push(Running::Download(*idx))
+                    }
+                    _ => {}
+                }
+            }
+            self.check();
+        }
+
+        fn check(&self) {
+            let core = &self.run.core;
+            let c = core.progress_counts();
+            let sum = c.succeeded
+                + c.in_flight
+                + c.pending
+                + c.failed
+                + c.skipped
+                + c.unknown
+                + c.expired;
+            assert_eq!(c.total, self.selected.iter().filter(|&&s| s).count());
+            assert_eq!(sum, c.total, "{c:?}");
+            assert_eq!(core.run_cost().spent, self.charged);
+            if let Some(cap) = self.cap {
+                assert!(self.charged <= cap, "{} over {cap}", self.charged);
+            }
+            let submits = (self.running.iter())
+                .filter(|r| matches!(r, Running::Submit(_)))
+                .count();
+            assert_eq!(core.submitting(), submits);
+            for r in &self.running {
+                if let Running::Submit(i) = r {
+                    assert_eq!(core.record(*i).status, Status::Submitting);
+                }
+            }
+        }
+
+        fn choose(&mut self) {
+            let effects = self.run.choose();
+            self.apply(&effects);
+        }
+
+        fn answer(&mut self, pick: usize, kind: u8) {
+            if self.running.is_empty() {
+                return;
+            }
+            let job = self.running.remove(pick % self.running.len());
+            let effects = match job {
+                Running::Submit(i) => {
+                    let id = self.run.plan.shots[i].id.clone();
+                    let error = match kind {
+                        0..=3 => None,
+                        4 => Some(too_many(None)),
+                        5 => Some(bad_gateway()),
+                        6 => Some(bad_request()),
+                        7 => Some(lost()),
+                        8 => Some(too_many(Some(Duration::from_secs(3)))),
+                        _ => Some(ApiError::Auth {
+                            status: 401,
+                            message: "no".into(),
+                        }),
+                    };
+                    match error {
+                        None => {
+                            self.paid[i] = true;
+                            self.tasks += 1;
+                            self.running.push(Running::Poll(i));
+                            self.run.accept(&id, &format!("t{}", self.tasks))
+                        }
+                        Some(e @ ApiError::Ambiguous { .. }) => {
+                            self.paid[i] = true;
+                            self.run.refuse(&id, e)
+                        }
+                        Some(e) => {
+                            self.charged = self.charged.saturating_sub(self.price);
+                            self.run.refuse(&id, e)
+                        }
+                    }
+                }
+                Running::Poll(i) => match kind {
+                    0..=6 => {
+                        self.running.push(Running::Download(i));
+                        let id = self.run.plan.shots[i].id.clone();
+                        self.run.succeed(&id)
+                    }
+                    7 | 8 => self.run.handle(Event::Failed {
+                        idx: i,
+                        error: "failed".into(),
+                    }),
+                    _ => self.run.handle(Event::GaveUp {
+                        idx: i,
+                        error: "no news".into(),
+                    }),
+                },
+                Running::Download(i) => match kind {
+                    0..=7 => {
+                        let id = self.run.plan.shots[i].id.clone();
+                        self.run.download(&id)
+                    }
+                    8 => self.run.handle(Event::DownloadError {
+                        idx: i,
+                        error: ApiError::Gone { status: 404 },
+                    }),
+                    _ => self.run.handle(Event::DownloadError {
+                        idx: i,
+                        error: ApiError::Unusable {
+                            message: "not a video".into(),
+                            retry: false,
+                        },
+                    }),
+                },
+            };
+            self.apply(&effects);
+        }
+    }
+
+    fn plan_from(edges: &[Vec<bool>], n: usize) -> Plan {
+        let ids: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+        let ups: Vec<Vec<&str>> = (0..n)
+            .map(|i| {
+                (0..i)
+                    .filter(|&j| edges[i][j])
+                    .map(|j| ids[j].as_str())
+                    .collect()
+            })
+            .collect();
+        let shots: Vec<(&str, &[&str])> = (0..n)
+            .map(|i| (ids[i].as_str(), ups[i].as_slice()))
+            .collect();
+        plan_of(&shots)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever the provider answers and in whatever order: a submit is journalled
+        /// before it leaves, never sent twice at once nor again once it has (or may have) a
+        /// task, never after a stop or past `--max-cost`; the estimate follows the answers;
+        /// the counts add up; and a run that is left alone ends with every shot settled.
+        #[test]
+        fn no_run_sends_a_task_twice_or_loses_one(
+            n in 1usize..8,
+            edges in proptest::collection::vec(
+                proptest::collection::vec(proptest::bool::weighted(0.3), 8), 8),
+            unselected in proptest::collection::vec(proptest::bool::weighted(0.15), 8),
+            concurrency in 1usize..4,
+            cap in proptest::option::weighted(0.3, 1u64..5),
+            steps in proptest::collection::vec(step(), 0..80),
+        ) {
+            let plan = plan_from(&edges, n);
+            let price = price(&plan);
+            let mut s = setup(&plan);
+            s.limiter = Limiter::new(concurrency, FAST, None);
+            // A selection brings the upstreams its shots need along (`select`).
+            s.selected = (0..n).map(|i| !unselected[i]).collect();
+            for i in (0..n).rev() {
+                if s.selected[i] {
+                    for &u in &plan.shots[i].depends_on {
+                        s.selected[u] = true;
+                    }
+                }
+            }
+            let cap = cap.map(|k| (0..k).map(|_| price).sum::<Money>());
+            s.max_cost = cap;
+            let selected = s.selected.clone();
+            let run = Run::started_with(&plan, s);
+            let mut shell = Shell {
+                run,
+                running: Vec::new(),
+                paid: vec![false; n],
+                charged: Money::ZERO,
+                price,
+                cap,
+                selected,
+                tasks: 0,
+            };
+            for step in steps {
+                match step {
+                    Step::Choose => shell.choose(),
+                    Step::Answer(pick, kind) => shell.answer(pick, kind),
+                    Step::Advance(s) => shell.run.advance(Duration::from_secs(u64::from(s))),
+                    Step::Interrupt => {
+                        shell.run.core.interrupt();
+                        shell.run.collect();
+                    }
+                }
+            }
+            // Left alone: every job answers well and the clock runs to each wake.
+            for _ in 0..1000 {
+                shell.choose();
+                if !shell.running.is_empty() {
+                    shell.answer(0, 0);
+                } else if shell.run.core.next_wake().is_some() {
+                    shell.run.wake();
+                } else {
+                    break;
+                }
+            }
+            prop_assert!(shell.running.is_empty());
+            let core = &shell.run.core;
+            for i in 0..n {
+                let status = core.record(i).status;
+                if !shell.selected[i] {
+                    prop_assert_eq!(status, Status::Pending);
+                    continue;
+                }
+                let unsent = matches!(
+                    status,
+                    Status::Waiting | Status::Ready | Status::Delayed
+                );
+                prop_assert!(
+                    status.is_terminal()
+                        || status == Status::Pending
+                        || (unsent && core.stop().is_some()),
+                    "s{} is left {:?} ({:?})", i, status, core.stop()
+                );
+                if status == Status::Pending && core.stop().is_none() {
+                    prop_assert!(cap.is_some(), "s{} pending without a cap or a stop", i);
+                    prop_assert!(core.record(i).error.is_some(), "s{} held saying why", i);
+                }
+            }
+            if core.stop().is_none() && cap.is_none() {
+                prop_assert_eq!(core.progress_counts().remaining(), 0);
+            }
+        }
+    }
+}
