@@ -9,11 +9,11 @@
 //! decision a plain function of events that a `#[test]` can feed (as nextest's dispatcher is
 //! tested), and keeps "journal before spawn" the shell's one rule instead of every decision's.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use self::queue::{Delays, ReadyQueue};
 use super::backoff::Backoff;
 use super::job::Event;
 use super::limiter::{Limiter, Refusal};
@@ -109,35 +109,6 @@ pub(crate) struct Setup {
     pub started: SystemTime,
 }
 
-/// Shots ready to submit, the one heading the longest remaining chain first (cargo's
-/// `DependencyQueue` priority), then in plan order.
-#[derive(Debug, Default)]
-struct ReadyQueue(BinaryHeap<(usize, Reverse<usize>)>);
-
-impl ReadyQueue {
-    fn push(&mut self, chain: usize, i: usize) {
-        self.0.push((chain, Reverse(i)));
-    }
-
-    fn pop(&mut self) -> Option<usize> {
-        self.0.pop().map(|(_, Reverse(i))| i)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// A shot waiting to be sent again.
-#[derive(Debug)]
-struct Delayed {
-    at: Instant,
-    /// Refused by rate or a 5xx: may go early once this has passed and another submit is
-    /// accepted.
-    earliest: Option<Instant>,
-    idx: usize,
-}
-
 pub(crate) struct Core<'a> {
     plan: &'a Plan,
     rec: Records,
@@ -147,7 +118,7 @@ pub(crate) struct Core<'a> {
     downs: Vec<Vec<usize>>,
     chain: Vec<usize>,
     ready: ReadyQueue,
-    delayed: Vec<Delayed>,
+    delayed: Delays,
     limiter: Limiter,
     backoff: Backoff,
     timing: Timing,
@@ -217,7 +188,7 @@ impl<'a> Core<'a> {
             downs: plan.dependants(),
             chain: plan.chain_lengths(),
             ready: ReadyQueue::default(),
-            delayed: Vec::new(),
+            delayed: Delays::default(),
             limiter: setup.limiter,
             backoff: setup.backoff,
             timing: setup.timing,
@@ -614,15 +585,9 @@ impl<'a> Core<'a> {
     /// starts the search for this run's `unknown` submits once nothing is left to send.
     pub(crate) fn choose(&mut self, now: Instant, wall: SystemTime) {
         self.at(wall);
-        let mut k = 0;
-        while k < self.delayed.len() {
-            if self.delayed[k].at <= now {
-                let i = self.delayed.swap_remove(k).idx;
-                self.set(i, Status::Ready);
-                self.ready.push(self.chain[i], i);
-            } else {
-                k += 1;
-            }
+        for i in self.delayed.take_due(now) {
+            self.set(i, Status::Ready);
+            self.ready.push(self.chain[i], i);
         }
         while self.stop.is_none()
             && self.in_flight() < self.limiter.limit()
@@ -813,11 +778,8 @@ impl<'a> Core<'a> {
                     self.set(i, Status::Ready);
                     self.ready.push(self.chain[i], i);
                 } else {
-                    self.delayed.push(Delayed {
-                        at: now + wait.latest,
-                        earliest: (kind == Refusal::Rate).then_some(now + wait.earliest),
-                        idx: i,
-                    });
+                    let earliest = (kind == Refusal::Rate).then_some(now + wait.earliest);
+                    self.delayed.push(i, now + wait.latest, earliest);
                     self.set(i, Status::Delayed);
                 }
             }
@@ -826,11 +788,7 @@ impl<'a> Core<'a> {
                 self.journal(e);
                 self.rec[i].server_errors = server_errors;
                 let wait = self.backoff.wait(server_errors - 1);
-                self.delayed.push(Delayed {
-                    at: now + wait,
-                    earliest: Some(now),
-                    idx: i,
-                });
+                self.delayed.push(i, now + wait, Some(now));
                 self.set(i, Status::Delayed);
             }
             AfterSubmit::GiveUp {
@@ -890,14 +848,7 @@ impl<'a> Core<'a> {
     /// a 5xx (a refused submit created no task, and its retries stay counted) that is due first
     /// goes now instead of sleeping out its backoff.
     fn release_one(&mut self, now: Instant) {
-        let due = self
-            .delayed
-            .iter_mut()
-            .filter(|d| d.earliest.is_some_and(|e| e <= now))
-            .min_by_key(|d| d.at);
-        if let Some(d) = due {
-            d.at = now;
-        }
+        self.delayed.release_one(now);
     }
 
     /// Searches for `targets`, the rivals along (whose verdicts are ignored: they are not
@@ -1078,7 +1029,7 @@ impl<'a> Core<'a> {
     /// When [`Core::choose`] has something to do next without an event: a delayed shot is
     /// due, or the submit rate lets the next ready one go.
     pub(crate) fn next_wake(&self) -> Option<Instant> {
-        let delayed = self.delayed.iter().map(|d| d.at).min();
+        let delayed = self.delayed.next_at();
         let submit = if !self.ready.is_empty() && self.in_flight() < self.limiter.limit() {
             self.limiter.next_submit_at()
         } else {
@@ -1162,5 +1113,6 @@ pub(crate) fn epoch_ms(ts: &str) -> Option<u64> {
     humantime::parse_rfc3339_weak(ts).ok().map(system_ms)
 }
 
+mod queue;
 #[cfg(test)]
 mod tests;
