@@ -2,7 +2,8 @@
 //!
 //! [`execute`] replays the journal (once: the command may apply retakes with the same replay),
 //! decides each shot's first step ([`resume`]), then hands the
-//! run to a dispatcher loop that alone changes state: per-shot jobs ([`job`]) submit, poll and
+//! run to a synchronous core that alone changes state and decides (`core`), driven by an async
+//! shell that applies what it decides (`dispatcher`): per-shot jobs ([`job`]) submit, poll and
 //! download, and report back over a channel. Paid work is never sent twice by accident: every
 //! submit is journalled before it leaves, and anything whose outcome is unclear is held.
 

@@ -1,4 +1,4 @@
-//! Each shot's run state, as the dispatcher alone keeps it, and its results row.
+//! Each shot's run state, as the run core alone keeps it, and its results row.
 
 use crate::api::TaskExtras;
 use crate::cost::Money;
