@@ -1806,3 +1806,96 @@ mod random {
         }
     }
 }
+
+// --- more first steps and searches ---
+
+#[test]
+fn the_sending_line_names_the_cap() {
+    let plan = plan_of(&[("a", &[]), ("b", &[])]);
+    let mut s = setup(&plan);
+    let p = price(&plan);
+    s.max_cost = Some(p);
+    let mut run = Run::new(&plan, s);
+    let effects = run.start(vec![Start::Submit, Start::Submit]);
+    let book = PriceBook::default();
+    let line = format!(
+        "sending 2 shot(s), 10 s of video, est. {} (--max-cost {})",
+        book.show(p + p),
+        book.show(p)
+    );
+    assert_eq!(notes(&effects), [line.as_str()]);
+}
+
+#[test]
+fn a_shot_a_sibling_shard_sent_is_skipped_and_so_is_what_needs_it() {
+    let plan = plan_of(&[("a", &[]), ("b", &["a"])]);
+    let mut run = Run::new(&plan, setup(&plan));
+    let effects = run.start(vec![
+        Start::Hold {
+            status: ResultStatus::Skipped,
+            reason: Reason::SentFromSibling {
+                dir: "../shard-1-of-2".into(),
+            },
+        },
+        Start::Submit,
+    ]);
+    assert_eq!(journal(&effects), [j(EventKind::Skipped, "b")]);
+    let c = run.core.progress_counts();
+    assert_eq!((c.skipped, c.pending), (2, 0));
+    assert_eq!(run.submits(), Vec::<&str>::new());
+}
+
+#[test]
+fn a_dependant_waits_for_its_upstreams_search_and_goes_once_it_is_reattached_and_done() {
+    let plan = plan_of(&[("a", &[]), ("b", &["a"])]);
+    let mut s = searching(&plan, false);
+    s.first_search[1] = None;
+    let mut run = Run::new(&plan, s);
+    run.start(vec![Start::Submit, Start::Submit]);
+    assert_eq!(run.status("b"), Status::Waiting);
+    assert_eq!(run.submits(), Vec::<&str>::new());
+    run.handle(matched(0, "t-a", system_ms(w0()) - 3_590_000));
+    assert_eq!(run.submits(), Vec::<&str>::new(), "a has no URL yet");
+    run.succeed("a");
+    assert_eq!(run.submits(), ["b"]);
+}
+
+#[test]
+fn an_upstream_whose_search_finds_nothing_skips_its_dependant_as_unknown() {
+    let plan = plan_of(&[("a", &[]), ("b", &["a"])]);
+    let mut s = searching(&plan, false);
+    s.first_search[1] = None;
+    let mut run = Run::new(&plan, s);
+    run.start(vec![Start::Submit, Start::Submit]);
+    let effects = run.handle(Event::Reconciled {
+        idx: 0,
+        verdict: Verdict::Ambiguous {
+            candidates: vec!["t-1".into(), "t-2".into()],
+        },
+    });
+    assert_eq!(journal(&effects), [j(EventKind::Skipped, "b")]);
+    assert_eq!(
+        run.reason("b"),
+        Some(Reason::Upstream {
+            upstream: "a".into(),
+            status: ResultStatus::Unknown
+        })
+    );
+    assert!(run.reason("a").unwrap().to_string().contains("t-1, t-2"));
+}
+
+#[test]
+fn a_search_verdict_for_a_shot_no_longer_searched_changes_nothing() {
+    let plan = plan_of(&[("a", &[])]);
+    let mut run = Run::new(&plan, searching(&plan, false));
+    run.start(vec![Start::Submit]);
+    run.handle(Event::Reconciled {
+        idx: 0,
+        verdict: Verdict::TooMany { count: 500 },
+    });
+    let before = run.reason("a");
+    let effects = run.handle(matched(0, "t-late", system_ms(w0()) - 3_590_000));
+    assert!(journal(&effects).is_empty());
+    assert_eq!(run.reason("a"), before);
+    assert_eq!(run.status("a"), Status::Unknown);
+}
