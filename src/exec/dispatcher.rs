@@ -121,7 +121,7 @@ impl<'a> Dispatcher<'a> {
         let provider = client.provider();
         let history = histories(plan, replayed);
         let (mut starts, selection) = starts_and_selection(plan, provider, opts, &history, now)?;
-        let searches = client.native().is_some();
+        let searches = client.searches();
         let first_search = if searches {
             first_searches(plan, replayed, &history, &mut starts, &client, now)
         } else {
@@ -169,7 +169,7 @@ impl<'a> Dispatcher<'a> {
         let backoff = opts.retry_backoff;
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(JobContext {
-            submits_share_budget: searches,
+            submits_share_budget: client.provider().requests.submits_share,
             client,
             tx,
             poll: opts.poll,
@@ -662,7 +662,7 @@ impl<'a> Dispatcher<'a> {
                     self.detach(s, &task_id, &by);
                 }
                 // Only a search reads them; a gateway run keeps no set of every task id.
-                if self.ctx.client.native().is_some() {
+                if self.ctx.client.searches() {
                     self.known_tasks.insert(task_id.clone());
                     self.created_here.insert(task_id.clone());
                 }
@@ -827,7 +827,7 @@ impl<'a> Dispatcher<'a> {
                 self.batch.push(e);
                 let t0 = self.rec[i].submitting_at.as_deref().and_then(epoch_ms);
                 let signature = Signature::of(&self.plan.shots[i]);
-                match (self.ctx.client.native(), signature, t0, t1) {
+                match (self.ctx.client.task_list(), signature, t0, t1) {
                     (Some(_), Some(signature), Some(t0_ms), Some(t1_ms)) => {
                         self.progress.log(&format!(
                             "unknown {}: {error}; its task is looked for in DashScope's task \
@@ -1054,10 +1054,7 @@ impl<'a> Dispatcher<'a> {
     /// The model id this run's provider is sent for shot `i` (DashScope's native id there).
     fn model_sent(&self, i: usize) -> &str {
         let model = self.plan.shots[i].model.as_str();
-        match self.ctx.client.native() {
-            Some(_) => crate::api::dashscope::native_model(model).unwrap_or(model),
-            None => model,
-        }
+        self.ctx.client.model_sent(model)
     }
 
     /// Writes the results table whole, before anything is sent, and starts their writer.
