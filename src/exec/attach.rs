@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::str::FromStr;
 
 use super::dispatcher::{selection, start_of};
+use super::reason::Span;
 use super::reconcile::{Signature, plausible_id};
 use super::resume::{Start, histories};
 use super::{ExecError, RunOptions};
@@ -99,12 +100,15 @@ pub enum AttachError {
     },
     #[error(
         "--attach {shot}={task}: the provider does not know task {task} ({why}): check the id \
-         in its console (tasks are kept 24 h); nothing was sent"
+         in its console (tasks are kept {}); nothing was sent",
+        Span(*kept)
     )]
     NotFound {
         shot: String,
         task: String,
         why: String,
+        /// The provider's task lifetime (its row's `Timing::task_ttl`).
+        kept: std::time::Duration,
     },
     #[error(
         "--attach {shot}={task}: task {task} is not `{shot}`'s: the prompt as sent or the \
@@ -213,6 +217,7 @@ async fn query(client: &Client, plan: &Plan, i: usize, task: &str) -> Result<(),
         shot: shot.id.clone(),
         task: task.clone(),
         why,
+        kept: client.provider().timing.task_ttl,
     };
     let answer = match client.task_list() {
         Some(tasks) => tasks.detail(&task).await.map(|t| {
