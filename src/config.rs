@@ -446,6 +446,33 @@ fn secret_values(text: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::*;
 
+    /// The provider's row says what a region bills in; a `[pricing] currency` confirms.
+    #[test]
+    fn a_region_billed_in_another_currency_asks_for_prices_in_it() {
+        use crate::api::ProviderId::{Dashscope, Gravitex};
+        let parse = |text: &str| Config::parse(text, Path::new("c.toml")).unwrap();
+        let beijing = parse("[api]\nregion = \"beijing\"\n");
+        let hint = beijing.currency_hint(Dashscope).expect("a hint");
+        assert!(
+            hint.contains(
+                "the DashScope region `beijing` bills in CNY, but the prices are the \
+                 built-in USD ones"
+            ),
+            "{hint}"
+        );
+        assert!(hint.contains("`[pricing] currency = \"CNY\"`"), "{hint}");
+        assert_eq!(
+            beijing.currency_hint(Gravitex),
+            None,
+            "the gateway has no regions"
+        );
+        let singapore = parse("[api]\nregion = \"singapore\"\n");
+        assert_eq!(singapore.currency_hint(Dashscope), None);
+        assert_eq!(parse("").currency_hint(Dashscope), None);
+        let confirmed = parse("[api]\nregion = \"beijing\"\n[pricing]\ncurrency = \"USD\"\n");
+        assert_eq!(confirmed.currency_hint(Dashscope), None);
+    }
+
     #[test]
     fn parses_all_sections() {
         let c = Config::parse(

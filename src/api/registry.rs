@@ -94,4 +94,20 @@ mod tests {
             assert_eq!(client.searches(), row.capabilities.task_list, "{p}");
         }
     }
+
+    /// The model id sent is the row's: DashScope's native id for a dated gateway id, the
+    /// planner's own on the gateway.
+    #[test]
+    fn the_model_sent_is_the_rows() {
+        let dated = "wan2.7-t2v-2026-04-25";
+        assert_eq!(
+            ProviderId::Dashscope.provider().model_sent(dated),
+            "wan2.7-t2v"
+        );
+        assert_eq!(ProviderId::Gravitex.provider().model_sent(dated), dated);
+        assert_eq!(
+            ProviderId::Dashscope.provider().model_sent("no-such"),
+            "no-such"
+        );
+    }
 }
