@@ -6,7 +6,6 @@
 //! Precedence is flags > environment > config > defaults; this module only reads the file,
 //! [`crate::settings`] applies the precedence.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -93,40 +92,13 @@ pub struct RunSection {
     pub max_cost: Option<Spanned<f64>>,
 }
 
-/// `[pricing]`: a `currency` and one table of prices per second per model.
-#[derive(Debug, Clone, Default)]
-pub struct PricingSection {
-    pub currency: Option<Spanned<String>>,
-    pub models: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<f64>>>,
-}
+/// `[pricing]` is the price book's section ([`crate::cost::PricingSection`]).
+pub use crate::cost::PricingSection;
 
-/// Read by hand: `currency` is a string beside tables, and every name keeps its span so a
-/// mistake can name its line.
-impl<'de> Deserialize<'de> for PricingSection {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Section;
-        impl<'de> serde::de::Visitor<'de> for Section {
-            type Value = PricingSection;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a `currency` and tables of prices per model")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<PricingSection, A::Error> {
-                let mut section = PricingSection::default();
-                while let Some(name) = map.next_key::<Spanned<String>>()? {
-                    if name.get_ref() == "currency" {
-                        section.currency = Some(map.next_value()?);
-                    } else {
-                        let prices = map.next_value()?;
-                        section.models.insert(name, prices);
-                    }
-                }
-                Ok(section)
-            }
-        }
-        d.deserialize_map(Section)
+/// The price book reads only `[pricing]`: `PriceBook::new(&config)`.
+impl<'a> From<&'a Config> for &'a PricingSection {
+    fn from(config: &'a Config) -> &'a PricingSection {
+        &config.pricing
     }
 }
 
@@ -182,30 +154,29 @@ fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duratio
 }
 
 impl Config {
-    /// Why the prices may be in another currency than the account is billed in: a DashScope
-    /// region that bills in CNY (`beijing`) with no `[pricing] currency` set. Setting one,
-    /// whatever it is, is the user saying the prices are right (an account billed in USD in
-    /// Beijing exists); `None` then.
+    /// Why the prices may be in another currency than the account is billed in: a region
+    /// whose provider bills in another currency than the list's (DashScope's `beijing`: CNY)
+    /// with no `[pricing] currency` set. Setting one, whatever it is, is the user saying the
+    /// prices are right (an account billed in USD in Beijing exists); `None` then.
     pub fn currency_hint(&self, provider: crate::api::ProviderId) -> Option<String> {
-        use crate::api::dashscope::Region;
-        let region = self.api.region?;
-        let (region, billed) = match region {
-            Region::Beijing => ("beijing", "CNY"),
-            Region::Singapore => ("singapore", "USD"),
-            Region::Virginia => ("virginia", "USD"),
-        };
+        let row = provider.provider();
+        let region = self.region_name()?;
+        let billed = (row.billed_in)(Some(region))?;
         let listed = crate::cost::LIST_CURRENCY;
-        (provider == crate::api::ProviderId::Dashscope
-            && self.pricing.currency.is_none()
-            && billed != listed)
-            .then(|| {
-                format!(
-                    "the DashScope region `{region}` bills in {billed}, but the prices are the \
-                     built-in {listed} ones: costs and --max-cost would be in the wrong currency. \
-                     Set `[pricing] currency = \"{billed}\"` with your prices per model in the \
-                     config (or `currency = \"{listed}\"` to confirm {listed} is right)"
-                )
-            })
+        (self.pricing.currency.is_none() && billed != listed).then(|| {
+            format!(
+                "the {} region `{region}` bills in {billed}, but the prices are the \
+                 built-in {listed} ones: costs and --max-cost would be in the wrong currency. \
+                 Set `[pricing] currency = \"{billed}\"` with your prices per model in the \
+                 config (or `currency = \"{listed}\"` to confirm {listed} is right)",
+                row.name
+            )
+        })
+    }
+
+    /// `[api] region` by name, as a provider's row reads it.
+    pub fn region_name(&self) -> Option<&'static str> {
+        self.api.region.map(crate::api::dashscope::Region::name)
     }
 
     /// Reads the config for `manifest`: `explicit`, else the first of [`Config::candidates`]
@@ -474,6 +445,33 @@ fn secret_values(text: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The provider's row says what a region bills in; a `[pricing] currency` confirms.
+    #[test]
+    fn a_region_billed_in_another_currency_asks_for_prices_in_it() {
+        use crate::api::ProviderId::{Dashscope, Gravitex};
+        let parse = |text: &str| Config::parse(text, Path::new("c.toml")).unwrap();
+        let beijing = parse("[api]\nregion = \"beijing\"\n");
+        let hint = beijing.currency_hint(Dashscope).expect("a hint");
+        assert!(
+            hint.contains(
+                "the DashScope region `beijing` bills in CNY, but the prices are the \
+                 built-in USD ones"
+            ),
+            "{hint}"
+        );
+        assert!(hint.contains("`[pricing] currency = \"CNY\"`"), "{hint}");
+        assert_eq!(
+            beijing.currency_hint(Gravitex),
+            None,
+            "the gateway has no regions"
+        );
+        let singapore = parse("[api]\nregion = \"singapore\"\n");
+        assert_eq!(singapore.currency_hint(Dashscope), None);
+        assert_eq!(parse("").currency_hint(Dashscope), None);
+        let confirmed = parse("[api]\nregion = \"beijing\"\n[pricing]\ncurrency = \"USD\"\n");
+        assert_eq!(confirmed.currency_hint(Dashscope), None);
+    }
 
     #[test]
     fn parses_all_sections() {

@@ -9,7 +9,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::Config;
 use crate::plan::PlannedShot;
 use crate::plan::model;
 
@@ -23,6 +22,44 @@ const MICROS: u64 = 1_000_000;
 pub const MAX_PRICE_PER_SECOND: u64 = 10_000;
 
 pub use crate::plan::model::Billing;
+
+/// The config's `[pricing]`: a `currency` and one table of prices per second per model.
+#[derive(Debug, Clone, Default)]
+pub struct PricingSection {
+    pub currency: Option<toml::Spanned<String>>,
+    pub models:
+        BTreeMap<toml::Spanned<String>, BTreeMap<toml::Spanned<String>, toml::Spanned<f64>>>,
+}
+
+/// Read by hand: `currency` is a string beside tables, and every name keeps its span so a
+/// mistake can name its line.
+impl<'de> serde::Deserialize<'de> for PricingSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Section;
+        impl<'de> serde::de::Visitor<'de> for Section {
+            type Value = PricingSection;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a `currency` and tables of prices per model")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PricingSection, A::Error> {
+                let mut section = PricingSection::default();
+                while let Some(name) = map.next_key::<toml::Spanned<String>>()? {
+                    if name.get_ref() == "currency" {
+                        section.currency = Some(map.next_value()?);
+                    } else {
+                        let prices = map.next_value()?;
+                        section.models.insert(name, prices);
+                    }
+                }
+                Ok(section)
+            }
+        }
+        d.deserialize_map(Section)
+    }
+}
 
 /// One built-in price: a model's row (`plan::model`) at one resolution.
 #[derive(Debug, Clone, Copy)]
@@ -183,16 +220,16 @@ pub struct PriceBook {
 
 impl Default for PriceBook {
     fn default() -> Self {
-        PriceBook::new(&Config::default())
+        PriceBook::new(&PricingSection::default())
     }
 }
 
 impl PriceBook {
     /// The list prices overridden by `[pricing]`; a `currency` other than the list's drops the
     /// list, so no total ever mixes two currencies.
-    pub fn new(config: &Config) -> PriceBook {
-        let currency = config
-            .pricing
+    pub fn new<'a>(pricing: impl Into<&'a PricingSection>) -> PriceBook {
+        let pricing: &PricingSection = pricing.into();
+        let currency = pricing
             .currency
             .as_ref()
             .map_or(LIST_CURRENCY, |c| c.get_ref().as_str())
@@ -203,7 +240,7 @@ impl PriceBook {
                 prices.insert((p.model, p.resolution.to_owned()), p.per_second);
             }
         }
-        for (name, by_resolution) in &config.pricing.models {
+        for (name, by_resolution) in &pricing.models {
             let Some(m) = model::resolve(name.get_ref()) else {
                 continue;
             };

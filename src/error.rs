@@ -45,19 +45,6 @@ pub enum Error {
     },
 }
 
-/// A folder another run holds is exit 4; a link leading out is invalid input; a disk failure
-/// is fatal.
-impl From<crate::exec::OutDirError> for Error {
-    fn from(e: crate::exec::OutDirError) -> Self {
-        use crate::exec::OutDirError;
-        match e {
-            OutDirError::Locked { .. } => Error::Locked(e.to_string()),
-            OutDirError::Escapes { .. } => Error::Usage(e.to_string()),
-            OutDirError::Io { .. } => Error::Fatal(e.to_string()),
-        }
-    }
-}
-
 /// Bad file content is invalid input (exit 2), a disk failure fatal (exit 3).
 impl From<crate::review::ReviewError> for Error {
     fn from(e: crate::review::ReviewError) -> Self {

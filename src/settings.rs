@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use crate::api::{ApiKey, ClientConfig, DownloadLimits, ProviderId, dashscope};
+use crate::api::provider::KeyPlace;
+use crate::api::{ApiKey, ClientConfig, DownloadLimits, ProviderId};
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::cost::{Money, PriceBook};
@@ -41,7 +42,10 @@ pub enum Endpoint {
 }
 
 /// The environment variable of the gateway's base URL (not read for other providers).
-pub const BASE_URL_ENV: &str = "GRAVITEX_BASE_URL";
+pub const BASE_URL_ENV: &str = match crate::api::gravitex::PROVIDER.base_url_env {
+    Some(name) => name,
+    None => "",
+};
 
 /// Everything `shotlist run` needs beyond the plan.
 #[derive(Debug, Clone)]
@@ -94,13 +98,11 @@ impl RunSettings {
                 humantime::format_duration(p)
             )));
         }
-        // DashScope's 20 per second hold for the whole account: shards share them.
-        let queries_per_second = config.run.queries_per_second.unwrap_or(match provider {
-            ProviderId::Gravitex => crate::exec::DEFAULT_QUERIES_PER_SECOND,
-            ProviderId::Dashscope => {
-                let shards = args.shard.map_or(1, |s| s.count);
-                (dashscope::QUERIES_PER_SECOND / shards).max(1)
-            }
+        // A rate of the whole account (DashScope's 20 per second) is shared by the shards.
+        let requests = provider.provider().requests;
+        let queries_per_second = config.run.queries_per_second.unwrap_or(match args.shard {
+            Some(shard) if requests.per_account => (requests.per_second / shard.count).max(1),
+            _ => requests.per_second,
         });
         if queries_per_second == 0 {
             return Err(Error::Usage(
@@ -236,42 +238,37 @@ pub fn sources(args: &RunArgs, config: &Config) -> String {
     }
 }
 
-/// Base URL and key: flags > environment > config > defaults. `GRAVITEX_BASE_URL` is the
-/// gateway's: a DashScope run never reads it, so an exported simulator URL cannot take a
-/// DashScope key elsewhere.
+/// Base URL and key: flags > environment > config > defaults, each as the provider's row says.
+/// A base URL variable (`GRAVITEX_BASE_URL`) is its provider's alone: a DashScope run never
+/// reads it, so an exported simulator URL cannot take a DashScope key elsewhere.
 fn remote(
     provider: ProviderId,
     args: &RunArgs,
     env: impl Fn(&str) -> Option<String>,
     config: &Config,
 ) -> Result<Endpoint, Error> {
+    let row = provider.provider();
     let given = |u: &String| !u.trim().is_empty();
-    let from_env = match provider {
-        ProviderId::Gravitex => env(BASE_URL_ENV).filter(given),
-        ProviderId::Dashscope => None,
-    };
+    let from_env = row
+        .base_url_env
+        .and_then(|name| Some((name, env(name).filter(given)?)));
     let in_config = config
         .path
         .as_ref()
         .map_or_else(String::new, |p| format!(" in {}", p.display()));
     let (base_url, base_from) = if let Some(flag) = args.base_url.clone().filter(given) {
         (flag, "`--base-url`".to_owned())
-    } else if let Some(var) = from_env {
-        (var, format!("the {BASE_URL_ENV} environment variable"))
+    } else if let Some((name, var)) = from_env {
+        (var, format!("the {name} environment variable"))
     } else if let Some(url) = config.api.base_url.clone() {
         (url, format!("`[api] base_url`{in_config}"))
     } else {
-        match (provider, config.api.region) {
-            (ProviderId::Gravitex, _) => (
-                provider.provider().default_base_url.to_owned(),
-                "the default".to_owned(),
-            ),
-            (ProviderId::Dashscope, Some(region)) => (
-                region.base_url().to_owned(),
-                format!("`[api] region`{in_config}"),
-            ),
-            (ProviderId::Dashscope, None) => (
-                dashscope::Region::default().base_url().to_owned(),
+        let region = config.region_name();
+        match (row.region_url, region.and_then(|r| row.region_url?(r))) {
+            (None, _) => (row.default_base_url.to_owned(), "the default".to_owned()),
+            (Some(_), Some(url)) => (url.to_owned(), format!("`[api] region`{in_config}")),
+            (Some(_), None) => (
+                row.default_base_url.to_owned(),
                 "the default region".to_owned(),
             ),
         }
@@ -285,8 +282,12 @@ fn remote(
         None => "`api_key` under [api] in the config".to_owned(),
     };
     let base_given = args.base_url.as_ref().is_some_and(given) || config.api.base_url.is_some();
-    let key_hint = (provider == ProviderId::Dashscope).then(|| {
-        dashscope::refused_key_hint(&key_from, config.api.region.unwrap_or_default(), base_given)
+    let key_hint = row.key_hint.map(|hint| {
+        hint(&KeyPlace {
+            key_from: &key_from,
+            region: config.region_name(),
+            base_given,
+        })
     });
     match key {
         Some(key) => Ok(Endpoint::Remote {
@@ -349,7 +350,7 @@ pub fn refuse_env_key_in_args() -> Result<(), Error> {
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    for provider in [ProviderId::Gravitex, ProviderId::Dashscope] {
+    for &provider in <ProviderId as clap::ValueEnum>::value_variants() {
         let name = provider.provider().key_env;
         if let Some(key) = std::env::var(name).ok()
             && let Some(n) = key_in_args(&key, &args)
@@ -434,6 +435,7 @@ mod key_args_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::dashscope;
     use clap::Parser;
     use std::path::Path;
 

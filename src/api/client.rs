@@ -1,6 +1,8 @@
-//! The one type the executor holds: [`Client`] speaks through one provider's client (the
-//! gateway's or DashScope's native) and keeps what does not depend on the provider: result
-//! downloads and their caps, the request timeout, and the hint added to a refused key.
+//! The one type the executor holds: [`Client`] speaks through one provider's [`Speaker`] (built
+//! by its row's `connect`) and keeps what does not depend on the provider: result downloads and
+//! their caps, the request timeout, and the hint added to a refused key. What only some
+//! providers can do is asked as a capability ([`Client::task_list`], [`Client::model_sent`]),
+//! never by naming a provider's type.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,18 +11,20 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::dashscope::{DashScopeClient, DashScopeConfig, Region};
 use super::download::Downloader;
-use super::gravitex::{self, GravitexClient};
+use super::gravitex;
 use super::http::{Endpoint, pooled, setup};
-use super::provider::{Protocol, Provider};
+use super::provider::{Connect, Provider, Speaker};
+use super::task_list::TaskList;
 use super::{ApiError, ClientConfig, DownloadLimits, Downloaded, Submitted, TaskState};
 
 /// The provider client: submit, query, download. Cheap to clone; connections are reused.
 #[derive(Clone)]
 pub struct Client {
-    speaker: Speaker,
+    speaker: Arc<dyn Speaker>,
     provider: Provider,
+    /// The pool the speaker was built on, to build it again ([`Client::with_workspace`]).
+    http: reqwest::Client,
     downloads: Downloader,
     timeout: Duration,
     /// Added to a 401's message ([`Client::with_auth_hint`]).
@@ -31,13 +35,6 @@ pub struct Client {
     base_source: Option<String>,
     /// Whether the API has answered a submit or query of this client (or a clone of it).
     reached: Arc<AtomicBool>,
-}
-
-/// The provider's own client: its paths, headers, encoding and answer shapes.
-#[derive(Debug, Clone)]
-enum Speaker {
-    Gravitex(Arc<GravitexClient>),
-    DashScope(Arc<DashScopeClient>),
 }
 
 impl std::fmt::Debug for Client {
@@ -66,26 +63,20 @@ impl Client {
             config.timeout,
             format!("{}{}", endpoint.base, provider.tasks_path),
         )?;
-        let speaker = match provider.protocol {
-            Protocol::Gateway => Speaker::Gravitex(Arc::new(GravitexClient::new(
-                provider,
-                &endpoint,
-                http.clone(),
-                config.timeout,
-            ))),
-            Protocol::DashScope => {
-                Speaker::DashScope(Arc::new(DashScopeClient::new(DashScopeConfig {
-                    region: Region::default(),
-                    base_url: Some(endpoint.base.clone()),
-                    api_key: endpoint.key.clone(),
-                    workspace: None,
-                    timeout: config.timeout,
-                })?))
-            }
-        };
+        let speaker = (provider.connect)(
+            &provider,
+            Connect {
+                base: endpoint.base.clone(),
+                key: endpoint.key.clone(),
+                http: http.clone(),
+                timeout: config.timeout,
+                workspace: None,
+            },
+        )?;
         Ok(Client {
             speaker,
             provider,
+            http: http.clone(),
             downloads: Downloader {
                 http,
                 key: endpoint.key.clone(),
@@ -110,18 +101,20 @@ impl Client {
         Ok(self)
     }
 
-    /// The same client sending DashScope's workspace header; an unusable id is
-    /// `Permanent { status: 0 }`. The gateway has no workspaces: it is ignored there.
+    /// The same client sending a workspace id (DashScope's workspace header); an unusable id
+    /// is `Permanent { status: 0 }`. A provider without workspaces (the gateway) ignores it.
     pub fn with_workspace(mut self, workspace: Option<String>) -> Result<Client, ApiError> {
-        if let (Speaker::DashScope(native), Some(_)) = (&self.speaker, &workspace) {
-            let rebuilt = DashScopeClient::new(DashScopeConfig {
-                region: Region::default(),
-                base_url: Some(native.base_url().to_owned()),
-                api_key: self.downloads.key.clone(),
-                workspace,
-                timeout: self.timeout,
-            })?;
-            self.speaker = Speaker::DashScope(Arc::new(rebuilt));
+        if workspace.is_some() {
+            self.speaker = (self.provider.connect)(
+                &self.provider,
+                Connect {
+                    base: self.base.clone(),
+                    key: self.downloads.key.clone(),
+                    http: self.http.clone(),
+                    timeout: self.timeout,
+                    workspace,
+                },
+            )?;
         }
         Ok(self)
     }
@@ -145,12 +138,21 @@ impl Client {
         &self.provider
     }
 
-    /// The native DashScope client, for what only that protocol has (the task list).
-    pub fn native(&self) -> Option<&Arc<DashScopeClient>> {
-        match &self.speaker {
-            Speaker::DashScope(native) => Some(native),
-            Speaker::Gravitex(_) => None,
-        }
+    /// The provider's task list, when it has one: where a run looks for the task of a submit
+    /// whose answer was lost, and checks a task `--attach` names.
+    pub fn task_list(&self) -> Option<&dyn TaskList> {
+        self.speaker.task_list()
+    }
+
+    /// Whether a run searches the provider's task list for unknown submits.
+    pub fn searches(&self) -> bool {
+        self.task_list().is_some()
+    }
+
+    /// The model id this provider is sent for planner model id `alias` (DashScope's native id
+    /// there; the planner's own on the gateway).
+    pub fn model_sent<'a>(&self, alias: &'a str) -> &'a str {
+        self.provider.model_sent(alias)
     }
 
     /// The timeout of one request.
@@ -163,9 +165,12 @@ impl Client {
     /// A 2xx whose body names no task id (or cannot be read or parsed) is `Ambiguous`: the
     /// provider may have created a task we cannot see.
     pub async fn submit(&self, body: &Value) -> Result<Submitted, ApiError> {
-        let submitted = match &self.speaker {
-            Speaker::Gravitex(gateway) => gateway.submit(body).await,
-            Speaker::DashScope(native) => native.submit(body).await,
+        let submitted = match self.provider.encode {
+            Some(encode) => match encode(body) {
+                Ok(wire) => self.speaker.submit(&wire).await,
+                Err(e) => Err(e),
+            },
+            None => self.speaker.submit(body).await,
         };
         if let Err(e) = &submitted {
             tracing::debug!("submit to {}: {e}", self.base);
@@ -178,10 +183,7 @@ impl Client {
     /// An unreadable 200 is `Transient`: asking again is harmless. An id that could reach
     /// another path is refused as `Permanent { status: 0 }` without a request.
     pub async fn query(&self, task_id: &str) -> Result<TaskState, ApiError> {
-        let state = match &self.speaker {
-            Speaker::Gravitex(gateway) => gateway.query(task_id).await,
-            Speaker::DashScope(native) => native.query(task_id).await,
-        };
+        let state = self.speaker.query(task_id).await;
         // `-vv`: every poll's answer (a task id and a status; no URL, which may be signed).
         match &state {
             Ok(s) => tracing::debug!(

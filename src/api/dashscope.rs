@@ -10,14 +10,22 @@
 //! overdue) is `Auth` so the whole run stops.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
+use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::download::Downloader;
 use super::error_body::{parse_retry_after, reason, shorten};
-use super::http::{Call, Endpoint, exchange, http_client, pooled, setup, unreadable_submit};
-use super::provider::{Auth, Protocol, Provider, Timing};
+use super::http::{
+    Call, Endpoint, Refusal, exchange, http_client, pooled, setup, unreadable_submit,
+};
+use super::provider::{Auth, Capabilities, Connect, KeyPlace, Provider, Requests, Speaker, Timing};
+pub use super::task_list::{
+    ListQuery, ListedTask, MAX_PAGE_SIZE, MAX_PAGES, TaskDetail as NativeTask, TaskList, TaskPage,
+    now_ms,
+};
 use super::{
     ApiError, ApiKey, DownloadLimits, Downloaded, Submitted, TaskExtras, TaskState, TaskStatus,
 };
@@ -26,12 +34,18 @@ use crate::plan::model;
 /// DashScope's particulars for the executor (`Client::for_provider`). `tasks_path` is the
 /// query path; creates go to [`CREATE_PATH`]. Alibaba suggests polling every 15 s.
 pub const PROVIDER: Provider = Provider {
+    id: "dashscope",
     name: "DashScope",
     default_base_url: "https://dashscope-intl.aliyuncs.com",
     base_url_help: "`--base-url` or `[api] base_url` should be a DashScope root (or leave it \
                     unset and set `[api] region`): singapore https://dashscope-intl.aliyuncs.com, \
                     virginia https://dashscope-us.aliyuncs.com, beijing https://dashscope.aliyuncs.com",
+    // `GRAVITEX_BASE_URL` is the gateway's: an exported simulator URL must not take a
+    // DashScope key elsewhere.
+    base_url_env: None,
+    region_url: Some(region_url),
     key_env: "DASHSCOPE_API_KEY",
+    key_hint: Some(key_hint),
     tasks_path: TASKS_PATH,
     base_suffix: "/api/v1",
     auth: Auth::Bearer,
@@ -43,8 +57,48 @@ pub const PROVIDER: Provider = Provider {
         url_ttl: Duration::from_secs(24 * 3600),
         feed_ttl: Duration::from_secs(23 * 3600),
     },
-    protocol: Protocol::DashScope,
+    // Create, query, list and cancel share 20 per second per account (all keys together).
+    requests: Requests {
+        per_second: QUERIES_PER_SECOND,
+        per_account: true,
+        submits_share: true,
+    },
+    billed_in,
+    model_id: native_model,
+    encode: Some(encode),
+    capabilities: Capabilities { task_list: true },
+    connect,
 };
+
+/// [`Provider::region_url`]: `[api] region`'s base URL.
+fn region_url(name: &str) -> Option<&'static str> {
+    Region::from_name(name).map(Region::base_url)
+}
+
+/// [`Provider::billed_in`]: Beijing bills in CNY, the international regions in USD.
+fn billed_in(region: Option<&str>) -> Option<&'static str> {
+    match Region::from_name(region?)? {
+        Region::Beijing => Some("CNY"),
+        Region::Singapore | Region::Virginia => Some("USD"),
+    }
+}
+
+/// [`Provider::key_hint`]: [`refused_key_hint`] for the configured region.
+fn key_hint(place: &KeyPlace) -> String {
+    let region = place.region.and_then(Region::from_name).unwrap_or_default();
+    refused_key_hint(place.key_from, region, place.base_given)
+}
+
+/// [`Provider::connect`].
+fn connect(_: &Provider, c: Connect) -> Result<Arc<dyn Speaker>, ApiError> {
+    Ok(Arc::new(DashScopeClient::new(DashScopeConfig {
+        region: Region::default(),
+        base_url: Some(c.base),
+        api_key: c.key,
+        workspace: c.workspace,
+        timeout: c.timeout,
+    })?))
+}
 
 /// The create path under the base URL.
 pub const CREATE_PATH: &str = "/api/v1/services/aigc/video-generation/video-synthesis";
@@ -52,10 +106,6 @@ pub const CREATE_PATH: &str = "/api/v1/services/aigc/video-generation/video-synt
 pub const TASKS_PATH: &str = "/api/v1/tasks";
 /// Queries, lists and cancels allowed per second per Alibaba account (all keys together).
 pub const QUERIES_PER_SECOND: u32 = 20;
-/// Largest list page asked for (no maximum is documented).
-pub const MAX_PAGE_SIZE: u32 = 100;
-/// Pages [`DashScopeClient::list_all`] reads at most.
-pub const MAX_PAGES: u32 = 50;
 /// The zone of DashScope's wall-clock times: UTC+8.
 const ZONE_OFFSET: Duration = Duration::from_secs(8 * 3600);
 
@@ -181,50 +231,6 @@ pub struct DashScopeConfig {
     /// Sent as `X-DashScope-WorkSpace` when set.
     pub workspace: Option<String>,
     pub timeout: Duration,
-}
-
-/// A native query's answer: the provider-neutral state plus what DashScope adds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NativeTask {
-    pub state: TaskState,
-    /// The prompt as sent (on success).
-    pub orig_prompt: Option<String>,
-    /// The rewritten prompt, when DashScope gives it.
-    pub actual_prompt: Option<String>,
-    /// Billed seconds (`usage.duration` = input + output seconds), on success.
-    pub usage_seconds: Option<f64>,
-    pub output_seconds: Option<f64>,
-    /// `usage.SR`: 720 or 1080.
-    pub resolution: Option<u32>,
-    pub ratio: Option<String>,
-}
-
-/// What to list: a model, a status word and a window of epoch milliseconds (at most 24 h;
-/// none: the last 24 h).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListQuery {
-    pub model: Option<String>,
-    pub status: Option<String>,
-    pub window_ms: Option<(u64, u64)>,
-}
-
-/// One task of the account, as the list shows it (no prompt, parameters or result).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedTask {
-    pub task_id: String,
-    pub status: TaskStatus,
-    pub model: String,
-    /// Epoch milliseconds of the create.
-    pub created_ms: Option<u64>,
-    pub api_key_id: Option<String>,
-}
-
-/// One page of the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskPage {
-    pub total: u64,
-    pub total_page: u64,
-    pub tasks: Vec<ListedTask>,
 }
 
 /// The native client. Cheap to clone.
@@ -438,22 +444,16 @@ impl DashScopeClient {
         request: reqwest::RequestBuilder,
         call: Call,
     ) -> Result<Vec<u8>, ApiError> {
-        let refusal = match exchange(request, call, &self.key, &PROVIDER).await? {
-            Ok(body) => return Ok(body),
-            Err(refusal) => refusal,
-        };
-        let retry_after = refusal.retry_after.as_deref().and_then(parse_retry_after);
-        Err(self.classify(refusal.status, retry_after, &refusal.body, call))
+        match exchange(request, call, &self.key, &PROVIDER).await? {
+            Ok(body) => Ok(body),
+            Err(refusal) => Err(Speaker::classify(self, &refusal, call)),
+        }
     }
 
     /// A non-2xx answer, by DashScope's table.
-    fn classify(
-        &self,
-        status: u16,
-        retry_after: Option<Duration>,
-        body: &[u8],
-        call: Call,
-    ) -> ApiError {
+    fn classify_refusal(&self, refusal: &Refusal, call: Call) -> ApiError {
+        let (status, body) = (refusal.status, refusal.body.as_slice());
+        let retry_after = refusal.retry_after.as_deref().and_then(parse_retry_after);
         let message = self.key.scrub(reason(status, body));
         let code = serde_json::from_slice::<Value>(body)
             .ok()
@@ -488,6 +488,39 @@ impl DashScopeClient {
     }
 }
 
+impl Speaker for DashScopeClient {
+    fn submit<'a>(&'a self, wire: &'a Value) -> BoxFuture<'a, Result<Submitted, ApiError>> {
+        Box::pin(self.submit_native(wire))
+    }
+
+    fn query<'a>(&'a self, task_id: &'a str) -> BoxFuture<'a, Result<TaskState, ApiError>> {
+        Box::pin(DashScopeClient::query(self, task_id))
+    }
+
+    fn classify(&self, refusal: &Refusal, call: Call) -> ApiError {
+        self.classify_refusal(refusal, call)
+    }
+
+    fn task_list(&self) -> Option<&dyn TaskList> {
+        Some(self)
+    }
+}
+
+impl TaskList for DashScopeClient {
+    fn list<'a>(
+        &'a self,
+        query: &'a ListQuery,
+        page_no: u32,
+        page_size: u32,
+    ) -> BoxFuture<'a, Result<TaskPage, ApiError>> {
+        Box::pin(DashScopeClient::list(self, query, page_no, page_size))
+    }
+
+    fn detail<'a>(&'a self, task_id: &'a str) -> BoxFuture<'a, Result<NativeTask, ApiError>> {
+        Box::pin(self.query_native(task_id))
+    }
+}
+
 /// A list window bound: epoch milliseconds as `YYYYMMDDhhmmss` in UTC+8.
 pub fn window_time(ms: u64) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(ms) + ZONE_OFFSET;
@@ -496,13 +529,6 @@ pub fn window_time(ms: u64) -> String {
         .chars()
         .filter(char::is_ascii_digit)
         .collect()
-}
-
-/// Now, in epoch milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A native status word. `SUSPENDED` waits; `CANCELED` failed.

@@ -11,6 +11,7 @@ use reqwest::header::{HeaderValue, LOCATION, RETRY_AFTER};
 
 use super::error_body::{reason, shorten};
 use super::provider::Provider;
+pub(crate) use super::provider::{Call, Refusal};
 use super::{ApiError, ApiKey};
 
 /// Everything but RFC 3986 unreserved characters is escaped, so an id is always one segment.
@@ -26,15 +27,6 @@ pub(super) const MAX_REDIRECTS: usize = 10;
 /// Longest API answer read (submit, query, error bodies; the provider's are under 2 KiB). A
 /// longer one is cut off there, so an endless body costs bounded memory.
 pub const MAX_ANSWER_BYTES: usize = 4 << 20;
-
-/// Whether a failure can have happened after the provider got the request.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Call {
-    /// Not idempotent: a lost answer may hide a created task.
-    Submit,
-    /// Idempotent reads: asking again is harmless.
-    Read,
-}
 
 /// What every provider client checks before anything is sent.
 pub(super) struct Endpoint {
@@ -109,14 +101,6 @@ pub(super) fn pooled(timeout: Duration, api: String) -> Result<reqwest::Client, 
         }
     });
     http_client(timeout, redirects)
-}
-
-/// A non-2xx answer of the API, read (up to the cap) for its provider to classify.
-pub(super) struct Refusal {
-    pub status: u16,
-    pub retry_after: Option<String>,
-    pub location: Option<String>,
-    pub body: Vec<u8>,
 }
 
 impl Refusal {

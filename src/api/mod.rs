@@ -1,10 +1,12 @@
 //! The provider client: submit, query, download over HTTP; normalises every response variant of
 //! the reference and classifies every outcome. It decides no policy: the executor does.
 //!
-//! One module per provider holds everything particular to it (its `PROVIDER` data, paths,
-//! headers, request encoding, answer shapes, status classification): [`gravitex`] and
-//! [`dashscope`]. [`Client`] (`client.rs`) is the one type the executor holds and dispatches to
-//! one of them; `http.rs`, `error_body.rs` and `download.rs` are the plumbing both share.
+//! One module per provider holds everything particular to it (its `PROVIDER` row, paths,
+//! headers, request encoding, answer shapes, status classification, its [`Speaker`] client):
+//! [`gravitex`] and [`dashscope`]; [`registry`] names them. [`Client`] (`client.rs`) is the one
+//! type the executor holds: it speaks through the row's [`Speaker`] and answers for its
+//! capabilities (a [`TaskList`], the model id sent). `http.rs`, `error_body.rs` and
+//! `download.rs` are the plumbing every provider shares.
 
 mod client;
 pub mod dashscope;
@@ -13,13 +15,17 @@ mod error_body;
 pub mod gravitex;
 mod http;
 pub mod provider;
+pub mod registry;
+pub mod task_list;
 
 use std::time::Duration;
 
 pub use client::Client;
 pub use error_body::{RETRY_AFTER_CAP, parse_retry_after};
 pub use http::MAX_ANSWER_BYTES;
-pub use provider::{Protocol, Provider, ProviderId, Timing};
+pub use provider::{Capabilities, Provider, Requests, Speaker, Timing};
+pub use registry::ProviderId;
+pub use task_list::TaskList;
 
 /// Caps on one download. Both end a hostile or broken storage link with a clear error instead
 /// of a full disk or a worker held forever; `[download]` in the config changes them.

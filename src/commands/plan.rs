@@ -6,7 +6,6 @@ mod check;
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 
-use crate::api::ProviderId;
 use crate::cli::{PlanArgs, TextOrJson};
 use crate::commands::Global;
 use crate::config::Config;
@@ -42,10 +41,15 @@ struct NativeNote<'a> {
     native_error: Option<String>,
 }
 
-/// DashScope's body for `body`; a `shot:` item shows where its upstream's URL will go.
-fn native_body(body: &crate::plan::Body) -> Result<serde_json::Value, crate::api::ApiError> {
+/// The body `provider` is sent for `body` (its row's `encode`: DashScope's native form); a
+/// `shot:` item shows where its upstream's URL will go.
+fn native_body(
+    provider: &crate::api::Provider,
+    encode: crate::api::provider::Encode,
+    body: &crate::plan::Body,
+) -> Result<serde_json::Value, crate::api::ApiError> {
     let mut value = body.value();
-    let media = crate::api::dashscope::PROVIDER.media_pointer;
+    let media = provider.media_pointer;
     if let Some(items) = value.pointer_mut(media).and_then(|m| m.as_array_mut()) {
         for item in items.iter_mut().filter_map(|i| i.as_object_mut()) {
             if let Some(shot) = item.remove("shot") {
@@ -54,7 +58,7 @@ fn native_body(body: &crate::plan::Body) -> Result<serde_json::Value, crate::api
             }
         }
     }
-    crate::api::dashscope::encode(&value)
+    encode(&value)
 }
 
 pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
@@ -189,13 +193,13 @@ pub fn run(global: &Global, args: &PlanArgs) -> Result<u8, Error> {
                 shard: spec.to_string(),
                 shards: &shards,
             });
-            let native = provider == ProviderId::Dashscope;
+            let row = provider.provider();
             crate::report::write_plan_json_with(
                 &mut out,
                 &plan,
                 &totals,
                 |i| {
-                    let encoded = native.then(|| native_body(&plan.shots[i].body));
+                    let encoded = (row.encode).map(|e| native_body(&row, e, &plan.shots[i].body));
                     NativeNote {
                         preview: &preview.shots[i],
                         native_error: encoded

@@ -1,18 +1,19 @@
 //! `run --attach SHOT=TASK`: the user names the task an `unknown` submit created.
 //!
-//! A lost create answer leaves a shot `unknown`; on DashScope a search of the task list may
-//! find its task, but not when several fit (takes differing only by seed), and the gateway has
+//! A lost create answer leaves a shot `unknown`; where the provider has a task list (DashScope)
+//! a search of it may find its task, but not when several fit (takes differing only by seed), and the gateway has
 //! no list at all. The user can find the task in the provider's console; this lets them say so
 //! instead of resending (which may pay twice). Everything is checked before anything is sent:
 //! the shot must be selected and `unknown`, the task id plausible and named by no journal line,
-//! and one query must show the task exists (and, on DashScope, that a prompt it shows is the
-//! shot's). The attachment is then journalled as a `reattached` line `by: "user"` and replays
+//! and one query must show the task exists (and, through a task list's detailed query, that a
+//! prompt it shows is the shot's). The attachment is then journalled as a `reattached` line `by: "user"` and replays
 //! like `submitted`: polled and downloaded, never sent again.
 
 use std::collections::HashSet;
 use std::str::FromStr;
 
 use super::dispatcher::{selection, start_of};
+use super::reason::Span;
 use super::reconcile::{Signature, plausible_id};
 use super::resume::{Start, histories};
 use super::{ExecError, RunOptions};
@@ -99,12 +100,15 @@ pub enum AttachError {
     },
     #[error(
         "--attach {shot}={task}: the provider does not know task {task} ({why}): check the id \
-         in its console (tasks are kept 24 h); nothing was sent"
+         in its console (tasks are kept {}); nothing was sent",
+        Span(*kept)
     )]
     NotFound {
         shot: String,
         task: String,
         why: String,
+        /// The provider's task lifetime (its row's `Timing::task_ttl`).
+        kept: std::time::Duration,
     },
     #[error(
         "--attach {shot}={task}: task {task} is not `{shot}`'s: the prompt as sent or the \
@@ -213,9 +217,10 @@ async fn query(client: &Client, plan: &Plan, i: usize, task: &str) -> Result<(),
         shot: shot.id.clone(),
         task: task.clone(),
         why,
+        kept: client.provider().timing.task_ttl,
     };
-    let answer = match client.native() {
-        Some(native) => native.query_native(&task).await.map(|t| {
+    let answer = match client.task_list() {
+        Some(tasks) => tasks.detail(&task).await.map(|t| {
             let differs = Signature::of(shot).is_some_and(|s| s.contradicted_by(&t));
             (t.state.status, differs)
         }),

@@ -68,10 +68,10 @@ impl<'a> Dispatcher<'a> {
         let out_dir = plan.out_dir.clone();
         let videos_dir = out_dir.join("videos");
         let now = SystemTime::now();
-        let provider = client.provider();
+        let provider = *client.provider();
         let history = histories(plan, replayed);
-        let (mut starts, selection) = starts_and_selection(plan, provider, opts, &history, now)?;
-        let searches = client.native().is_some();
+        let (mut starts, selection) = starts_and_selection(plan, &provider, opts, &history, now)?;
+        let searches = client.searches();
         let first_search = if searches {
             first_searches(plan, replayed, &history, &mut starts, &client, now)
         } else {
@@ -111,10 +111,9 @@ impl<'a> Dispatcher<'a> {
             None => None,
         };
         let backoff = opts.retry_backoff;
-        let timing = provider.timing;
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(JobContext {
-            submits_share_budget: searches,
+            submits_share_budget: client.provider().requests.submits_share,
             client,
             tx,
             poll: opts.poll,
@@ -143,7 +142,7 @@ impl<'a> Dispatcher<'a> {
                 first_search,
                 limiter: Limiter::new(opts.concurrency, backoff, opts.submits_per_minute),
                 backoff,
-                timing,
+                provider,
                 searches,
                 resubmit_unknown: opts.flags.resubmit_unknown,
                 prices: opts.prices.clone(),

@@ -43,7 +43,7 @@ use crate::report::{ReportError, ResultStatus};
 
 /// The default of `[run] queries_per_second` on the gateway, which documents no limit: a
 /// generous ceiling the rate starts at and comes back to, lowered by 429s ([`budget`]).
-pub const DEFAULT_QUERIES_PER_SECOND: u32 = 50;
+pub const DEFAULT_QUERIES_PER_SECOND: u32 = crate::api::gravitex::QUERIES_PER_SECOND;
 /// Tasks in flight when neither `-j` nor the config says.
 pub const DEFAULT_CONCURRENCY: u32 = 4;
 

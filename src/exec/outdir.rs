@@ -43,6 +43,19 @@ pub enum OutDirError {
     },
 }
 
+/// A folder another run holds is exit 4; a link leading out is invalid input; a disk failure
+/// is fatal. (Here, beside the error, so `error` need not know the executor.)
+impl From<OutDirError> for crate::error::Error {
+    fn from(e: OutDirError) -> Self {
+        use crate::error::Error;
+        match e {
+            OutDirError::Locked { .. } => Error::Locked(e.to_string()),
+            OutDirError::Escapes { .. } => Error::Usage(e.to_string()),
+            OutDirError::Io { .. } => Error::Fatal(e.to_string()),
+        }
+    }
+}
+
 fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OutDirError {
     let path = path.to_owned();
     move |source| OutDirError::Io {

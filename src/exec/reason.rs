@@ -9,7 +9,6 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::provider::Protocol;
 use crate::report::ResultStatus;
 
 /// What sends a failed or unknown shot again.
@@ -39,8 +38,9 @@ pub enum Reason {
     UrlExpired,
     /// A task older than the provider's task lifetime never finished.
     NeverFinished { task_id: String, task_ttl: Duration },
-    /// An earlier submit's outcome is unknown; on DashScope a run searches the task list.
-    UnknownSubmit { protocol: Protocol },
+    /// An earlier submit's outcome is unknown; where the provider has a task list (`task_list`:
+    /// its name, from its row) a run searches it first.
+    UnknownSubmit { task_list: Option<&'static str> },
     /// An unknown submit older than the task list keeps tasks: it cannot be searched.
     UnknownTooOld { task_ttl: Duration },
     /// Failed in an earlier run, with the journal's message when it has one.
@@ -147,18 +147,17 @@ impl fmt::Display for Reason {
                  (the provider fails such tasks); --retry-failed submits it again",
                 Span(*task_ttl)
             ),
-            Reason::UnknownSubmit {
-                protocol: Protocol::Gateway,
-            } => f.write_str(
+            Reason::UnknownSubmit { task_list: None } => f.write_str(
                 "an earlier submit's outcome is unknown (a task may exist and be billed); \
                  --resubmit-unknown sends it again, or --attach ID=TASK names the task the \
                  provider's console shows for it",
             ),
             Reason::UnknownSubmit {
-                protocol: Protocol::DashScope,
-            } => f.write_str(
+                task_list: Some(provider),
+            } => write!(
+                f,
                 "an earlier submit's outcome is unknown (a task may exist and be billed): a run \
-                 first looks for its task in DashScope's task list and re-attaches it if exactly \
+                 first looks for its task in {provider}'s task list and re-attaches it if exactly \
                  one fits; otherwise it stays held, --resubmit-unknown sends it again only if no \
                  task fits, and --attach ID=TASK names the task the console shows for it",
             ),
@@ -278,16 +277,14 @@ mod tests {
                  such tasks); --retry-failed submits it again",
             ),
             (
-                Reason::UnknownSubmit {
-                    protocol: Protocol::Gateway,
-                },
+                Reason::UnknownSubmit { task_list: None },
                 "an earlier submit's outcome is unknown (a task may exist and be billed); \
                  --resubmit-unknown sends it again, or --attach ID=TASK names the task the \
                  provider's console shows for it",
             ),
             (
                 Reason::UnknownSubmit {
-                    protocol: Protocol::DashScope,
+                    task_list: Some("DashScope"),
                 },
                 "an earlier submit's outcome is unknown (a task may exist and be billed): a run \
                  first looks for its task in DashScope's task list and re-attaches it if \

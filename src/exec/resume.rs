@@ -116,7 +116,7 @@ pub fn decide(
             flags.resubmit_unknown,
             ResultStatus::Unknown,
             Reason::UnknownSubmit {
-                protocol: provider.protocol,
+                task_list: provider.capabilities.task_list.then_some(provider.name),
             },
         ),
         Phase::Failed => resend_or(

@@ -59,7 +59,7 @@ fn describe(err: &YamlError) -> LoadError {
             field, expected, ..
         } => {
             let known = expected.join(", ");
-            let help = match closest(field, expected) {
+            let help = match super::keys::closest(field, expected) {
                 Some(s) => format!("did you mean `{s}`? Known keys here: {known}"),
                 None => format!("known keys here: {known}"),
             };
@@ -137,16 +137,6 @@ pub fn clip(text: &str, max: usize) -> String {
 
 fn shorten(text: &str) -> String {
     clip(text, 80)
-}
-
-/// The candidate closest to `word`, when it is close enough to be a likely typo.
-pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(word, c), *c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
 }
 
 /// Plainer words for the shapes serde reports by type name.

@@ -12,7 +12,8 @@ mod table;
 mod written;
 
 pub use files::{FileError, MAX_FILE_ENV, read_inside, read_regular};
-pub use load::{LoadError, clip, closest as closest_key, parse_manifest};
+pub use keys::closest as closest_key;
+pub use load::{LoadError, clip, parse_manifest};
 pub use ordered::OrderedMap;
 pub use raw::{
     BoolOrTemplate, DataSource, IntOrTemplate, RawDefaults, RawManifest, RawMedia, RawOutput,

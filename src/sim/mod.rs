@@ -30,7 +30,7 @@ pub use shape::Shape;
 pub use task::FAIL_MARKER;
 
 /// The protocol the simulator speaks.
-pub use crate::api::provider::ProviderId as SimProvider;
+pub use crate::api::ProviderId as SimProvider;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {

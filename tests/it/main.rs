@@ -2,6 +2,7 @@
 
 mod api;
 mod client_sim;
+mod layout;
 mod plan;
 mod review;
 mod run;

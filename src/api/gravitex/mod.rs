@@ -5,25 +5,35 @@
 
 mod response;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde_json::Value;
 
 use super::error_body::{classify, json_reason, shorten};
-use super::http::{Call, Endpoint, exchange, segment, setup, unreadable_submit};
-use super::provider::{Auth, Protocol, Provider, Timing};
+use super::http::{Call, Endpoint, Refusal, exchange, segment, setup, unreadable_submit};
+use super::provider::{Auth, Capabilities, Connect, Provider, Requests, Speaker, Timing};
 use super::{ApiError, ApiKey, Submitted, TaskState};
 use response::{submit_task_id, task_state};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// Polls, queries and submits the gateway takes per second by default; it counts no account-wide
+/// budget, so shards do not split it and submits do not spend it.
+pub const QUERIES_PER_SECOND: u32 = 50;
+
 pub const PROVIDER: Provider = Provider {
+    id: "gravitex",
     name: "GravitexAI",
     default_base_url: "https://api.gravitex.ai",
     base_url_help: "`--base-url`, GRAVITEX_BASE_URL or `[api] base_url` should be the gateway's \
                     root, e.g. https://api.gravitex.ai",
+    base_url_env: Some("GRAVITEX_BASE_URL"),
+    region_url: None,
     key_env: "GRAVITEX_API_KEY",
+    key_hint: None,
     tasks_path: "/v1/video/generations",
     base_suffix: "/v1",
     auth: Auth::Bearer,
@@ -35,8 +45,26 @@ pub const PROVIDER: Provider = Provider {
         url_ttl: HOUR.saturating_mul(24),
         feed_ttl: HOUR.saturating_mul(23),
     },
-    protocol: Protocol::Gateway,
+    requests: Requests {
+        per_second: QUERIES_PER_SECOND,
+        per_account: false,
+        submits_share: false,
+    },
+    billed_in: |_| None,
+    model_id: |_| None,
+    encode: None,
+    capabilities: Capabilities { task_list: false },
+    connect,
 };
+
+/// [`Provider::connect`]: the gateway client on the pool it shares with downloads (no
+/// workspaces: `[api] workspace` is ignored).
+fn connect(provider: &Provider, c: Connect) -> Result<Arc<dyn Speaker>, ApiError> {
+    let endpoint = Endpoint::new(provider, &c.base, &c.key, c.timeout)?;
+    Ok(Arc::new(GravitexClient::new(
+        *provider, &endpoint, c.http, c.timeout,
+    )))
+}
 
 /// The gateway client. Cheap to clone; built by [`Client::for_provider`](super::Client::for_provider),
 /// which shares its connection pool with downloads.
@@ -146,40 +174,53 @@ impl GravitexClient {
         request: reqwest::RequestBuilder,
         call: Call,
     ) -> Result<Vec<u8>, ApiError> {
-        let refusal = match exchange(request, call, &self.key, &self.provider).await? {
-            Ok(body) => return Ok(body),
-            Err(refusal) => refusal,
-        };
+        match exchange(request, call, &self.key, &self.provider).await? {
+            Ok(body) => Ok(body),
+            Err(refusal) => Err(Speaker::classify(self, &refusal, call)),
+        }
+    }
+}
+
+impl Speaker for GravitexClient {
+    fn submit<'a>(&'a self, wire: &'a Value) -> BoxFuture<'a, Result<Submitted, ApiError>> {
+        Box::pin(GravitexClient::submit(self, wire))
+    }
+
+    fn query<'a>(&'a self, task_id: &'a str) -> BoxFuture<'a, Result<TaskState, ApiError>> {
+        Box::pin(GravitexClient::query(self, task_id))
+    }
+
+    /// A redirect names its target; the rest by the gateway's table (`error_body::classify`),
+    /// with the key scrubbed from every message.
+    fn classify(&self, refusal: &Refusal, _: Call) -> ApiError {
         if (300..400).contains(&refusal.status) {
             let to = refusal.location.as_deref().unwrap_or("elsewhere");
-            return Err(ApiError::Permanent {
+            return ApiError::Permanent {
                 status: refusal.status,
                 message: self.key.scrub(shorten(&format!(
                     "the API redirects to {to}; check the base URL"
                 ))),
-            });
+            };
         }
-        Err(
-            match classify(
-                refusal.status,
-                refusal.retry_after.as_deref(),
-                &refusal.body,
-            ) {
-                ApiError::Transient { status, message } => ApiError::Transient {
-                    status,
-                    message: self.key.scrub(message),
-                },
-                ApiError::Permanent { status, message } => ApiError::Permanent {
-                    status,
-                    message: self.key.scrub(message),
-                },
-                ApiError::Auth { status, message } => ApiError::Auth {
-                    status,
-                    message: self.key.scrub(message),
-                },
-                other => other,
+        match classify(
+            refusal.status,
+            refusal.retry_after.as_deref(),
+            &refusal.body,
+        ) {
+            ApiError::Transient { status, message } => ApiError::Transient {
+                status,
+                message: self.key.scrub(message),
             },
-        )
+            ApiError::Permanent { status, message } => ApiError::Permanent {
+                status,
+                message: self.key.scrub(message),
+            },
+            ApiError::Auth { status, message } => ApiError::Auth {
+                status,
+                message: self.key.scrub(message),
+            },
+            other => other,
+        }
     }
 }
 

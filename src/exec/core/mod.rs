@@ -24,7 +24,7 @@ use super::reconcile::{self, Signature, Target, Verdict};
 use super::resume::{Start, can_feed};
 use super::state::{Records, ShotRecord, Status};
 use super::{RunCost, Stop};
-use crate::api::{ApiError, Timing};
+use crate::api::{ApiError, Provider};
 use crate::cost::{Money, PriceBook};
 use crate::journal::{Entry, EventKind};
 use crate::plan::{Plan, PlannedShot};
@@ -92,7 +92,8 @@ pub(crate) struct Setup {
     pub first_search: Vec<Option<Target>>,
     pub limiter: Limiter,
     pub backoff: Backoff,
-    pub timing: Timing,
+    /// The provider's row: its timing and the model ids it is sent.
+    pub provider: Provider,
     /// The provider has a task list to search (DashScope).
     pub searches: bool,
     /// `--resubmit-unknown`.
@@ -121,7 +122,7 @@ pub(crate) struct Core<'a> {
     delayed: Delays,
     limiter: Limiter,
     backoff: Backoff,
-    timing: Timing,
+    provider: Provider,
     searches: bool,
     stop: Option<Stop>,
     effects: Vec<Effect>,
@@ -191,7 +192,7 @@ impl<'a> Core<'a> {
             delayed: Delays::default(),
             limiter: setup.limiter,
             backoff: setup.backoff,
-            timing: setup.timing,
+            provider: setup.provider,
             searches: setup.searches,
             stop: None,
             effects: Vec::new(),
@@ -601,12 +602,16 @@ impl<'a> Core<'a> {
             }
             let plan = self.plan;
             let ups = &plan.shots[i].depends_on;
-            if let Some(&u) = (ups.iter())
-                .find(|&&u| !can_feed(self.rec[u].finished_at.as_deref(), wall, &self.timing))
-            {
+            if let Some(&u) = (ups.iter()).find(|&&u| {
+                !can_feed(
+                    self.rec[u].finished_at.as_deref(),
+                    wall,
+                    &self.provider.timing,
+                )
+            }) {
                 let reason = Reason::UpstreamStale {
                     upstream: plan.shots[u].id.clone(),
-                    feed_ttl: self.timing.feed_ttl,
+                    feed_ttl: self.provider.timing.feed_ttl,
                 };
                 self.skip(i, reason);
                 continue;
@@ -1050,12 +1055,7 @@ impl<'a> Core<'a> {
 
     /// The model id this run's provider is sent for shot `i` (DashScope's native id there).
     fn model_sent(&self, i: usize) -> &str {
-        let model = self.plan.shots[i].model.as_str();
-        if self.searches {
-            crate::api::dashscope::native_model(model).unwrap_or(model)
-        } else {
-            model
-        }
+        self.provider.model_sent(&self.plan.shots[i].model)
     }
 
     /// How many shots ended in each results status.

@@ -32,7 +32,7 @@ fn setup(plan: &Plan) -> Setup {
         first_search: vec![None; n],
         limiter: Limiter::new(4, FAST, None),
         backoff: FAST,
-        timing: crate::api::gravitex::PROVIDER.timing,
+        provider: crate::api::gravitex::PROVIDER,
         searches: false,
         resubmit_unknown: false,
         prices: PriceBook::default(),
@@ -471,7 +471,7 @@ fn an_upstream_failed_in_an_earlier_run_skips_at_the_start() {
 fn a_stale_upstream_skips_its_dependant() {
     let plan = plan_of(&[("a", &[]), ("b", &["a"])]);
     let mut s = setup(&plan);
-    let feed_ttl = s.timing.feed_ttl;
+    let feed_ttl = s.provider.timing.feed_ttl;
     s.records[0].url = Some("https://v/a.mp4".into());
     s.records[0].finished_at = Some(rfc3339(w0() - feed_ttl - Duration::from_secs(60)));
     let mut run = Run::new(&plan, s);
@@ -503,7 +503,7 @@ fn a_fresh_upstream_from_an_earlier_run_feeds_its_dependant() {
 fn an_upstream_goes_stale_while_its_dependant_waits_for_a_slot() {
     let plan = plan_of(&[("a", &[]), ("b", &["a"])]);
     let mut s = setup(&plan);
-    let feed_ttl = s.timing.feed_ttl;
+    let feed_ttl = s.provider.timing.feed_ttl;
     s.records[0].url = Some("https://v/a.mp4".into());
     s.records[0].finished_at = Some(rfc3339(w0() - feed_ttl + Duration::from_secs(60)));
     let mut run = Run::new(&plan, s);
@@ -623,9 +623,7 @@ fn an_unknown_hold_of_a_submit_cut_off_on_the_wire_is_journalled() {
     s.records[0].submit_open = true;
     s.records[1].submit_open = true;
     let mut run = Run::new(&plan, s);
-    let reason = Reason::UnknownSubmit {
-        protocol: crate::api::Protocol::Gateway,
-    };
+    let reason = Reason::UnknownSubmit { task_list: None };
     let effects = run.start(vec![
         Start::Hold {
             status: ResultStatus::Unknown,
@@ -682,6 +680,7 @@ fn a_dashscope_run_journals_and_reports_the_native_model() {
     let plan = plan_of(&[("a", &[])]);
     let mut s = setup(&plan);
     s.searches = true;
+    s.provider = crate::api::dashscope::PROVIDER;
     let mut run = Run::started_with(&plan, s);
     let effects = run.choose();
     let native = crate::api::dashscope::native_model("wan2.7-t2v-2026-04-25").unwrap();
@@ -1021,6 +1020,7 @@ fn target(plan: &Plan, idx: usize, before_ms: Option<u64>) -> Target {
 fn searching(plan: &Plan, resubmit: bool) -> Setup {
     let mut s = setup(plan);
     s.searches = true;
+    s.provider = crate::api::dashscope::PROVIDER;
     s.resubmit_unknown = resubmit;
     s.first_search = (0..plan.shots.len())
         .map(|i| Some(target(plan, i, Some(system_ms(w0())))))
