@@ -552,7 +552,10 @@ fn first_searches(
             if unknown_hold {
                 starts[i] = Start::Hold {
                     status: report::ResultStatus::Unknown,
-                    reason: Reason::UnknownTooOld { task_ttl: ttl },
+                    reason: Reason::UnknownTooOld {
+                        task_ttl: ttl,
+                        task_list: client.provider().name,
+                    },
                 };
             }
             continue;

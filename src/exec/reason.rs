@@ -42,15 +42,19 @@ pub enum Reason {
     /// its name, from its row) a run searches it first.
     UnknownSubmit { task_list: Option<&'static str> },
     /// An unknown submit older than the task list keeps tasks: it cannot be searched.
-    UnknownTooOld { task_ttl: Duration },
+    UnknownTooOld {
+        task_ttl: Duration,
+        /// The provider's name, from its row.
+        task_list: &'static str,
+    },
     /// Failed in an earlier run, with the journal's message when it has one.
     FailedEarlier { error: Option<String> },
     /// Approved in `marks.json`: never generated again.
     Approved,
     /// Already sent from a sibling shard folder.
     SentFromSibling { dir: PathBuf },
-    /// An unknown submit being looked for in DashScope's task list.
-    Searching,
+    /// An unknown submit being looked for in the provider's task list (its name, from its row).
+    Searching { task_list: &'static str },
     /// `--max-cost` holds it: its estimate on top of what was sent passes the cap (amounts
     /// as the price table shows them).
     OverBudget {
@@ -161,9 +165,12 @@ impl fmt::Display for Reason {
                  one fits; otherwise it stays held, --resubmit-unknown sends it again only if no \
                  task fits, and --attach ID=TASK names the task the console shows for it",
             ),
-            Reason::UnknownTooOld { task_ttl } => write!(
+            Reason::UnknownTooOld {
+                task_ttl,
+                task_list,
+            } => write!(
                 f,
-                "its submit's outcome is unknown and it was sent over {ttl} ago: DashScope keeps \
+                "its submit's outcome is unknown and it was sent over {ttl} ago: {task_list} keeps \
                  tasks {ttl}, so it cannot be found in the task list (and its video would have \
                  expired); --resubmit-unknown sends it again",
                 ttl = Span(*task_ttl)
@@ -184,7 +191,9 @@ impl fmt::Display for Reason {
                  it from there",
                 dir.display()
             ),
-            Reason::Searching => f.write_str("looking for its task in DashScope's task list"),
+            Reason::Searching { task_list } => {
+                write!(f, "looking for its task in {task_list}'s task list")
+            }
             Reason::OverBudget {
                 estimate,
                 spent,
@@ -293,7 +302,10 @@ mod tests {
                  for it",
             ),
             (
-                Reason::UnknownTooOld { task_ttl: H24 },
+                Reason::UnknownTooOld {
+                    task_ttl: H24,
+                    task_list: "DashScope",
+                },
                 "its submit's outcome is unknown and it was sent over 24 h ago: DashScope keeps \
                  tasks 24 h, so it cannot be found in the task list (and its video would have \
                  expired); --resubmit-unknown sends it again",
@@ -322,7 +334,9 @@ mod tests {
                  merge` takes it from there",
             ),
             (
-                Reason::Searching,
+                Reason::Searching {
+                    task_list: "DashScope",
+                },
                 "looking for its task in DashScope's task list",
             ),
             (

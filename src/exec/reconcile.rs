@@ -284,16 +284,18 @@ impl Verdict {
     }
 
     /// Shot `shot`'s `error` text when it stays `unknown`.
-    pub fn explain(&self, shot: &str) -> String {
+    /// `task_list` names the provider; `ttl` is how long it keeps tasks.
+    pub fn explain(&self, shot: &str, task_list: &str, ttl: Duration) -> String {
+        let ttl = super::reason::Span(ttl);
         let then = "--resubmit-unknown sends it again";
         match self {
             Verdict::Matched { task_id, .. } => format!("re-attached to task {task_id}"),
             Verdict::Ambiguous { candidates } => format!(
-                "its submit's answer was lost and DashScope's task list holds tasks that fit it \
+                "its submit's answer was lost and {task_list}'s task list holds tasks that fit it \
                  but cannot be told apart from each other or from another unknown shot's ({}; \
                  seed, media and negative prompt are not shown): check them in the console, \
                  then `run --attach {shot}=TASK` names its own; --resubmit-unknown does not \
-                 send it while they exist (24 h)",
+                 send it while they exist ({ttl})",
                 candidates.join(", ")
             ),
             Verdict::MaybeOurs { task_id } => format!(
@@ -302,15 +304,16 @@ impl Verdict {
                  not re-attached; running again tells them apart (this run's tasks are in the \
                  journal by then), or `run --attach {shot}={task_id}` when the console shows \
                  it is its own; --resubmit-unknown does not send it while that task exists \
-                 (24 h)"
+                 ({ttl})"
             ),
             Verdict::NoMatch {
                 unfinished,
                 no_prompt,
             } => {
-                let mut text = "its submit's answer was lost and no task in DashScope's task \
-                                list fits it: the submit most likely created nothing"
-                    .to_owned();
+                let mut text = format!(
+                    "its submit's answer was lost and no task in {task_list}'s task list fits \
+                     it: the submit most likely created nothing"
+                );
                 if !unfinished.is_empty() {
                     text += &format!(
                         " (tasks {} were still running and could not be compared: running \
@@ -335,7 +338,7 @@ impl Verdict {
             ),
             Verdict::Error { message, passing } => {
                 let text = format!(
-                    "its submit's answer was lost and DashScope's task list could not be \
+                    "its submit's answer was lost and {task_list}'s task list could not be \
                      searched ({message}); running again searches again"
                 );
                 if *passing {
@@ -541,7 +544,7 @@ mod tests {
                 no_prompt: vec!["t3".into()]
             }]
         );
-        let text = v[0].explain("a");
+        let text = v[0].explain("a", "DashScope", std::time::Duration::from_secs(24 * 3600));
         for word in [
             "most likely created nothing",
             "t2",
@@ -611,8 +614,15 @@ mod tests {
         ];
         for (verdict, resend) in cases {
             assert_eq!(verdict.allows_resend(), resend, "{verdict:?}");
-            let says_it_sends = verdict.explain("a").contains("--resubmit-unknown sends it");
-            assert_eq!(says_it_sends, resend, "{}", verdict.explain("a"));
+            let says_it_sends = verdict
+                .explain("a", "DashScope", std::time::Duration::from_secs(24 * 3600))
+                .contains("--resubmit-unknown sends it");
+            assert_eq!(
+                says_it_sends,
+                resend,
+                "{}",
+                verdict.explain("a", "DashScope", std::time::Duration::from_secs(24 * 3600))
+            );
         }
     }
 

@@ -348,7 +348,9 @@ impl<'a> Core<'a> {
                         );
                         self.journal(e);
                     }
-                    self.rec[i].error = Some(Reason::Searching);
+                    self.rec[i].error = Some(Reason::Searching {
+                        task_list: self.provider.name,
+                    });
                     self.set(i, Status::Reconciling);
                     search.push(target);
                     continue;
@@ -404,8 +406,9 @@ impl<'a> Core<'a> {
         }
         if !search.is_empty() {
             self.note(format!(
-                "looking for {} unknown submit(s) in DashScope's task list",
-                search.len()
+                "looking for {} unknown submit(s) in {}'s task list",
+                search.len(),
+                self.provider.name
             ));
             self.spawn_search(search);
         }
@@ -828,9 +831,9 @@ impl<'a> Core<'a> {
                 match (self.searches, signature, t0, t1) {
                     (true, Some(signature), Some(t0_ms), Some(t1_ms)) => {
                         self.note(format!(
-                            "unknown {}: {error}; its task is looked for in DashScope's task \
-                             list once nothing is left to send",
-                            self.plan.shots[i].id
+                            "unknown {}: {error}; its task is looked for in {}'s task list \
+                             once nothing is left to send",
+                            self.plan.shots[i].id, self.provider.name
                         ));
                         self.rec[i].error = Some(Reason::explained(error));
                         self.set(i, Status::Reconciling);
@@ -925,7 +928,8 @@ impl<'a> Core<'a> {
                 r.error = None;
                 self.set(i, Status::InFlight);
                 self.note(format!(
-                    "found {shot}'s task {task_id} in DashScope's task list: re-attached, not resent"
+                    "found {shot}'s task {task_id} in {}'s task list: re-attached, not resent",
+                    self.provider.name
                 ));
                 let since = std::time::UNIX_EPOCH + Duration::from_millis(created_ms);
                 self.spawn(Job::Poll {
@@ -937,7 +941,7 @@ impl<'a> Core<'a> {
             }
             other => other,
         };
-        let reason = verdict.explain(&shot);
+        let reason = verdict.explain(&shot, self.provider.name, self.provider.timing.task_ttl);
         if self.resend_unfound[i] && verdict.allows_resend() {
             self.note(format!("{shot}: {reason}; sending it again as asked"));
             self.rec[i].error = None;

@@ -968,6 +968,7 @@ fn on_dashscope_a_lost_answer_is_searched_for_once_nothing_is_left_to_send() {
     let plan = plan_of(&[("a", &[]), ("b", &[]), ("c", &[])]);
     let mut s = setup(&plan);
     s.searches = true;
+    s.provider = crate::api::dashscope::PROVIDER;
     s.limiter = Limiter::new(2, FAST, None);
     let mut run = Run::started_with(&plan, s);
     run.choose();
@@ -997,6 +998,7 @@ fn an_interrupted_run_does_not_search() {
     let plan = plan_of(&[("a", &[])]);
     let mut s = setup(&plan);
     s.searches = true;
+    s.provider = crate::api::dashscope::PROVIDER;
     let mut run = Run::started_with(&plan, s);
     run.choose();
     run.refuse("a", lost());
@@ -1049,7 +1051,9 @@ fn earlier_unknown_submits_are_searched_for_at_the_start_with_the_unselected_as_
     let effects = run.start(vec![
         Start::Hold {
             status: ResultStatus::Unknown,
-            reason: Reason::Searching,
+            reason: Reason::Searching {
+                task_list: "DashScope",
+            },
         },
         Start::Submit,
         Start::Submit,
@@ -1060,7 +1064,12 @@ fn earlier_unknown_submits_are_searched_for_at_the_start_with_the_unselected_as_
     let idxs: Vec<usize> = targets[0].iter().map(|t| t.idx).collect();
     assert_eq!(idxs, [0, 1], "b's search rides along as a rival");
     assert_eq!(run.status("a"), Status::Reconciling);
-    assert_eq!(run.reason("a"), Some(Reason::Searching));
+    assert_eq!(
+        run.reason("a"),
+        Some(Reason::Searching {
+            task_list: "DashScope"
+        })
+    );
     assert_eq!(run.status("c"), Status::Waiting);
     assert_eq!(run.core.progress_counts().unknown, 1);
     run.handle(Event::Reconciled {
@@ -1165,7 +1174,11 @@ fn without_resubmit_unknown_an_unfound_submit_stays_unknown_saying_why() {
     assert_eq!(run.status("a"), Status::Unknown);
     assert_eq!(
         run.reason("a"),
-        Some(Reason::explained(verdict.explain("a")))
+        Some(Reason::explained(verdict.explain(
+            "a",
+            "DashScope",
+            std::time::Duration::from_secs(24 * 3600)
+        )))
     );
 }
 
