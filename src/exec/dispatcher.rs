@@ -330,7 +330,7 @@ impl<'a> Dispatcher<'a> {
                         );
                         self.batch.push(e);
                     }
-                    self.rec[i].error = Some(Reason::Searching);
+                    self.rec[i].error = Some(Box::new(Reason::Searching));
                     self.set(i, Status::Reconciling);
                     search.push(target);
                     continue;
@@ -371,7 +371,7 @@ impl<'a> Dispatcher<'a> {
                         let e = self.entry(i, EventKind::Unknown).error(reason.to_string());
                         self.batch.push(e);
                     }
-                    self.rec[i].error = Some(reason);
+                    self.rec[i].error = Some(Box::new(reason));
                     self.set(i, hold_status(status));
                 }
             }
@@ -390,7 +390,7 @@ impl<'a> Dispatcher<'a> {
                 e.status = Some(super::events::status_name(self.rec[i].status).to_owned());
                 e.task_id.clone_from(&self.rec[i].task_id);
                 e.cost = self.costs[i];
-                e.reason = self.rec[i].error.as_ref().map(Reason::to_string);
+                e.reason = self.rec[i].error.as_deref().map(Reason::to_string);
                 self.emit(|| e);
             }
         }
@@ -445,7 +445,7 @@ impl<'a> Dispatcher<'a> {
             cap: self.prices.show(cap),
         };
         self.emit_held(i, &reason);
-        self.rec[i].error = Some(reason);
+        self.rec[i].error = Some(Box::new(reason));
         self.set(i, Status::Pending);
         self.over_budget.insert(i);
         self.hold_below(self.downs[i].clone(), i);
@@ -469,7 +469,7 @@ impl<'a> Dispatcher<'a> {
         while let Some(d) = stack.pop() {
             if self.selected[d] && self.rec[d].status == Status::Waiting {
                 self.emit_held(d, &below);
-                self.rec[d].error = Some(below.clone());
+                self.rec[d].error = Some(Box::new(below.clone()));
                 self.set(d, Status::Pending);
                 self.over_budget.insert(d);
                 stack.extend_from_slice(&self.downs[d]);
@@ -551,7 +551,7 @@ impl<'a> Dispatcher<'a> {
             self.batch.push(e);
             self.progress
                 .log(&format!("skipped {}: {reason}", self.plan.shots[i].id));
-            self.rec[i].error = Some(reason);
+            self.rec[i].error = Some(Box::new(reason));
             self.set(i, Status::Skipped);
             for &d in &self.downs[i] {
                 if self.selected[d] {
@@ -684,7 +684,7 @@ impl<'a> Dispatcher<'a> {
                 e.task_id.clone_from(&self.rec[idx].task_id);
                 self.rec[idx].finished_at = Some(e.ts.clone());
                 self.rec[idx].url = Some(url);
-                self.rec[idx].extras = e.extras.clone();
+                self.rec[idx].extras = e.extras.clone().map(Box::new);
                 self.batch.push(e);
                 self.set(idx, Status::Downloading);
                 for k in 0..self.downs[idx].len() {
@@ -707,7 +707,7 @@ impl<'a> Dispatcher<'a> {
             Event::AuthLost { idx, error } => {
                 self.progress
                     .error(&format!("error: {}: {error}", self.plan.shots[idx].id));
-                self.rec[idx].error = Some(Reason::Said(error.clone()));
+                self.rec[idx].error = Some(Box::new(Reason::Said(error.clone())));
                 self.set(idx, Status::Pending);
                 self.stop_fatal(format!("the provider refused the API key: {error}"));
             }
@@ -834,7 +834,7 @@ impl<'a> Dispatcher<'a> {
                              list once nothing is left to send",
                             self.plan.shots[i].id
                         ));
-                        self.rec[i].error = Some(Reason::explained(error));
+                        self.rec[i].error = Some(Box::new(Reason::explained(error)));
                         self.set(i, Status::Reconciling);
                         self.search_later.push(Target {
                             idx: i,
@@ -1023,7 +1023,7 @@ impl<'a> Dispatcher<'a> {
             status.result().as_str(),
             self.plan.shots[i].id
         ));
-        self.rec[i].error = Some(Reason::Failed { error, advice });
+        self.rec[i].error = Some(Box::new(Reason::Failed { error, advice }));
         self.set(i, status);
         self.skip_below(i);
     }
