@@ -2,6 +2,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Less resident memory than glibc's malloc for a long run (BENCHMARKS.md, issue 21).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Before parsing: a parse error quotes the argument.
     if let Err(err) = shotlist::settings::refuse_env_key_in_args() {

@@ -112,9 +112,13 @@ impl Downloader {
         let tmp_path = tmp.path().to_path_buf();
         let handle = tmp.as_file().try_clone().map_err(io_error(&tmp_path))?;
         // Network chunks are small; batching them saves a blocking-pool hop per chunk. One
-        // buffer per download in flight (up to `-j`): 64 KB keeps 512 of them at 32 MB.
+        // buffer per download in flight (up to `-j`): 64 KB keeps 512 of them at 32 MB, and a
+        // file known to be smaller gets a buffer of its size.
+        let buffer = response
+            .content_length()
+            .map_or(MAX_BUFFER, |n| (n as usize).clamp(4096, MAX_BUFFER));
         let mut file =
-            tokio::io::BufWriter::with_capacity(64 * 1024, tokio::fs::File::from_std(handle));
+            tokio::io::BufWriter::with_capacity(buffer, tokio::fs::File::from_std(handle));
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         let mut head = Vec::with_capacity(HEAD);
@@ -173,6 +177,9 @@ impl Downloader {
 
 /// Bytes of a download's start kept for the video check and the error message.
 const HEAD: usize = 48;
+
+/// The largest write buffer of a download.
+const MAX_BUFFER: usize = 64 * 1024;
 
 /// An MP4/MOV file opens with its `ftyp` box: a 4-byte size, then `ftyp`.
 fn is_video(head: &[u8]) -> bool {

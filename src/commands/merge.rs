@@ -628,7 +628,7 @@ pub fn run(global: &Global, args: &MergeArgs) -> Result<u8, Error> {
             }) {
                 Start::Done => ResultStatus::Succeeded,
                 Start::Hold { status, reason } => {
-                    rec.error = Some(reason);
+                    rec.error = Some(Box::new(reason));
                     status
                 }
                 _ => ResultStatus::Pending,

@@ -204,7 +204,7 @@ impl<'a> Dispatcher<'a> {
                 e.status = Some(super::events::status_name(r.status).to_owned());
                 e.task_id.clone_from(&r.task_id);
                 e.cost = self.core.cost(i);
-                e.reason = r.error.as_ref().map(Reason::to_string);
+                e.reason = r.error.as_deref().map(Reason::to_string);
                 events.emit(&e);
             }
         }

@@ -94,7 +94,8 @@ pub struct ShotRecord {
     pub sha256: Option<String>,
     pub bytes: Option<u64>,
     pub attempts: u32,
-    pub error: Option<Reason>,
+    /// Boxed, like `extras`: rare, and a shot's record is kept for every shot of the run.
+    pub error: Option<Box<Reason>>,
     /// Said in the results' `error` column of a succeeded shot: why its video is kept as it is.
     pub note: Option<String>,
     /// 5xx answers to this run's submits.
@@ -104,7 +105,7 @@ pub struct ShotRecord {
     /// The journal ends with a `submitting` that has no answer (a crash mid-POST).
     pub submit_open: bool,
     /// What the provider added when the task succeeded.
-    pub extras: Option<TaskExtras>,
+    pub extras: Option<Box<TaskExtras>>,
     /// Every task of this shot id the folder's ledger holds, estimated (every attempt).
     pub spent: Money,
 }
@@ -123,12 +124,12 @@ impl ShotRecord {
             sha256: h.sha256,
             bytes: h.bytes,
             attempts: h.attempts,
-            error: h.error.map(Reason::Said),
+            error: h.error.map(|e| Box::new(Reason::Said(e))),
             note: None,
             server_errors: 0,
             rate_limited: 0,
             submit_open: h.submit_open,
-            extras: h.extras,
+            extras: h.extras.map(Box::new),
             spent: Money::ZERO,
         }
     }
@@ -147,7 +148,7 @@ impl ShotRecord {
     pub fn row(&self, shot: &PlannedShot, cost: Option<Money>) -> ResultRow {
         let status = self.status.result();
         let done = status == ResultStatus::Succeeded;
-        let extras = self.extras.clone().unwrap_or_default();
+        let extras = self.extras.as_deref().cloned().unwrap_or_default();
         ResultRow {
             id: shot.id.clone(),
             status,
@@ -172,7 +173,7 @@ impl ShotRecord {
             error: if done {
                 self.note.clone()
             } else {
-                self.error.as_ref().map(Reason::to_string)
+                self.error.as_deref().map(Reason::to_string)
             },
             source: shot.source.clone(),
             row: shot.row,

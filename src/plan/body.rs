@@ -4,6 +4,11 @@
 //! (four maps each) they cost about 3 KB a shot, as text about 500 bytes. The text is written
 //! directly in canonical form (keys sorted, no whitespace), which is also what a shot's key
 //! hashes, and a `Value` is built only where one is needed: when a shot is sent.
+//!
+//! The form sends the prompt twice (`metadata.input.prompt` and the top-level `prompt`, the
+//! last member in canonical order), so a body whose last value repeats an earlier string
+//! literal keeps that value once: the text is held without it, and rebuilt where the whole
+//! text is needed (hashing, sending, writing `plan.json`).
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -24,20 +29,54 @@ use super::seed::{canonical_json, write_canonical, write_str};
 /// `plan.json` reads the same as if the body were a `Value`; equality compares the text,
 /// which for canonical JSON is equality of the values.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Body(Box<str>);
+pub struct Body {
+    /// The canonical text; when `tail` is set, all of it but its last value and closing `}`.
+    text: Box<str>,
+    /// `(start, len)` of the bytes in `text` that repeat the last value: the canonical text is
+    /// `text`, then `text[start..start + len]`, then `}`. `len` 0: `text` is all of it.
+    tail: (u32, u32),
+}
 
 impl Body {
+    /// Holds canonical JSON `text`, its last value once if it repeats an earlier string.
+    fn new(mut text: String) -> Body {
+        let mut tail = (0, 0);
+        if let Some(last) = last_string_value(&text)
+            && let Some(start) = text[..last.start].find(&text[last.clone()])
+            && let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(last.len()))
+        {
+            text.truncate(last.start);
+            tail = (start, len);
+        }
+        Body {
+            text: text.into_boxed_str(),
+            tail,
+        }
+    }
+
     /// The canonical JSON text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn text(&self) -> Cow<'_, str> {
+        let (start, len) = (self.tail.0 as usize, self.tail.1 as usize);
+        if len == 0 {
+            return Cow::Borrowed(&self.text);
+        }
+        let mut whole = String::with_capacity(self.text.len() + len + 1);
+        whole.push_str(&self.text);
+        whole.push_str(&self.text[start..start + len]);
+        whole.push('}');
+        Cow::Owned(whole)
+    }
+
+    /// Bytes held for the text.
+    pub fn held_bytes(&self) -> usize {
+        self.text.len()
     }
 
     /// The key of a body without `shot:` media, which needs no other shot's key; `None` for a
     /// body with some.
     pub fn standalone_key(&self) -> Option<String> {
-        let stored = self.as_str();
-        (!stored.contains("\"shot\":"))
-            .then(|| blake3::hash(stored.as_bytes()).to_hex().to_string())
+        let text = self.text();
+        (!text.contains("\"shot\":")).then(|| blake3::hash(text.as_bytes()).to_hex().to_string())
     }
 
     /// A shot's key: BLAKE3 hex of the canonical body, each `shot:` media item naming its
@@ -50,21 +89,87 @@ impl Body {
         if let Some(key) = self.standalone_key() {
             return key;
         }
-        let stored = self.as_str();
-        let mut text = String::with_capacity(stored.len() + 64);
+        let mut text = String::with_capacity(self.text.len() + 64);
         write_canonical(&self.value(), &mut text, &key_of);
         blake3::hash(text.as_bytes()).to_hex().to_string()
     }
 
     /// The body as a `Value`, built afresh.
     pub fn value(&self) -> Value {
-        serde_json::from_str(&self.0).expect("a Body always holds the JSON it was built from")
+        serde_json::from_str(&self.text()).expect("a Body always holds the JSON it was built from")
+    }
+}
+
+/// Where the last member's value of the canonical object `text` is, when it is a string
+/// literal: the object ends `"...":"<value>"}`.
+fn last_string_value(text: &str) -> Option<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        i = skip_value(b, i)?; // the member's key
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = i + 1;
+        i = skip_value(b, start)?;
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') if i + 1 == b.len() => {
+                return (b[start] == b'"' && i - start >= 2).then_some(start..i);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The end of the JSON value starting at `b[i]` (canonical: no whitespace).
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match *b.get(i)? {
+            b'"' => {
+                i += 1;
+                loop {
+                    match *b.get(i)? {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
+                continue;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                i += 1;
+            }
+            _ => {
+                i += b[i..]
+                    .iter()
+                    .position(|c| matches!(c, b',' | b'}' | b']' | b':'))
+                    .unwrap_or(b.len() - i);
+            }
+        }
+        if depth == 0 {
+            return Some(i);
+        }
+        // Inside an array or object: separators belong to it.
+        while matches!(b.get(i), Some(b',' | b':')) {
+            i += 1;
+        }
     }
 }
 
 impl From<&Value> for Body {
     fn from(value: &Value) -> Self {
-        Body(canonical_json(value).into_boxed_str())
+        Body::new(canonical_json(value))
     }
 }
 
@@ -76,13 +181,14 @@ impl From<Value> for Body {
 
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text())
     }
 }
 
 impl Serialize for Body {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        Fragment(&Cell::new(&self.0)).serialize(serializer)
+        let text = self.text();
+        Fragment(&Cell::new(&text)).serialize(serializer)
     }
 }
 
@@ -318,7 +424,7 @@ pub fn body(inst: &Instance) -> Body {
     out.push_str(",\"prompt\":");
     out.push_str(&prompt);
     out.push('}');
-    Body(out.into_boxed_str())
+    Body::new(out)
 }
 
 fn bool_text(b: bool) -> &'static str {
@@ -353,7 +459,7 @@ mod tests {
     fn serialises_like_the_value_it_holds() {
         let value = sample();
         let body = Body::from(&value);
-        assert_eq!(body.as_str(), serde_json::to_string(&value).unwrap());
+        assert_eq!(body.text(), serde_json::to_string(&value).unwrap());
         assert_eq!(
             serde_json::to_string_pretty(&body).unwrap(),
             serde_json::to_string_pretty(&value).unwrap()
@@ -407,6 +513,61 @@ mod tests {
         let back: crate::plan::Plan = serde_json::from_str(&text).unwrap();
         assert_eq!(back, plan);
         assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+    }
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_repeated_last_string_is_held_once_and_given_back_whole() {
+        let prompt = "a \"quoted\" prompt, {braces} [and] \\ \u{1}: long enough to matter";
+        let value = json!({
+            "duration": 5,
+            "metadata": {"input": {"media": [{"type": "x", "url": "u"}], "prompt": prompt},
+                         "parameters": {"seed": 1}},
+            "model": "m",
+            "prompt": prompt
+        });
+        let canonical = serde_json::to_string(&value).unwrap();
+        let body = Body::from(&value);
+        assert_eq!(body.text(), canonical);
+        assert!(
+            body.held_bytes() < canonical.len() - prompt.len(),
+            "{body:?}"
+        );
+        assert_eq!(body.value(), value);
+        assert_eq!(serde_json::to_string(&body).unwrap(), canonical);
+        assert_eq!(
+            body.standalone_key().unwrap(),
+            blake3::hash(canonical.as_bytes()).to_hex().to_string()
+        );
+        // Held as it came when the last value is no repeat, or no string.
+        for value in [
+            json!({"a": "x", "prompt": "y"}),
+            json!({"a": {"b": "yes"}, "z": 5}),
+            json!({"a": ["q"], "z": "q"}),
+            json!({}),
+            json!({"z": ""}),
+        ] {
+            let body = Body::from(&value);
+            let canonical = serde_json::to_string(&value).unwrap();
+            assert_eq!(body.text(), canonical);
+            assert_eq!(body.value(), value);
+        }
+        assert!(Body::from(&json!({"a": ["qq"], "z": "qq"})).held_bytes() < 18);
+    }
+
+    #[test]
+    fn the_last_value_is_found_past_nested_values_and_escapes() {
+        let text = r#"{"a":{"b":[1,{"c":"}\"\\"}],"d":true},"e":-1.5e3,"f":"end"}"#;
+        let last = last_string_value(text).unwrap();
+        assert_eq!(&text[last], r#""end""#);
+        assert_eq!(last_string_value(r#"{"a":1}"#), None);
+        assert_eq!(last_string_value(r#"{"a":[1]}"#), None);
+        assert_eq!(last_string_value("[1]"), None);
     }
 }
 

@@ -100,7 +100,7 @@ pub fn prompt_of(shot: &PlannedShot) -> Option<String> {
     struct Prompt {
         prompt: Option<String>,
     }
-    serde_json::from_str::<Prompt>(shot.body.as_str())
+    serde_json::from_str::<Prompt>(&shot.body.text())
         .ok()
         .and_then(|p| p.prompt)
 }

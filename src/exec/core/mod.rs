@@ -348,9 +348,9 @@ impl<'a> Core<'a> {
                         );
                         self.journal(e);
                     }
-                    self.rec[i].error = Some(Reason::Searching {
+                    self.rec[i].error = Some(Box::new(Reason::Searching {
                         task_list: self.provider.name,
-                    });
+                    }));
                     self.set(i, Status::Reconciling);
                     search.push(target);
                     continue;
@@ -391,7 +391,7 @@ impl<'a> Core<'a> {
                         let e = self.entry(i, EventKind::Unknown).error(reason.to_string());
                         self.journal(e);
                     }
-                    self.rec[i].error = Some(reason);
+                    self.rec[i].error = Some(Box::new(reason));
                     self.set(i, hold_status(status));
                 }
             }
@@ -463,7 +463,7 @@ impl<'a> Core<'a> {
             idx: i,
             reason: reason.clone(),
         });
-        self.rec[i].error = Some(reason);
+        self.rec[i].error = Some(Box::new(reason));
         self.set(i, Status::Pending);
         self.over_budget.insert(i);
         self.hold_below(self.downs[i].clone(), i);
@@ -481,7 +481,7 @@ impl<'a> Core<'a> {
                     idx: d,
                     reason: below.clone(),
                 });
-                self.rec[d].error = Some(below.clone());
+                self.rec[d].error = Some(Box::new(below.clone()));
                 self.set(d, Status::Pending);
                 self.over_budget.insert(d);
                 stack.extend_from_slice(&self.downs[d]);
@@ -562,7 +562,7 @@ impl<'a> Core<'a> {
             let e = self.entry(i, EventKind::Skipped).error(reason.to_string());
             self.journal(e);
             self.note(format!("skipped {}: {reason}", self.plan.shots[i].id));
-            self.rec[i].error = Some(reason);
+            self.rec[i].error = Some(Box::new(reason));
             self.set(i, Status::Skipped);
             for &d in &self.downs[i] {
                 if self.selected[d] {
@@ -693,7 +693,7 @@ impl<'a> Core<'a> {
                 e.task_id.clone_from(&self.rec[idx].task_id);
                 self.rec[idx].finished_at = Some(e.ts.clone());
                 self.rec[idx].url = Some(url);
-                self.rec[idx].extras = e.extras.clone();
+                self.rec[idx].extras = e.extras.clone().map(Box::new);
                 self.journal(e);
                 self.set(idx, Status::Downloading);
                 for k in 0..self.downs[idx].len() {
@@ -716,7 +716,7 @@ impl<'a> Core<'a> {
             Event::AuthLost { idx, error } => {
                 let line = format!("error: {}: {error}", self.plan.shots[idx].id);
                 self.effects.push(Effect::Error(line));
-                self.rec[idx].error = Some(Reason::Said(error.clone()));
+                self.rec[idx].error = Some(Box::new(Reason::Said(error.clone())));
                 self.set(idx, Status::Pending);
                 self.stop_fatal(format!("the provider refused the API key: {error}"));
             }
@@ -835,7 +835,7 @@ impl<'a> Core<'a> {
                              once nothing is left to send",
                             self.plan.shots[i].id, self.provider.name
                         ));
-                        self.rec[i].error = Some(Reason::explained(error));
+                        self.rec[i].error = Some(Box::new(Reason::explained(error)));
                         self.set(i, Status::Reconciling);
                         self.search_later.push(Target {
                             idx: i,
@@ -1011,7 +1011,7 @@ impl<'a> Core<'a> {
             status.result().as_str(),
             self.plan.shots[i].id
         ));
-        self.rec[i].error = Some(Reason::Failed { error, advice });
+        self.rec[i].error = Some(Box::new(Reason::Failed { error, advice }));
         self.set(i, status);
         self.skip_below(i);
     }

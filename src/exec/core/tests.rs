@@ -127,7 +127,7 @@ impl<'a> Run<'a> {
     }
 
     fn reason(&self, id: &str) -> Option<Reason> {
-        self.core.record(self.idx(id)).error.clone()
+        self.core.record(self.idx(id)).error.as_deref().cloned()
     }
 
     fn accept(&mut self, id: &str, task: &str) -> Vec<Effect> {
@@ -1236,7 +1236,7 @@ fn a_later_submit_answer_naming_the_same_task_detaches_the_reattached_shot() {
         (None, None, None)
     );
     assert!(matches!(
-        &r.error,
+        r.error.as_deref(),
         Some(Reason::Failed {
             advice: Some(Advice::ResubmitUnknown),
             ..
