@@ -191,11 +191,10 @@ impl QueryBudget {
         let bucket_ok = s
             .tat
             .is_none_or(|tat| tat <= now + spacing.mul_f64((b - half - 1.0).max(0.0)));
-        let recent = s
-            .sent
-            .iter()
-            .filter(|&&t| now.saturating_duration_since(t) < WINDOW)
-            .count() as f64;
+        let recent = s.sent.len()
+            - s.sent
+                .partition_point(|&t| now.saturating_duration_since(t) >= WINDOW);
+        let recent = recent as f64;
         bucket_ok && recent + 1.0 + half <= s.rate.floor().max(1.0)
     }
 
