@@ -20,11 +20,11 @@
 //! window whose refused count is above what the noise known so far explains ([`NOISE_MARGIN`]
 //! above its share, and two standard deviations of it) lowers the rate to what the provider let
 //! through, from the rate actually sent (a budget far above what the tasks ask for is not the
-//! rate the provider refused), by half at most; the window after the next (the one between
-//! still holds answers to requests sent at the old rate) tells which it was. If the share fell
-//! by half, or as many got through as before, the refusals tracked the rate and the lower rate
-//! stays; if not, they were noise: the old rate comes back and that share is remembered as
-//! noise. A window refused no more than the noise (none, while no noise is known) raises the
+//! rate the provider refused), by half at most; after one window that still holds answers to
+//! requests sent at the old rate, a longer one (about 30 answers, whole seconds) tells which it
+//! was. If the share fell by half, or nearly as many got through as before, the refusals
+//! tracked the rate and the lower rate stays; if not, they were noise: the old rate comes back
+//! and that share is remembered as noise. A window refused no more than the noise (none, while no noise is known) raises the
 //! rate by a tenth, up to the ceiling (`[run] queries_per_second` or the provider's). A refused
 //! query itself costs its task one poll interval (or its `Retry-After`), nothing more: queries
 //! are free and idempotent.
@@ -40,6 +40,9 @@ const WINDOW: Duration = Duration::from_millis(1050);
 const JUDGE_EVERY: Duration = Duration::from_secs(1);
 /// Answers a window needs before its refused share says anything.
 const MIN_ANSWERS: u32 = 5;
+/// Answers the window that judges a decrease lasts for (at the lowered rate, in whole seconds,
+/// three at most): one second of a lowered rate says too little to tell a limit from noise.
+const PROBE_ANSWERS: u32 = 30;
 /// How far above the known noise a window's refused share must be to lower the rate.
 pub const NOISE_MARGIN: f64 = 0.1;
 /// The rate never drops below this.
@@ -75,13 +78,22 @@ struct State {
     /// When the last `rate` requests actually left.
     sent: VecDeque<Instant>,
     window: Window,
-    /// The rate before the last decrease, the refused share that caused it and the rate let
-    /// through then, until a later window tells whether the refusals tracked the rate.
-    lowered: Option<(f64, f64, f64)>,
+    /// The last decrease, until a later window tells whether the refusals tracked the rate.
+    lowered: Option<Lowered>,
     /// A refused share that proved not to follow the rate.
     noise: f64,
     /// The rate just changed: the next window still holds answers sent at the old one.
     settling: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Lowered {
+    /// The rate before.
+    before: f64,
+    /// The refused share that caused it.
+    cause: f64,
+    /// The rate let through then.
+    through: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -290,7 +302,17 @@ impl QueryBudget {
         }
         let mut s = self.state();
         let start = *s.window.start.get_or_insert(now);
-        let change = if now.duration_since(start) >= JUDGE_EVERY {
+        let age = now.duration_since(start);
+        let probing = s.lowered.is_some() && !s.settling;
+        // Whole seconds, so that a per-second limit's allowance is counted whole.
+        let span = if probing {
+            let secs = (f64::from(PROBE_ANSWERS) / s.rate).ceil().clamp(1.0, 3.0);
+            Duration::from_secs(secs as u64)
+        } else {
+            JUDGE_EVERY
+        };
+        let due = age >= span;
+        let change = if due {
             let change = s.judge(now.duration_since(start), self.ceiling);
             s.window = Window {
                 start: Some(now),
@@ -350,10 +372,15 @@ impl State {
         let share = f64::from(refused) / f64::from(answers);
         let secs = span.as_secs_f64().max(1.0);
         let let_through = f64::from(answers - refused) / secs;
-        // A limit lets through as many at the lower rate; random refusals fewer, in proportion.
-        if let Some((before, cause, through)) = self.lowered.take()
+        // A limit lets through as many at the lower rate (and refuses less); random refusals go
+        // on at the same share and let through fewer, in proportion.
+        if let Some(Lowered {
+            before,
+            cause,
+            through,
+        }) = self.lowered.take()
             && share >= 0.5 * cause
-            && let_through < 0.95 * through
+            && let_through < 0.9 * through
         {
             self.rate = before;
             self.settling = true;
@@ -371,7 +398,11 @@ impl State {
             // What was sent, not a budget the tasks did not ask for, is what was refused.
             let sent = self.rate.min(n / secs);
             let to = let_through.max(sent * 0.5).min(sent * 0.9).max(FLOOR);
-            self.lowered = Some((self.rate, share, let_through));
+            self.lowered = Some(Lowered {
+                before: self.rate,
+                cause: share,
+                through: let_through,
+            });
             self.rate = to;
             self.settling = true;
             return Some(Change::Lowered {
@@ -562,7 +593,7 @@ mod tests {
     fn a_lowered_rate_climbs_back_once_the_refusals_stop() {
         let budget = QueryBudget::new(40);
         let mut rng = fastrand::Rng::with_seed(3);
-        let t = drive(&budget, Instant::now(), 10, 100.0, 10, 0.0, &mut rng);
+        let t = drive(&budget, Instant::now(), 15, 100.0, 10, 0.0, &mut rng);
         assert!(budget.rate() <= 12.0, "{}", budget.rate());
         drive(&budget, t, 30, 100.0, u32::MAX, 0.0, &mut rng);
         assert_eq!(budget.rate(), 40.0);
