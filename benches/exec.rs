@@ -482,12 +482,17 @@ fn queries() {
         ),
     ];
     println!("## BENCHMARKS (issue 21: query refusals and one request budget)\n");
-    println!("| case | shotlist | naive pool | ratio | shotlist: query 429s, created |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| case | shotlist | naive pool | ratio | naive pool honouring Retry-After | shotlist: query 429s, created |"
+    );
+    println!("|---|---|---|---|---|---|");
     for (name, faults, qps, dashscope) in rows {
         let mut args = vec!["--gen-time", "2s", "--seed", "3"];
         args.extend(&faults);
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let (mut ours, mut theirs, mut honouring) = (Vec::new(), Vec::new(), Vec::new());
+        // Half the simulator's random query 429s carry `Retry-After: 1`, which shotlist waits
+        // out and the naive pool does not: the pool under shotlist's rules too.
+        let retry_after = faults.contains(&"--p429-query");
         let mut detail = String::new();
         for _ in 0..reps {
             let sim = Sim::with(&args);
@@ -503,6 +508,11 @@ fn queries() {
             let extra: &[&str] = if dashscope { &["--dashscope"] } else { &[] };
             let (naive_wall, _) = naive_with(&Sim::with(&args), n, 10, 0.5, extra);
             theirs.push(naive_wall);
+            if retry_after {
+                let (wall, _) =
+                    naive_with(&Sim::with(&args), n, 10, 0.5, &["--honour-retry-after"]);
+                honouring.push(wall);
+            }
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let show = |v: &[f64]| {
@@ -511,10 +521,17 @@ fn queries() {
                 .collect::<Vec<_>>()
                 .join(" / ")
         };
+        let honouring = if honouring.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{} s", show(&honouring))
+        };
         println!(
-            "| {name} | {} s | {} s | {:.2} | {detail} |",
+            "| {name} | {} s (mean {:.1}) | {} s (mean {:.1}) | {:.2} | {honouring} | {detail} |",
             show(&ours),
+            mean(&ours),
             show(&theirs),
+            mean(&theirs),
             mean(&ours) / mean(&theirs)
         );
     }

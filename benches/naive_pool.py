@@ -8,6 +8,9 @@ no budget: what a quick script would do. Talks to a simulator on loopback only.
 Alibaba's `dashscope` SDK (`VideoSynthesis.async_call`, then `fetch` every `--poll` seconds)
 would: the same sleeps, no shared rate.
 
+`--honour-retry-after` makes a refused query wait its `Retry-After` (when longer than `--poll`)
+before the next one, as shotlist does: the same pool under shotlist's rules.
+
 Prints one JSON line: {"wall": seconds, "ok": shots succeeded, "requests": HTTP requests sent}.
 """
 
@@ -46,13 +49,16 @@ class Counter:
             self.n += 1
 
 
-def call(req, counter):
-    """(status, body bytes); transport errors count as status 0."""
+def call(req, counter, headers=None):
+    """(status, body bytes); transport errors count as status 0. `headers`, a dict, receives
+    the answer's headers."""
     counter.add()
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
+        if headers is not None:
+            headers.update(e.headers.items())
         return e.code, e.read()
     except OSError:
         return 0, b""
@@ -85,7 +91,7 @@ DASHSCOPE = {
 }
 
 
-def one_shot(url, tag, i, poll, counter, proto):
+def one_shot(url, tag, i, poll, counter, proto, honour=False):
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json",
                "X-DashScope-Async": "enable"}
     while True:
@@ -102,8 +108,11 @@ def one_shot(url, tag, i, poll, counter, proto):
     while True:
         time.sleep(poll)
         req = urllib.request.Request(proto["query"](url, task), headers=headers)
-        status, data = call(req, counter)
+        answer = {}
+        status, data = call(req, counter, answer)
         if status != 200:
+            if honour and status == 429 and answer.get("Retry-After", "").isdigit():
+                time.sleep(max(0, int(answer["Retry-After"]) - poll))
             continue
         state, video = proto["state"](json.loads(data))
         if state == "succeeded":
@@ -121,12 +130,14 @@ def main():
     ap.add_argument("--poll", type=float, default=0.5)
     ap.add_argument("--tag", default="run")
     ap.add_argument("--dashscope", action="store_true")
+    ap.add_argument("--honour-retry-after", action="store_true")
     a = ap.parse_args()
     proto = DASHSCOPE if a.dashscope else GATEWAY
     counter = Counter()
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=a.workers) as pool:
-        ok = sum(pool.map(lambda i: one_shot(a.url, a.tag, i, a.poll, counter, proto),
+        ok = sum(pool.map(lambda i: one_shot(a.url, a.tag, i, a.poll, counter, proto,
+                                                 a.honour_retry_after),
                           range(a.shots)))
     print(json.dumps({"wall": time.monotonic() - started, "ok": ok, "requests": counter.n}))
 

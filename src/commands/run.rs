@@ -361,6 +361,14 @@ fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
             }
         );
     }
+    if q.skipped > 0 {
+        eprintln!(
+            "task queries: {} poll(s) of tasks younger than the shortest task so far waited for \
+             room in the request budget ({}/s), so that submits and tasks that may be done went \
+             first",
+            q.skipped, q.ceiling
+        );
+    }
     let mut tally = outcome.tally;
     tally.pending = tally.pending.saturating_sub(other_shards);
     let mut summary = exec::progress::summary(&tally, &results);

@@ -1,24 +1,33 @@
 //! The request budget: every task's polls (and on DashScope every submit too) share one rate.
 //!
 //! Providers limit requests per account, not per task, so a run of 1,000 tasks must not poll
-//! 1,000 times as often as a run of one. Each request reserves the next free slot on one timeline
-//! with slots `1/rate` apart (plus 2 %): requests leave first come, first served, and when many
-//! tasks are in flight each task's interval stretches to what the budget allows instead of the
-//! budget being exceeded. A timer that fires late would let two slots leave together, so a
-//! request also waits until the `rate`-th request before it left more than a second (plus 5 %)
-//! ago: the provider's clock never sees one extra in a second.
+//! 1,000 times as often as a run of one. Requests are paced by a token bucket: up to half a
+//! second's worth ([`burst`]) may leave together (ten tasks polled at the same moment are not
+//! serialised 50 ms apart, each one's poll slipping behind the others'), then one every
+//! `1/rate` (plus 2 %), first come, first served; when many tasks are in flight each task's
+//! interval stretches to what the budget allows instead of the budget being exceeded. A timer
+//! that fires late would let two slots leave together, so a request also waits until the
+//! `rate`-th request before it left more than a second (plus 5 %) ago: the provider's clock
+//! never sees one extra in a second.
+//!
+//! When the budget is short (a poll would have to wait), a poll of a task younger than any task
+//! of this run was seen to finish ([`QueryBudget::is_early`]) is skipped ([`QueryBudget::spare`]):
+//! it could hardly find the task done, and its room goes to submits and to the polls of tasks
+//! that may be done.
 //!
 //! The rate adapts to 429s, counted per one-second window of answers. Random refusals (a
-//! gateway refusing one query in five whatever the rate) must not shrink it, a limit must: so a
-//! window whose refused share is above the share known to be noise ([`NOISE_MARGIN`]) lowers
-//! the rate to what the provider let through (by a tenth at least, by half at most), and the
-//! window after the next (the one between still holds answers to requests sent at the old rate)
-//! tells which it was. If the share fell by half, or as many got through as before, the
-//! refusals tracked the rate and the lower rate stays; if not, they were noise: the old rate
-//! comes back and that share is remembered as noise. A window refused no more than the noise
-//! (none, while no noise is known) raises the rate by a tenth, up to the ceiling (`[run]
-//! queries_per_second` or the provider's). A refused query itself costs its task one poll
-//! interval (or its `Retry-After`), nothing more: queries are free and idempotent.
+//! gateway refusing one query in five whatever the rate) must not shrink it, a limit must. A
+//! window whose refused count is above what the noise known so far explains ([`NOISE_MARGIN`]
+//! above its share, and two standard deviations of it) lowers the rate to what the provider let
+//! through, from the rate actually sent (a budget far above what the tasks ask for is not the
+//! rate the provider refused), by half at most; after one window that still holds answers to
+//! requests sent at the old rate, a longer one (about 30 answers, whole seconds) tells which it
+//! was. If the share fell by half, or nearly as many got through as before, the refusals
+//! tracked the rate and the lower rate stays; if not, they were noise: the old rate comes back
+//! and that share is remembered as noise. A window refused no more than the noise (none, while no noise is known) raises the
+//! rate by a tenth, up to the ceiling (`[run] queries_per_second` or the provider's). A refused
+//! query itself costs its task one poll interval (or its `Retry-After`), nothing more: queries
+//! are free and idempotent.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -31,10 +40,20 @@ const WINDOW: Duration = Duration::from_millis(1050);
 const JUDGE_EVERY: Duration = Duration::from_secs(1);
 /// Answers a window needs before its refused share says anything.
 const MIN_ANSWERS: u32 = 5;
+/// Answers the window that judges a decrease lasts for (at the lowered rate, in whole seconds,
+/// three at most): one second of a lowered rate says too little to tell a limit from noise.
+const PROBE_ANSWERS: u32 = 30;
 /// How far above the known noise a window's refused share must be to lower the rate.
 pub const NOISE_MARGIN: f64 = 0.1;
 /// The rate never drops below this.
 const FLOOR: f64 = 1.0;
+/// No task of this run was seen to finish yet ([`QueryBudget::earliest_done`]).
+const UNKNOWN: u64 = u64::MAX;
+
+/// How many requests may leave together at `rate` per second: half a second's worth.
+pub fn burst(rate: f64) -> f64 {
+    (rate / 2.0).floor().max(1.0)
+}
 
 #[derive(Debug)]
 pub struct QueryBudget {
@@ -42,22 +61,39 @@ pub struct QueryBudget {
     state: Mutex<State>,
     refused: AtomicU64,
     failed: AtomicU64,
+    skipped: AtomicU64,
+    /// The shortest task of this run (ms): the midpoint between the age at which it was last
+    /// seen unfinished and the age at which it was seen done; [`UNKNOWN`] until one succeeded.
+    earliest_done: AtomicU64,
+    /// What the polling tasks ask for, in thousandths of a query per second.
+    demand: AtomicU64,
 }
 
 #[derive(Debug)]
 struct State {
     rate: f64,
-    next: Option<Instant>,
+    /// The token bucket's theoretical arrival time: a request may leave once `tat` is at most
+    /// a burst's worth of spacing ahead of it.
+    tat: Option<Instant>,
     /// When the last `rate` requests actually left.
     sent: VecDeque<Instant>,
     window: Window,
-    /// The rate before the last decrease, the refused share that caused it and the rate let
-    /// through then, until a later window tells whether the refusals tracked the rate.
-    lowered: Option<(f64, f64, f64)>,
+    /// The last decrease, until a later window tells whether the refusals tracked the rate.
+    lowered: Option<Lowered>,
     /// A refused share that proved not to follow the rate.
     noise: f64,
     /// The rate just changed: the next window still holds answers sent at the old one.
     settling: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Lowered {
+    /// The rate before.
+    before: f64,
+    /// The refused share that caused it.
+    cause: f64,
+    /// The rate let through then.
+    through: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +129,7 @@ impl QueryBudget {
             ceiling,
             state: Mutex::new(State {
                 rate: ceiling,
-                next: None,
+                tat: None,
                 sent: VecDeque::new(),
                 window: Window {
                     start: None,
@@ -106,6 +142,9 @@ impl QueryBudget {
             }),
             refused: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            earliest_done: AtomicU64::new(UNKNOWN),
+            demand: AtomicU64::new(0),
         }
     }
 
@@ -138,13 +177,83 @@ impl QueryBudget {
         self.failed.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Reserves the next slot at or after `now` and returns it.
+    /// Reserves the next slot at or after `now` and returns it: at once while the burst lasts,
+    /// then one every `1/rate`.
     pub fn reserve(&self, now: Instant) -> Instant {
         let mut s = self.state();
         let spacing = Duration::from_secs_f64(1.02 / s.rate);
-        let slot = s.next.map_or(now, |n| n.max(now));
-        s.next = Some(slot + spacing);
+        let tolerance = spacing.mul_f64(burst(s.rate) - 1.0);
+        let tat = s.tat.map_or(now, |t| t.max(now));
+        let slot = tat.checked_sub(tolerance).map_or(now, |t| t.max(now));
+        s.tat = Some(tat + spacing);
         slot
+    }
+
+    /// Whether an early poll may be sent at `now`: the polling tasks ask for no more than half
+    /// the rate (the rest is the submits' and the polls' of tasks that may be done), and a
+    /// request would leave at once with half the burst and half the window still free.
+    pub fn spare(&self, now: Instant) -> bool {
+        let s = self.state();
+        if self.demand() > s.rate / 2.0 {
+            return false;
+        }
+        let spacing = Duration::from_secs_f64(1.02 / s.rate);
+        let b = burst(s.rate);
+        let half = (b / 2.0).floor();
+        let bucket_ok = s
+            .tat
+            .is_none_or(|tat| tat <= now + spacing.mul_f64((b - half - 1.0).max(0.0)));
+        let recent = s.sent.len()
+            - s.sent
+                .partition_point(|&t| now.saturating_duration_since(t) >= WINDOW);
+        let recent = recent as f64;
+        bucket_ok && recent + 1.0 + half <= s.rate.floor().max(1.0)
+    }
+
+    /// The queries per second the polling tasks ask for ([`Demand`]).
+    pub fn demand(&self) -> f64 {
+        self.demand.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    /// Registers a task polled every `interval` until the returned guard is dropped.
+    pub fn polling(&self, interval: Duration) -> Demand<'_> {
+        let mut d = Demand {
+            budget: self,
+            milli: 0,
+        };
+        d.every(interval);
+        d
+    }
+
+    /// Records that a task last seen unfinished at age `unfinished` was seen done at `done`.
+    pub fn note_done(&self, unfinished: Duration, done: Duration) {
+        let mid = (unfinished + done.max(unfinished)) / 2;
+        let ms = u64::try_from(mid.as_millis()).unwrap_or(UNKNOWN - 1);
+        self.earliest_done.fetch_min(ms, Ordering::Relaxed);
+    }
+
+    /// About how long the shortest task of this run took (see [`QueryBudget::note_done`]).
+    pub fn earliest_done(&self) -> Option<Duration> {
+        match self.earliest_done.load(Ordering::Relaxed) {
+            UNKNOWN => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// Whether a task of `age` is younger than any task of this run was seen to finish (nothing
+    /// is early before one finished).
+    pub fn is_early(&self, age: Duration) -> bool {
+        self.earliest_done().is_some_and(|done| age < done)
+    }
+
+    /// Counts an early poll skipped because the budget was short.
+    pub fn on_skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Early polls skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
     }
 
     /// Records a request leaving at `now` unless `rate` others left within the window before
@@ -193,7 +302,17 @@ impl QueryBudget {
         }
         let mut s = self.state();
         let start = *s.window.start.get_or_insert(now);
-        let change = if now.duration_since(start) >= JUDGE_EVERY {
+        let age = now.duration_since(start);
+        let probing = s.lowered.is_some() && !s.settling;
+        // Whole seconds, so that a per-second limit's allowance is counted whole.
+        let span = if probing {
+            let secs = (f64::from(PROBE_ANSWERS) / s.rate).ceil().clamp(1.0, 3.0);
+            Duration::from_secs(secs as u64)
+        } else {
+            JUDGE_EVERY
+        };
+        let due = age >= span;
+        let change = if due {
             let change = s.judge(now.duration_since(start), self.ceiling);
             s.window = Window {
                 start: Some(now),
@@ -217,6 +336,30 @@ impl QueryBudget {
     }
 }
 
+/// One polling task's share of the demand on the budget, withdrawn when dropped.
+#[derive(Debug)]
+pub struct Demand<'a> {
+    budget: &'a QueryBudget,
+    milli: u64,
+}
+
+impl Demand<'_> {
+    /// The task is now polled every `interval`.
+    pub fn every(&mut self, interval: Duration) {
+        let milli = (1_000_000.0 / interval.as_millis().max(1) as f64).round() as u64;
+        let d = &self.budget.demand;
+        d.fetch_add(milli, Ordering::Relaxed);
+        d.fetch_sub(self.milli, Ordering::Relaxed);
+        self.milli = milli;
+    }
+}
+
+impl Drop for Demand<'_> {
+    fn drop(&mut self) {
+        self.budget.demand.fetch_sub(self.milli, Ordering::Relaxed);
+    }
+}
+
 impl State {
     /// Judges the window that lasted `span`.
     fn judge(&mut self, span: Duration, ceiling: f64) -> Option<Change> {
@@ -227,9 +370,15 @@ impl State {
             return None;
         }
         let share = f64::from(refused) / f64::from(answers);
-        let let_through = f64::from(answers - refused) / span.as_secs_f64().max(1.0);
-        // A limit lets through as many at the lower rate; random refusals fewer, in proportion.
-        if let Some((before, cause, through)) = self.lowered.take()
+        let secs = span.as_secs_f64().max(1.0);
+        let let_through = f64::from(answers - refused) / secs;
+        // A limit lets through as many at the lower rate (and refuses less); random refusals go
+        // on at the same share and let through fewer, in proportion.
+        if let Some(Lowered {
+            before,
+            cause,
+            through,
+        }) = self.lowered.take()
             && share >= 0.5 * cause
             && let_through < 0.9 * through
         {
@@ -241,12 +390,19 @@ impl State {
                 noise: self.noise,
             });
         }
-        if refused >= 2 && share > self.noise + NOISE_MARGIN {
-            let to = let_through
-                .max(self.rate * 0.5)
-                .min(self.rate * 0.9)
-                .max(FLOOR);
-            self.lowered = Some((self.rate, share, let_through));
+        // More refusals than the known noise explains, by a margin and beyond its chance.
+        let n = f64::from(answers);
+        let explained =
+            n * (self.noise + NOISE_MARGIN) + 2.0 * (n * self.noise * (1.0 - self.noise)).sqrt();
+        if refused >= 2 && f64::from(refused) > explained {
+            // What was sent, not a budget the tasks did not ask for, is what was refused.
+            let sent = self.rate.min(n / secs);
+            let to = let_through.max(sent * 0.5).min(sent * 0.9).max(FLOOR);
+            self.lowered = Some(Lowered {
+                before: self.rate,
+                cause: share,
+                through: let_through,
+            });
             self.rate = to;
             self.settling = true;
             return Some(Change::Lowered {
@@ -268,17 +424,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slots_are_spaced_and_never_more_than_qps_in_any_second() {
-        let budget = QueryBudget::new(10);
+    fn half_a_second_of_slots_leaves_together_then_one_every_interval() {
+        let budget = QueryBudget::new(20);
         let now = Instant::now();
         let slots: Vec<Instant> = (0..100).map(|_| budget.reserve(now)).collect();
-        assert_eq!(slots[0], now);
-        for w in slots.windows(11) {
-            assert!(
-                w[10] - w[0] > Duration::from_secs(1),
-                "11 slots within a second"
-            );
+        // Ten tasks polled at the same moment are not serialised behind each other.
+        assert!(slots[..10].iter().all(|&s| s == now));
+        assert!(slots[10] > now);
+        let spacing = Duration::from_secs_f64(1.02 / 20.0);
+        for w in slots[10..].windows(2) {
+            assert!(w[1] - w[0] >= spacing - Duration::from_micros(1), "{w:?}");
         }
+        // Over a long run no more than the rate.
+        assert!(slots[99] - slots[0] >= Duration::from_secs_f64(89.0 / 20.0));
     }
 
     #[test]
@@ -296,13 +454,61 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_budget_does_not_bank_slots() {
-        let budget = QueryBudget::new(5);
+    fn an_idle_budget_banks_one_burst_at_most() {
+        let budget = QueryBudget::new(10);
         let now = Instant::now();
         budget.reserve(now);
         let later = now + Duration::from_secs(60);
-        assert_eq!(budget.reserve(later), later);
+        for _ in 0..5 {
+            assert_eq!(budget.reserve(later), later);
+        }
         assert!(budget.reserve(later) > later);
+    }
+
+    #[test]
+    fn early_polls_take_only_spare_room() {
+        let budget = QueryBudget::new(20);
+        let now = Instant::now();
+        // Nothing is early before a task of the run finished.
+        assert!(!budget.is_early(Duration::from_millis(100)));
+        budget.note_done(Duration::from_millis(1500), Duration::from_millis(2010));
+        budget.note_done(Duration::from_millis(4000), Duration::from_millis(4500));
+        assert_eq!(budget.earliest_done(), Some(Duration::from_millis(1755)));
+        assert!(budget.is_early(Duration::from_millis(1000)));
+        assert!(!budget.is_early(Duration::from_millis(2000)));
+
+        // Six tasks every 0.5 s ask for 12 queries/s, more than half of 20: none to spare.
+        let guards: Vec<Demand<'_>> = (0..6)
+            .map(|_| budget.polling(Duration::from_millis(500)))
+            .collect();
+        assert!((budget.demand() - 12.0).abs() < 1e-9);
+        assert!(!budget.spare(now));
+        drop(guards);
+        assert_eq!(budget.demand(), 0.0);
+
+        // Four ask for 8/s: room to spare until half the burst or half the window is used.
+        let mut four: Vec<Demand<'_>> = (0..4)
+            .map(|_| budget.polling(Duration::from_secs(1)))
+            .collect();
+        four[0].every(Duration::from_millis(500));
+        assert!((budget.demand() - 5.0).abs() < 1e-9);
+        assert!(budget.spare(now));
+        for _ in 0..5 {
+            budget.reserve(now);
+            assert_eq!(budget.admit(now), Ok(()));
+        }
+        assert!(!budget.spare(now), "half the burst is kept for others");
+        let later = now + Duration::from_millis(600);
+        assert!(budget.spare(later), "the bucket refilled");
+        for _ in 0..9 {
+            assert_eq!(budget.admit(later), Ok(()));
+        }
+        assert!(budget.spare(later), "a 15th leaves 5 places of 20");
+        assert_eq!(budget.admit(later), Ok(()));
+        assert!(
+            !budget.spare(later),
+            "a 16th would leave less than half a burst"
+        );
     }
 
     #[test]
@@ -375,9 +581,11 @@ mod tests {
             "one query in five refused at random brought the rate to {}",
             budget.rate()
         );
-        // A share well above the noise so far is tried lower for two seconds, then restored.
+        // A share well above the noise so far is tried lower (by half of what was sent at
+        // most) for two or three seconds, then restored; with this seed twice (the second a
+        // 3-sigma window: 11 of 20 refused).
         assert!(lowest >= 10.0, "{lowest}");
-        assert!(dipped <= 12, "below the demand {dipped} of 120 s");
+        assert!(dipped <= 8, "below the demand {dipped} of 120 s");
         assert!(budget.refused() > 300, "refusals are counted");
     }
 
@@ -385,10 +593,57 @@ mod tests {
     fn a_lowered_rate_climbs_back_once_the_refusals_stop() {
         let budget = QueryBudget::new(40);
         let mut rng = fastrand::Rng::with_seed(3);
-        let t = drive(&budget, Instant::now(), 10, 100.0, 10, 0.0, &mut rng);
+        let t = drive(&budget, Instant::now(), 15, 100.0, 10, 0.0, &mut rng);
         assert!(budget.rate() <= 12.0, "{}", budget.rate());
         drive(&budget, t, 30, 100.0, u32::MAX, 0.0, &mut rng);
         assert_eq!(budget.rate(), 40.0);
+    }
+
+    #[test]
+    fn random_refusals_under_a_generous_budget_are_tried_at_the_rate_sent_not_the_budget() {
+        // 50/s allowed, 20/s asked for, one in five refused: the probe goes just below what
+        // was sent (a limit would have let through 16/s), not to half of 50, which would tell
+        // nothing and be kept.
+        let budget = QueryBudget::new(50);
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut t = Instant::now();
+        let mut changes = Vec::new();
+        for _ in 0..60 {
+            let end = t + Duration::from_secs(1);
+            while t < end {
+                if let Some(c) = budget.on_answer(t, rng.f64() < 0.2) {
+                    changes.push(c);
+                }
+                t += Duration::from_secs_f64(1.0 / budget.rate().min(20.0));
+            }
+        }
+        let lowered: Vec<f64> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Lowered { to, .. } => Some(*to),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            lowered.len() <= 2 && lowered.iter().all(|&to| (10.0..=18.0).contains(&to)),
+            "{changes:?}"
+        );
+        assert!(
+            changes
+                .iter()
+                .any(|c| matches!(c, Change::Restored { to, .. } if *to == 50.0)),
+            "{changes:?}"
+        );
+        assert!(budget.rate() >= 45.0, "{}", budget.rate());
+    }
+
+    #[test]
+    fn a_limit_below_what_was_sent_is_found_under_a_generous_budget() {
+        // 50/s allowed, 30/s asked for, 12/s let through by the provider.
+        let budget = QueryBudget::new(50);
+        let mut rng = fastrand::Rng::with_seed(5);
+        drive(&budget, Instant::now(), 20, 30.0, 12, 0.0, &mut rng);
+        assert!((11.0..=15.0).contains(&budget.rate()), "{}", budget.rate());
     }
 
     #[test]

@@ -453,6 +453,7 @@ impl<'a> Dispatcher<'a> {
             queries: super::QueryCounts {
                 refused: self.ctx.budget.refused(),
                 failed: self.ctx.budget.failed(),
+                skipped: self.ctx.budget.skipped(),
                 rate: self.ctx.budget.rate(),
                 ceiling: self.ctx.budget.qps(),
             },

@@ -12,7 +12,7 @@ use super::backoff::Backoff;
 use super::budget::{Change, QueryBudget};
 use super::policy::{AfterQuery, Polling, after_query};
 use super::poll::PollSchedule;
-use crate::api::{ApiError, Client, Downloaded, TaskExtras};
+use crate::api::{ApiError, Client, Downloaded, TaskExtras, TaskStatus};
 
 /// Retries of a download that failed for a transient reason.
 pub const MAX_DOWNLOAD_RETRIES: u32 = 3;
@@ -171,22 +171,59 @@ pub async fn poll(
     let timing = &ctx.client.provider().timing;
     let mut schedule = PollSchedule::new(ctx.poll, timing);
     let mut polling = Polling::new(task_id, timing.task_ttl, ctx.backoff);
+    let age = || submitted.elapsed().unwrap_or_default();
+    // The age at which the task was last seen unfinished: what its success teaches the budget.
+    let mut unfinished_at = None;
     let mut wait = schedule.next_wait();
+    let mut demand = ctx.budget.polling(wait);
     loop {
         tokio::time::sleep(wait).await;
+        if ctx.budget.is_early(age()) && !ctx.budget.spare(std::time::Instant::now()) {
+            // The budget is short and no task of this run finished this young: the room goes
+            // to submits and to tasks that may be done; this one is asked one interval later.
+            ctx.budget.on_skipped();
+            if ctx.budget.skipped() == 1 {
+                tracing::info!(
+                    "the request budget ({:.1}/s) is short for {:.1} polls/s: tasks younger \
+                     than {:.1} s (about the shortest task so far) are polled only when there \
+                     is room to spare",
+                    ctx.budget.rate(),
+                    ctx.budget.demand(),
+                    ctx.budget.earliest_done().unwrap_or_default().as_secs_f64()
+                );
+            }
+            wait = schedule.next_wait();
+            demand.every(wait);
+            continue;
+        }
         ctx.budget.acquire().await;
+        let sent_at = age();
         let answer = ctx.client.query(&polling.task_id).await;
         ctx.counted(&polling.task_id, &answer);
+        let news = answer.is_ok();
+        if matches!(&answer, Ok(s) if matches!(s.status, TaskStatus::Waiting | TaskStatus::Running))
+        {
+            unfinished_at = Some(sent_at);
+        }
         let next = after_query(&mut polling, answer, submitted.elapsed().ok());
-        wait = schedule.after(&next);
+        wait = if news {
+            schedule.after(&next)
+        } else {
+            schedule.retry(&next)
+        };
+        demand.every(wait);
         match next {
             AfterQuery::Continue | AfterQuery::Wait(_) => {}
             AfterQuery::Succeeded { url, extras } => {
+                if let Some(at) = unfinished_at {
+                    ctx.budget.note_done(at, sent_at);
+                }
                 ctx.send(Event::Succeeded {
                     idx,
                     url: url.clone(),
                     extras,
                 });
+                drop(demand);
                 download(ctx, idx, url, file).await;
                 return;
             }

@@ -153,6 +153,9 @@ pub struct QueryCounts {
     pub refused: u64,
     /// Answered 5xx or lost in transport.
     pub failed: u64,
+    /// Polls of tasks younger than the shortest task seen, not sent because the request budget
+    /// was short ([`budget::QueryBudget::spare`]).
+    pub skipped: u64,
     /// The rate at the end, after adapting to 429s, and its ceiling (requests per second).
     pub rate: f64,
     pub ceiling: u32,

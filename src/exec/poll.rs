@@ -5,7 +5,9 @@
 //! nothing. A fixed interval is never below [`MIN_POLL`]. The jitter moves each query by up to
 //! ±20 % of its interval around the nominal time (5, 12.5, 23.75, 38.75 s… by default) and does
 //! not accumulate, so tasks submitted together spread out while a 60 s task still costs exactly
-//! six queries.
+//! six queries. A query that brought no news (refused, failed) is retried after the interval it
+//! waited (or its `Retry-After`), without jitter and without growing the schedule: it costs its
+//! task one interval, never more.
 
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ pub struct PollSchedule {
     fixed: Option<Duration>,
     next: Duration,
     max: Duration,
+    /// The nominal interval last returned.
+    last: Duration,
     /// How far the last jittered query was from its nominal time (after it: positive).
     drift: f64,
 }
@@ -33,6 +37,7 @@ impl PollSchedule {
             fixed: fixed.map(|d| d.max(MIN_POLL)),
             next: timing.poll_first,
             max: timing.poll_max,
+            last: timing.poll_first,
             drift: 0.0,
         }
     }
@@ -44,6 +49,7 @@ impl PollSchedule {
         }
         let now = self.next;
         self.next = self.next.mul_f64(1.5).min(self.max);
+        self.last = now;
         now
     }
 
@@ -69,6 +75,17 @@ impl PollSchedule {
             _ => Duration::ZERO,
         };
         self.next_wait().max(at_least)
+    }
+
+    /// The wait before retrying a query that brought no news (a 429, a 5xx, a transport
+    /// error): the interval it waited again, or the answer's `Retry-After` when longer; the
+    /// schedule does not advance.
+    pub fn retry(&self, answer: &AfterQuery) -> Duration {
+        let at_least = match answer {
+            AfterQuery::Wait(d) => *d,
+            _ => Duration::ZERO,
+        };
+        self.fixed.unwrap_or(self.last).max(at_least)
     }
 }
 
@@ -107,6 +124,35 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(p.next_wait(), Duration::from_millis(250));
         }
+    }
+
+    #[test]
+    fn a_query_without_news_is_retried_after_the_same_interval_or_its_retry_after() {
+        let timing = &crate::api::gravitex::PROVIDER.timing;
+        let mut p = PollSchedule::new(None, timing);
+        p.next_nominal();
+        assert_eq!(p.next_nominal(), Duration::from_millis(7500));
+        // Refused twice: the 7.5 s interval again, not 11.25 s plus jitter.
+        assert_eq!(
+            p.retry(&AfterQuery::Wait(Duration::ZERO)),
+            Duration::from_millis(7500)
+        );
+        assert_eq!(p.retry(&AfterQuery::Continue), Duration::from_millis(7500));
+        assert_eq!(
+            p.retry(&AfterQuery::Wait(Duration::from_secs(9))),
+            Duration::from_secs(9)
+        );
+        assert_eq!(p.next_nominal(), Duration::from_millis(11250));
+
+        let fixed = PollSchedule::new(Some(Duration::from_millis(500)), timing);
+        assert_eq!(
+            fixed.retry(&AfterQuery::Wait(Duration::ZERO)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            fixed.retry(&AfterQuery::Wait(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

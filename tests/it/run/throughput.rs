@@ -352,3 +352,58 @@ async fn on_dashscope_submits_and_queries_share_the_accounts_rate() {
     assert_eq!(count(&stats, "query", "429"), 0, "{stats}");
     assert_eq!(outcome.queries.refused, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_held_back_for_a_short_budget_lose_no_task_and_send_none_twice() {
+    // Six tasks polled every 100 ms ask for 60 queries/s of an account allowed 6: once a
+    // task has finished, polls of younger tasks wait for spare room. Task times vary by half,
+    // so some tasks finish younger than the first one seen to: they are still found.
+    let sim = start_sim(SimConfig {
+        provider: shotlist::sim::SimProvider::Dashscope,
+        gen_time: Duration::from_millis(900),
+        jitter: 0.5,
+        rps_limit: Some(6),
+        seed: 21,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = flat_plan(&dir.path().join("out"), 24, "held-back");
+    let client = Client::for_provider(
+        shotlist::api::dashscope::PROVIDER,
+        shotlist::api::ClientConfig {
+            base_url: format!("{}/api/v1", sim.base_url()),
+            api_key: shotlist::api::ApiKey::new(KEY),
+            timeout: Duration::from_secs(20),
+        },
+    )
+    .expect("client");
+    let run = shotlist::exec::execute(
+        &p,
+        client,
+        RunOptions {
+            queries_per_second: 6,
+            ..opts(6)
+        },
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("run finished")
+        .expect("run");
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
+    assert!(outcome.all_succeeded, "{:?}", outcome.counts);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 24, "{stats}");
+    assert!(created_per_prompt(&stats).values().all(|&n| n == 1));
+    assert_eq!(count(&stats, "submit", "429"), 0, "{stats}");
+    assert_eq!(count(&stats, "query", "429"), 0, "{stats}");
+    assert!(
+        outcome.queries.skipped > 0,
+        "no poll was held back: {:?}",
+        outcome.queries
+    );
+    let downloaded = std::fs::read_dir(dir.path().join("out/videos"))
+        .unwrap()
+        .count();
+    assert_eq!(downloaded, 24);
+}
