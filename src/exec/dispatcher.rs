@@ -127,7 +127,7 @@ impl<'a> Dispatcher<'a> {
             .map(|h| ShotRecord::from_history(*h))
             .collect();
         for (r, note) in records.iter_mut().zip(&opts.notes) {
-            r.note.clone_from(note);
+            r.note = note.as_deref().map(Box::from);
         }
         let per_shot = opts.prices.per_shot(plan, &replayed.ledger);
         for (r, shot) in records.iter_mut().zip(&plan.shots) {
@@ -202,7 +202,7 @@ impl<'a> Dispatcher<'a> {
                 let r = self.core.record(i);
                 let mut e = StreamEvent::shot(Kind::Planned, &shot.id, &shot.key);
                 e.status = Some(super::events::status_name(r.status).to_owned());
-                e.task_id.clone_from(&r.task_id);
+                e.task_id = r.task_id.as_deref().map(str::to_owned);
                 e.cost = self.core.cost(i);
                 e.reason = r.error.as_deref().map(Reason::to_string);
                 events.emit(&e);
