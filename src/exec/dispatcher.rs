@@ -127,7 +127,7 @@ impl<'a> Dispatcher<'a> {
             .map(|h| ShotRecord::from_history(*h))
             .collect();
         for (r, note) in records.iter_mut().zip(&opts.notes) {
-            r.note.clone_from(note);
+            r.note = note.as_deref().map(Box::from);
         }
         let per_shot = opts.prices.per_shot(plan, &replayed.ledger);
         for (r, shot) in records.iter_mut().zip(&plan.shots) {
@@ -202,7 +202,7 @@ impl<'a> Dispatcher<'a> {
                 let r = self.core.record(i);
                 let mut e = StreamEvent::shot(Kind::Planned, &shot.id, &shot.key);
                 e.status = Some(super::events::status_name(r.status).to_owned());
-                e.task_id.clone_from(&r.task_id);
+                e.task_id = r.task_id.as_deref().map(str::to_owned);
                 e.cost = self.core.cost(i);
                 e.reason = r.error.as_deref().map(Reason::to_string);
                 events.emit(&e);
@@ -313,26 +313,38 @@ impl<'a> Dispatcher<'a> {
         Ok(())
     }
 
-    /// Hands the rows changed since the last turn to the results writer; a rewrite that failed
-    /// stops the run.
+    /// Hands the rows changed since the writer last took some to the results writer, once it
+    /// would write them at once (until then they are only marked changed in the core, and no
+    /// row waits in memory); a rewrite that failed stops the run.
     fn send_results(&mut self) -> Result<(), ExecError> {
-        let changed = self.core.take_changed();
         let Some(results) = &self.results else {
+            self.core.take_changed();
             return Ok(());
         };
         if results.wants_all() {
+            self.core.take_changed();
             results.send((0..self.plan.shots.len()).map(|i| (i, self.core.row(i))));
-        } else {
+        } else if results.ready() {
+            let mut changed = self.core.take_changed();
+            changed.sort_unstable();
             results.send(changed.into_iter().map(|i| (i, self.core.row(i))));
         }
         results.error().map_or(Ok(()), |e| Err(e.into()))
     }
 
+    /// Every row changed and not handed over yet, in plan order.
+    fn changed_rows(&mut self) -> Vec<(usize, report::ResultRow)> {
+        let mut changed = self.core.take_changed();
+        changed.sort_unstable();
+        changed.into_iter().map(|i| (i, self.core.row(i))).collect()
+    }
+
     /// Hands over the last changes and waits for the files to hold every row as it stands.
     fn finish_results(&mut self) -> Result<(), ExecError> {
         self.send_results()?;
+        let rows = self.changed_rows();
         if let Some(results) = self.results.take() {
-            results.finish([])?;
+            results.finish(rows)?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use crate::plan::PlannedShot;
 use crate::report::{ResultRow, ResultStatus, elapsed_between, prompt_of, video_path};
 
 use super::reason::Reason;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Where a shot is in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,21 +84,23 @@ impl Status {
 #[derive(Debug, Clone)]
 pub struct ShotRecord {
     pub status: Status,
-    pub task_id: Option<String>,
-    pub url: Option<String>,
+    // Text fields are `Box<str>` (16 B, no spare capacity), timestamps and the digest held as
+    // values when they round-trip exactly: a record is kept for every shot of the run.
+    pub task_id: Option<Box<str>>,
+    pub url: Option<Box<str>>,
     /// When the task finished (stamps the URL's age).
-    pub finished_at: Option<String>,
-    pub submitted_at: Option<String>,
+    pub finished_at: Option<Stamp>,
+    pub submitted_at: Option<Stamp>,
     /// When the last submit started (its `submitting` line).
-    pub submitting_at: Option<String>,
-    pub file: Option<String>,
-    pub sha256: Option<String>,
+    pub submitting_at: Option<Stamp>,
+    pub file: Option<Box<str>>,
+    pub sha256: Option<Digest>,
     pub bytes: Option<u64>,
     pub attempts: u32,
     /// Boxed, like `extras`: rare, and a shot's record is kept for every shot of the run.
     pub error: Option<Box<Reason>>,
     /// Said in the results' `error` column of a succeeded shot: why its video is kept as it is.
-    pub note: Option<String>,
+    pub note: Option<Box<str>>,
     /// 5xx answers to this run's submits.
     pub server_errors: u32,
     /// 429s in a row to this run's submits.
@@ -115,13 +118,13 @@ impl ShotRecord {
         let h = h.cloned().unwrap_or_default();
         ShotRecord {
             status: Status::Pending,
-            task_id: h.task_id,
-            url: h.url,
-            finished_at: h.finished_at,
-            submitted_at: h.submitted_at,
-            submitting_at: h.submitting_at,
-            file: h.file,
-            sha256: h.sha256,
+            task_id: h.task_id.map(String::into_boxed_str),
+            url: h.url.map(String::into_boxed_str),
+            finished_at: h.finished_at.as_deref().map(Stamp::new),
+            submitted_at: h.submitted_at.as_deref().map(Stamp::new),
+            submitting_at: h.submitting_at.as_deref().map(Stamp::new),
+            file: h.file.map(String::into_boxed_str),
+            sha256: h.sha256.as_deref().map(Digest::new),
             bytes: h.bytes,
             attempts: h.attempts,
             error: h.error.map(|e| Box::new(Reason::Said(e))),
@@ -157,21 +160,28 @@ impl ShotRecord {
             resolution: shot.resolution.clone(),
             ratio: shot.ratio.clone(),
             seed: shot.seed,
-            task_id: self.task_id.clone(),
-            url: self.url.clone(),
+            task_id: self.task_id.as_deref().map(str::to_owned),
+            url: self.url.as_deref().map(str::to_owned),
             file: if done {
                 self.file.as_deref().map(video_path)
             } else {
                 None
             },
-            sha256: if done { self.sha256.clone() } else { None },
+            sha256: if done {
+                self.sha256.as_ref().map(Digest::text)
+            } else {
+                None
+            },
             bytes: if done { self.bytes } else { None },
             attempts: self.attempts,
-            submitted_at: self.submitted_at.clone(),
-            finished_at: self.finished_at.clone(),
-            elapsed_s: elapsed_between(self.submitted_at.as_deref(), self.finished_at.as_deref()),
+            submitted_at: self.submitted_at.as_ref().map(Stamp::text),
+            finished_at: self.finished_at.as_ref().map(Stamp::text),
+            elapsed_s: elapsed_between(
+                self.submitted_at.as_ref().map(Stamp::text).as_deref(),
+                self.finished_at.as_ref().map(Stamp::text).as_deref(),
+            ),
             error: if done {
-                self.note.clone()
+                self.note.as_deref().map(str::to_owned)
             } else {
                 self.error.as_deref().map(Reason::to_string)
             },
@@ -187,6 +197,98 @@ impl ShotRecord {
             input_s: extras.input_s,
             output_s: extras.output_s,
             matrix: shot.matrix.clone(),
+        }
+    }
+}
+
+/// A journal timestamp: one in the form this program writes (RFC 3339, UTC, milliseconds, as
+/// [`crate::journal::now_rfc3339`]) held as its milliseconds, any other text as it is; either
+/// gives back the same text, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stamp {
+    Millis(u64),
+    Text(Box<str>),
+}
+
+impl Stamp {
+    pub fn new(text: &str) -> Stamp {
+        let ms = humantime::parse_rfc3339(text).ok().and_then(|t| {
+            let ms = u64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
+            (Stamp::Millis(ms).text() == text).then_some(ms)
+        });
+        ms.map_or_else(|| Stamp::Text(text.into()), Stamp::Millis)
+    }
+
+    /// The text it was made from.
+    pub fn text(&self) -> String {
+        match self {
+            Stamp::Millis(ms) => {
+                let t = UNIX_EPOCH + Duration::from_millis(*ms);
+                humantime::format_rfc3339_millis(t).to_string()
+            }
+            Stamp::Text(text) => text.to_string(),
+        }
+    }
+}
+
+impl From<&str> for Stamp {
+    fn from(text: &str) -> Stamp {
+        Stamp::new(text)
+    }
+}
+
+impl From<String> for Stamp {
+    fn from(text: String) -> Stamp {
+        Stamp::new(&text)
+    }
+}
+
+/// A file's SHA-256 as the journal has it: 64 lower-case hex digits held as their 32 bytes, any
+/// other text as it is; either gives back the same text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Digest {
+    Bytes([u8; 32]),
+    Text(Box<str>),
+}
+
+impl Digest {
+    pub fn new(text: &str) -> Digest {
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut bytes = [0u8; 32];
+        let hex = text.as_bytes();
+        let ok = hex.len() == 64
+            && bytes.iter_mut().enumerate().all(|(i, b)| {
+                match (digit(hex[2 * i]), digit(hex[2 * i + 1])) {
+                    (Some(hi), Some(lo)) => {
+                        *b = hi << 4 | lo;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        if ok {
+            Digest::Bytes(bytes)
+        } else {
+            Digest::Text(text.into())
+        }
+    }
+
+    /// The text it was made from.
+    pub fn text(&self) -> String {
+        match self {
+            Digest::Bytes(bytes) => {
+                use std::fmt::Write;
+                let mut s = String::with_capacity(64);
+                for b in bytes {
+                    let _ = write!(s, "{b:02x}");
+                }
+                s
+            }
+            Digest::Text(text) => text.to_string(),
         }
     }
 }
@@ -251,5 +353,42 @@ impl<'r> IntoIterator for &'r Records {
 
     fn into_iter(self) -> Self::IntoIter {
         self.rows.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_and_digests_give_back_their_text() {
+        for t in [
+            "2026-12-06T05:04:12.123Z",
+            "2026-12-06T05:04:12.000Z",
+            "1970-01-01T00:00:00.000Z",
+            "2026-12-06T05:04:12Z",
+            "2026-12-06T05:04:12.123456Z",
+            "2026-12-06T05:04:12.123+01:00",
+            "2026-12-06 05:04:12.123Z",
+            "yesterday",
+            "",
+        ] {
+            assert_eq!(Stamp::new(t).text(), t);
+        }
+        assert!(matches!(
+            Stamp::new("2026-12-06T05:04:12.123Z"),
+            Stamp::Millis(_)
+        ));
+        let hex = "0123456789abcdef".repeat(4);
+        assert!(matches!(Digest::new(&hex), Digest::Bytes(_)));
+        for d in [
+            hex.clone(),
+            hex.to_uppercase(),
+            "ab".into(),
+            "s".into(),
+            "".into(),
+        ] {
+            assert_eq!(Digest::new(&d).text(), d);
+        }
     }
 }

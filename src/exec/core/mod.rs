@@ -22,7 +22,7 @@ use super::progress::{self, Counts};
 use super::reason::{Advice, Reason};
 use super::reconcile::{self, Signature, Target, Verdict};
 use super::resume::{Start, can_feed};
-use super::state::{Records, ShotRecord, Status};
+use super::state::{Digest, Records, ShotRecord, Stamp, Status};
 use super::{RunCost, Stop};
 use crate::api::{ApiError, Provider};
 use crate::cost::{Money, PriceBook};
@@ -376,8 +376,8 @@ impl<'a> Core<'a> {
                     self.set(i, Status::InFlight);
                     let since = self.rec[i]
                         .submitted_at
-                        .as_deref()
-                        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                        .as_ref()
+                        .and_then(|t| humantime::parse_rfc3339_weak(&t.text()).ok())
                         .unwrap_or(wall);
                     self.spawn(Job::Poll {
                         idx: i,
@@ -607,7 +607,7 @@ impl<'a> Core<'a> {
             let ups = &plan.shots[i].depends_on;
             if let Some(&u) = (ups.iter()).find(|&&u| {
                 !can_feed(
-                    self.rec[u].finished_at.as_deref(),
+                    self.rec[u].finished_at.as_ref().map(Stamp::text).as_deref(),
                     wall,
                     &self.provider.timing,
                 )
@@ -621,7 +621,7 @@ impl<'a> Core<'a> {
             }
             let body = plan.shots[i].resolved_body(|id| {
                 let u = ups.iter().find(|&&u| plan.shots[u].id == id)?;
-                self.rec[*u].url.clone()
+                self.rec[*u].url.as_deref().map(str::to_owned)
             });
             let Some(body) = body else {
                 self.skip(i, Reason::NoUpstreamUrl);
@@ -646,7 +646,7 @@ impl<'a> Core<'a> {
             e.model = Some(self.model_sent(i).to_owned());
             e.seed = self.plan.shots[i].seed;
             e.shard.clone_from(&self.shard);
-            self.rec[i].submitting_at = Some(e.ts.clone());
+            self.rec[i].submitting_at = Some(Stamp::new(&e.ts));
             self.journal(e);
             self.set(i, Status::Submitting);
             self.open_here[i] = true;
@@ -676,8 +676,8 @@ impl<'a> Core<'a> {
                     self.created_here.insert(task_id.clone());
                 }
                 let e = self.entry(idx, EventKind::Submitted).task_id(&task_id);
-                self.rec[idx].submitted_at = Some(e.ts.clone());
-                self.rec[idx].task_id = Some(task_id);
+                self.rec[idx].submitted_at = Some(Stamp::new(&e.ts));
+                self.rec[idx].task_id = Some(task_id.into());
                 self.journal(e);
                 let held = self.count(&[Status::InFlight]);
                 self.set(idx, Status::InFlight);
@@ -690,9 +690,9 @@ impl<'a> Core<'a> {
                     .entry(idx, EventKind::Succeeded)
                     .url(&url)
                     .extras(&extras);
-                e.task_id.clone_from(&self.rec[idx].task_id);
-                self.rec[idx].finished_at = Some(e.ts.clone());
-                self.rec[idx].url = Some(url);
+                e.task_id = self.rec[idx].task_id.as_deref().map(str::to_owned);
+                self.rec[idx].finished_at = Some(Stamp::new(&e.ts));
+                self.rec[idx].url = Some(url.into());
                 self.rec[idx].extras = e.extras.clone().map(Box::new);
                 self.journal(e);
                 self.set(idx, Status::Downloading);
@@ -705,7 +705,7 @@ impl<'a> Core<'a> {
             }
             Event::Failed { idx, error } => {
                 let e = self.entry(idx, EventKind::Failed).error(&error);
-                self.rec[idx].finished_at = Some(e.ts.clone());
+                self.rec[idx].finished_at = Some(Stamp::new(&e.ts));
                 self.journal(e);
                 self.fail(idx, Status::Failed, error, Some(Advice::RetryFailed));
             }
@@ -727,8 +727,8 @@ impl<'a> Core<'a> {
                         .file(&file, &done.sha256, done.bytes);
                 self.journal(e);
                 let r = &mut self.rec[idx];
-                r.file = Some(file);
-                r.sha256 = Some(done.sha256);
+                r.file = Some(file.into());
+                r.sha256 = Some(Digest::new(&done.sha256));
                 r.bytes = Some(done.bytes);
                 r.error = None;
                 self.set(idx, Status::Succeeded);
@@ -812,7 +812,7 @@ impl<'a> Core<'a> {
             }
             AfterSubmit::Refused => {
                 let e = self.entry(i, EventKind::Failed).error(&msg);
-                self.rec[i].finished_at = Some(e.ts.clone());
+                self.rec[i].finished_at = Some(Stamp::new(&e.ts));
                 self.journal(e);
                 self.fail(i, Status::Failed, msg, Some(Advice::RetryFailed));
             }
@@ -826,7 +826,10 @@ impl<'a> Core<'a> {
                 let e = self.entry(i, EventKind::Unknown).error(&error);
                 let t1 = epoch_ms(&e.ts);
                 self.journal(e);
-                let t0 = self.rec[i].submitting_at.as_deref().and_then(epoch_ms);
+                let t0 = self.rec[i]
+                    .submitting_at
+                    .as_ref()
+                    .and_then(|t| epoch_ms(&t.text()));
                 let signature = Signature::of(&self.plan.shots[i]);
                 match (self.searches, signature, t0, t1) {
                     (true, Some(signature), Some(t0_ms), Some(t1_ms)) => {
@@ -923,7 +926,7 @@ impl<'a> Core<'a> {
                 self.journal(e);
                 let r = &mut self.rec[i];
                 r.submitted_at = r.submitting_at.clone();
-                r.task_id = Some(task_id.clone());
+                r.task_id = Some(task_id.as_str().into());
                 r.submit_open = false;
                 r.error = None;
                 self.set(i, Status::InFlight);
@@ -994,9 +997,9 @@ impl<'a> Core<'a> {
         if let Some(file) = r.file.take() {
             self.effects.push(Effect::Supersede {
                 idx: i,
-                file,
+                file: file.into(),
                 task_id: task_id.to_owned(),
-                sha256,
+                sha256: sha256.as_ref().map(Digest::text),
                 bytes,
             });
         }

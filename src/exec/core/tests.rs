@@ -473,7 +473,7 @@ fn a_stale_upstream_skips_its_dependant() {
     let mut s = setup(&plan);
     let feed_ttl = s.provider.timing.feed_ttl;
     s.records[0].url = Some("https://v/a.mp4".into());
-    s.records[0].finished_at = Some(rfc3339(w0() - feed_ttl - Duration::from_secs(60)));
+    s.records[0].finished_at = Some(rfc3339(w0() - feed_ttl - Duration::from_secs(60)).into());
     let mut run = Run::new(&plan, s);
     run.start(vec![Start::Done, Start::Submit]);
     let effects = run.choose();
@@ -493,7 +493,7 @@ fn a_fresh_upstream_from_an_earlier_run_feeds_its_dependant() {
     let plan = plan_of(&[("a", &[]), ("b", &["a"])]);
     let mut s = setup(&plan);
     s.records[0].url = Some("https://v/a.mp4".into());
-    s.records[0].finished_at = Some(rfc3339(w0() - Duration::from_secs(3600)));
+    s.records[0].finished_at = Some(rfc3339(w0() - Duration::from_secs(3600)).into());
     let mut run = Run::new(&plan, s);
     run.start(vec![Start::Done, Start::Submit]);
     assert_eq!(run.submits(), ["b"]);
@@ -505,7 +505,7 @@ fn an_upstream_goes_stale_while_its_dependant_waits_for_a_slot() {
     let mut s = setup(&plan);
     let feed_ttl = s.provider.timing.feed_ttl;
     s.records[0].url = Some("https://v/a.mp4".into());
-    s.records[0].finished_at = Some(rfc3339(w0() - feed_ttl + Duration::from_secs(60)));
+    s.records[0].finished_at = Some(rfc3339(w0() - feed_ttl + Duration::from_secs(60)).into());
     let mut run = Run::new(&plan, s);
     run.start(vec![Start::Done, Start::Submit]);
     run.advance(Duration::from_secs(120));
@@ -558,7 +558,7 @@ fn first_steps_spawn_polls_and_downloads_and_count_what_is_done() {
     let plan = plan_of(&[("a", &[]), ("b", &[]), ("c", &[]), ("d", &[])]);
     let mut s = setup(&plan);
     let submitted_at = w0() - Duration::from_secs(30);
-    s.records[1].submitted_at = Some(rfc3339(submitted_at));
+    s.records[1].submitted_at = Some(rfc3339(submitted_at).into());
     let mut run = Run::new(&plan, s);
     let effects = run.start(vec![
         Start::Done,
@@ -660,8 +660,8 @@ fn a_submitting_line_carries_the_estimate_model_attempt_and_shard_at_the_time_gi
     assert_eq!(e.model.as_deref(), Some("wan2.7-t2v-2026-04-25"));
     assert_eq!(e.shard.as_deref(), Some("2/3"));
     assert_eq!(
-        run.core.record(0).submitting_at.as_deref(),
-        Some(e.ts.as_str())
+        run.core.record(0).submitting_at.as_ref().map(|t| t.text()),
+        Some(e.ts.clone())
     );
     assert!(
         matches!(
@@ -1091,7 +1091,7 @@ fn a_sure_match_reattaches_and_polls_the_task_unsent() {
     let plan = plan_of(&[("a", &[]), ("b", &["a"])]);
     let mut s = searching(&plan, false);
     s.first_search[1] = None;
-    s.records[0].submitting_at = Some(rfc3339(w0() - Duration::from_secs(3600)));
+    s.records[0].submitting_at = Some(rfc3339(w0() - Duration::from_secs(3600)).into());
     let mut run = Run::new(&plan, s);
     run.start(vec![Start::Submit, Start::Submit]);
     let created_ms = system_ms(w0()) - 3_590_000;
