@@ -168,6 +168,19 @@ fn client_for(base: &str) -> shotlist::api::Client {
     .unwrap()
 }
 
+/// A client of `sim`'s DashScope protocol.
+fn dashscope_client(sim: &SimHandle) -> Client {
+    Client::for_provider(
+        shotlist::api::dashscope::PROVIDER,
+        shotlist::api::ClientConfig {
+            base_url: format!("{}/api/v1", sim.base_url()),
+            api_key: shotlist::api::ApiKey::new(KEY),
+            timeout: Duration::from_secs(20),
+        },
+    )
+    .expect("client")
+}
+
 fn events(out: &std::path::Path, kind: &str) -> Vec<serde_json::Value> {
     journal_events(out)
         .into_iter()
@@ -322,15 +335,7 @@ async fn on_dashscope_submits_and_queries_share_the_accounts_rate() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let p = flat_plan(&dir.path().join("out"), 12, "shared");
-    let client = Client::for_provider(
-        shotlist::api::dashscope::PROVIDER,
-        shotlist::api::ClientConfig {
-            base_url: format!("{}/api/v1", sim.base_url()),
-            api_key: shotlist::api::ApiKey::new(KEY),
-            timeout: Duration::from_secs(20),
-        },
-    )
-    .expect("client");
+    let client = dashscope_client(&sim);
     // Twelve submits at once and twelve tasks polled every 100 ms would be well past 6 a
     // second; a budget of 5 covering both keeps the account within it.
     let run = shotlist::exec::execute(
@@ -369,15 +374,7 @@ async fn polls_held_back_for_a_short_budget_lose_no_task_and_send_none_twice() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let p = flat_plan(&dir.path().join("out"), 24, "held-back");
-    let client = Client::for_provider(
-        shotlist::api::dashscope::PROVIDER,
-        shotlist::api::ClientConfig {
-            base_url: format!("{}/api/v1", sim.base_url()),
-            api_key: shotlist::api::ApiKey::new(KEY),
-            timeout: Duration::from_secs(20),
-        },
-    )
-    .expect("client");
+    let client = dashscope_client(&sim);
     let run = shotlist::exec::execute(
         &p,
         client,
