@@ -143,7 +143,6 @@ impl<'a> Dispatcher<'a> {
                 limiter: Limiter::new(opts.concurrency, backoff, opts.submits_per_minute),
                 backoff,
                 provider,
-                searches,
                 resubmit_unknown: opts.flags.resubmit_unknown,
                 prices: opts.prices.clone(),
                 max_cost: opts.max_cost,

@@ -94,8 +94,6 @@ pub(crate) struct Setup {
     pub backoff: Backoff,
     /// The provider's row: its timing and the model ids it is sent.
     pub provider: Provider,
-    /// The provider has a task list to search (DashScope).
-    pub searches: bool,
     /// `--resubmit-unknown`.
     pub resubmit_unknown: bool,
     pub prices: PriceBook,
@@ -104,7 +102,8 @@ pub(crate) struct Setup {
     pub spent_before: Money,
     /// `K/N` of a shard run, written on each `submitting` line.
     pub shard: Option<String>,
-    /// Every task id the journal (and sibling shards) name; read only when `searches`.
+    /// Every task id the journal (and sibling shards) name; read only when the provider has a
+    /// task list.
     pub known_tasks: HashSet<String>,
     /// When the run started.
     pub started: SystemTime,
@@ -123,7 +122,6 @@ pub(crate) struct Core<'a> {
     limiter: Limiter,
     backoff: Backoff,
     provider: Provider,
-    searches: bool,
     stop: Option<Stop>,
     effects: Vec<Effect>,
     /// The wall-clock time of the input being handled (stamps journal lines).
@@ -193,7 +191,6 @@ impl<'a> Core<'a> {
             limiter: setup.limiter,
             backoff: setup.backoff,
             provider: setup.provider,
-            searches: setup.searches,
             stop: None,
             effects: Vec::new(),
             wall: setup.started,
@@ -204,7 +201,7 @@ impl<'a> Core<'a> {
             max_cost: setup.max_cost,
             over_budget: BTreeSet::new(),
             prices: setup.prices,
-            known_tasks: if setup.searches {
+            known_tasks: if setup.provider.capabilities.task_list {
                 setup.known_tasks
             } else {
                 HashSet::new()
@@ -671,7 +668,7 @@ impl<'a> Core<'a> {
                     self.detach(s, &task_id, &by);
                 }
                 // Only a search reads them; a gateway run keeps no set of every task id.
-                if self.searches {
+                if self.provider.capabilities.task_list {
                     self.known_tasks.insert(task_id.clone());
                     self.created_here.insert(task_id.clone());
                 }
@@ -831,7 +828,7 @@ impl<'a> Core<'a> {
                     .as_ref()
                     .and_then(|t| epoch_ms(&t.text()));
                 let signature = Signature::of(&self.plan.shots[i]);
-                match (self.searches, signature, t0, t1) {
+                match (self.provider.capabilities.task_list, signature, t0, t1) {
                     (true, Some(signature), Some(t0_ms), Some(t1_ms)) => {
                         self.note(format!(
                             "unknown {}: {error}; its task is looked for in {}'s task list \

@@ -33,7 +33,6 @@ fn setup(plan: &Plan) -> Setup {
         limiter: Limiter::new(4, FAST, None),
         backoff: FAST,
         provider: crate::api::gravitex::PROVIDER,
-        searches: false,
         resubmit_unknown: false,
         prices: PriceBook::default(),
         max_cost: None,
@@ -679,7 +678,6 @@ fn a_submitting_line_carries_the_estimate_model_attempt_and_shard_at_the_time_gi
 fn a_dashscope_run_journals_and_reports_the_native_model() {
     let plan = plan_of(&[("a", &[])]);
     let mut s = setup(&plan);
-    s.searches = true;
     s.provider = crate::api::dashscope::PROVIDER;
     let mut run = Run::started_with(&plan, s);
     let effects = run.choose();
@@ -967,7 +965,6 @@ fn a_lost_answer_leaves_the_shot_unknown_counted_paid_with_advice() {
 fn on_dashscope_a_lost_answer_is_searched_for_once_nothing_is_left_to_send() {
     let plan = plan_of(&[("a", &[]), ("b", &[]), ("c", &[])]);
     let mut s = setup(&plan);
-    s.searches = true;
     s.provider = crate::api::dashscope::PROVIDER;
     s.limiter = Limiter::new(2, FAST, None);
     let mut run = Run::started_with(&plan, s);
@@ -997,7 +994,6 @@ fn on_dashscope_a_lost_answer_is_searched_for_once_nothing_is_left_to_send() {
 fn an_interrupted_run_does_not_search() {
     let plan = plan_of(&[("a", &[])]);
     let mut s = setup(&plan);
-    s.searches = true;
     s.provider = crate::api::dashscope::PROVIDER;
     let mut run = Run::started_with(&plan, s);
     run.choose();
@@ -1021,7 +1017,6 @@ fn target(plan: &Plan, idx: usize, before_ms: Option<u64>) -> Target {
 /// A DashScope run whose shots' journals say each submit's outcome is unknown.
 fn searching(plan: &Plan, resubmit: bool) -> Setup {
     let mut s = setup(plan);
-    s.searches = true;
     s.provider = crate::api::dashscope::PROVIDER;
     s.resubmit_unknown = resubmit;
     s.first_search = (0..plan.shots.len())
