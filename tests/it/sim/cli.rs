@@ -202,19 +202,9 @@ fn every_flag_reaches_the_simulator_config() {
 /// the simulator does, `-v` says what they did to the rate, and each shot was created once.
 #[test]
 fn refused_queries_are_in_the_summary_and_each_shot_is_created_once() {
-    use crate::support::{Project, SimProcess};
+    use crate::support::SimProcess;
     let sim = SimProcess::start(&["--gen-time", "300ms", "--p429-query", "0.5", "--seed", "4"]);
-    let p = Project::new();
-    let shots: String = (0..8)
-        .map(|i| format!("  - {{ id: s{i}, prompt: Shot {i}. }}\n"))
-        .collect();
-    p.file(
-        "m.yaml",
-        &format!(
-            "version: 1\nname: m\ndefaults: {{ model: t2v, duration: 4 }}\nshots:\n{shots}\
-             output: {{ dir: out }}\n"
-        ),
-    );
+    let p = eight_shots();
     let mut cmd = p.cmd(&[
         "-v",
         "run",
@@ -246,20 +236,10 @@ fn refused_queries_are_in_the_summary_and_each_shot_is_created_once() {
 /// budget allows instead.
 #[test]
 fn a_poll_the_budget_cannot_honour_is_said_once() {
-    use crate::support::{Project, SimProcess};
+    use crate::support::SimProcess;
     let sim = SimProcess::start(&["--gen-time", "1500ms"]);
-    let p = Project::new();
-    let shots: String = (0..8)
-        .map(|i| format!("  - {{ id: s{i}, prompt: Shot {i}. }}\n"))
-        .collect();
-    p.file(
-        "m.yaml",
-        &format!(
-            "version: 1\nname: m\ndefaults: {{ model: t2v, duration: 4 }}\nshots:\n{shots}\
-             output: {{ dir: out }}\n"
-        ),
-    )
-    .file("c.toml", "[run]\nqueries_per_second = 4\n");
+    let p = eight_shots();
+    p.file("c.toml", "[run]\nqueries_per_second = 4\n");
     let mut cmd = p.cmd(&[
         "run",
         "m.yaml",
@@ -282,4 +262,20 @@ fn a_poll_the_budget_cannot_honour_is_said_once() {
         "{}",
         run.stderr
     );
+}
+
+/// A project whose `m.yaml` has eight text-to-video shots, `s0` to `s7`, written to `out`.
+fn eight_shots() -> crate::support::Project {
+    let p = crate::support::Project::new();
+    let shots: String = (0..8)
+        .map(|i| format!("  - {{ id: s{i}, prompt: Shot {i}. }}\n"))
+        .collect();
+    p.file(
+        "m.yaml",
+        &format!(
+            "version: 1\nname: m\ndefaults: {{ model: t2v, duration: 4 }}\nshots:\n{shots}\
+             output: {{ dir: out }}\n"
+        ),
+    );
+    p
 }
