@@ -58,7 +58,8 @@ def call(req, counter, headers=None):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         if headers is not None:
-            headers.update(e.headers.items())
+            # Header names are compared without case (the simulator sends `retry-after`).
+            headers.update((k.lower(), v) for k, v in e.headers.items())
         return e.code, e.read()
     except OSError:
         return 0, b""
@@ -111,8 +112,8 @@ def one_shot(url, tag, i, poll, counter, proto, honour=False):
         answer = {}
         status, data = call(req, counter, answer)
         if status != 200:
-            if honour and status == 429 and answer.get("Retry-After", "").isdigit():
-                time.sleep(max(0, int(answer["Retry-After"]) - poll))
+            if honour and status == 429 and answer.get("retry-after", "").isdigit():
+                time.sleep(max(0, int(answer["retry-after"]) - poll))
             continue
         state, video = proto["state"](json.loads(data))
         if state == "succeeded":

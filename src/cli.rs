@@ -336,6 +336,9 @@ pub struct SimArgs {
     /// Probability of a spurious 429 on a task query.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub p429_query: f64,
+    /// Share of the gateway's spurious 429s that carry `Retry-After: 1`.
+    #[arg(long, value_name = "P", default_value_t = 0.5, value_parser = parse_fraction)]
+    pub p_retry_after: f64,
     /// Probability of a 502 on any API request.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_fraction)]
     pub p502: f64,

@@ -30,6 +30,7 @@ pub fn config(args: &SimArgs) -> Result<SimConfig, Error> {
         rps_limit: args.rps_limit,
         p429: args.p429,
         p429_query: args.p429_query,
+        p_retry_after: args.p_retry_after,
         p502: args.p502,
         p_lost: args.p_lost,
         fail_rate: args.fail_rate,

@@ -205,13 +205,16 @@ pub async fn poll(
         {
             unfinished_at = Some(sent_at);
         }
+        let refused = matches!(answer, Err(ApiError::RateLimited { .. }));
         let next = after_query(&mut polling, answer, submitted.elapsed().ok());
         wait = if news {
             schedule.after(&next)
         } else {
-            schedule.retry(&next)
+            schedule.retry(&next, refused)
         };
-        demand.every(wait);
+        if !refused {
+            demand.every(wait);
+        }
         match next {
             AfterQuery::Continue | AfterQuery::Wait(_) => {}
             AfterQuery::Succeeded { url, extras } => {

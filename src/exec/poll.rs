@@ -5,9 +5,11 @@
 //! nothing. A fixed interval is never below [`MIN_POLL`]. The jitter moves each query by up to
 //! ±20 % of its interval around the nominal time (5, 12.5, 23.75, 38.75 s… by default) and does
 //! not accumulate, so tasks submitted together spread out while a 60 s task still costs exactly
-//! six queries. A query that brought no news (refused, failed) is retried after the interval it
-//! waited (or its `Retry-After`), without jitter and without growing the schedule: it costs its
-//! task one interval, never more.
+//! six queries. A refused query (429) says nothing about the task, which may be done: it is
+//! retried a quarter of the interval later (or after its `Retry-After`), and the query after
+//! the retry's answer keeps to the time the refused one's successor was due, so random refusals
+//! cost a task a fraction of an interval and do not shift its polls. A failed query (5xx,
+//! transport) is retried after the interval it waited. Neither grows the schedule.
 
 use std::time::Duration;
 
@@ -28,6 +30,8 @@ pub struct PollSchedule {
     last: Duration,
     /// How far the last jittered query was from its nominal time (after it: positive).
     drift: f64,
+    /// Waited in quick retries of refused queries since the last answer with news.
+    retried: Duration,
 }
 
 impl PollSchedule {
@@ -39,6 +43,7 @@ impl PollSchedule {
             max: timing.poll_max,
             last: timing.poll_first,
             drift: 0.0,
+            retried: Duration::ZERO,
         }
     }
 
@@ -67,25 +72,48 @@ impl PollSchedule {
     }
 
     /// The wait before the query that follows an answer: the next interval, or longer when
-    /// the answer asked for it ([`AfterQuery::Wait`]); a refused or failed query costs one
-    /// interval.
+    /// the answer asked for it ([`AfterQuery::Wait`]); after quick retries of a refused query,
+    /// what is left of the interval since the refused one, unless the retry came within a
+    /// retry's wait of the time it was due, when it counts as that query.
     pub fn after(&mut self, answer: &AfterQuery) -> Duration {
         let at_least = match answer {
             AfterQuery::Wait(d) => *d,
             _ => Duration::ZERO,
         };
-        self.next_wait().max(at_least)
+        let d = self.next_wait();
+        let retried = std::mem::take(&mut self.retried);
+        let d = if !retried.is_zero() && retried + self.soon() < d {
+            d - retried
+        } else {
+            d
+        };
+        d.max(at_least)
     }
 
-    /// The wait before retrying a query that brought no news (a 429, a 5xx, a transport
-    /// error): the interval it waited again, or the answer's `Retry-After` when longer; the
-    /// schedule does not advance.
-    pub fn retry(&self, answer: &AfterQuery) -> Duration {
+    /// The wait before retrying a query that brought no news: a quarter of the interval (at
+    /// least [`MIN_POLL`]) after a 429, the interval it waited after a failure (5xx,
+    /// transport), or the answer's `Retry-After` when longer; the schedule does not advance.
+    pub fn retry(&mut self, answer: &AfterQuery, refused: bool) -> Duration {
         let at_least = match answer {
             AfterQuery::Wait(d) => *d,
             _ => Duration::ZERO,
         };
-        self.fixed.unwrap_or(self.last).max(at_least)
+        if refused {
+            let wait = self.soon().max(at_least);
+            self.retried += wait;
+            wait
+        } else {
+            self.interval().max(at_least)
+        }
+    }
+
+    /// The interval last waited.
+    fn interval(&self) -> Duration {
+        self.fixed.unwrap_or(self.last)
+    }
+
+    fn soon(&self) -> Duration {
+        (self.interval() / 4).max(MIN_POLL)
     }
 }
 
@@ -127,32 +155,60 @@ mod tests {
     }
 
     #[test]
-    fn a_query_without_news_is_retried_after_the_same_interval_or_its_retry_after() {
+    fn a_failed_query_is_retried_after_the_same_interval_or_its_retry_after() {
         let timing = &crate::api::gravitex::PROVIDER.timing;
         let mut p = PollSchedule::new(None, timing);
         p.next_nominal();
         assert_eq!(p.next_nominal(), Duration::from_millis(7500));
-        // Refused twice: the 7.5 s interval again, not 11.25 s plus jitter.
+        // Failed twice: the 7.5 s interval again, not 11.25 s plus jitter.
         assert_eq!(
-            p.retry(&AfterQuery::Wait(Duration::ZERO)),
+            p.retry(&AfterQuery::Continue, false),
             Duration::from_millis(7500)
         );
-        assert_eq!(p.retry(&AfterQuery::Continue), Duration::from_millis(7500));
         assert_eq!(
-            p.retry(&AfterQuery::Wait(Duration::from_secs(9))),
+            p.retry(&AfterQuery::Wait(Duration::from_secs(9)), false),
             Duration::from_secs(9)
         );
         assert_eq!(p.next_nominal(), Duration::from_millis(11250));
 
-        let fixed = PollSchedule::new(Some(Duration::from_millis(500)), timing);
+        let mut fixed = PollSchedule::new(Some(Duration::from_millis(500)), timing);
         assert_eq!(
-            fixed.retry(&AfterQuery::Wait(Duration::ZERO)),
+            fixed.retry(&AfterQuery::Continue, false),
             Duration::from_millis(500)
         );
         assert_eq!(
-            fixed.retry(&AfterQuery::Wait(Duration::from_secs(1))),
-            Duration::from_secs(1)
+            fixed.after(&AfterQuery::Continue),
+            Duration::from_millis(500)
         );
+    }
+
+    #[test]
+    fn a_refused_query_is_retried_soon_and_the_polls_keep_their_times() {
+        let timing = &crate::api::gravitex::PROVIDER.timing;
+        let ms = Duration::from_millis;
+        let mut p = PollSchedule::new(Some(ms(500)), timing);
+        let refused = AfterQuery::Wait(Duration::ZERO);
+        // Refused at 0: retried at 125 ms, and (answered) the next query at 500 ms, not 625.
+        assert_eq!(p.retry(&refused, true), ms(125));
+        assert_eq!(p.after(&AfterQuery::Continue), ms(375));
+        assert_eq!(p.after(&AfterQuery::Continue), ms(500));
+        // Refused three times: the third retry (at 375 ms) is within a retry of 500 ms, so it
+        // counts as that query and the next is a whole interval later.
+        for _ in 0..3 {
+            assert_eq!(p.retry(&refused, true), ms(125));
+        }
+        assert_eq!(p.after(&AfterQuery::Continue), ms(500));
+        // A `Retry-After` is honoured, and its wait past the interval starts the grid anew.
+        assert_eq!(p.retry(&AfterQuery::Wait(ms(1000)), true), ms(1000));
+        assert_eq!(p.after(&AfterQuery::Continue), ms(500));
+        // The floor: a quarter of a short interval is still MIN_POLL.
+        let mut short = PollSchedule::new(Some(ms(200)), timing);
+        assert_eq!(short.retry(&refused, true), MIN_POLL);
+        // The growing schedule: a quarter of the interval waited, which does not grow.
+        let mut growing = PollSchedule::new(None, timing);
+        growing.next_nominal();
+        assert_eq!(growing.retry(&refused, true), ms(1250));
+        assert_eq!(growing.next_nominal(), ms(7500));
     }
 
     #[test]

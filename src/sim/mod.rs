@@ -50,6 +50,9 @@ pub struct SimConfig {
     pub p429: f64,
     /// Probability of a random 429 on a task query.
     pub p429_query: f64,
+    /// The share of random 429s on the gateway (`p429`, `p429_query`) that carry
+    /// `Retry-After: 1`.
+    pub p_retry_after: f64,
     pub p502: f64,
     pub p_lost: f64,
     pub fail_rate: f64,
@@ -72,6 +75,7 @@ impl Default for SimConfig {
             rps_limit: None,
             p429: 0.0,
             p429_query: 0.0,
+            p_retry_after: 0.5,
             p502: 0.0,
             p_lost: 0.0,
             fail_rate: 0.0,

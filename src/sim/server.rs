@@ -146,7 +146,7 @@ async fn submit(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     if config.p429 > 0.0 && inner.rng.f64() < config.p429 {
         inner.stats.record(Route::Submit, Outcome::Status(429));
         let variant = inner.rng.u32(..);
-        let retry_after = inner.rng.bool();
+        let retry_after = inner.rng.f64() < config.p_retry_after;
         drop(inner);
         let mut response = match shape::rate_limited(variant, &sim.request_id()) {
             Some(body) => json(StatusCode::TOO_MANY_REQUESTS, &body),
@@ -223,7 +223,7 @@ async fn query(
         Err(response) => return *response,
     };
     if sim.query_refused() {
-        let retry_after = sim.lock().rng.bool();
+        let retry_after = sim.lock().rng.f64() < sim.config.p_retry_after;
         let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
         if retry_after {
             response

@@ -324,6 +324,62 @@ async fn refused_queries_are_counted_and_each_task_is_created_once() {
     assert_eq!(outcome.queries.failed, 0);
 }
 
+/// A refused query without `Retry-After` says nothing about its task, which may be done: it is
+/// retried a quarter of the interval later, not after a whole one. Tasks done long before their
+/// first query (at 2 s) make each refusal's cost visible in the journal: a quarter interval
+/// (0.5 s) each, where a whole interval would cost 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_query_is_retried_within_a_fraction_of_the_interval() {
+    let sim = start_sim(SimConfig {
+        gen_time: Duration::from_millis(100),
+        p429_query: 0.4,
+        p_retry_after: 0.0,
+        seed: 21,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let p = flat_plan(&out, 12, "quick-retry");
+    let poll = Duration::from_secs(2);
+    let outcome = execute(
+        &p,
+        &sim,
+        RunOptions {
+            poll: Some(poll),
+            ..opts(12)
+        },
+    )
+    .await;
+    assert_eq!(outcome.exit_code(), 0, "{:?}", outcome.counts);
+    let stats = stats_of(&sim).await;
+    assert_eq!(stats["tasks_created"], 12, "{stats}");
+    let refused = count(&stats, "query", "429");
+    assert!(refused >= 2, "{stats}");
+    let at = |e: &serde_json::Value| {
+        let t = humantime::parse_rfc3339(e["ts"].as_str().expect("ts")).expect("ts");
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    };
+    let submitted: std::collections::HashMap<String, i64> = events(&out, "submitted")
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap().to_owned(), at(e)))
+        .collect();
+    // Each shot's wait past its first query, in total: about 0.5 s a refusal.
+    let late_ms: i64 = events(&out, "succeeded")
+        .iter()
+        .map(|e| at(e) - submitted[e["id"].as_str().unwrap()] - poll.as_millis() as i64)
+        .sum();
+    let whole_intervals = refused as i64 * poll.as_millis() as i64;
+    assert!(
+        late_ms < whole_intervals / 2,
+        "{refused} refusals cost {late_ms} ms in all (a whole interval each: {whole_intervals} ms)"
+    );
+    assert!(
+        late_ms >= refused as i64 * 400,
+        "{late_ms} ms for {refused} refusals"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dashscope_submits_and_queries_share_the_accounts_rate() {
     let sim = start_sim(SimConfig {
