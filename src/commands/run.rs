@@ -348,7 +348,7 @@ fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
     if q.refused + q.failed > 0 {
         eprintln!(
             "task queries: {} refused by the provider (429), {} failed (5xx or transport); \
-             each cost its task one poll interval{}",
+             each was asked again{}",
             q.refused,
             q.failed,
             if q.rate < f64::from(q.ceiling) {

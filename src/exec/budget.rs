@@ -26,9 +26,9 @@
 //! tracked the rate and the lower rate stays; if not, they were noise: the old rate comes back,
 //! and from then on the noise is the refused share of every answer judged so far. A window
 //! refused no more than the noise (none, while no noise is known) raises the rate by a tenth,
-//! up to the ceiling (`[run] queries_per_second` or the provider's). A refused
-//! query itself costs its task one poll interval (or its `Retry-After`), nothing more: queries
-//! are free and idempotent.
+//! up to the ceiling (`[run] queries_per_second` or the provider's). A refused query itself costs
+//! its task a quarter of a poll interval (or its `Retry-After`), nothing more: queries are free
+//! and idempotent ([`super::poll`]).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -384,14 +384,20 @@ impl State {
         let secs = span.as_secs_f64().max(1.0);
         let let_through = f64::from(answers - refused) / secs;
         // A limit lets through as many at the lower rate (and refuses less); random refusals go
-        // on at the same share and let through fewer, in proportion.
+        // on at the same share and let through fewer, in proportion. Fewer let through says
+        // nothing when fewer were asked for than the lower rate allowed (the tasks' demand
+        // fell, or polls were held back): then only the share tells.
+        // The share fell by half only if it did by more than its own chance (a window of
+        // twenty answers is a rough measure).
+        let rate_bound = f64::from(answers) / secs >= 0.9 * self.rate;
+        let spread = (share * (1.0 - share) / f64::from(answers)).sqrt();
         if let Some(Lowered {
             before,
             cause,
             through,
         }) = self.lowered.take()
-            && share >= 0.5 * cause
-            && let_through < 0.9 * through
+            && share + spread >= 0.5 * cause
+            && (let_through < 0.9 * through || !rate_bound)
         {
             self.rate = before;
             self.settling = true;
@@ -677,6 +683,35 @@ mod tests {
             "{changes:?}"
         );
         assert!(budget.rate() >= 45.0, "{}", budget.rate());
+    }
+
+    #[test]
+    fn random_refusals_are_not_taken_for_a_limit_when_the_tasks_ask_for_less_than_the_probe() {
+        // One in five refused at random; the tasks ask for 20/s until the rate is lowered,
+        // then for 60 % of the rate (the run holds back polls of young tasks when the budget
+        // is short): fewer get through, but only because fewer were sent. The probe must not
+        // read that as a limit and spiral down.
+        let mut ended_low = Vec::new();
+        for seed in 0..10 {
+            let budget = QueryBudget::new(50);
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let start = Instant::now();
+            let mut t = start;
+            let mut lowest = f64::MAX;
+            while t < start + Duration::from_secs(60) {
+                budget.on_answer(t, rng.f64() < 0.2);
+                let rate = budget.rate();
+                lowest = lowest.min(rate);
+                let demand = if rate < 20.0 { 0.6 * rate } else { 20.0 };
+                t += Duration::from_secs_f64(1.0 / demand);
+            }
+            assert!(lowest >= 10.0, "seed {seed}: down to {lowest}/s");
+            if budget.rate() < 20.0 {
+                ended_low.push((seed, budget.rate()));
+            }
+        }
+        // One run in ten may meet a three-sigma second late and still be climbing back.
+        assert!(ended_low.len() <= 1, "{ended_low:?}");
     }
 
     #[test]

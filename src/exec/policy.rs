@@ -107,8 +107,8 @@ pub enum AfterQuery {
     /// Poll again on schedule.
     Continue,
     /// Poll again on schedule, but not before this long from now: a 429's `Retry-After` (zero
-    /// without one: a refused query costs one poll interval, as queries are free and
-    /// idempotent), or the backoff of a refused query of a young task.
+    /// without one: queries are free and idempotent, [`super::poll`] says when), or the
+    /// backoff of a refused query of a young task.
     Wait(Duration),
     /// The task has its result URL: download it.
     Succeeded { url: String, extras: TaskExtras },
@@ -505,7 +505,7 @@ mod tests {
         for _ in 0..MAX_QUERY_TROUBLES - 2 {
             assert_eq!(after_query(&mut p, unknown(), None), AfterQuery::Continue);
         }
-        // A 429 neither counts nor resets, and without Retry-After costs one poll interval.
+        // A 429 neither counts nor resets, and without Retry-After asks for no wait of its own.
         let limited = || Err(ApiError::RateLimited { retry_after: None });
         assert_eq!(
             after_query(&mut p, limited(), None),
