@@ -428,6 +428,14 @@ impl<'a> Dispatcher<'a> {
         let stop = self.core.take_stop();
         let counts = self.core.result_counts();
         let cost = self.core.run_cost();
+        let budget = &self.ctx.budget;
+        let queries = super::QueryCounts {
+            refused: budget.refused(),
+            failed: budget.failed(),
+            skipped: budget.skipped(),
+            rate: budget.rate(),
+            ceiling: budget.qps(),
+        };
         if let Some(events) = &mut self.events {
             events.emit(&StreamEvent {
                 spent: Some(cost.spent),
@@ -451,6 +459,7 @@ impl<'a> Dispatcher<'a> {
                 status: Some(status.to_owned()),
                 reason,
                 counts: Some(counts),
+                queries: Some(queries),
                 ..StreamEvent::new(Kind::RunEnd)
             });
         }
@@ -461,13 +470,7 @@ impl<'a> Dispatcher<'a> {
             all_succeeded: self.core.all_succeeded(),
             came_along: Vec::new(),
             cost,
-            queries: super::QueryCounts {
-                refused: self.ctx.budget.refused(),
-                failed: self.ctx.budget.failed(),
-                skipped: self.ctx.budget.skipped(),
-                rate: self.ctx.budget.rate(),
-                ceiling: self.ctx.budget.qps(),
-            },
+            queries,
         })
     }
 

@@ -129,6 +129,10 @@ pub struct StreamEvent {
     pub currency: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counts: Option<BTreeMap<String, usize>>,
+    /// On `run_end`: task queries refused (429) or failed, polls held back for a short
+    /// budget, and the request rate at the end and its ceiling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queries: Option<super::QueryCounts>,
 }
 
 impl StreamEvent {
@@ -155,6 +159,7 @@ impl StreamEvent {
             batch_spent: None,
             currency: None,
             counts: None,
+            queries: None,
         }
     }
 

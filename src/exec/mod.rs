@@ -146,8 +146,9 @@ pub struct Outcome {
     pub queries: QueryCounts,
 }
 
-/// Task queries the provider refused or failed, and the request rate they left.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// Task queries the provider refused or failed, and the request rate they left (also the
+/// `queries` of the event stream's `run_end`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct QueryCounts {
     /// Answered 429.
     pub refused: u64,

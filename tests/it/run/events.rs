@@ -77,6 +77,8 @@ fn a_faulty_run_streams_every_paid_step_in_order_against_the_schema() {
         "0.2",
         "--p502",
         "0.2",
+        "--p429-query",
+        "0.3",
         "--p-lost",
         "0.15",
         "--seed",
@@ -142,6 +144,13 @@ fn a_faulty_run_streams_every_paid_step_in_order_against_the_schema() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(total, 12);
+    // Query refusals and failures, as the provider counted them.
+    let queries = &stats["requests"]["query"];
+    let refused = queries["429"].as_u64().unwrap_or(0);
+    assert!(refused > 0, "{stats:#}");
+    assert_eq!(end["queries"]["refused"], refused, "{end}");
+    assert_eq!(end["queries"]["failed"], queries["502"], "{end}");
+    assert_eq!(end["queries"]["ceiling"], 50, "{end}");
 }
 
 #[test]
