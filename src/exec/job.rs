@@ -192,7 +192,7 @@ pub async fn poll(
                     ctx.budget.earliest_done().unwrap_or_default().as_secs_f64()
                 );
             }
-            wait = schedule.next_wait();
+            wait = schedule.after(&AfterQuery::Continue);
             demand.every(wait);
             continue;
         }
