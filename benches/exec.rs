@@ -556,6 +556,7 @@ fn current_rss_mb() -> f64 {
 }
 
 fn main() {
+    shotlist::alloc::tune();
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--memory-child") {
         let n: usize = args[pos + 1].parse().expect("shot count");
