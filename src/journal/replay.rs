@@ -7,6 +7,7 @@
 //! resend paid work.
 
 use std::collections::HashMap;
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 
 use super::{Entry, EventKind};
@@ -275,35 +276,34 @@ pub enum ReadError {
 /// does not parse was torn by a crash and is ignored; any other bad line (unparsable, not
 /// UTF-8) is an error naming it, unless `skip_bad`, which skips and lists them.
 pub fn replay_file(path: &Path, skip_bad: bool) -> Result<Replayed, ReadError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    let io_error = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replayed::default()),
-        Err(source) => {
-            return Err(ReadError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(source) => return Err(io_error(source)),
     };
+    // Line by line: a 100,000-shot journal is ~100 MB (BENCHMARKS.md, issue 21).
+    let mut reader = std::io::BufReader::new(file);
     let mut r = Replayed::default();
-    let ends_with_newline = bytes.last().is_none_or(|&b| b == b'\n');
-    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let count = if ends_with_newline {
-        lines.len() - 1
-    } else {
-        lines.len()
-    };
-    for (i, raw) in lines[..count].iter().enumerate() {
-        let number = i + 1;
+    let mut raw = Vec::new();
+    for number in 1.. {
+        raw.clear();
+        if reader.read_until(b'\n', &mut raw).map_err(io_error)? == 0 {
+            break;
+        }
+        let torn = raw.pop_if(|b| *b == b'\n').is_none();
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let parsed = std::str::from_utf8(raw)
+        let parsed = std::str::from_utf8(&raw)
             .map_err(|e| format!("not UTF-8: {e}"))
             .and_then(|text| serde_json::from_str::<Entry>(text).map_err(|e| e.to_string()));
         match parsed {
             Ok(e) => r.apply(number, &e),
-            Err(_) if !ends_with_newline && number == count => r.torn_tail = true,
+            Err(_) if torn => r.torn_tail = true,
             Err(_) if skip_bad => r.skipped.push(number),
             Err(reason) => {
                 return Err(ReadError::BadLine {
