@@ -65,11 +65,11 @@ pub fn earlier(dir: &Path) -> HashMap<String, Vec<Earlier>> {
     if check_inside(&path).is_err() {
         return HashMap::new();
     }
-    let Ok(replayed) = crate::journal::replay_file(&path, true) else {
+    let Ok(superseded) = crate::journal::superseded_file(&path) else {
         return HashMap::new();
     };
     let mut out: HashMap<String, Vec<Earlier>> = HashMap::new();
-    for e in replayed.superseded {
+    for e in superseded {
         let name = e
             .file
             .as_deref()
