@@ -198,6 +198,9 @@ fn run_on(
         assert_eq!(outcome.expect("run").exit_code(), 0, "benchmark run failed");
     }
     let per_shot = (sim.requests() - before) as f64 / n as f64;
+    // The memory row's peak RSS is the run's: the plan and the runtime go before the journal
+    // is read back.
+    drop((plan, runtime));
     let in_flight = in_flight(&out.join("journal.jsonl"), n);
     (elapsed, per_shot, in_flight)
 }
@@ -207,10 +210,11 @@ fn run_on(
 /// `unknown`. Returns the time-weighted mean over the makespan (first `submitting` to the last
 /// of those lines) and the same mean up to the moment 95 % of the shots had succeeded.
 fn in_flight(journal: &Path, shots: usize) -> InFlight {
-    let text = std::fs::read_to_string(journal).unwrap_or_default();
     let mut steps: Vec<(f64, i64, bool)> = Vec::new();
-    for line in text.lines() {
-        let Ok(e) = serde_json::from_str::<Value>(line) else {
+    // Line by line: a 100,000-shot journal is ~100 MB.
+    let lines = std::fs::File::open(journal).map(|f| BufReader::new(f).lines());
+    for line in lines.into_iter().flatten().map_while(Result::ok) {
+        let Ok(e) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
         let Some(ts) = e["ts"]
@@ -580,6 +584,7 @@ fn current_rss_mb() -> f64 {
 }
 
 fn main() {
+    shotlist::alloc::tune();
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--memory-child") {
         let n: usize = args[pos + 1].parse().expect("shot count");

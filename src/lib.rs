@@ -7,6 +7,7 @@
 //! what happened, [`review`] shows it for approval, and [`sim`] is a strict stand-in for the
 //! provider.
 
+pub mod alloc;
 pub mod api;
 pub mod cli;
 pub mod commands;

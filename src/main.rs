@@ -7,6 +7,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    shotlist::alloc::tune();
     // Before parsing: a parse error quotes the argument.
     if let Err(err) = shotlist::settings::refuse_env_key_in_args() {
         eprintln!("{:?}", miette::Report::new(err));

@@ -11,7 +11,9 @@ mod writer;
 
 pub use entry::{Entry, EventKind};
 pub use ledger::{Ledger, Spent};
-pub use replay::{History, Phase, ReadError, Replayed, ShotId, replay, replay_file};
+pub use replay::{
+    History, Phase, ReadError, Replayed, ShotId, replay, replay_file, superseded_file,
+};
 pub use writer::{Journal, JournalError};
 
 /// The journal's file name inside the output folder.
