@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::cost::{Money, PriceBook};
 use crate::error::Error;
 use crate::exec::{self, ExecError, Outcome, OutputLock, Stop};
-use crate::plan::{self, Plan};
+use crate::plan;
 use crate::settings::{Endpoint, RunSettings};
 
 pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
@@ -86,9 +86,12 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         .map_err(|e| Error::Usage(format!("{e}; nothing was sent")))?;
     // Read once, under the lock: the retakes and the run see the same journal.
     let replayed = exec::replay_locked(&lock, opts.skip_bad_journal_lines).map_err(exec_error)?;
-    let applied =
-        crate::review::retake::apply_in_folder(&mut plan, &replayed, args.retake_rejected)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+    let crate::review::retake::Applied {
+        why,
+        approved,
+        replaces_approved,
+    } = crate::review::retake::apply_in_folder(&mut plan, &replayed, args.retake_rejected)
+        .map_err(|e| Error::Usage(e.to_string()))?;
 
     if let Some(old) = &lock.taken_over
         && !global.quiet
@@ -99,8 +102,8 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         );
     }
     let first_signal = Arc::new(AtomicU8::new(0));
-    opts.approved = applied.approved;
-    opts.notes = (applied.why.iter().zip(&plan.shots))
+    opts.approved = approved;
+    opts.notes = (why.iter().zip(&plan.shots))
         .map(|(why, shot)| why.as_ref()?.held_note(&args.manifest, &shot.id))
         .collect();
     if !global.quiet {
@@ -109,7 +112,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
                 eprintln!("held {}: {note}", shot.id);
             }
         }
-        for (&replaces, shot) in applied.replaces_approved.iter().zip(&plan.shots) {
+        for (&replaces, shot) in replaces_approved.iter().zip(&plan.shots) {
             if replaces {
                 eprintln!(
                     "send {}: its request changed; {}",
@@ -119,6 +122,9 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             }
         }
     }
+    // The page's badges; the rest of the retakes' per-shot state is not needed past here.
+    let held = crate::review::held(&plan, &why);
+    drop((why, replaces_approved));
     let outcome = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         opts.stop = Some(stop_rx);
@@ -185,6 +191,20 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         }
         Ok::<Outcome, Error>(outcome)
     })?;
+    // What the summary needs of the plan, taken before the plan goes: the run wrote
+    // `plan.json`, which is what the page reads, so the in-memory plan (~80 MB at 100,000
+    // shots) is dropped before the page builds its own per-shot data (issue 21). It stays only
+    // as the page's fallback for a folder without `plan.json`.
+    let other_shards = args.shard.map_or(0, |s| {
+        plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
+    });
+    let upper_bounds = plan.shots.iter().any(|s| s.upper_bound());
+    let (out_dir, name, manifest) = (
+        plan.out_dir.clone(),
+        plan.name.clone(),
+        plan.manifest.clone(),
+    );
+    let fallback = (!out_dir.join(crate::report::PLAN_FILE).is_file()).then_some(plan);
     // Written under the folder's lock, and before the summary so that the summary closes the
     // output. The runtime (and its signal watcher) lives on: a signal that comes now stops the
     // page (a run interrupted earlier still gets its page; a second signal quits at once).
@@ -192,19 +212,21 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
     let late_signal = signal_before != 0 && !matches!(outcome.stop, Stop::Interrupted);
     if !args.no_review && !late_signal {
         let stop = || first_signal.load(Ordering::SeqCst) != signal_before;
-        match crate::review::write_held_for(&plan, &crate::review::held(&plan, &applied.why), &stop)
-        {
+        let of = crate::review::PageOf {
+            name: &name,
+            manifest: &manifest,
+            fallback: fallback.as_ref(),
+        };
+        match crate::review::write_held_of(&out_dir, of, &held, &stop) {
             Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
             Ok(_) => {}
             Err(e) => eprintln!("warning: review page not written: {e}"),
         }
     }
+    drop(fallback);
     drop(runtime);
     drop(lock);
-    let other_shards = args.shard.map_or(0, |s| {
-        plan.shots.len() - plan::shard::partition(&plan, s.count).shots_in(s.index)
-    });
-    summarise(&plan, &outcome, other_shards);
+    summarise(&out_dir, upper_bounds, &outcome, other_shards);
     // A signal exits 128 + its number, whenever it came (the results are written either way).
     match first_signal.load(Ordering::SeqCst) {
         signal @ 1.. => Ok(128 + signal),
@@ -307,9 +329,15 @@ fn init_tracing(global: &Global) {
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
+/// `out_dir`: the plan's output folder; `upper_bounds`: some shot's cost is an upper bound;
 /// `other_shards`: shots left to other shards (counted as pending in the outcome).
-fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
-    let results = plan.out_dir.join(crate::report::CSV_FILE);
+fn summarise(
+    out_dir: &std::path::Path,
+    upper_bounds: bool,
+    outcome: &Outcome,
+    other_shards: usize,
+) {
+    let results = out_dir.join(crate::report::CSV_FILE);
     match &outcome.stop {
         Stop::Finished => {}
         Stop::Interrupted => eprintln!(
@@ -330,7 +358,7 @@ fn summarise(plan: &Plan, outcome: &Outcome, other_shards: usize) {
         show(c.spent),
         show(c.billed)
     );
-    if plan.shots.iter().any(|s| s.upper_bound()) {
+    if upper_bounds {
         cost.push_str(&format!(
             " (upper bounds: an edit input given by URL counts as {} s)",
             crate::plan::model::VIDEO_INPUT_DURATION.1

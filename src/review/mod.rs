@@ -150,6 +150,30 @@ pub fn held_in_folder(dir: &Path, plan: &Plan) -> Result<Held, ReviewError> {
     Ok(held(&plan, &why))
 }
 
+/// What the page needs of a plan besides its output folder's files: the name and manifest its
+/// header shows, and the plan itself only for a folder without `plan.json` (before any run).
+/// `run` writes its page after the run wrote `plan.json`, and without its plan in memory: the
+/// page's own per-shot data next to the whole plan took the run's peak over 200 MB at 100,000
+/// shots (BENCHMARKS.md, issue 21).
+#[derive(Debug, Clone, Copy)]
+pub struct PageOf<'a> {
+    pub name: &'a str,
+    pub manifest: &'a Path,
+    /// The shots when the folder has no `plan.json`; without it, a missing `plan.json` is an
+    /// error.
+    pub fallback: Option<&'a Plan>,
+}
+
+impl<'a> From<&'a Plan> for PageOf<'a> {
+    fn from(plan: &'a Plan) -> Self {
+        PageOf {
+            name: &plan.name,
+            manifest: &plan.manifest,
+            fallback: Some(plan),
+        }
+    }
+}
+
 /// Writes `<dir>/review.html` (and its further pages) for the output folder `dir`, whose plan
 /// is `plan` when it has no `plan.json` yet, with `held` shots badged; stops with
 /// [`ReviewError::Interrupted`] as soon as `stop` says so. Returns the first page's path and
@@ -160,6 +184,16 @@ pub fn write_page(
     held: &Held,
     stop: &dyn Fn() -> bool,
 ) -> Result<(PathBuf, usize), ReviewError> {
+    write_page_of(dir, plan.into(), held, stop)
+}
+
+/// [`write_page`] for what [`PageOf`] gives of a plan.
+pub fn write_page_of(
+    dir: &Path,
+    of: PageOf<'_>,
+    held: &Held,
+    stop: &dyn Fn() -> bool,
+) -> Result<(PathBuf, usize), ReviewError> {
     let interrupted = || {
         if stop() {
             Err(ReviewError::Interrupted)
@@ -167,14 +201,14 @@ pub fn write_page(
             Ok(())
         }
     };
-    let shots = source::load(dir, plan)?;
+    let shots = source::load_of(dir, of.fallback)?;
     interrupted()?;
     let marks = Marks::load(&dir.join(marks::FILE_NAME))?;
     let earlier = source::earlier(dir);
     interrupted()?;
     let cx = page::Context {
-        name: &plan.name,
-        manifest: &plan.manifest,
+        name: of.name,
+        manifest: of.manifest,
         out_dir: dir,
         shots: &shots,
         marks: &marks,
@@ -330,14 +364,24 @@ pub fn write_held_for(
     held: &Held,
     stop: &dyn Fn() -> bool,
 ) -> Result<(PathBuf, usize), crate::Error> {
-    if !plan.out_dir.is_dir() {
+    write_held_of(&plan.out_dir, plan.into(), held, stop)
+}
+
+/// [`write_held_for`] into the output folder `dir`, for what [`PageOf`] gives of the plan.
+pub fn write_held_of(
+    dir: &Path,
+    of: PageOf<'_>,
+    held: &Held,
+    stop: &dyn Fn() -> bool,
+) -> Result<(PathBuf, usize), crate::Error> {
+    if !dir.is_dir() {
         return Err(crate::Error::Usage(format!(
             "{} does not exist: run the batch first (`shotlist run {}`), or pass --out DIR",
-            plan.out_dir.display(),
-            plan.manifest.display()
+            dir.display(),
+            of.manifest.display()
         )));
     }
-    Ok(write_page(&plan.out_dir, plan, held, stop)?)
+    Ok(write_page_of(dir, of, held, stop)?)
 }
 
 #[cfg(test)]

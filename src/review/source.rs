@@ -141,19 +141,30 @@ pub fn read_json(path: &Path, limit: u64) -> Result<Option<Value>, ReviewError> 
 /// Both files are read as a stream, one shot's `Value` at a time: as whole `Value`s they took
 /// ~5 KB a shot, 540 MB at the end of a 100,000-shot run (BENCHMARKS.md, issue 21).
 pub fn load(dir: &Path, fallback: &Plan) -> Result<Vec<Shot>, ReviewError> {
+    load_of(dir, Some(fallback))
+}
+
+/// [`load`], where a folder without `plan.json` is an error when there is no `fallback`.
+pub fn load_of(dir: &Path, fallback: Option<&Plan>) -> Result<Vec<Shot>, ReviewError> {
     let plan_path = dir.join("plan.json");
     let listed = stream_in_folder(&plan_path, MAX_TABLE_BYTES, |de| {
         de.deserialize_any(ShotsMember)
     })?;
-    let mut shots: Vec<Shot> = match listed {
-        Some(Some(shots)) => shots,
-        Some(None) => {
+    let mut shots: Vec<Shot> = match (listed, fallback) {
+        (Some(Some(shots)), _) => shots,
+        (Some(None), _) => {
             return Err(ReviewError::shape(
                 &plan_path,
                 "an object with a `shots` list",
             ));
         }
-        None => fallback.shots.iter().map(from_planned).collect(),
+        (None, Some(fallback)) => fallback.shots.iter().map(from_planned).collect(),
+        (None, None) => {
+            return Err(ReviewError::Read {
+                path: plan_path,
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
     };
     let results_path = dir.join(crate::report::JSON_FILE);
     let index: HashMap<String, usize> = shots
