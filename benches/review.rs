@@ -60,8 +60,8 @@ fn main() {
         .expect("marks");
     let rss_before = peak_rss_kb();
     let start = Instant::now();
-    let (_, n) =
-        shotlist::review::write_page(&out, &plan, &Default::default(), &|| false).expect("pages");
+    let (_, n) = shotlist::review::write_page(&out, (&plan).into(), &Default::default(), &|| false)
+        .expect("pages");
     let took = start.elapsed();
     let pages = std::fs::read_dir(&out)
         .unwrap()

@@ -27,7 +27,7 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
             marks::MAX_NOTE_CHARS
         )));
     }
-    let shots = review::source::load(&dir, &plan)?;
+    let shots = review::source::load(&dir, Some(&plan))?;
     let given: Vec<Mark> = match &args.import {
         Some(file) => imported(file, &shots, global.quiet)?,
         None if args.prune => Vec::new(),

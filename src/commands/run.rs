@@ -217,7 +217,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
             manifest: &manifest,
             fallback: fallback.as_ref(),
         };
-        match crate::review::write_held_of(&out_dir, of, &held, &stop) {
+        match crate::review::write_held_for(&out_dir, of, &held, &stop) {
             Ok((page, _)) if !global.quiet => eprintln!("review: {}", page.display()),
             Ok(_) => {}
             Err(e) => eprintln!("warning: review page not written: {e}"),

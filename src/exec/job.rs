@@ -99,8 +99,9 @@ impl JobContext {
         let _ = self.tx.send(event);
     }
 
-    /// Counts a query's answer in the budget, which adapts its rate to 429s (said with `-v`).
-    fn counted<T>(&self, task_id: &str, answer: &Result<T, ApiError>) {
+    /// Counts a query's answer in the budget, which adapts its rate to 429s (said with `-v`);
+    /// whether it was a 429.
+    fn counted<T>(&self, task_id: &str, answer: &Result<T, ApiError>) -> bool {
         let refused = matches!(answer, Err(ApiError::RateLimited { .. }));
         match answer {
             Err(ApiError::RateLimited { retry_after }) => {
@@ -139,6 +140,7 @@ impl JobContext {
             }
             None => {}
         }
+        refused
     }
 }
 
@@ -199,7 +201,7 @@ pub async fn poll(
         ctx.budget.acquire().await;
         let sent_at = age();
         let answer = ctx.client.query(&polling.task_id).await;
-        ctx.counted(&polling.task_id, &answer);
+        let refused = ctx.counted(&polling.task_id, &answer);
         let news = answer.is_ok();
         // Only a success right after an unfinished answer brackets the task's time closely
         // (a refusal between them would widen it and pull the midpoint early).
@@ -208,7 +210,6 @@ pub async fn poll(
             Ok(_) => unfinished_at,
             Err(_) => None,
         };
-        let refused = matches!(answer, Err(ApiError::RateLimited { .. }));
         let next = after_query(&mut polling, answer, submitted.elapsed().ok());
         wait = if news {
             schedule.after(&next)

@@ -82,7 +82,7 @@ impl PollSchedule {
         };
         let d = self.next_wait();
         let retried = std::mem::take(&mut self.retried);
-        let d = if !retried.is_zero() && retried + self.soon() < d {
+        let d = if retried + self.soon() < d {
             d - retried
         } else {
             d

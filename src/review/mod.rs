@@ -174,21 +174,11 @@ impl<'a> From<&'a Plan> for PageOf<'a> {
     }
 }
 
-/// Writes `<dir>/review.html` (and its further pages) for the output folder `dir`, whose plan
-/// is `plan` when it has no `plan.json` yet, with `held` shots badged; stops with
+/// Writes `<dir>/review.html` (and its further pages) for the output folder `dir` and what
+/// [`PageOf`] gives of its plan, with `held` shots badged; stops with
 /// [`ReviewError::Interrupted`] as soon as `stop` says so. Returns the first page's path and
 /// the number of shots.
 pub fn write_page(
-    dir: &Path,
-    plan: &Plan,
-    held: &Held,
-    stop: &dyn Fn() -> bool,
-) -> Result<(PathBuf, usize), ReviewError> {
-    write_page_of(dir, plan.into(), held, stop)
-}
-
-/// [`write_page`] for what [`PageOf`] gives of a plan.
-pub fn write_page_of(
     dir: &Path,
     of: PageOf<'_>,
     held: &Held,
@@ -201,7 +191,7 @@ pub fn write_page_of(
             Ok(())
         }
     };
-    let shots = source::load_of(dir, of.fallback)?;
+    let shots = source::load(dir, of.fallback)?;
     interrupted()?;
     let marks = Marks::load(&dir.join(marks::FILE_NAME))?;
     let earlier = source::earlier(dir);
@@ -354,21 +344,12 @@ pub fn group_title(shots: &[Shot]) -> String {
 /// retakes found in the folder); returns its path and its number of shots.
 pub fn write_for(plan: &Plan) -> Result<(PathBuf, usize), crate::Error> {
     let held = held_in_folder(&plan.out_dir, plan)?;
-    write_held_for(plan, &held, &|| false)
+    write_held_for(&plan.out_dir, plan.into(), &held, &|| false)
 }
 
-/// [`write_for`] for a plan whose retakes are applied already, with the shots they hold; stops
-/// when `stop` says so.
+/// [`write_for`] into the output folder `dir` for what [`PageOf`] gives of a plan whose
+/// retakes are applied already, with the shots they hold; stops when `stop` says so.
 pub fn write_held_for(
-    plan: &Plan,
-    held: &Held,
-    stop: &dyn Fn() -> bool,
-) -> Result<(PathBuf, usize), crate::Error> {
-    write_held_of(&plan.out_dir, plan.into(), held, stop)
-}
-
-/// [`write_held_for`] into the output folder `dir`, for what [`PageOf`] gives of the plan.
-pub fn write_held_of(
     dir: &Path,
     of: PageOf<'_>,
     held: &Held,
@@ -381,7 +362,7 @@ pub fn write_held_of(
             of.manifest.display()
         )));
     }
-    Ok(write_page_of(dir, of, held, stop)?)
+    Ok(write_page(dir, of, held, stop)?)
 }
 
 #[cfg(test)]

@@ -135,17 +135,12 @@ pub fn read_json(path: &Path, limit: u64) -> Result<Option<Value>, ReviewError> 
 }
 
 /// The shots of the output folder `dir` in plan order: `plan.json` when the folder has one,
-/// else `fallback` (the manifest's current plan), joined with `results.json`. Result rows for
-/// ids the plan does not know come last.
+/// else `fallback` (the manifest's current plan; without one, a missing `plan.json` is an
+/// error), joined with `results.json`. Result rows for ids the plan does not know come last.
 ///
 /// Both files are read as a stream, one shot's `Value` at a time: as whole `Value`s they took
 /// ~5 KB a shot, 540 MB at the end of a 100,000-shot run (BENCHMARKS.md, issue 21).
-pub fn load(dir: &Path, fallback: &Plan) -> Result<Vec<Shot>, ReviewError> {
-    load_of(dir, Some(fallback))
-}
-
-/// [`load`], where a folder without `plan.json` is an error when there is no `fallback`.
-pub fn load_of(dir: &Path, fallback: Option<&Plan>) -> Result<Vec<Shot>, ReviewError> {
+pub fn load(dir: &Path, fallback: Option<&Plan>) -> Result<Vec<Shot>, ReviewError> {
     let plan_path = dir.join("plan.json");
     let listed = stream_in_folder(&plan_path, MAX_TABLE_BYTES, |de| {
         de.deserialize_any(ShotsMember)
@@ -527,7 +522,7 @@ mod tests {
         if let Some(r) = results_json {
             std::fs::write(dir.path().join("results.json"), r).unwrap();
         }
-        let streamed = load(dir.path(), &plan());
+        let streamed = load(dir.path(), Some(&plan()));
         if let Ok(shots) = &streamed {
             assert_eq!(Ok(shots), load_whole(dir.path()).as_ref());
         }
