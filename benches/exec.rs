@@ -3,7 +3,9 @@
 //! and throughput under provider limits side by side with the naive thread pool of
 //! `benches/naive_pool.py`. The simulator runs as a separate `shotlist sim` process so its
 //! memory and CPU are not counted as the executor's. `SHOTLIST_BENCH_ONLY=memory|throughput|queries|storm|cap`
-//! runs one part (`storm` and `cap`: one row of `throughput` alone, without the naive pool). Numbers go into BENCHMARKS.md.
+//! runs one part (`storm` and `cap`: one row of `throughput` alone, without the naive pool), and
+//! `SHOTLIST_BENCH_ROWS=submits,both` only the `queries` rows whose name holds one of the words.
+//! Numbers go into BENCHMARKS.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -449,6 +451,7 @@ fn throughput() {
 /// against a fresh simulator with the same flags, `SHOTLIST_BENCH_REPS` times (default 1),
 /// interleaved. The simulator's random 429s carry `Retry-After: 1` half the time; two more rows
 /// repeat the query rows with none, as the gateway's reference describes its 429s.
+/// `SHOTLIST_BENCH_REPS` sets the repetitions (seeds 3, 4, …).
 fn queries() {
     let reps: usize = std::env::var("SHOTLIST_BENCH_REPS")
         .ok()
@@ -510,7 +513,12 @@ fn queries() {
         "| case | shotlist | naive pool | ratio | naive pool honouring Retry-After | shotlist: query 429s, created |"
     );
     println!("|---|---|---|---|---|---|");
+    let wanted = std::env::var("SHOTLIST_BENCH_ROWS").unwrap_or_default();
+    let wanted: Vec<&str> = wanted.split(',').filter(|w| !w.is_empty()).collect();
     for (name, faults, qps, dashscope) in rows {
+        if !wanted.is_empty() && !wanted.iter().any(|w| name.contains(w)) {
+            continue;
+        }
         let mut args = vec!["--gen-time", "2s"];
         args.extend(&faults);
         let (mut ours, mut theirs, mut honouring) = (Vec::new(), Vec::new(), Vec::new());

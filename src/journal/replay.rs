@@ -7,7 +7,7 @@
 //! resend paid work.
 
 use std::collections::HashMap;
-use std::io::BufRead as _;
+use std::io::{BufRead, Read as _};
 use std::path::{Path, PathBuf};
 
 use super::{Entry, EventKind};
@@ -277,7 +277,8 @@ pub enum ReadError {
 /// UTF-8) is an error naming it, unless `skip_bad`, which skips and lists them.
 pub fn replay_file(path: &Path, skip_bad: bool) -> Result<Replayed, ReadError> {
     let mut r = Replayed::default();
-    let (torn_tail, skipped) = each_entry(path, skip_bad, |number, e| r.apply(number, &e))?;
+    let (torn_tail, skipped) =
+        each_entry(path, skip_bad, MAX_LINE, |number, e| r.apply(number, &e))?;
     r.torn_tail = torn_tail;
     r.skipped = skipped;
     Ok(r)
@@ -287,7 +288,7 @@ pub fn replay_file(path: &Path, skip_bad: bool) -> Result<Replayed, ReadError> {
 /// without the rest of the replayed state (~1 KB a shot).
 pub fn superseded_file(path: &Path) -> Result<Vec<Entry>, ReadError> {
     let mut superseded = Vec::new();
-    each_entry(path, true, |_, e| {
+    each_entry(path, true, MAX_LINE, |_, e| {
         if e.event == EventKind::Superseded {
             superseded.push(e);
         }
@@ -295,12 +296,18 @@ pub fn superseded_file(path: &Path) -> Result<Vec<Entry>, ReadError> {
     Ok(superseded)
 }
 
+/// The longest journal line read: above anything a run writes (an entry is about a kilobyte; its
+/// text from the provider comes from one answer of at most 4 MiB, which JSON escaping at most
+/// sextuples). A longer line is bad, and is never held in memory whole.
+pub const MAX_LINE: usize = 32 << 20;
+
 /// Reads `path` line by line (a 100,000-shot journal is ~100 MB), handing each entry and its
 /// line number to `each`; returns whether the last line was torn and the lines skipped. Bad
-/// lines as [`replay_file`] says.
+/// lines as [`replay_file`] says; a line over `max_line` bytes is one.
 fn each_entry(
     path: &Path,
     skip_bad: bool,
+    max_line: usize,
     mut each: impl FnMut(usize, Entry),
 ) -> Result<(bool, Vec<usize>), ReadError> {
     let io_error = |source| ReadError::Io {
@@ -317,16 +324,28 @@ fn each_entry(
     let mut raw = Vec::new();
     for number in 1.. {
         raw.clear();
-        if reader.read_until(b'\n', &mut raw).map_err(io_error)? == 0 {
+        let limit = max_line as u64 + 1;
+        if (&mut reader)
+            .take(limit)
+            .read_until(b'\n', &mut raw)
+            .map_err(io_error)?
+            == 0
+        {
             break;
         }
-        let torn = raw.pop_if(|b| *b == b'\n').is_none();
-        if raw.iter().all(u8::is_ascii_whitespace) {
+        let mut torn = raw.pop_if(|b| *b == b'\n').is_none();
+        let parsed = if raw.len() > max_line {
+            // Not a crash's torn tail, whether or not a newline ends it: nothing writes this much.
+            skip_line(&mut reader).map_err(io_error)?;
+            torn = false;
+            Err(format!("longer than {max_line} bytes"))
+        } else if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
-        }
-        let parsed = std::str::from_utf8(&raw)
-            .map_err(|e| format!("not UTF-8: {e}"))
-            .and_then(|text| serde_json::from_str::<Entry>(text).map_err(|e| e.to_string()));
+        } else {
+            std::str::from_utf8(&raw)
+                .map_err(|e| format!("not UTF-8: {e}"))
+                .and_then(|text| serde_json::from_str::<Entry>(text).map_err(|e| e.to_string()))
+        };
         match parsed {
             Ok(e) => each(number, e),
             Err(_) if torn => torn_tail = true,
@@ -341,6 +360,22 @@ fn each_entry(
         }
     }
     Ok((torn_tail, skipped))
+}
+
+/// Consumes the rest of a line without keeping it; whether it ended with a newline.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<bool> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        if let Some(at) = buf.iter().position(|b| *b == b'\n') {
+            reader.consume(at + 1);
+            return Ok(true);
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
 }
 
 #[cfg(test)]
@@ -551,6 +586,35 @@ mod tests {
         assert_eq!(superseded_file(&path).unwrap(), replayed.superseded);
         let missing = path.with_file_name("none.jsonl");
         assert_eq!(superseded_file(&missing).unwrap(), []);
+    }
+
+    #[test]
+    fn an_overlong_line_is_a_bad_line_read_no_further_than_the_cap() {
+        let long = format!("{{\"ts\":\"{}\"}}", "x".repeat(5000));
+        for (tail, torn) in [(format!("{long}\n"), false), (long.clone(), true)] {
+            let mut text = tail.into_bytes();
+            if !torn {
+                let next = serde_json::to_string(&e(EventKind::Failed).error("x")).unwrap();
+                text.extend_from_slice(next.as_bytes());
+                text.push(b'\n');
+            }
+            let (_dir, path) = journal_with(&text);
+            let mut lines = Vec::new();
+            let err = each_entry(&path, false, 1000, |n, _| lines.push(n)).unwrap_err();
+            match err {
+                ReadError::BadLine { line, reason, .. } => {
+                    assert_eq!(line, 3);
+                    assert_eq!(reason, "longer than 1000 bytes");
+                }
+                other => panic!("{other:?}"),
+            }
+            lines.clear();
+            let (torn_tail, skipped) = each_entry(&path, true, 1000, |n, _| lines.push(n)).unwrap();
+            assert!(!torn_tail, "a line over the cap is not a crash's tear");
+            assert_eq!(skipped, [3]);
+            let after: &[usize] = if torn { &[] } else { &[4] };
+            assert_eq!(lines, [[1, 2].as_slice(), after].concat());
+        }
     }
 
     #[test]
