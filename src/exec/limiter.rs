@@ -15,8 +15,8 @@
 //! cap is probed again, never past `-j`.
 //!
 //! A shot refused for concurrency waits for a free slot; one refused by rate or at random waits
-//! its own backoff (a step of 2 s doubling to 60 s, the wait drawn from a tenth of the step to
-//! the step) but is released early as soon as another submit
+//! its own backoff (a step of 2 s doubling to 60 s with refusals in a row, the wait drawn from a
+//! tenth of the step to the step) but is released early as soon as another submit
 //! is accepted: the provider is taking work again. `Retry-After` is honoured as the earliest
 //! retry of the refused shot. All submits pause only in a storm ([`STORM`] rate refusals in a row
 //! with no accept), for the backoff schedule or `Retry-After`, whichever is longer; concurrency
@@ -149,7 +149,11 @@ impl Limiter {
         Refusal::Rate
     }
 
-    /// How long a shot refused for the `refusals`-th time in a row waits.
+    /// How long a shot refused for the `refusals`-th time waits, after [`Limiter::on_rate_limited`]
+    /// counted the refusal. Its backoff step counts only the refusals the provider gave in a row,
+    /// with no accept between: one since its last refusal shows the provider takes work, so the
+    /// shot starts again from the first step. Counted over the shot's whole life, three unlucky
+    /// draws among accepts sent the last shot of a run to the 8 s step, all other slots idle.
     pub fn shot_wait(
         &self,
         kind: Refusal,
@@ -159,9 +163,10 @@ impl Limiter {
         let earliest = retry_after.unwrap_or_default();
         let latest = match kind {
             Refusal::Concurrency => earliest,
-            Refusal::Rate => {
-                retry_after.unwrap_or_else(|| self.backoff.spread(refusals.saturating_sub(1)))
-            }
+            Refusal::Rate => retry_after.unwrap_or_else(|| {
+                let step = refusals.min(self.refused_in_row).saturating_sub(1);
+                self.backoff.spread(step)
+            }),
         };
         ShotWait { earliest, latest }
     }
@@ -345,7 +350,7 @@ mod tests {
 
     #[test]
     fn refused_shots_wait_by_kind_and_honour_retry_after() {
-        let l = limiter(4);
+        let mut l = limiter(4);
         let conc = l.shot_wait(Refusal::Concurrency, 3, None);
         assert_eq!(
             conc.latest,
@@ -358,11 +363,17 @@ mod tests {
             rate.latest >= Duration::from_millis(200) && rate.latest <= Duration::from_secs(2),
             "{rate:?}"
         );
+        for _ in 0..3 {
+            l.on_rate_limited(0, None, Instant::now());
+        }
         let third = l.shot_wait(Refusal::Rate, 3, None);
         assert!(
             third.latest >= Duration::from_millis(800) && third.latest <= Duration::from_secs(8),
             "{third:?}"
         );
+        for _ in 0..40 {
+            l.on_rate_limited(0, None, Instant::now());
+        }
         let capped = l.shot_wait(Refusal::Rate, 40, None);
         assert!(capped.latest <= Duration::from_secs(60), "{capped:?}");
         let told = l.shot_wait(Refusal::Rate, 2, Some(Duration::from_secs(7)));
@@ -373,6 +384,33 @@ mod tests {
                 latest: Duration::from_secs(7)
             }
         );
+    }
+
+    #[test]
+    fn a_shots_step_counts_only_refusals_with_no_accept_between() {
+        let mut l = limiter(4);
+        let now = Instant::now();
+        let first_step = |w: ShotWait| w.latest <= Duration::from_secs(2);
+        // Refused three times, another submit accepted after each: the first step every time.
+        for refusals in 1..=3 {
+            assert_eq!(l.on_rate_limited(0, None, now), Refusal::Rate);
+            let wait = l.shot_wait(Refusal::Rate, refusals, None);
+            assert!(first_step(wait), "refusal {refusals}: {wait:?}");
+            l.on_accepted(0, 1);
+        }
+        // Refused again with nothing accepted since: the steps grow.
+        for (refusals, step) in [(4, 0), (5, 1), (6, 2)] {
+            l.on_rate_limited(0, None, now);
+            let wait = l.shot_wait(Refusal::Rate, refusals, None).latest;
+            let nominal = Backoff::PROVIDER.nominal(step);
+            assert!(
+                wait >= nominal / 10 && wait <= nominal,
+                "refusal {refusals}: {wait:?}"
+            );
+        }
+        // Other shots refused in a row do not push a shot refused for the first time past the
+        // first step.
+        assert!(first_step(l.shot_wait(Refusal::Rate, 1, None)));
     }
 
     #[test]
