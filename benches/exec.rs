@@ -451,7 +451,7 @@ fn throughput() {
 /// against a fresh simulator with the same flags, `SHOTLIST_BENCH_REPS` times (default 1),
 /// interleaved. The simulator's random 429s carry `Retry-After: 1` half the time; two more rows
 /// repeat the query rows with none, as the gateway's reference describes its 429s.
-/// `SHOTLIST_BENCH_REPS` sets the repetitions (seeds 3, 4, …).
+/// Repetition `k` (from 0) runs the simulator with `--seed 3+k`.
 fn queries() {
     let reps: usize = std::env::var("SHOTLIST_BENCH_REPS")
         .ok()

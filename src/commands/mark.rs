@@ -114,7 +114,7 @@ pub fn run(global: &Global, args: &MarkArgs) -> Result<u8, Error> {
         }
         println!("{} mark(s) in {}", all.len(), path.display());
     }
-    let (page, _) = crate::review::write_for(&plan)?;
+    let (page, _) = crate::review::write_for(plan)?;
     if !global.quiet {
         println!("review: {}", page.display());
     }

@@ -10,7 +10,7 @@ use crate::review;
 pub fn run(global: &Global, args: &ReviewArgs) -> Result<u8, Error> {
     let mut plan = super::load_plan(global, &args.manifest)?;
     plan.out_dir = super::out_dir(&plan, args.out.as_deref(), None);
-    let (page, shots) = review::write_for(&plan)?;
+    let (page, shots) = review::write_for(plan)?;
     if !global.quiet {
         println!("{} ({shots} shot(s))", page.display());
     }

@@ -362,16 +362,16 @@ fn each_entry(
     Ok((torn_tail, skipped))
 }
 
-/// Consumes the rest of a line without keeping it; whether it ended with a newline.
-fn skip_line(reader: &mut impl BufRead) -> std::io::Result<bool> {
+/// Consumes the rest of a line, its newline included, without keeping it.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
     loop {
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
-            return Ok(false);
+            return Ok(());
         }
         if let Some(at) = buf.iter().position(|b| *b == b'\n') {
             reader.consume(at + 1);
-            return Ok(true);
+            return Ok(());
         }
         let n = buf.len();
         reader.consume(n);

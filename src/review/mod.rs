@@ -138,14 +138,18 @@ pub fn held(plan: &Plan, why: &[Option<retake::Retake>]) -> Held {
 
 /// The held shots of the output folder `dir` for `plan`, the manifest's plan before retakes.
 /// The page is a convenience: an unreadable journal holds nothing rather than giving no page.
-pub fn held_in_folder(dir: &Path, plan: &Plan) -> Result<Held, ReviewError> {
+/// Only an approved video holds a shot, so without an approval the journal is not replayed
+/// (about 1 KB a shot).
+pub fn held_in_folder(dir: &Path, mut plan: Plan) -> Result<Held, ReviewError> {
     let path = dir.join(crate::journal::FILE_NAME);
     source::check_inside(&path)?;
+    let marks = Marks::load(&dir.join(marks::FILE_NAME))?;
+    if !marks.iter().any(|m| m.mark == Verdict::Approved) {
+        return Ok(Held::new());
+    }
     let Ok(journal) = crate::journal::replay_file(&path, true) else {
         return Ok(Held::new());
     };
-    let marks = Marks::load(&dir.join(marks::FILE_NAME))?;
-    let mut plan = plan.clone();
     let why = retake::apply(&mut plan, &journal, &marks, false);
     Ok(held(&plan, &why))
 }
@@ -341,10 +345,23 @@ pub fn group_title(shots: &[Shot]) -> String {
 }
 
 /// Writes the page into the plan's output folder, for `plan` as the manifest describes it (its
-/// retakes found in the folder); returns its path and its number of shots.
-pub fn write_for(plan: &Plan) -> Result<(PathBuf, usize), crate::Error> {
-    let held = held_in_folder(&plan.out_dir, plan)?;
-    write_held_for(&plan.out_dir, plan.into(), &held, &|| false)
+/// retakes found in the folder); returns its path and its number of shots. The plan is given
+/// up to find the held shots unless the folder has no `plan.json` to show instead: a plan, its
+/// copy and the replayed journal took `shotlist review` to 411 MB at 100,000 shots.
+pub fn write_for(plan: Plan) -> Result<(PathBuf, usize), crate::Error> {
+    let dir = plan.out_dir.clone();
+    if !dir.join("plan.json").exists() {
+        let held = held_in_folder(&dir, plan.clone())?;
+        return write_held_for(&dir, (&plan).into(), &held, &|| false);
+    }
+    let (name, manifest) = (plan.name.clone(), plan.manifest.clone());
+    let held = held_in_folder(&dir, plan)?;
+    let of = PageOf {
+        name: &name,
+        manifest: &manifest,
+        fallback: None,
+    };
+    write_held_for(&dir, of, &held, &|| false)
 }
 
 /// [`write_for`] into the output folder `dir` for what [`PageOf`] gives of a plan whose
