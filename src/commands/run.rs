@@ -204,7 +204,7 @@ pub fn run(global: &Global, args: &RunArgs) -> Result<u8, Error> {
         plan.name.clone(),
         plan.manifest.clone(),
     );
-    let fallback = (!out_dir.join(crate::report::PLAN_FILE).is_file()).then_some(plan);
+    let fallback = (!crate::review::has_plan_file(&out_dir)).then_some(plan);
     // Written under the folder's lock, and before the summary so that the summary closes the
     // output. The runtime (and its signal watcher) lives on: a signal that comes now stops the
     // page (a run interrupted earlier still gets its page; a second signal quits at once).

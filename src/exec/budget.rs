@@ -567,6 +567,27 @@ mod tests {
         t
     }
 
+    /// Answers from `start` for `seconds`, each refused with probability `p`, as often as the
+    /// tasks `ask` at the budget's rate after the last answer; hands each change and its time
+    /// to `seen`.
+    fn answer_at_random(
+        budget: &QueryBudget,
+        start: Instant,
+        seconds: u64,
+        p: f64,
+        rng: &mut fastrand::Rng,
+        mut ask: impl FnMut(f64) -> f64,
+        mut seen: impl FnMut(Instant, Change),
+    ) {
+        let mut t = start;
+        while t < start + Duration::from_secs(seconds) {
+            if let Some(change) = budget.on_answer(t, rng.f64() < p) {
+                seen(t, change);
+            }
+            t += Duration::from_secs_f64(1.0 / ask(budget.rate()));
+        }
+    }
+
     #[test]
     fn a_rate_limit_lowers_the_rate_to_what_it_lets_through_and_keeps_it_there() {
         let budget = QueryBudget::new(50);
@@ -618,17 +639,13 @@ mod tests {
             let budget = QueryBudget::new(50);
             let mut rng = fastrand::Rng::with_seed(seed);
             let start = Instant::now();
-            let mut t = start;
             let mut lowered = 0;
-            while t < start + Duration::from_secs(120) {
-                let change = budget.on_answer(t, rng.f64() < 0.2);
-                if matches!(change, Some(Change::Lowered { .. }))
-                    && t > start + Duration::from_secs(30)
-                {
+            let ask = |rate: f64| rate.min(20.0);
+            answer_at_random(&budget, start, 120, 0.2, &mut rng, ask, |t, change| {
+                if matches!(change, Change::Lowered { .. }) && t > start + Duration::from_secs(30) {
                     lowered += 1;
                 }
-                t += Duration::from_secs_f64(1.0 / budget.rate().min(20.0));
-            }
+            });
             late.push(lowered);
         }
         assert!(
@@ -695,16 +712,12 @@ mod tests {
         for seed in 0..10 {
             let budget = QueryBudget::new(50);
             let mut rng = fastrand::Rng::with_seed(seed);
-            let start = Instant::now();
-            let mut t = start;
             let mut lowest = f64::MAX;
-            while t < start + Duration::from_secs(60) {
-                budget.on_answer(t, rng.f64() < 0.2);
-                let rate = budget.rate();
+            let ask = |rate: f64| {
                 lowest = lowest.min(rate);
-                let demand = if rate < 20.0 { 0.6 * rate } else { 20.0 };
-                t += Duration::from_secs_f64(1.0 / demand);
-            }
+                if rate < 20.0 { 0.6 * rate } else { 20.0 }
+            };
+            answer_at_random(&budget, Instant::now(), 60, 0.2, &mut rng, ask, |_, _| {});
             assert!(lowest >= 10.0, "seed {seed}: down to {lowest}/s");
             if budget.rate() < 20.0 {
                 ended_low.push((seed, budget.rate()));

@@ -154,6 +154,12 @@ pub fn held_in_folder(dir: &Path, mut plan: Plan) -> Result<Held, ReviewError> {
     Ok(held(&plan, &why))
 }
 
+/// Whether the output folder `dir` has the `plan.json` the page reads its shots from; without
+/// it, the page needs the plan itself ([`PageOf::fallback`]).
+pub fn has_plan_file(dir: &Path) -> bool {
+    dir.join(crate::report::PLAN_FILE).is_file()
+}
+
 /// What the page needs of a plan besides its output folder's files: the name and manifest its
 /// header shows, and the plan itself only for a folder without `plan.json` (before any run).
 /// `run` writes its page after the run wrote `plan.json`, and without its plan in memory: the
@@ -350,7 +356,7 @@ pub fn group_title(shots: &[Shot]) -> String {
 /// copy and the replayed journal took `shotlist review` to 411 MB at 100,000 shots.
 pub fn write_for(plan: Plan) -> Result<(PathBuf, usize), crate::Error> {
     let dir = plan.out_dir.clone();
-    if !dir.join("plan.json").exists() {
+    if !has_plan_file(&dir) {
         let held = held_in_folder(&dir, plan.clone())?;
         return write_held_for(&dir, (&plan).into(), &held, &|| false);
     }

@@ -141,7 +141,7 @@ pub fn read_json(path: &Path, limit: u64) -> Result<Option<Value>, ReviewError> 
 /// Both files are read as a stream, one shot's `Value` at a time: as whole `Value`s they took
 /// ~5 KB a shot, 540 MB at the end of a 100,000-shot run (BENCHMARKS.md, issue 21).
 pub fn load(dir: &Path, fallback: Option<&Plan>) -> Result<Vec<Shot>, ReviewError> {
-    let plan_path = dir.join("plan.json");
+    let plan_path = dir.join(crate::report::PLAN_FILE);
     let listed = stream_in_folder(&plan_path, MAX_TABLE_BYTES, |de| {
         de.deserialize_any(ShotsMember)
     })?;
